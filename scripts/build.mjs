@@ -1,0 +1,64 @@
+// Build: type-check and compile (dist/src, dist/test), bundle the CLI into dist/bootstrap.cjs,
+// and make V8's code cache for it. winston and undici stay outside the bundle: they are loaded
+// only on the paths that log or call out.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { build } from 'esbuild';
+
+const root = new URL('..', import.meta.url).pathname;
+rmSync(join(root, 'dist'), { recursive: true, force: true });
+execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', root], { stdio: 'inherit' });
+
+await build({
+  entryPoints: [join(root, 'src/cli/main.ts')],
+  outfile: join(root, 'dist/bootstrap.cjs'),
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  minify: true,
+  legalComments: 'linked',
+  external: ['winston', 'undici'],
+  // The bundle is CommonJS: give it import.meta.url for the code that reads package.json.
+  banner: { js: 'var __importMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
+  define: { 'import.meta.url': '__importMetaUrl' },
+  logLevel: 'warning',
+  plugins: [lazyStringWidth()],
+});
+
+/**
+ * string-width (which yargs uses only to lay out help) builds an Intl.Segmenter and Unicode
+ * property regexes when it is imported: ICU data, ~25 ms on every run. Imports of it get a
+ * shim that loads the real module on first call, so only help output pays. Checked by
+ * bench/startup.
+ */
+function lazyStringWidth() {
+  return {
+    name: 'lazy-string-width',
+    setup(b) {
+      b.onResolve({ filter: /^string-width$/ }, async (args) => {
+        if (args.pluginData?.real) return undefined;
+        const real = await b.resolve('string-width', { resolveDir: args.resolveDir, kind: args.kind, pluginData: { real: true } });
+        return { path: real.path, namespace: 'lazy-string-width' };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'lazy-string-width' }, (args) => ({
+        contents: `let real; export default function stringWidth(s, o) { real ??= require(${JSON.stringify(args.path)}); return real.default(s, o); }`,
+        loader: 'js',
+        resolveDir: dirname(args.path),
+      }));
+    },
+  };
+}
+
+// Code cache: run a typical quick command once and keep what V8 compiled.
+const state = mkdtempSync(join(tmpdir(), 'bootstrap-build-'));
+try {
+  execFileSync(process.execPath, [join(root, 'bin/bootstrap'), 'product.get', '--json', '--config', join(root, 'etc/bootstrap.ini'), '--state-dir', state], {
+    env: { ...process.env, BOOTSTRAP_WRITE_CODE_CACHE: '1' },
+    stdio: 'ignore',
+  });
+} finally {
+  rmSync(state, { recursive: true, force: true });
+}

@@ -1,0 +1,237 @@
+// The library: every command as a method, with no global state. Two agents on two state dirs in
+// one process do not see each other. The CLI is a thin layer over this.
+
+import { join } from 'node:path';
+import { loadConfig, type Config } from './config/config.js';
+import { DataError } from './errors.js';
+import { PidLock, type LockOwner } from './lock/pid-lock.js';
+import { silentLogger, type Logger } from './log/log.js';
+import {
+  effectiveProducts,
+  findProduct,
+  findSetting,
+  parseAssignments,
+  parseSettingNames,
+  parseSettingPath,
+  secretValues,
+  type EffectiveProduct,
+  type EffectiveSetting,
+} from './products.js';
+import type { WriteHooks } from './state/atomic.js';
+import { StateStore, type LastRun, type StateDoc } from './state/state.js';
+import { describeChoices } from './util/suggest.js';
+
+export const defaultPaths = {
+  config: '/etc/bootstrap/bootstrap.ini',
+  stateDir: '/var/bootstrap',
+  phasesDir: '/etc/bootstrap/phases',
+};
+
+export interface AgentOptions {
+  /** Paths: option > environment (BOOTSTRAP_CONFIG, BOOTSTRAP_STATE_DIR, BOOTSTRAP_PHASES_DIR) > ini > default. */
+  config?: string | undefined;
+  stateDir?: string | undefined;
+  phasesDir?: string | undefined;
+  /** The environment the agent reads and steps inherit (default: process.env). */
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  /** The command line, recorded in the lock owner record. */
+  commandLine?: string;
+  stateWriteHooks?: WriteHooks;
+}
+
+export interface ModeInfo {
+  mode: string;
+  origin: 'set' | 'default';
+  modes: string[];
+}
+
+export interface StatusReport {
+  server: string;
+  config: string;
+  stateDir: string;
+  mode: string;
+  modeOrigin: 'set' | 'default';
+  provisioned: boolean;
+  provisionedAt: string | null;
+  products: { name: string; version: string | null; enabled: boolean }[];
+  lastRun: LastRun | null;
+  lock: { state: 'free' | 'held' | 'dead'; owner: LockOwner | null; path: string };
+  lastCheckup: unknown;
+  callbacks: { pending: number; oldestAgeSeconds: number | null; dead: number };
+}
+
+export interface SettingChange {
+  product: string;
+  setting: string;
+  value: string | number | boolean | null;
+  previous: string | number | boolean | null;
+}
+
+export class Agent {
+  readonly env: NodeJS.ProcessEnv;
+  readonly log: Logger;
+  private readonly options: AgentOptions;
+  private cachedConfig: Config | undefined;
+  private cachedStore: StateStore | undefined;
+
+  constructor(options: AgentOptions = {}) {
+    this.options = options;
+    this.env = options.env ?? process.env;
+    this.log = options.logger ?? silentLogger();
+  }
+
+  get configFile(): string {
+    return this.options.config ?? nonEmpty(this.env['BOOTSTRAP_CONFIG']) ?? defaultPaths.config;
+  }
+
+  /** The validated config, read once per agent. */
+  config(): Config {
+    if (!this.cachedConfig) {
+      this.cachedConfig = loadConfig(this.configFile);
+      this.log.configure(this.cachedConfig.log);
+    }
+    return this.cachedConfig;
+  }
+
+  get stateDir(): string {
+    return this.options.stateDir ?? nonEmpty(this.env['BOOTSTRAP_STATE_DIR']) ?? this.config().server.stateDir ?? defaultPaths.stateDir;
+  }
+
+  get phasesDir(): string {
+    return this.options.phasesDir ?? nonEmpty(this.env['BOOTSTRAP_PHASES_DIR']) ?? this.config().server.phasesDir ?? defaultPaths.phasesDir;
+  }
+
+  get store(): StateStore {
+    this.cachedStore ??= new StateStore(this.stateDir, { writeHooks: this.options.stateWriteHooks, warn: (m) => this.log.warn(m) });
+    return this.cachedStore;
+  }
+
+  get runLock(): PidLock {
+    return new PidLock(join(this.stateDir, 'run.lock'));
+  }
+
+  get commandLine(): string {
+    return this.options.commandLine ?? 'bootstrap (library)';
+  }
+
+  /** Config and state, with secrets registered for masking. */
+  async load(): Promise<{ config: Config; state: StateDoc; products: EffectiveProduct[] }> {
+    const config = this.config();
+    const state = await this.store.read();
+    const products = effectiveProducts(config, state);
+    this.log.addSecrets(secretValues(products));
+    return { config, state, products };
+  }
+
+  // --- products -------------------------------------------------------------------------------
+
+  /** Effective settings; secrets as `********` unless `reveal`. */
+  async productGet(options: { path?: string | undefined; reveal?: boolean } = {}): Promise<{ products: EffectiveProduct[]; setting?: EffectiveSetting }> {
+    const { config, products } = await this.load();
+    const shown = options.reveal ? products : products.map(maskProduct);
+    if (!options.path) return { products: shown };
+    const { product, setting } = parseSettingPath(options.path);
+    findProduct(config, product);
+    const selected = shown.filter((p) => p.name === product);
+    if (!setting) return { products: selected };
+    findSetting(config, product, setting);
+    return { products: selected, setting: selected[0]!.settings.find((s) => s.name === setting)! };
+  }
+
+  /** Validates every pair first, then writes all or none. */
+  async productSet(options: { pairs: string[] }): Promise<SettingChange[]> {
+    const config = this.config();
+    const assignments = parseAssignments(config, options.pairs);
+    this.log.addSecrets(assignments.filter((a) => a.spec.type.kind === 'secret').map((a) => String(a.value)));
+    return this.store.update(this.commandLine, (state) =>
+      assignments.map(({ spec, value }) => {
+        const product = productState(state, spec.product);
+        const previous = Object.hasOwn(product.settings, spec.name) ? product.settings[spec.name]! : (spec.default ?? null);
+        product.settings[spec.name] = value;
+        const secret = spec.type.kind === 'secret';
+        return { product: spec.product, setting: spec.name, value: secret ? mask(value) : value, previous: secret ? mask(previous) : previous };
+      }),
+    );
+  }
+
+  /** Puts settings back to their defaults. */
+  async productUnset(options: { names: string[] }): Promise<SettingChange[]> {
+    const specs = parseSettingNames(this.config(), options.names);
+    return this.store.update(this.commandLine, (state) =>
+      specs.map((spec) => {
+        const product = productState(state, spec.product);
+        const previous = Object.hasOwn(product.settings, spec.name) ? product.settings[spec.name]! : null;
+        delete product.settings[spec.name];
+        const secret = spec.type.kind === 'secret';
+        return { product: spec.product, setting: spec.name, value: secret ? mask(spec.default ?? null) : (spec.default ?? null), previous: secret ? mask(previous) : previous };
+      }),
+    );
+  }
+
+  // --- server ---------------------------------------------------------------------------------
+
+  async getMode(): Promise<ModeInfo> {
+    const config = this.config();
+    const state = await this.store.read();
+    return modeInfo(config, state);
+  }
+
+  /** Checks that MODE is one of `[server] modes`. */
+  validateMode(mode: string): void {
+    const { modes } = this.config().server;
+    if (!modes.includes(mode)) throw new DataError(`unknown mode '${mode}'`, describeChoices(mode, modes).replace(/^known:/, 'modes are:'));
+  }
+
+  /** Commits a mode without running anything (`server.mode MODE --no-apply`). */
+  async commitMode(mode: string): Promise<ModeInfo> {
+    this.validateMode(mode);
+    const state = await this.store.update(this.commandLine, (s) => {
+      s.mode = mode;
+      return s;
+    });
+    return modeInfo(this.config(), state);
+  }
+
+  async status(): Promise<StatusReport> {
+    const { config, state, products } = await this.load();
+    const lock = this.runLock;
+    const probe = await lock.probe();
+    const { mode, origin } = modeInfo(config, state);
+    return {
+      server: config.server.name,
+      config: config.file,
+      stateDir: this.stateDir,
+      mode,
+      modeOrigin: origin,
+      provisioned: state.provisioned_at !== null,
+      provisionedAt: state.provisioned_at,
+      products: products.map((p) => ({ name: p.name, version: p.version, enabled: p.enabled })),
+      lastRun: state.last_run,
+      lock: { state: probe.state, owner: probe.state === 'free' ? null : probe.owner, path: lock.path },
+      lastCheckup: state.last_checkup,
+      callbacks: { pending: 0, oldestAgeSeconds: null, dead: 0 },
+    };
+  }
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function modeInfo(config: Config, state: StateDoc): ModeInfo {
+  return { mode: state.mode ?? config.server.defaultMode, origin: state.mode ? 'set' : 'default', modes: config.server.modes };
+}
+
+function productState(state: StateDoc, name: string) {
+  if (!Object.hasOwn(state.products, name)) state.products[name] = { enabled: true, version: null, settings: {} };
+  return state.products[name]!;
+}
+
+function mask<T>(value: T): T | string {
+  return value === null ? value : '********';
+}
+
+function maskProduct(p: EffectiveProduct): EffectiveProduct {
+  return { ...p, settings: p.settings.map((s) => (s.secret && s.value !== null ? { ...s, value: '********' } : s)) };
+}

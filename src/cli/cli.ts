@@ -1,0 +1,179 @@
+// argv → command → Agent method → output. The only place that chooses exit codes and prints.
+
+import yargs, { type Argv } from 'yargs';
+import { Agent } from '../agent.js';
+import { logLevels, type LogLevel } from '../config/config.js';
+import { BootstrapError, ExitCode, UsageError, toBootstrapError } from '../errors.js';
+import { createLogger, type Logger } from '../log/log.js';
+import { readVersion } from '../version.js';
+import { commands, type Command, type CommandContext } from './commands.js';
+import { describeChoices } from '../util/suggest.js';
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+export interface GlobalArgs {
+  config?: string;
+  stateDir?: string;
+  phasesDir?: string;
+  json?: boolean;
+  logLevel?: string;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+/** Runs one command line; resolves to the exit code. Never calls process.exit. */
+export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+  const json = argv.includes('--json');
+  let exitCode: number = ExitCode.ok;
+  let logger: Logger | undefined;
+  try {
+    // yargs parses and validates; we dispatch. (A yargs handler would make yargs render the
+    // whole help text on every run, ~15 ms of start-up.)
+    const first = firstWord(argv);
+    if (first !== undefined && !commandNames.includes(first)) throw new UsageError(`unknown command '${first}'`, describeChoices(first, commandNames).replace(/^known/, 'commands'));
+    const command = commands.find((c) => c.usage.split(' ')[0] === first);
+    const wantsHelp = argv.some((a) => a === '--help' || a === '-h' || a === '--version');
+    if (!command || wantsHelp) {
+      // Help, version, or no command: the full parser with every command (slower, interactive use).
+      await buildParser(normaliseArgv(argv), io).parseAsync();
+      return ExitCode.ok;
+    }
+    const args = await parseCommand(command, normaliseArgv(argv), io);
+    logger = makeLogger(args, io);
+    const context = makeContext(args, io, logger, argv);
+    await command.run(context, args);
+    exitCode = context.exitCode;
+  } catch (err) {
+    const error = toBootstrapError(err);
+    exitCode = error.exitCode;
+    if (json) io.stdout.write(`${JSON.stringify({ error: { code: error.exitCode, message: error.describe() } })}\n`);
+    else io.stderr.write(`bootstrap: ${logger ? logger.mask(error.describe()) : error.describe()}\n`);
+    if (error.exitCode === ExitCode.internal && error.cause instanceof Error && io.env['BOOTSTRAP_DEBUG']) io.stderr.write(`${error.cause.stack}\n`);
+  } finally {
+    await logger?.close();
+  }
+  return exitCode;
+}
+
+const commandNames = commands.map((c) => c.usage.split(' ')[0]!);
+const optionsWithValue = new Set(['--config', '--state-dir', '--phases-dir', '--log-level']);
+
+/** The command word: the first argument that is neither an option nor an option's value. */
+function firstWord(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return argv[i + 1];
+    if (optionsWithValue.has(a)) i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
+
+/** `--wait` takes an optional value only as `--wait=S`: a bare `--wait` must not eat the next word. */
+function normaliseArgv(argv: string[]): string[] {
+  return argv.map((a) => (a === '--wait' ? '--wait=' : a));
+}
+
+/**
+ * Parses the arguments of one known command. yargs checks the options; we map the positionals
+ * from the usage string. (Running a yargs command handler would make yargs render the whole help
+ * text on every run, ~15 ms of start-up on a command that runs every few minutes.)
+ */
+async function parseCommand(command: Command, argv: string[], io: CliIo): Promise<Record<string, unknown> & GlobalArgs> {
+  const base = globalOptions(yargs(argv), io).strictOptions();
+  const y = command.builder ? command.builder(base) : base;
+  const args = (await y.parseAsync()) as Record<string, unknown> & GlobalArgs;
+  const words = (args['_'] as unknown[]).slice(1).map(String);
+  for (const spec of command.usage.split(' ').slice(1)) {
+    const m = /^([<[])(\w+)(\.\.)?[>\]]$/.exec(spec)!;
+    const [required, name, variadic] = [m[1] === '<', m[2]!, Boolean(m[3])];
+    if (required && words.length === 0) throw new UsageError(`${command.usage.split(' ')[0]} needs ${spec}`, `see bootstrap ${command.usage.split(' ')[0]} --help`);
+    args[name] = variadic ? words.splice(0) : words.shift();
+  }
+  if (words.length > 0) throw new UsageError(`unexpected argument '${words[0]}'`, `see bootstrap ${command.usage.split(' ')[0]} --help`);
+  return args;
+}
+
+function buildParser(argv: string[], io: CliIo): Argv {
+  let y = globalOptions(yargs(argv), io)
+    .strict()
+    .demandCommand(1, 'name a command')
+    .recommendCommands()
+    .version(readVersion())
+    .help()
+    .alias('help', 'h')
+    .epilog('Exit codes: 0 ok, 1 run failed or unhealthy, 64 usage, 65 bad data, 66 no config, 70 bug, 73 state dir, 75 locked, 77 permission, 78 bad config.');
+  for (const command of commands) {
+    y = y.command(command.usage, command.describe, (b: Argv) => {
+      const built = command.builder ? command.builder(b) : b;
+      return built.example(command.examples);
+    });
+  }
+  return y;
+}
+
+function globalOptions(y: Argv, io: CliIo): Argv {
+  return y
+    .scriptName('bootstrap')
+    .parserConfiguration({ 'dot-notation': false, 'boolean-negation': false })
+    .usage('$0 COMMAND [options]\n\nBrings this server to the state its configuration describes, in ordered, testable, reversible steps.')
+    .option('config', { type: 'string', describe: 'static config (default /etc/bootstrap/bootstrap.ini; env BOOTSTRAP_CONFIG)', global: true })
+    .option('state-dir', { type: 'string', describe: 'state dir (default /var/bootstrap; env BOOTSTRAP_STATE_DIR)', global: true })
+    .option('phases-dir', { type: 'string', describe: 'phases base dir (default /etc/bootstrap/phases; env BOOTSTRAP_PHASES_DIR)', global: true })
+    .option('json', { type: 'boolean', describe: 'machine output on stdout, errors too', global: true })
+    .option('log-level', { type: 'string', choices: logLevels, describe: 'error, warn, info or debug', global: true })
+    .option('quiet', { alias: 'q', type: 'boolean', describe: 'only warnings and errors', global: true })
+    .option('verbose', { alias: 'v', type: 'boolean', describe: 'debug output', global: true })
+    .exitProcess(false)
+    .version(false)
+    .help(false)
+    .wrap(Math.min(110, io.stdout.isTTY ? ((io.stdout as { columns?: number }).columns ?? 100) : 100))
+    .fail((message, err) => {
+      if (err) throw err;
+      throw new UsageError(message ?? 'bad command line');
+    });
+}
+
+function makeLogger(args: GlobalArgs, io: CliIo): Logger {
+  const explicit: LogLevel | undefined = args.verbose ? 'debug' : args.quiet ? 'warn' : (args.logLevel as LogLevel | undefined);
+  const journal = Boolean(io.env['JOURNAL_STREAM']);
+  return createLogger({
+    level: explicit ?? 'info',
+    levelExplicit: explicit !== undefined,
+    stream: io.stderr,
+    journal,
+    color: !journal && Boolean(io.stderr.isTTY) && !io.env['NO_COLOR'],
+  });
+}
+
+function makeContext(args: GlobalArgs, io: CliIo, logger: Logger, argv: string[]): CommandContext {
+  let agent: Agent | undefined;
+  return {
+    json: Boolean(args.json),
+    quiet: Boolean(args.quiet),
+    io,
+    logger,
+    exitCode: ExitCode.ok,
+    agent() {
+      agent ??= new Agent({
+        config: args.config,
+        stateDir: args.stateDir,
+        phasesDir: args.phasesDir,
+        env: io.env,
+        logger,
+        commandLine: ['bootstrap', ...argv].join(' '),
+      });
+      return agent;
+    },
+    print(human: string, data: unknown) {
+      if (args.json) io.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+      else if (human !== '') io.stdout.write(human.endsWith('\n') ? human : `${human}\n`);
+    },
+  };
+}
+
+export { BootstrapError };

@@ -1,0 +1,2 @@
+// Entry of the bundle that bin/bootstrap loads.
+export { main } from './cli.js';

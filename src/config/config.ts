@@ -1,0 +1,426 @@
+// bootstrap.ini: parsed with `ini`, then validated and normalised in one place, before any
+// command acts. Every error names the section and key (exit 78); a missing file is 66.
+
+import { readFileSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { parse as parseIni } from 'ini';
+import { ConfigError, ConfigMissingError, PermissionDeniedError } from '../errors.js';
+import { describeChoices } from '../util/suggest.js';
+import { formatSettingType, parseSettingType, parseSettingValue, type SettingType, type SettingValue } from './setting-types.js';
+import { scanIni, type IniScan } from './ini-scan.js';
+
+export type BackoutPolicy = 'failed' | 'all' | 'none';
+export type HeartbeatType = 'haproxy' | 'http' | 'tcp' | 'exec';
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export const logLevels: LogLevel[] = ['error', 'warn', 'info', 'debug'];
+
+export interface ServerConfig {
+  name: string;
+  modes: string[];
+  defaultMode: string;
+  stateDir: string | undefined;
+  phasesDir: string | undefined;
+}
+
+export interface PhasesConfig {
+  scriptTimeoutMs: number;
+  runTimeoutMs: number;
+  retries: number;
+  retryDelayMs: number;
+  backout: BackoutPolicy;
+  /** Time between TERM and KILL when a step is stopped (contract: 10 s). */
+  killGraceMs: number;
+  /** Bound on each backout and error.d script. */
+  cleanupTimeoutMs: number;
+  healthGate: boolean;
+  healthTimeoutMs: number;
+  keepRuns: number;
+  allowInsecure: boolean;
+}
+
+export interface CallbackConfig {
+  url: string | undefined;
+  secretFile: string | undefined;
+  caFile: string | undefined;
+  timeoutMs: number;
+}
+
+export interface LogConfig {
+  file: string | undefined;
+  level: LogLevel | undefined;
+}
+
+export interface SettingSpec {
+  product: string;
+  name: string;
+  type: SettingType;
+  default: SettingValue | undefined;
+}
+
+export interface ProductSpec {
+  name: string;
+  version: string | undefined;
+  settings: Map<string, SettingSpec>;
+}
+
+export interface HeartbeatSpec {
+  name: string;
+  type: HeartbeatType;
+  timeoutMs: number;
+  socket?: string;
+  url?: string;
+  backends?: string[];
+  expectStatus?: number;
+  expectBody?: string;
+  address?: { host: string; port: number };
+  command?: string[];
+}
+
+export interface Config {
+  file: string;
+  dir: string;
+  server: ServerConfig;
+  phases: PhasesConfig;
+  callback: CallbackConfig;
+  log: LogConfig;
+  products: Map<string, ProductSpec>;
+  heartbeats: Map<string, HeartbeatSpec>;
+}
+
+const maxConfigBytes = 1024 * 1024;
+const namePattern = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+
+/** Reads and validates the config file. */
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    const st = statSync(file);
+    if (st.isDirectory()) throw new ConfigError(`config file ${file} is a directory`, 'pass the path of bootstrap.ini');
+    if (st.size > maxConfigBytes) throw new ConfigError(`config file ${file} is ${st.size} bytes, more than the 1 MiB a bootstrap.ini may have`, 'is this the right file?');
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new ConfigMissingError(file);
+    if (code === 'EACCES' || code === 'EPERM') throw new PermissionDeniedError(`cannot read config file ${file}: permission denied`, 'run as root');
+    throw err;
+  }
+  return parseConfig(text, resolve(file));
+}
+
+/** Validates the text of a bootstrap.ini (`file` is for messages and relative paths). */
+export function parseConfig(text: string, file: string): Config {
+  if (text.includes('\0')) throw new ConfigError(`config file ${file} is not text (it has NUL bytes)`, 'is this the right file?');
+  if (text.trim() === '') throw new ConfigError(`config file ${file} is empty`, 'it needs at least a [server] section; see etc/bootstrap.ini');
+  const scan = scanIni(text, file);
+  const raw = parseIni(text) as Record<string, unknown>;
+  const dir = dirname(file);
+  const r = new Reader(scan, dir);
+  if (Object.keys(raw).length === 0) throw new ConfigError(`config file ${file} has no sections`, 'it needs at least a [server] section; see etc/bootstrap.ini');
+
+  for (const key of Object.keys(raw)) {
+    if (!['server', 'phases', 'callback', 'log', 'product', 'heartbeat'].includes(key)) {
+      if (!isSection(raw[key])) throw new ConfigError(`${file}: key '${key}' is outside any section`, 'put it under a section such as [server]');
+      throw new ConfigError(`${file}: unknown section [${key}]`, describeChoices(key, ['server', 'phases', 'callback', 'log', 'product.NAME', 'heartbeat.NAME']));
+    }
+  }
+
+  const server = readServer(r, section(raw, 'server', file));
+  const phases = readPhases(r, section(raw, 'phases', file));
+  const callback = readCallback(r, section(raw, 'callback', file));
+  const log = readLog(r, section(raw, 'log', file));
+  const products = readProducts(r, section(raw, 'product', file), file);
+  const heartbeats = readHeartbeats(r, section(raw, 'heartbeat', file), file);
+  return { file, dir, server, phases, callback, log, products, heartbeats };
+}
+
+function isSection(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function section(raw: Record<string, unknown>, name: string, file: string): Record<string, unknown> {
+  if (!Object.hasOwn(raw, name)) return Object.create(null);
+  const v = raw[name];
+  if (!isSection(v)) throw new ConfigError(`${file}: '${name}' must be a section, not a key`);
+  return v;
+}
+
+/** Reads typed keys of one section, refusing unknown keys. */
+class Reader {
+  constructor(
+    readonly scan: IniScan,
+    readonly dir: string,
+  ) {}
+
+  keys(sec: Record<string, unknown>, name: string, known: string[], subsections: string[] = []): void {
+    for (const key of Object.keys(sec)) {
+      if (subsections.includes(key) && isSection(sec[key])) continue;
+      if (!known.includes(key)) throw new ConfigError(`[${name}] ${key}: unknown key`, describeChoices(key, known));
+    }
+  }
+
+  str(sec: Record<string, unknown>, name: string, key: string): string | undefined {
+    if (!Object.hasOwn(sec, key)) return undefined;
+    const id = `${name}\0${key}`;
+    if (this.scan.noValue.has(id)) throw new ConfigError(`[${name}] ${key}: has no value`, `write ${key} = VALUE`);
+    let v = sec[key];
+    // ini turns the words true, false and null into JSON values; we want the text.
+    if (typeof v === 'boolean' || v === null) v = String(v);
+    if (typeof v !== 'string') throw new ConfigError(`[${name}] ${key}: must be a single value`);
+    const cut = this.scan.cutValues.get(id);
+    if (cut) {
+      throw new ConfigError(`[${name}] ${key}: the value was cut at '${cut.char}' (an unquoted ; or # starts a comment)`, `quote the whole value, ${key} = "${cut.raw}", with no comment after it, or escape it as \\${cut.char}`);
+    }
+    return v.trim();
+  }
+
+  int(sec: Record<string, unknown>, name: string, key: string, dflt: number, min = 0): number {
+    const v = this.str(sec, name, key);
+    if (v === undefined || v === '') return dflt;
+    const n = /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n < min) throw new ConfigError(`[${name}] ${key}: '${v}' is not a whole number${min > 0 ? ` of at least ${min}` : ''}`);
+    return n;
+  }
+
+  seconds(sec: Record<string, unknown>, name: string, key: string, dfltSeconds: number): number {
+    const v = this.str(sec, name, key);
+    if (v === undefined || v === '') return dfltSeconds * 1000;
+    const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
+    if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`[${name}] ${key}: '${v}' is not a positive number of seconds`);
+    return Math.round(n * 1000);
+  }
+
+  bool(sec: Record<string, unknown>, name: string, key: string, dflt: boolean): boolean {
+    const v = this.str(sec, name, key);
+    if (v === undefined || v === '') return dflt;
+    const parsed = parseSettingValue({ kind: 'bool' }, v);
+    if (!parsed.ok) throw new ConfigError(`[${name}] ${key}: '${v}' is not ${parsed.expected}`);
+    return parsed.value as boolean;
+  }
+
+  path(sec: Record<string, unknown>, name: string, key: string): string | undefined {
+    const v = this.str(sec, name, key);
+    return v ? resolve(this.dir, v) : undefined;
+  }
+
+  list(sec: Record<string, unknown>, name: string, key: string): string[] | undefined {
+    const v = this.str(sec, name, key);
+    if (v === undefined) return undefined;
+    return v
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+  }
+}
+
+function readServer(r: Reader, sec: Record<string, unknown>): ServerConfig {
+  r.keys(sec, 'server', ['name', 'modes', 'default_mode', 'state_dir', 'phases_dir']);
+  const modes = r.list(sec, 'server', 'modes') ?? ['active', 'standby', 'maintenance'];
+  if (modes.length === 0) throw new ConfigError('[server] modes: is empty', 'list the modes, e.g. modes = active, standby');
+  for (const m of modes) {
+    if (!namePattern.test(m)) throw new ConfigError(`[server] modes: '${m}' is not a valid mode name`, 'use letters, digits, - and _');
+  }
+  const defaultMode = r.str(sec, 'server', 'default_mode') || (modes.includes('standby') ? 'standby' : modes[0]!);
+  if (!modes.includes(defaultMode)) {
+    throw new ConfigError(`[server] default_mode: '${defaultMode}' is not among modes (${modes.join(', ')})`, 'add it to modes or pick one of them');
+  }
+  const name = r.str(sec, 'server', 'name') || hostname();
+  return { name, modes, defaultMode, stateDir: r.path(sec, 'server', 'state_dir'), phasesDir: r.path(sec, 'server', 'phases_dir') };
+}
+
+function readPhases(r: Reader, sec: Record<string, unknown>): PhasesConfig {
+  const n = 'phases';
+  r.keys(sec, n, ['script_timeout', 'run_timeout', 'retries', 'retry_delay', 'backout', 'kill_grace', 'cleanup_timeout', 'health_gate', 'health_timeout', 'keep_runs', 'allow_insecure']);
+  const backout = r.str(sec, n, 'backout') || 'failed';
+  if (backout !== 'failed' && backout !== 'all' && backout !== 'none') {
+    throw new ConfigError(`[phases] backout: '${backout}' is not one of failed, all, none`);
+  }
+  return {
+    scriptTimeoutMs: r.seconds(sec, n, 'script_timeout', 1800),
+    runTimeoutMs: r.seconds(sec, n, 'run_timeout', 14400),
+    retries: r.int(sec, n, 'retries', 0),
+    retryDelayMs: r.int(sec, n, 'retry_delay', 5) * 1000,
+    backout,
+    killGraceMs: r.seconds(sec, n, 'kill_grace', 10),
+    cleanupTimeoutMs: r.seconds(sec, n, 'cleanup_timeout', 300),
+    healthGate: r.bool(sec, n, 'health_gate', false),
+    healthTimeoutMs: r.seconds(sec, n, 'health_timeout', 60),
+    keepRuns: r.int(sec, n, 'keep_runs', 50, 1),
+    allowInsecure: r.bool(sec, n, 'allow_insecure', false),
+  };
+}
+
+function readCallback(r: Reader, sec: Record<string, unknown>): CallbackConfig {
+  const n = 'callback';
+  r.keys(sec, n, ['url', 'secret_file', 'ca_file', 'timeout']);
+  const url = r.str(sec, n, 'url') || undefined;
+  if (url !== undefined) {
+    const parsed = parseSettingValue({ kind: 'url' }, url);
+    if (!parsed.ok || !/^https?:/.test(url)) throw new ConfigError(`[callback] url: '${redactUrl(url)}' is not an http(s) URL`);
+  }
+  return { url, secretFile: r.path(sec, n, 'secret_file'), caFile: r.path(sec, n, 'ca_file'), timeoutMs: r.seconds(sec, n, 'timeout', 10) };
+}
+
+function readLog(r: Reader, sec: Record<string, unknown>): LogConfig {
+  r.keys(sec, 'log', ['file', 'level']);
+  const level = r.str(sec, 'log', 'level') || undefined;
+  if (level !== undefined && !logLevels.includes(level as LogLevel)) {
+    throw new ConfigError(`[log] level: '${level}' is not one of ${logLevels.join(', ')}`);
+  }
+  return { file: r.path(sec, 'log', 'file'), level: level as LogLevel | undefined };
+}
+
+function readProducts(r: Reader, all: Record<string, unknown>, file: string): Map<string, ProductSpec> {
+  const products = new Map<string, ProductSpec>();
+  for (const name of Object.keys(all).sort()) {
+    const sec = all[name];
+    if (!isSection(sec)) throw new ConfigError(`${file}: 'product.${name}' must be a section [product.${name}]`);
+    const where = `product.${name}`;
+    if (!namePattern.test(name)) throw new ConfigError(`[${where}]: '${name}' is not a valid product name`, 'use letters, digits, - and _');
+    r.keys(sec, where, ['version'], ['settings']);
+    const settingsSec = Object.hasOwn(sec, 'settings') ? sec['settings'] : Object.create(null);
+    if (!isSection(settingsSec)) throw new ConfigError(`[${where}] settings: must be a section [${where}.settings]`);
+    const settings = new Map<string, SettingSpec>();
+    for (const key of Object.keys(settingsSec).sort()) {
+      settings.set(key, readSetting(r, name, key, settingsSec));
+    }
+    products.set(name, { name, version: r.str(sec, where, 'version') || undefined, settings });
+  }
+  return products;
+}
+
+function readSetting(r: Reader, product: string, key: string, sec: Record<string, unknown>): SettingSpec {
+  const where = `product.${product}.settings`;
+  if (!namePattern.test(key)) throw new ConfigError(`[${where}] ${key}: not a valid setting name`, 'use letters, digits, - and _');
+  if (isSection(sec[key])) throw new ConfigError(`[${where}.${key}]: settings have no subsections`);
+  const spec = r.str(sec, where, key) ?? '';
+  const m = /^(enum\([^()]*\)|[a-z]+)(?::(.*))?$/s.exec(spec);
+  const type = m ? parseSettingType(m[1]!) : null;
+  if (!m || !type) {
+    throw new ConfigError(`[${where}] ${key}: '${spec}' is not a setting type`, `write TYPE[:DEFAULT] with TYPE one of string, int, bool, port, path, url, enum(a|b), secret`);
+  }
+  let dflt: SettingValue | undefined;
+  if (m[2] !== undefined) {
+    const text = type.kind === 'path' && m[2] !== '' ? resolve(r.dir, m[2]) : m[2];
+    const parsed = parseSettingValue(type, text);
+    if (!parsed.ok) throw new ConfigError(`[${where}] ${key}: default '${type.kind === 'secret' ? '********' : m[2]}' is not ${parsed.expected}`, `fix the default of ${formatSettingType(type)}`);
+    dflt = parsed.value;
+  }
+  return { product, name: key, type, default: dflt };
+}
+
+function readHeartbeats(r: Reader, all: Record<string, unknown>, file: string): Map<string, HeartbeatSpec> {
+  const beats = new Map<string, HeartbeatSpec>();
+  for (const name of Object.keys(all).sort()) {
+    const sec = all[name];
+    const where = `heartbeat.${name}`;
+    if (!isSection(sec)) throw new ConfigError(`${file}: '${where}' must be a section [${where}]`);
+    if (!namePattern.test(name)) throw new ConfigError(`[${where}]: '${name}' is not a valid heartbeat name`);
+    const type = r.str(sec, where, 'type');
+    const common = ['type', 'timeout'];
+    const spec: HeartbeatSpec = { name, type: 'http', timeoutMs: r.seconds(sec, where, 'timeout', 2) };
+    switch (type) {
+      case 'haproxy': {
+        r.keys(sec, where, [...common, 'socket', 'url', 'backends']);
+        spec.type = 'haproxy';
+        spec.socket = r.path(sec, where, 'socket');
+        spec.url = r.str(sec, where, 'url') || undefined;
+        if (!spec.socket === !spec.url) throw new ConfigError(`[${where}]: set exactly one of socket and url`, 'socket = /run/haproxy/admin.sock, or url = "http://127.0.0.1:8404/stats;csv"');
+        if (spec.url) checkHttpUrl(where, spec.url);
+        spec.backends = r.list(sec, where, 'backends');
+        break;
+      }
+      case 'http': {
+        r.keys(sec, where, [...common, 'url', 'expect_status', 'expect_body']);
+        spec.url = r.str(sec, where, 'url');
+        if (!spec.url) throw new ConfigError(`[${where}] url: missing`, 'an http check needs url = http://...');
+        checkHttpUrl(where, spec.url);
+        spec.expectStatus = r.int(sec, where, 'expect_status', 200, 100);
+        spec.expectBody = r.str(sec, where, 'expect_body') || undefined;
+        if (spec.expectBody !== undefined) {
+          try {
+            new RegExp(spec.expectBody);
+          } catch (err) {
+            throw new ConfigError(`[${where}] expect_body: not a regular expression: ${(err as Error).message}`);
+          }
+        }
+        break;
+      }
+      case 'tcp': {
+        r.keys(sec, where, [...common, 'address']);
+        spec.type = 'tcp';
+        const address = r.str(sec, where, 'address') ?? '';
+        const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(address);
+        const port = m ? Number(m[3]) : 0;
+        if (!m || port < 1 || port > 65535) throw new ConfigError(`[${where}] address: '${address}' is not host:port`, 'e.g. address = 127.0.0.1:7070');
+        spec.address = { host: (m[1] ?? m[2])!, port };
+        break;
+      }
+      case 'exec': {
+        r.keys(sec, where, [...common, 'command']);
+        spec.type = 'exec';
+        const command = r.str(sec, where, 'command') ?? '';
+        spec.command = splitCommand(command, where);
+        break;
+      }
+      default:
+        throw new ConfigError(`[${where}] type: ${type === undefined ? 'missing' : `'${type}' is not a heartbeat type`}`, 'one of haproxy, http, tcp, exec');
+    }
+    beats.set(name, spec);
+  }
+  return beats;
+}
+
+function checkHttpUrl(where: string, url: string): void {
+  if (!/^https?:\/\//.test(url) || !parseSettingValue({ kind: 'url' }, url).ok) throw new ConfigError(`[${where}] url: '${redactUrl(url)}' is not an http(s) URL`);
+}
+
+/**
+ * Splits a command line like a shell would split words (quotes and backslashes), with no
+ * expansion of any kind: what is written is what runs.
+ */
+export function splitCommand(command: string, where: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  let quote: '"' | "'" | null = null;
+  for (let i = 0; i < command.length; i++) {
+    const c = command[i]!;
+    if (quote) {
+      if (c === quote) quote = null;
+      else if (c === '\\' && quote === '"' && i + 1 < command.length && '"\\'.includes(command[i + 1]!)) word += command[++i];
+      else word += c;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+      inWord = true;
+    } else if (c === '\\' && i + 1 < command.length) {
+      word += command[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (quote) throw new ConfigError(`[${where}] command: unterminated ${quote} quote`);
+  if (inWord) words.push(word);
+  if (words.length === 0) throw new ConfigError(`[${where}] command: missing`, 'an exec check needs command = PROGRAM ARGS...');
+  return words;
+}
+
+/** A URL fit for logs: no userinfo, no query string, no fragment. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+export function isSecret(spec: SettingSpec): boolean {
+  return spec.type.kind === 'secret';
+}

@@ -1,0 +1,160 @@
+// Typed errors. Each carries the exit code of the contract, so the CLI is the one place that turns
+// an error into an exit code and nothing else has to guess.
+
+export const ExitCode = {
+  ok: 0,
+  failed: 1,
+  usage: 64,
+  data: 65,
+  noConfig: 66,
+  internal: 70,
+  cantWrite: 73,
+  locked: 75,
+  permission: 77,
+  config: 78,
+} as const;
+
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+export class BootstrapError extends Error {
+  readonly exitCode: number;
+  /** What to do about it: printed in parentheses after the message. */
+  readonly hint: string | undefined;
+
+  constructor(message: string, exitCode: number, hint?: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.exitCode = exitCode;
+    this.hint = hint;
+  }
+
+  /** The one line the CLI prints after `bootstrap: `. */
+  describe(): string {
+    return this.hint ? `${this.message} (${this.hint})` : this.message;
+  }
+}
+
+export class UsageError extends BootstrapError {
+  constructor(message: string, hint = 'see bootstrap --help') {
+    super(message, ExitCode.usage, hint);
+  }
+}
+
+/** Unknown product, setting or mode, or a value of the wrong type. */
+export class DataError extends BootstrapError {
+  constructor(message: string, hint?: string) {
+    super(message, ExitCode.data, hint);
+  }
+}
+
+export class ConfigMissingError extends BootstrapError {
+  constructor(readonly file: string) {
+    super(`config file ${file} not found`, ExitCode.noConfig, 'pass --config or set BOOTSTRAP_CONFIG');
+  }
+}
+
+/** bootstrap.ini is malformed or inconsistent; the message names the section and key. */
+export class ConfigError extends BootstrapError {
+  constructor(message: string, hint?: string) {
+    super(message, ExitCode.config, hint);
+  }
+}
+
+/** The state dir or a state file cannot be created, read back or written. */
+export class StateError extends BootstrapError {
+  constructor(message: string, hint?: string, options?: { cause?: unknown }) {
+    super(message, ExitCode.cantWrite, hint, options);
+  }
+}
+
+export class PermissionDeniedError extends BootstrapError {
+  constructor(message: string, hint?: string) {
+    super(message, ExitCode.permission, hint);
+  }
+}
+
+export interface LockHolder {
+  pid: number;
+  pidStart?: string;
+  host: string;
+  command: string;
+  startedAt: string;
+}
+
+export class LockHeldError extends BootstrapError {
+  constructor(
+    readonly lockPath: string,
+    readonly holder: LockHolder | null,
+  ) {
+    const who = holder
+      ? `${holder.command} is already running (pid ${holder.pid}, started ${holder.startedAt}, lock ${lockPath})`
+      : `another run is taking the lock (lock ${lockPath})`;
+    super(who, ExitCode.locked, 'try again later or use --wait');
+  }
+
+  // The issue spells this one with a semicolon: "...lock /var/bootstrap/run.lock); try again later or use --wait".
+  override describe(): string {
+    return `${this.message}; ${this.hint}`;
+  }
+}
+
+/** A run whose step, check or health gate failed. The journal has the detail. */
+export class RunFailedError extends BootstrapError {
+  constructor(
+    message: string,
+    readonly runId: string,
+  ) {
+    super(message, ExitCode.failed);
+  }
+}
+
+/** A bug. The CLI asks for a report. */
+export class InternalError extends BootstrapError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, ExitCode.internal, 'this is a bug in bootstrap: please report it with the command you ran', options);
+  }
+}
+
+const fsErrorCodes: Record<string, number> = {
+  EACCES: ExitCode.permission,
+  EPERM: ExitCode.permission,
+};
+
+/**
+ * Wraps a failed file operation on the state dir: permission problems are 77, everything else
+ * (read-only fs, disk full, not a directory, ...) is 73.
+ */
+export function stateFsError(err: unknown, what: string): BootstrapError {
+  if (err instanceof BootstrapError) return err;
+  const code = (err as NodeJS.ErrnoException)?.code ?? '';
+  const reason = describeFsError(err);
+  if (fsErrorCodes[code] === ExitCode.permission) {
+    return new PermissionDeniedError(`cannot ${what}: ${reason}`, 'run as root or the owner of the state dir');
+  }
+  return new StateError(`cannot ${what}: ${reason}`, code === 'ENOSPC' ? 'free some disk space; the previous state file is intact' : undefined, { cause: err });
+}
+
+export function describeFsError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const messages: Record<string, string> = {
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    ENOENT: 'no such file or directory',
+    ENOTDIR: 'not a directory',
+    EISDIR: 'is a directory',
+    ENOSPC: 'no space left on device',
+    EROFS: 'read-only file system',
+    EEXIST: 'already exists',
+    ELOOP: 'is a symbolic link (refusing to follow it)',
+    EDQUOT: 'disk quota exceeded',
+  };
+  if (e?.code && messages[e.code]) return `${e.path ? `${e.path}: ` : ''}${messages[e.code]}`;
+  return e?.message ?? String(err);
+}
+
+/** Turns anything thrown into a BootstrapError; unknown errors are bugs. */
+export function toBootstrapError(err: unknown): BootstrapError {
+  if (err instanceof BootstrapError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new InternalError(message, { cause: err });
+}

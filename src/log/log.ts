@@ -1,0 +1,156 @@
+// Logging through winston, loaded only when something is logged: most quick commands log
+// nothing, and winston costs ~30 ms of start-up. Until it is loaded, lines wait in order in a
+// small queue; `close()` waits for every line to be written (never cut logs with process.exit).
+//
+// Formats: on a terminal, human lines (colour when stderr is a TTY); under systemd
+// (JOURNAL_STREAM), `<N>` syslog priority prefixes, no colour, no timestamp; elsewhere, human
+// lines with an ISO timestamp. Optional JSON lines to a file. Secret values are masked in every
+// line, step output included.
+
+import { closeSync, openSync } from 'node:fs';
+import type { LogLevel } from '../config/config.js';
+
+export interface LogEntry {
+  level: LogLevel;
+  message: string;
+  /** Set for lines a step printed: `phase/step`. */
+  source?: string;
+}
+
+export interface Logger {
+  error(message: string): void;
+  warn(message: string): void;
+  info(message: string): void;
+  debug(message: string): void;
+  /** A line of a step's output, shown as `phase/step | line`. */
+  step(source: string, line: string): void;
+  /** Values to mask from now on (secret settings, the callback secret). */
+  addSecrets(values: Iterable<string>): void;
+  mask(text: string): string;
+  isEnabled(level: LogLevel): boolean;
+  /** Applies `[log]` of bootstrap.ini: its level unless one was given explicitly, and its file. */
+  configure(settings: { level?: LogLevel | undefined; file?: string | undefined }): void;
+  close(): Promise<void>;
+}
+
+export interface LoggerOptions {
+  level: LogLevel;
+  /** The level came from the command line and wins over `[log] level`. */
+  levelExplicit?: boolean;
+  /** Where human lines go (default: stderr, so stdout stays for results and --json). */
+  stream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** systemd: JOURNAL_STREAM is set. */
+  journal?: boolean;
+  color?: boolean;
+  file?: string | undefined;
+  /** Called around every line, e.g. to clear and redraw a progress line. */
+  around?: (write: () => void) => void;
+}
+
+const priority: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, debug: 7 };
+const rank: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+const maskText = '********';
+
+type Winston = typeof import('winston');
+
+export function createLogger(initial: LoggerOptions): Logger {
+  const options = { ...initial };
+  const stream = options.stream ?? process.stderr;
+  const secrets = new Set<string>();
+  let secretPattern: RegExp | null = null;
+  let queue: LogEntry[] = [];
+  let loading: Promise<void> | null = null;
+  let winstonLogger: import('winston').Logger | null = null;
+  let fileTransport: import('winston').transport | null = null;
+  let closed = false;
+
+  const mask = (text: string): string => (secretPattern ? text.replace(secretPattern, maskText) : text);
+
+  const format = (e: LogEntry): string => {
+    const text = e.source ? `${e.source} | ${e.message}` : e.message;
+    if (options.journal) return `<${priority[e.level]}>${text}`;
+    const label = e.level === 'info' ? '' : `${e.level}: `;
+    if (options.color) {
+      const colors: Record<LogLevel, string> = { error: '\x1b[31m', warn: '\x1b[33m', info: '', debug: '\x1b[2m' };
+      const c = colors[e.level];
+      const src = e.source ? `\x1b[36m${e.source}\x1b[0m | ` : '';
+      return `${src}${c}${label}${e.message}${c ? '\x1b[0m' : ''}`;
+    }
+    return `${stream.isTTY ? '' : `${new Date().toISOString()} `}${label}${text}`;
+  };
+
+  const load = async (): Promise<void> => {
+    const winston: Winston = (await import('winston')).default ?? (await import('winston'));
+    const { transports, format: wf } = winston;
+    const list: import('winston').transport[] = [
+      new transports.Stream({ stream: stream as NodeJS.WritableStream, format: wf.printf((info) => String(info['line'])) }),
+    ];
+    if (options.file) {
+      closeSync(openSync(options.file, 'a', 0o600)); // created 0600 before winston opens it
+      fileTransport = new transports.File({ filename: options.file, format: wf.combine(wf.timestamp(), wf.json()) });
+      list.push(fileTransport);
+    }
+    winstonLogger = winston.createLogger({ level: 'debug', levels: rank, transports: list, exitOnError: false });
+    drain();
+  };
+
+  const drain = (): void => {
+    const pending = queue;
+    queue = [];
+    for (const e of pending) write(e);
+  };
+
+  const write = (e: LogEntry): void => {
+    const meta = e.source ? { source: e.source } : {};
+    const emit = () => winstonLogger!.log({ level: e.level, message: e.message, line: format(e), ...meta });
+    if (options.around) options.around(emit);
+    else emit();
+  };
+
+  const log = (level: LogLevel, message: string, source?: string): void => {
+    if (rank[level] > rank[options.level] || closed) return;
+    const entry: LogEntry = { level, message: mask(message), ...(source ? { source } : {}) };
+    if (winstonLogger) return write(entry);
+    queue.push(entry);
+    loading ??= load();
+  };
+
+  return {
+    error: (m) => log('error', m),
+    warn: (m) => log('warn', m),
+    info: (m) => log('info', m),
+    debug: (m) => log('debug', m),
+    step: (source, line) => log('info', line, source),
+    addSecrets(values) {
+      for (const v of values) if (v !== '') secrets.add(v);
+      // Longest first, so that a secret containing another is masked whole.
+      const sorted = [...secrets].sort((a, b) => b.length - a.length).map(escapeRegExp);
+      secretPattern = sorted.length ? new RegExp(sorted.join('|'), 'g') : null;
+    },
+    mask,
+    isEnabled: (level) => rank[level] <= rank[options.level],
+    configure(settings) {
+      if (settings.level && !options.levelExplicit) options.level = settings.level;
+      if (settings.file && !winstonLogger && !loading) options.file = settings.file;
+    },
+    async close() {
+      if (loading) await loading;
+      closed = true;
+      if (!winstonLogger) return;
+      const finished = fileTransport ? new Promise<void>((resolve) => fileTransport!.on('finish', () => resolve())) : Promise.resolve();
+      winstonLogger.end();
+      await Promise.race([finished, new Promise((r) => setTimeout(r, 2000).unref())]);
+    },
+  };
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A logger that drops everything but still masks (library use without logs). */
+export function silentLogger(): Logger {
+  const logger = createLogger({ level: 'error' });
+  const noop = () => {};
+  return { ...logger, error: noop, warn: noop, info: noop, debug: noop, step: noop, isEnabled: () => false };
+}

@@ -1,0 +1,58 @@
+// Atomic replacement of small files: temp file in the same dir, fsync, rename, fsync the dir.
+// A reader sees the old bytes or the new bytes, never a mix, even across a crash or power loss.
+
+import { randomBytes } from 'node:crypto';
+import { promises as fsp, constants as fsc } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+export interface WriteHooks {
+  /** Fault-injection seam for tests: called before each step of the write. */
+  beforeStep?: (step: 'open' | 'write' | 'fsync' | 'rename') => void | Promise<void>;
+}
+
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600, hooks: WriteHooks = {}): Promise<void> {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  await hooks.beforeStep?.('open');
+  const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, mode);
+  try {
+    try {
+      await fh.chmod(mode); // the umask may have taken bits away; we want exactly `mode`
+      await hooks.beforeStep?.('write');
+      await fh.writeFile(data);
+      await hooks.beforeStep?.('fsync');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await hooks.beforeStep?.('rename');
+    await fsp.rename(tmp, path);
+  } catch (err) {
+    await fsp.rm(tmp, { force: true }).catch(() => {});
+    throw err;
+  }
+  await fsyncDir(dir);
+}
+
+export async function writeJsonAtomic(path: string, value: unknown, mode = 0o600, hooks?: WriteHooks): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, mode, hooks);
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Reads a file without following a symlink at its last component (ELOOP if it is one). */
+export async function readFileNoFollow(path: string): Promise<string> {
+  const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  try {
+    return await fh.readFile('utf8');
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,105 @@
+// Runs the real CLI (bin/bootstrap, the built bundle) as a child process on temp dirs.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = fileURLToPath(new URL('../../../', import.meta.url));
+export const bin = join(root, 'bin/bootstrap');
+export const exampleIni = join(root, 'etc/bootstrap.ini');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Sandbox {
+  dir: string;
+  config: string;
+  stateDir: string;
+  phasesDir: string;
+  env: NodeJS.ProcessEnv;
+  /** Runs `bootstrap ARGS` with this sandbox's config and state dir in the environment. */
+  run(args: string[], options?: RunOptions): Promise<CliResult>;
+  start(args: string[], options?: RunOptions): ChildProcess;
+  cleanup(): void;
+}
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  /** Wrap the command, e.g. ['setpriv', '--reuid=65534', ...]. */
+  prefix?: string[];
+}
+
+/** A temp dir with a bootstrap.ini (the example unless `ini` is given), a state dir and a phases dir. */
+export function sandbox(ini?: string): Sandbox {
+  const dir = mkdtempSync(join(tmpdir(), 'bootstrap-test-'));
+  const config = join(dir, 'bootstrap.ini');
+  if (ini === undefined) copyFileSync(exampleIni, config);
+  else writeFileSync(config, ini);
+  const stateDir = join(dir, 'state');
+  const phasesDir = join(dir, 'phases');
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env['PATH'],
+    HOME: process.env['HOME'],
+    BOOTSTRAP_CONFIG: config,
+    BOOTSTRAP_STATE_DIR: stateDir,
+    BOOTSTRAP_PHASES_DIR: phasesDir,
+  };
+  const box: Sandbox = {
+    dir,
+    config,
+    stateDir,
+    phasesDir,
+    env,
+    run: (args, options = {}) => runCli(args, { ...options, env: { ...env, ...options.env } }),
+    start: (args, options = {}) => startCli(args, { ...options, env: { ...env, ...options.env } }),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+  return box;
+}
+
+export function startCli(args: string[], options: RunOptions = {}): ChildProcess {
+  const argv = [...(options.prefix ?? []), process.execPath, bin, ...args];
+  return spawn(argv[0]!, argv.slice(1), { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
+  const child = startCli(args, options);
+  return collect(child, options.timeoutMs ?? 60_000);
+}
+
+export function collect(child: ChildProcess, timeoutMs = 60_000): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`bootstrap did not finish within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Parses --json output, with the whole output in the error when it is not JSON. */
+export function json<T = any>(r: CliResult): T {
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`not JSON (exit ${r.code}):\n${r.stdout}\nstderr: ${r.stderr}`);
+  }
+}
+
+/** `nobody`, to test permission errors (root ignores file modes). */
+export const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];

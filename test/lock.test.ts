@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { LockHeldError } from '../src/errors.js';
+import { PidLock } from '../src/lock/pid-lock.js';
+import { root } from './helpers/cli.js';
+
+/** A child process that takes the lock, says so, and holds it until killed. */
+function holder(path: string, command = 'server.provision') {
+  const script = `
+    const { PidLock } = await import(${JSON.stringify(join(root, 'dist/src/lock/pid-lock.js'))});
+    const lock = new PidLock(${JSON.stringify(path)});
+    try { await lock.acquire({ command: ${JSON.stringify(command)} }); console.log('locked'); }
+    catch (e) { console.log('held ' + e.exitCode + ' ' + e.describe()); process.exitCode = e.exitCode; return; }
+    setInterval(() => {}, 1000);
+    process.on('SIGTERM', () => process.exit(0));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `(async () => {${script}})()`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const ready = new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
+  const done = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  return { child, ready, done };
+}
+
+describe('run lock (PidLock)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bootstrap-lock-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('two processes racing: exactly one holds it, the other is told who (exit 75)', async () => {
+    const path = join(dir, 'race.lock');
+    const a = holder(path);
+    const b = holder(path);
+    const results = await Promise.all([a.ready, b.ready]);
+    assert.equal(results.filter((r) => r === 'locked').length, 1, results.join(' / '));
+    const loser = results.find((r) => r !== 'locked')!;
+    const winner = results[0] === 'locked' ? a : b;
+    assert.match(loser, new RegExp(`^held 75 server\\.provision is already running \\(pid ${winner.child.pid}, started \\d{4}-.*, lock ${path}\\); try again later or use --wait$`));
+    const owner = JSON.parse(readFileSync(path, 'utf8'));
+    assert.equal(owner.pid, winner.child.pid);
+    assert.equal(owner.command, 'server.provision');
+    winner.child.kill('SIGTERM');
+    await Promise.all([a.done, b.done]);
+  });
+
+  it('a holder killed with SIGKILL is taken over at once, with no staleness wait', async () => {
+    const path = join(dir, 'killed.lock');
+    const a = holder(path);
+    assert.equal(await a.ready, 'locked');
+    a.child.kill('SIGKILL');
+    await a.done;
+    assert.ok(existsSync(path) && existsSync(`${path}.d`), 'a SIGKILLed holder leaves its lock behind');
+    const lock = new PidLock(path);
+    let warned: number | undefined;
+    const started = Date.now();
+    const handle = await lock.acquire({ command: 'test', onTakeOver: (o) => void (warned = o.pid) });
+    assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+    assert.equal(warned, a.child.pid);
+    assert.equal(JSON.parse(readFileSync(path, 'utf8')).pid, process.pid);
+    await handle.release();
+    assert.ok(!existsSync(path) && !existsSync(`${path}.d`), 'release removes record and mutex dir');
+  });
+
+  it('a record whose PID was reused by another process counts as dead', async () => {
+    const path = join(dir, 'reused.lock');
+    const lock = new PidLock(path);
+    const handle = await lock.acquire({ command: 'test' });
+    // Pretend the holder was a process that started at another time with our PID.
+    await handle.update({ pidStart: '1' });
+    const probe = await new PidLock(path).probe();
+    assert.equal(probe.state, 'dead');
+    await handle.release();
+  });
+
+  it('--wait semantics: waits for the holder to finish, or gives up after the wait', async () => {
+    const path = join(dir, 'wait.lock');
+    const a = holder(path);
+    assert.equal(await a.ready, 'locked');
+    const lock = new PidLock(path);
+    const t0 = Date.now();
+    await assert.rejects(lock.acquire({ command: 'w', waitMs: 300, pollMs: 50 }), (e: unknown) => e instanceof LockHeldError && e.exitCode === 75);
+    assert.ok(Date.now() - t0 >= 290);
+    setTimeout(() => a.child.kill('SIGTERM'), 300);
+    const handle = await lock.acquire({ command: 'w', waitMs: 10_000, pollMs: 50 });
+    await handle.release();
+    await a.done;
+  });
+});
