@@ -20,6 +20,9 @@ import {
 import type { WriteHooks } from './state/atomic.js';
 import { StateStore, type LastRun, type StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
+import { planPhases, type Plan } from './pipeline/plan.js';
+import { performRun, type RunOutcome, type RunRequest } from './run.js';
+import { JournalStore, type RunJournal } from './state/journal.js';
 
 export const defaultPaths = {
   config: '/etc/bootstrap/bootstrap.ini',
@@ -191,6 +194,44 @@ export class Agent {
       return s;
     });
     return modeInfo(this.config(), state);
+  }
+
+  // --- runs -------------------------------------------------------------------------------------
+
+  /** `server.provision`: records the products to run, runs the pipeline, marks the server provisioned on success. */
+  provision(options: Omit<RunRequest, 'action'> = {}): Promise<RunOutcome> {
+    return performRun(this, { ...options, action: 'provision' });
+  }
+
+  /** `server.refresh`: re-applies the configuration. On a server never provisioned: nothing (null). */
+  async refresh(options: Omit<RunRequest, 'action' | 'products'> = {}): Promise<RunOutcome | null> {
+    const state = await this.store.read();
+    if (state.provisioned_at === null) return null;
+    return performRun(this, { ...options, action: 'refresh' });
+  }
+
+  /** `server.mode MODE`: runs the pipeline with action mode; the mode is committed on success. */
+  changeMode(options: Omit<RunRequest, 'action'> & { mode: string }): Promise<RunOutcome> {
+    this.validateMode(options.mode);
+    return performRun(this, { ...options, action: 'mode' });
+  }
+
+  /** `product.upgrade PRODUCT`: the new version is recorded only on success. */
+  upgrade(options: Omit<RunRequest, 'action'> & { product: string }): Promise<RunOutcome> {
+    return performRun(this, { ...options, action: 'upgrade' });
+  }
+
+  /** `phases.list`: the plan, with every skipped file and why. */
+  phasesList(): Plan {
+    return planPhases(this.phasesDir);
+  }
+
+  async runsList(): Promise<RunJournal[]> {
+    return new JournalStore(this.stateDir).list();
+  }
+
+  async runsShow(id = 'last'): Promise<RunJournal> {
+    return new JournalStore(this.stateDir).read(id);
   }
 
   async status(): Promise<StatusReport> {

@@ -5,7 +5,8 @@ import type { Agent } from '../agent.js';
 import { ExitCode, UsageError } from '../errors.js';
 import type { Logger } from '../log/log.js';
 import type { CliIo } from './cli.js';
-import { formatProducts, formatSettingValue, formatStatus } from './format.js';
+import { formatDryRun, formatJournal, formatOutcome, formatPlan, formatProducts, formatRunList, formatSettingValue, formatStatus, runSummary } from './format.js';
+import type { RunOutcome, RunRequest } from '../run.js';
 
 export interface CommandContext {
   json: boolean;
@@ -14,6 +15,8 @@ export interface CommandContext {
   logger: Logger;
   exitCode: number;
   agent(): Agent;
+  /** Progress of a run on a terminal (undefined: none). */
+  progress?: ((event: { phase: string; step: string; index: number; total: number }) => void) | undefined;
   /** Prints `human` on stdout, or `data` as JSON with --json. */
   print(human: string, data: unknown): void;
 }
@@ -73,6 +76,7 @@ export const commands: Command[] = [
     async run(ctx, args) {
       const changes = await ctx.agent().productSet({ pairs: (args['pairs'] as unknown[]).map(String) });
       ctx.print(changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)}`).join('\n'), { changed: changes });
+      if (args['apply']) await applyAfterChange(ctx);
     },
   },
   {
@@ -83,6 +87,7 @@ export const commands: Command[] = [
     async run(ctx, args) {
       const changes = await ctx.agent().productUnset({ names: (args['names'] as unknown[]).map(String) });
       ctx.print(changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)} (default)`).join('\n'), { changed: changes });
+      if (args['apply']) await applyAfterChange(ctx);
     },
   },
   {
@@ -106,9 +111,80 @@ export const commands: Command[] = [
         ctx.print(info.mode, info);
         return;
       }
-      parseWait(args['wait']);
-      const info = await agent.commitMode(mode);
-      ctx.print(`mode ${info.mode}`, info);
+      if (args['noApply']) {
+        const info = await agent.commitMode(mode);
+        ctx.print(`mode ${info.mode} (committed without running the pipeline)`, info);
+        return;
+      }
+      await runAndReport(ctx, (signals) => agent.changeMode({ mode, waitMs: parseWait(args['wait']), ...signals }));
+    },
+  },
+  {
+    usage: 'server.provision',
+    describe: 'record the products to run, run the pipeline (action provision), mark the server provisioned on success',
+    examples: [
+      ['$0 server.provision', 'provision with every declared product'],
+      ['$0 server.provision --products haproxy --dry-run', 'show the plan and syntax-check the steps'],
+      ['$0 server.provision --wait=600 --callback-url https://prov.example/api', 'wait up to 10 min for a running run'],
+    ],
+    builder: (y) =>
+      runOptions(y).option('products', { type: 'string', describe: 'comma-separated products to run (default: all declared)' }),
+    async run(ctx, args) {
+      const products = args['products'] === undefined ? undefined : String(args['products']).split(',').map((p) => p.trim()).filter(Boolean);
+      await runAndReport(ctx, (signals) => ctx.agent().provision({ ...runRequest(args), products, ...signals }));
+    },
+  },
+  {
+    usage: 'server.refresh',
+    describe: "re-apply the configuration (action refresh); the systemd timer's command",
+    examples: [['$0 server.refresh --wait=60 -q', 'what the timer runs']],
+    builder: (y) => runOptions(y),
+    async run(ctx, args) {
+      const outcome = await runAndReport(ctx, (signals) => ctx.agent().refresh({ ...runRequest(args), ...signals }));
+      if (outcome === null) ctx.print('this server was never provisioned; nothing to refresh (run bootstrap server.provision)', { id: null, status: 'not-provisioned', exit_code: 0 });
+    },
+  },
+  {
+    usage: 'product.upgrade <product>',
+    describe: 'run the pipeline with action upgrade; the new version is recorded only on success',
+    examples: [
+      ['$0 product.upgrade haproxy --to 2.8', 'upgrade haproxy to 2.8'],
+      ['$0 product.upgrade deepfiler', 'to the version in bootstrap.ini'],
+    ],
+    builder: (y) => runOptions(y).option('to', { type: 'string', describe: 'the new version (default: the version in bootstrap.ini)' }),
+    async run(ctx, args) {
+      await runAndReport(ctx, (signals) => ctx.agent().upgrade({ ...runRequest(args), product: String(args['product']), toVersion: args['to'] as string | undefined, ...signals }));
+    },
+  },
+  {
+    usage: 'phases.list',
+    describe: "the plan: base dir, each phase's steps in run order with their .check/.backout, and every skipped file with the reason",
+    examples: [['$0 phases.list --phases-dir /opt/os-refresh-config', 'look at an existing os-refresh-config tree']],
+    async run(ctx) {
+      const plan = ctx.agent().phasesList();
+      ctx.print(formatPlan(plan), plan);
+    },
+  },
+  {
+    usage: 'runs.list',
+    describe: 'run history from the journals, oldest first',
+    examples: [['$0 runs.list --json', 'for scripts']],
+    async run(ctx) {
+      const runs = await ctx.agent().runsList();
+      ctx.print(formatRunList(runs), { runs: runs.map(runSummary) });
+    },
+  },
+  {
+    usage: 'runs.show [id]',
+    describe: 'one run in detail: phases, steps, exit codes, durations, output tails, checks, backouts (default: the last run)',
+    examples: [
+      ['$0 runs.show', 'the last run'],
+      ['$0 runs.show 20261121T101500Z-3fa9c1 --json', 'one run, whole journal'],
+    ],
+    builder: (y) => y.positional('id', { type: 'string', describe: 'run id (or a prefix), or last' }),
+    async run(ctx, args) {
+      const journal = await ctx.agent().runsShow((args['id'] as string | undefined) ?? 'last');
+      ctx.print(formatJournal(journal), journal);
     },
   },
   {
@@ -137,6 +213,61 @@ export const commands: Command[] = [
     },
   },
 ];
+
+function runOptions(y: Argv): Argv {
+  return y
+    .option('dry-run', { type: 'boolean', describe: 'change nothing: print the plan and syntax-check sh/bash steps' })
+    .option('wait', waitOption)
+    .option('timeout', { type: 'number', describe: 'bound on the whole run, in seconds (default: [phases] run_timeout)' })
+    .option('callback-url', { type: 'string', describe: 'where to report the outcome (default: [callback] url)' });
+}
+
+function runRequest(args: Record<string, unknown>) {
+  const timeout = args['timeout'] as number | undefined;
+  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0)) throw new UsageError(`--timeout ${String(args['timeout'])}: not a positive number of seconds`);
+  return {
+    dryRun: Boolean(args['dryRun']),
+    waitMs: parseWait(args['wait']),
+    timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+    callbackUrl: args['callbackUrl'] as string | undefined,
+  };
+}
+
+type RunSignals = Pick<RunRequest, 'signal' | 'cleanupSignal' | 'onStep'>;
+
+/**
+ * Runs a pipeline command with SIGINT/SIGTERM wired to it (first: stop the run, which then runs
+ * error.d; second: stop the clean-up too), prints the outcome, sets the exit code.
+ */
+async function runAndReport(ctx: CommandContext, start: (signals: RunSignals) => Promise<RunOutcome | null>): Promise<RunOutcome | null> {
+  const run = new AbortController();
+  const cleanup = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!run.signal.aborted) {
+      ctx.logger.warn(`${signal}: stopping the run (again to stop clean-up too)`);
+      run.abort();
+    } else cleanup.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let outcome: RunOutcome | null;
+  try {
+    outcome = await start({ signal: run.signal, cleanupSignal: cleanup.signal, onStep: ctx.progress });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (outcome === null) return null;
+  ctx.exitCode = outcome.exitCode;
+  if (outcome.dryRun) ctx.print(formatDryRun(outcome.dryRun), outcome.dryRun);
+  else ctx.print(outcome.journal ? formatOutcome(outcome.journal, outcome.journalPath) : '', outcome.journal ? { ...runSummary(outcome.journal), journal: outcome.journalPath } : outcome);
+  return outcome;
+}
+
+async function applyAfterChange(ctx: CommandContext): Promise<void> {
+  const outcome = await runAndReport(ctx, (signals) => ctx.agent().refresh(signals));
+  if (outcome === null) ctx.logger.warn('--apply: this server was never provisioned; the setting is saved and will apply at provisioning');
+}
 
 function completionScript(names: string[]): string {
   return `# bash completion for bootstrap: source it, or save it as /etc/bash_completion.d/bootstrap

@@ -1,7 +1,11 @@
 // Human output of the commands (the --json output is the data itself).
 
 import type { StatusReport } from '../agent.js';
+import { basename } from 'node:path';
+import type { Plan } from '../pipeline/plan.js';
 import type { EffectiveProduct } from '../products.js';
+import type { DryRunReport } from '../run.js';
+import type { RunJournal, StepRecord } from '../state/journal.js';
 
 export function formatSettingValue(value: unknown): string {
   if (value === null || value === undefined) return '';
@@ -49,4 +53,90 @@ function formatCheckup(checkup: unknown): string {
   if (!c || typeof c !== 'object') return 'never checked';
   const bad = (c.results ?? []).filter((r) => !r.healthy).map((r) => r.name);
   return `${c.healthy ? 'healthy' : `unhealthy (${bad.join(', ')})`} at ${c.finished_at ?? '?'}`;
+}
+
+export function formatPlan(plan: Plan): string {
+  const lines = [`phases dir: ${plan.baseDir}`];
+  if (plan.environment.files.length || plan.environment.skipped.length) {
+    lines.push(`environment.d: ${plan.environment.files.map((f) => basename(f)).join(', ') || '(none)'}`);
+    for (const s of plan.environment.skipped) lines.push(`  skipped ${s.name}: ${s.reason}`);
+  }
+  for (const phase of [...plan.phases, plan.error]) {
+    if (!phase.exists) {
+      lines.push(`${phase.phase}.d: (missing, skipped)`);
+      continue;
+    }
+    lines.push(`${phase.phase}.d: ${phase.steps.length} step${phase.steps.length === 1 ? '' : 's'}`);
+    phase.steps.forEach((s, i) => {
+      const extra = [s.check ? '+check' : '', s.backout ? '+backout' : ''].filter(Boolean).join(' ');
+      lines.push(`  ${String(i + 1).padStart(3)}. ${s.name}${extra ? `  ${extra}` : ''}`);
+    });
+    for (const s of phase.skipped) lines.push(`       skipped ${s.name}: ${s.reason}`);
+  }
+  return lines.join('\n');
+}
+
+export function formatDryRun(report: DryRunReport): string {
+  const bad = report.syntax.filter((s) => !s.ok);
+  const lines = [formatPlan(report.plan), '', `dry run: nothing was run or changed; ${report.syntax.length} files syntax-checked where sh/bash`];
+  for (const s of bad) lines.push(`syntax error in ${s.phase}/${s.step}: ${s.message}`);
+  lines.push(report.ok ? 'dry run: ok' : `dry run: ${bad.length} syntax error${bad.length === 1 ? '' : 's'}`);
+  return lines.join('\n');
+}
+
+export function runSummary(j: RunJournal) {
+  return {
+    id: j.id,
+    action: j.action,
+    status: j.status,
+    exit_code: j.exit_code,
+    started_at: j.started_at,
+    finished_at: j.finished_at,
+    duration_ms: j.duration_ms,
+    mode: j.mode,
+    products: j.products,
+    failure: j.failure,
+    phases: j.phases.map((p) => ({ phase: p.phase, status: p.status, steps: p.steps.length, failed: p.steps.filter((s) => s.status === 'failure').length, duration_ms: p.duration_ms })),
+  };
+}
+
+export function formatOutcome(j: RunJournal, path: string | null): string {
+  const steps = j.phases.reduce((n, p) => n + p.steps.length, 0);
+  const failed = j.phases.reduce((n, p) => n + p.steps.filter((s) => s.status === 'failure').length, 0);
+  const head = `${j.action} ${j.status}: ${steps} step${steps === 1 ? '' : 's'} run, ${failed} failed, ${(j.duration_ms / 1000).toFixed(1)} s`;
+  const fail = j.failure ? `\nfailed at ${j.failure.phase}/${j.failure.step}: ${j.failure.message}` : '';
+  return `${head}${fail}\njournal: ${path ?? '-'} (bootstrap runs.show ${j.id})`;
+}
+
+export function formatRunList(runs: RunJournal[]): string {
+  if (runs.length === 0) return 'no runs recorded';
+  return runs
+    .map((j) => `${j.id}  ${j.action.padEnd(9)} ${j.status.padEnd(7)} ${(j.duration_ms / 1000).toFixed(1).padStart(7)} s${j.failure ? `  ${j.failure.phase}/${j.failure.step}: ${j.failure.kind}` : ''}`)
+    .join('\n');
+}
+
+export function formatJournal(j: RunJournal): string {
+  const lines = [
+    `run ${j.id}: ${j.action} ${j.status} (exit ${j.exit_code})`,
+    `started ${j.started_at}, finished ${j.finished_at} (${(j.duration_ms / 1000).toFixed(1)} s)`,
+    `server ${j.server}, mode ${j.mode}${j.mode_previous ? ` (was ${j.mode_previous})` : ''}${j.product ? `, ${j.product} ${j.version_previous ?? '?'} → ${j.version}` : ''}`,
+    `phases dir ${j.phases_dir}`,
+  ];
+  if (j.failure) lines.push(`failure: ${j.failure.phase}/${j.failure.step}: ${j.failure.kind}: ${j.failure.message}`);
+  for (const p of j.phases) {
+    lines.push(`${p.phase}: ${p.status}${p.steps.length ? ` (${(p.duration_ms / 1000).toFixed(1)} s)` : ''}`);
+    for (const s of p.steps) lines.push(...formatStep(s, '  '));
+  }
+  if (j.backouts.length) lines.push('backouts:', ...j.backouts.flatMap((s) => formatStep(s, '  ')));
+  if (j.error_steps.length) lines.push('error.d:', ...j.error_steps.flatMap((s) => formatStep(s, '  ')));
+  return lines.join('\n');
+}
+
+function formatStep(s: StepRecord, indent: string): string[] {
+  const attempts = s.attempts > 1 ? `, ${s.attempts} attempts` : '';
+  const lines = [`${indent}${s.status === 'success' ? 'ok  ' : 'FAIL'} ${s.name}  ${s.message} (${s.duration_ms} ms${attempts})`];
+  const tail = s.output_tail.trimEnd().split('\n').filter((l) => l !== '').slice(-20);
+  for (const l of tail) lines.push(`${indent}     | ${l}`);
+  if (s.check) lines.push(...formatStep(s.check, `${indent}  `));
+  return lines;
 }

@@ -16,9 +16,9 @@ export interface LockOwner extends LockHolder {
   /** Identity of the mutex dir this record belongs to (a record left by a dead holder does not match a new dir). */
   lockIno: number;
   lockBirthMs: number;
-  /** Process group of the step that is running, so that a takeover can end what a killed agent left. */
-  stepPgid?: number | null;
-  stepPgidStart?: string | null;
+  /** The step launcher of the running phase, so that a takeover can end what a killed agent left. */
+  launcherPid?: number | null;
+  launcherStart?: string | null;
 }
 
 export type LockProbe =
@@ -130,7 +130,7 @@ export class PidLock {
         lockIno: dir.ino,
         lockBirthMs: dir.birthtimeMs,
       };
-      await writeJsonAtomic(this.path, owner, 0o600);
+      await writeJsonAtomic(this.path, owner, 0o600, { durable: false });
       return new LockHandle(this, owner, release);
     } catch (err) {
       await release().catch(() => {});
@@ -177,7 +177,7 @@ export class LockHandle {
   /** Updates the owner record (e.g. with the running step's process group). */
   async update(fields: Partial<LockOwner>): Promise<void> {
     Object.assign(this.owner, fields);
-    await writeJsonAtomic(this.lock.path, this.owner, 0o600);
+    await writeJsonAtomic(this.lock.path, this.owner, 0o600, { durable: false });
   }
 
   /** Removes the owner record (if still ours) and then the mutex dir. Safe to call twice. */

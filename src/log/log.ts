@@ -1,6 +1,6 @@
-// Logging through winston, loaded only when something is logged: most quick commands log
-// nothing, and winston costs ~30 ms of start-up. Until it is loaded, lines wait in order in a
-// small queue; `close()` waits for every line to be written (never cut logs with process.exit).
+// Logging through winston, loaded (synchronously, with require) only when something is logged:
+// most quick commands log nothing, and winston costs ~30 ms of start-up. `close()` waits for
+// every line to be written (never cut logs with process.exit).
 //
 // Formats: on a terminal, human lines (colour when stderr is a TTY); under systemd
 // (JOURNAL_STREAM), `<N>` syslog priority prefixes, no colour, no timestamp; elsewhere, human
@@ -8,6 +8,7 @@
 // line, step output included.
 
 import { closeSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { LogLevel } from '../config/config.js';
 
 export interface LogEntry {
@@ -58,8 +59,6 @@ export function createLogger(initial: LoggerOptions): Logger {
   const stream = options.stream ?? process.stderr;
   const secrets = new Set<string>();
   let secretPattern: RegExp | null = null;
-  let queue: LogEntry[] = [];
-  let loading: Promise<void> | null = null;
   let winstonLogger: import('winston').Logger | null = null;
   let fileTransport: import('winston').transport | null = null;
   let closed = false;
@@ -79,8 +78,8 @@ export function createLogger(initial: LoggerOptions): Logger {
     return `${stream.isTTY ? '' : `${new Date().toISOString()} `}${label}${text}`;
   };
 
-  const load = async (): Promise<void> => {
-    const winston: Winston = (await import('winston')).default ?? (await import('winston'));
+  const load = (): void => {
+    const winston = createRequire(import.meta.url)('winston') as Winston;
     const { transports, format: wf } = winston;
     const list: import('winston').transport[] = [
       new transports.Stream({ stream: stream as NodeJS.WritableStream, format: wf.printf((info) => String(info['line'])) }),
@@ -91,13 +90,6 @@ export function createLogger(initial: LoggerOptions): Logger {
       list.push(fileTransport);
     }
     winstonLogger = winston.createLogger({ level: 'debug', levels: rank, transports: list, exitOnError: false });
-    drain();
-  };
-
-  const drain = (): void => {
-    const pending = queue;
-    queue = [];
-    for (const e of pending) write(e);
   };
 
   const write = (e: LogEntry): void => {
@@ -109,10 +101,8 @@ export function createLogger(initial: LoggerOptions): Logger {
 
   const log = (level: LogLevel, message: string, source?: string): void => {
     if (rank[level] > rank[options.level] || closed) return;
-    const entry: LogEntry = { level, message: mask(message), ...(source ? { source } : {}) };
-    if (winstonLogger) return write(entry);
-    queue.push(entry);
-    loading ??= load();
+    if (!winstonLogger) load();
+    write({ level, message: mask(message), ...(source ? { source } : {}) });
   };
 
   return {
@@ -131,10 +121,9 @@ export function createLogger(initial: LoggerOptions): Logger {
     isEnabled: (level) => rank[level] <= rank[options.level],
     configure(settings) {
       if (settings.level && !options.levelExplicit) options.level = settings.level;
-      if (settings.file && !winstonLogger && !loading) options.file = settings.file;
+      if (settings.file && !winstonLogger) options.file = settings.file;
     },
     async close() {
-      if (loading) await loading;
       closed = true;
       if (!winstonLogger) return;
       const finished = fileTransport ? new Promise<void>((resolve) => fileTransport!.on('finish', () => resolve())) : Promise.resolve();

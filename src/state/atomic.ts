@@ -8,6 +8,12 @@ import { basename, dirname, join } from 'node:path';
 export interface WriteHooks {
   /** Fault-injection seam for tests: called before each step of the write. */
   beforeStep?: (step: 'open' | 'write' | 'fsync' | 'rename') => void | Promise<void>;
+  /**
+   * false: still atomic (rename), but no fsync. For files that describe live processes (lock
+   * owner records) or live only during a run (the config snapshot): after a power loss they are
+   * meaningless anyway, and each fsync costs milliseconds on every run.
+   */
+  durable?: boolean;
 }
 
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600, hooks: WriteHooks = {}): Promise<void> {
@@ -21,7 +27,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
       await hooks.beforeStep?.('write');
       await fh.writeFile(data);
       await hooks.beforeStep?.('fsync');
-      await fh.sync();
+      if (hooks.durable !== false) await fh.sync();
     } finally {
       await fh.close();
     }
@@ -31,7 +37,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     await fsp.rm(tmp, { force: true }).catch(() => {});
     throw err;
   }
-  await fsyncDir(dir);
+  if (hooks.durable !== false) await fsyncDir(dir);
 }
 
 export async function writeJsonAtomic(path: string, value: unknown, mode = 0o600, hooks?: WriteHooks): Promise<void> {

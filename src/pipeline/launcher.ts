@@ -1,0 +1,261 @@
+// Runs steps, one after another, through a tiny bash launcher that forks and execs each step
+// itself. Node's own spawn forks the whole agent (~2 ms a step, twice run-parts' cost); the
+// launcher is a small process whose fork is much cheaper. No shell parses anything of the step:
+// the launcher runs `"$path" </dev/null &` with the path as one quoted word, then `wait`s for
+// it. Under `set -m` bash puts each background job in its own process group even without a
+// terminal (dash turns job control off without one, so it must be bash). bash's own messages
+// (job notices) go to /dev/null. A step's stdout and stderr share one pipe, so their lines keep
+// their order.
+//
+// Steps are queued ahead (a phase's steps and checks at once), so no step waits for a round trip
+// through the agent. After a step fails, the launcher skips what is queued until told `C`.
+//
+// Protocol, on the launcher's stdin: `R <seq> <path>` runs a file, `C` clears the failed state.
+// On fd 3 it says `S <seq> <pid>` when a step starts. After each R it writes an end line on
+// stdout: NUL, a per-launcher nonce, seq, and the exit status (or K: skipped), so every byte a
+// step wrote is attributed to it and to no other.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { constants as osConstants } from 'node:os';
+import { isGroupAlive, sleep } from '../util/process.js';
+import { LineSplitter, Tail } from './output.js';
+
+const script = `set -m
+exec 2>/dev/null
+failed=
+while IFS=' ' read -r op seq path; do
+  if [ "$op" = C ]; then failed=; continue; fi
+  rc=K
+  if [ -z "$failed" ]; then
+    "$path" </dev/null 2>&1 3>&- &
+    printf 'S %s %s\\n' "$seq" "$!" >&3
+    wait "$!"
+    rc=$?
+    [ "$rc" = 0 ] || failed=1
+  fi
+  printf '\\000%s %s %s\\n' "$BOOTSTRAP_LAUNCHER_NONCE" "$seq" "$rc"
+done`;
+
+export interface RawStepResult {
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  aborted: boolean;
+  durationMs: number;
+  startedAt: string;
+  output: string;
+  outputTruncated: boolean;
+  /** Set when the step could not be run at all. */
+  error: string | null;
+}
+
+export interface RunOptions {
+  timeoutMs: number;
+  killGraceMs: number;
+  signal?: AbortSignal;
+  /** Each line the step prints (stdout and stderr alike). */
+  onLine: (line: string) => void;
+  /** Masks secrets in the journal's output tail. */
+  mask: (text: string) => string;
+}
+
+/** A queued file: resolves with its result, or 'skipped' when an earlier one failed. */
+interface Job {
+  seq: number;
+  options: RunOptions;
+  tail: Tail;
+  pgid: number | null;
+  status: number | null;
+  skipped: boolean;
+  startedAt: Date;
+  t0: number;
+  timedOut: boolean;
+  aborted: boolean;
+  killing: Promise<void> | null;
+  timer: NodeJS.Timeout | null;
+  onAbort: () => void;
+  done: () => void;
+  finished: Promise<void>;
+}
+
+export class Launcher {
+  private readonly child: ChildProcess;
+  private readonly nonce = randomBytes(8).toString('hex');
+  private readonly jobs = new Map<number, Job>();
+  /** Seqs whose end line has not come yet, in order: output belongs to the first. */
+  private readonly queue: number[] = [];
+  private seq = 0;
+  private exited: string | null = null;
+  private control = '';
+
+  constructor(env: NodeJS.ProcessEnv, cwd: string) {
+    this.child = spawn('bash', ['--noprofile', '--norc', '-c', script], {
+      cwd,
+      env: { ...env, BOOTSTRAP_LAUNCHER_NONCE: this.nonce },
+      stdio: ['pipe', 'pipe', 'ignore', 'pipe'],
+      detached: true, // its own group: a Ctrl-C meant for the agent does not kill it mid-step
+    });
+    this.readOutput(this.child.stdout!);
+    (this.child.stdio[3] as Readable).setEncoding('utf8').on('data', (d: string) => this.readControl(d));
+    this.child.stdin!.on('error', () => {}); // a dead launcher is reported through 'exit'
+    this.child.on('error', (err) => this.fail(`cannot start bash: ${err.message}`));
+    this.child.on('exit', (code, signal) => this.fail(`the step launcher ended (${signal ?? `exit ${code}`})`));
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /**
+   * Queues a file to run after those queued before it. Resolves with its result, or with
+   * 'skipped' when an earlier queued file failed. Never rejects.
+   */
+  submit(path: string, options: RunOptions): Promise<RawStepResult | 'skipped'> {
+    const seq = ++this.seq;
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    const job: Job = {
+      seq,
+      options,
+      tail: new Tail(),
+      pgid: null,
+      status: null,
+      skipped: false,
+      startedAt: new Date(),
+      t0: performance.now(),
+      timedOut: false,
+      aborted: false,
+      killing: null,
+      timer: null,
+      onAbort: () => this.stop(job, 'abort'),
+      done,
+      finished,
+    };
+    if (this.exited || path.includes('\n')) {
+      done();
+      return Promise.resolve(this.result(job, this.exited ?? 'the step path holds a newline'));
+    }
+    this.jobs.set(seq, job);
+    this.queue.push(seq);
+    this.child.stdin!.write(`R ${seq} ${path}\n`);
+    return finished.then(async () => {
+      clearTimeout(job.timer ?? undefined);
+      options.signal?.removeEventListener('abort', job.onAbort);
+      if (job.killing) await job.killing; // nothing the step started is left running
+      this.jobs.delete(seq);
+      if (job.skipped) return 'skipped';
+      return this.result(job, job.status === null ? (this.exited ?? 'the step did not report its end') : null);
+    });
+  }
+
+  /** After a failure: run what is queued from now on again. */
+  clearFailure(): void {
+    if (!this.exited) this.child.stdin!.write('C\n');
+  }
+
+  /** Ends the launcher (its stdin closes, it leaves its loop). */
+  async close(): Promise<void> {
+    if (this.exited) return;
+    const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.stdin!.end();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
+    await gone;
+    clearTimeout(timer);
+  }
+
+  private result(job: Job, error: string | null): RawStepResult {
+    const status = job.status;
+    const signalled = status !== null && status > 128 && (job.timedOut || job.aborted || fatalSignals.has(status - 128));
+    return {
+      exitCode: error !== null || signalled ? null : status,
+      signal: signalled ? signalName(status! - 128) : null,
+      timedOut: job.timedOut,
+      aborted: job.aborted,
+      durationMs: Math.round(performance.now() - job.t0),
+      startedAt: job.startedAt.toISOString(),
+      output: job.options.mask(job.tail.toString()),
+      outputTruncated: job.tail.truncated,
+      error,
+    };
+  }
+
+  private started(job: Job, pgid: number): void {
+    job.pgid = pgid;
+    job.startedAt = new Date();
+    job.t0 = performance.now();
+    job.timer = setTimeout(() => this.stop(job, 'timeout'), Math.max(0, job.options.timeoutMs));
+    job.options.signal?.addEventListener('abort', job.onAbort);
+    if (job.options.signal?.aborted) job.onAbort();
+  }
+
+  private stop(job: Job, why: 'timeout' | 'abort'): void {
+    if (job.status !== null || job.pgid === null) return;
+    if (why === 'timeout') job.timedOut = true;
+    else job.aborted = true;
+    job.killing ??= killGroup(job.pgid, job.options.killGraceMs);
+  }
+
+  private readControl(data: string): void {
+    this.control += data;
+    let nl: number;
+    while ((nl = this.control.indexOf('\n')) >= 0) {
+      const [op, seqText, pid] = this.control.slice(0, nl).split(' ');
+      this.control = this.control.slice(nl + 1);
+      const job = this.jobs.get(Number(seqText));
+      if (job && op === 'S') this.started(job, Number(pid));
+    }
+  }
+
+  private readOutput(stream: Readable): void {
+    const marker = `\0${this.nonce} `;
+    const splitter = new LineSplitter((line) => {
+      const at = line.indexOf(marker);
+      const text = at >= 0 ? line.slice(0, at) : line;
+      const job = this.jobs.get(this.queue[0] ?? -1);
+      if (job && (at < 0 || text !== '')) {
+        job.tail.append(`${text}\n`);
+        job.options.onLine(text);
+      }
+      if (at < 0 || !job) return;
+      // The end line: `<seq> <status>`, or `<seq> K` when it was skipped.
+      const status = line.slice(at + marker.length).split(' ')[1];
+      this.queue.shift();
+      if (status === 'K') job.skipped = true;
+      else job.status = Number(status);
+      job.done();
+    });
+    stream.setEncoding('utf8');
+    stream.on('data', (d: string) => splitter.push(d));
+  }
+
+  private fail(message: string): void {
+    this.exited ??= message;
+    for (const job of this.jobs.values()) job.done();
+  }
+}
+
+/** TERM to the step's group, KILL after the grace period; waits until the group is gone. */
+async function killGroup(pgid: number, graceMs: number): Promise<void> {
+  signalGroup(pgid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (isGroupAlive(pgid) && Date.now() < deadline) await sleep(25);
+  if (isGroupAlive(pgid)) signalGroup(pgid, 'SIGKILL');
+  for (let i = 0; i < 200 && isGroupAlive(pgid); i++) await sleep(10);
+}
+
+const fatalSignals = new Set([1, 2, 3, 4, 6, 7, 8, 9, 11, 13, 14, 15, 24, 25]);
+
+function signalName(n: number): string {
+  const entry = Object.entries(osConstants.signals).find(([, v]) => v === n);
+  return entry ? entry[0] : `signal ${n}`;
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // already gone
+  }
+}

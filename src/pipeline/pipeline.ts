@@ -1,0 +1,254 @@
+// Runs the phases of a plan: steps in order with their checks and retries; on the first failure
+// stop, run backouts (failed | all | none) and then error.d. Only this module turns a step
+// result into a failure, through one message ladder.
+
+import type { PhasesConfig } from '../config/config.js';
+import type { Logger } from '../log/log.js';
+import type { FailureRecord, PhaseRecord, StepRecord } from '../state/journal.js';
+import { failureEnvironment, type Failure } from './environment.js';
+import { Launcher, type RawStepResult } from './launcher.js';
+import type { PhasePlan, Plan, PlannedStep } from './plan.js';
+
+export interface PipelineOptions {
+  plan: Plan;
+  env: NodeJS.ProcessEnv;
+  phases: PhasesConfig;
+  log: Logger;
+  /** Aborted by SIGINT/SIGTERM to the agent: the run fails with kind `signal`. */
+  signal: AbortSignal;
+  /** Aborted by a second signal: backouts and error.d stop too. */
+  cleanupSignal: AbortSignal;
+  /** Epoch ms by which the whole run must end. */
+  deadline: number;
+  /** Runs after migration.d succeeded (the health gate); a failure it returns fails the run. */
+  afterPhases?: () => Promise<Failure | null>;
+  onLauncher?: (pid: number | undefined) => void;
+  onStep?: (event: { phase: string; step: string; index: number; total: number }) => void;
+}
+
+export interface PipelineResult {
+  phases: PhaseRecord[];
+  failure: FailureRecord | null;
+  backouts: StepRecord[];
+  errorSteps: StepRecord[];
+}
+
+interface Completed {
+  step: PlannedStep;
+}
+
+export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
+  const phases: PhaseRecord[] = [];
+  const completed: Completed[] = [];
+  let failure: Failure | null = null;
+  const total = o.plan.phases.reduce((n, p) => n + p.steps.length, 0);
+  let index = 0;
+
+  for (const phase of o.plan.phases) {
+    const record: PhaseRecord = { phase: phase.phase, dir: phase.dir, status: phase.exists ? 'success' : 'missing', steps: [], duration_ms: 0 };
+    phases.push(record);
+    if (!phase.exists) continue;
+    if (failure) {
+      record.status = 'not run';
+      continue;
+    }
+    const t0 = performance.now();
+    failure = await runPhase(o, phase, record, completed, () => ++index, total);
+    record.duration_ms = Math.round(performance.now() - t0);
+    if (failure) record.status = 'failure';
+  }
+  if (!failure && o.afterPhases) failure = await o.afterPhases();
+
+  const result: PipelineResult = { phases, failure: failure ? toFailureRecord(failure) : null, backouts: [], errorSteps: [] };
+  if (!failure) return result;
+  o.log.error(`${failure.phase}/${failure.step} failed: ${failure.message}`);
+  result.backouts = await runBackouts(o, failure, completed);
+  result.errorSteps = await runErrorPhase(o, failure);
+  return result;
+}
+
+async function runPhase(o: PipelineOptions, phase: PhasePlan, record: PhaseRecord, completed: Completed[], next: () => number, total: number): Promise<Failure | null> {
+  if (phase.steps.length === 0) return null;
+  const launcher = new Launcher({ ...o.env, BOOTSTRAP_PHASE: phase.phase }, phase.dir);
+  o.onLauncher?.(launcher.pid);
+  try {
+    let from = 0;
+    let attempt = 1;
+    while (from < phase.steps.length) {
+      // Queue every remaining step with its check: no step waits for a round trip through us.
+      const queued = phase.steps.slice(from).map((step) => ({
+        step,
+        run: launcher.submit(step.path, runOptions(o, `${step.phase}/${step.name}`, o.signal)),
+        check: step.check ? launcher.submit(step.check, runOptions(o, `${step.phase}/${step.name}.check`, o.signal)) : null,
+      }));
+      let retry = false;
+      for (const q of queued) {
+        const index = next();
+        if (attempt === 1) o.onStep?.({ phase: phase.phase, step: q.step.name, index, total });
+        const { stepRecord, failure } = await outcomeOf(q.step, await q.run, q.check ? await q.check : null, attempt);
+        if (!failure) {
+          record.steps.push(stepRecord);
+          completed.push({ step: q.step });
+          from++;
+          attempt = 1;
+          continue;
+        }
+        const retryable = failure.kind !== 'signal' && !o.signal.aborted && Date.now() + o.phases.retryDelayMs < o.deadline;
+        if (attempt <= o.phases.retries && retryable) {
+          o.log.warn(`${q.step.phase}/${q.step.name} failed (${failure.message}); retrying in ${o.phases.retryDelayMs / 1000} s (attempt ${attempt + 1} of ${o.phases.retries + 1})`);
+          await delay(o.phases.retryDelayMs, o.signal);
+          launcher.clearFailure();
+          attempt++;
+          retry = true;
+          break;
+        }
+        record.steps.push(stepRecord);
+        return failure;
+      }
+      if (!retry) break;
+    }
+    return null;
+  } finally {
+    await launcher.close();
+    o.onLauncher?.(undefined);
+  }
+}
+
+/** A step's record and failure, from its result and its check's ('skipped' when the step failed). */
+function outcomeOf(step: PlannedStep, raw: RawStepResult | 'skipped', checkRaw: RawStepResult | 'skipped' | null, attempt: number): { stepRecord: StepRecord; failure: Failure | null } {
+  if (raw === 'skipped') throw new Error(`internal: ${step.phase}/${step.name} was skipped though nothing before it failed`);
+  const stepRecord = toStepRecord(step.phase, step.name, 'step', raw, attempt);
+  let failure = failureOf(step, raw);
+  if (!failure && checkRaw && checkRaw !== 'skipped') {
+    stepRecord.check = toStepRecord(step.phase, `${step.name}.check`, 'check', checkRaw, 1);
+    const checkFailure = failureOf(step, checkRaw);
+    if (checkFailure) {
+      failure = checkFailure.kind === 'exit' ? { ...checkFailure, kind: 'check', message: `check ${step.name}.check: ${checkFailure.message}` } : checkFailure;
+      stepRecord.status = 'failure';
+      stepRecord.message = failure.message;
+    }
+  }
+  return { stepRecord, failure };
+}
+
+function runOptions(o: PipelineOptions, source: string, signal: AbortSignal) {
+  return {
+    timeoutMs: Math.min(o.phases.scriptTimeoutMs, Math.max(0, o.deadline - Date.now())),
+    killGraceMs: o.phases.killGraceMs,
+    signal,
+    onLine: (line: string) => o.log.step(source, line),
+    mask: (text: string) => o.log.mask(text),
+  };
+}
+
+/** The one ladder from a step result to a failure: timed out, signalled, could not run, exit code. */
+export function failureOf(step: { phase: string; name: string }, r: RawStepResult): Failure | null {
+  const at = { phase: step.phase, step: step.name };
+  if (r.timedOut) return { ...at, kind: 'timeout', exitCode: null, message: `timed out after ${(r.durationMs / 1000).toFixed(1)} s (its process group was killed)` };
+  if (r.aborted) return { ...at, kind: 'signal', exitCode: null, message: 'stopped: the agent was asked to stop (SIGINT/SIGTERM)' };
+  if (r.error) return { ...at, kind: 'exit', exitCode: null, message: r.error };
+  if (r.signal) return { ...at, kind: 'signal', exitCode: null, message: `killed by ${r.signal}` };
+  if (r.exitCode !== 0) return { ...at, kind: 'exit', exitCode: r.exitCode, message: describeExit(r.exitCode) };
+  return null;
+}
+
+function describeExit(code: number | null): string {
+  if (code === 126) return 'exit 126 (not executable, or its interpreter cannot run)';
+  if (code === 127) return 'exit 127 (its interpreter or a command was not found)';
+  return `exit ${code}`;
+}
+
+function toStepRecord(phase: string, name: string, role: StepRecord['role'], r: RawStepResult, attempts: number): StepRecord {
+  const failure = failureOf({ phase, name }, r);
+  return {
+    phase,
+    name,
+    role,
+    status: failure ? 'failure' : 'success',
+    exit_code: r.exitCode,
+    signal: r.signal,
+    timed_out: r.timedOut,
+    started_at: r.startedAt,
+    duration_ms: r.durationMs,
+    attempts,
+    message: failure ? failure.message : 'ok',
+    output_tail: r.output,
+    output_truncated: r.outputTruncated,
+    check: null,
+  };
+}
+
+function toFailureRecord(f: Failure): FailureRecord {
+  return { phase: f.phase, step: f.step, kind: f.kind, exit_code: f.exitCode, message: f.message };
+}
+
+/** `failed`: the failed step's backout; `all`: that, then every completed step's, newest first. */
+async function runBackouts(o: PipelineOptions, failure: Failure, completed: Completed[]): Promise<StepRecord[]> {
+  if (o.phases.backout === 'none') return [];
+  const failedStep = o.plan.phases.flatMap((p) => p.steps).find((s) => s.phase === failure.phase && s.name === failure.step);
+  const steps = [...(failedStep ? [failedStep] : []), ...(o.phases.backout === 'all' ? completed.map((c) => c.step).reverse() : [])];
+  const records: StepRecord[] = [];
+  for (const step of steps) {
+    if (!step.backout) continue;
+    const dir = o.plan.phases.find((p) => p.phase === step.phase)!.dir;
+    const launcher = new Launcher(failureEnvironment({ ...o.env, BOOTSTRAP_PHASE: step.phase }, failure), dir);
+    try {
+      const raw = await runAlone(launcher, step.backout, runOptionsCleanup(o, `${step.phase}/${step.name}.backout`));
+      const record = toStepRecord(step.phase, `${step.name}.backout`, 'backout', raw, 1);
+      records.push(record);
+      if (record.status === 'failure') o.log.error(`${step.phase}/${step.name}.backout failed: ${record.message}`);
+    } finally {
+      await launcher.close();
+    }
+  }
+  return records;
+}
+
+async function runErrorPhase(o: PipelineOptions, failure: Failure): Promise<StepRecord[]> {
+  const phase = o.plan.error;
+  if (!phase.exists || phase.steps.length === 0) return [];
+  const launcher = new Launcher(failureEnvironment({ ...o.env, BOOTSTRAP_PHASE: 'error' }, failure), phase.dir);
+  const records: StepRecord[] = [];
+  try {
+    for (const step of phase.steps) {
+      const raw = await runAlone(launcher, step.path, runOptionsCleanup(o, `error/${step.name}`));
+      const record = toStepRecord('error', step.name, 'error', raw, 1);
+      records.push(record);
+      if (record.status === 'failure') o.log.error(`error/${step.name} failed: ${record.message}`);
+    }
+  } finally {
+    await launcher.close();
+  }
+  return records;
+}
+
+/** Backouts and error.d get their own bound (cleanup_timeout), not what is left of the run. */
+function runOptionsCleanup(o: PipelineOptions, source: string) {
+  return {
+    timeoutMs: o.phases.cleanupTimeoutMs,
+    killGraceMs: o.phases.killGraceMs,
+    signal: o.cleanupSignal,
+    onLine: (line: string) => o.log.step(source, line),
+    mask: (text: string) => o.log.mask(text),
+  };
+}
+
+/** Runs one file on its own: a failure does not keep the next one from running (error.d runs all). */
+async function runAlone(launcher: Launcher, path: string, options: ReturnType<typeof runOptionsCleanup>): Promise<RawStepResult> {
+  const raw = await launcher.submit(path, options);
+  launcher.clearFailure();
+  if (raw === 'skipped') throw new Error(`internal: ${path} was skipped`);
+  return raw;
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}

@@ -1,0 +1,164 @@
+// The plan: base dir → each phase's steps in run order, with their companions, and every file
+// that will not run with the reason. Ordering and eligibility are those of dib-run-parts:
+// regular files (or symlinks to them) directly in the phase dir, executable, named
+// ^[0-9A-Za-z_-]+$, in `LANG=C sort -n` order.
+
+import { lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, PermissionDeniedError } from '../errors.js';
+
+export const runPhases = ['pre-configure', 'configure', 'post-configure', 'migration'] as const;
+export type PhaseName = (typeof runPhases)[number] | 'error';
+
+export const stepNamePattern = /^[0-9A-Za-z_-]+$/;
+export const environmentNamePattern = /^[0-9A-Za-z_.-]+$/;
+
+export interface PlannedStep {
+  phase: PhaseName;
+  name: string;
+  path: string;
+  check: string | null;
+  backout: string | null;
+}
+
+export interface SkippedFile {
+  name: string;
+  reason: string;
+}
+
+export interface PhasePlan {
+  phase: PhaseName;
+  dir: string;
+  exists: boolean;
+  steps: PlannedStep[];
+  skipped: SkippedFile[];
+}
+
+export interface Plan {
+  baseDir: string;
+  environment: { dir: string; files: string[]; skipped: SkippedFile[] };
+  phases: PhasePlan[];
+  error: PhasePlan;
+}
+
+export function planPhases(baseDir: string): Plan {
+  return {
+    baseDir,
+    environment: scanEnvironmentDir(join(baseDir, 'environment.d')),
+    phases: runPhases.map((phase) => scanPhaseDir(phase, join(baseDir, `${phase}.d`))),
+    error: scanPhaseDir('error', join(baseDir, 'error.d')),
+  };
+}
+
+/** Lists a phase dir: steps in run order, with `.check` / `.backout` companions attached. */
+export function scanPhaseDir(phase: PhaseName, dir: string): PhasePlan {
+  const names = listDir(dir);
+  if (names === null) return { phase, dir, exists: false, steps: [], skipped: [] };
+  const steps: PlannedStep[] = [];
+  const skipped: SkippedFile[] = [];
+  const companions = new Map<string, string>();
+  for (const name of names) {
+    const m = /^([0-9A-Za-z_-]+)\.(check|backout)$/.exec(name);
+    if (m) companions.set(name, m[1]!);
+  }
+  for (const name of sortRunParts(names)) {
+    const path = join(dir, name);
+    if (companions.has(name)) {
+      const owner = companions.get(name)!;
+      if (!names.includes(owner)) skipped.push({ name, reason: `companion of ${owner}, which does not exist` });
+      continue; // attached to its step below
+    }
+    const reason = whyNotAStep(name, path);
+    if (reason) {
+      skipped.push({ name, reason });
+      continue;
+    }
+    steps.push({
+      phase,
+      name,
+      path,
+      check: names.includes(`${name}.check`) ? join(dir, `${name}.check`) : null,
+      backout: names.includes(`${name}.backout`) ? join(dir, `${name}.backout`) : null,
+    });
+  }
+  for (const [name, owner] of companions) {
+    if (names.includes(owner) && !steps.some((s) => s.name === owner)) skipped.push({ name, reason: `companion of ${owner}, which is not a step` });
+  }
+  return { phase, dir, exists: true, steps, skipped };
+}
+
+function listDir(dir: string): string[] | null {
+  try {
+    return readdirSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code === 'ENOTDIR') throw new ConfigError(`phase dir ${dir} is not a directory`, 'remove or rename it');
+    if (code === 'EACCES') throw new PermissionDeniedError(`cannot read phase dir ${dir}: permission denied`, 'run as root');
+    throw err;
+  }
+}
+
+function whyNotAStep(name: string, path: string): string | null {
+  if (!stepNamePattern.test(name)) return 'name not allowed (only letters, digits, _ and -)';
+  let st: Stats;
+  try {
+    const l = lstatSync(path);
+    st = l.isSymbolicLink() ? statSync(path) : l;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ELOOP' ? 'symlink loop' : code === 'ENOENT' ? 'broken symlink' : `cannot read it (${code})`;
+  }
+  if (st.isDirectory()) return 'directory';
+  if (!st.isFile()) return 'not a regular file';
+  if ((st.mode & 0o111) === 0) return 'not executable';
+  return null;
+}
+
+function scanEnvironmentDir(dir: string): Plan['environment'] {
+  const names = listDir(dir);
+  if (names === null) return { dir, files: [], skipped: [] };
+  const files: string[] = [];
+  const skipped: SkippedFile[] = [];
+  for (const name of sortRunParts(names)) {
+    const path = join(dir, name);
+    if (!environmentNamePattern.test(name)) skipped.push({ name, reason: 'name not allowed (only letters, digits, _, . and -)' });
+    else if (!isFile(path)) skipped.push({ name, reason: 'not a regular file' });
+    else files.push(path);
+  }
+  return { dir, files, skipped };
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The order of `LANG=C sort -n`: by the leading number (optional '-', digits; none counts as
+ * 0), then byte by byte, as sort's last-resort comparison does.
+ */
+export function sortRunParts(names: string[]): string[] {
+  return [...names].sort((a, b) => compareNumeric(a, b) || Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}
+
+function leadingNumber(s: string): { negative: boolean; digits: string } {
+  const m = /^\s*(-?)(\d+)/.exec(s);
+  if (!m) return { negative: false, digits: '' };
+  const digits = m[2]!.replace(/^0+/, '');
+  return { negative: m[1] === '-' && digits !== '', digits };
+}
+
+function compareNumeric(a: string, b: string): number {
+  const x = leadingNumber(a);
+  const y = leadingNumber(b);
+  const sign = (n: typeof x) => (n.digits === '' ? 0 : n.negative ? -1 : 1);
+  const [sx, sy] = [sign(x), sign(y)];
+  if (sx !== sy) return sx - sy;
+  if (sx === 0) return 0;
+  const magnitude = x.digits.length - y.digits.length || (x.digits < y.digits ? -1 : x.digits > y.digits ? 1 : 0);
+  return sx * magnitude;
+}

@@ -1,0 +1,281 @@
+// One run of the pipeline for provision, refresh, mode and upgrade: take the run lock, snapshot
+// the effective configuration, run the phases, commit state changes only on success, write the
+// journal and last_run, release the lock.
+
+import { promises as fsp } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Agent } from './agent.js';
+import { redactUrl, type Config } from './config/config.js';
+import { DataError, ExitCode, UsageError } from './errors.js';
+import type { LockHandle, LockOwner } from './lock/pid-lock.js';
+import { EnvironmentFileError, runEnvironment, sourceEnvironmentFiles, type Failure } from './pipeline/environment.js';
+import { runPipeline, type PipelineResult } from './pipeline/pipeline.js';
+import { planPhases, type Plan } from './pipeline/plan.js';
+import { checkSyntax, type SyntaxResult } from './pipeline/syntax.js';
+import { effectiveProducts, findProduct, type EffectiveProduct } from './products.js';
+import { writeJsonAtomic } from './state/atomic.js';
+import { JournalStore, journalSchema, newRunId, type RunJournal } from './state/journal.js';
+import type { StateDoc } from './state/state.js';
+import { describeChoices } from './util/suggest.js';
+import { isProcessAlive, processStartTime } from './util/process.js';
+
+export type RunAction = 'provision' | 'refresh' | 'mode' | 'upgrade';
+
+export interface RunRequest {
+  action: RunAction;
+  /** provision: the products to run (default: those recorded, else all). */
+  products?: string[] | undefined;
+  /** mode: the new mode. */
+  mode?: string | undefined;
+  /** upgrade: the product and its new version (default: the version in bootstrap.ini). */
+  product?: string | undefined;
+  toVersion?: string | undefined;
+  dryRun?: boolean | undefined;
+  /** undefined: fail at once when another run holds the lock; ms (Infinity: forever) to wait. */
+  waitMs?: number | undefined;
+  /** Bound on the whole run (default: [phases] run_timeout). */
+  timeoutMs?: number | undefined;
+  callbackUrl?: string | undefined;
+  /** Aborts the run (SIGINT/SIGTERM): the step's group is stopped, the run fails with kind signal. */
+  signal?: AbortSignal | undefined;
+  /** Aborts backouts and error.d too (a second signal). */
+  cleanupSignal?: AbortSignal | undefined;
+  onStep?: (event: { phase: string; step: string; index: number; total: number }) => void;
+}
+
+export interface DryRunReport {
+  plan: Plan;
+  syntax: SyntaxResult[];
+  ok: boolean;
+}
+
+export interface RunOutcome {
+  id: string | null;
+  status: 'success' | 'failure' | 'dry-run';
+  exitCode: number;
+  journal: RunJournal | null;
+  journalPath: string | null;
+  dryRun: DryRunReport | null;
+}
+
+/** What the run will change, worked out (and validated) before the lock is taken. */
+interface Intent {
+  products: EffectiveProduct[];
+  mode: string;
+  modePrevious: string | undefined;
+  versionPrevious: string | null | undefined;
+  toVersion: string | undefined;
+}
+
+export async function performRun(agent: Agent, request: RunRequest): Promise<RunOutcome> {
+  const config = agent.config();
+  checkIntent(config, request);
+  const baseDir = agent.phasesDir;
+  if (request.dryRun) return dryRun(baseDir);
+
+  await agent.store.ensureDir();
+  const lock = await agent.runLock.acquire({
+    command: agent.commandLine,
+    waitMs: request.waitMs,
+    onTakeOver: (owner) => takeOverFrom(agent, owner),
+    onCompromised: (err) => agent.log.error(`the run lock was lost: ${err.message}`),
+  });
+  const runId = newRunId();
+  const snapshot = join(agent.stateDir, 'runs', `${runId}.config.json`);
+  try {
+    const state = await agent.store.read();
+    const intent = resolveIntent(config, state, request);
+    agent.log.addSecrets(intent.products.flatMap((p) => p.settings.filter((s) => s.secret && typeof s.value === 'string').map((s) => String(s.value))));
+    await writeJsonAtomic(snapshot, snapshotOf(config, intent, request.action, runId), 0o600, { durable: false });
+    return await execute(agent, config, request, intent, runId, snapshot, baseDir, lock);
+  } finally {
+    await fsp.rm(snapshot, { force: true });
+    await lock.release();
+  }
+}
+
+function checkIntent(config: Config, request: RunRequest): void {
+  for (const p of request.products ?? []) findProduct(config, p);
+  if (request.action === 'mode') {
+    const modes = config.server.modes;
+    if (!request.mode || !modes.includes(request.mode)) throw new DataError(`unknown mode '${request.mode}'`, describeChoices(request.mode ?? '', modes).replace(/^known:/, 'modes are:'));
+  }
+  if (request.action === 'upgrade') {
+    if (!request.product) throw new UsageError('product.upgrade needs PRODUCT');
+    const product = findProduct(config, request.product);
+    if (!request.toVersion && !product.version) throw new DataError(`${request.product} has no version in bootstrap.ini`, 'pass --to VERSION');
+    if (request.toVersion !== undefined && !/^[0-9A-Za-z][0-9A-Za-z.+~_-]*$/.test(request.toVersion)) throw new DataError(`'${request.toVersion}' is not a version`, 'use letters, digits, . + ~ _ -');
+  }
+}
+
+function resolveIntent(config: Config, state: StateDoc, request: RunRequest): Intent {
+  const current = state.mode ?? config.server.defaultMode;
+  let products = effectiveProducts(config, state);
+  if (request.products?.length) products = products.map((p) => ({ ...p, enabled: request.products!.includes(p.name) }));
+  let versionPrevious: string | null | undefined;
+  let toVersion: string | undefined;
+  if (request.action === 'upgrade') {
+    const target = products.find((p) => p.name === request.product)!;
+    versionPrevious = target.version;
+    toVersion = request.toVersion ?? config.products.get(target.name)!.version!;
+    products = products.map((p) => (p.name === target.name ? { ...p, version: toVersion! } : p));
+  }
+  return {
+    products,
+    mode: request.action === 'mode' ? request.mode! : current,
+    modePrevious: request.action === 'mode' ? current : undefined,
+    versionPrevious,
+    toVersion,
+  };
+}
+
+async function dryRun(baseDir: string): Promise<RunOutcome> {
+  const plan = planPhases(baseDir);
+  const syntax = await checkSyntax(plan);
+  const ok = syntax.every((s) => s.ok);
+  return { id: null, status: 'dry-run', exitCode: ok ? ExitCode.ok : ExitCode.failed, journal: null, journalPath: null, dryRun: { plan, syntax, ok } };
+}
+
+async function execute(agent: Agent, config: Config, request: RunRequest, intent: Intent, runId: string, snapshot: string, baseDir: string, lock: LockHandle): Promise<RunOutcome> {
+  const started = new Date();
+  const log = agent.log;
+  const plan = planPhases(baseDir);
+  const deadline = started.getTime() + (request.timeoutMs ?? config.phases.runTimeoutMs);
+  const facts = {
+    action: request.action,
+    runId,
+    server: config.server.name,
+    mode: intent.mode,
+    modePrevious: intent.modePrevious,
+    product: request.action === 'upgrade' ? request.product : undefined,
+    version: intent.toVersion,
+    versionPrevious: intent.versionPrevious,
+    products: intent.products,
+    configJson: snapshot,
+    stateDir: agent.stateDir,
+  };
+  log.info(`run ${runId}: ${request.action} on ${config.server.name} (mode ${intent.mode}), phases from ${baseDir}`);
+  let result: PipelineResult;
+  try {
+    const env = await sourceEnvironmentFiles(plan.environment.files, runEnvironment(agent.env, facts), baseDir, config.phases.cleanupTimeoutMs);
+    result = await runPipeline({
+      plan,
+      env,
+      phases: config.phases,
+      log,
+      signal: request.signal ?? new AbortController().signal,
+      cleanupSignal: request.cleanupSignal ?? new AbortController().signal,
+      deadline,
+      onStep: request.onStep,
+      onLauncher: (pid) => void lock.update({ launcherPid: pid ?? null, launcherStart: pid ? processStartTime(pid) : null }).catch(() => {}),
+    });
+  } catch (err) {
+    if (!(err instanceof EnvironmentFileError)) throw err;
+    const failure: Failure = { phase: 'environment', step: err.file, kind: 'exit', exitCode: null, message: err.detail };
+    log.error(`${err.message}; no step ran`);
+    result = { phases: [], failure: { phase: failure.phase, step: failure.step, kind: failure.kind, exit_code: null, message: failure.message }, backouts: [], errorSteps: [] };
+  }
+
+  const finished = new Date();
+  const success = result.failure === null;
+  const exitCode = success ? ExitCode.ok : ExitCode.failed;
+  const journal: RunJournal = {
+    schema: journalSchema,
+    id: runId,
+    action: request.action,
+    command: agent.commandLine,
+    server: config.server.name,
+    status: success ? 'success' : 'failure',
+    exit_code: exitCode,
+    started_at: started.toISOString(),
+    finished_at: finished.toISOString(),
+    duration_ms: finished.getTime() - started.getTime(),
+    phases_dir: baseDir,
+    mode: intent.mode,
+    mode_previous: intent.modePrevious ?? null,
+    product: request.action === 'upgrade' ? request.product! : null,
+    version: intent.toVersion ?? null,
+    version_previous: intent.versionPrevious ?? null,
+    products: Object.fromEntries(intent.products.filter((p) => p.enabled).map((p) => [p.name, p.version])),
+    callback_url: request.callbackUrl ? redactUrl(request.callbackUrl) : null,
+    phases: result.phases,
+    failure: result.failure,
+    backouts: result.backouts,
+    error_steps: result.errorSteps,
+    health: null,
+  };
+  const journals = new JournalStore(agent.stateDir);
+  const journalPath = await journals.write(journal);
+  await journals.prune(config.phases.keepRuns);
+  await agent.store.update(agent.commandLine, (s) => {
+    if (success) commit(s, request, intent, finished);
+    s.last_run = {
+      id: runId,
+      action: request.action,
+      status: journal.status,
+      exit_code: exitCode,
+      started_at: journal.started_at,
+      finished_at: journal.finished_at,
+      duration_ms: journal.duration_ms,
+      failure: result.failure && { phase: result.failure.phase, step: result.failure.step, kind: result.failure.kind, exit_code: result.failure.exit_code },
+    };
+  });
+  const steps = result.phases.reduce((n, p) => n + p.steps.length, 0);
+  const summary = `run ${runId}: ${journal.status} (${steps} steps, ${(journal.duration_ms / 1000).toFixed(1)} s); journal ${journalPath}`;
+  if (success) log.info(summary);
+  else log.error(`${summary}; failed at ${result.failure!.phase}/${result.failure!.step}: ${result.failure!.message}`);
+  return { id: runId, status: journal.status, exitCode, journal, journalPath, dryRun: null };
+}
+
+/** The state changes of a successful run (a failed run leaves state.json as it was). */
+function commit(s: StateDoc, request: RunRequest, intent: Intent, finished: Date): void {
+  const record = (p: EffectiveProduct) => {
+    const saved = (s.products[p.name] ??= { enabled: p.enabled, version: null, settings: {} });
+    saved.enabled = p.enabled;
+    return saved;
+  };
+  if (request.action === 'provision') {
+    s.provisioned_at = finished.toISOString();
+    for (const p of intent.products) record(p).version = p.enabled ? p.version : (s.products[p.name]?.version ?? null);
+  }
+  if (request.action === 'mode') s.mode = intent.mode;
+  if (request.action === 'upgrade') {
+    const p = intent.products.find((x) => x.name === request.product)!;
+    record(p).version = intent.toVersion!;
+  }
+}
+
+/** The 0600 file behind BOOTSTRAP_CONFIG_JSON: the whole effective configuration, secrets included. */
+function snapshotOf(config: Config, intent: Intent, action: RunAction, runId: string) {
+  return {
+    run_id: runId,
+    action,
+    server: config.server.name,
+    mode: intent.mode,
+    products: Object.fromEntries(
+      intent.products.map((p) => [p.name, { enabled: p.enabled, version: p.version, settings: Object.fromEntries(p.settings.map((s) => [s.name, s.value])) }]),
+    ),
+  };
+}
+
+/** A dead holder's run may have left a step running: end its launcher's children's groups. */
+async function takeOverFrom(agent: Agent, owner: LockOwner): Promise<void> {
+  agent.log.warn(`taking over the run lock from ${owner.command} (pid ${owner.pid}, started ${owner.startedAt}), which is no longer running`);
+  const launcher = owner.launcherPid;
+  if (!launcher || owner.host !== hostname() || !isProcessAlive(launcher, owner.launcherStart ?? null)) return;
+  const children = await fsp.readFile(`/proc/${launcher}/task/${launcher}/children`, 'utf8').catch(() => '');
+  for (const pid of children.split(/\s+/).filter(Boolean).map(Number)) {
+    agent.log.warn(`ending process group ${pid} left running by the dead run`);
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  try {
+    process.kill(launcher, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}

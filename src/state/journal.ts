@@ -1,0 +1,138 @@
+// Run journals: `runs/<run-id>.json`, one per run, success or failure; the last N are kept.
+// Run ids sort by time, so the newest is the last name.
+
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { DataError, stateFsError } from '../errors.js';
+import { readFileNoFollow, writeJsonAtomic } from './atomic.js';
+
+export const journalSchema = 1;
+
+export interface StepRecord {
+  phase: string;
+  name: string;
+  role: 'step' | 'check' | 'backout' | 'error';
+  status: 'success' | 'failure';
+  exit_code: number | null;
+  signal: string | null;
+  timed_out: boolean;
+  started_at: string;
+  duration_ms: number;
+  attempts: number;
+  message: string;
+  output_tail: string;
+  output_truncated: boolean;
+  check: StepRecord | null;
+}
+
+export interface PhaseRecord {
+  phase: string;
+  dir: string;
+  status: 'success' | 'failure' | 'missing' | 'not run';
+  steps: StepRecord[];
+  duration_ms: number;
+}
+
+export interface FailureRecord {
+  phase: string;
+  step: string;
+  kind: 'exit' | 'signal' | 'timeout' | 'check' | 'heartbeat';
+  exit_code: number | null;
+  message: string;
+}
+
+export interface RunJournal {
+  schema: number;
+  id: string;
+  action: string;
+  command: string;
+  server: string;
+  status: 'success' | 'failure';
+  exit_code: number;
+  started_at: string;
+  finished_at: string;
+  duration_ms: number;
+  phases_dir: string;
+  mode: string;
+  mode_previous: string | null;
+  product: string | null;
+  version: string | null;
+  version_previous: string | null;
+  products: Record<string, string | null>;
+  callback_url: string | null;
+  phases: PhaseRecord[];
+  failure: FailureRecord | null;
+  backouts: StepRecord[];
+  error_steps: StepRecord[];
+  health: unknown;
+}
+
+export function newRunId(now = new Date()): string {
+  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
+}
+
+const idPattern = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
+
+export class JournalStore {
+  readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = join(stateDir, 'runs');
+  }
+
+  async write(journal: RunJournal): Promise<string> {
+    const file = join(this.dir, `${journal.id}.json`);
+    try {
+      await writeJsonAtomic(file, journal, 0o600);
+    } catch (err) {
+      throw stateFsError(err, `write run journal ${file}`);
+    }
+    return file;
+  }
+
+  /** Run ids, oldest first. */
+  async ids(): Promise<string[]> {
+    try {
+      return (await fsp.readdir(this.dir))
+        .filter((n) => n.endsWith('.json'))
+        .map((n) => n.slice(0, -5))
+        .filter((id) => idPattern.test(id))
+        .sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw stateFsError(err, `read ${this.dir}`);
+    }
+  }
+
+  async read(id: string): Promise<RunJournal> {
+    const ids = await this.ids();
+    const wanted = id === 'last' ? ids.at(-1) : ids.find((i) => i === id) ?? ids.filter((i) => i.startsWith(id)).at(-1);
+    if (!wanted) throw new DataError(id === 'last' ? 'no run has been recorded yet' : `no run '${id}'`, 'see bootstrap runs.list');
+    const file = join(this.dir, `${wanted}.json`);
+    try {
+      return JSON.parse(await readFileNoFollow(file)) as RunJournal;
+    } catch (err) {
+      if (err instanceof SyntaxError) throw new DataError(`run journal ${file} is not JSON: ${err.message}`);
+      throw stateFsError(err, `read ${file}`);
+    }
+  }
+
+  async list(): Promise<RunJournal[]> {
+    const out: RunJournal[] = [];
+    for (const id of await this.ids()) {
+      try {
+        out.push(await this.read(id));
+      } catch {
+        // a journal that cannot be read is left out of the list; runs.show names the problem
+      }
+    }
+    return out;
+  }
+
+  /** Keeps the newest `keep` journals. */
+  async prune(keep: number): Promise<void> {
+    const ids = await this.ids();
+    for (const id of ids.slice(0, Math.max(0, ids.length - keep))) await fsp.rm(join(this.dir, `${id}.json`), { force: true });
+  }
+}
