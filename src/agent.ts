@@ -2,7 +2,9 @@
 // one process do not see each other. The CLI is a thin layer over this.
 
 import { join } from 'node:path';
-import { loadConfig, type Config } from './config/config.js';
+import { loadConfig, type Config, type HeartbeatSpec } from './config/config.js';
+import { runCheckup } from './heartbeat/checkup.js';
+import type { Checkup } from './heartbeat/types.js';
 import { DataError } from './errors.js';
 import { PidLock, type LockOwner } from './lock/pid-lock.js';
 import { silentLogger, type Logger } from './log/log.js';
@@ -232,6 +234,33 @@ export class Agent {
 
   async runsShow(id = 'last'): Promise<RunJournal> {
     return new JournalStore(this.stateDir).read(id);
+  }
+
+  // --- heartbeats -------------------------------------------------------------------------------
+
+  /** The checks named (all when none). Unknown names are refused with the names that exist. */
+  heartbeatSpecs(names: string[] = []): HeartbeatSpec[] {
+    const beats = this.config().heartbeats;
+    if (names.length === 0) return [...beats.values()];
+    return names.map((n) => {
+      const spec = beats.get(n);
+      if (!spec) throw new DataError(`unknown heartbeat '${n}'`, describeChoices(n, [...beats.keys()]));
+      return spec;
+    });
+  }
+
+  /** `heartbeat.get`: runs the named checks in parallel; changes nothing. */
+  heartbeatGet(names: string[] = []): Promise<Checkup> {
+    return runCheckup(this.heartbeatSpecs(names));
+  }
+
+  /** `heartbeat.checkup`: every check in parallel; the result is kept as last_checkup. */
+  async heartbeatCheckup(_options: { report?: boolean } = {}): Promise<Checkup> {
+    const checkup = await runCheckup(this.heartbeatSpecs());
+    await this.store.update(this.commandLine, (s) => {
+      s.last_checkup = checkup;
+    });
+    return checkup;
   }
 
   async status(): Promise<StatusReport> {

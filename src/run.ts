@@ -18,7 +18,9 @@ import { writeJsonAtomic } from './state/atomic.js';
 import { JournalStore, journalSchema, newRunId, type RunJournal } from './state/journal.js';
 import type { StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
-import { isProcessAlive, processStartTime } from './util/process.js';
+import { isProcessAlive, processStartTime, sleep } from './util/process.js';
+import { runCheckup } from './heartbeat/checkup.js';
+import type { Checkup } from './heartbeat/types.js';
 
 export type RunAction = 'provision' | 'refresh' | 'mode' | 'upgrade';
 
@@ -157,6 +159,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
   };
   log.info(`run ${runId}: ${request.action} on ${config.server.name} (mode ${intent.mode}), phases from ${baseDir}`);
   let result: PipelineResult;
+  let health: Checkup | null = null;
   try {
     const env = await sourceEnvironmentFiles(plan.environment.files, runEnvironment(agent.env, facts), baseDir, config.phases.cleanupTimeoutMs);
     result = await runPipeline({
@@ -168,6 +171,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
       cleanupSignal: request.cleanupSignal ?? new AbortController().signal,
       deadline,
       onStep: request.onStep,
+      afterPhases: config.phases.healthGate ? () => healthGate(agent, config, request.signal, (c) => (health = c)) : undefined,
       onLauncher: (pid) => void lock.update({ launcherPid: pid ?? null, launcherStart: pid ? processStartTime(pid) : null }).catch(() => {}),
     });
   } catch (err) {
@@ -203,7 +207,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
     failure: result.failure,
     backouts: result.backouts,
     error_steps: result.errorSteps,
-    health: null,
+    health,
   };
   const journals = new JournalStore(agent.stateDir);
   const journalPath = await journals.write(journal);
@@ -226,6 +230,30 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
   if (success) log.info(summary);
   else log.error(`${summary}; failed at ${result.failure!.phase}/${result.failure!.step}: ${result.failure!.message}`);
   return { id: runId, status: journal.status, exitCode, journal, journalPath, dryRun: null };
+}
+
+/**
+ * The health gate: after migration.d, the checkup is repeated until every check is healthy or
+ * health_timeout passes; still unhealthy then fails the run with kind `heartbeat`.
+ */
+async function healthGate(agent: Agent, config: Config, signal: AbortSignal | undefined, keep: (c: Checkup) => void): Promise<Failure | null> {
+  const deadline = Date.now() + config.phases.healthTimeoutMs;
+  const specs = [...config.heartbeats.values()];
+  for (let attempt = 1; ; attempt++) {
+    const checkup = await runCheckup(specs);
+    keep(checkup);
+    if (checkup.healthy) {
+      agent.log.info(`health gate: all ${specs.length} checks healthy${attempt > 1 ? ` after ${attempt} checkups` : ''}`);
+      return null;
+    }
+    const bad = checkup.results.filter((r) => !r.healthy);
+    const detail = bad.map((r) => `${r.name}: ${r.detail}`).join('; ');
+    if (Date.now() + 1000 >= deadline || signal?.aborted) {
+      return { phase: 'health', step: bad.map((r) => r.name).join(','), kind: 'heartbeat', exitCode: null, message: `unhealthy after ${(config.phases.healthTimeoutMs / 1000).toFixed(0)} s: ${detail}` };
+    }
+    agent.log.info(`health gate: waiting (${detail})`);
+    await sleep(1000);
+  }
 }
 
 /** The state changes of a successful run (a failed run leaves state.json as it was). */

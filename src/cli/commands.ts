@@ -5,7 +5,7 @@ import type { Agent } from '../agent.js';
 import { ExitCode, UsageError } from '../errors.js';
 import type { Logger } from '../log/log.js';
 import type { CliIo } from './cli.js';
-import { formatDryRun, formatJournal, formatOutcome, formatPlan, formatProducts, formatRunList, formatSettingValue, formatStatus, runSummary } from './format.js';
+import { formatDryRun, formatJournal, formatOutcome, formatPlan, formatProducts, formatRunList, formatSettingValue, formatStatus, runSummary, formatCheckupTable } from './format.js';
 import type { RunOutcome, RunRequest } from '../run.js';
 
 export interface CommandContext {
@@ -185,6 +185,31 @@ export const commands: Command[] = [
     async run(ctx, args) {
       const journal = await ctx.agent().runsShow((args['id'] as string | undefined) ?? 'last');
       ctx.print(formatJournal(journal), journal);
+    },
+  },
+  {
+    usage: 'heartbeat.get [names..]',
+    describe: 'run the named checks (all when none) and print each result; exit 0 only if all are healthy',
+    examples: [
+      ['$0 heartbeat.get haproxy', 'is haproxy healthy?'],
+      ['$0 heartbeat.get --json', 'every check, for scripts'],
+    ],
+    builder: (y) => y.positional('names', { type: 'string', array: true, describe: 'heartbeat names ([heartbeat.NAME] sections)' }),
+    async run(ctx, args) {
+      const checkup = await ctx.agent().heartbeatGet(((args['names'] as unknown[] | undefined) ?? []).map(String));
+      ctx.exitCode = checkup.healthy ? 0 : 1;
+      ctx.print(formatCheckupTable(checkup), checkup);
+    },
+  },
+  {
+    usage: 'heartbeat.checkup',
+    describe: 'all checks in parallel, bounded by their timeouts; kept as the last checkup; exit 0 only if all are healthy',
+    examples: [['$0 heartbeat.checkup --report', 'what the heartbeat timer runs: check, then report to the provisioning service']],
+    builder: (y) => y.option('report', { type: 'boolean', describe: 'post the result as a callback' }),
+    async run(ctx, args) {
+      const checkup = await ctx.agent().heartbeatCheckup({ report: Boolean(args['report']) });
+      ctx.exitCode = checkup.healthy ? 0 : 1;
+      ctx.print(formatCheckupTable(checkup), checkup);
     },
   },
   {

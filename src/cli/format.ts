@@ -6,6 +6,7 @@ import type { Plan } from '../pipeline/plan.js';
 import type { EffectiveProduct } from '../products.js';
 import type { DryRunReport } from '../run.js';
 import type { RunJournal, StepRecord } from '../state/journal.js';
+import type { Checkup } from '../heartbeat/types.js';
 
 export function formatSettingValue(value: unknown): string {
   if (value === null || value === undefined) return '';
@@ -139,4 +140,11 @@ function formatStep(s: StepRecord, indent: string): string[] {
   for (const l of tail) lines.push(`${indent}     | ${l}`);
   if (s.check) lines.push(...formatStep(s.check, `${indent}  `));
   return lines;
+}
+
+export function formatCheckupTable(c: Checkup): string {
+  if (c.results.length === 0) return 'no heartbeats are configured ([heartbeat.NAME] sections)';
+  const rows = [['NAME', 'TYPE', 'HEALTHY', 'LATENCY', 'DETAIL'], ...c.results.map((r) => [r.name, r.type, r.healthy ? 'yes' : 'NO', `${r.latency_ms} ms`, r.detail])];
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => (i < 4 ? cell.padEnd(widths[i]!) : cell)).join('  ')).join('\n');
 }
