@@ -2,10 +2,13 @@
 // one process do not see each other. The CLI is a thin layer over this.
 
 import { join } from 'node:path';
-import { loadConfig, type Config, type HeartbeatSpec } from './config/config.js';
+import { loadConfig, redactUrl, type Config, type HeartbeatSpec } from './config/config.js';
+import { flushOutbox, readSecret, type FlushReport } from './callback/deliver.js';
+import { Outbox } from './callback/outbox.js';
+import { checkupCallback, type CallbackBody } from './callback/payload.js';
 import { runCheckup } from './heartbeat/checkup.js';
 import type { Checkup } from './heartbeat/types.js';
-import { DataError } from './errors.js';
+import { DataError, UsageError } from './errors.js';
 import { PidLock, type LockOwner } from './lock/pid-lock.js';
 import { silentLogger, type Logger } from './log/log.js';
 import {
@@ -24,7 +27,7 @@ import { StateStore, type LastRun, type StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
 import { planPhases, type Plan } from './pipeline/plan.js';
 import { performRun, type RunOutcome, type RunRequest } from './run.js';
-import { JournalStore, type RunJournal } from './state/journal.js';
+import { JournalStore, newRunId, type RunJournal } from './state/journal.js';
 
 export const defaultPaths = {
   config: '/etc/bootstrap/bootstrap.ini',
@@ -255,12 +258,68 @@ export class Agent {
   }
 
   /** `heartbeat.checkup`: every check in parallel; the result is kept as last_checkup. */
-  async heartbeatCheckup(_options: { report?: boolean } = {}): Promise<Checkup> {
+  async heartbeatCheckup(options: { report?: boolean } = {}): Promise<Checkup> {
+    if (options.report) readSecret(this.config().callback.secretFile); // refuse a bad key before checking anything
     const checkup = await runCheckup(this.heartbeatSpecs());
-    await this.store.update(this.commandLine, (s) => {
+    const state = await this.store.update(this.commandLine, (s) => {
       s.last_checkup = checkup;
+      return s;
     });
+    if (options.report) {
+      const config = this.config();
+      const products = effectiveProducts(config, state).filter((p) => p.enabled);
+      const body = checkupCallback(newRunId(), config.server.name, state.mode ?? config.server.defaultMode, Object.fromEntries(products.map((p) => [p.name, p.version])), checkup);
+      if (!this.callbackTarget()) this.log.warn('--report: no [callback] url is configured; nothing was sent');
+      await this.reportCallback(body);
+    }
     return checkup;
+  }
+
+  // --- callbacks -------------------------------------------------------------------------------
+
+  /** Where callbacks go: --callback-url, else [callback] url; null when neither is set. */
+  callbackTarget(override?: string): { url: string; source: 'flag' | 'config' } | null {
+    if (override) {
+      if (!/^https?:\/\//.test(override) || !URL.canParse(override)) throw new UsageError(`--callback-url: '${redactUrl(override)}' is not an http(s) URL`);
+      return { url: override, source: 'flag' };
+    }
+    const url = this.config().callback.url;
+    return url ? { url, source: 'config' } : null;
+  }
+
+  /** Writes a callback to the outbox (before any attempt); nothing when no URL is configured. */
+  async queueCallback(body: CallbackBody, override?: string): Promise<boolean> {
+    const target = this.callbackTarget(override);
+    if (!target) return false;
+    await new Outbox(this.stateDir).add({
+      id: body.id,
+      created_at: new Date().toISOString(),
+      url_source: target.source,
+      url: target.source === 'flag' ? target.url : null,
+      body: JSON.stringify(body),
+      attempts: 0,
+      last_error: null,
+    });
+    return true;
+  }
+
+  /** `callback.flush`: delivers what waits, oldest first, within `budgetMs` (default [callback] timeout). */
+  async flushCallbacks(options: { budgetMs?: number; lockWaitMs?: number } = {}): Promise<FlushReport> {
+    const config = this.config();
+    const budget = options.budgetMs ?? config.callback.timeoutMs;
+    this.log.addSecrets(secretValuesOfCallback(config.callback.secretFile));
+    return flushOutbox(this.stateDir, { config: config.callback, log: this.log, deadline: Date.now() + budget, lockWaitMs: options.lockWaitMs ?? 0 });
+  }
+
+  /** Queue and deliver within [callback] timeout; never throws (a run's exit code never depends on it). */
+  async reportCallback(body: CallbackBody, override?: string): Promise<void> {
+    try {
+      if (!(await this.queueCallback(body, override))) return;
+      const report = await this.flushCallbacks();
+      if (report.waiting.length) this.log.warn(`${report.waiting.length} callback(s) wait in ${new Outbox(this.stateDir).dir}; bootstrap callback.flush or the next run delivers them`);
+    } catch (err) {
+      this.log.error(`callback ${body.id} not sent: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   async status(): Promise<StatusReport> {
@@ -280,8 +339,18 @@ export class Agent {
       lastRun: state.last_run,
       lock: { state: probe.state, owner: probe.state === 'free' ? null : probe.owner, path: lock.path },
       lastCheckup: state.last_checkup,
-      callbacks: { pending: 0, oldestAgeSeconds: null, dead: 0 },
+      callbacks: await new Outbox(this.stateDir).counts(),
     };
+  }
+}
+
+/** The callback key is masked in logs like a secret setting. */
+function secretValuesOfCallback(file: string | undefined): string[] {
+  try {
+    const key = readSecret(file);
+    return key ? [key.toString('utf8')] : [];
+  } catch {
+    return [];
   }
 }
 

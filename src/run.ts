@@ -20,6 +20,8 @@ import type { StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
 import { isProcessAlive, processStartTime, sleep } from './util/process.js';
 import { runCheckup } from './heartbeat/checkup.js';
+import { readSecret } from './callback/deliver.js';
+import { runCallback } from './callback/payload.js';
 import type { Checkup } from './heartbeat/types.js';
 
 export type RunAction = 'provision' | 'refresh' | 'mode' | 'upgrade';
@@ -73,6 +75,8 @@ interface Intent {
 export async function performRun(agent: Agent, request: RunRequest): Promise<RunOutcome> {
   const config = agent.config();
   checkIntent(config, request);
+  // A callback that could not be signed is refused now (78), not sent unsigned later.
+  if (agent.callbackTarget(request.callbackUrl)) readSecret(config.callback.secretFile);
   const baseDir = agent.phasesDir;
   if (request.dryRun) return dryRun(baseDir);
 
@@ -225,6 +229,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
       failure: result.failure && { phase: result.failure.phase, step: result.failure.step, kind: result.failure.kind, exit_code: result.failure.exit_code },
     };
   });
+  await agent.reportCallback(runCallback(journal), request.callbackUrl);
   const steps = result.phases.reduce((n, p) => n + p.steps.length, 0);
   const summary = `run ${runId}: ${journal.status} (${steps} steps, ${(journal.duration_ms / 1000).toFixed(1)} s); journal ${journalPath}`;
   if (success) log.info(summary);

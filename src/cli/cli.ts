@@ -2,7 +2,7 @@
 
 import yargs, { type Argv } from 'yargs';
 import { Agent } from '../agent.js';
-import { logLevels, type LogLevel } from '../config/config.js';
+import { logLevels, redactUrl, type LogLevel } from '../config/config.js';
 import { BootstrapError, ExitCode, UsageError, toBootstrapError } from '../errors.js';
 import { createLogger, type Logger } from '../log/log.js';
 import { readVersion } from '../version.js';
@@ -71,6 +71,14 @@ function firstWord(argv: string[]): string | undefined {
     else if (!a.startsWith('-')) return a;
   }
   return undefined;
+}
+
+/** The command line as recorded in the lock and journals: a callback URL without its token. */
+function redactArgv(argv: string[]): string[] {
+  return argv.map((a, i) => {
+    if (a.startsWith('--callback-url=')) return `--callback-url=${redactUrl(a.slice('--callback-url='.length))}`;
+    return argv[i - 1] === '--callback-url' ? redactUrl(a) : a;
+  });
 }
 
 /** `--wait` takes an optional value only as `--wait=S`: a bare `--wait` must not eat the next word. */
@@ -165,7 +173,7 @@ function makeContext(args: GlobalArgs, io: CliIo, logger: Logger, argv: string[]
         phasesDir: args.phasesDir,
         env: io.env,
         logger,
-        commandLine: ['bootstrap', ...argv].join(' '),
+        commandLine: ['bootstrap', ...redactArgv(argv)].join(' '),
       });
       return agent;
     },

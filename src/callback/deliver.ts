@@ -1,0 +1,170 @@
+// Delivery of the outbox: signed POSTs through undici (loaded only here), oldest first, each
+// bounded by AbortSignal.timeout. Network errors, timeouts, 408, 429 (honouring Retry-After)
+// and 5xx are retried with capped exponential backoff and jitter while the budget lasts; other
+// 4xx go to dead/ for good. Delivery never throws into a run: what is not delivered waits.
+
+import { createHmac } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { redactUrl, type CallbackConfig } from '../config/config.js';
+import { ConfigError } from '../errors.js';
+import { PidLock } from '../lock/pid-lock.js';
+import type { Logger } from '../log/log.js';
+import { readVersion } from '../version.js';
+import { Outbox, type OutboxEntry } from './outbox.js';
+import { join } from 'node:path';
+
+export interface FlushReport {
+  delivered: string[];
+  waiting: string[];
+  dead: string[];
+  /** Another flusher holds the outbox lock: nothing was tried. */
+  busy: boolean;
+}
+
+export interface FlushOptions {
+  config: CallbackConfig;
+  log: Logger;
+  /** The whole flush ends by then (epoch ms). */
+  deadline: number;
+  /** How long to wait for another flusher (0: skip when busy). */
+  lockWaitMs?: number;
+  backoff?: { baseMs: number; capMs: number };
+}
+
+type Undici = typeof import('undici');
+
+/**
+ * Reads the HMAC key. Missing, empty, or readable by group/other: refused (78), never silently
+ * unsigned.
+ */
+export function readSecret(file: string | undefined): Buffer | null {
+  if (!file) return null;
+  let mode: number;
+  let key: Buffer;
+  try {
+    mode = statSync(file).mode;
+    key = readFileSync(file);
+  } catch (err) {
+    throw new ConfigError(`[callback] secret_file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'create it with mode 600, or remove secret_file');
+  }
+  if ((mode & 0o077) !== 0) throw new ConfigError(`[callback] secret_file: ${file} is readable by group or others (mode ${(mode & 0o777).toString(8)})`, `chmod 600 ${file}`);
+  const trimmed = Buffer.from(key.toString('utf8').trim(), 'utf8');
+  if (trimmed.length === 0) throw new ConfigError(`[callback] secret_file: ${file} is empty`, 'put the HMAC key in it');
+  return trimmed;
+}
+
+export function sign(key: Buffer, body: string): string {
+  return `sha256=${createHmac('sha256', key).update(body, 'utf8').digest('hex')}`;
+}
+
+export async function flushOutbox(stateDir: string, o: FlushOptions): Promise<FlushReport> {
+  const outbox = new Outbox(stateDir);
+  const report: FlushReport = { delivered: [], waiting: [], dead: [], busy: false };
+  const waiting = await outbox.names();
+  if (waiting.length === 0) return report;
+  let handle;
+  try {
+    handle = await new PidLock(join(outbox.dir, 'flush.lock'), { staleMs: 10_000 }).acquire({ command: 'callback.flush', waitMs: o.lockWaitMs ?? 0, pollMs: 100 });
+  } catch {
+    report.busy = true;
+    report.waiting = waiting;
+    return report;
+  }
+  try {
+    const key = readSecret(o.config.secretFile);
+    const undici = createRequire(import.meta.url)('undici') as Undici;
+    const dispatcher = new undici.Agent({ connect: o.config.caFile ? { ca: readFileSync(o.config.caFile) } : {}, pipelining: 1 });
+    try {
+      // Listed again under the lock (another flusher may have delivered some), read one by one.
+      let receiverDown = false;
+      for (const name of await outbox.names()) {
+        const entry = await outbox.read(name);
+        if (!entry) continue;
+        if (receiverDown || Date.now() >= o.deadline) {
+          report.waiting.push(entry.item.id);
+          continue;
+        }
+        const outcome = await deliverOne(undici, dispatcher, outbox, entry, key, o);
+        report[outcome].push(entry.item.id);
+        // A receiver that is down for one is down for the rest: leave them for later.
+        if (outcome === 'waiting') receiverDown = true;
+      }
+    } finally {
+      await dispatcher.close().catch(() => {});
+    }
+  } finally {
+    await handle.release();
+  }
+  return report;
+}
+
+async function deliverOne(undici: Undici, dispatcher: import('undici').Dispatcher, outbox: Outbox, entry: OutboxEntry, key: Buffer | null, o: FlushOptions): Promise<'delivered' | 'waiting' | 'dead'> {
+  const item = entry.item;
+  const url = item.url_source === 'flag' ? item.url : (o.config.url ?? null);
+  if (!url) {
+    await outbox.bury(entry, 'no callback URL is configured any more');
+    return 'dead';
+  }
+  const shown = redactUrl(url);
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'user-agent': `bootstrap-agent/${readVersion()}`,
+    'x-bootstrap-delivery': item.id,
+  };
+  if (key) headers['x-bootstrap-signature-256'] = sign(key, item.body);
+  const { baseMs, capMs } = o.backoff ?? { baseMs: 500, capMs: 30_000 };
+  for (let attempt = 0; ; attempt++) {
+    const remaining = o.deadline - Date.now();
+    if (remaining <= 0) break;
+    item.attempts++;
+    let waitMs = Math.min(capMs, baseMs * 2 ** attempt) * (0.8 + Math.random() * 0.4);
+    try {
+      const res = await undici.request(url, {
+        method: 'POST',
+        body: item.body,
+        headers,
+        dispatcher,
+        signal: AbortSignal.timeout(Math.min(remaining, o.config.timeoutMs)),
+      });
+      await res.body.dump().catch(() => {});
+      if (res.statusCode >= 200 && res.statusCode < 300) {
+        await outbox.remove(entry);
+        o.log.info(`callback ${item.id} delivered to ${shown} (HTTP ${res.statusCode}, attempt ${item.attempts})`);
+        return 'delivered';
+      }
+      if (res.statusCode >= 400 && res.statusCode < 500 && res.statusCode !== 408 && res.statusCode !== 429) {
+        await outbox.bury(entry, `HTTP ${res.statusCode} from ${shown}`);
+        o.log.error(`callback ${item.id} refused by ${shown} (HTTP ${res.statusCode}); moved to ${outbox.deadDir}`);
+        return 'dead';
+      }
+      item.last_error = `HTTP ${res.statusCode}`;
+      const retryAfter = parseRetryAfter(res.headers['retry-after']);
+      if (retryAfter !== null) waitMs = Math.max(retryAfter, 0);
+    } catch (err) {
+      item.last_error = describeNetworkError(err);
+    }
+    o.log.warn(`callback ${item.id} to ${shown}: ${item.last_error}; ${Date.now() + waitMs < o.deadline ? `retrying in ${(waitMs / 1000).toFixed(1)} s` : 'will retry later'}`);
+    if (Date.now() + waitMs >= o.deadline) break;
+    await new Promise((r) => setTimeout(r, waitMs));
+  }
+  await outbox.update(entry).catch(() => {});
+  return 'waiting';
+}
+
+function parseRetryAfter(value: string | string[] | undefined): number | null {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return null;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
+  const date = Date.parse(v);
+  return Number.isNaN(date) ? null : date - Date.now();
+}
+
+function describeNetworkError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'no answer in time';
+  const code = e.code ?? e.cause?.code;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'connection reset';
+  return code ?? e.message;
+}

@@ -1,0 +1,70 @@
+// The callback body: one JSON schema for runs and checkups (`kind`), named and versioned. The
+// JSON Schema is schema/callback.schema.json; receivers deduplicate on `id`.
+
+import type { Checkup } from '../heartbeat/types.js';
+import type { RunJournal } from '../state/journal.js';
+
+export const callbackSchema = { name: 'bootstrap.callback', version: 1 } as const;
+
+export interface CallbackBody {
+  schema: string;
+  schema_version: number;
+  kind: 'run' | 'checkup';
+  id: string;
+  server: string;
+  action: string;
+  status: 'success' | 'failure';
+  exit_code: number;
+  started_at: string;
+  finished_at: string;
+  duration_ms: number;
+  mode: string;
+  products: Record<string, string | null>;
+  failure: { phase: string; step: string; kind: string; exit_code: number | null; message: string } | null;
+  phases: { phase: string; status: string; steps: number; failed: number; duration_ms: number }[];
+  heartbeat: Checkup | null;
+}
+
+export function runCallback(j: RunJournal): CallbackBody {
+  return {
+    schema: callbackSchema.name,
+    schema_version: callbackSchema.version,
+    kind: 'run',
+    id: j.id,
+    server: j.server,
+    action: j.action,
+    status: j.status,
+    exit_code: j.exit_code,
+    started_at: j.started_at,
+    finished_at: j.finished_at,
+    duration_ms: j.duration_ms,
+    mode: j.mode,
+    products: j.products,
+    failure: j.failure,
+    phases: j.phases.map((p) => ({ phase: p.phase, status: p.status, steps: p.steps.length, failed: p.steps.filter((s) => s.status === 'failure').length, duration_ms: p.duration_ms })),
+    heartbeat: (j.health as Checkup | null) ?? null,
+  };
+}
+
+export function checkupCallback(id: string, server: string, mode: string, products: Record<string, string | null>, c: Checkup): CallbackBody {
+  const started = Date.parse(c.started_at);
+  const finished = Date.parse(c.finished_at);
+  return {
+    schema: callbackSchema.name,
+    schema_version: callbackSchema.version,
+    kind: 'checkup',
+    id,
+    server,
+    action: 'checkup',
+    status: c.healthy ? 'success' : 'failure',
+    exit_code: c.healthy ? 0 : 1,
+    started_at: c.started_at,
+    finished_at: c.finished_at,
+    duration_ms: finished - started,
+    mode,
+    products,
+    failure: null,
+    phases: [],
+    heartbeat: c,
+  };
+}
