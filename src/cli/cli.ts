@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../log/log.js';
 import { readVersion } from '../version.js';
 import { commands, type Command, type CommandContext } from './commands.js';
 import { describeChoices } from '../util/suggest.js';
+import { Progress } from './progress.js';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -43,8 +44,9 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
       return ExitCode.ok;
     }
     const args = await parseCommand(command, normaliseArgv(argv), io);
-    logger = makeLogger(args, io);
-    const context = makeContext(args, io, logger, argv);
+    const progress = new Progress(io.stderr, Boolean(io.stderr.isTTY) && !io.env['JOURNAL_STREAM'] && !args.quiet && !args.json && !io.env['NO_PROGRESS']);
+    logger = makeLogger(args, io, progress);
+    const context = makeContext(args, io, logger, argv, progress);
     await command.run(context, args);
     exitCode = context.exitCode;
   } catch (err) {
@@ -127,7 +129,7 @@ function buildParser(argv: string[], io: CliIo): Argv {
 function globalOptions(y: Argv, io: CliIo): Argv {
   return y
     .scriptName('bootstrap')
-    .parserConfiguration({ 'dot-notation': false, 'boolean-negation': false })
+    .parserConfiguration({ 'dot-notation': false, 'boolean-negation': false, 'duplicate-arguments-array': false })
     .usage('$0 COMMAND [options]\n\nBrings this server to the state its configuration describes, in ordered, testable, reversible steps.')
     .option('config', { type: 'string', describe: 'static config (default /etc/bootstrap/bootstrap.ini; env BOOTSTRAP_CONFIG)', global: true })
     .option('state-dir', { type: 'string', describe: 'state dir (default /var/bootstrap; env BOOTSTRAP_STATE_DIR)', global: true })
@@ -146,7 +148,7 @@ function globalOptions(y: Argv, io: CliIo): Argv {
     });
 }
 
-function makeLogger(args: GlobalArgs, io: CliIo): Logger {
+function makeLogger(args: GlobalArgs, io: CliIo, progress: Progress): Logger {
   const explicit: LogLevel | undefined = args.verbose ? 'debug' : args.quiet ? 'warn' : (args.logLevel as LogLevel | undefined);
   const journal = Boolean(io.env['JOURNAL_STREAM']);
   return createLogger({
@@ -155,12 +157,15 @@ function makeLogger(args: GlobalArgs, io: CliIo): Logger {
     stream: io.stderr,
     journal,
     color: !journal && Boolean(io.stderr.isTTY) && !io.env['NO_COLOR'],
+    around: progress.enabled ? (write) => progress.around(write) : undefined,
   });
 }
 
-function makeContext(args: GlobalArgs, io: CliIo, logger: Logger, argv: string[]): CommandContext {
+function makeContext(args: GlobalArgs, io: CliIo, logger: Logger, argv: string[], progress: Progress): CommandContext {
   let agent: Agent | undefined;
   return {
+    progress: progress.enabled ? (event) => progress.update(event) : undefined,
+    endProgress: () => progress.stop(),
     json: Boolean(args.json),
     quiet: Boolean(args.quiet),
     io,

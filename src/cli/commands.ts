@@ -7,6 +7,7 @@ import type { Logger } from '../log/log.js';
 import type { CliIo } from './cli.js';
 import { formatDryRun, formatJournal, formatOutcome, formatPlan, formatProducts, formatRunList, formatSettingValue, formatStatus, runSummary, formatCheckupTable } from './format.js';
 import type { RunOutcome, RunRequest } from '../run.js';
+import { installUnits } from '../units.js';
 
 export interface CommandContext {
   json: boolean;
@@ -17,6 +18,7 @@ export interface CommandContext {
   agent(): Agent;
   /** Progress of a run on a terminal (undefined: none). */
   progress?: ((event: { phase: string; step: string; index: number; total: number }) => void) | undefined;
+  endProgress?: () => void;
   /** Prints `human` on stdout, or `data` as JSON with --json. */
   print(human: string, data: unknown): void;
 }
@@ -236,6 +238,24 @@ export const commands: Command[] = [
     },
   },
   {
+    usage: 'units.install',
+    describe: 'install the systemd units (refresh and heartbeat services and timers) with ExecStart pointing at this CLI',
+    examples: [
+      ['$0 units.install && systemctl enable --now bootstrap-refresh.timer bootstrap-heartbeat.timer', 'on a server'],
+      ['$0 units.install --dir /tmp/units --no-reload', 'look at them first'],
+    ],
+    builder: (y) =>
+      y
+        .option('dir', { type: 'string', describe: 'where to write them (default /etc/systemd/system)' })
+        .option('bin', { type: 'string', describe: 'the bootstrap command to run (default: this one)' })
+        .option('no-reload', { type: 'boolean', describe: 'do not run systemctl daemon-reload' }),
+    async run(ctx, args) {
+      const report = await installUnits({ dir: args['dir'] as string | undefined, bin: (args['bin'] as string | undefined) ?? process.argv[1]!, reload: !args['noReload'] });
+      const next = 'systemctl enable --now bootstrap-refresh.timer bootstrap-heartbeat.timer';
+      ctx.print(`${report.written.map((f) => `wrote ${f}`).join('\n')}\nExecStart uses ${report.bin}${report.reloaded ? '; systemd reloaded' : ''}\nnext: ${next}`, report);
+    },
+  },
+  {
     usage: 'completion',
     describe: 'print a bash completion script (source it, or save it to /etc/bash_completion.d/bootstrap)',
     examples: [['$0 completion > /etc/bash_completion.d/bootstrap', 'install completion']],
@@ -294,6 +314,7 @@ async function runAndReport(ctx: CommandContext, start: (signals: RunSignals) =>
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    ctx.endProgress?.();
   }
   if (outcome === null) return null;
   ctx.exitCode = outcome.exitCode;

@@ -45,7 +45,7 @@ export interface LoggerOptions {
   color?: boolean;
   file?: string | undefined;
   /** Called around every line, e.g. to clear and redraw a progress line. */
-  around?: (write: () => void) => void;
+  around?: ((write: () => void) => void) | undefined;
 }
 
 const priority: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, debug: 7 };

@@ -1,0 +1,44 @@
+// `units.install`: writes the shipped systemd units with ExecStart pointing at this installed
+// CLI (/usr/bin/bootstrap for a distribution package, the npm prefix's bin for npm -g), then
+// reloads systemd when it is running.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { stateFsError } from './errors.js';
+import { writeFileAtomic } from './state/atomic.js';
+import { packageRoot } from './version.js';
+
+export interface UnitsReport {
+  dir: string;
+  bin: string;
+  written: string[];
+  reloaded: boolean;
+}
+
+export async function installUnits(options: { dir?: string | undefined; bin: string; reload?: boolean }): Promise<UnitsReport> {
+  const source = join(packageRoot(), 'systemd');
+  const dir = resolve(options.dir ?? '/etc/systemd/system');
+  const bin = resolve(options.bin);
+  const written: string[] = [];
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+  } catch (err) {
+    throw stateFsError(err, `create ${dir}`);
+  }
+  for (const name of readdirSync(source).filter((n) => /\.(service|timer)$/.test(n)).sort()) {
+    const text = readFileSync(join(source, name), 'utf8').replaceAll('/usr/bin/bootstrap', bin);
+    try {
+      await writeFileAtomic(join(dir, name), text, 0o644);
+    } catch (err) {
+      throw stateFsError(err, `write ${join(dir, name)}`);
+    }
+    written.push(join(dir, name));
+  }
+  let reloaded = false;
+  if (options.reload !== false && existsSync('/run/systemd/system')) {
+    execFileSync('systemctl', ['daemon-reload'], { stdio: 'ignore' });
+    reloaded = true;
+  }
+  return { dir, bin, written, reloaded };
+}

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { exampleIni, root, runCli } from './helpers/cli.js';
+import { script } from './helpers/phases.js';
+
+describe('packaging: npm pack, npm install -g into a fresh prefix', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bootstrap-pack-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const prefix = join(dir, 'prefix');
+  const installed = join(prefix, 'bin', 'bootstrap');
+
+  it('the tarball ships the CLI, library, example, units, schema, README and licence, and no tests or sources', () => {
+    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const files: string[] = JSON.parse(out)[0].files.map((f: { path: string }) => f.path);
+    for (const f of ['bin/bootstrap', 'dist/bootstrap.cjs', 'dist/src/index.js', 'dist/src/index.d.ts', 'etc/bootstrap.ini', 'phases/configure.d/20-haproxy', 'systemd/bootstrap-refresh.timer', 'schema/callback.schema.json', 'README.md', 'LICENSE']) {
+      assert.ok(files.includes(f), `${f} is in the tarball`);
+    }
+    for (const f of files) assert.doesNotMatch(f, /^(test|src|dist\/test|bench|scripts)\/|\.ts$(?<!\.d\.ts$)|\.map$/, `${f} should not ship`);
+  });
+
+  it('installs with no dev dependencies; --version, --help and phases.list work from it', () => {
+    const tarball = readdirSync(dir).find((n) => n.endsWith('.tgz'))!;
+    execFileSync('npm', ['install', '-g', '--prefix', prefix, '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', join(dir, tarball)], { stdio: 'ignore', timeout: 240_000 });
+    const modules = readdirSync(join(prefix, 'lib', 'node_modules', 'bootstrap-agent', 'node_modules'));
+    for (const dev of ['typescript', 'esbuild']) assert.ok(!modules.includes(dev), `${dev} installed`);
+    const types = modules.includes('@types') ? readdirSync(join(prefix, 'lib', 'node_modules', 'bootstrap-agent', 'node_modules', '@types')) : [];
+    for (const dev of ['node', 'yargs', 'ini', 'proper-lockfile']) assert.ok(!types.includes(dev), `@types/${dev} installed`);
+    const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
+    assert.equal(execFileSync(installed, ['--version'], { encoding: 'utf8' }).trim(), version);
+    assert.match(execFileSync(installed, ['--help'], { encoding: 'utf8' }), /server\.provision/);
+    const plan = JSON.parse(execFileSync(installed, ['phases.list', '--json', '--phases-dir', join(prefix, 'lib', 'node_modules', 'bootstrap-agent', 'phases'), '--config', exampleIni], { encoding: 'utf8' }));
+    assert.deepEqual(
+      plan.phases.find((p: { phase: string }) => p.phase === 'configure').steps.map((s: { name: string }) => s.name),
+      ['20-haproxy', '30-deepfiler'],
+    );
+  });
+
+  it('systemd-analyze verify accepts every unit, with ExecStart at the installed CLI (units.install)', () => {
+    const units = join(dir, 'units');
+    execFileSync(installed, ['units.install', '--dir', units, '--no-reload'], { encoding: 'utf8' });
+    const names = readdirSync(units);
+    assert.deepEqual(names.sort(), ['bootstrap-heartbeat.service', 'bootstrap-heartbeat.timer', 'bootstrap-refresh.service', 'bootstrap-refresh.timer']);
+    assert.match(readFileSync(join(units, 'bootstrap-refresh.service'), 'utf8'), new RegExp(`^ExecStart=${installed} server\\.refresh`, 'm'));
+    const r = spawnSync('systemd-analyze', ['verify', ...names.map((n) => join(units, n))], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, '', 'no warnings either');
+  });
+});
+
+describe('the embedded example (npm start)', () => {
+  it('server.provision then server.refresh succeed as a normal user, render the configs, and a failure leaves a summary', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bootstrap-example-'));
+    try {
+      const env = { PATH: process.env['PATH'], BOOTSTRAP_ROOT: join(dir, 'root') };
+      const args = ['--config', exampleIni, '--state-dir', join(dir, 'state'), '--phases-dir', join(root, 'phases')];
+      const first = await runCli(['server.provision', ...args], { env });
+      assert.equal(first.code, 0, first.stderr);
+      const second = await runCli(['server.refresh', ...args], { env });
+      assert.equal(second.code, 0, second.stderr);
+      const cfg = readFileSync(join(dir, 'root/etc/haproxy/haproxy.cfg'), 'utf8');
+      assert.match(cfg, /maxconn 4096/);
+      assert.match(readFileSync(join(dir, 'root/etc/deepfiler/deepfiler.conf'), 'utf8'), /port = 7070/);
+      assert.equal(readFileSync(join(dir, 'root/var/lib/deepfiler/DATA_VERSION'), 'utf8').trim(), '1.4.0');
+      if (existsSync('/usr/sbin/haproxy')) assert.match(second.stderr, /haproxy -c: .* is valid/);
+      // A failing step: error.d leaves a summary where operators look first.
+      const phases = join(dir, 'phases');
+      cpSync(join(root, 'phases'), phases, { recursive: true });
+      script(join(phases, 'post-configure.d', '60-fail'), 'echo broken; exit 3');
+      const bad = await runCli(['server.refresh', ...args, '--phases-dir', phases], { env });
+      assert.equal(bad.code, 1);
+      assert.match(readFileSync(join(dir, 'root/var/log/bootstrap/last-failure.txt'), 'utf8'), /failed: post-configure\/60-fail\nhow: +exit \(exit 3\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
