@@ -26,6 +26,7 @@ import type { WriteHooks } from './state/atomic.js';
 import { StateStore, type LastRun, type StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
 import { planPhases, type Plan } from './pipeline/plan.js';
+import { sleep } from './util/process.js';
 import { performRun, type RunOutcome, type RunRequest } from './run.js';
 import { JournalStore, newRunId, type RunJournal } from './state/journal.js';
 
@@ -322,10 +323,16 @@ export class Agent {
     }
   }
 
-  async status(): Promise<StatusReport> {
-    const { config, state, products } = await this.load();
+  /** `server.status`; with `waitMs`, first waits (at most that long) until no run is in progress. */
+  async status(options: { waitMs?: number | undefined } = {}): Promise<StatusReport> {
     const lock = this.runLock;
-    const probe = await lock.probe();
+    const until = Date.now() + (options.waitMs ?? 0);
+    let probe = await lock.probe();
+    while (probe.state === 'held' && Date.now() < until) {
+      await sleep(Math.min(200, until - Date.now()));
+      probe = await lock.probe();
+    }
+    const { config, state, products } = await this.load();
     const { mode, origin } = modeInfo(config, state);
     return {
       server: config.server.name,

@@ -232,8 +232,8 @@ export const commands: Command[] = [
     describe: 'mode, provisioning, products, last run, lock holder, last heartbeat, pending callbacks',
     examples: [['$0 server.status --json', 'for scripts and Ansible']],
     builder: (y) => y.option('wait', waitOption),
-    async run(ctx) {
-      const status = await ctx.agent().status();
+    async run(ctx, args) {
+      const status = await ctx.agent().status({ waitMs: parseWait(args['wait']) });
       ctx.print(formatStatus(status), status);
     },
   },
