@@ -8,7 +8,8 @@ import { Outbox } from './callback/outbox.js';
 import { checkupCallback, type CallbackBody } from './callback/payload.js';
 import { runCheckup } from './heartbeat/checkup.js';
 import type { Checkup } from './heartbeat/types.js';
-import { DataError, UsageError } from './errors.js';
+import { DataError, PermissionDeniedError, UsageError } from './errors.js';
+import { statSync } from 'node:fs';
 import { PidLock, type LockOwner } from './lock/pid-lock.js';
 import { silentLogger, type Logger } from './log/log.js';
 import {
@@ -137,6 +138,7 @@ export class Agent {
 
   /** Effective settings; secrets as `********` unless `reveal`. */
   async productGet(options: { path?: string | undefined; reveal?: boolean } = {}): Promise<{ products: EffectiveProduct[]; setting?: EffectiveSetting }> {
+    if (options.reveal) this.checkMayReveal();
     const { config, products } = await this.load();
     const shown = options.reveal ? products : products.map(maskProduct);
     if (!options.path) return { products: shown };
@@ -190,6 +192,19 @@ export class Agent {
   validateMode(mode: string): void {
     const { modes } = this.config().server;
     if (!modes.includes(mode)) throw new DataError(`unknown mode '${mode}'`, describeChoices(mode, modes).replace(/^known:/, 'modes are:'));
+  }
+
+  /** Secrets are shown only to root or the owner of the state dir. */
+  private checkMayReveal(): void {
+    const uid = process.getuid?.() ?? 0;
+    if (uid === 0) return;
+    let owner: number | null = null;
+    try {
+      owner = statSync(this.stateDir).uid;
+    } catch {
+      // no state dir yet: only ini defaults, still secrets
+    }
+    if (owner !== uid) throw new PermissionDeniedError('--reveal shows secrets only to root or the owner of the state dir', 'run as root');
   }
 
   /** Commits a mode without running anything (`server.mode MODE --no-apply`). */
@@ -312,18 +327,31 @@ export class Agent {
     return flushOutbox(this.stateDir, { config: config.callback, log: this.log, deadline: Date.now() + budget, lockWaitMs: options.lockWaitMs ?? 0 });
   }
 
-  /** Queue and deliver within [callback] timeout; never throws (a run's exit code never depends on it). */
-  async reportCallback(body: CallbackBody, override?: string): Promise<void> {
+  /** Queues a callback; never throws (a run's exit code never depends on callbacks). */
+  async queueCallbackSafely(body: CallbackBody, override?: string): Promise<boolean> {
     try {
-      if (!(await this.queueCallback(body, override))) return;
-      const report = await this.flushCallbacks();
-      if (report.waiting.length) this.log.warn(`${report.waiting.length} callback(s) wait in ${new Outbox(this.stateDir).dir}; bootstrap callback.flush or the next run delivers them`);
+      return await this.queueCallback(body, override);
     } catch (err) {
-      this.log.error(`callback ${body.id} not sent: ${err instanceof Error ? err.message : String(err)}`);
+      this.log.error(`callback ${body.id} not queued: ${err instanceof Error ? err.message : String(err)}`);
+      return false;
     }
   }
 
-  /** `server.status`; with `waitMs`, first waits (at most that long) until no run is in progress. */
+  /** Delivers what waits within [callback] timeout; never throws. */
+  async deliverCallbacks(): Promise<void> {
+    try {
+      const report = await this.flushCallbacks();
+      if (report.waiting.length) this.log.warn(`${report.waiting.length} callback(s) wait in ${new Outbox(this.stateDir).dir}; bootstrap callback.flush or the next run delivers them`);
+    } catch (err) {
+      this.log.error(`callbacks not sent: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** Queue, then deliver within [callback] timeout; never throws. */
+  async reportCallback(body: CallbackBody, override?: string): Promise<void> {
+    if (await this.queueCallbackSafely(body, override)) await this.deliverCallbacks();
+  }
+
   async status(options: { waitMs?: number | undefined } = {}): Promise<StatusReport> {
     const lock = this.runLock;
     const until = Date.now() + (options.waitMs ?? 0);

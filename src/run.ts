@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Agent } from './agent.js';
 import { redactUrl, type Config } from './config/config.js';
-import { DataError, ExitCode, UsageError } from './errors.js';
+import { ConfigError, DataError, ExitCode, PermissionDeniedError, UsageError } from './errors.js';
 import type { LockHandle, LockOwner } from './lock/pid-lock.js';
 import { EnvironmentFileError, runEnvironment, sourceEnvironmentFiles, type Failure } from './pipeline/environment.js';
 import { runPipeline, type PipelineResult } from './pipeline/pipeline.js';
@@ -94,6 +94,7 @@ export async function performRun(agent: Agent, request: RunRequest): Promise<Run
     const intent = resolveIntent(config, state, request);
     agent.log.addSecrets(intent.products.flatMap((p) => p.settings.filter((s) => s.secret && typeof s.value === 'string').map((s) => String(s.value))));
     await writeJsonAtomic(snapshot, snapshotOf(config, intent, request.action, runId), 0o600, { durable: false });
+    await lock.update({ runId, action: request.action });
     return await execute(agent, config, request, intent, runId, snapshot, baseDir, lock);
   } finally {
     await fsp.rm(snapshot, { force: true });
@@ -136,10 +137,27 @@ function resolveIntent(config: Config, state: StateDoc, request: RunRequest): In
   };
 }
 
+/**
+ * Steps run as root: a file that others can change, or that a stranger owns, is refused before
+ * any step (77), as cron and sudo refuse; `[phases] allow_insecure` lets them run, loudly. A
+ * file that is neither a script nor a program is refused too (78).
+ */
+function refuseUntrusted(plan: Plan, allowInsecure: boolean, log: Agent['log']): void {
+  const format = plan.refused.find((r) => r.kind === 'format');
+  if (format) throw new ConfigError(`${format.path} ${format.reason}`, 'add a #! line such as #!/bin/sh');
+  const insecure = plan.refused.filter((r) => r.kind === 'insecure');
+  if (insecure.length === 0) return;
+  if (!allowInsecure) {
+    const first = insecure[0]!;
+    throw new PermissionDeniedError(`refusing to run ${first.path}: ${first.reason}${insecure.length > 1 ? ` (and ${insecure.length - 1} more: see bootstrap phases.list)` : ''}`, 'chmod go-w it and chown it to root, or set [phases] allow_insecure = true for development');
+  }
+  for (const r of insecure) log.warn(`INSECURE (allow_insecure = true): running ${r.path}, ${r.reason}`);
+}
+
 async function dryRun(baseDir: string): Promise<RunOutcome> {
   const plan = planPhases(baseDir);
   const syntax = await checkSyntax(plan);
-  const ok = syntax.every((s) => s.ok);
+  const ok = syntax.every((s) => s.ok) && plan.refused.length === 0;
   return { id: null, status: 'dry-run', exitCode: ok ? ExitCode.ok : ExitCode.failed, journal: null, journalPath: null, dryRun: { plan, syntax, ok } };
 }
 
@@ -147,6 +165,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
   const started = new Date();
   const log = agent.log;
   const plan = planPhases(baseDir);
+  refuseUntrusted(plan, config.phases.allowInsecure, log);
   const deadline = started.getTime() + (request.timeoutMs ?? config.phases.runTimeoutMs);
   const facts = {
     action: request.action,
@@ -213,6 +232,8 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
     error_steps: result.errorSteps,
     health,
   };
+  // The callback goes to the outbox first: an agent killed after this point still reports.
+  const queued = await agent.queueCallbackSafely(runCallback(journal), request.callbackUrl);
   const journals = new JournalStore(agent.stateDir);
   const journalPath = await journals.write(journal);
   await journals.prune(config.phases.keepRuns);
@@ -229,7 +250,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
       failure: result.failure && { phase: result.failure.phase, step: result.failure.step, kind: result.failure.kind, exit_code: result.failure.exit_code },
     };
   });
-  await agent.reportCallback(runCallback(journal), request.callbackUrl);
+  if (queued) await agent.deliverCallbacks();
   const steps = result.phases.reduce((n, p) => n + p.steps.length, 0);
   const summary = `run ${runId}: ${journal.status} (${steps} steps, ${(journal.duration_ms / 1000).toFixed(1)} s); journal ${journalPath}`;
   if (success) log.info(summary);
@@ -292,9 +313,54 @@ function snapshotOf(config: Config, intent: Intent, action: RunAction, runId: st
   };
 }
 
-/** A dead holder's run may have left a step running: end its launcher's children's groups. */
+/**
+ * A dead holder's run: end the step group it may have left running (its launcher's children),
+ * and record the run as failed, with its callback, so no run goes unreported.
+ */
 async function takeOverFrom(agent: Agent, owner: LockOwner): Promise<void> {
   agent.log.warn(`taking over the run lock from ${owner.command} (pid ${owner.pid}, started ${owner.startedAt}), which is no longer running`);
+  await endOrphans(agent, owner);
+  if (owner.runId) await recordDeadRun(agent, owner).catch((err) => agent.log.error(`could not record the dead run ${owner.runId}: ${(err as Error).message}`));
+}
+
+async function recordDeadRun(agent: Agent, owner: LockOwner): Promise<void> {
+  const journals = new JournalStore(agent.stateDir);
+  if ((await journals.ids()).includes(owner.runId!)) return; // it got as far as its journal
+  const config = agent.config();
+  const state = await agent.store.read();
+  const now = new Date();
+  const failure = { phase: 'agent', step: '', kind: 'signal' as const, exit_code: null, message: `the agent (pid ${owner.pid}) died during the run, without recording it (killed?); found by the next run` };
+  const journal: RunJournal = {
+    schema: journalSchema,
+    id: owner.runId!,
+    action: owner.action ?? 'unknown',
+    command: owner.command,
+    server: config.server.name,
+    status: 'failure',
+    exit_code: ExitCode.failed,
+    started_at: owner.startedAt,
+    finished_at: now.toISOString(),
+    duration_ms: now.getTime() - Date.parse(owner.startedAt),
+    phases_dir: agent.phasesDir,
+    mode: state.mode ?? config.server.defaultMode,
+    mode_previous: null,
+    product: null,
+    version: null,
+    version_previous: null,
+    products: Object.fromEntries(effectiveProducts(config, state).filter((p) => p.enabled).map((p) => [p.name, p.version])),
+    callback_url: null,
+    phases: [],
+    failure,
+    backouts: [],
+    error_steps: [],
+    health: null,
+  };
+  await agent.queueCallbackSafely(runCallback(journal));
+  await journals.write(journal);
+  agent.log.warn(`recorded run ${owner.runId} as failed: ${failure.message}`);
+}
+
+async function endOrphans(agent: Agent, owner: LockOwner): Promise<void> {
   const launcher = owner.launcherPid;
   if (!launcher || owner.host !== hostname() || !isProcessAlive(launcher, owner.launcherStart ?? null)) return;
   const children = await fsp.readFile(`/proc/${launcher}/task/${launcher}/children`, 'utf8').catch(() => '');

@@ -74,6 +74,7 @@ export function formatPlan(plan: Plan): string {
     });
     for (const s of phase.skipped) lines.push(`       skipped ${s.name}: ${s.reason}`);
   }
+  for (const r of plan.refused) lines.push(`REFUSED ${r.path}: ${r.reason}`);
   return lines.join('\n');
 }
 

@@ -5,11 +5,13 @@
 //
 // Nothing is ever written inside the mutex dir: proper-lockfile removes it with rmdir.
 
-import { promises as fsp, statSync, type Stats } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { promises as fsp, readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import lockfile from 'proper-lockfile';
 import { LockHeldError, stateFsError, type LockHolder } from '../errors.js';
-import { readFileNoFollow, writeJsonAtomic } from '../state/atomic.js';
+import { readFileNoFollow, writeFileAtomic, writeJsonAtomic } from '../state/atomic.js';
 import { isProcessAlive, processStartTime, sleep } from '../util/process.js';
 
 export interface LockOwner extends LockHolder {
@@ -19,6 +21,9 @@ export interface LockOwner extends LockHolder {
   /** The step launcher of the running phase, so that a takeover can end what a killed agent left. */
   launcherPid?: number | null;
   launcherStart?: string | null;
+  /** The run this lock is held for, so that a takeover can record a run whose agent died. */
+  runId?: string;
+  action?: string;
 }
 
 export type LockProbe =
@@ -53,9 +58,24 @@ export class PidLock {
     const started = Date.now();
     const deadline = options.waitMs === undefined ? started : started + options.waitMs;
     const pollMs = options.pollMs ?? 200;
-    for (let attempt = 0; ; attempt++) {
-      const release = await this.tryMutex(options.onCompromised);
-      if (release) return this.recordOwner(options.command, release);
+    // An intent record, written just before each mkdir attempt and removed right after it fails
+    // or once the owner record is written: a mutex dir with no owner record and no live intent
+    // has a dead creator, and is taken over at once instead of after the staleness delay.
+    const intent = `${this.path}.pending.${process.pid}.${randomBytes(4).toString('hex')}`;
+    const intentRecord = JSON.stringify({ pid: process.pid, pidStart: processStartTime(process.pid) });
+    for (;;) {
+      let release: (() => Promise<void>) | null;
+      try {
+        await writeFileAtomic(intent, intentRecord, 0o600, { durable: false });
+      } catch (err) {
+        throw stateFsError(err, `take lock ${this.path}`);
+      }
+      try {
+        release = await this.tryMutex(options.onCompromised);
+        if (release) return await this.recordOwner(options.command, release);
+      } finally {
+        await fsp.rm(intent, { force: true }).catch(() => {});
+      }
       const probe = await this.probe();
       if (probe.state === 'dead') {
         await options.onTakeOver?.(probe.owner);
@@ -77,20 +97,61 @@ export class PidLock {
 
   /** What the lock looks like now: free, held (by whom, if known), or held by a dead process. */
   async probe(): Promise<LockProbe> {
-    let dir: Stats;
+    for (let i = 0; i < 3; i++) {
+      const dir = this.statMutex();
+      if (!dir) return { state: 'free' };
+      const owner = await this.readOwner();
+      if (owner && this.describes(owner, dir)) {
+        if (owner.host !== hostname()) return { state: 'held', owner }; // cannot judge a PID of another host
+        return isProcessAlive(owner.pid, owner.pidStart) ? { state: 'held', owner } : { state: 'dead', owner };
+      }
+      // No record for this dir: its creator is between mkdir and writing it, or died there.
+      if (this.liveIntents().length > 0) return { state: 'held', owner: null };
+      // Nobody alive meant to take it. Look once more: the creator may have just finished.
+      const again = this.statMutex();
+      const record = await this.readOwner();
+      if (again && again.ino === dir.ino && !(record && this.describes(record, again))) {
+        const unknown: LockOwner = { pid: 0, host: hostname(), command: '(a process that died while taking the lock)', startedAt: dir.birthtime.toISOString(), lockIno: dir.ino, lockBirthMs: dir.birthtimeMs };
+        return { state: 'dead', owner: unknown };
+      }
+    }
+    return { state: 'held', owner: null };
+  }
+
+  private statMutex(): Stats | null {
     try {
-      dir = statSync(this.mutexDir);
+      return statSync(this.mutexDir);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'free' };
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw stateFsError(err, `read lock ${this.mutexDir}`);
     }
-    const owner = await this.readOwner();
-    // No record, or a record of an older mutex dir: someone is between mkdir and writing it.
-    if (!owner || owner.lockIno !== dir.ino || (owner.lockBirthMs && dir.birthtimeMs && owner.lockBirthMs !== dir.birthtimeMs)) {
-      return { state: 'held', owner: null };
+  }
+
+  private describes(owner: LockOwner, dir: Stats): boolean {
+    return owner.lockIno === dir.ino && !(owner.lockBirthMs && dir.birthtimeMs && owner.lockBirthMs !== dir.birthtimeMs);
+  }
+
+  /** Intent records (see acquire) of processes that are still alive. */
+  private liveIntents(): string[] {
+    return this.intents().filter((f) => {
+      try {
+        const { pid, pidStart } = JSON.parse(readFileSync(f, 'utf8')) as { pid: number; pidStart: string | null };
+        return isProcessAlive(pid, pidStart);
+      } catch {
+        return true; // being written: its writer is alive
+      }
+    });
+  }
+
+  private intents(): string[] {
+    const prefix = `${basename(this.path)}.pending.`;
+    try {
+      return readdirSync(dirname(this.path))
+        .filter((n) => n.startsWith(prefix))
+        .map((n) => join(dirname(this.path), n));
+    } catch {
+      return [];
     }
-    if (owner.host !== hostname()) return { state: 'held', owner }; // cannot judge a PID of another host
-    return isProcessAlive(owner.pid, owner.pidStart) ? { state: 'held', owner } : { state: 'dead', owner };
   }
 
   async readOwner(): Promise<LockOwner | null> {
@@ -154,11 +215,13 @@ export class PidLock {
     try {
       const probe = await this.probe();
       if (probe.state === 'dead' && probe.owner.pid === dead.pid && probe.owner.lockIno === dead.lockIno) {
-        await fsp.rm(this.path, { force: true });
+        if (dead.pid !== 0) await fsp.rm(this.path, { force: true }); // pid 0: the record is someone else's or none
         await fsp.rmdir(this.mutexDir).catch((err: NodeJS.ErrnoException) => {
           if (err.code !== 'ENOENT') throw err;
         });
       }
+      const live = new Set(this.liveIntents());
+      for (const f of this.intents()) if (!live.has(f)) await fsp.rm(f, { force: true }); // left by the dead
     } finally {
       await release().catch(() => {});
     }

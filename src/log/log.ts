@@ -58,12 +58,17 @@ export function createLogger(initial: LoggerOptions): Logger {
   const options = { ...initial };
   const stream = options.stream ?? process.stderr;
   const secrets = new Set<string>();
-  let secretPattern: RegExp | null = null;
+  // Longest first, so that a secret containing another is masked whole. Plain string splits, not
+  // one big RegExp: a secret can be large (V8 refuses huge patterns) and holds any character.
+  let ordered: string[] = [];
   let winstonLogger: import('winston').Logger | null = null;
   let fileTransport: import('winston').transport | null = null;
   let closed = false;
 
-  const mask = (text: string): string => (secretPattern ? text.replace(secretPattern, maskText) : text);
+  const mask = (text: string): string => {
+    for (const secret of ordered) if (text.includes(secret)) text = text.split(secret).join(maskText);
+    return text;
+  };
 
   const format = (e: LogEntry): string => {
     const text = e.source ? `${e.source} | ${e.message}` : e.message;
@@ -113,9 +118,7 @@ export function createLogger(initial: LoggerOptions): Logger {
     step: (source, line) => log('info', line, source),
     addSecrets(values) {
       for (const v of values) if (v !== '') secrets.add(v);
-      // Longest first, so that a secret containing another is masked whole.
-      const sorted = [...secrets].sort((a, b) => b.length - a.length).map(escapeRegExp);
-      secretPattern = sorted.length ? new RegExp(sorted.join('|'), 'g') : null;
+      ordered = [...secrets].sort((a, b) => b.length - a.length);
     },
     mask,
     isEnabled: (level) => rank[level] <= rank[options.level],
@@ -131,10 +134,6 @@ export function createLogger(initial: LoggerOptions): Logger {
       await Promise.race([finished, new Promise((r) => setTimeout(r, 2000).unref())]);
     },
   };
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** A logger that drops everything but still masks (library use without logs). */

@@ -11,12 +11,14 @@
 // through the agent. After a step fails, the launcher skips what is queued until told `C`.
 //
 // Protocol, on the launcher's stdin: `R <seq> <path>` runs a file, `C` clears the failed state.
-// On fd 3 it says `S <seq> <pid>` when a step starts. After each R it writes an end line on
-// stdout: NUL, a per-launcher nonce, seq, and the exit status (or K: skipped), so every byte a
-// step wrote is attributed to it and to no other.
+// After each R it writes an end line on stdout: NUL, a per-launcher nonce, seq, and the exit
+// status (or K: skipped), so every byte a step wrote is attributed to it and to no other. A step
+// starts when the one before it ends, so that is when its timeout starts; to stop it, its
+// process group (its pid, under set -m) is read from the launcher's children in /proc.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
 import { isGroupAlive, sleep } from '../util/process.js';
@@ -29,8 +31,7 @@ while IFS=' ' read -r op seq path; do
   if [ "$op" = C ]; then failed=; continue; fi
   rc=K
   if [ -z "$failed" ]; then
-    "$path" </dev/null 2>&1 3>&- &
-    printf 'S %s %s\\n' "$seq" "$!" >&3
+    "$path" </dev/null 2>&1 &
     wait "$!"
     rc=$?
     [ "$rc" = 0 ] || failed=1
@@ -66,7 +67,6 @@ interface Job {
   seq: number;
   options: RunOptions;
   tail: Tail;
-  pgid: number | null;
   status: number | null;
   skipped: boolean;
   startedAt: Date;
@@ -88,17 +88,15 @@ export class Launcher {
   private readonly queue: number[] = [];
   private seq = 0;
   private exited: string | null = null;
-  private control = '';
 
   constructor(env: NodeJS.ProcessEnv, cwd: string) {
-    this.child = spawn('bash', ['--noprofile', '--norc', '-c', script], {
+    this.child = spawn(bashPath, ['--noprofile', '--norc', '-c', script], {
       cwd,
       env: { ...env, BOOTSTRAP_LAUNCHER_NONCE: this.nonce },
-      stdio: ['pipe', 'pipe', 'ignore', 'pipe'],
+      stdio: ['pipe', 'pipe', 'ignore'],
       detached: true, // its own group: a Ctrl-C meant for the agent does not kill it mid-step
     });
     this.readOutput(this.child.stdout!);
-    (this.child.stdio[3] as Readable).setEncoding('utf8').on('data', (d: string) => this.readControl(d));
     this.child.stdin!.on('error', () => {}); // a dead launcher is reported through 'exit'
     this.child.on('error', (err) => this.fail(`cannot start bash: ${err.message}`));
     this.child.on('exit', (code, signal) => this.fail(`the step launcher ended (${signal ?? `exit ${code}`})`));
@@ -120,7 +118,6 @@ export class Launcher {
       seq,
       options,
       tail: new Tail(),
-      pgid: null,
       status: null,
       skipped: false,
       startedAt: new Date(),
@@ -139,6 +136,7 @@ export class Launcher {
     }
     this.jobs.set(seq, job);
     this.queue.push(seq);
+    if (this.queue.length === 1) this.started(job);
     this.child.stdin!.write(`R ${seq} ${path}\n`);
     return finished.then(async () => {
       clearTimeout(job.timer ?? undefined);
@@ -181,8 +179,7 @@ export class Launcher {
     };
   }
 
-  private started(job: Job, pgid: number): void {
-    job.pgid = pgid;
+  private started(job: Job): void {
     job.startedAt = new Date();
     job.t0 = performance.now();
     job.timer = setTimeout(() => this.stop(job, 'timeout'), Math.max(0, job.options.timeoutMs));
@@ -191,21 +188,10 @@ export class Launcher {
   }
 
   private stop(job: Job, why: 'timeout' | 'abort'): void {
-    if (job.status !== null || job.pgid === null) return;
+    if (job.status !== null || job.skipped || !this.child.pid) return;
     if (why === 'timeout') job.timedOut = true;
     else job.aborted = true;
-    job.killing ??= killGroup(job.pgid, job.options.killGraceMs);
-  }
-
-  private readControl(data: string): void {
-    this.control += data;
-    let nl: number;
-    while ((nl = this.control.indexOf('\n')) >= 0) {
-      const [op, seqText, pid] = this.control.slice(0, nl).split(' ');
-      this.control = this.control.slice(nl + 1);
-      const job = this.jobs.get(Number(seqText));
-      if (job && op === 'S') this.started(job, Number(pid));
-    }
+    job.killing ??= killStep(this.child.pid, job.options.killGraceMs, () => job.status !== null || this.exited !== null);
   }
 
   private readOutput(stream: Readable): void {
@@ -225,6 +211,8 @@ export class Launcher {
       if (status === 'K') job.skipped = true;
       else job.status = Number(status);
       job.done();
+      const next = this.jobs.get(this.queue[0] ?? -1);
+      if (next) this.started(next);
     });
     stream.setEncoding('utf8');
     stream.on('data', (d: string) => splitter.push(d));
@@ -236,14 +224,34 @@ export class Launcher {
   }
 }
 
-/** TERM to the step's group, KILL after the grace period; waits until the group is gone. */
-async function killGroup(pgid: number, graceMs: number): Promise<void> {
-  signalGroup(pgid, 'SIGTERM');
+/**
+ * TERM to the running step's process group, KILL after the grace period; waits until the group
+ * is gone. The step is the launcher's only child, and leads its own group (set -m).
+ */
+async function killStep(launcherPid: number, graceMs: number, ended: () => boolean): Promise<void> {
+  let groups: number[] = [];
+  for (let i = 0; i < 200 && groups.length === 0 && !ended(); i++) {
+    groups = childrenOf(launcherPid);
+    if (groups.length === 0) await sleep(5); // between two steps: the next one is being forked
+  }
+  const alive = () => groups.some(isGroupAlive);
+  for (const g of groups) signalGroup(g, 'SIGTERM');
   const deadline = Date.now() + graceMs;
-  while (isGroupAlive(pgid) && Date.now() < deadline) await sleep(25);
-  if (isGroupAlive(pgid)) signalGroup(pgid, 'SIGKILL');
-  for (let i = 0; i < 200 && isGroupAlive(pgid); i++) await sleep(10);
+  while (alive() && Date.now() < deadline) await sleep(25);
+  for (const g of groups) if (isGroupAlive(g)) signalGroup(g, 'SIGKILL');
+  for (let i = 0; i < 200 && alive(); i++) await sleep(10);
 }
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** /bin/bash when it is there (a minimal or missing PATH must not matter), else bash from PATH. */
+const bashPath = existsSync('/bin/bash') ? '/bin/bash' : 'bash';
 
 const fatalSignals = new Set([1, 2, 3, 4, 6, 7, 8, 9, 11, 13, 14, 15, 24, 25]);
 

@@ -109,8 +109,9 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, record: PhaseRecor
     }
     return null;
   } finally {
+    // The lock record keeps naming this launcher until the next phase's: harmless once it is
+    // gone (a takeover checks the PID and its start time), and one write less per phase.
     await launcher.close();
-    o.onLauncher?.(undefined);
   }
 }
 

@@ -3,7 +3,7 @@
 // regular files (or symlinks to them) directly in the phase dir, executable, named
 // ^[0-9A-Za-z_-]+$, in `LANG=C sort -n` order.
 
-import { lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, PermissionDeniedError } from '../errors.js';
 
@@ -26,6 +26,16 @@ export interface SkippedFile {
   reason: string;
 }
 
+/**
+ * A file that would run but must not: writable by others or owned by a stranger (`insecure`,
+ * the rule of cron and sudo, since steps run as root), or not a script or program (`format`).
+ */
+export interface RefusedFile {
+  path: string;
+  reason: string;
+  kind: 'insecure' | 'format';
+}
+
 export interface PhasePlan {
   phase: PhaseName;
   dir: string;
@@ -39,15 +49,78 @@ export interface Plan {
   environment: { dir: string; files: string[]; skipped: SkippedFile[] };
   phases: PhasePlan[];
   error: PhasePlan;
+  /** Files and dirs that make the whole run refuse to start (unless allow_insecure, for `insecure`). */
+  refused: RefusedFile[];
 }
 
 export function planPhases(baseDir: string): Plan {
-  return {
+  const plan: Plan = {
     baseDir,
     environment: scanEnvironmentDir(join(baseDir, 'environment.d')),
     phases: runPhases.map((phase) => scanPhaseDir(phase, join(baseDir, `${phase}.d`))),
     error: scanPhaseDir('error', join(baseDir, 'error.d')),
+    refused: [],
   };
+  plan.refused = findRefused(plan);
+  return plan;
+}
+
+/** Everything that would run, and the dirs holding it, checked as cron and sudo check. */
+function findRefused(plan: Plan): RefusedFile[] {
+  const refused: RefusedFile[] = [];
+  const uid = process.getuid?.() ?? 0;
+  const check = (path: string, isDir: boolean) => {
+    let st: Stats;
+    try {
+      st = statSync(path);
+    } catch {
+      return; // gone or unreadable: the run reports it when it gets there
+    }
+    const reason = trustProblem(st, uid);
+    if (reason) refused.push({ path, reason: `${isDir ? 'directory ' : ''}${reason}`, kind: 'insecure' });
+  };
+  const phases = [...plan.phases, plan.error].filter((p) => p.exists);
+  if (phases.length || plan.environment.files.length) check(plan.baseDir, true);
+  if (plan.environment.files.length) check(plan.environment.dir, true);
+  for (const f of plan.environment.files) check(f, false);
+  for (const phase of phases) {
+    if (phase.steps.length) check(phase.dir, true);
+    for (const step of phase.steps) {
+      for (const file of [step.path, step.check, step.backout]) {
+        if (!file) continue;
+        check(file, false);
+        const format = formatProblem(file);
+        if (format) refused.push({ path: file, reason: format, kind: 'format' });
+      }
+    }
+  }
+  return refused;
+}
+
+export function trustProblem(st: Stats, uid: number): string | null {
+  if (st.uid !== 0 && st.uid !== uid) return `owned by uid ${st.uid}, neither root nor the user running bootstrap (uid ${uid})`;
+  if (st.mode & 0o002) return `writable by others (mode ${(st.mode & 0o777).toString(8)})`;
+  if (st.mode & 0o020) return `writable by its group (mode ${(st.mode & 0o777).toString(8)})`;
+  return null;
+}
+
+/** A step must be a script (`#!`) or a program (ELF): anything else would be guessed at by a shell. */
+function formatProblem(path: string): string | null {
+  let head: Buffer;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      head = Buffer.alloc(4);
+      const n = readSync(fd, head, 0, 4, 0);
+      head = head.subarray(0, n);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    return `cannot be read (${(err as NodeJS.ErrnoException).code})`;
+  }
+  if (head.subarray(0, 2).toString('latin1') === '#!' || head.toString('latin1') === '\x7fELF') return null;
+  return 'has no #! line and is not a program (a shell would guess how to run it)';
 }
 
 /** Lists a phase dir: steps in run order, with `.check` / `.backout` companions attached. */

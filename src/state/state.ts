@@ -115,7 +115,10 @@ export class StateStore {
         if ((st.mode & 0o077) !== 0) this.options.warn?.(`state dir ${this.dir} had mode ${(st.mode & 0o777).toString(8)}; tightened to 700`);
         await fsp.chmod(this.dir, 0o700);
       }
-      await fsp.mkdir(join(this.dir, 'runs'), { mode: 0o700 }).catch(ignoreExists);
+      for (const sub of ['runs', 'outbox', 'outbox/dead']) {
+        await fsp.mkdir(join(this.dir, sub), { mode: 0o700 }).catch(ignoreExists);
+        await fsp.chmod(join(this.dir, sub), 0o700); // whatever the umask took away or left
+      }
     } catch (err) {
       throw stateFsError(err, `create state dir ${this.dir}`);
     }

@@ -1,0 +1,280 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { Agent } from '../src/agent.js';
+import { asNobody, bin, json, runCli, sandbox, type Sandbox } from './helpers/cli.js';
+import { iniWith, journals, readLines, recordingStep, script } from './helpers/phases.js';
+import { httpStub } from './helpers/servers.js';
+
+function withBox(ini: string, fn: (box: Sandbox, log: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const box = sandbox(ini);
+    mkdirSync(box.phasesDir, { recursive: true });
+    try {
+      await fn(box, join(box.dir, 'steps.log'));
+    } finally {
+      box.cleanup();
+    }
+  };
+}
+
+/** Every file under `dir`, recursively, with its text. */
+function filesUnder(dir: string): [string, string][] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return filesUnder(p);
+    return e.isFile() ? [[p, readFileSync(p, 'latin1')] as [string, string]] : [];
+  });
+}
+
+describe('trust: files that run as root', () => {
+  for (const [what, setup, pattern] of [
+    ['a group-writable step', (d: string) => chmodSync(script(join(d, 'configure.d', '20-bad'), 'true'), 0o775), /configure\.d\/20-bad: writable by its group \(mode 775\)/],
+    ['a world-writable companion', (d: string) => chmodSync(script(join(d, 'configure.d', '10-ok.check'), 'true'), 0o757), /10-ok\.check: writable by others \(mode 757\)/],
+    ['a step owned by another user', (d: string) => chownSync(script(join(d, 'configure.d', '20-bad'), 'true'), 65534, 65534), /20-bad: owned by uid 65534, neither root nor the user running bootstrap/],
+    ['a world-writable phase dir', (d: string) => chmodSync(join(d, 'configure.d'), 0o777), /configure\.d: directory writable by others \(mode 777\)/],
+    ['an environment.d file writable by others', (d: string) => {
+      mkdirSync(join(d, 'environment.d'));
+      writeFileSync(join(d, 'environment.d', '10-env'), 'export A=1\n');
+      chmodSync(join(d, 'environment.d', '10-env'), 0o666);
+    }, /environment\.d\/10-env: writable by others/],
+  ] as [string, (d: string) => void, RegExp][]) {
+    it(
+      `${what}: refused before any step with 77, shown by phases.list; allow_insecure runs it loudly`,
+      withBox(iniWith(), async (box, log) => {
+        recordingStep(box.phasesDir, 'configure', '10-ok');
+        setup(box.phasesDir);
+        const r = await box.run(['server.provision'], { env: { LOG: log } });
+        assert.equal(r.code, 77, r.stderr);
+        assert.match(r.stderr, pattern);
+        assert.match(r.stderr, /\(chmod go-w it and chown it to root, or set \[phases\] allow_insecure = true for development\)/);
+        assert.deepEqual(readLines(log), [], 'no step ran');
+        const list = await box.run(['phases.list']);
+        assert.match(list.stdout, /REFUSED /);
+        writeFileSync(box.config, iniWith({ allow_insecure: 'true' }));
+        const allowed = await box.run(['server.provision'], { env: { LOG: log } });
+        assert.equal(allowed.code, 0, allowed.stderr);
+        assert.match(allowed.stderr, /INSECURE \(allow_insecure = true\): running /);
+      }),
+    );
+  }
+});
+
+describe('hostile phases', () => {
+  it(
+    'FIFOs, devices, directories named like steps and symlink loops are skipped with the reason',
+    withBox(iniWith(), async (box) => {
+      const dir = join(box.phasesDir, 'configure.d');
+      mkdirSync(dir, { recursive: true });
+      spawnSync('mkfifo', [join(dir, '10-fifo')]);
+      symlinkSync('/dev/null', join(dir, '20-device'));
+      mkdirSync(join(dir, '30-dir'));
+      symlinkSync(join(dir, '40-loop'), join(dir, '40-loop'));
+      const plan = json(await box.run(['phases.list', '--json']));
+      const skipped = Object.fromEntries(plan.phases[1].skipped.map((s: any) => [s.name, s.reason]));
+      assert.deepEqual(skipped, { '10-fifo': 'not a regular file', '20-device': 'not a regular file', '30-dir': 'directory', '40-loop': 'symlink loop' });
+      assert.equal((await box.run(['server.provision'])).code, 0);
+    }),
+  );
+
+  it(
+    'a step with no #! line is refused (78) naming it; a missing interpreter fails the run reporting 126/127',
+    withBox(iniWith(), async (box) => {
+      script(join(box.phasesDir, 'configure.d', '10-noshebang'), 'echo hi\n'.replace(/^/, ''), 0o755);
+      writeFileSync(join(box.phasesDir, 'configure.d', '10-noshebang'), 'echo no shebang\n');
+      const r = await box.run(['server.provision']);
+      assert.equal(r.code, 78);
+      assert.match(r.stderr, /10-noshebang has no #! line and is not a program/);
+      rmSync(join(box.phasesDir, 'configure.d', '10-noshebang'));
+      script(join(box.phasesDir, 'configure.d', '10-nointerp'), '#!/nonexistent/interpreter\necho x\n');
+      const missing = await box.run(['server.provision', '--json']);
+      assert.equal(missing.code, 1);
+      assert.match(json(missing).failure.message, /^exit 12[67] \(/);
+    }),
+  );
+
+  it(
+    'HOME unset, a minimal PATH, a non-UTF-8 locale and an odd TZ change nothing',
+    withBox(iniWith(), async (box, log) => {
+      script(join(box.phasesDir, 'configure.d', '10-env'), `echo "ok $BOOTSTRAP_ACTION" >> "${join(box.dir, 'steps.log')}"`);
+      const r = await runCli(['server.provision', '--json'], {
+        env: { PATH: '/usr/bin:/bin', LC_ALL: 'en_US.ISO-8859-1', LANG: 'C', TZ: 'Mars/Olympus_Mons', BOOTSTRAP_CONFIG: box.config, BOOTSTRAP_STATE_DIR: box.stateDir, BOOTSTRAP_PHASES_DIR: box.phasesDir },
+      });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.deepEqual(readLines(log), ['ok provision']);
+      assert.match(json(r).started_at, /^\d{4}-\d\d-\d\dT.*Z$/);
+    }),
+  );
+
+  it('a product with no settings is fine; a NUL byte in a value is refused (65)', async () => {
+    const box = sandbox(iniWith({}, '\n[product.bare]\nversion = 1\n'));
+    try {
+      const r = await box.run(['product.get', 'bare', '--json']);
+      assert.equal(r.code, 0);
+      assert.deepEqual(json(r).products[0].settings, []);
+      const agent = new Agent({ config: box.config, stateDir: box.stateDir, env: {} });
+      await assert.rejects(agent.productSet({ pairs: ['haproxy.stats_password=a\0b'] }), (e: any) => e.exitCode === 65 && /NUL/.test(e.message));
+    } finally {
+      box.cleanup();
+    }
+  });
+});
+
+describe('the state dir', () => {
+  it('is created 0700 with files 0600 under any umask; a looser one is tightened with a warning', async () => {
+    const box = sandbox(iniWith());
+    mkdirSync(box.phasesDir);
+    try {
+      for (const umask of ['000', '777']) {
+        rmSync(box.stateDir, { recursive: true, force: true });
+        const r = spawnSync('sh', ['-c', `umask ${umask}; exec "$0" "$@"`, process.execPath, bin, 'server.provision', '-q'], { env: box.env, encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+        for (const d of ['', 'runs', 'outbox', 'outbox/dead']) assert.equal(statSync(join(box.stateDir, d)).mode & 0o777, 0o700, `umask ${umask}: ${d || 'state dir'}`);
+        for (const [f] of filesUnder(box.stateDir)) assert.equal(statSync(f).mode & 0o777, 0o600, `umask ${umask}: ${f}`);
+      }
+      chmodSync(box.stateDir, 0o755);
+      const r = await box.run(['product.set', 'haproxy.maxconn=1']);
+      assert.equal(r.code, 0);
+      assert.match(r.stderr, /state dir .* had mode 755; tightened to 700/);
+      assert.equal(statSync(box.stateDir).mode & 0o777, 0o700);
+    } finally {
+      box.cleanup();
+    }
+  });
+
+  it('as an unprivileged user: a root-owned state dir is refused (77), and so is --reveal', async () => {
+    const open = mkdtempSync(join(tmpdir(), 'bootstrap-open-'));
+    try {
+      chmodSync(open, 0o755);
+      const ini = join(open, 'bootstrap.ini');
+      writeFileSync(ini, iniWith());
+      chmodSync(ini, 0o644);
+      const state = join(open, 'state');
+      mkdirSync(state, { mode: 0o700 });
+      const env = { PATH: process.env['PATH'], BOOTSTRAP_CONFIG: ini, BOOTSTRAP_STATE_DIR: state };
+      const set = await runCli(['product.set', 'haproxy.maxconn=1'], { env, prefix: asNobody });
+      assert.equal(set.code, 77, set.stderr);
+      assert.match(set.stderr, /belongs to uid 0, not to this user \(uid 65534\)|permission denied/);
+      const reveal = await runCli(['product.get', '--reveal'], { env, prefix: asNobody });
+      assert.equal(reveal.code, 77, reveal.stderr);
+      assert.match(reveal.stderr, /--reveal shows secrets only to root or the owner of the state dir/);
+      const mine = join(open, 'mine');
+      mkdirSync(mine, { mode: 0o700 });
+      chownSync(mine, 65534, 65534);
+      const ok = await runCli(['product.set', 'haproxy.maxconn=2'], { env: { ...env, BOOTSTRAP_STATE_DIR: mine }, prefix: asNobody });
+      assert.equal(ok.code, 0, ok.stderr);
+    } finally {
+      rmSync(open, { recursive: true, force: true });
+    }
+  });
+
+  it('disk full while writing state (fault-injection seam): the old state.json survives and the error says so', async () => {
+    const box = sandbox(iniWith());
+    try {
+      const agent = new Agent({ config: box.config, stateDir: box.stateDir, env: {} });
+      await agent.productSet({ pairs: ['haproxy.maxconn=111'] });
+      const before = readFileSync(join(box.stateDir, 'state.json'), 'utf8');
+      for (const step of ['write', 'fsync', 'rename'] as const) {
+        const full = new Agent({
+          config: box.config,
+          stateDir: box.stateDir,
+          env: {},
+          stateWriteHooks: { beforeStep: (s) => void (s === step && (() => { throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }); })()) },
+        });
+        await assert.rejects(full.productSet({ pairs: ['haproxy.maxconn=222'] }), (e: any) => e.exitCode === 73 && /no space left on device.*previous state file is intact/.test(e.describe()));
+        assert.equal(readFileSync(join(box.stateDir, 'state.json'), 'utf8'), before, `intact after a failure at ${step}`);
+        assert.deepEqual(readdirSync(box.stateDir).filter((n) => n.endsWith('.tmp')), [], 'no temp file left');
+      }
+    } finally {
+      box.cleanup();
+    }
+  });
+
+  it('disk full for real (a small tmpfs, where the machine allows mounting one)', async (t) => {
+    const mnt = mkdtempSync(join(tmpdir(), 'bootstrap-tmpfs-'));
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt]).status !== 0) {
+      rmSync(mnt, { recursive: true, force: true });
+      t.skip('cannot mount a tmpfs here');
+      return;
+    }
+    const box = sandbox(iniWith());
+    try {
+      const env = { BOOTSTRAP_STATE_DIR: join(mnt, 'state') };
+      assert.equal((await box.run(['product.set', 'haproxy.maxconn=111'], { env })).code, 0);
+      const before = readFileSync(join(mnt, 'state', 'state.json'), 'utf8');
+      spawnSync('sh', ['-c', `cat /dev/zero > "${join(mnt, 'filler')}"`]); // fill it up
+      const r = await box.run(['product.set', `haproxy.stats_password=${'x'.repeat(100_000)}`], { env });
+      assert.equal(r.code, 73, r.stderr);
+      assert.match(r.stderr, /no space left on device \(free some disk space; the previous state file is intact\)/);
+      assert.equal(readFileSync(join(mnt, 'state', 'state.json'), 'utf8'), before);
+    } finally {
+      spawnSync('umount', [mnt]);
+      rmSync(mnt, { recursive: true, force: true });
+      box.cleanup();
+    }
+  });
+});
+
+describe('secrets go nowhere', () => {
+  it(
+    'a secret setting, the callback key and a token in the callback URL appear only in the 0600 snapshot during the run (and the setting in state.json, its store)',
+    withBox(iniWith({}, ''), async (box) => {
+      const received: string[] = [];
+      const receiverStub = await httpStub((req, res) => {
+        let body = '';
+        req.on('data', (d) => (body += d));
+        req.on('end', () => {
+          received.push(`${req.url} ${JSON.stringify(req.headers)} ${body}`);
+          res.end();
+        });
+      });
+      const logFile = join(box.dir, 'bootstrap.log');
+      writeFileSync(join(box.dir, 'cb.key'), 'KEY-0f-callback');
+      chmodSync(join(box.dir, 'cb.key'), 0o600);
+      writeFileSync(
+        box.config,
+        iniWith({}, `\n[product.vault]\nversion = 1\n\n[product.vault.settings]\ntoken = secret:DEFAULT-s3cret-v4lue\n\n[callback]\nurl = ${receiverStub.url}/cb?token=URL-t0ken-in-query\nsecret_file = cb.key\n\n[log]\nfile = ${logFile}\nlevel = debug\n`),
+      );
+      const seen = join(box.dir, 'seen');
+      script(
+        join(box.phasesDir, 'configure.d', '10-leaky'),
+        `env > "${seen}.env"; cp "$BOOTSTRAP_CONFIG_JSON" "${seen}.snapshot"; stat -c %a "$BOOTSTRAP_CONFIG_JSON" > "${seen}.mode"; echo "leak: SET-s3cret-v4lue DEFAULT-s3cret-v4lue"; echo "to stderr SET-s3cret-v4lue" >&2`,
+      );
+      try {
+        const set = await box.run(['product.set', 'haproxy.stats_password=SET-s3cret-v4lue', '-v']);
+        const run = await box.run(['server.provision', '-v', '--json']);
+        const flagged = await box.run(['server.refresh', '-v', '--callback-url', `${receiverStub.url}/flag?token=FLAG-t0ken`]);
+        const status = await box.run(['server.status', '--json']);
+        const get = await box.run(['product.get', '--json']);
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(received.length, 2);
+        const printed = [set, run, flagged, status, get].map((r) => r.stdout + r.stderr).join('\n');
+        const secrets = ['SET-s3cret-v4lue', 'DEFAULT-s3cret-v4lue', 'KEY-0f-callback', 'URL-t0ken-in-query', 'FLAG-t0ken'];
+        const places: [string, string][] = [
+          ['printed', printed],
+          ['log file', readFileSync(logFile, 'utf8')],
+          ['callback bodies', received.map((r) => r.slice(r.indexOf(' {'))).join('\n')],
+          ['step environment', readFileSync(`${seen}.env`, 'utf8')],
+          ...filesUnder(box.stateDir).filter(([f]) => !f.endsWith('/state.json')),
+        ];
+        for (const [where, text] of places) for (const s of secrets) assert.ok(!text.includes(s), `${s} found in ${where}`);
+        assert.match(printed, /leak: \*\*\*\*\*\*\*\* \*\*\*\*\*\*\*\*/, 'step output echoing secrets is masked');
+        // The snapshot had them, 0600, and is gone.
+        assert.match(readFileSync(`${seen}.snapshot`, 'utf8'), /SET-s3cret-v4lue/);
+        assert.equal(readFileSync(`${seen}.mode`, 'utf8').trim(), '600');
+        assert.deepEqual(readdirSync(join(box.stateDir, 'runs')).filter((n) => n.endsWith('.config.json')), []);
+        // state.json (0600) is where product.set keeps the setting, by the contract; the ini default stays in the ini.
+        const state = readFileSync(join(box.stateDir, 'state.json'), 'utf8');
+        for (const s of ['DEFAULT-s3cret-v4lue', 'KEY-0f-callback', 'URL-t0ken-in-query', 'FLAG-t0ken']) assert.ok(!state.includes(s), `${s} in state.json`);
+        assert.equal(statSync(join(box.stateDir, 'state.json')).mode & 0o777, 0o600);
+        assert.equal(journals(box.stateDir).length, 2);
+      } finally {
+        await receiverStub.close();
+      }
+    }),
+  );
+});
