@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { createServer as createHttpsServer } from 'node:https';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
@@ -257,6 +259,37 @@ describe('callbacks', () => {
     } finally {
       box.cleanup();
       await r.close();
+    }
+  });
+
+  it('https: certificates are verified; ca_file trusts a private CA', async () => {
+    const box = boxWith({ url: 'https://127.0.0.1:1/placeholder', timeout: 2 });
+    const key = join(box.dir, 'key.pem');
+    const cert = join(box.dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const received: string[] = [];
+    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+      received.push(String(req.headers['x-bootstrap-delivery']));
+      req.resume();
+      req.on('end', () => res.end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `https://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/hook`;
+    try {
+      writeFileSync(box.config, iniWith({}, `\n[callback]\nurl = ${url}\ntimeout = 2\n`));
+      const run = await box.run(['server.provision']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(received.length, 0, 'a self-signed certificate is not trusted');
+      assert.match(run.stderr, /SELF_SIGNED|self.signed|certificate/i);
+      assert.equal(outbox(box).length, 1);
+      writeFileSync(box.config, iniWith({}, `\n[callback]\nurl = ${url}\nca_file = cert.pem\ntimeout = 5\n`));
+      const flush = await box.run(['callback.flush']);
+      assert.equal(flush.code, 0, flush.stderr);
+      assert.equal(received.length, 1);
+      assert.deepEqual(outbox(box), []);
+    } finally {
+      server.close();
+      box.cleanup();
     }
   });
 

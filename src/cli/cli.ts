@@ -178,7 +178,8 @@ function makeContext(args: GlobalArgs, io: CliIo, logger: Logger, argv: string[]
         phasesDir: args.phasesDir,
         env: io.env,
         logger,
-        commandLine: ['bootstrap', ...redactArgv(argv)].join(' '),
+        // Recorded in the lock and journals, and named in "… is already running".
+        commandLine: redactArgv(argv).join(' '),
       });
       return agent;
     },

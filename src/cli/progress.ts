@@ -43,7 +43,7 @@ export class Progress {
     if (!this.current) return;
     const { phase, step, index, total } = this.current;
     const elapsed = ((Date.now() - this.started) / 1000).toFixed(0);
-    const columns = (this.stream as { columns?: number }).columns ?? 80;
+    const columns = (this.stream as { columns?: number }).columns || 80;
     this.text = `[${index}/${total}] ${phase}/${step}  ${elapsed}s`.slice(0, columns - 1);
     this.clear();
     this.draw();
