@@ -195,7 +195,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
       deadline,
       onStep: request.onStep,
       afterPhases: config.phases.healthGate ? () => healthGate(agent, config, request.signal, (c) => (health = c)) : undefined,
-      onLauncher: (pid) => void lock.update({ launcherPid: pid ?? null, launcherStart: pid ? processStartTime(pid) : null }).catch(() => {}),
+      onLauncher: (pid) => lock.update({ launcherPid: pid ?? null, launcherStart: pid ? processStartTime(pid) : null }).catch(() => {}),
     });
   } catch (err) {
     if (!(err instanceof EnvironmentFileError)) throw err;

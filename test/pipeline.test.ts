@@ -3,20 +3,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { collect, json, sandbox, type Sandbox } from './helpers/cli.js';
+import { collect, json, type Sandbox } from './helpers/cli.js';
 import { iniWith, journals, readLines, recordingStep, script } from './helpers/phases.js';
+import { withBox } from './helpers/phases.js';
 
-function withBox(ini: string, fn: (box: Sandbox, log: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const box = sandbox(ini);
-    mkdirSync(box.phasesDir, { recursive: true });
-    try {
-      await fn(box, join(box.dir, 'steps.log'));
-    } finally {
-      box.cleanup();
-    }
-  };
-}
 
 const state = (box: Sandbox) => JSON.parse(readFileSync(join(box.stateDir, 'state.json'), 'utf8'));
 const lastJournal = async (box: Sandbox) => json(await box.run(['runs.show', 'last', '--json']));

@@ -5,21 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Agent } from '../src/agent.js';
-import { asNobody, bin, json, runCli, sandbox, type Sandbox } from './helpers/cli.js';
+import { asNobody, bin, json, runCli, sandbox } from './helpers/cli.js';
 import { iniWith, journals, readLines, recordingStep, script } from './helpers/phases.js';
+import { withBox } from './helpers/phases.js';
 import { httpStub } from './helpers/servers.js';
 
-function withBox(ini: string, fn: (box: Sandbox, log: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const box = sandbox(ini);
-    mkdirSync(box.phasesDir, { recursive: true });
-    try {
-      await fn(box, join(box.dir, 'steps.log'));
-    } finally {
-      box.cleanup();
-    }
-  };
-}
 
 /** Every file under `dir`, recursively, with its text. */
 function filesUnder(dir: string): [string, string][] {

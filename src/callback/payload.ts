@@ -2,7 +2,7 @@
 // JSON Schema is schema/callback.schema.json; receivers deduplicate on `id`.
 
 import type { Checkup } from '../heartbeat/types.js';
-import type { RunJournal } from '../state/journal.js';
+import { summarizeRun, type RunJournal } from '../state/journal.js';
 
 export const callbackSchema = { name: 'bootstrap.callback', version: 1 } as const;
 
@@ -30,18 +30,8 @@ export function runCallback(j: RunJournal): CallbackBody {
     schema: callbackSchema.name,
     schema_version: callbackSchema.version,
     kind: 'run',
-    id: j.id,
     server: j.server,
-    action: j.action,
-    status: j.status,
-    exit_code: j.exit_code,
-    started_at: j.started_at,
-    finished_at: j.finished_at,
-    duration_ms: j.duration_ms,
-    mode: j.mode,
-    products: j.products,
-    failure: j.failure,
-    phases: j.phases.map((p) => ({ phase: p.phase, status: p.status, steps: p.steps.length, failed: p.steps.filter((s) => s.status === 'failure').length, duration_ms: p.duration_ms })),
+    ...summarizeRun(j),
     heartbeat: (j.health as Checkup | null) ?? null,
   };
 }

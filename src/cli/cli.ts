@@ -75,6 +75,14 @@ function firstWord(argv: string[]): string | undefined {
   return undefined;
 }
 
+/** `server.provision --products a …`: the command word first, then the rest as given. */
+function commandLine(argv: string[]): string {
+  const redacted = redactArgv(argv);
+  const word = firstWord(argv);
+  const at = word === undefined ? -1 : argv.indexOf(word);
+  return (at < 0 ? redacted : [redacted[at]!, ...redacted.filter((_, i) => i !== at)]).join(' ');
+}
+
 /** The command line as recorded in the lock and journals: a callback URL without its token. */
 function redactArgv(argv: string[]): string[] {
   return argv.map((a, i) => {
@@ -179,7 +187,7 @@ function makeContext(args: GlobalArgs, io: CliIo, logger: Logger, argv: string[]
         env: io.env,
         logger,
         // Recorded in the lock and journals, and named in "… is already running".
-        commandLine: redactArgv(argv).join(' '),
+        commandLine: commandLine(argv),
       });
       return agent;
     },

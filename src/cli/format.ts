@@ -86,21 +86,7 @@ export function formatDryRun(report: DryRunReport): string {
   return lines.join('\n');
 }
 
-export function runSummary(j: RunJournal) {
-  return {
-    id: j.id,
-    action: j.action,
-    status: j.status,
-    exit_code: j.exit_code,
-    started_at: j.started_at,
-    finished_at: j.finished_at,
-    duration_ms: j.duration_ms,
-    mode: j.mode,
-    products: j.products,
-    failure: j.failure,
-    phases: j.phases.map((p) => ({ phase: p.phase, status: p.status, steps: p.steps.length, failed: p.steps.filter((s) => s.status === 'failure').length, duration_ms: p.duration_ms })),
-  };
-}
+export { summarizeRun as runSummary } from '../state/journal.js';
 
 export function formatOutcome(j: RunJournal, path: string | null): string {
   const steps = j.phases.reduce((n, p) => n + p.steps.length, 0);

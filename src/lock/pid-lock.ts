@@ -237,10 +237,14 @@ export class LockHandle {
     private readonly releaseMutex: () => Promise<void>,
   ) {}
 
-  /** Updates the owner record (e.g. with the running step's process group). */
-  async update(fields: Partial<LockOwner>): Promise<void> {
+  private writes: Promise<void> = Promise.resolve();
+
+  /** Updates the owner record (e.g. with the step launcher); updates land in the order made. */
+  update(fields: Partial<LockOwner>): Promise<void> {
     Object.assign(this.owner, fields);
-    await writeJsonAtomic(this.lock.path, this.owner, 0o600, { durable: false });
+    const record = { ...this.owner };
+    this.writes = this.writes.catch(() => {}).then(() => writeJsonAtomic(this.lock.path, record, 0o600, { durable: false }));
+    return this.writes;
   }
 
   /** Removes the owner record (if still ours) and then the mutex dir. Safe to call twice. */

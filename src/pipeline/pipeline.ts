@@ -22,7 +22,8 @@ export interface PipelineOptions {
   deadline: number;
   /** Runs after migration.d succeeded (the health gate); a failure it returns fails the run. */
   afterPhases?: () => Promise<Failure | null>;
-  onLauncher?: (pid: number | undefined) => void;
+  /** Awaited before the phase's steps start, so a takeover always finds what they run under. */
+  onLauncher?: (pid: number | undefined) => Promise<void>;
   onStep?: (event: { phase: string; step: string; index: number; total: number }) => void;
 }
 
@@ -70,8 +71,8 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
 async function runPhase(o: PipelineOptions, phase: PhasePlan, record: PhaseRecord, completed: Completed[], next: () => number, total: number): Promise<Failure | null> {
   if (phase.steps.length === 0) return null;
   const launcher = new Launcher({ ...o.env, BOOTSTRAP_PHASE: phase.phase }, phase.dir);
-  o.onLauncher?.(launcher.pid);
   try {
+    await o.onLauncher?.(launcher.pid);
     let from = 0;
     let attempt = 1;
     while (from < phase.steps.length) {

@@ -68,6 +68,23 @@ export interface RunJournal {
   health: unknown;
 }
 
+/** The outcome of a run in brief: the --json output of run commands and the core of its callback. */
+export function summarizeRun(j: RunJournal) {
+  return {
+    id: j.id,
+    action: j.action,
+    status: j.status,
+    exit_code: j.exit_code,
+    started_at: j.started_at,
+    finished_at: j.finished_at,
+    duration_ms: j.duration_ms,
+    mode: j.mode,
+    products: j.products,
+    failure: j.failure,
+    phases: j.phases.map((p) => ({ phase: p.phase, status: p.status, steps: p.steps.length, failed: p.steps.filter((s) => s.status === 'failure').length, duration_ms: p.duration_ms })),
+  };
+}
+
 export function newRunId(now = new Date()): string {
   return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
 }

@@ -2,6 +2,20 @@
 
 import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { sandbox, type Sandbox } from './cli.js';
+
+/** A test body run in a fresh sandbox with an empty phases dir; `log` is a file steps may append to. */
+export function withBox(ini: string, fn: (box: Sandbox, log: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const box = sandbox(ini);
+    mkdirSync(box.phasesDir, { recursive: true });
+    try {
+      await fn(box, join(box.dir, 'steps.log'));
+    } finally {
+      box.cleanup();
+    }
+  };
+}
 
 /** Writes an executable script (a `#!/bin/sh` body unless it starts with `#!`). */
 export function script(path: string, body: string, mode = 0o755): string {
