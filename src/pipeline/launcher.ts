@@ -19,6 +19,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
 import { isGroupAlive, sleep } from '../util/process.js';
@@ -89,7 +90,10 @@ export class Launcher {
   private seq = 0;
   private exited: string | null = null;
 
-  constructor(env: NodeJS.ProcessEnv, cwd: string) {
+  constructor(
+    env: NodeJS.ProcessEnv,
+    private readonly cwd: string,
+  ) {
     this.child = spawn(bashPath, ['--noprofile', '--norc', '-c', script], {
       cwd,
       env: { ...env, BOOTSTRAP_LAUNCHER_NONCE: this.nonce },
@@ -137,7 +141,9 @@ export class Launcher {
     this.jobs.set(seq, job);
     this.queue.push(seq);
     if (this.queue.length === 1) this.started(job);
-    this.child.stdin!.write(`R ${seq} ${path}\n`);
+    // bash reads a pipe a byte at a time: name files relative to the launcher's cwd when we can.
+    const word = dirname(path) === this.cwd ? `./${basename(path)}` : path;
+    this.child.stdin!.write(`R ${seq} ${word}\n`);
     return finished.then(async () => {
       clearTimeout(job.timer ?? undefined);
       options.signal?.removeEventListener('abort', job.onAbort);
