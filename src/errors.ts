@@ -14,8 +14,6 @@ export const ExitCode = {
   config: 78,
 } as const;
 
-export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
-
 export class BootstrapError extends Error {
   readonly exitCode: number;
   /** What to do about it: printed in parentheses after the message. */
@@ -95,16 +93,6 @@ export class LockHeldError extends BootstrapError {
   // The issue spells this one with a semicolon: "...lock /var/bootstrap/run.lock); try again later or use --wait".
   override describe(): string {
     return `${this.message}; ${this.hint}`;
-  }
-}
-
-/** A run whose step, check or health gate failed. The journal has the detail. */
-export class RunFailedError extends BootstrapError {
-  constructor(
-    message: string,
-    readonly runId: string,
-  ) {
-    super(message, ExitCode.failed);
   }
 }
 

@@ -2,28 +2,19 @@
 // JSON Schema is schema/callback.schema.json; receivers deduplicate on `id`.
 
 import type { Checkup } from '../heartbeat/types.js';
-import { summarizeRun, type RunJournal } from '../state/journal.js';
+import { summarizeRun, type RunJournal, type RunSummary } from '../state/journal.js';
 
 export const callbackSchema = { name: 'bootstrap.callback', version: 1 } as const;
 
-export interface CallbackBody {
+/** The fields of schema/callback.schema.json: a run's summary (as --json prints it) and more. */
+export type CallbackBody = Omit<RunSummary, 'action'> & {
   schema: string;
   schema_version: number;
   kind: 'run' | 'checkup';
-  id: string;
   server: string;
   action: string;
-  status: 'success' | 'failure';
-  exit_code: number;
-  started_at: string;
-  finished_at: string;
-  duration_ms: number;
-  mode: string;
-  products: Record<string, string | null>;
-  failure: { phase: string; step: string; kind: string; exit_code: number | null; message: string } | null;
-  phases: { phase: string; status: string; steps: number; failed: number; duration_ms: number }[];
   heartbeat: Checkup | null;
-}
+};
 
 export function runCallback(j: RunJournal): CallbackBody {
   return {

@@ -420,7 +420,3 @@ export function redactUrl(url: string): string {
     return '(unparseable URL)';
   }
 }
-
-export function isSecret(spec: SettingSpec): boolean {
-  return spec.type.kind === 'secret';
-}

@@ -9,8 +9,6 @@ export type SettingType =
   | { kind: 'string' | 'int' | 'bool' | 'port' | 'path' | 'url' | 'secret' }
   | { kind: 'enum'; values: string[] };
 
-export const settingKinds = ['string', 'int', 'bool', 'port', 'path', 'url', 'enum', 'secret'] as const;
-
 /** Parses `int`, `enum(a|b)` ... Returns null when it is not a type. */
 export function parseSettingType(text: string): SettingType | null {
   const t = text.trim();

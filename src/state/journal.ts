@@ -68,6 +68,8 @@ export interface RunJournal {
   health: unknown;
 }
 
+export type RunSummary = ReturnType<typeof summarizeRun>;
+
 /** The outcome of a run in brief: the --json output of run commands and the core of its callback. */
 export function summarizeRun(j: RunJournal) {
   return {
