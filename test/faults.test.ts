@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { collect, sandbox } from './helpers/cli.js';
+import { collect, isRunning, sandbox } from './helpers/cli.js';
 import { iniWith, readLines, script } from './helpers/phases.js';
 import { httpStub } from './helpers/servers.js';
 
@@ -32,14 +32,6 @@ async function killAt(start: () => import('node:child_process').ChildProcess, ma
   return r;
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('fault injection (SIGKILL at random moments)', () => {
   after(() => {
@@ -108,7 +100,7 @@ describe('fault injection (SIGKILL at random moments)', () => {
         const t0 = Date.now();
         const next = await box.run(['server.provision', '-q']);
         check(next.code === 0 && Date.now() - t0 < 15_000, `provision trial ${trial}: the next run failed or waited (${next.code}): ${next.stderr}`);
-        const left = startedPids.filter(alive);
+        const left = startedPids.filter(isRunning);
         check(left.length === 0, `provision trial ${trial}: steps ${left.join(',')} still running after the takeover`);
       }
       // Every recorded run's callback was delivered, or still waits in the outbox.

@@ -1,7 +1,7 @@
 // Runs the real CLI (bin/bootstrap, the built bundle) as a child process on temp dirs.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,3 +103,20 @@ export function json<T = any>(r: CliResult): T {
 
 /** `nobody`, to test permission errors (root ignores file modes). */
 export const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+
+/** True while `pid` runs (a zombie waiting for its reaper does not count). */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Waits (bounded) until `pid` no longer runs; true if it ended. */
+export async function ended(pid: number, withinMs = 2000): Promise<boolean> {
+  const deadline = Date.now() + withinMs;
+  while (isRunning(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  return !isRunning(pid);
+}
