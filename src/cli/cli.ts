@@ -3,7 +3,7 @@
 import yargs, { type Argv } from 'yargs';
 import { Agent } from '../agent.js';
 import { logLevels, redactUrl, type LogLevel } from '../config/config.js';
-import { BootstrapError, ExitCode, UsageError, toBootstrapError } from '../errors.js';
+import { ExitCode, UsageError, toBootstrapError } from '../errors.js';
 import { createLogger, type Logger } from '../log/log.js';
 import { readVersion } from '../version.js';
 import { commands, type Command, type CommandContext } from './commands.js';
@@ -198,4 +198,3 @@ function makeContext(args: GlobalArgs, io: CliIo, logger: Logger, argv: string[]
   };
 }
 
-export { BootstrapError };

@@ -2,10 +2,11 @@
 
 import type { Argv } from 'yargs';
 import type { Agent } from '../agent.js';
-import { ExitCode, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import type { Logger } from '../log/log.js';
 import type { CliIo } from './cli.js';
-import { formatDryRun, formatJournal, formatOutcome, formatPlan, formatProducts, formatRunList, formatSettingValue, formatStatus, runSummary, formatCheckupTable } from './format.js';
+import { formatDryRun, formatJournal, formatOutcome, formatPlan, formatProducts, formatRunList, formatSettingValue, formatStatus, formatCheckupTable } from './format.js';
+import { summarizeRun as runSummary } from '../state/journal.js';
 import type { RunOutcome, RunRequest } from '../run.js';
 import { installUnits } from '../units.js';
 
@@ -349,4 +350,3 @@ complete -o default -F _bootstrap_complete bootstrap
 `;
 }
 
-export { ExitCode };

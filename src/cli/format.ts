@@ -86,8 +86,6 @@ export function formatDryRun(report: DryRunReport): string {
   return lines.join('\n');
 }
 
-export { summarizeRun as runSummary } from '../state/journal.js';
-
 export function formatOutcome(j: RunJournal, path: string | null): string {
   const steps = j.phases.reduce((n, p) => n + p.steps.length, 0);
   const failed = j.phases.reduce((n, p) => n + p.steps.filter((s) => s.status === 'failure').length, 0);
