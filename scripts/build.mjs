@@ -2,8 +2,7 @@
 // and make V8's code cache for it. winston and undici stay outside the bundle: they are loaded
 // only on the paths that log or call out.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 
@@ -52,13 +51,5 @@ function lazyStringWidth() {
   };
 }
 
-// Code cache: run a typical quick command once and keep what V8 compiled.
-const state = mkdtempSync(join(tmpdir(), 'bootstrap-build-'));
-try {
-  execFileSync(process.execPath, [join(root, 'bin/bootstrap'), 'product.get', '--json', '--config', join(root, 'etc/bootstrap.ini'), '--state-dir', state], {
-    env: { ...process.env, BOOTSTRAP_WRITE_CODE_CACHE: '1' },
-    stdio: 'ignore',
-  });
-} finally {
-  rmSync(state, { recursive: true, force: true });
-}
+// Code cache for the bundle (scripts/code-cache.mjs).
+execFileSync(process.execPath, [join(root, 'scripts/code-cache.mjs')], { stdio: 'inherit' });

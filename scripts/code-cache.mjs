@@ -1,0 +1,33 @@
+// Makes V8's code cache for dist/bootstrap.cjs (see bin/bootstrap): loads the bundle as the
+// launcher does, runs the commands that run every few minutes on every server (product.get,
+// a provision and a refresh) in this one process, then saves what V8 compiled.
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import Module, { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
+import vm from 'node:vm';
+
+const root = new URL('..', import.meta.url).pathname;
+const file = join(root, 'dist/bootstrap.cjs');
+const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER });
+const module = { exports: {} };
+script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
+
+const dir = mkdtempSync(join(tmpdir(), 'bootstrap-cache-'));
+try {
+  const phases = join(dir, 'phases');
+  mkdirSync(join(phases, 'configure.d'), { recursive: true });
+  writeFileSync(join(phases, 'configure.d', '10-step'), '#!/bin/sh\nexit 0\n');
+  chmodSync(join(phases, 'configure.d', '10-step'), 0o755);
+  const sink = () => new Writable({ write: (_c, _e, cb) => cb() });
+  const io = { stdout: sink(), stderr: sink(), env: { PATH: process.env.PATH } };
+  const common = ['--config', join(root, 'etc/bootstrap.ini'), '--state-dir', join(dir, 'state'), '--phases-dir', phases, '-q'];
+  for (const command of [['product.get', '--json'], ['server.provision'], ['server.refresh']]) {
+    const code = await module.exports.main([...command, ...common], io);
+    if (code !== 0) throw new Error(`code cache: ${command[0]} exited ${code}`);
+  }
+  writeFileSync(`${file}.cache`, script.createCachedData());
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
