@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { DataError, stateFsError } from '../errors.js';
-import { readFileNoFollow, writeJsonAtomic } from './atomic.js';
+import { readFileNoFollow, writeFileAtomic } from './atomic.js';
 
 export const journalSchema = 1;
 
@@ -103,7 +103,7 @@ export class JournalStore {
   async write(journal: RunJournal): Promise<string> {
     const file = join(this.dir, `${journal.id}.json`);
     try {
-      await writeJsonAtomic(file, journal, 0o600);
+      await writeFileAtomic(file, `${JSON.stringify(journal)}\n`, 0o600); // compact: a 300-step journal is read by tools, not people (runs.show)
     } catch (err) {
       throw stateFsError(err, `write run journal ${file}`);
     }
