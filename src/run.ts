@@ -17,7 +17,6 @@ import { effectiveProducts, findProduct, type EffectiveProduct } from './product
 import { writeJsonAtomic } from './state/atomic.js';
 import { JournalStore, journalSchema, newRunId, type RunJournal } from './state/journal.js';
 import type { StateDoc } from './state/state.js';
-import { describeChoices } from './util/suggest.js';
 import { isProcessAlive, processStartTime, sleep } from './util/process.js';
 import { runCheckup } from './heartbeat/checkup.js';
 import { readSecret } from './callback/deliver.js';
@@ -74,7 +73,7 @@ interface Intent {
 
 export async function performRun(agent: Agent, request: RunRequest): Promise<RunOutcome> {
   const config = agent.config();
-  checkIntent(config, request);
+  checkIntent(agent, config, request);
   // A callback that could not be signed is refused now (78), not sent unsigned later.
   if (agent.callbackTarget(request.callbackUrl)) readSecret(config.callback.secretFile);
   const baseDir = agent.phasesDir;
@@ -102,12 +101,9 @@ export async function performRun(agent: Agent, request: RunRequest): Promise<Run
   }
 }
 
-function checkIntent(config: Config, request: RunRequest): void {
+function checkIntent(agent: Agent, config: Config, request: RunRequest): void {
   for (const p of request.products ?? []) findProduct(config, p);
-  if (request.action === 'mode') {
-    const modes = config.server.modes;
-    if (!request.mode || !modes.includes(request.mode)) throw new DataError(`unknown mode '${request.mode}'`, describeChoices(request.mode ?? '', modes).replace(/^known:/, 'modes are:'));
-  }
+  if (request.action === 'mode') agent.validateMode(request.mode ?? '');
   if (request.action === 'upgrade') {
     if (!request.product) throw new UsageError('product.upgrade needs PRODUCT');
     const product = findProduct(config, request.product);
