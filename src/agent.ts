@@ -14,6 +14,7 @@ import { PidLock, type LockOwner } from './lock/pid-lock.js';
 import { silentLogger, type Logger } from './log/log.js';
 import {
   effectiveProducts,
+  enabledVersions,
   findProduct,
   findSetting,
   parseAssignments,
@@ -282,8 +283,7 @@ export class Agent {
     });
     if (options.report) {
       const config = this.config();
-      const products = effectiveProducts(config, state).filter((p) => p.enabled);
-      const body = checkupCallback(newRunId(), config.server.name, state.mode ?? config.server.defaultMode, Object.fromEntries(products.map((p) => [p.name, p.version])), checkup);
+      const body = checkupCallback(newRunId(), config.server.name, state.mode ?? config.server.defaultMode, enabledVersions(effectiveProducts(config, state)), checkup);
       if (!this.callbackTarget()) this.log.warn('--report: no [callback] url is configured; nothing was sent');
       await this.reportCallback(body);
     }
@@ -322,7 +322,6 @@ export class Agent {
   async flushCallbacks(options: { budgetMs?: number; lockWaitMs?: number } = {}): Promise<FlushReport> {
     const config = this.config();
     const budget = options.budgetMs ?? config.callback.timeoutMs;
-    this.log.addSecrets(secretValuesOfCallback(config.callback.secretFile));
     return flushOutbox(this.stateDir, { config: config.callback, log: this.log, deadline: Date.now() + budget, lockWaitMs: options.lockWaitMs ?? 0 });
   }
 
@@ -375,16 +374,6 @@ export class Agent {
       lastCheckup: state.last_checkup,
       callbacks: await new Outbox(this.stateDir).counts(),
     };
-  }
-}
-
-/** The callback key is masked in logs like a secret setting. */
-function secretValuesOfCallback(file: string | undefined): string[] {
-  try {
-    const key = readSecret(file);
-    return key ? [key.toString('utf8')] : [];
-  } catch {
-    return [];
   }
 }
 

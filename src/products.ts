@@ -101,6 +101,11 @@ export function effectiveProducts(config: Config, state: StateDoc): EffectivePro
   });
 }
 
+/** Enabled product → version: what journals and callbacks report. */
+export function enabledVersions(products: EffectiveProduct[]): Record<string, string | null> {
+  return Object.fromEntries(products.filter((p) => p.enabled).map((p) => [p.name, p.version]));
+}
+
 /** Every secret value in force: these are masked in logs and output. */
 export function secretValues(products: EffectiveProduct[]): string[] {
   return products.flatMap((p) => p.settings.filter((s) => s.secret && typeof s.value === 'string' && s.value !== '').map((s) => s.value as string));

@@ -10,14 +10,14 @@ import { redactUrl, type Config } from './config/config.js';
 import { ConfigError, DataError, ExitCode, PermissionDeniedError, UsageError } from './errors.js';
 import type { LockHandle, LockOwner } from './lock/pid-lock.js';
 import { EnvironmentFileError, runEnvironment, sourceEnvironmentFiles, type Failure } from './pipeline/environment.js';
-import { runPipeline, type PipelineResult } from './pipeline/pipeline.js';
+import { runPipeline, toFailureRecord, type PipelineResult } from './pipeline/pipeline.js';
 import { planPhases, type Plan } from './pipeline/plan.js';
 import { checkSyntax, type SyntaxResult } from './pipeline/syntax.js';
-import { effectiveProducts, findProduct, type EffectiveProduct } from './products.js';
+import { effectiveProducts, enabledVersions, findProduct, type EffectiveProduct } from './products.js';
 import { writeJsonAtomic } from './state/atomic.js';
 import { JournalStore, journalSchema, newRunId, type RunJournal } from './state/journal.js';
 import type { StateDoc } from './state/state.js';
-import { isProcessAlive, processStartTime, sleep } from './util/process.js';
+import { childrenOf, isProcessAlive, processStartTime, signalGroup, sleep } from './util/process.js';
 import { runCheckup } from './heartbeat/checkup.js';
 import { readSecret } from './callback/deliver.js';
 import { runCallback } from './callback/payload.js';
@@ -197,7 +197,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
     if (!(err instanceof EnvironmentFileError)) throw err;
     const failure: Failure = { phase: 'environment', step: err.file, kind: 'exit', exitCode: null, message: err.detail };
     log.error(`${err.message}; no step ran`);
-    result = { phases: [], failure: { phase: failure.phase, step: failure.step, kind: failure.kind, exit_code: null, message: failure.message }, backouts: [], errorSteps: [] };
+    result = { phases: [], failure: toFailureRecord(failure), backouts: [], errorSteps: [] };
   }
 
   const finished = new Date();
@@ -220,7 +220,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
     product: request.action === 'upgrade' ? request.product! : null,
     version: intent.toVersion ?? null,
     version_previous: intent.versionPrevious ?? null,
-    products: Object.fromEntries(intent.products.filter((p) => p.enabled).map((p) => [p.name, p.version])),
+    products: enabledVersions(intent.products),
     callback_url: request.callbackUrl ? redactUrl(request.callbackUrl) : null,
     phases: result.phases,
     failure: result.failure,
@@ -343,7 +343,7 @@ async function recordDeadRun(agent: Agent, owner: LockOwner): Promise<void> {
     product: null,
     version: null,
     version_previous: null,
-    products: Object.fromEntries(effectiveProducts(config, state).filter((p) => p.enabled).map((p) => [p.name, p.version])),
+    products: enabledVersions(effectiveProducts(config, state)),
     callback_url: null,
     phases: [],
     failure,
@@ -359,14 +359,9 @@ async function recordDeadRun(agent: Agent, owner: LockOwner): Promise<void> {
 async function endOrphans(agent: Agent, owner: LockOwner): Promise<void> {
   const launcher = owner.launcherPid;
   if (!launcher || owner.host !== hostname() || !isProcessAlive(launcher, owner.launcherStart ?? null)) return;
-  const children = await fsp.readFile(`/proc/${launcher}/task/${launcher}/children`, 'utf8').catch(() => '');
-  for (const pid of children.split(/\s+/).filter(Boolean).map(Number)) {
+  for (const pid of childrenOf(launcher)) {
     agent.log.warn(`ending process group ${pid} left running by the dead run`);
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
+    signalGroup(pid, 'SIGKILL');
   }
   try {
     process.kill(launcher, 'SIGKILL');

@@ -73,6 +73,7 @@ export async function flushOutbox(stateDir: string, o: FlushOptions): Promise<Fl
   }
   try {
     const key = readSecret(o.config.secretFile);
+    if (key) o.log.addSecrets([key.toString('utf8')]); // masked in logs like a secret setting
     const undici = createRequire(import.meta.url)('undici') as Undici;
     const dispatcher = new undici.Agent({ connect: o.config.caFile ? { ca: readFileSync(o.config.caFile) } : {}, pipelining: 1 });
     try {

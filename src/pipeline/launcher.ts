@@ -18,11 +18,11 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
-import { isGroupAlive, sleep } from '../util/process.js';
+import { childrenOf, isGroupAlive, signalGroup, sleep } from '../util/process.js';
 import { LineSplitter, Tail } from './output.js';
 
 const script = `set -m
@@ -248,14 +248,6 @@ async function killStep(launcherPid: number, graceMs: number, ended: () => boole
   for (let i = 0; i < 200 && alive(); i++) await sleep(10);
 }
 
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
 /** /bin/bash when it is there (a minimal or missing PATH must not matter), else bash from PATH. */
 const bashPath = existsSync('/bin/bash') ? '/bin/bash' : 'bash';
 
@@ -266,10 +258,3 @@ function signalName(n: number): string {
   return entry ? entry[0] : `signal ${n}`;
 }
 
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // already gone
-  }
-}

@@ -34,13 +34,9 @@ export interface PipelineResult {
   errorSteps: StepRecord[];
 }
 
-interface Completed {
-  step: PlannedStep;
-}
-
 export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   const phases: PhaseRecord[] = [];
-  const completed: Completed[] = [];
+  const completed: PlannedStep[] = [];
   let failure: Failure | null = null;
   const total = o.plan.phases.reduce((n, p) => n + p.steps.length, 0);
   let index = 0;
@@ -68,7 +64,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   return result;
 }
 
-async function runPhase(o: PipelineOptions, phase: PhasePlan, record: PhaseRecord, completed: Completed[], next: () => number, total: number): Promise<Failure | null> {
+async function runPhase(o: PipelineOptions, phase: PhasePlan, record: PhaseRecord, completed: PlannedStep[], next: () => number, total: number): Promise<Failure | null> {
   if (phase.steps.length === 0) return null;
   const launcher = new Launcher({ ...o.env, BOOTSTRAP_PHASE: phase.phase }, phase.dir);
   try {
@@ -79,8 +75,8 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, record: PhaseRecor
       // Queue every remaining step with its check: no step waits for a round trip through us.
       const queued = phase.steps.slice(from).map((step) => ({
         step,
-        run: launcher.submit(step.path, runOptions(o, `${step.phase}/${step.name}`, o.signal)),
-        check: step.check ? launcher.submit(step.check, runOptions(o, `${step.phase}/${step.name}.check`, o.signal)) : null,
+        run: launcher.submit(step.path, runOptions(o, `${step.phase}/${step.name}`)),
+        check: step.check ? launcher.submit(step.check, runOptions(o, `${step.phase}/${step.name}.check`)) : null,
       }));
       let retry = false;
       for (const q of queued) {
@@ -89,7 +85,7 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, record: PhaseRecor
         const { stepRecord, failure } = await outcomeOf(q.step, await q.run, q.check ? await q.check : null, attempt);
         if (!failure) {
           record.steps.push(stepRecord);
-          completed.push({ step: q.step });
+          completed.push(q.step);
           from++;
           attempt = 1;
           continue;
@@ -133,11 +129,16 @@ function outcomeOf(step: PlannedStep, raw: RawStepResult | 'skipped', checkRaw: 
   return { stepRecord, failure };
 }
 
-function runOptions(o: PipelineOptions, source: string, signal: AbortSignal) {
+/**
+ * Steps and checks: script_timeout, within what is left of the run, stopped by the run's signal.
+ * Backouts and error.d (`cleanup`): their own bound, cleanup_timeout, stopped only by a second
+ * signal.
+ */
+function runOptions(o: PipelineOptions, source: string, cleanup = false) {
   return {
-    timeoutMs: Math.min(o.phases.scriptTimeoutMs, Math.max(0, o.deadline - Date.now())),
+    timeoutMs: cleanup ? o.phases.cleanupTimeoutMs : Math.min(o.phases.scriptTimeoutMs, Math.max(0, o.deadline - Date.now())),
     killGraceMs: o.phases.killGraceMs,
-    signal,
+    signal: cleanup ? o.cleanupSignal : o.signal,
     onLine: (line: string) => o.log.step(source, line),
     mask: (text: string) => o.log.mask(text),
   };
@@ -180,22 +181,22 @@ function toStepRecord(phase: string, name: string, role: StepRecord['role'], r: 
   };
 }
 
-function toFailureRecord(f: Failure): FailureRecord {
+export function toFailureRecord(f: Failure): FailureRecord {
   return { phase: f.phase, step: f.step, kind: f.kind, exit_code: f.exitCode, message: f.message };
 }
 
 /** `failed`: the failed step's backout; `all`: that, then every completed step's, newest first. */
-async function runBackouts(o: PipelineOptions, failure: Failure, completed: Completed[]): Promise<StepRecord[]> {
+async function runBackouts(o: PipelineOptions, failure: Failure, completed: PlannedStep[]): Promise<StepRecord[]> {
   if (o.phases.backout === 'none') return [];
   const failedStep = o.plan.phases.flatMap((p) => p.steps).find((s) => s.phase === failure.phase && s.name === failure.step);
-  const steps = [...(failedStep ? [failedStep] : []), ...(o.phases.backout === 'all' ? completed.map((c) => c.step).reverse() : [])];
+  const steps = [...(failedStep ? [failedStep] : []), ...(o.phases.backout === 'all' ? [...completed].reverse() : [])];
   const records: StepRecord[] = [];
   for (const step of steps) {
     if (!step.backout) continue;
     const dir = o.plan.phases.find((p) => p.phase === step.phase)!.dir;
     const launcher = new Launcher(failureEnvironment({ ...o.env, BOOTSTRAP_PHASE: step.phase }, failure), dir);
     try {
-      const raw = await runAlone(launcher, step.backout, runOptionsCleanup(o, `${step.phase}/${step.name}.backout`));
+      const raw = await runAlone(launcher, step.backout, runOptions(o, `${step.phase}/${step.name}.backout`, true));
       const record = toStepRecord(step.phase, `${step.name}.backout`, 'backout', raw, 1);
       records.push(record);
       if (record.status === 'failure') o.log.error(`${step.phase}/${step.name}.backout failed: ${record.message}`);
@@ -213,7 +214,7 @@ async function runErrorPhase(o: PipelineOptions, failure: Failure): Promise<Step
   const records: StepRecord[] = [];
   try {
     for (const step of phase.steps) {
-      const raw = await runAlone(launcher, step.path, runOptionsCleanup(o, `error/${step.name}`));
+      const raw = await runAlone(launcher, step.path, runOptions(o, `error/${step.name}`, true));
       const record = toStepRecord('error', step.name, 'error', raw, 1);
       records.push(record);
       if (record.status === 'failure') o.log.error(`error/${step.name} failed: ${record.message}`);
@@ -224,19 +225,8 @@ async function runErrorPhase(o: PipelineOptions, failure: Failure): Promise<Step
   return records;
 }
 
-/** Backouts and error.d get their own bound (cleanup_timeout), not what is left of the run. */
-function runOptionsCleanup(o: PipelineOptions, source: string) {
-  return {
-    timeoutMs: o.phases.cleanupTimeoutMs,
-    killGraceMs: o.phases.killGraceMs,
-    signal: o.cleanupSignal,
-    onLine: (line: string) => o.log.step(source, line),
-    mask: (text: string) => o.log.mask(text),
-  };
-}
-
 /** Runs one file on its own: a failure does not keep the next one from running (error.d runs all). */
-async function runAlone(launcher: Launcher, path: string, options: ReturnType<typeof runOptionsCleanup>): Promise<RawStepResult> {
+async function runAlone(launcher: Launcher, path: string, options: ReturnType<typeof runOptions>): Promise<RawStepResult> {
   const raw = await launcher.submit(path, options);
   launcher.clearFailure();
   if (raw === 'skipped') throw new Error(`internal: ${path} was skipped`);
