@@ -10,7 +10,7 @@ import vm from 'node:vm';
 
 const root = new URL('..', import.meta.url).pathname;
 const file = join(root, 'dist/bootstrap.cjs');
-const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER });
+const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file });
 const module = { exports: {} };
 script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
 

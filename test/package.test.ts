@@ -16,13 +16,13 @@ describe('packaging: npm pack, npm install -g into a fresh prefix', () => {
   it('the tarball ships the CLI, library, example, units, schema, README and licence, and no tests or sources', () => {
     const out = execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const files: string[] = JSON.parse(out)[0].files.map((f: { path: string }) => f.path);
-    for (const f of ['bin/bootstrap', 'dist/bootstrap.cjs', 'dist/src/index.js', 'dist/src/index.d.ts', 'etc/bootstrap.ini', 'phases/configure.d/20-haproxy', 'systemd/bootstrap-refresh.timer', 'schema/callback.schema.json', 'README.md', 'LICENSE']) {
+    for (const f of ['bin/bootstrap', 'bin/package.json', 'lib/launcher.bash', 'dist/bootstrap.cjs', 'dist/src/index.js', 'dist/src/index.d.ts', 'etc/bootstrap.ini', 'phases/configure.d/20-haproxy', 'systemd/bootstrap-refresh.timer', 'schema/callback.schema.json', 'README.md', 'LICENSE']) {
       assert.ok(files.includes(f), `${f} is in the tarball`);
     }
     for (const f of files) assert.doesNotMatch(f, /^(test|src|dist\/test|bench|scripts)\/|\.ts$(?<!\.d\.ts$)|\.map$/, `${f} should not ship`);
   });
 
-  it('installs with no dev dependencies; --version, --help and phases.list work from it', () => {
+  it('installs with no dev dependencies; --version, --help, phases.list and a run work from it', () => {
     const tarball = readdirSync(dir).find((n) => n.endsWith('.tgz'))!;
     execFileSync('npm', ['install', '-g', '--prefix', prefix, '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', join(dir, tarball)], { stdio: 'ignore', timeout: 240_000 });
     const modules = readdirSync(join(prefix, 'lib', 'node_modules', 'bootstrap-agent', 'node_modules'));
@@ -37,6 +37,12 @@ describe('packaging: npm pack, npm install -g into a fresh prefix', () => {
       plan.phases.find((p: { phase: string }) => p.phase === 'configure').steps.map((s: { name: string }) => s.name),
       ['20-haproxy', '30-deepfiler'],
     );
+    // A run from the installed package: its step launcher ships with it.
+    const phases = join(dir, 'installed-phases');
+    script(join(phases, 'configure.d', '10-hello'), 'echo "hello from $BOOTSTRAP_PHASE"');
+    const run = spawnSync(installed, ['server.provision', '--phases-dir', phases, '--config', exampleIni, '--state-dir', join(dir, 'installed-state')], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stderr, /configure\/10-hello \| hello from configure/);
   });
 
   it('systemd-analyze verify accepts every unit, with ExecStart at the installed CLI (units.install)', () => {

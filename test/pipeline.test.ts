@@ -189,6 +189,33 @@ describe('pipeline: checks, backouts, error.d, retries', () => {
   );
 
   it(
+    'a step killed by SIGINT fails with kind signal; an error.d step killed by SIGINT does not keep the next one from running',
+    withBox(iniWith(), async (box, log) => {
+      // Under job control bash unwinds its loops when a foreground job dies of SIGINT: the
+      // launcher must report the step and carry on with the next file it is given.
+      recordingStep(box.phasesDir, 'configure', '10-int', 'echo "output before"; kill -INT $$; sleep 5');
+      recordingStep(box.phasesDir, 'configure', '20-never');
+      script(join(box.phasesDir, 'error.d', '10-int'), 'echo "error.d 10-int" >> "$LOG"; kill -INT $$; sleep 5');
+      script(join(box.phasesDir, 'error.d', '20-after'), 'echo "error.d 20-after $BOOTSTRAP_FAILURE" >> "$LOG"');
+      const r = await box.run(['server.provision', '--json'], { env: { LOG: log } });
+      assert.equal(r.code, 1);
+      assert.equal(json(r).failure.kind, 'signal');
+      assert.match(json(r).failure.message, /SIGINT/);
+      assert.deepEqual(readLines(log), ['configure/10-int configure', 'error.d 10-int', 'error.d 20-after signal']);
+      const j = await lastJournal(box);
+      assert.equal(j.phases[1].steps[0].signal, 'SIGINT');
+      assert.match(j.phases[1].steps[0].output_tail, /output before/);
+      assert.deepEqual(
+        j.error_steps.map((s: { name: string; signal: string | null; exit_code: number | null }) => [s.name, s.signal, s.exit_code]),
+        [
+          ['10-int', 'SIGINT', null],
+          ['20-after', null, 0],
+        ],
+      );
+    }),
+  );
+
+  it(
     'a failing step is retried `retries` times, retry_delay apart',
     withBox(iniWith({ retries: 2, retry_delay: 1 }), async (box, log) => {
       // Fails twice, then succeeds.
@@ -280,6 +307,31 @@ describe('pipeline: environment of steps', () => {
       const journal = readFileSync(join(box.stateDir, 'runs', journals(box.stateDir)[0]!), 'utf8');
       assert.doesNotMatch(journal, /hunter2-secret/);
       assert.deepEqual(state(box).products.deepfiler.enabled, false, '--products recorded');
+    }),
+  );
+
+  it(
+    'each step leads its own process group, reads /dev/null and inherits no descriptor of the launcher',
+    withBox(iniWith(), async (box, log) => {
+      // ls runs in a child: /proc/$$/fd is the step's own table. dash keeps its own fds at 10 and
+      // up; 3-9 would be the launcher's (its commands come on fd 3).
+      const body = [
+        'ls /proc/$$/fd > "$LOG.$$"',
+        'set -- $(cat /proc/$$/stat)',
+        'echo "$(basename "$0") pid=$$ pgid=$5 stdin=$(readlink /proc/$$/fd/0) extra=$(grep -x "[3-9]" "$LOG.$$" | tr "\\n" ,)" >> "$LOG"',
+      ].join('\n');
+      for (const name of ['10-a', '20-b']) script(join(box.phasesDir, 'configure.d', name), body);
+      const r = await box.run(['server.provision'], { env: { LOG: log } });
+      assert.equal(r.code, 0, r.stderr);
+      const lines = readLines(log);
+      assert.equal(lines.length, 2);
+      for (const line of lines) {
+        const m = /^(\S+) pid=(\d+) pgid=(\d+) stdin=(\S*) extra=(.*)$/.exec(line);
+        assert.ok(m, line);
+        assert.equal(m[3], m[2], `${m[1]} leads its own process group`);
+        assert.equal(m[4], '/dev/null', `${m[1]} reads /dev/null`);
+        assert.equal(m[5], '', `${m[1]} has no descriptor 3-9`);
+      }
     }),
   );
 

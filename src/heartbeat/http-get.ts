@@ -1,8 +1,9 @@
 // A bounded GET for health checks: the whole exchange, body included, ends by the signal (a peer
 // that accepts and never answers, or dribbles bytes, cannot hold a check past its timeout).
+// node:http and node:https (with tls) are loaded here, on first use: ~5 ms that every other
+// command would pay at start-up. (createRequire, not import(): the bundle runs as a script.)
 
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { createRequire } from 'node:module';
 
 export interface HttpResult {
   status: number;
@@ -10,8 +11,9 @@ export interface HttpResult {
 }
 
 export function httpGet(url: string, signal: AbortSignal, maxBytes: number): Promise<HttpResult> {
+  const load = createRequire(import.meta.url);
+  const { request } = url.startsWith('https:') ? (load('node:https') as typeof import('node:https')) : (load('node:http') as typeof import('node:http'));
   return new Promise((resolve, reject) => {
-    const request = url.startsWith('https:') ? httpsRequest : httpRequest;
     const req = request(url, { method: 'GET', signal, headers: { 'user-agent': 'bootstrap-agent heartbeat', connection: 'close' } }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;

@@ -3,7 +3,7 @@
 // regular files (or symlinks to them) directly in the phase dir, executable, named
 // ^[0-9A-Za-z_-]+$, in `LANG=C sort -n` order.
 
-import { closeSync, lstatSync, openSync, readdirSync, readSync, statSync, type Stats } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, PermissionDeniedError } from '../errors.js';
 
@@ -54,25 +54,29 @@ export interface Plan {
 }
 
 export function planPhases(baseDir: string): Plan {
+  // Each step's stat, taken once when it is found and used again for the trust check: this runs
+  // before every run, over hundreds of files.
+  const stats = new Map<string, Stats>();
   const plan: Plan = {
     baseDir,
     environment: scanEnvironmentDir(join(baseDir, 'environment.d')),
-    phases: runPhases.map((phase) => scanPhaseDir(phase, join(baseDir, `${phase}.d`))),
-    error: scanPhaseDir('error', join(baseDir, 'error.d')),
+    phases: runPhases.map((phase) => scanPhaseDir(phase, join(baseDir, `${phase}.d`), stats)),
+    error: scanPhaseDir('error', join(baseDir, 'error.d'), stats),
     refused: [],
   };
-  plan.refused = findRefused(plan);
+  plan.refused = findRefused(plan, stats);
   return plan;
 }
 
 /** Everything that would run, and the dirs holding it, checked as cron and sudo check. */
-function findRefused(plan: Plan): RefusedFile[] {
+function findRefused(plan: Plan, stats: Map<string, Stats>): RefusedFile[] {
   const refused: RefusedFile[] = [];
   const uid = process.getuid?.() ?? 0;
+  const head = Buffer.alloc(4);
   const check = (path: string, isDir: boolean) => {
-    let st: Stats;
+    let st: Stats | undefined;
     try {
-      st = statSync(path);
+      st = stats.get(path) ?? statSync(path);
     } catch {
       return; // gone or unreadable: the run reports it when it gets there
     }
@@ -89,7 +93,7 @@ function findRefused(plan: Plan): RefusedFile[] {
       for (const file of [step.path, step.check, step.backout]) {
         if (!file) continue;
         check(file, false);
-        const format = formatProblem(file);
+        const format = formatProblem(file, head);
         if (format) refused.push({ path: file, reason: format, kind: 'format' });
       }
     }
@@ -105,64 +109,67 @@ export function trustProblem(st: Stats, uid: number): string | null {
 }
 
 /** A step must be a script (`#!`) or a program (ELF): anything else would be guessed at by a shell. */
-function formatProblem(path: string): string | null {
-  let head: Buffer;
+function formatProblem(path: string, buffer: Buffer): string | null {
+  let n: number;
   try {
     const fd = openSync(path, 'r');
     try {
-      head = Buffer.alloc(4);
-      const n = readSync(fd, head, 0, 4, 0);
-      head = head.subarray(0, n);
+      n = readSync(fd, buffer, 0, 4, 0);
     } finally {
       closeSync(fd);
     }
   } catch (err) {
     return `cannot be read (${(err as NodeJS.ErrnoException).code})`;
   }
-  if (head.subarray(0, 2).toString('latin1') === '#!' || head.toString('latin1') === '\x7fELF') return null;
+  const head = buffer.toString('latin1', 0, n);
+  if (head.startsWith('#!') || head === '\x7fELF') return null;
   return 'has no #! line and is not a program (a shell would guess how to run it)';
 }
 
 /** Lists a phase dir: steps in run order, with `.check` / `.backout` companions attached. */
-export function scanPhaseDir(phase: PhaseName, dir: string): PhasePlan {
-  const names = listDir(dir);
-  if (names === null) return { phase, dir, exists: false, steps: [], skipped: [] };
+export function scanPhaseDir(phase: PhaseName, dir: string, stats = new Map<string, Stats>()): PhasePlan {
+  const entries = listDir(dir);
+  if (entries === null) return { phase, dir, exists: false, steps: [], skipped: [] };
+  const names = new Set(entries.map((e) => e.name));
   const steps: PlannedStep[] = [];
+  const stepNames = new Set<string>();
   const skipped: SkippedFile[] = [];
   const companions = new Map<string, string>();
   for (const name of names) {
     const m = /^([0-9A-Za-z_-]+)\.(check|backout)$/.exec(name);
     if (m) companions.set(name, m[1]!);
   }
-  for (const name of sortRunParts(names)) {
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  for (const name of sortRunParts([...names])) {
     const path = join(dir, name);
     if (companions.has(name)) {
       const owner = companions.get(name)!;
-      if (!names.includes(owner)) skipped.push({ name, reason: `companion of ${owner}, which does not exist` });
+      if (!names.has(owner)) skipped.push({ name, reason: `companion of ${owner}, which does not exist` });
       continue; // attached to its step below
     }
-    const reason = whyNotAStep(name, path);
+    const reason = whyNotAStep(name, path, byName.get(name)!, stats);
     if (reason) {
       skipped.push({ name, reason });
       continue;
     }
+    stepNames.add(name);
     steps.push({
       phase,
       name,
       path,
-      check: names.includes(`${name}.check`) ? join(dir, `${name}.check`) : null,
-      backout: names.includes(`${name}.backout`) ? join(dir, `${name}.backout`) : null,
+      check: names.has(`${name}.check`) ? join(dir, `${name}.check`) : null,
+      backout: names.has(`${name}.backout`) ? join(dir, `${name}.backout`) : null,
     });
   }
   for (const [name, owner] of companions) {
-    if (names.includes(owner) && !steps.some((s) => s.name === owner)) skipped.push({ name, reason: `companion of ${owner}, which is not a step` });
+    if (names.has(owner) && !stepNames.has(owner)) skipped.push({ name, reason: `companion of ${owner}, which is not a step` });
   }
   return { phase, dir, exists: true, steps, skipped };
 }
 
-function listDir(dir: string): string[] | null {
+function listDir(dir: string): Dirent[] | null {
   try {
-    return readdirSync(dir);
+    return readdirSync(dir, { withFileTypes: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;
@@ -172,12 +179,14 @@ function listDir(dir: string): string[] | null {
   }
 }
 
-function whyNotAStep(name: string, path: string): string | null {
+/** Why a dir entry is not a step (null: it is one). The entry's type saves an lstat per file. */
+function whyNotAStep(name: string, path: string, entry: Dirent, stats: Map<string, Stats>): string | null {
   if (!stepNamePattern.test(name)) return 'name not allowed (only letters, digits, _ and -)';
+  if (entry.isDirectory()) return 'directory';
+  if (!entry.isFile() && !entry.isSymbolicLink()) return 'not a regular file';
   let st: Stats;
   try {
-    const l = lstatSync(path);
-    st = l.isSymbolicLink() ? statSync(path) : l;
+    st = statSync(path); // follows a symlink to what would run
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     return code === 'ELOOP' ? 'symlink loop' : code === 'ENOENT' ? 'broken symlink' : `cannot read it (${code})`;
@@ -185,15 +194,16 @@ function whyNotAStep(name: string, path: string): string | null {
   if (st.isDirectory()) return 'directory';
   if (!st.isFile()) return 'not a regular file';
   if ((st.mode & 0o111) === 0) return 'not executable';
+  stats.set(path, st);
   return null;
 }
 
 function scanEnvironmentDir(dir: string): Plan['environment'] {
-  const names = listDir(dir);
-  if (names === null) return { dir, files: [], skipped: [] };
+  const entries = listDir(dir);
+  if (entries === null) return { dir, files: [], skipped: [] };
   const files: string[] = [];
   const skipped: SkippedFile[] = [];
-  for (const name of sortRunParts(names)) {
+  for (const name of sortRunParts(entries.map((e) => e.name))) {
     const path = join(dir, name);
     if (!environmentNamePattern.test(name)) skipped.push({ name, reason: 'name not allowed (only letters, digits, _, . and -)' });
     else if (!isFile(path)) skipped.push({ name, reason: 'not a regular file' });
@@ -212,26 +222,32 @@ function isFile(path: string): boolean {
 
 /**
  * The order of `LANG=C sort -n`: by the leading number (optional '-', digits; none counts as
- * 0), then byte by byte, as sort's last-resort comparison does.
+ * 0), then byte by byte, as sort's last-resort comparison does. Keys are worked out once per
+ * name, not once per comparison.
  */
 export function sortRunParts(names: string[]): string[] {
-  return [...names].sort((a, b) => compareNumeric(a, b) || Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return names
+    .map((name) => ({ name, number: leadingNumber(name), bytes: Buffer.from(name) }))
+    .sort((a, b) => compareNumeric(a.number, b.number) || Buffer.compare(a.bytes, b.bytes))
+    .map((k) => k.name);
 }
 
-function leadingNumber(s: string): { negative: boolean; digits: string } {
+interface LeadingNumber {
+  /** -1, 0 (no number, or zero), 1 */
+  sign: number;
+  /** Without leading zeros. */
+  digits: string;
+}
+
+function leadingNumber(s: string): LeadingNumber {
   const m = /^\s*(-?)(\d+)/.exec(s);
-  if (!m) return { negative: false, digits: '' };
-  const digits = m[2]!.replace(/^0+/, '');
-  return { negative: m[1] === '-' && digits !== '', digits };
+  const digits = m ? m[2]!.replace(/^0+/, '') : '';
+  return { sign: digits === '' ? 0 : m![1] === '-' ? -1 : 1, digits };
 }
 
-function compareNumeric(a: string, b: string): number {
-  const x = leadingNumber(a);
-  const y = leadingNumber(b);
-  const sign = (n: typeof x) => (n.digits === '' ? 0 : n.negative ? -1 : 1);
-  const [sx, sy] = [sign(x), sign(y)];
-  if (sx !== sy) return sx - sy;
-  if (sx === 0) return 0;
+function compareNumeric(x: LeadingNumber, y: LeadingNumber): number {
+  if (x.sign !== y.sign) return x.sign - y.sign;
+  if (x.sign === 0) return 0;
   const magnitude = x.digits.length - y.digits.length || (x.digits < y.digits ? -1 : x.digits > y.digits ? 1 : 0);
-  return sx * magnitude;
+  return x.sign * magnitude;
 }
