@@ -74,7 +74,7 @@ function findRefused(plan: Plan, stats: Map<string, Stats>): RefusedFile[] {
   const uid = process.getuid?.() ?? 0;
   const head = Buffer.alloc(4);
   const check = (path: string, isDir: boolean) => {
-    let st: Stats | undefined;
+    let st: Stats;
     try {
       st = stats.get(path) ?? statSync(path);
     } catch {
@@ -130,24 +130,23 @@ function formatProblem(path: string, buffer: Buffer): string | null {
 export function scanPhaseDir(phase: PhaseName, dir: string, stats = new Map<string, Stats>()): PhasePlan {
   const entries = listDir(dir);
   if (entries === null) return { phase, dir, exists: false, steps: [], skipped: [] };
-  const names = new Set(entries.map((e) => e.name));
+  const entryOf = new Map(entries.map((e) => [e.name, e]));
   const steps: PlannedStep[] = [];
   const stepNames = new Set<string>();
   const skipped: SkippedFile[] = [];
   const companions = new Map<string, string>();
-  for (const name of names) {
+  for (const name of entryOf.keys()) {
     const m = /^([0-9A-Za-z_-]+)\.(check|backout)$/.exec(name);
     if (m) companions.set(name, m[1]!);
   }
-  const byName = new Map(entries.map((e) => [e.name, e]));
-  for (const name of sortRunParts([...names])) {
+  for (const name of sortRunParts([...entryOf.keys()])) {
     const path = join(dir, name);
     if (companions.has(name)) {
       const owner = companions.get(name)!;
-      if (!names.has(owner)) skipped.push({ name, reason: `companion of ${owner}, which does not exist` });
+      if (!entryOf.has(owner)) skipped.push({ name, reason: `companion of ${owner}, which does not exist` });
       continue; // attached to its step below
     }
-    const reason = whyNotAStep(name, path, byName.get(name)!, stats);
+    const reason = whyNotAStep(name, path, entryOf.get(name)!, stats);
     if (reason) {
       skipped.push({ name, reason });
       continue;
@@ -157,12 +156,12 @@ export function scanPhaseDir(phase: PhaseName, dir: string, stats = new Map<stri
       phase,
       name,
       path,
-      check: names.has(`${name}.check`) ? join(dir, `${name}.check`) : null,
-      backout: names.has(`${name}.backout`) ? join(dir, `${name}.backout`) : null,
+      check: entryOf.has(`${name}.check`) ? join(dir, `${name}.check`) : null,
+      backout: entryOf.has(`${name}.backout`) ? join(dir, `${name}.backout`) : null,
     });
   }
   for (const [name, owner] of companions) {
-    if (names.has(owner) && !stepNames.has(owner)) skipped.push({ name, reason: `companion of ${owner}, which is not a step` });
+    if (entryOf.has(owner) && !stepNames.has(owner)) skipped.push({ name, reason: `companion of ${owner}, which is not a step` });
   }
   return { phase, dir, exists: true, steps, skipped };
 }
