@@ -13,6 +13,7 @@ import { statSync } from 'node:fs';
 import { PidLock, type LockOwner } from './lock/pid-lock.js';
 import { silentLogger, type Logger } from './log/log.js';
 import {
+  checkSettingsBudget,
   effectiveProducts,
   enabledVersions,
   findProduct,
@@ -156,15 +157,17 @@ export class Agent {
     const config = this.config();
     const assignments = parseAssignments(config, options.pairs);
     this.log.addSecrets(assignments.filter((a) => a.spec.type.kind === 'secret').map((a) => String(a.value)));
-    return this.store.update(this.commandLine, (state) =>
-      assignments.map(({ spec, value }) => {
+    return this.store.update(this.commandLine, (state) => {
+      const changes = assignments.map(({ spec, value }) => {
         const product = productState(state, spec.product);
         const previous = Object.hasOwn(product.settings, spec.name) ? product.settings[spec.name]! : (spec.default ?? null);
         product.settings[spec.name] = value;
         const secret = spec.type.kind === 'secret';
         return { product: spec.product, setting: spec.name, value: secret ? mask(value) : value, previous: secret ? mask(previous) : previous };
-      }),
-    );
+      });
+      checkSettingsBudget(effectiveProducts(config, state)); // all or none: a throw writes nothing
+      return changes;
+    });
   }
 
   /** Puts settings back to their defaults. */
@@ -302,11 +305,14 @@ export class Agent {
     return url ? { url, source: 'config' } : null;
   }
 
-  /** Writes a callback to the outbox (before any attempt); nothing when no URL is configured. */
-  async queueCallback(body: CallbackBody, override?: string): Promise<boolean> {
+  /**
+   * Writes a callback to the outbox (before any attempt); nothing (null) when no URL is
+   * configured. `held`: not delivered until releaseCallback. Returns its file.
+   */
+  async queueCallback(body: CallbackBody, override?: string, options: { held?: boolean } = {}): Promise<string | null> {
     const target = this.callbackTarget(override);
-    if (!target) return false;
-    await new Outbox(this.stateDir).add({
+    if (!target) return null;
+    return new Outbox(this.stateDir).add({
       id: body.id,
       created_at: new Date().toISOString(),
       url_source: target.source,
@@ -314,8 +320,17 @@ export class Agent {
       body: JSON.stringify(body),
       attempts: 0,
       last_error: null,
-    });
-    return true;
+    }, options);
+  }
+
+  /** Makes a held callback deliverable (with `body` instead of the one it was held with). */
+  releaseCallback(file: string, body?: CallbackBody): Promise<void> {
+    return new Outbox(this.stateDir).release(file, body && JSON.stringify(body));
+  }
+
+  /** Callbacks of a run still held (its agent was killed before it released them). */
+  heldCallbacks(runId: string): Promise<string[]> {
+    return new Outbox(this.stateDir).held(runId);
   }
 
   /** `callback.flush`: delivers what waits, oldest first, within `budgetMs` (default [callback] timeout). */
@@ -326,12 +341,12 @@ export class Agent {
   }
 
   /** Queues a callback; never throws (a run's exit code never depends on callbacks). */
-  async queueCallbackSafely(body: CallbackBody, override?: string): Promise<boolean> {
+  async queueCallbackSafely(body: CallbackBody, override?: string, options: { held?: boolean } = {}): Promise<string | null> {
     try {
-      return await this.queueCallback(body, override);
+      return await this.queueCallback(body, override, options);
     } catch (err) {
       this.log.error(`callback ${body.id} not queued: ${err instanceof Error ? err.message : String(err)}`);
-      return false;
+      return null;
     }
   }
 

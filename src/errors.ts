@@ -26,9 +26,9 @@ export class BootstrapError extends Error {
     this.hint = hint;
   }
 
-  /** The one line the CLI prints after `bootstrap: `. */
+  /** The one line the CLI prints after `bootstrap: `: control characters are shown, never acted on. */
   describe(): string {
-    return this.hint ? `${this.message} (${this.hint})` : this.message;
+    return oneLine(this.hint ? `${this.message} (${this.hint})` : this.message);
   }
 }
 
@@ -92,7 +92,7 @@ export class LockHeldError extends BootstrapError {
 
   // The issue spells this one with a semicolon: "...lock /var/bootstrap/run.lock); try again later or use --wait".
   override describe(): string {
-    return `${this.message}; ${this.hint}`;
+    return oneLine(`${this.message}; ${this.hint}`);
   }
 }
 
@@ -145,4 +145,9 @@ export function toBootstrapError(err: unknown): BootstrapError {
   if (err instanceof BootstrapError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new InternalError(message, { cause: err });
+}
+
+/** An error message is one line: newlines and other control characters become visible escapes. */
+export function oneLine(text: string): string {
+  return text.replace(/\r?\n/g, '\\n').replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

@@ -3,8 +3,18 @@
 
 import type { Config, ProductSpec, SettingSpec } from './config/config.js';
 import { formatSettingType, parseSettingValue, type SettingValue } from './config/setting-types.js';
-import { DataError, UsageError } from './errors.js';
+import { DataError, UsageError, oneLine } from './errors.js';
 import type { StateDoc } from './state/state.js';
+import { settingEnvName } from './pipeline/environment.js';
+
+/**
+ * The largest value a setting may have. Each reaches a step's environment as
+ * `BOOTSTRAP_P_S=value`, and Linux refuses (E2BIG) any one such string over 128 KiB
+ * (MAX_ARG_STRLEN): 120 KiB leaves room for the name. All settings together stay under 1 MiB,
+ * well within the whole environment's limit (ARG_MAX, 2 MiB with the default stack).
+ */
+export const maxValueBytes = 120 * 1024;
+export const maxSettingsBytes = 1024 * 1024;
 import { describeChoices } from './util/suggest.js';
 
 export type SettingOrigin = 'set' | 'default' | 'unset';
@@ -61,7 +71,9 @@ export function parseAssignments(config: Config, pairs: string[]): Assignment[] 
   return pairs.map((pair) => {
     const eq = pair.indexOf('=');
     const path = pair.slice(0, eq);
-    if (eq < 0 || !/^[^.]+(\.[^.]+)?$/.test(path)) throw new UsageError(`'${pair}' is not PRODUCT.SETTING=VALUE`, 'e.g. haproxy.maxconn=8000');
+    // Never echo what may be a value (`haproxy.stats_password:S`): only the name-like start.
+    const shown = eq >= 0 ? `${path}=…` : `${/^[\w.-]*/.exec(pair)![0]}…`;
+    if (eq < 0 || !/^[^.]+(\.[^.]+)?$/.test(path)) throw new UsageError(`'${oneLine(shown)}' is not PRODUCT.SETTING=VALUE`, 'e.g. haproxy.maxconn=8000');
     const { product, setting } = parseSettingPath(path);
     if (!setting) throw new UsageError(`'${pair}' names no setting`, `write ${product}.SETTING=VALUE`);
     const spec = findSetting(config, product, setting);
@@ -69,6 +81,7 @@ export function parseAssignments(config: Config, pairs: string[]): Assignment[] 
     if (seen.has(key)) throw new UsageError(`${key} is given twice`, 'give each setting once');
     seen.add(key);
     const text = pair.slice(eq + 1);
+    if (spec.type.kind !== 'secret') checkValueSize(key, text, `${key} is refused`); // secrets never go to the environment
     const parsed = parseSettingValue(spec.type, text);
     if (!parsed.ok) {
       const shown = spec.type.kind === 'secret' ? '' : ` '${truncate(text)}'`;
@@ -88,17 +101,48 @@ export function parseSettingNames(config: Config, names: string[]): SettingSpec[
   });
 }
 
+/** A value too large for a step's environment is refused (65) with the limit. */
+function checkValueSize(key: string, value: string, what: string): void {
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes > maxValueBytes) throw new DataError(`${what}: its value is ${bytes} bytes, more than the ${maxValueBytes} bytes a step's environment can take`, 'put large content in a file and set its path');
+}
+
+/** Settings together must fit a step's environment (65 with the total and the limit). */
+export function checkSettingsBudget(products: EffectiveProduct[]): void {
+  let total = 0;
+  for (const p of products) for (const s of p.settings) if (s.value !== null && !s.secret) total += Buffer.byteLength(`${settingEnvName(p.name, s.name)}=${String(s.value)}`, 'utf8') + 1;
+  if (total > maxSettingsBytes) throw new DataError(`the settings together take ${total} bytes of a step's environment, more than the ${maxSettingsBytes} allowed`, 'put large content in files and set their paths');
+}
+
+/**
+ * A value read back from state.json, checked again against its declared type (a hand edit, or
+ * a type changed in bootstrap.ini since): refused (65) with the way out.
+ */
+function checkStoredValue(spec: SettingSpec, value: unknown): void {
+  const key = `${spec.product}.${spec.name}`;
+  const hint = `bootstrap product.unset ${key}, or product.set it again`;
+  if (typeof value === 'string' && spec.type.kind !== 'secret') checkValueSize(key, value, `state.json: ${key}`);
+  const parsed = parseSettingValue(spec.type, String(value));
+  if (!parsed.ok || parsed.value !== value) {
+    const shown = spec.type.kind === 'secret' ? '' : ` ${truncate(JSON.stringify(value) ?? String(value))}`;
+    throw new DataError(`state.json: products.${spec.product}.settings.${spec.name} =${shown} is not ${parsed.ok ? `a ${formatSettingType(spec.type)} as stored` : parsed.expected}`, hint);
+  }
+}
+
 export function effectiveProducts(config: Config, state: StateDoc): EffectiveProduct[] {
-  return [...config.products.values()].map((product) => {
+  const products = [...config.products.values()].map((product) => {
     const saved = Object.hasOwn(state.products, product.name) ? state.products[product.name] : undefined;
     const settings = [...product.settings.values()].map((spec): EffectiveSetting => {
       const set = saved && Object.hasOwn(saved.settings, spec.name) ? saved.settings[spec.name] : undefined;
+      if (set !== undefined) checkStoredValue(spec, set);
       const value = set ?? spec.default ?? null;
       const origin: SettingOrigin = set !== undefined ? 'set' : spec.default !== undefined ? 'default' : 'unset';
       return { product: product.name, name: spec.name, type: formatSettingType(spec.type), secret: spec.type.kind === 'secret', value, origin };
     });
     return { name: product.name, version: saved?.version ?? product.version ?? null, enabled: saved?.enabled ?? true, settings };
   });
+  checkSettingsBudget(products);
+  return products;
 }
 
 /** Enabled product → version: what journals and callbacks report. */

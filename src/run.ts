@@ -3,21 +3,20 @@
 // journal and last_run, release the lock.
 
 import { promises as fsp } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Agent } from './agent.js';
 import { redactUrl, type Config } from './config/config.js';
-import { ConfigError, DataError, ExitCode, PermissionDeniedError, UsageError } from './errors.js';
-import type { LockHandle, LockOwner } from './lock/pid-lock.js';
-import { EnvironmentFileError, runEnvironment, sourceEnvironmentFiles, type Failure } from './pipeline/environment.js';
+import { ConfigError, DataError, ExitCode, PermissionDeniedError, UsageError, toBootstrapError } from './errors.js';
+import type { DeadOwner, LockOwner } from './lock/pid-lock.js';
+import { runEnvironment, sourceEnvironmentFiles, type Failure } from './pipeline/environment.js';
 import { runPipeline, toFailureRecord, type PipelineResult } from './pipeline/pipeline.js';
 import { planPhases, type Plan } from './pipeline/plan.js';
 import { checkSyntax, type SyntaxResult } from './pipeline/syntax.js';
 import { effectiveProducts, enabledVersions, findProduct, type EffectiveProduct } from './products.js';
 import { writeJsonAtomic } from './state/atomic.js';
-import { JournalStore, journalSchema, newRunId, type RunJournal } from './state/journal.js';
+import { JournalStore, isRunId, journalSchema, newRunId, type RunJournal } from './state/journal.js';
 import type { StateDoc } from './state/state.js';
-import { childrenOf, isProcessAlive, processStartTime, signalGroup, sleep } from './util/process.js';
+import { sleep, sweepMarked } from './util/process.js';
 import { runCheckup } from './heartbeat/checkup.js';
 import { readSecret } from './callback/deliver.js';
 import { runCallback } from './callback/payload.js';
@@ -80,21 +79,22 @@ export async function performRun(agent: Agent, request: RunRequest): Promise<Run
   if (request.dryRun) return dryRun(baseDir);
 
   await agent.store.ensureDir();
+  const runId = newRunId();
   const lock = await agent.runLock.acquire({
     command: agent.commandLine,
     waitMs: request.waitMs,
+    // In the first record already: a takeover after a kill at any later moment knows the run.
+    record: { runId, action: request.action },
     onTakeOver: (owner) => takeOverFrom(agent, owner),
     onCompromised: (err) => agent.log.error(`the run lock was lost: ${err.message}`),
   });
-  const runId = newRunId();
   const snapshot = join(agent.stateDir, 'runs', `${runId}.config.json`);
   try {
     const state = await agent.store.read();
     const intent = resolveIntent(config, state, request);
     agent.log.addSecrets(intent.products.flatMap((p) => p.settings.filter((s) => s.secret && typeof s.value === 'string').map((s) => String(s.value))));
     await writeJsonAtomic(snapshot, snapshotOf(config, intent, request.action, runId), 0o600, { durable: false });
-    await lock.update({ runId, action: request.action });
-    return await execute(agent, config, request, intent, runId, snapshot, baseDir, lock);
+    return await execute(agent, config, request, intent, runId, snapshot, baseDir);
   } finally {
     await fsp.rm(snapshot, { force: true });
     await lock.release();
@@ -157,7 +157,7 @@ async function dryRun(baseDir: string): Promise<RunOutcome> {
   return { id: null, status: 'dry-run', exitCode: ok ? ExitCode.ok : ExitCode.failed, journal: null, journalPath: null, dryRun: { plan, syntax, ok } };
 }
 
-async function execute(agent: Agent, config: Config, request: RunRequest, intent: Intent, runId: string, snapshot: string, baseDir: string, lock: LockHandle): Promise<RunOutcome> {
+async function execute(agent: Agent, config: Config, request: RunRequest, intent: Intent, runId: string, snapshot: string, baseDir: string): Promise<RunOutcome> {
   const started = new Date();
   const log = agent.log;
   const plan = planPhases(baseDir);
@@ -177,32 +177,49 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
     stateDir: agent.stateDir,
   };
   log.info(`run ${runId}: ${request.action} on ${config.server.name} (mode ${intent.mode}), phases from ${baseDir}`);
+  const baseEnv = runEnvironment(agent.env, facts);
+  const marker = `BOOTSTRAP_RUN_ID=${runId}`;
+  const signal = request.signal ?? new AbortController().signal;
+  const cleanupSignal = request.cleanupSignal ?? new AbortController().signal;
   let result: PipelineResult;
   let health: Checkup | null = null;
+  let machineryFailed = false;
   try {
-    const env = await sourceEnvironmentFiles(plan.environment.files, runEnvironment(agent.env, facts), baseDir, config.phases.cleanupTimeoutMs);
     result = await runPipeline({
       plan,
-      env,
+      baseEnv,
+      environment: (phase, cleanup) =>
+        sourceEnvironmentFiles(plan.environment.files, { ...baseEnv, BOOTSTRAP_PHASE: phase }, baseDir, {
+          timeoutMs: cleanup ? config.phases.cleanupTimeoutMs : Math.max(0, Math.min(config.phases.scriptTimeoutMs, deadline - Date.now())),
+          killGraceMs: config.phases.killGraceMs,
+          signal: cleanup ? cleanupSignal : signal,
+          onLine: (line) => log.step(`${phase}/environment.d`, line),
+          marker,
+        }),
+      marker,
       phases: config.phases,
       log,
-      signal: request.signal ?? new AbortController().signal,
-      cleanupSignal: request.cleanupSignal ?? new AbortController().signal,
+      signal,
+      cleanupSignal,
       deadline,
       onStep: request.onStep,
       afterPhases: config.phases.healthGate ? () => healthGate(agent, config, request.signal, (c) => (health = c)) : undefined,
-      onLauncher: (pid) => lock.update({ launcherPid: pid ?? null, launcherStart: pid ? processStartTime(pid) : null }).catch(() => {}),
     });
   } catch (err) {
-    if (!(err instanceof EnvironmentFileError)) throw err;
-    const failure: Failure = { phase: 'environment', step: err.file, kind: 'exit', exitCode: null, message: err.detail };
-    log.error(`${err.message}; no step ran`);
-    result = { phases: [], failure: toFailureRecord(failure), backouts: [], errorSteps: [] };
+    // The run machinery itself failed (no bash, no fork, a bug): still journaled and reported.
+    machineryFailed = true;
+    const message = `the run could not go on: ${toBootstrapError(err).message}`;
+    log.error(message);
+    result = { phases: [], failure: toFailureRecord({ phase: 'agent', step: '', kind: 'exit', exitCode: null, message }), backouts: [], errorSteps: [] };
+  } finally {
+    // At the end of a run nothing a step started is left running (setsid and double forks too).
+    const left = await sweepMarked(marker, config.phases.killGraceMs);
+    if (left.length) log.warn(`ended ${left.length} process(es) the run's steps left running (pids ${left.slice(0, 10).join(', ')}${left.length > 10 ? ', …' : ''})`);
   }
 
   const finished = new Date();
   const success = result.failure === null;
-  const exitCode = success ? ExitCode.ok : ExitCode.failed;
+  const exitCode = success ? ExitCode.ok : machineryFailed ? ExitCode.internal : ExitCode.failed;
   const journal: RunJournal = {
     schema: journalSchema,
     id: runId,
@@ -228,30 +245,60 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
     error_steps: result.errorSteps,
     health,
   };
-  // The callback goes to the outbox first: an agent killed after this point still reports.
-  const queued = await agent.queueCallbackSafely(runCallback(journal), request.callbackUrl);
-  const journals = new JournalStore(agent.stateDir);
-  const journalPath = await journals.write(journal);
-  await journals.prune(config.phases.keepRuns);
-  await agent.store.update(agent.commandLine, (s) => {
-    if (success) commit(s, request, intent, finished);
-    s.last_run = {
-      id: runId,
-      action: request.action,
-      status: journal.status,
-      exit_code: exitCode,
-      started_at: journal.started_at,
-      finished_at: journal.finished_at,
-      duration_ms: journal.duration_ms,
-      failure: result.failure && { phase: result.failure.phase, step: result.failure.step, kind: result.failure.kind, exit_code: result.failure.exit_code },
-    };
-  });
-  if (queued) await agent.deliverCallbacks();
+  const journalPath = await recordRun(agent, config, request, intent, journal);
   const steps = result.phases.reduce((n, p) => n + p.steps.length, 0);
-  const summary = `run ${runId}: ${journal.status} (${steps} steps, ${(journal.duration_ms / 1000).toFixed(1)} s); journal ${journalPath}`;
-  if (success) log.info(summary);
-  else log.error(`${summary}; failed at ${result.failure!.phase}/${result.failure!.step}: ${result.failure!.message}`);
-  return { id: runId, status: journal.status, exitCode, journal, journalPath, dryRun: null };
+  const summary = `run ${runId}: ${journal.status} (${steps} steps, ${(journal.duration_ms / 1000).toFixed(1)} s); journal ${journalPath ?? '(not written)'}`;
+  if (journal.status === 'success') log.info(summary);
+  else log.error(`${summary}; failed at ${journal.failure!.phase}/${journal.failure!.step}: ${journal.failure!.message}`);
+  return { id: runId, status: journal.status, exitCode: journal.exit_code, journal, journalPath, dryRun: null };
+}
+
+/**
+ * Records the outcome so that nothing contradicts anything else, even across a crash: the
+ * callback is queued first but held (an agent killed from here on still reports), then the
+ * journal, then state.json (commit and last_run); only then is the callback released. If the
+ * journal or state cannot be written, the run becomes a failure with that exit code, and the
+ * held callback says so. A takeover of a killed agent settles a held callback by what state.json
+ * says was committed (takeOverFrom).
+ */
+async function recordRun(agent: Agent, config: Config, request: RunRequest, intent: Intent, journal: RunJournal): Promise<string | null> {
+  const held = await agent.queueCallbackSafely(runCallback(journal), request.callbackUrl, { held: true });
+  const journals = new JournalStore(agent.stateDir);
+  let journalPath: string | null = null;
+  try {
+    journalPath = await journals.write(journal);
+    await agent.store.update(agent.commandLine, (s) => {
+      if (journal.status === 'success') commit(s, request, intent, new Date(journal.finished_at));
+      s.last_run = lastRunOf(journal);
+    });
+  } catch (err) {
+    const error = toBootstrapError(err);
+    agent.log.error(`the outcome of run ${journal.id} could not be recorded: ${error.describe()}`);
+    Object.assign(journal, {
+      status: 'failure',
+      exit_code: error.exitCode,
+      failure: journal.failure ?? { phase: 'agent', step: '', kind: 'exit', exit_code: null, message: `nothing was committed: ${error.message}` },
+    });
+    if (journalPath) await journals.write(journal).catch(() => {});
+  }
+  if (held) await agent.releaseCallback(held, runCallback(journal)).catch((err) => agent.log.error(`callback ${journal.id} not released: ${(err as Error).message}`));
+  await journals.prune(config.phases.keepRuns, journal.id).catch((err) => agent.log.warn(`old journals not pruned: ${(err as Error).message}`));
+  if (held) await agent.deliverCallbacks();
+  return journalPath;
+}
+
+function lastRunOf(journal: RunJournal): StateDoc['last_run'] {
+  const f = journal.failure;
+  return {
+    id: journal.id,
+    action: journal.action,
+    status: journal.status,
+    exit_code: journal.exit_code,
+    started_at: journal.started_at,
+    finished_at: journal.finished_at,
+    duration_ms: journal.duration_ms,
+    failure: f && { phase: f.phase, step: f.step, kind: f.kind, exit_code: f.exit_code },
+  };
 }
 
 /**
@@ -310,25 +357,41 @@ function snapshotOf(config: Config, intent: Intent, action: RunAction, runId: st
 }
 
 /**
- * A dead holder's run: end the step group it may have left running (its launcher's children),
- * and record the run as failed, with its callback, so no run goes unreported.
+ * A dead holder's run (called once, by the one process that takes the lock over): end whatever
+ * it left running, remove its snapshot (secrets), and settle its record: committed runs keep
+ * their outcome (a held callback is released); others are recorded as failed, with a callback,
+ * so no run goes unreported and none is reported twice.
  */
-async function takeOverFrom(agent: Agent, owner: LockOwner): Promise<void> {
+async function takeOverFrom(agent: Agent, owner: DeadOwner): Promise<void> {
   agent.log.warn(`taking over the run lock from ${owner.command} (pid ${owner.pid}, started ${owner.startedAt}), which is no longer running`);
-  await endOrphans(agent, owner);
-  if (owner.runId) await recordDeadRun(agent, owner).catch((err) => agent.log.error(`could not record the dead run ${owner.runId}: ${(err as Error).message}`));
+  const runId = owner.runId;
+  if (runId !== undefined && !isRunId(runId)) {
+    agent.log.warn(`the lock record names run '${String(runId).slice(0, 40)}', which is not a run id; ignored`);
+  }
+  const valid = runId !== undefined && isRunId(runId) ? runId : null;
+  if (valid && owner.sameBoot) {
+    const left = await sweepMarked(`BOOTSTRAP_RUN_ID=${valid}`, 1000);
+    if (left.length) agent.log.warn(`ended ${left.length} process(es) left running by the dead run ${valid}`);
+  }
+  await new JournalStore(agent.stateDir).prune(agent.config().phases.keepRuns, null).catch((err) => agent.log.error(`could not remove config snapshots: ${(err as Error).message}`));
+  if (valid) await settleDeadRun(agent, owner, valid).catch((err) => agent.log.error(`could not record the dead run ${valid}: ${(err as Error).message}`));
 }
 
-async function recordDeadRun(agent: Agent, owner: LockOwner): Promise<void> {
+async function settleDeadRun(agent: Agent, owner: LockOwner, runId: string): Promise<void> {
   const journals = new JournalStore(agent.stateDir);
-  if ((await journals.ids()).includes(owner.runId!)) return; // it got as far as its journal
-  const config = agent.config();
   const state = await agent.store.read();
+  const held = await agent.heldCallbacks(runId);
+  if (state.last_run?.id === runId) {
+    for (const file of held) await agent.releaseCallback(file);
+    return; // it committed its outcome; only the lock was left
+  }
+  const config = agent.config();
   const now = new Date();
-  const failure = { phase: 'agent', step: '', kind: 'signal' as const, exit_code: null, message: `the agent (pid ${owner.pid}) died during the run, without recording it (killed?); found by the next run` };
-  const journal: RunJournal = {
+  const message = `the agent (pid ${owner.pid}) died during the run, before recording its outcome (killed?); found by the next run`;
+  const previous = await journals.read(runId).catch(() => null);
+  const journal: RunJournal = previous ?? {
     schema: journalSchema,
-    id: owner.runId!,
+    id: runId,
     action: owner.action ?? 'unknown',
     command: owner.command,
     server: config.server.name,
@@ -346,26 +409,20 @@ async function recordDeadRun(agent: Agent, owner: LockOwner): Promise<void> {
     products: enabledVersions(effectiveProducts(config, state)),
     callback_url: null,
     phases: [],
-    failure,
+    failure: null,
     backouts: [],
     error_steps: [],
     health: null,
   };
-  await agent.queueCallbackSafely(runCallback(journal));
+  // Not committed: whatever its journal said, the run did not take effect.
+  if (journal.status !== 'failure' || !journal.failure) {
+    Object.assign(journal, { status: 'failure', exit_code: ExitCode.failed, failure: { phase: 'agent', step: '', kind: 'signal', exit_code: null, message } });
+  }
   await journals.write(journal);
-  agent.log.warn(`recorded run ${owner.runId} as failed: ${failure.message}`);
-}
-
-async function endOrphans(agent: Agent, owner: LockOwner): Promise<void> {
-  const launcher = owner.launcherPid;
-  if (!launcher || owner.host !== hostname() || !isProcessAlive(launcher, owner.launcherStart ?? null)) return;
-  for (const pid of childrenOf(launcher)) {
-    agent.log.warn(`ending process group ${pid} left running by the dead run`);
-    signalGroup(pid, 'SIGKILL');
-  }
-  try {
-    process.kill(launcher, 'SIGKILL');
-  } catch {
-    // already gone
-  }
+  await agent.store.update(agent.commandLine, (s) => {
+    s.last_run = lastRunOf(journal);
+  });
+  if (held.length) for (const file of held) await agent.releaseCallback(file, runCallback(journal));
+  else await agent.queueCallbackSafely(runCallback(journal));
+  agent.log.warn(`recorded run ${runId} as failed: ${journal.failure!.message}`);
 }

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { stateFsError } from './errors.js';
+import { UsageError, stateFsError } from './errors.js';
 import { writeFileAtomic } from './state/atomic.js';
 import { packageRoot } from './version.js';
 
@@ -20,6 +20,9 @@ export async function installUnits(options: { dir?: string | undefined; bin: str
   const source = join(packageRoot(), 'systemd');
   const dir = resolve(options.dir ?? '/etc/systemd/system');
   const bin = resolve(options.bin);
+  // ExecStart= is parsed by systemd: a control character would end the line (and start a new
+  // directive); spaces, quotes, % and $ are quoted and escaped.
+  if (/[\x00-\x1f\x7f]/.test(bin)) throw new UsageError(`--bin: ${JSON.stringify(bin)} holds a control character (a newline?)`, 'pass the path of the bootstrap command');
   const written: string[] = [];
   try {
     mkdirSync(dir, { recursive: true, mode: 0o755 });
@@ -27,7 +30,7 @@ export async function installUnits(options: { dir?: string | undefined; bin: str
     throw stateFsError(err, `create ${dir}`);
   }
   for (const name of readdirSync(source).filter((n) => /\.(service|timer)$/.test(n)).sort()) {
-    const text = readFileSync(join(source, name), 'utf8').replaceAll('/usr/bin/bootstrap', bin);
+    const text = readFileSync(join(source, name), 'utf8').replaceAll('/usr/bin/bootstrap', systemdWord(bin));
     try {
       await writeFileAtomic(join(dir, name), text, 0o644);
     } catch (err) {
@@ -41,4 +44,11 @@ export async function installUnits(options: { dir?: string | undefined; bin: str
     reloaded = true;
   }
   return { dir, bin, written, reloaded };
+}
+
+/** One word of a systemd command line: quoted when it needs to be, `%` and `$` escaped. */
+export function systemdWord(word: string): string {
+  const escaped = word.replaceAll('%', '%%').replaceAll('$', '$$$$');
+  if (!/[\s"'\\;]/.test(escaped)) return escaped;
+  return `"${escaped.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }

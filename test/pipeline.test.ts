@@ -347,8 +347,8 @@ describe('pipeline: environment of steps', () => {
       writeFileSync(join(box.phasesDir, 'environment.d', '30-broken'), 'echo broken >&2; false\n');
       const r = await box.run(['server.refresh', '--json'], { env: { LOG: log } });
       assert.equal(r.code, 1);
-      assert.equal(json(r).failure.phase, 'environment');
-      assert.equal(json(r).failure.step, join(box.phasesDir, 'environment.d', '30-broken'));
+      assert.equal(json(r).failure.phase, 'configure', 'environment.d is sourced before each phase: it fails that phase');
+      assert.equal(json(r).failure.step, 'environment.d/30-broken');
       assert.deepEqual(readLines(log), ['hello first,second provision unset'], 'no step ran');
     }),
   );

@@ -148,7 +148,7 @@ describe('the state dir', () => {
       const env = { PATH: process.env['PATH'], BOOTSTRAP_CONFIG: ini, BOOTSTRAP_STATE_DIR: state };
       const set = await runCli(['product.set', 'haproxy.maxconn=1'], { env, prefix: asNobody });
       assert.equal(set.code, 77, set.stderr);
-      assert.match(set.stderr, /belongs to uid 0, not to this user \(uid 65534\)|permission denied/);
+      assert.match(set.stderr, /belongs to uid 0, not to the user running bootstrap \(uid 65534\)|permission denied/);
       const reveal = await runCli(['product.get', '--reveal'], { env, prefix: asNobody });
       assert.equal(reveal.code, 77, reveal.stderr);
       assert.match(reveal.stderr, /--reveal shows secrets only to root or the owner of the state dir/);

@@ -4,14 +4,15 @@
 // 4xx go to dead/ for good. Delivery never throws into a run: what is not delivered waits.
 
 import { createHmac } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { readBoundedSync } from '../util/files.js';
 import { createRequire } from 'node:module';
 import { redactUrl, type CallbackConfig } from '../config/config.js';
 import { ConfigError } from '../errors.js';
 import { PidLock } from '../lock/pid-lock.js';
 import type { Logger } from '../log/log.js';
 import { readVersion } from '../version.js';
-import { Outbox, type OutboxEntry } from './outbox.js';
+import { Outbox, idFromName, type OutboxEntry } from './outbox.js';
 import { join } from 'node:path';
 
 export interface FlushReport {
@@ -43,8 +44,8 @@ export function readSecret(file: string | undefined): Buffer | null {
   let mode: number;
   let key: Buffer;
   try {
+    key = readBoundedSync(file, { maxBytes: 64 * 1024 }); // a regular file only: a FIFO would hang
     mode = statSync(file).mode;
-    key = readFileSync(file);
   } catch (err) {
     throw new ConfigError(`[callback] secret_file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'create it with mode 600, or remove secret_file');
   }
@@ -65,7 +66,7 @@ export async function flushOutbox(stateDir: string, o: FlushOptions): Promise<Fl
   if (waiting.length === 0) return report;
   let handle;
   try {
-    handle = await new PidLock(join(outbox.dir, 'flush.lock'), { staleMs: 10_000 }).acquire({ command: 'callback.flush', waitMs: o.lockWaitMs ?? 0, pollMs: 100 });
+    handle = await new PidLock(join(outbox.dir, 'flush.lock')).acquire({ command: 'callback.flush', waitMs: o.lockWaitMs ?? 0, pollMs: 100 });
   } catch {
     report.busy = true;
     report.waiting = waiting;
@@ -75,22 +76,30 @@ export async function flushOutbox(stateDir: string, o: FlushOptions): Promise<Fl
     const key = readSecret(o.config.secretFile);
     if (key) o.log.addSecrets([key.toString('utf8')]); // masked in logs like a secret setting
     const undici = createRequire(import.meta.url)('undici') as Undici;
-    const dispatcher = new undici.Agent({ connect: o.config.caFile ? { ca: readFileSync(o.config.caFile) } : {}, pipelining: 1 });
+    const dispatcher = new undici.Agent({ connect: o.config.caFile ? { ca: readBoundedSync(o.config.caFile, { maxBytes: 1024 * 1024 }) } : {}, pipelining: 1 });
     try {
-      // Listed again under the lock (another flusher may have delivered some), read one by one.
-      let receiverDown = false;
-      for (const name of await outbox.names()) {
-        const entry = await outbox.read(name);
+      // Listed again under the lock (another flusher may have delivered some), read one by one,
+      // and only while there is time and the receiver answers: the rest are named, not read.
+      const names = await outbox.names();
+      let i = 0;
+      for (; i < names.length && Date.now() < o.deadline; i++) {
+        const entry = await outbox.read(names[i]!);
         if (!entry) continue;
-        if (receiverDown || Date.now() >= o.deadline) {
-          report.waiting.push(entry.item.id);
+        if ('broken' in entry) {
+          await outbox.buryBroken(entry.file, entry.broken);
+          o.log.error(`outbox file ${entry.file} is broken (${entry.broken}); moved to ${outbox.deadDir}`);
+          report.dead.push(idFromName(names[i]!));
           continue;
         }
         const outcome = await deliverOne(undici, dispatcher, outbox, entry, key, o);
         report[outcome].push(entry.item.id);
         // A receiver that is down for one is down for the rest: leave them for later.
-        if (outcome === 'waiting') receiverDown = true;
+        if (outcome === 'waiting') {
+          i++;
+          break;
+        }
       }
+      for (; i < names.length; i++) report.waiting.push(idFromName(names[i]!));
     } finally {
       await dispatcher.close().catch(() => {});
     }
@@ -108,11 +117,13 @@ async function deliverOne(undici: Undici, dispatcher: import('undici').Dispatche
     return 'dead';
   }
   const shown = redactUrl(url);
+  const { target, authorization } = splitUserinfo(url);
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'user-agent': `bootstrap-agent/${readVersion()}`,
     'x-bootstrap-delivery': item.id,
   };
+  if (authorization) headers['authorization'] = authorization;
   if (key) headers['x-bootstrap-signature-256'] = sign(key, item.body);
   const { baseMs, capMs } = o.backoff ?? { baseMs: 500, capMs: 30_000 };
   for (let attempt = 0; ; attempt++) {
@@ -121,7 +132,7 @@ async function deliverOne(undici: Undici, dispatcher: import('undici').Dispatche
     item.attempts++;
     let waitMs = Math.min(capMs, baseMs * 2 ** attempt) * (0.8 + Math.random() * 0.4);
     try {
-      const res = await undici.request(url, {
+      const res = await undici.request(target, {
         method: 'POST',
         body: item.body,
         headers,
@@ -140,8 +151,10 @@ async function deliverOne(undici: Undici, dispatcher: import('undici').Dispatche
         return 'dead';
       }
       item.last_error = `HTTP ${res.statusCode}`;
+      // Retry-After may ask for longer than the backoff, never for less: 0, -1 or a past date
+      // must not turn the retries into a flood.
       const retryAfter = parseRetryAfter(res.headers['retry-after']);
-      if (retryAfter !== null) waitMs = Math.max(retryAfter, 0);
+      if (retryAfter !== null) waitMs = Math.max(retryAfter, waitMs);
     } catch (err) {
       item.last_error = describeNetworkError(err);
     }
@@ -151,6 +164,19 @@ async function deliverOne(undici: Undici, dispatcher: import('undici').Dispatche
   }
   await outbox.update(entry).catch(() => {});
   return 'waiting';
+}
+
+/**
+ * Userinfo in the callback URL (`https://user:pass@host/…`) is sent as HTTP Basic auth, as curl
+ * does; it is never logged (redactUrl drops it).
+ */
+export function splitUserinfo(url: string): { target: string; authorization: string | null } {
+  const u = new URL(url);
+  if (u.username === '' && u.password === '') return { target: url, authorization: null };
+  const credentials = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
+  u.username = '';
+  u.password = '';
+  return { target: u.toString(), authorization: `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}` };
 }
 
 function parseRetryAfter(value: string | string[] | undefined): number | null {

@@ -1,6 +1,9 @@
 // The durable outbox: one file per callback in `outbox/`, written atomically before the first
 // attempt and removed only after a 2xx; refused ones go to `outbox/dead/` with the reason.
-// Names sort by creation time, so the oldest is delivered first.
+// Names sort by creation time, so the oldest is delivered first. A run's own callback is first
+// written "held" (`….json.hold`, never delivered) and released once its outcome is committed, so
+// no callback ever contradicts what state.json says. A file that cannot be read as a callback
+// is moved to dead/ with the reason: it never blocks the others.
 
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
@@ -33,14 +36,37 @@ export class Outbox {
     this.deadDir = join(this.dir, 'dead');
   }
 
-  async add(item: OutboxItem): Promise<string> {
+  /** Writes a callback; `held`: not delivered until `release`. Returns its file. */
+  async add(item: OutboxItem, options: { held?: boolean } = {}): Promise<string> {
     try {
-      await fsp.mkdir(this.deadDir, { recursive: true, mode: 0o700 });
-      const file = join(this.dir, `${item.created_at.replace(/[-:.]/g, '')}-${item.id}.json`);
+      const file = join(this.dir, `${item.created_at.replace(/[-:.]/g, '')}-${item.id}.json${options.held ? heldSuffix : ''}`);
       await writeJsonAtomic(file, item, 0o600);
       return file;
     } catch (err) {
       throw stateFsError(err, `write callback to ${this.dir}`);
+    }
+  }
+
+  /** Makes a held callback deliverable, with its body replaced first when `body` is given. */
+  async release(file: string, body?: string): Promise<void> {
+    if (!file.endsWith(heldSuffix)) return;
+    try {
+      if (body !== undefined) {
+        const item = JSON.parse(await readFileNoFollow(file)) as OutboxItem;
+        await writeJsonAtomic(file, { ...item, body }, 0o600);
+      }
+      await fsp.rename(file, file.slice(0, -heldSuffix.length));
+    } catch (err) {
+      throw stateFsError(err, `release callback ${file}`);
+    }
+  }
+
+  /** Held callbacks of a run (left by an agent killed before it released them). */
+  async held(runId: string): Promise<string[]> {
+    try {
+      return (await fsp.readdir(this.dir)).filter((n) => n.endsWith(`-${runId}.json${heldSuffix}`)).map((n) => join(this.dir, n));
+    } catch {
+      return [];
     }
   }
 
@@ -54,14 +80,32 @@ export class Outbox {
     }
   }
 
-  /** One waiting callback; null when it is gone (delivered by another flusher) or unreadable. */
-  async read(name: string): Promise<OutboxEntry | null> {
+  /** One waiting callback; null when it is gone (delivered by another flusher). */
+  async read(name: string): Promise<OutboxEntry | { file: string; broken: string } | null> {
     const file = join(this.dir, name);
+    let text: string;
     try {
-      return { file, item: JSON.parse(await readFileNoFollow(file)) as OutboxItem };
-    } catch {
-      return null; // gone, or torn by hand: not ours to judge here
+      text = await readFileNoFollow(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      return { file, broken: `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
     }
+    let item: unknown;
+    try {
+      item = JSON.parse(text);
+    } catch (err) {
+      return { file, broken: `not JSON (${(err as Error).message})` };
+    }
+    const problem = itemProblem(item);
+    return problem ? { file, broken: problem } : { file, item: item as OutboxItem };
+  }
+
+  /** A file that is not a callback: to dead/ with the reason, the file itself kept beside it. */
+  async buryBroken(file: string, reason: string): Promise<void> {
+    const name = file.slice(this.dir.length + 1);
+    await fsp.mkdir(this.deadDir, { recursive: true, mode: 0o700 });
+    await fsp.rename(file, join(this.deadDir, `${name}.broken`));
+    await writeJsonAtomic(join(this.deadDir, name), { id: null, file: `${name}.broken`, dead_reason: `broken outbox file: ${reason}`, dead_at: new Date().toISOString() }, 0o600);
   }
 
   /** Waiting callbacks, oldest first (reads every file: for small outboxes and tests). */
@@ -69,7 +113,7 @@ export class Outbox {
     const out: OutboxEntry[] = [];
     for (const name of await this.names()) {
       const entry = await this.read(name);
-      if (entry) out.push(entry);
+      if (entry && 'item' in entry) out.push(entry);
     }
     return out;
   }
@@ -91,7 +135,8 @@ export class Outbox {
 
   async counts(now = Date.now()): Promise<{ pending: number; oldestAgeSeconds: number | null; dead: number }> {
     const names = await this.names();
-    const first = names[0] ? await this.read(names[0]) : null;
+    const read = names[0] ? await this.read(names[0]) : null;
+    const first = read && 'item' in read ? read : null;
     let dead = 0;
     try {
       dead = (await fsp.readdir(this.deadDir)).filter((n) => n.endsWith('.json')).length;
@@ -101,4 +146,22 @@ export class Outbox {
     const oldest = first ? Date.parse(first.item.created_at) : NaN;
     return { pending: names.length, oldestAgeSeconds: Number.isNaN(oldest) ? null : Math.max(0, Math.round((now - oldest) / 1000)), dead };
   }
+}
+
+const heldSuffix = '.hold';
+
+/** The id a waiting file's name carries (`<created>-<id>.json`), without reading it. */
+export function idFromName(name: string): string {
+  return name.replace(/\.json$/, '').replace(/^\d{8}T\d{6}\d*Z-/, '');
+}
+
+function itemProblem(v: unknown): string | null {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not a JSON object';
+  const o = v as Record<string, unknown>;
+  if (typeof o['id'] !== 'string' || o['id'] === '') return 'no "id"';
+  if (typeof o['body'] !== 'string') return 'no "body" string';
+  if (o['url_source'] !== 'config' && o['url_source'] !== 'flag') return '"url_source" is neither config nor flag';
+  if (o['url_source'] === 'flag' && typeof o['url'] !== 'string') return 'no "url" for a callback to a --callback-url';
+  if (typeof o['attempts'] !== 'number') return 'no "attempts" number';
+  return null;
 }

@@ -11,6 +11,7 @@ import { describeChoices } from '../util/suggest.js';
 import { Progress } from './progress.js';
 
 export interface CliIo {
+  stdin?: NodeJS.ReadableStream;
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
@@ -18,16 +19,16 @@ export interface CliIo {
 
 export interface GlobalArgs {
   config?: string;
-  stateDir?: string;
-  phasesDir?: string;
+  'state-dir'?: string;
+  'phases-dir'?: string;
   json?: boolean;
-  logLevel?: string;
+  'log-level'?: string;
   quiet?: boolean;
   verbose?: boolean;
 }
 
 /** Runs one command line; resolves to the exit code. Never calls process.exit. */
-export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+export async function main(argv: string[], io: CliIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
   const json = argv.includes('--json');
   let exitCode: number = ExitCode.ok;
   let logger: Logger | undefined;
@@ -83,12 +84,27 @@ function commandLine(argv: string[]): string {
   return (at < 0 ? redacted : [redacted[at]!, ...redacted.filter((_, i) => i !== at)]).join(' ');
 }
 
-/** The command line as recorded in the lock and journals: a callback URL without its token. */
+/**
+ * The command line as recorded in the lock, journals and "already running" errors (so in
+ * journald): raw argv never is. Every value that could be a secret is masked: each
+ * `product.set` value (`haproxy.maxconn=…`), a callback URL's userinfo and query. Each flag has
+ * one spelling (camel-case expansion is off), so no alias slips past.
+ */
 function redactArgv(argv: string[]): string[] {
+  const setting = firstWord(argv) === 'product.set';
+  let positional = false;
   return argv.map((a, i) => {
     if (a.startsWith('--callback-url=')) return `--callback-url=${redactUrl(a.slice('--callback-url='.length))}`;
-    return argv[i - 1] === '--callback-url' ? redactUrl(a) : a;
+    if (argv[i - 1] === '--callback-url') return redactUrl(a);
+    if (a === '--') positional = true;
+    if (setting && (positional || !a.startsWith('-')) && a.includes('=')) return `${a.slice(0, a.indexOf('='))}=…`;
+    return oneLine(a);
   });
+}
+
+/** Control characters shown, not acted on: a recorded command is one line. */
+function oneLine(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** `--wait` takes an optional value only as `--wait=S`: a bare `--wait` must not eat the next word. */
@@ -137,7 +153,9 @@ function buildParser(argv: string[], io: CliIo): Argv {
 function globalOptions(y: Argv, io: CliIo): Argv {
   return y
     .scriptName('bootstrap')
-    .parserConfiguration({ 'dot-notation': false, 'boolean-negation': false, 'duplicate-arguments-array': false })
+    // One spelling per flag: without camel-case expansion `--callbackUrl` is an unknown flag (64),
+    // not a second way in that skips the redaction of --callback-url.
+    .parserConfiguration({ 'dot-notation': false, 'boolean-negation': false, 'duplicate-arguments-array': false, 'camel-case-expansion': false })
     .usage('$0 COMMAND [options]\n\nBrings this server to the state its configuration describes, in ordered, testable, reversible steps.')
     .option('config', { type: 'string', describe: 'static config (default /etc/bootstrap/bootstrap.ini; env BOOTSTRAP_CONFIG)', global: true })
     .option('state-dir', { type: 'string', describe: 'state dir (default /var/bootstrap; env BOOTSTRAP_STATE_DIR)', global: true })
@@ -152,12 +170,12 @@ function globalOptions(y: Argv, io: CliIo): Argv {
     .wrap(Math.min(110, io.stdout.isTTY ? ((io.stdout as { columns?: number }).columns ?? 100) : 100))
     .fail((message, err) => {
       if (err) throw err;
-      throw new UsageError(message ?? 'bad command line');
+      throw new UsageError((message ?? 'bad command line').replace(/\s*\n\s*/g, '; '));
     });
 }
 
 function makeLogger(args: GlobalArgs, io: CliIo, progress: Progress): Logger {
-  const explicit: LogLevel | undefined = args.verbose ? 'debug' : args.quiet ? 'warn' : (args.logLevel as LogLevel | undefined);
+  const explicit: LogLevel | undefined = args.verbose ? 'debug' : args.quiet ? 'warn' : (args['log-level'] as LogLevel | undefined);
   const journal = Boolean(io.env['JOURNAL_STREAM']);
   return createLogger({
     level: explicit ?? 'info',
@@ -182,8 +200,8 @@ function makeContext(args: GlobalArgs, io: CliIo, logger: Logger, argv: string[]
     agent() {
       agent ??= new Agent({
         config: args.config,
-        stateDir: args.stateDir,
-        phasesDir: args.phasesDir,
+        stateDir: args['state-dir'],
+        phasesDir: args['phases-dir'],
         env: io.env,
         logger,
         // Recorded in the lock and journals, and named in "… is already running".

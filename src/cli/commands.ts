@@ -2,7 +2,9 @@
 
 import type { Argv } from 'yargs';
 import type { Agent } from '../agent.js';
-import { UsageError } from '../errors.js';
+import { DataError, UsageError } from '../errors.js';
+import { maxDurationMs } from '../config/config.js';
+import { maxValueBytes } from '../products.js';
 import type { Logger } from '../log/log.js';
 import type { CliIo } from './cli.js';
 import { formatDryRun, formatJournal, formatOutcome, formatPlan, formatProducts, formatRunList, formatSettingValue, formatStatus, formatCheckupTable } from './format.js';
@@ -37,7 +39,7 @@ export function parseWait(value: unknown): number | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === '' || value === true) return Infinity;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--wait=${String(value)}: not a number of seconds`, 'use --wait or --wait=SECONDS');
+  if (!Number.isFinite(n) || n < 0 || n * 1000 > maxDurationMs) throw new UsageError(`--wait=${String(value).slice(0, 40)}: not a number of seconds up to 24 days`, 'use --wait or --wait=SECONDS');
   return n * 1000;
 }
 
@@ -61,10 +63,10 @@ export const commands: Command[] = [
       const result = await ctx.agent().productGet({ path: args['path'] as string | undefined, reveal: Boolean(args['reveal']) });
       if (result.setting) {
         const s = result.setting;
-        const human = args['showOrigin'] ? `${formatSettingValue(s.value)}\t(${s.origin})` : formatSettingValue(s.value);
-        ctx.print(s.value === null && !args['showOrigin'] ? '' : human, s);
+        const human = args['show-origin'] ? `${formatSettingValue(s.value)}\t(${s.origin})` : formatSettingValue(s.value);
+        ctx.print(s.value === null && !args['show-origin'] ? '' : human, s);
       } else {
-        ctx.print(formatProducts(result.products, Boolean(args['showOrigin'])), { products: result.products });
+        ctx.print(formatProducts(result.products, Boolean(args['show-origin'])), { products: result.products });
       }
     },
   },
@@ -75,9 +77,18 @@ export const commands: Command[] = [
       ['$0 product.set haproxy.maxconn=8000 haproxy.bind_port=8080', 'two settings at once'],
       ['$0 product.set deepfiler.log_level=debug --apply', 'set, then re-apply the configuration'],
     ],
-    builder: (y) => y.positional('pairs', { type: 'string', array: true, describe: 'PRODUCT.SETTING=VALUE (VALUE may contain =)' }).option('apply', { type: 'boolean', describe: 'then run server.refresh' }),
+    builder: (y) =>
+      y
+        .positional('pairs', { type: 'string', array: true, describe: 'PRODUCT.SETTING=VALUE (VALUE may contain =), or one PRODUCT.SETTING with --stdin' })
+        .option('stdin', { type: 'boolean', describe: 'read the value of the one PRODUCT.SETTING from standard input (one trailing newline removed): a secret never shows in the process list' })
+        .option('apply', { type: 'boolean', describe: 'then run server.refresh' }),
     async run(ctx, args) {
-      const changes = await ctx.agent().productSet({ pairs: (args['pairs'] as unknown[]).map(String) });
+      let pairs = (args['pairs'] as unknown[]).map(String);
+      if (args['stdin']) {
+        if (pairs.length !== 1 || pairs[0]!.includes('=')) throw new UsageError('product.set --stdin takes one PRODUCT.SETTING, without =VALUE', 'e.g. printf %s "$PASSWORD" | bootstrap product.set haproxy.stats_password --stdin');
+        pairs = [`${pairs[0]}=${await readStdinValue(ctx.io.stdin)}`];
+      }
+      const changes = await ctx.agent().productSet({ pairs });
       ctx.print(changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)}`).join('\n'), { changed: changes });
       if (args['apply']) await applyAfterChange(ctx);
     },
@@ -114,7 +125,7 @@ export const commands: Command[] = [
         ctx.print(info.mode, info);
         return;
       }
-      if (args['noApply']) {
+      if (args['no-apply']) {
         const info = await agent.commitMode(mode);
         ctx.print(`mode ${info.mode} (committed without running the pipeline)`, info);
         return;
@@ -251,7 +262,7 @@ export const commands: Command[] = [
         .option('bin', { type: 'string', describe: 'the bootstrap command to run (default: this one)' })
         .option('no-reload', { type: 'boolean', describe: 'do not run systemctl daemon-reload' }),
     async run(ctx, args) {
-      const report = await installUnits({ dir: args['dir'] as string | undefined, bin: (args['bin'] as string | undefined) ?? process.argv[1]!, reload: !args['noReload'] });
+      const report = await installUnits({ dir: args['dir'] as string | undefined, bin: (args['bin'] as string | undefined) ?? process.argv[1]!, reload: !args['no-reload'] });
       const next = 'systemctl enable --now bootstrap-refresh.timer bootstrap-heartbeat.timer';
       ctx.print(`${report.written.map((f) => `wrote ${f}`).join('\n')}\nExecStart uses ${report.bin}${report.reloaded ? '; systemd reloaded' : ''}\nnext: ${next}`, report);
     },
@@ -273,6 +284,23 @@ export const commands: Command[] = [
   },
 ];
 
+/**
+ * The value for `product.set --stdin`: all of standard input with one trailing newline removed,
+ * read up to the largest value a step's environment can take (and refused past it).
+ */
+async function readStdinValue(stdin: NodeJS.ReadableStream | undefined): Promise<string> {
+  if (!stdin) throw new UsageError('--stdin: no standard input');
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stdin) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    total += b.length;
+    if (total > maxValueBytes) throw new DataError(`--stdin: the value is longer than ${maxValueBytes} bytes, the most a step's environment can take`);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
 function runOptions(y: Argv): Argv {
   return y
     .option('dry-run', { type: 'boolean', describe: 'change nothing: print the plan and syntax-check sh/bash steps' })
@@ -283,12 +311,12 @@ function runOptions(y: Argv): Argv {
 
 function runRequest(args: Record<string, unknown>) {
   const timeout = args['timeout'] as number | undefined;
-  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0)) throw new UsageError(`--timeout ${String(args['timeout'])}: not a positive number of seconds`);
+  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0 && timeout * 1000 <= maxDurationMs)) throw new UsageError('--timeout: not a positive number of seconds up to 24 days (2073600)');
   return {
-    dryRun: Boolean(args['dryRun']),
+    dryRun: Boolean(args['dry-run']),
     waitMs: parseWait(args['wait']),
     timeoutMs: timeout === undefined ? undefined : timeout * 1000,
-    callbackUrl: args['callbackUrl'] as string | undefined,
+    callbackUrl: args['callback-url'] as string | undefined,
   };
 }
 

@@ -1,7 +1,7 @@
 // bootstrap.ini: parsed with `ini`, then validated and normalised in one place, before any
 // command acts. Every error names the section and key (exit 78); a missing file is 66.
 
-import { readFileSync, statSync } from 'node:fs';
+import { readBoundedSync } from '../util/files.js';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseIni } from 'ini';
@@ -89,20 +89,33 @@ export interface Config {
 }
 
 const maxConfigBytes = 1024 * 1024;
+
+/** Timers hold at most 2^31-1 ms (a larger delay fires at once): the longest duration is 24 days. */
+export const maxDurationMs = 24 * 24 * 3600 * 1000;
+const units: Record<string, number> = { '': 1000, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `90`, `1.5`, `30s`, `30m`, `4h`, `2d` → ms; null when it is not a duration (negative included). */
+export function parseDuration(text: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*([smhd]?)$/.exec(text.trim());
+  if (!m) return null;
+  const ms = Math.round(Number(m[1]) * units[m[2]!]!);
+  return Number.isFinite(ms) ? ms : null;
+}
 const namePattern = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 
 /** Reads and validates the config file. */
 export function loadConfig(file: string): Config {
   let text: string;
   try {
-    const st = statSync(file);
-    if (st.isDirectory()) throw new ConfigError(`config file ${file} is a directory`, 'pass the path of bootstrap.ini');
-    if (st.size > maxConfigBytes) throw new ConfigError(`config file ${file} is ${st.size} bytes, more than the 1 MiB a bootstrap.ini may have`, 'is this the right file?');
-    text = readFileSync(file, 'utf8');
+    // Only a regular file, opened without blocking (a FIFO would hang), the size bound enforced
+    // while reading (/dev/zero never ends).
+    text = readBoundedSync(file, { maxBytes: maxConfigBytes }).toString('utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new ConfigMissingError(file);
     if (code === 'EACCES' || code === 'EPERM') throw new PermissionDeniedError(`cannot read config file ${file}: permission denied`, 'run as root');
+    if (code === 'ENOTREG') throw new ConfigError(`config file ${file} is not a regular file (a directory, FIFO or device)`, 'pass the path of bootstrap.ini');
+    if (code === 'ERANGE') throw new ConfigError(`config file ${file} is more than the 1 MiB a bootstrap.ini may have`, 'is this the right file?');
     throw err;
   }
   return parseConfig(text, resolve(file));
@@ -182,12 +195,14 @@ class Reader {
     return n;
   }
 
-  seconds(sec: Record<string, unknown>, name: string, key: string, dfltSeconds: number): number {
+  /** A duration: seconds, or a number with a unit (`90`, `1.5`, `30s`, `30m`, `4h`, `2d`). */
+  seconds(sec: Record<string, unknown>, name: string, key: string, dfltSeconds: number, allowZero = false): number {
     const v = this.str(sec, name, key);
     if (v === undefined || v === '') return dfltSeconds * 1000;
-    const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
-    if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`[${name}] ${key}: '${v}' is not a positive number of seconds`);
-    return Math.round(n * 1000);
+    const ms = parseDuration(v);
+    if (ms === null || (ms === 0 && !allowZero)) throw new ConfigError(`[${name}] ${key}: '${v}' is not a ${allowZero ? '' : 'positive '}duration`, 'write seconds, or a number with a unit: 90, 30s, 30m, 4h, 2d');
+    if (ms > maxDurationMs) throw new ConfigError(`[${name}] ${key}: '${v}' is longer than the longest duration bootstrap can wait (24 days)`, 'use a shorter duration');
+    return ms;
   }
 
   bool(sec: Record<string, unknown>, name: string, key: string, dflt: boolean): boolean {
@@ -239,7 +254,7 @@ function readPhases(r: Reader, sec: Record<string, unknown>): PhasesConfig {
     scriptTimeoutMs: r.seconds(sec, n, 'script_timeout', 1800),
     runTimeoutMs: r.seconds(sec, n, 'run_timeout', 14400),
     retries: r.int(sec, n, 'retries', 0),
-    retryDelayMs: r.int(sec, n, 'retry_delay', 5) * 1000,
+    retryDelayMs: r.seconds(sec, n, 'retry_delay', 5, true),
     backout,
     killGraceMs: r.seconds(sec, n, 'kill_grace', 10),
     cleanupTimeoutMs: r.seconds(sec, n, 'cleanup_timeout', 300),

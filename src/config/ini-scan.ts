@@ -30,7 +30,7 @@ export function scanIni(text: string, file: string): IniScan {
     if (/^\s*([;#]|$)/.test(line)) return;
     const header = /^\[([^\]]*)\]\s*$/.exec(line);
     if (header) {
-      section = header[1]!.trim();
+      section = unquote(header[1]!.trim()); // `ini` unquotes section names too
       checkName(section.split('.'), `${file}:${lineNo}: section [${section}]`);
       const first = sectionLines.get(section);
       if (first !== undefined) throw new ConfigError(`${file}:${lineNo}: section [${section}] appears twice (lines ${first} and ${lineNo})`, 'merge the two sections');
@@ -40,7 +40,8 @@ export function scanIni(text: string, file: string): IniScan {
     }
     const kv = /^([^=]+)(=(.*))?$/.exec(line);
     if (!kv) return;
-    const key = kv[1]!.trim();
+    // `ini` unquotes keys: `"maxconn" = 1` is maxconn, `"__proto__"` is __proto__.
+    const key = unquote(kv[1]!.trim());
     const where = section ? `[${section}] ${key}` : key;
     checkName([key], `${file}:${lineNo}: ${where}`);
     if (key.endsWith('[]')) throw new ConfigError(`${file}:${lineNo}: ${where}: arrays are not supported`, 'write one comma-separated value');
@@ -83,4 +84,15 @@ function findCut(rawValue: string): CutValue | null {
     return { char: c, raw: rest ? v.slice(0, i + rest.index) : v };
   }
   return null;
+}
+
+function unquote(name: string): string {
+  if (name.length >= 2 && ((name.startsWith('"') && name.endsWith('"')) || (name.startsWith("'") && name.endsWith("'")))) {
+    try {
+      return name.startsWith('"') ? String(JSON.parse(name)) : name.slice(1, -1);
+    } catch {
+      return name.slice(1, -1);
+    }
+  }
+  return name;
 }

@@ -2,6 +2,8 @@
 // (a command without a shell; exit 0 = healthy).
 
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { signalGroup, sweepMarked } from '../util/process.js';
 import { connect } from 'node:net';
 import type { HeartbeatSpec } from '../config/config.js';
 import { httpGet } from './http-get.js';
@@ -35,10 +37,17 @@ export function checkTcp(spec: HeartbeatSpec, signal: AbortSignal): Promise<Chec
   });
 }
 
+/**
+ * The check is over when its command exits, not when its output closes: whatever it left
+ * running (a background child holding the pipe, a setsid daemon) is ended then, found by its
+ * group and by a marker in its environment.
+ */
 export function checkExec(spec: HeartbeatSpec, signal: AbortSignal): Promise<CheckVerdict> {
   const [program, ...args] = spec.command!;
+  const marker = `BOOTSTRAP_CHECK_ID=${randomBytes(8).toString('hex')}`;
+  const eq = marker.indexOf('=');
   return new Promise((resolve) => {
-    const child = spawn(program!, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(program!, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, [marker.slice(0, eq)]: marker.slice(eq + 1) } });
     let output = '';
     const collect = (d: Buffer) => {
       if (output.length < 4096) output += d.toString('utf8');
@@ -46,23 +55,26 @@ export function checkExec(spec: HeartbeatSpec, signal: AbortSignal): Promise<Che
     child.stdout!.on('data', collect);
     child.stderr!.on('data', collect);
     const firstLine = () => output.split('\n').find((l) => l.trim() !== '')?.trim() ?? '';
-    const onAbort = () => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL'); // the command and all it started
-      } catch {
-        // gone
-      }
+    const endAll = () => {
+      signalGroup(child.pid!, 'SIGKILL'); // the command and all it started
+      void sweepMarked(marker, 0);
     };
-    signal.addEventListener('abort', onAbort, { once: true });
+    signal.addEventListener('abort', endAll, { once: true });
     child.on('error', (err) => {
-      signal.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', endAll);
       resolve({ healthy: false, detail: `cannot run ${program}: ${err.message}` });
     });
-    child.on('close', (code, sig) => {
-      signal.removeEventListener('abort', onAbort);
-      if (signal.aborted) resolve({ healthy: false, detail: `${program} did not finish in time (killed)` });
-      else if (code === 0) resolve({ healthy: true, detail: firstLine() || 'exit 0' });
-      else resolve({ healthy: false, detail: `${sig ? `killed by ${sig}` : `exit ${code}`}${firstLine() ? `: ${firstLine()}` : ''}` });
+    child.on('exit', (code, sig) => {
+      signal.removeEventListener('abort', endAll);
+      // What it wrote just before it exited is still in the pipes: read it for a moment.
+      setTimeout(() => {
+        child.stdout!.destroy();
+        child.stderr!.destroy();
+        endAll();
+        if (signal.aborted) resolve({ healthy: false, detail: `${program} did not finish in time (killed)` });
+        else if (code === 0) resolve({ healthy: true, detail: firstLine() || 'exit 0' });
+        else resolve({ healthy: false, detail: `${sig ? `killed by ${sig}` : `exit ${code}`}${firstLine() ? `: ${firstLine()}` : ''}` });
+      }, 20);
     });
   });
 }

@@ -123,7 +123,11 @@ export function judge(csv: string, wanted: string[] | undefined): CheckVerdict {
     const activeUp = up.filter((s) => s.act === '1');
     const down = own.filter((s) => !s.status.startsWith('UP'));
     const summary = `backend ${name}: ${up.length}/${own.length} servers UP`;
-    const downList = down.map((s) => `${name}/${s.svname} ${s.status}${s.check_status ? ` (${s.check_status})` : ''}`);
+    // haproxy marks a check still in progress with '* ' (`* L4CON`): the status is what matters.
+    const downList = down.map((s) => {
+      const check = s.check_status.replace(/^\*\s*/, '');
+      return `${name}/${s.svname} ${s.status}${check ? ` (${check})` : ''}`;
+    });
     if (!backend.status.startsWith('UP') || activeUp.length === 0) problems.push([`${summary}${backend.status.startsWith('UP') ? '' : `, backend ${backend.status}`}`, ...downList].join('; '));
     else fine.push([summary, ...downList].join('; '));
   }

@@ -1,7 +1,11 @@
 // A lock that names its holder. proper-lockfile gives the exclusion (an atomic mkdir of
-// `<path>.d`, kept fresh by mtime updates); beside it, `<path>` is the owner record (JSON: PID,
-// process start time, host, command, start time) that operators read and that lets us take the
-// lock over at once when its holder is dead, instead of waiting for staleness.
+// `<path>.d`); beside it, `<path>` is the owner record (JSON: PID, process start time, boot id,
+// host, command, start time) that operators read and that lets us take the lock over at once
+// when its holder is dead.
+//
+// A holder that is alive (same boot, PID and start time match) is never taken over, whatever
+// the mtime or the clock says: a stopped (SIGSTOP), suspended or slow agent keeps its lock. So
+// proper-lockfile's staleness is turned off; dead holders are found by their PID instead.
 //
 // Nothing is ever written inside the mutex dir: proper-lockfile removes it with rmdir.
 
@@ -12,24 +16,29 @@ import { hostname } from 'node:os';
 import lockfile from 'proper-lockfile';
 import { LockHeldError, stateFsError, type LockHolder } from '../errors.js';
 import { readFileNoFollow, writeFileAtomic, writeJsonAtomic } from '../state/atomic.js';
-import { isProcessAlive, processStartTime, sleep } from '../util/process.js';
+import { bootId, isProcessAlive, processStartTime, sleep } from '../util/process.js';
+
+/** proper-lockfile's staleness, off: never (its mtime refresh every ~12 days is harmless). */
+const neverStale = { stale: 2 ** 31 * 1000, update: 2 ** 30 };
 
 export interface LockOwner extends LockHolder {
   /** Identity of the mutex dir this record belongs to (a record left by a dead holder does not match a new dir). */
   lockIno: number;
   lockBirthMs: number;
-  /** The step launcher of the running phase, so that a takeover can end what a killed agent left. */
-  launcherPid?: number | null;
-  launcherStart?: string | null;
+  /** The boot the holder runs in (its PID means something only there). */
+  bootId?: string | null;
   /** The run this lock is held for, so that a takeover can record a run whose agent died. */
   runId?: string;
   action?: string;
 }
 
+/** A dead holder, and whether it died in this boot (what it left may still run). */
+export type DeadOwner = LockOwner & { sameBoot: boolean };
+
 export type LockProbe =
   | { state: 'free' }
   | { state: 'held'; owner: LockOwner | null }
-  | { state: 'dead'; owner: LockOwner };
+  | { state: 'dead'; owner: DeadOwner };
 
 export interface AcquireOptions {
   command: string;
@@ -38,20 +47,20 @@ export interface AcquireOptions {
   pollMs?: number;
   /** Called when the lock is lost while held (mutex dir removed or not refreshable). */
   onCompromised?: (err: Error) => void;
-  /** Called before taking over the lock of a dead holder (to warn, and to end what it left). */
-  onTakeOver?: (owner: LockOwner) => void | Promise<void>;
+  /**
+   * Called once, by the one process that takes over the lock of a dead holder, before it does
+   * (to warn, end what it left, and record its run). Many waiters: exactly one calls it.
+   */
+  onTakeOver?: (owner: DeadOwner) => void | Promise<void>;
+  /** Fields of the first owner record (e.g. the run id). */
+  record?: Partial<LockOwner>;
 }
 
 export class PidLock {
   readonly mutexDir: string;
-  private readonly staleMs: number;
 
-  constructor(
-    readonly path: string,
-    options: { staleMs?: number } = {},
-  ) {
+  constructor(readonly path: string) {
     this.mutexDir = `${path}.d`;
-    this.staleMs = options.staleMs ?? 30_000;
   }
 
   async acquire(options: AcquireOptions): Promise<LockHandle> {
@@ -72,14 +81,13 @@ export class PidLock {
       }
       try {
         release = await this.tryMutex(options.onCompromised);
-        if (release) return await this.recordOwner(options.command, release);
+        if (release) return await this.recordOwner(options.command, release, options.record);
       } finally {
         await fsp.rm(intent, { force: true }).catch(() => {});
       }
       const probe = await this.probe();
       if (probe.state === 'dead') {
-        await options.onTakeOver?.(probe.owner);
-        await this.takeOver(probe.owner);
+        await this.takeOver(probe.owner, options.onTakeOver);
         continue;
       }
       if (probe.state === 'free') continue;
@@ -102,8 +110,13 @@ export class PidLock {
       if (!dir) return { state: 'free' };
       const owner = await this.readOwner();
       if (owner && this.describes(owner, dir)) {
-        if (owner.host !== hostname()) return { state: 'held', owner }; // cannot judge a PID of another host
-        return isProcessAlive(owner.pid, owner.pidStart) ? { state: 'held', owner } : { state: 'dead', owner };
+        const boot = bootId();
+        // Same boot: the PID and its start time decide. Another boot (the record names one): the
+        // holder's boot is over. No boot id (an old record): judge by the host as before.
+        const sameBoot = owner.bootId ? owner.bootId === boot : owner.host === hostname();
+        if (!owner.bootId && !sameBoot) return { state: 'held', owner }; // cannot judge a PID of another host
+        if (sameBoot && isProcessAlive(owner.pid, owner.pidStart)) return { state: 'held', owner };
+        return { state: 'dead', owner: { ...owner, sameBoot } };
       }
       // No record for this dir: its creator is between mkdir and writing it, or died there.
       if (this.liveIntents().length > 0) return { state: 'held', owner: null };
@@ -111,7 +124,7 @@ export class PidLock {
       const again = this.statMutex();
       const record = await this.readOwner();
       if (again && again.ino === dir.ino && !(record && this.describes(record, again))) {
-        const unknown: LockOwner = { pid: 0, host: hostname(), command: '(a process that died while taking the lock)', startedAt: dir.birthtime.toISOString(), lockIno: dir.ino, lockBirthMs: dir.birthtimeMs };
+        const unknown: DeadOwner = { pid: 0, host: hostname(), command: '(a process that died while taking the lock)', startedAt: dir.birthtime.toISOString(), lockIno: dir.ino, lockBirthMs: dir.birthtimeMs, sameBoot: true };
         return { state: 'dead', owner: unknown };
       }
     }
@@ -169,8 +182,7 @@ export class PidLock {
         lockfilePath: this.mutexDir,
         realpath: false,
         retries: 0,
-        stale: this.staleMs,
-        update: Math.floor(this.staleMs / 3),
+        ...neverStale,
         onCompromised: onCompromised ?? (() => {}),
       });
     } catch (err) {
@@ -179,12 +191,14 @@ export class PidLock {
     }
   }
 
-  private async recordOwner(command: string, release: () => Promise<void>): Promise<LockHandle> {
+  private async recordOwner(command: string, release: () => Promise<void>, fields: Partial<LockOwner> = {}): Promise<LockHandle> {
     try {
       const dir = statSync(this.mutexDir);
       const owner: LockOwner = {
+        ...fields,
         pid: process.pid,
         pidStart: processStartTime(process.pid) ?? undefined,
+        bootId: bootId(),
         host: hostname(),
         command,
         startedAt: new Date().toISOString(),
@@ -203,18 +217,22 @@ export class PidLock {
    * Removes the lock of a dead holder. Takeovers are serialised by a second, short mutex and the
    * holder is checked again under it, so two processes cannot both remove and one then remove the
    * other's fresh lock. The record goes first: while the mutex dir exists nobody else writes one.
+   * `onTakeOver` runs under the guard, only in the process that finds the holder still dead
+   * there: the others then find the lock free or taken, and record nothing.
    */
-  private async takeOver(dead: LockOwner): Promise<void> {
+  private async takeOver(dead: DeadOwner, onTakeOver?: (owner: DeadOwner) => void | Promise<void>): Promise<void> {
     const guard = `${this.path}.takeover`;
     let release: () => Promise<void>;
     try {
-      release = await lockfile.lock(guard, { lockfilePath: `${guard}.d`, realpath: false, stale: 5000, retries: { retries: 100, minTimeout: 10, maxTimeout: 100 }, onCompromised: () => {} });
+      // The guard is held only briefly; 30 s of staleness covers a takeover killed half-way.
+      release = await lockfile.lock(guard, { lockfilePath: `${guard}.d`, realpath: false, stale: 30_000, retries: { retries: 600, minTimeout: 10, maxTimeout: 100 }, onCompromised: () => {} });
     } catch (err) {
       throw stateFsError(err, `take over lock ${this.path}`);
     }
     try {
       const probe = await this.probe();
       if (probe.state === 'dead' && probe.owner.pid === dead.pid && probe.owner.lockIno === dead.lockIno) {
+        await onTakeOver?.(probe.owner);
         if (dead.pid !== 0) await fsp.rm(this.path, { force: true }); // pid 0: the record is someone else's or none
         await fsp.rmdir(this.mutexDir).catch((err: NodeJS.ErrnoException) => {
           if (err.code !== 'ENOENT') throw err;

@@ -51,6 +51,8 @@ export interface LoggerOptions {
 const priority: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, debug: 7 };
 const rank: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 const maskText = '********';
+/** Lines of a multi-line secret this long or longer are masked wherever they appear. */
+const minSecretLine = 8;
 
 type Winston = typeof import('winston');
 
@@ -65,8 +67,12 @@ export function createLogger(initial: LoggerOptions): Logger {
   let fileTransport: import('winston').transport | null = null;
   let closed = false;
 
+  // Short lines of multi-line secrets (the last line of a PEM key): masked where a logged line
+  // is exactly that (as a substring they would mask ordinary words everywhere).
+  const wholeLines = new Set<string>();
   const mask = (text: string): string => {
     for (const secret of ordered) if (text.includes(secret)) text = text.split(secret).join(maskText);
+    if (wholeLines.size) text = text.split('\n').map((l) => (wholeLines.has(l.trim()) ? maskText : l)).join('\n');
     return text;
   };
 
@@ -117,7 +123,16 @@ export function createLogger(initial: LoggerOptions): Logger {
     debug: (m) => log('debug', m),
     step: (source, line) => log('info', line, source),
     addSecrets(values) {
-      for (const v of values) if (v !== '') secrets.add(v);
+      for (const v of values) {
+        if (v === '') continue;
+        secrets.add(v);
+        // A multi-line secret (a PEM key) reaches logs a line at a time: each line is a secret.
+        if (!/[\r\n]/.test(v)) continue;
+        for (const line of v.split(/\r?\n/).map((l) => l.trim())) {
+          if (line.length >= minSecretLine) secrets.add(line);
+          else if (line !== '') wholeLines.add(line);
+        }
+      }
       ordered = [...secrets].sort((a, b) => b.length - a.length);
     },
     mask,

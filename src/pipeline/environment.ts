@@ -1,8 +1,13 @@
 // The environment of steps: the agent's, the contract's BOOTSTRAP_* variables, and what the
-// files of environment.d export (sourced by bash in `sort -n` order, as dib-run-parts does).
+// files of environment.d export. As under os-refresh-config, they are sourced again before each
+// phase and before error.d (a value a phase wrote is seen by the next), in dib-run-parts' order;
+// what they print goes to the log and never into the environment; each sourcing is bounded like
+// a step and stopped by the run's signal.
 
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import { bashPath, sweepMarked, terminateGroups } from '../util/process.js';
+import { LineSplitter } from './output.js';
 import { settingValueToEnv } from '../config/setting-types.js';
 import type { EffectiveProduct } from '../products.js';
 
@@ -23,7 +28,7 @@ export interface RunFacts {
 export interface Failure {
   phase: string;
   step: string;
-  kind: 'exit' | 'signal' | 'timeout' | 'check' | 'heartbeat';
+  kind: 'exit' | 'signal' | 'timeout' | 'check' | 'heartbeat' | 'condition' | 'reboot';
   exitCode: number | null;
   message: string;
 }
@@ -74,48 +79,88 @@ export function failureEnvironment(env: NodeJS.ProcessEnv, failure: Failure): No
 export class EnvironmentFileError extends Error {
   constructor(
     readonly file: string,
+    readonly kind: 'exit' | 'timeout' | 'signal',
     readonly detail: string,
   ) {
     super(`environment file ${file} failed: ${detail}`);
   }
 }
 
+// The dump goes to fd 3 after a blank line that ends the progress marks; the files' own output
+// (stdout and stderr) goes to the log. Each file is sourced with fd 3 closed.
 const sourceScript = `for __bootstrap_env_file in "$@"; do
   printf '%s\\n' "$__bootstrap_env_file" >&3
-  . "$__bootstrap_env_file" || exit $?
+  . "$__bootstrap_env_file" 3>&- || exit $?
 done
 printf '\\n' >&3
-exec env -0`;
+command -p env -0 >&3`;
 
 const shellNoise = new Set(['_', 'SHLVL', 'PWD', 'OLDPWD']);
+
+export interface SourceOptions {
+  /** Bound on the whole sourcing. */
+  timeoutMs: number;
+  killGraceMs: number;
+  /** Stops it (the run's SIGINT/SIGTERM). */
+  signal?: AbortSignal | undefined;
+  /** Each line the files print. */
+  onLine?: ((line: string) => void) | undefined;
+  /** `NAME=value` of the run: what the files leave running is swept at a timeout. */
+  marker?: string | undefined;
+}
 
 /**
  * Sources the files in one bash and returns the environment that results: variables the files
  * export are added or changed, those they unset are removed.
  */
-export async function sourceEnvironmentFiles(files: string[], env: NodeJS.ProcessEnv, cwd: string, timeoutMs: number): Promise<NodeJS.ProcessEnv> {
+export async function sourceEnvironmentFiles(files: string[], env: NodeJS.ProcessEnv, cwd: string, o: SourceOptions): Promise<NodeJS.ProcessEnv> {
   if (files.length === 0) return env;
-  const child = spawn('bash', ['-c', sourceScript, 'environment.d', ...files], { cwd, env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
-  const chunks: Buffer[] = [];
-  let stderr = '';
-  let progress = '';
-  child.stdout!.on('data', (d: Buffer) => chunks.push(d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
-  (child.stdio[3] as Readable).setEncoding('utf8').on('data', (d: string) => (progress += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (c, s) => resolve([c, s]));
+  const bash = bashPath(env);
+  if (!bash) throw new EnvironmentFileError(files[0]!, 'exit', 'bash not found (looked in /bin, /usr/bin and PATH)');
+  const child = spawn(bash, ['--noprofile', '--norc', '-c', sourceScript, 'environment.d', ...files], { cwd, env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
+  const dump: Buffer[] = [];
+  const lines = new LineSplitter((line) => o.onLine?.(line));
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => lines.push(d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => lines.push(d));
+  const dumpStream = child.stdio[3] as Readable;
+  dumpStream.on('data', (d: Buffer) => dump.push(d));
+  // Only bash and env hold fd 3 (the files are sourced with it closed): it ends when bash does.
+  const dumped = new Promise<void>((resolve) => dumpStream.once('close', () => resolve()));
+  let why: 'timeout' | 'signal' | null = null;
+  let killing: Promise<void> | null = null;
+  const stop = (reason: 'timeout' | 'signal') => {
+    why ??= reason;
+    killing ??= (async () => {
+      if (child.pid) await terminateGroups([child.pid], o.killGraceMs);
+      if (o.marker) await sweepMarked(o.marker, o.killGraceMs);
+    })();
+  };
+  const timer = setTimeout(() => stop('timeout'), Math.max(0, o.timeoutMs));
+  const onAbort = () => stop('signal');
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  if (o.signal?.aborted) onAbort();
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+    child.on('error', (err) => {
+      lines.push(`cannot start ${bash}: ${err.message}\n`);
+      resolve([127, null]);
+    });
+    // 'exit', not 'close': a background process an environment file started may hold its output.
+    child.on('exit', (c, s) => resolve([c, s]));
   });
   clearTimeout(timer);
-  const marks = progress.split('\n');
-  if (code !== 0 || marks.at(-2) !== '') {
-    const failed = marks.filter((m) => m !== '').at(-1) ?? files[0]!;
-    const why = signal ? `killed by ${signal}${signal === 'SIGKILL' ? ' (timed out?)' : ''}` : `exit ${code}`;
-    throw new EnvironmentFileError(failed, `${why}${stderr.trim() ? `: ${stderr.trim().split('\n').at(-1)}` : ''}`);
-  }
+  o.signal?.removeEventListener('abort', onAbort);
+  if (killing) await killing;
+  await Promise.race([dumped, new Promise((r) => setTimeout(r, 2000).unref())]);
+  lines.flush();
+  for (const s of [child.stdout, child.stderr, child.stdio[3]]) (s as Readable | null)?.destroy();
+  const text = Buffer.concat(dump).toString('utf8');
+  const split = text.indexOf('\n\n');
+  const marks = (split >= 0 ? text.slice(0, split) : text).split('\n').filter((m) => m !== '');
+  const failed = marks.at(-1) ?? files[0]!;
+  if (why) throw new EnvironmentFileError(failed, why, why === 'timeout' ? `timed out after ${(o.timeoutMs / 1000).toFixed(1)} s (killed)` : 'stopped: the agent was asked to stop');
+  if (code !== 0 || split < 0) throw new EnvironmentFileError(failed, signal ? 'signal' : 'exit', signal ? `killed by ${signal}` : `exit ${code}`);
   const result: NodeJS.ProcessEnv = {};
-  for (const entry of Buffer.concat(chunks).toString('utf8').split('\0')) {
+  for (const entry of text.slice(split + 2).split('\0')) {
     const eq = entry.indexOf('=');
     if (eq <= 0) continue;
     const key = entry.slice(0, eq);

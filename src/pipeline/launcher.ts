@@ -11,20 +11,24 @@
 // Steps are queued ahead (a phase's steps and checks at once), so no step waits for a round trip
 // through the agent. After a step fails, the launcher skips what is queued until told `C`.
 //
-// Protocol, on the launcher's fd 3 (closed for steps): `R <seq> <path>` runs a file, `C` clears
-// the failed state. After each R it writes an end line on stdout: NUL, a per-launcher nonce,
-// seq, and the exit status (or K: skipped), so every byte a step wrote is attributed to it and
-// to no other. A step starts when the one before it ends, so that is when its timeout starts; to
-// stop it, its process group (its pid, under set -m) is read from the launcher's children in
-// /proc.
+// Protocol, on the launcher's fd 3 (closed for steps): first `NONCE DIR`, then `R <seq> <name>`
+// runs DIR/name (so $0 is absolute, as under os-refresh-config), `C` clears the failed state.
+// After each R it writes an end line on stdout: NUL, a per-launcher nonce, seq, and the exit
+// status (or K: skipped), so every byte a step wrote is attributed to it and to no other. The
+// nonce never reaches a step's environment. A step starts when the one before it ends, so that is
+// when its timeout starts (the smaller of script_timeout and what is left of the run); to stop
+// it, its process group (its pid, under set -m) is read from the launcher's children in /proc,
+// and everything the run started is swept by its environment marker (util/process).
+//
+// A step is over when its process exits, not when its output closes: a background child that
+// keeps the pipe open delays nothing (its output goes on into the log until the phase ends).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
-import { childrenOf, isGroupAlive, signalGroup, sleep } from '../util/process.js';
+import { bashPath, childrenOf, sleep, sweepMarked, terminateGroups } from '../util/process.js';
 import { LineSplitter, Tail } from './output.js';
 import { packageRoot } from '../version.js';
 
@@ -43,6 +47,8 @@ export interface RawStepResult {
 
 export interface RunOptions {
   timeoutMs: number;
+  /** Epoch ms by which the step must end whatever timeoutMs says (the run's deadline). */
+  deadline?: number;
   killGraceMs: number;
   signal?: AbortSignal;
   /** Each line the step prints (stdout and stderr alike). */
@@ -79,23 +85,33 @@ export class Launcher {
   private readonly queue: number[] = [];
   private seq = 0;
   private exited: string | null = null;
+  /** The cat that relays the steps' pipe to us: a child of the launcher, but not a step. */
+  private relayPid: number | null = null;
 
+  /**
+   * `marker`: the `NAME=value` every process of the run inherits; a timeout sweeps what carries
+   * it (setsid and double-forked children included) besides the step's own group.
+   */
   constructor(
     env: NodeJS.ProcessEnv,
     private readonly cwd: string,
+    private readonly marker: string | null = null,
   ) {
+    const bash = bashPath(env);
     // A file of the package, not a string for `bash -c`: see the end of the script.
-    this.child = spawn(bashPath, ['--noprofile', '--norc', join(packageRoot(), 'lib', 'launcher.bash')], {
+    this.child = spawn(bash ?? 'bash', ['--noprofile', '--norc', join(packageRoot(), 'lib', 'launcher.bash')], {
       cwd,
-      env: { ...env, BOOTSTRAP_LAUNCHER_NONCE: this.nonce },
+      env,
       stdio: ['ignore', 'pipe', 'ignore', 'pipe'],
       detached: true, // its own group: a Ctrl-C meant for the agent does not kill it mid-step
     });
     this.commands = this.child.stdio[3] as Writable;
     this.readOutput(this.child.stdout!);
     this.commands.on('error', () => {}); // a dead launcher is reported through 'exit'
-    this.child.on('error', (err) => this.fail(`cannot start bash: ${err.message}`));
+    this.child.on('error', (err) => this.fail(`cannot start bash${bash ? ` (${bash})` : ' (none found in /bin, /usr/bin or PATH)'}: ${err.message}`));
     this.child.on('exit', (code, signal) => this.fail(`the step launcher ended (${signal ?? `exit ${code}`})`));
+    if (cwd.includes('\n')) this.fail(`the phase dir ${JSON.stringify(cwd)} holds a newline`);
+    else this.commands.write(`${this.nonce} ${cwd}\n`);
   }
 
   get pid(): number | undefined {
@@ -126,19 +142,17 @@ export class Launcher {
       done,
       finished,
     };
-    if (this.exited || path.includes('\n')) {
+    // bash reads a pipe a byte at a time: files are named relative to the launcher's dir.
+    const misplaced = dirname(path) !== this.cwd || path.includes('\n');
+    if (this.exited || misplaced) {
       done();
-      return Promise.resolve(this.result(job, this.exited ?? 'the step path holds a newline'));
+      return Promise.resolve(this.result(job, this.exited ?? `internal: ${path} is not a file of ${this.cwd}`));
     }
     this.jobs.set(seq, job);
     this.queue.push(seq);
     if (this.queue.length === 1) this.started(job);
-    // bash reads a pipe a byte at a time: name files relative to the launcher's cwd when we can.
-    const word = dirname(path) === this.cwd ? `./${basename(path)}` : path;
-    this.commands.write(`R ${seq} ${word}\n`);
+    this.commands.write(`R ${seq} ${basename(path)}\n`);
     return finished.then(async () => {
-      clearTimeout(job.timer ?? undefined);
-      options.signal?.removeEventListener('abort', job.onAbort);
       if (job.killing) await job.killing; // nothing the step started is left running
       this.jobs.delete(seq);
       if (job.skipped) return 'skipped';
@@ -151,14 +165,19 @@ export class Launcher {
     if (!this.exited) this.commands.write('C\n');
   }
 
-  /** Ends the launcher (its command fd closes, it leaves its loop). */
+  /**
+   * Ends the launcher (its command fd closes, it leaves its loop). Its output is no longer read
+   * after that: a background child of a step that still holds the pipe keeps nothing waiting.
+   */
   async close(): Promise<void> {
-    if (this.exited) return;
-    const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    this.commands.end();
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
-    await gone;
-    clearTimeout(timer);
+    if (!this.exited) {
+      const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+      this.commands.end();
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
+      await gone;
+      clearTimeout(timer);
+    }
+    this.child.stdout?.destroy();
   }
 
   private result(job: Job, error: string | null): RawStepResult {
@@ -177,19 +196,44 @@ export class Launcher {
     };
   }
 
+  /** The job's clock starts: its timeout is what is left of the run if that is less. */
   private started(job: Job): void {
     job.startedAt = new Date();
     job.t0 = performance.now();
-    job.timer = setTimeout(() => this.stop(job, 'timeout'), Math.max(0, job.options.timeoutMs));
-    job.options.signal?.addEventListener('abort', job.onAbort);
+    const { timeoutMs, deadline } = job.options;
+    const ms = Math.min(timeoutMs, deadline === undefined ? Infinity : deadline - Date.now());
+    job.timer = setTimeout(() => this.stop(job, 'timeout'), Math.max(0, ms));
+    job.options.signal?.addEventListener('abort', job.onAbort, { once: true });
     if (job.options.signal?.aborted) job.onAbort();
+  }
+
+  /** The job's end: its timer and abort listener go at once (skipped jobs end many at a time). */
+  private ended(job: Job): void {
+    clearTimeout(job.timer ?? undefined);
+    job.options.signal?.removeEventListener('abort', job.onAbort);
+    job.done();
   }
 
   private stop(job: Job, why: 'timeout' | 'abort'): void {
     if (job.status !== null || job.skipped || !this.child.pid) return;
     if (why === 'timeout') job.timedOut = true;
     else job.aborted = true;
-    job.killing ??= killStep(this.child.pid, job.options.killGraceMs, () => job.status !== null || this.exited !== null);
+    job.killing ??= this.killStep(job.options.killGraceMs, () => job.status !== null || this.exited !== null);
+  }
+
+  /**
+   * TERM to the running step's process group, KILL after the grace period; then everything else
+   * the run started (by its marker). The step is the launcher's only child but the relay.
+   */
+  private async killStep(graceMs: number, ended: () => boolean): Promise<void> {
+    const launcher = this.child.pid!;
+    let groups: number[] = [];
+    for (let i = 0; i < 200 && groups.length === 0 && !ended(); i++) {
+      groups = childrenOf(launcher).filter((p) => p !== this.relayPid);
+      if (groups.length === 0) await sleep(5); // between two steps: the next one is being forked
+    }
+    await terminateGroups(groups, graceMs);
+    if (this.marker) await sweepMarked(this.marker, graceMs, new Set([launcher, ...(this.relayPid ? [this.relayPid] : [])]));
   }
 
   private readOutput(stream: Readable): void {
@@ -202,13 +246,18 @@ export class Launcher {
         job.tail.append(`${text}\n`);
         job.options.onLine(text);
       }
-      if (at < 0 || !job) return;
+      if (at < 0) return;
+      const [seq, status] = line.slice(at + marker.length).split(' ');
+      if (seq === 'P') {
+        this.relayPid = Number(status);
+        return;
+      }
+      if (!job) return;
       // The end line: `<seq> <status>`, or `<seq> K` when it was skipped.
-      const status = line.slice(at + marker.length).split(' ')[1];
       this.queue.shift();
       if (status === 'K') job.skipped = true;
       else job.status = Number(status);
-      job.done();
+      this.ended(job);
       const next = this.jobs.get(this.queue[0] ?? -1);
       if (next) this.started(next);
     });
@@ -218,30 +267,9 @@ export class Launcher {
 
   private fail(message: string): void {
     this.exited ??= message;
-    for (const job of this.jobs.values()) job.done();
+    for (const job of this.jobs.values()) this.ended(job);
   }
 }
-
-/**
- * TERM to the running step's process group, KILL after the grace period; waits until the group
- * is gone. The step is the launcher's only child, and leads its own group (set -m).
- */
-async function killStep(launcherPid: number, graceMs: number, ended: () => boolean): Promise<void> {
-  let groups: number[] = [];
-  for (let i = 0; i < 200 && groups.length === 0 && !ended(); i++) {
-    groups = childrenOf(launcherPid);
-    if (groups.length === 0) await sleep(5); // between two steps: the next one is being forked
-  }
-  const alive = () => groups.some(isGroupAlive);
-  for (const g of groups) signalGroup(g, 'SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (alive() && Date.now() < deadline) await sleep(25);
-  for (const g of groups) if (isGroupAlive(g)) signalGroup(g, 'SIGKILL');
-  for (let i = 0; i < 200 && alive(); i++) await sleep(10);
-}
-
-/** /bin/bash when it is there (a minimal or missing PATH must not matter), else bash from PATH. */
-const bashPath = existsSync('/bin/bash') ? '/bin/bash' : 'bash';
 
 const fatalSignals = new Set([1, 2, 3, 4, 6, 7, 8, 9, 11, 13, 14, 15, 24, 25]);
 

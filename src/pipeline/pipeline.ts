@@ -5,13 +5,21 @@
 import type { PhasesConfig } from '../config/config.js';
 import type { Logger } from '../log/log.js';
 import type { FailureRecord, PhaseRecord, StepRecord } from '../state/journal.js';
-import { failureEnvironment, type Failure } from './environment.js';
+import { EnvironmentFileError, failureEnvironment, type Failure } from './environment.js';
 import { Launcher, type RawStepResult } from './launcher.js';
 import type { PhasePlan, Plan, PlannedStep } from './plan.js';
 
 export interface PipelineOptions {
   plan: Plan;
-  env: NodeJS.ProcessEnv;
+  /**
+   * The environment for a phase (environment.d sourced again for each, as os-refresh-config
+   * does); throws EnvironmentFileError when a file of environment.d fails.
+   */
+  environment: (phase: PhasePlan['phase'], cleanup: boolean) => Promise<NodeJS.ProcessEnv>;
+  /** The run's environment without environment.d: for clean-up when environment.d fails. */
+  baseEnv: NodeJS.ProcessEnv;
+  /** `NAME=value` that every process of the run inherits: a timeout sweeps them all. */
+  marker: string;
   phases: PhasesConfig;
   log: Logger;
   /** Aborted by SIGINT/SIGTERM to the agent: the run fails with kind `signal`. */
@@ -22,8 +30,6 @@ export interface PipelineOptions {
   deadline: number;
   /** Runs after migration.d succeeded (the health gate); a failure it returns fails the run. */
   afterPhases?: () => Promise<Failure | null>;
-  /** Awaited before the phase's steps start, so a takeover always finds what they run under. */
-  onLauncher?: (pid: number | undefined) => Promise<void>;
   onStep?: (event: { phase: string; step: string; index: number; total: number }) => void;
 }
 
@@ -64,11 +70,22 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   return result;
 }
 
+/** The phase's environment, or the failure of the environment.d file that broke it. */
+async function phaseEnvironment(o: PipelineOptions, phase: PhasePlan['phase'], cleanup: boolean): Promise<{ env: NodeJS.ProcessEnv } | { failure: Failure }> {
+  try {
+    return { env: await o.environment(phase, cleanup) };
+  } catch (err) {
+    if (!(err instanceof EnvironmentFileError)) throw err;
+    return { failure: { phase, step: `environment.d/${err.file.split('/').at(-1)}`, kind: err.kind, exitCode: null, message: err.message } };
+  }
+}
+
 async function runPhase(o: PipelineOptions, phase: PhasePlan, record: PhaseRecord, completed: PlannedStep[], next: () => number, total: number): Promise<Failure | null> {
   if (phase.steps.length === 0) return null;
-  const launcher = new Launcher({ ...o.env, BOOTSTRAP_PHASE: phase.phase }, phase.dir);
+  const sourced = await phaseEnvironment(o, phase.phase, false);
+  if ('failure' in sourced) return sourced.failure;
+  const launcher = new Launcher({ ...sourced.env, BOOTSTRAP_PHASE: phase.phase }, phase.dir, o.marker);
   try {
-    await o.onLauncher?.(launcher.pid);
     let from = 0;
     let attempt = 1;
     while (from < phase.steps.length) {
@@ -106,8 +123,6 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, record: PhaseRecor
     }
     return null;
   } finally {
-    // The lock record keeps naming this launcher until the next phase's: harmless once it is
-    // gone (a takeover checks the PID and its start time), and one write less per phase.
     await launcher.close();
   }
 }
@@ -136,7 +151,8 @@ function outcomeOf(step: PlannedStep, raw: RawStepResult | 'skipped', checkRaw: 
  */
 function runOptions(o: PipelineOptions, source: string, cleanup = false) {
   return {
-    timeoutMs: cleanup ? o.phases.cleanupTimeoutMs : Math.min(o.phases.scriptTimeoutMs, Math.max(0, o.deadline - Date.now())),
+    timeoutMs: cleanup ? o.phases.cleanupTimeoutMs : o.phases.scriptTimeoutMs,
+    deadline: cleanup ? undefined : o.deadline,
     killGraceMs: o.phases.killGraceMs,
     signal: cleanup ? o.cleanupSignal : o.signal,
     onLine: (line: string) => o.log.step(source, line),
@@ -191,10 +207,12 @@ async function runBackouts(o: PipelineOptions, failure: Failure, completed: Plan
   const failedStep = o.plan.phases.flatMap((p) => p.steps).find((s) => s.phase === failure.phase && s.name === failure.step);
   const steps = [...(failedStep ? [failedStep] : []), ...(o.phases.backout === 'all' ? [...completed].reverse() : [])];
   const records: StepRecord[] = [];
+  const envs = new Map<string, NodeJS.ProcessEnv>();
   for (const step of steps) {
     if (!step.backout) continue;
     const dir = o.plan.phases.find((p) => p.phase === step.phase)!.dir;
-    const launcher = new Launcher(failureEnvironment({ ...o.env, BOOTSTRAP_PHASE: step.phase }, failure), dir);
+    if (!envs.has(step.phase)) envs.set(step.phase, await cleanupEnvironment(o, step.phase));
+    const launcher = new Launcher(failureEnvironment({ ...envs.get(step.phase)!, BOOTSTRAP_PHASE: step.phase }, failure), dir, o.marker);
     try {
       const raw = await runAlone(launcher, step.backout, runOptions(o, `${step.phase}/${step.name}.backout`, true));
       const record = toStepRecord(step.phase, `${step.name}.backout`, 'backout', raw, 1);
@@ -210,7 +228,8 @@ async function runBackouts(o: PipelineOptions, failure: Failure, completed: Plan
 async function runErrorPhase(o: PipelineOptions, failure: Failure): Promise<StepRecord[]> {
   const phase = o.plan.error;
   if (!phase.exists || phase.steps.length === 0) return [];
-  const launcher = new Launcher(failureEnvironment({ ...o.env, BOOTSTRAP_PHASE: 'error' }, failure), phase.dir);
+  const env = await cleanupEnvironment(o, 'error');
+  const launcher = new Launcher(failureEnvironment({ ...env, BOOTSTRAP_PHASE: 'error' }, failure), phase.dir, o.marker);
   const records: StepRecord[] = [];
   try {
     for (const step of phase.steps) {
@@ -223,6 +242,17 @@ async function runErrorPhase(o: PipelineOptions, failure: Failure): Promise<Step
     await launcher.close();
   }
   return records;
+}
+
+/**
+ * The environment for backouts and error.d: environment.d sourced again; if that fails, the
+ * run's own environment (the clean-up must still run), and the failure is logged.
+ */
+async function cleanupEnvironment(o: PipelineOptions, phase: PhasePlan['phase']): Promise<NodeJS.ProcessEnv> {
+  const sourced = await phaseEnvironment(o, phase, true);
+  if ('env' in sourced) return sourced.env;
+  o.log.error(`${sourced.failure.message}; ${phase === 'error' ? 'error.d' : 'backouts'} run without environment.d`);
+  return o.baseEnv;
 }
 
 /** Runs one file on its own: a failure does not keep the next one from running (error.d runs all). */

@@ -6,6 +6,7 @@
 import { closeSync, openSync, readdirSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, PermissionDeniedError } from '../errors.js';
+import { pathTrustProblem, type TrustProblem } from '../util/trust.js';
 
 export const runPhases = ['pre-configure', 'configure', 'post-configure', 'migration'] as const;
 export type PhaseName = (typeof runPhases)[number] | 'error';
@@ -64,48 +65,40 @@ export function planPhases(baseDir: string): Plan {
     error: scanPhaseDir('error', join(baseDir, 'error.d'), stats),
     refused: [],
   };
-  plan.refused = findRefused(plan, stats);
+  plan.refused = findRefused(plan);
   return plan;
 }
 
-/** Everything that would run, and the dirs holding it, checked as cron and sudo check. */
-function findRefused(plan: Plan, stats: Map<string, Stats>): RefusedFile[] {
+/**
+ * Everything that would run, checked as cron and sudo check: the file and every directory and
+ * symlink on the way to it (util/trust), so that what is checked is what runs. A directory at
+ * fault is listed once.
+ */
+function findRefused(plan: Plan): RefusedFile[] {
   const refused: RefusedFile[] = [];
   const uid = process.getuid?.() ?? 0;
   const head = Buffer.alloc(4);
-  const check = (path: string, isDir: boolean) => {
-    let st: Stats;
-    try {
-      st = stats.get(path) ?? statSync(path);
-    } catch {
-      return; // gone or unreadable: the run reports it when it gets there
-    }
-    const reason = trustProblem(st, uid);
-    if (reason) refused.push({ path, reason: `${isDir ? 'directory ' : ''}${reason}`, kind: 'insecure' });
+  const cache = new Map<string, TrustProblem | null>();
+  const named = new Set<string>();
+  const check = (path: string) => {
+    const problem = pathTrustProblem(path, uid, cache);
+    if (!problem || named.has(problem.path)) return;
+    named.add(problem.path);
+    refused.push({ path: problem.path, reason: problem.reason, kind: 'insecure' });
   };
   const phases = [...plan.phases, plan.error].filter((p) => p.exists);
-  if (phases.length || plan.environment.files.length) check(plan.baseDir, true);
-  if (plan.environment.files.length) check(plan.environment.dir, true);
-  for (const f of plan.environment.files) check(f, false);
+  for (const f of plan.environment.files) check(f);
   for (const phase of phases) {
-    if (phase.steps.length) check(phase.dir, true);
     for (const step of phase.steps) {
       for (const file of [step.path, step.check, step.backout]) {
         if (!file) continue;
-        check(file, false);
+        check(file);
         const format = formatProblem(file, head);
         if (format) refused.push({ path: file, reason: format, kind: 'format' });
       }
     }
   }
   return refused;
-}
-
-export function trustProblem(st: Stats, uid: number): string | null {
-  if (st.uid !== 0 && st.uid !== uid) return `owned by uid ${st.uid}, neither root nor the user running bootstrap (uid ${uid})`;
-  if (st.mode & 0o002) return `writable by others (mode ${(st.mode & 0o777).toString(8)})`;
-  if (st.mode & 0o020) return `writable by its group (mode ${(st.mode & 0o777).toString(8)})`;
-  return null;
 }
 
 /** A step must be a script (`#!`) or a program (ELF): anything else would be guessed at by a shell. */

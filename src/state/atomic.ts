@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp, constants as fsc } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { currentUid, readBounded } from '../util/files.js';
 
 export interface WriteHooks {
   /** Fault-injection seam for tests: called before each step of the write. */
@@ -53,12 +54,11 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Reads a file without following a symlink at its last component (ELOOP if it is one). */
-export async function readFileNoFollow(path: string): Promise<string> {
-  const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
-  try {
-    return await fh.readFile('utf8');
-  } finally {
-    await fh.close();
-  }
+/**
+ * Reads a file of the state dir: not through a symlink at its last component (ELOOP), only a
+ * regular file of at most `maxBytes`, and only one that belongs to the user running bootstrap
+ * (77): a file planted by another user is never trusted.
+ */
+export async function readFileNoFollow(path: string, maxBytes = 64 * 1024 * 1024): Promise<string> {
+  return readBounded(path, { maxBytes, noFollow: true, ownedBy: currentUid() });
 }

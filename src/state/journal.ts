@@ -37,7 +37,7 @@ export interface PhaseRecord {
 export interface FailureRecord {
   phase: string;
   step: string;
-  kind: 'exit' | 'signal' | 'timeout' | 'check' | 'heartbeat';
+  kind: 'exit' | 'signal' | 'timeout' | 'check' | 'heartbeat' | 'condition' | 'reboot';
   exit_code: number | null;
   message: string;
 }
@@ -93,6 +93,11 @@ export function newRunId(now = new Date()): string {
 
 const idPattern = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
 
+/** A run id has one shape: ids read from files are checked before they name a path or a process. */
+export function isRunId(id: unknown): id is string {
+  return typeof id === 'string' && idPattern.test(id);
+}
+
 export class JournalStore {
   readonly dir: string;
 
@@ -124,24 +129,38 @@ export class JournalStore {
     }
   }
 
+  /** A run by id, id prefix or `last`. */
   async read(id: string): Promise<RunJournal> {
+    if (isRunId(id)) {
+      try {
+        return await this.readId(id);
+      } catch (err) {
+        if (!(err instanceof DataError && /^no run/.test(err.message))) throw err;
+      }
+    }
     const ids = await this.ids();
-    const wanted = id === 'last' ? ids.at(-1) : ids.find((i) => i === id) ?? ids.filter((i) => i.startsWith(id)).at(-1);
+    const wanted = id === 'last' ? ids.at(-1) : ids.filter((i) => i.startsWith(id)).at(-1);
     if (!wanted) throw new DataError(id === 'last' ? 'no run has been recorded yet' : `no run '${id}'`, 'see bootstrap runs.list');
-    const file = join(this.dir, `${wanted}.json`);
+    return this.readId(wanted);
+  }
+
+  private async readId(id: string): Promise<RunJournal> {
+    const file = join(this.dir, `${id}.json`);
     try {
       return JSON.parse(await readFileNoFollow(file)) as RunJournal;
     } catch (err) {
       if (err instanceof SyntaxError) throw new DataError(`run journal ${file} is not JSON: ${err.message}`);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new DataError(`no run '${id}'`, 'see bootstrap runs.list');
       throw stateFsError(err, `read ${file}`);
     }
   }
 
+  /** Every readable journal, oldest first: one listing of the dir, one read per journal. */
   async list(): Promise<RunJournal[]> {
     const out: RunJournal[] = [];
     for (const id of await this.ids()) {
       try {
-        out.push(await this.read(id));
+        out.push(await this.readId(id));
       } catch {
         // a journal that cannot be read is left out of the list; runs.show names the problem
       }
@@ -149,9 +168,19 @@ export class JournalStore {
     return out;
   }
 
-  /** Keeps the newest `keep` journals. */
-  async prune(keep: number): Promise<void> {
+  /**
+   * Keeps the newest `keep` journals, and removes the config snapshots (they hold secrets) of
+   * every run but `running`, e.g. those a killed agent left.
+   */
+  async prune(keep: number, running: string | null = null): Promise<void> {
     const ids = await this.ids();
     for (const id of ids.slice(0, Math.max(0, ids.length - keep))) await fsp.rm(join(this.dir, `${id}.json`), { force: true });
+    let names: string[] = [];
+    try {
+      names = await fsp.readdir(this.dir);
+    } catch {
+      // no runs dir
+    }
+    for (const n of names) if (n.endsWith('.config.json') && n !== `${running}.config.json`) await fsp.rm(join(this.dir, n), { force: true });
   }
 }

@@ -2,8 +2,10 @@
 // short state lock (not the run lock, so `product.set` works during a long run) and an atomic
 // replace. A broken file is reported with its path, never reset.
 
-import { promises as fsp, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { promises as fsp, lstatSync, type Stats } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { currentUid } from '../util/files.js';
+import { pathTrustProblem } from '../util/trust.js';
 import type { SettingValue } from '../config/setting-types.js';
 import { StateError, PermissionDeniedError, stateFsError } from '../errors.js';
 import { PidLock } from '../lock/pid-lock.js';
@@ -61,13 +63,14 @@ export class StateStore {
     private readonly options: StateStoreOptions = {},
   ) {
     this.file = join(dir, 'state.json');
-    this.lock = new PidLock(join(dir, 'state.lock'), { staleMs: 10_000 });
+    this.lock = new PidLock(join(dir, 'state.lock'));
   }
 
   /** The current state; the initial one when the state dir or file does not exist yet. */
   async read(): Promise<StateDoc> {
     let text: string;
     try {
+      this.verifyDir();
       text = await readFileNoFollow(this.file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -100,27 +103,64 @@ export class StateStore {
     }
   }
 
-  /** Creates the state dir 0700 (whatever the umask), or tightens an existing one that is looser. */
+  /**
+   * Creates the state dir 0700 (whatever the umask), or tightens an existing one that is looser.
+   * Refused (77): a state dir or an entry of it that belongs to another user, whatever its mode,
+   * a symlink in place of one, or a path others could swap (util/trust). Bounded: no retry loop.
+   */
   async ensureDir(): Promise<void> {
+    const uid = currentUid();
     try {
-      await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
-      const st = statSync(this.dir);
-      if (!st.isDirectory()) throw new StateError(`state dir ${this.dir} is not a directory`);
-      const uid = process.getuid?.() ?? st.uid;
-      if (st.uid !== uid && uid !== 0) {
-        throw new PermissionDeniedError(`state dir ${this.dir} belongs to uid ${st.uid}, not to this user (uid ${uid})`, 'run as root or as its owner');
-      }
+      const problem = pathTrustProblem(this.dir, uid, undefined, false);
+      if (problem) throw new PermissionDeniedError(`state dir ${this.dir} is not safe: ${problem.path}: ${problem.reason}`, 'use a state dir whose parent dirs only root can change');
+      await mkdirBounded(this.dir);
+      const st = this.verifyDir();
       if ((st.mode & 0o777) !== 0o700) {
-        if (st.uid !== uid) throw new PermissionDeniedError(`state dir ${this.dir} has mode ${(st.mode & 0o777).toString(8)} and belongs to uid ${st.uid}`, 'chown it to the user running bootstrap');
         if ((st.mode & 0o077) !== 0) this.options.warn?.(`state dir ${this.dir} had mode ${(st.mode & 0o777).toString(8)}; tightened to 700`);
         await fsp.chmod(this.dir, 0o700);
       }
       for (const sub of ['runs', 'outbox', 'outbox/dead']) {
-        await fsp.mkdir(join(this.dir, sub), { mode: 0o700 }).catch(ignoreExists);
-        await fsp.chmod(join(this.dir, sub), 0o700); // whatever the umask took away or left
+        const path = join(this.dir, sub);
+        await fsp.mkdir(path, { mode: 0o700 }).catch(ignoreExists);
+        ownDir(path, uid);
+        await fsp.chmod(path, 0o700); // whatever the umask took away or left (not a symlink: checked)
       }
     } catch (err) {
       throw stateFsError(err, `create state dir ${this.dir}`);
+    }
+  }
+
+  /** The state dir, if it exists, must be a real directory of ours (not a symlink, not another user's). */
+  verifyDir(): Stats {
+    return ownDir(this.dir, currentUid());
+  }
+}
+
+/** lstat of a dir that must be ours: a directory (not a symlink to one), owned by `uid`. */
+function ownDir(path: string, uid: number): Stats {
+  const st = lstatSync(path);
+  if (st.isSymbolicLink()) throw new PermissionDeniedError(`${path} is a symbolic link; bootstrap never follows symlinks in its state dir`, 'replace it with a directory');
+  if (!st.isDirectory()) throw new StateError(`${path} is not a directory`);
+  if (st.uid !== uid) throw new PermissionDeniedError(`${path} belongs to uid ${st.uid}, not to the user running bootstrap (uid ${uid})`, 'use a state dir of your own, or chown it if it is really yours');
+  return st;
+}
+
+/**
+ * mkdir -p, one component at a time, each tried once: Node's recursive mkdir retries for ever
+ * when a parent keeps answering ENOENT (seen on an overlay /var), spinning at full CPU.
+ */
+async function mkdirBounded(dir: string): Promise<void> {
+  const parts = resolve(dir).split('/').filter(Boolean);
+  let path = '';
+  for (const [i, part] of parts.entries()) {
+    path += `/${part}`;
+    try {
+      await fsp.mkdir(path, { mode: 0o700 });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue;
+      if (code === 'ENOENT' && i > 0) throw new StateError(`cannot create ${path}: its parent disappeared or cannot hold directories (ENOENT)`, 'check the file system under the state dir');
+      throw err;
     }
   }
 }

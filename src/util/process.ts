@@ -1,7 +1,8 @@
-// Facts about processes from /proc, used to tell a live lock holder from a dead one whose PID
-// was reused.
+// Facts about processes from /proc: telling a live lock holder from a dead one whose PID was
+// reused, and finding every process a run started, even those that left its process groups.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 
 /** Field 22 of /proc/PID/stat: start time in clock ticks since boot; null when unknown. */
 export function processStartTime(pid: number): string | null {
@@ -15,6 +16,19 @@ export function processStartTime(pid: number): string | null {
   }
 }
 
+/**
+ * This boot's id. A PID and its start time mean something only within one boot: the lock
+ * records the boot, not the host name (a step may rename the host).
+ * BOOTSTRAP_TEST_BOOT_ID_FILE is a test seam (tests cannot reboot), not an operator setting.
+ */
+export function bootId(env: NodeJS.ProcessEnv = process.env): string | null {
+  try {
+    return readFileSync(env['BOOTSTRAP_TEST_BOOT_ID_FILE'] || '/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
 /** True when `pid` runs and, if `startTime` is known, is the same process that recorded it. */
 export function isProcessAlive(pid: number, startTime?: string | null): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
@@ -23,9 +37,20 @@ export function isProcessAlive(pid: number, startTime?: string | null): boolean 
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  const state = processState(pid);
+  if (state === null || state === 'Z' || state === 'X') return false; // gone, or a zombie: it runs nothing
   if (!startTime) return true;
-  const now = processStartTime(pid);
-  return now === null || now === startTime;
+  return processStartTime(pid) === startTime;
+}
+
+/** Field 3 of /proc/PID/stat (R, S, D, T, Z …); null when the process is gone. */
+function processState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return null;
+  }
 }
 
 /** True while any process of the group exists. */
@@ -55,6 +80,88 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
+function signalPid(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** TERM to each group, KILL after `graceMs`; resolves once every group is gone (bounded). */
+export async function terminateGroups(groups: number[], graceMs: number): Promise<void> {
+  const alive = () => groups.some(isGroupAlive);
+  for (const g of groups) signalGroup(g, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (alive() && Date.now() < deadline) await sleep(25);
+  for (const g of groups) if (isGroupAlive(g)) signalGroup(g, 'SIGKILL');
+  for (let i = 0; i < 200 && alive(); i++) await sleep(10);
+}
+
+/**
+ * PIDs whose environment holds `entry` (`NAME=value`) exactly: every process a run started
+ * inherits the run's marker, also after `setsid` or a double fork. Zombies have no environment
+ * and are not listed; processes of other users are unreadable (and not ours).
+ */
+export function processesWithEnv(entry: string, exclude: ReadonlySet<number> = new Set()): number[] {
+  const inner = Buffer.from(`\0${entry}\0`);
+  const first = Buffer.from(`${entry}\0`);
+  const found: number[] = [];
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  for (const name of names) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || exclude.has(pid)) continue;
+    let environ: Buffer;
+    try {
+      environ = readFileSync(`/proc/${pid}/environ`);
+    } catch {
+      continue; // gone, or not ours
+    }
+    if (environ.subarray(0, first.length).equals(first) || environ.includes(inner)) found.push(pid);
+  }
+  return found;
+}
+
+/**
+ * Ends every process whose environment holds `entry`: TERM (again to what they fork meanwhile)
+ * until they are gone or `graceMs` passed, then KILL, bounded. Returns the PIDs it found.
+ */
+export async function sweepMarked(entry: string, graceMs: number, exclude: ReadonlySet<number> = new Set()): Promise<number[]> {
+  const seen = new Set<number>();
+  const deadline = Date.now() + graceMs;
+  let pids = processesWithEnv(entry, exclude);
+  while (pids.length > 0 && Date.now() < deadline) {
+    for (const pid of pids) if (!seen.has(pid)) signalPid(pid, 'SIGTERM');
+    pids.forEach((p) => seen.add(p));
+    await sleep(25);
+    pids = processesWithEnv(entry, exclude);
+  }
+  for (let round = 0; round < 50 && pids.length > 0; round++) {
+    for (const pid of pids) {
+      seen.add(pid);
+      signalPid(pid, 'SIGKILL');
+    }
+    await sleep(10);
+    pids = processesWithEnv(entry, exclude);
+  }
+  return [...seen];
+}
+
+let bash: string | null | undefined;
+
+/** bash by absolute path, found once: a step's PATH is no business of the agent's own launcher. */
+export function bashPath(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (bash !== undefined) return bash;
+  const candidates = ['/bin/bash', '/usr/bin/bash', ...(env['PATH'] ?? '').split(delimiter).filter((d) => d.startsWith('/')).map((d) => join(d, 'bash'))];
+  bash = candidates.find((c) => existsSync(c)) ?? null;
+  return bash;
 }

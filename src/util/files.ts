@@ -1,0 +1,85 @@
+// Reading files the agent did not write itself, safely: only regular files (a FIFO would block
+// for ever, /dev/zero never ends), opened without blocking, with the size bound enforced while
+// reading, and, inside the state dir, only files that belong to the user running bootstrap.
+
+import { promises as fsp, constants as fsc, closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { PermissionDeniedError } from '../errors.js';
+
+export interface ReadOptions {
+  /** Refuse more than this many bytes (ERANGE). */
+  maxBytes: number;
+  /** Do not follow a symlink at the last component (ELOOP). */
+  noFollow?: boolean;
+  /** Refuse a file owned by anyone but this user (77): state files are ours alone. */
+  ownedBy?: number;
+}
+
+export class FileShapeError extends Error {
+  constructor(
+    readonly path: string,
+    readonly code: 'ENOTREG' | 'ERANGE',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function flags(o: ReadOptions): number {
+  return fsc.O_RDONLY | fsc.O_NONBLOCK | (o.noFollow ? fsc.O_NOFOLLOW : 0);
+}
+
+function check(path: string, st: { isFile(): boolean; uid: number; size: number }, o: ReadOptions): void {
+  if (!st.isFile()) throw new FileShapeError(path, 'ENOTREG', `${path} is not a regular file`);
+  if (o.ownedBy !== undefined && st.uid !== o.ownedBy) {
+    throw new PermissionDeniedError(`${path} belongs to uid ${st.uid}, not to the user running bootstrap (uid ${o.ownedBy}); refusing to use it`, 'remove it, or chown it if it is really ours');
+  }
+  if (st.size > o.maxBytes) throw tooLarge(path, o.maxBytes);
+}
+
+function tooLarge(path: string, max: number): FileShapeError {
+  return new FileShapeError(path, 'ERANGE', `${path} is larger than ${max >= 1024 * 1024 ? `${max / 1024 / 1024} MiB` : `${max} bytes`}`);
+}
+
+export async function readBounded(path: string, o: ReadOptions): Promise<string> {
+  const fh = await fsp.open(path, flags(o));
+  try {
+    check(path, await fh.stat(), o);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(64 * 1024);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > o.maxBytes) throw tooLarge(path, o.maxBytes); // grew while we read it
+      chunks.push(buf.subarray(0, bytesRead));
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+export function readBoundedSync(path: string, o: ReadOptions): Buffer {
+  const fd = openSync(path, flags(o));
+  try {
+    check(path, fstatSync(fd), o);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(64 * 1024);
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      total += n;
+      if (total > o.maxBytes) throw tooLarge(path, o.maxBytes);
+      chunks.push(buf.subarray(0, n));
+    }
+    return Buffer.concat(chunks);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function currentUid(): number {
+  return process.getuid?.() ?? 0;
+}

@@ -1,0 +1,86 @@
+// Whether a path can be trusted by a process running as root, as sudo and cron judge it: every
+// directory on the way to it, and every symlink followed, belongs to root or to the user running
+// bootstrap, and no directory can be written by others (a sticky one, like /tmp, can: there
+// nobody may rename or remove what is not theirs). Then nobody else can change what the path
+// names between the check and its use: what was checked is what runs.
+
+import { lstatSync, readlinkSync, type Stats } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+
+const maxLinks = 40; // as the kernel's MAXSYMLINKS
+
+/** Why the owner and mode of one file or dir make it untrustworthy (null: fine). */
+export function trustProblem(st: Stats, uid: number): string | null {
+  if (st.uid !== 0 && st.uid !== uid) return `owned by uid ${st.uid}, neither root nor the user running bootstrap (uid ${uid})`;
+  if (st.isSymbolicLink()) return null; // a symlink's own mode means nothing
+  const sticky = st.isDirectory() && (st.mode & 0o1000) !== 0;
+  if (st.mode & 0o002 && !sticky) return `writable by others (mode ${(st.mode & 0o777).toString(8)})`;
+  if (st.mode & 0o020 && !sticky) return `writable by its group (mode ${(st.mode & 0o777).toString(8)})`;
+  return null;
+}
+
+/**
+ * Walks `path` from / component by component, following symlinks by hand, and returns the first
+ * problem found (`/tmp/ww`, `directory writable by others …`) or null. `cache` holds the verdicts
+ * on directories already walked (hundreds of steps share a few). The last component itself is
+ * checked too unless `withLeaf` is false.
+ */
+export interface TrustProblem {
+  /** The file, dir or symlink at fault. */
+  path: string;
+  reason: string;
+}
+
+export function pathTrustProblem(path: string, uid: number, cache = new Map<string, TrustProblem | null>(), withLeaf = true): TrustProblem | null {
+  const parts = resolve(path).split('/').filter(Boolean);
+  let current = '/';
+  let links = 0;
+  const rootProblem = cached(cache, '/', uid);
+  if (rootProblem) return rootProblem;
+  while (parts.length > 0) {
+    const part = parts.shift()!;
+    if (part === '.') continue;
+    if (part === '..') {
+      current = dirname(current);
+      continue;
+    }
+    const next = join(current, part);
+    const isLeaf = parts.length === 0;
+    if (isLeaf && !withLeaf) return null;
+    let st: Stats;
+    try {
+      st = lstatSync(next);
+    } catch {
+      return null; // missing: nothing to trust yet (the caller reports a missing file)
+    }
+    const problem = isLeaf && !st.isSymbolicLink() ? describe(next, st, uid) : cached(cache, next, uid, st);
+    if (problem) return problem;
+    if (st.isSymbolicLink()) {
+      if (++links > maxLinks) return { path, reason: 'too many levels of symbolic links' };
+      const target = readlinkSync(next);
+      parts.unshift(...target.split('/').filter(Boolean));
+      if (isAbsolute(target)) current = '/';
+      continue;
+    }
+    current = next;
+  }
+  return null;
+}
+
+function cached(cache: Map<string, TrustProblem | null>, path: string, uid: number, known?: Stats): TrustProblem | null {
+  if (cache.has(path)) return cache.get(path)!;
+  let verdict: TrustProblem | null;
+  try {
+    verdict = describe(path, known ?? lstatSync(path), uid);
+  } catch {
+    verdict = null;
+  }
+  cache.set(path, verdict);
+  return verdict;
+}
+
+function describe(path: string, st: Stats, uid: number): TrustProblem | null {
+  const problem = trustProblem(st, uid);
+  if (!problem) return null;
+  return { path, reason: `${st.isDirectory() ? 'directory ' : st.isSymbolicLink() ? 'symlink ' : ''}${problem}` };
+}
