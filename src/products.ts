@@ -102,9 +102,9 @@ export function parseSettingNames(config: Config, names: string[]): SettingSpec[
 }
 
 /** A value too large for a step's environment is refused (65) with the limit. */
-function checkValueSize(key: string, value: string, what: string): void {
+function checkValueSize(key: string, value: string, what: string, hint = 'put large content in a file and set its path'): void {
   const bytes = Buffer.byteLength(value, 'utf8');
-  if (bytes > maxValueBytes) throw new DataError(`${what}: its value is ${bytes} bytes, more than the ${maxValueBytes} bytes a step's environment can take`, 'put large content in a file and set its path');
+  if (bytes > maxValueBytes) throw new DataError(`${what}: its value is ${bytes} bytes, more than the ${maxValueBytes} bytes a step's environment can take`, hint);
 }
 
 /** Settings together must fit a step's environment (65 with the total and the limit). */
@@ -121,10 +121,10 @@ export function checkSettingsBudget(products: EffectiveProduct[]): void {
 function checkStoredValue(spec: SettingSpec, value: unknown): void {
   const key = `${spec.product}.${spec.name}`;
   const hint = `bootstrap product.unset ${key}, or product.set it again`;
-  if (typeof value === 'string' && spec.type.kind !== 'secret') checkValueSize(key, value, `state.json: ${key}`);
+  if (typeof value === 'string' && spec.type.kind !== 'secret') checkValueSize(key, value, `state.json: ${key}`, hint);
   const parsed = parseSettingValue(spec.type, String(value));
   if (!parsed.ok || parsed.value !== value) {
-    const shown = spec.type.kind === 'secret' ? '' : ` ${truncate(JSON.stringify(value) ?? String(value))}`;
+    const shown = spec.type.kind === 'secret' ? '' : typeof value === 'string' ? ` "${truncate(value)}"` : ` ${truncate(String(value))}`;
     throw new DataError(`state.json: products.${spec.product}.settings.${spec.name} =${shown} is not ${parsed.ok ? `a ${formatSettingType(spec.type)} as stored` : parsed.expected}`, hint);
   }
 }

@@ -55,7 +55,7 @@ describe('state.json: broken files are reported, never reset', () => {
     ['truncated', '{"schema": 1, "mode": "act', /state file .*state\.json is broken: not JSON/],
     ['not JSON', 'hello', /is broken: not JSON/],
     ['empty', '', /is broken: it is empty/],
-    ['wrong shape', '{"schema": 1, "mode": 3, "provisioned_at": null, "products": {}}', /is broken: "mode" is not a string/],
+    ['wrong shape', '{"schema": 1, "mode": 3, "provisioned_at": null, "products": {}}', /is broken: mode is 3, not a string/],
     ['products of the wrong shape', '{"schema": 1, "mode": null, "provisioned_at": null, "products": {"haproxy": 1}}', /products\.haproxy is not/],
     ['an array', '[]', /not a JSON object/],
     ['newer schema', '{"schema": 99}', /has schema 99, newer than the 1 this bootstrap knows \(upgrade bootstrap-agent\)/],

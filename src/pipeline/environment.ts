@@ -120,8 +120,9 @@ export async function sourceEnvironmentFiles(files: string[], env: NodeJS.Proces
   const child = spawn(bash, ['--noprofile', '--norc', '-c', sourceScript, 'environment.d', ...files], { cwd, env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
   const dump: Buffer[] = [];
   const lines = new LineSplitter((line) => o.onLine?.(line));
+  const errLines = new LineSplitter((line) => o.onLine?.(line));
   child.stdout!.setEncoding('utf8').on('data', (d: string) => lines.push(d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => lines.push(d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => errLines.push(d));
   const dumpStream = child.stdio[3] as Readable;
   dumpStream.on('data', (d: Buffer) => dump.push(d));
   // Only bash and env hold fd 3 (the files are sourced with it closed): it ends when bash does.
@@ -152,6 +153,7 @@ export async function sourceEnvironmentFiles(files: string[], env: NodeJS.Proces
   if (killing) await killing;
   await Promise.race([dumped, new Promise((r) => setTimeout(r, 2000).unref())]);
   lines.flush();
+  errLines.flush();
   for (const s of [child.stdout, child.stderr, child.stdio[3]]) (s as Readable | null)?.destroy();
   const text = Buffer.concat(dump).toString('utf8');
   const split = text.indexOf('\n\n');

@@ -169,7 +169,10 @@ function ignoreExists(err: NodeJS.ErrnoException): void {
   if (err.code !== 'EEXIST') throw err;
 }
 
-/** Parses and checks the shape of state.json; anything off is reported, never guessed at. */
+/**
+ * Parses and checks the shape of state.json, every field down to the leaves; anything off is
+ * reported with its path (73), never guessed at or rewritten.
+ */
 export function parseState(text: string, file: string): StateDoc {
   const broken = (why: string) => new StateError(`state file ${file} is broken: ${why}`, 'fix it by hand or restore a backup; bootstrap never resets it');
   let doc: unknown;
@@ -179,23 +182,76 @@ export function parseState(text: string, file: string): StateDoc {
     throw broken(text.trim() === '' ? 'it is empty' : `not JSON (${(err as Error).message})`);
   }
   if (!isObject(doc)) throw broken('not a JSON object');
-  if (typeof doc['schema'] !== 'number') throw broken('no "schema" number');
-  if (doc['schema'] > stateSchema) {
-    throw new StateError(`state file ${file} has schema ${doc['schema']}, newer than the ${stateSchema} this bootstrap knows`, 'upgrade bootstrap-agent');
+  const schema = doc['schema'];
+  if (typeof schema !== 'number' || !Number.isInteger(schema) || schema < 1) throw broken(`"schema" is ${JSON.stringify(schema) ?? 'missing'}, not a schema number (1, 2, …)`);
+  if (schema > stateSchema) {
+    throw new StateError(`state file ${file} has schema ${schema}, newer than the ${stateSchema} this bootstrap knows`, 'upgrade bootstrap-agent');
   }
-  if (doc['mode'] !== null && typeof doc['mode'] !== 'string') throw broken('"mode" is not a string');
-  if (doc['provisioned_at'] !== null && typeof doc['provisioned_at'] !== 'string') throw broken('"provisioned_at" is not a string');
-  if (!isObject(doc['products'])) throw broken('"products" is not an object');
-  for (const [name, p] of Object.entries(doc['products'])) {
-    if (!isObject(p) || typeof p['enabled'] !== 'boolean' || (p['version'] !== null && typeof p['version'] !== 'string') || !isObject(p['settings'])) {
-      throw broken(`products.${name} is not {enabled, version, settings}`);
-    }
-    for (const [k, v] of Object.entries(p['settings'])) {
-      if (!['string', 'number', 'boolean'].includes(typeof v)) throw broken(`products.${name}.settings.${k} is not a string, number or boolean`);
-    }
-  }
-  if (doc['last_run'] !== null && !isObject(doc['last_run'])) throw broken('"last_run" is not an object');
+  const problem = shapeProblem(doc, stateShape, '');
+  if (problem) throw broken(problem);
   return { ...emptyState(), ...(doc as unknown as StateDoc), schema: stateSchema };
+}
+
+// The shape of state.json, as data: a type name, `?` for null allowed, objects of fields, `{*}`
+// a map of one shape, `[]` an array of one shape. Unknown fields are kept (a newer minor field).
+type Shape = string | { [field: string]: Shape } | { '*': Shape } | [Shape];
+
+const failureShape: Shape = { phase: 'string', step: 'string', kind: 'string', exit_code: 'number?' };
+const stateShape: Shape = {
+  mode: 'string?',
+  provisioned_at: 'string?',
+  products: { '*': { enabled: 'boolean', version: 'string?', settings: { '*': 'string|number|boolean' } } },
+  last_run: {
+    '?': 'nullable',
+    id: 'string',
+    action: 'string',
+    status: 'string',
+    exit_code: 'number',
+    started_at: 'string',
+    finished_at: 'string',
+    duration_ms: 'number',
+    failure: { '?': 'nullable', ...failureShape },
+  },
+  last_checkup: {
+    '?': 'nullable',
+    healthy: 'boolean',
+    started_at: 'string',
+    finished_at: 'string',
+    results: [{ name: 'string', type: 'string', healthy: 'boolean', detail: 'string', latency_ms: 'number' }],
+  },
+};
+
+function shapeProblem(value: unknown, shape: Shape, path: string): string | null {
+  const at = path || 'the document';
+  if (typeof shape === 'string') {
+    const nullable = shape.endsWith('?');
+    if (value === null || value === undefined) return nullable ? null : `${at} is missing or null`;
+    const types = shape.replace(/\?$/, '').split('|');
+    return types.includes(typeof value) && (typeof value !== 'number' || Number.isFinite(value)) ? null : `${at} is ${JSON.stringify(value).slice(0, 40)}, not a ${types.join(' or ')}`;
+  }
+  if (Array.isArray(shape)) {
+    if (!Array.isArray(value)) return `${at} is not an array`;
+    for (const [i, v] of value.entries()) {
+      const p = shapeProblem(v, shape[0], `${path}[${i}]`);
+      if (p) return p;
+    }
+    return null;
+  }
+  if ((value === null || value === undefined) && Object.hasOwn(shape, '?')) return null;
+  if (!isObject(value)) return `${at} is not an object`;
+  if (Object.hasOwn(shape, '*')) {
+    for (const [k, v] of Object.entries(value)) {
+      const p = shapeProblem(v, (shape as { '*': Shape })['*'], `${path ? `${path}.` : ''}${k}`);
+      if (p) return p;
+    }
+    return null;
+  }
+  for (const [k, s] of Object.entries(shape)) {
+    if (k === '?') continue;
+    const p = shapeProblem(value[k], s, `${path ? `${path}.` : ''}${k}`);
+    if (p) return p;
+  }
+  return null;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
