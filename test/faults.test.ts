@@ -1,7 +1,10 @@
 // Fault injection: SIGKILL the agent at random moments of product.set, server.provision and
-// callback.flush (seeded, so a failure can be replayed with FAULT_SEED) and check after each:
-// state.json parses and is the old or the new state; no lock blocks the next run; no callback is
-// lost; no step the killed agent started is left running once the next run took the lock.
+// callback.flush, and SIGSTOP it at random moments of a run while other runs start with the
+// clock stepped an hour either way (seeded, so a failure can be replayed with FAULT_SEED). After
+// each: state.json parses and is the old or the new state; no lock blocks the next run; no
+// callback is lost or contradicts its journal; no step the killed agent started is left running
+// once the next run took the lock; no config snapshot (secrets) outlives its run; a stopped
+// holder keeps its lock.
 
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -33,7 +36,7 @@ async function killAt(start: () => import('node:child_process').ChildProcess, ma
 }
 
 
-describe('fault injection (SIGKILL at random moments)', () => {
+describe('fault injection (SIGKILL and SIGSTOP at random moments, clock steps)', () => {
   after(() => {
     console.log(`faults: ${summary.trials} trials (seed ${seed0}), ${summary.failures.length} failures found${summary.failures.length ? `: ${summary.failures.slice(0, 5).join('; ')}` : ''}`);
   });
@@ -66,11 +69,14 @@ describe('fault injection (SIGKILL at random moments)', () => {
 
   it('server.provision: 70 trials; callbacks are never lost and no step is left running', async () => {
     const received = new Map<string, number>();
+    const statusOf = new Map<string, string>();
     const receiver = await httpStub((req: IncomingMessage, res: ServerResponse) => {
       const id = String(req.headers['x-bootstrap-delivery']);
-      req.resume();
+      let body = '';
+      req.setEncoding('utf8').on('data', (d: string) => (body += d));
       req.on('end', () => {
         received.set(id, (received.get(id) ?? 0) + 1);
+        statusOf.set(id, JSON.parse(body).status);
         res.end();
       });
     });
@@ -102,6 +108,8 @@ describe('fault injection (SIGKILL at random moments)', () => {
         check(next.code === 0 && Date.now() - t0 < 15_000, `provision trial ${trial}: the next run failed or waited (${next.code}): ${next.stderr}`);
         const left = startedPids.filter(isRunning);
         check(left.length === 0, `provision trial ${trial}: steps ${left.join(',')} still running after the takeover`);
+        const snapshots = readdirSync(join(box.stateDir, 'runs')).filter((n) => n.endsWith('.config.json'));
+        check(snapshots.length === 0, `provision trial ${trial}: config snapshots left: ${snapshots.join(', ')}`);
       }
       // Every recorded run's callback was delivered, or still waits in the outbox.
       const flush = await box.run(['callback.flush']);
@@ -111,9 +119,48 @@ describe('fault injection (SIGKILL at random moments)', () => {
         .map((n) => n.slice(0, -5));
       const waiting = readdirSync(join(box.stateDir, 'outbox')).filter((n) => n.endsWith('.json'));
       for (const id of ids) check(received.has(id) || waiting.some((w) => w.includes(id)), `run ${id}: its callback is lost`);
+      // A callback never contradicts what was recorded.
+      for (const id of ids) {
+        const journal = JSON.parse(readFileSync(join(box.stateDir, 'runs', `${id}.json`), 'utf8'));
+        if (statusOf.has(id)) check(statusOf.get(id) === journal.status, `run ${id}: callback says ${statusOf.get(id)}, journal ${journal.status}`);
+      }
     } finally {
       box.cleanup();
       await receiver.close();
+    }
+  });
+
+  it('SIGSTOP: 20 trials; a stopped holder keeps its lock against runs with the clock an hour ahead or behind', async () => {
+    const box = sandbox(iniWith());
+    mkdirSync(box.phasesDir, { recursive: true });
+    const log = join(box.dir, 'steps.log');
+    script(join(box.phasesDir, 'configure.d', '10-a'), `echo "start $$" >> "${log}"; sleep 0.4; echo "end $$" >> "${log}"`);
+    try {
+      for (let trial = 1; trial <= 20; trial++) {
+        summary.trials++;
+        const before = readLines(log).length;
+        const holder = box.start(['server.provision', '-q']);
+        const done = collect(holder, 60_000);
+        // Stopped at a random moment of its step (0.4 s): it holds the lock for sure then.
+        for (let i = 0; i < 400 && readLines(log).length === before; i++) await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, Math.floor(random() * 300)));
+        holder.kill('SIGSTOP');
+        const offset = random() < 0.5 ? '+1h' : '-1h';
+        const [stepped, plain] = await Promise.all([box.run(['server.provision', '-q'], { prefix: ['faketime', '-f', offset] }), box.run(['server.provision', '-q'])]);
+        holder.kill('SIGCONT');
+        const r = await done;
+        const held = r.code === 0 ? [stepped.code, plain.code].every((c) => c === 75 || c === 0) : false;
+        check(held, `SIGSTOP trial ${trial}: holder ${r.code}, clock ${offset} ${stepped.code}, plain ${plain.code}: ${r.stderr} ${stepped.stderr}`);
+        check(!/lock was lost/.test(r.stderr), `SIGSTOP trial ${trial}: the holder lost its lock`);
+      }
+      // Steps never overlapped: each start is followed by its own end.
+      const lines = readLines(log);
+      for (let i = 0; i < lines.length; i += 2) {
+        const pid = lines[i]!.split(' ')[1];
+        check(lines[i] === `start ${pid}` && lines[i + 1] === `end ${pid}`, `two steps ran at once around line ${i + 1}: ${lines.slice(i, i + 3).join(' | ')}`);
+      }
+    } finally {
+      box.cleanup();
     }
   });
 

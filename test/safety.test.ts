@@ -8,6 +8,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Agent } from '../src/agent.js';
+import { silentLogger } from '../src/log/log.js';
 import { asNobody, bin, collect, ended, isRunning, json, sandbox, type Sandbox } from './helpers/cli.js';
 import { iniWith, journals, readLines, recordingStep, script, withBox } from './helpers/phases.js';
 import { httpStub } from './helpers/servers.js';
@@ -360,6 +361,22 @@ describe('safety: the run lock', () => {
         assert.equal(results.filter((r) => /recorded run .* as failed/.test(r.stderr)).length, 1);
         assert.equal(seen.filter((id) => id === deadId).length, 1, `callbacks: ${seen.join(' ')}`);
         assert.equal(new Set(seen).size, 6, 'the dead run and the five');
+        // Eight agents in one process probe the dead lock at the same moment: still one record.
+        writeFileSync(slow, '');
+        rmSync(log, { force: true });
+        const second = box.start(['server.provision'], { env: { SLOW: slow, LOG: log } });
+        for (let i = 0; i < 400 && !existsSync(log); i++) await sleep(25);
+        const secondId = (await waitForLock(box)).lock.owner.runId;
+        second.kill('SIGKILL');
+        await collect(second);
+        rmSync(slow);
+        const warnings: string[] = [];
+        const logger = { ...silentLogger(), warn: (m: string) => warnings.push(m) };
+        const agents = Array.from({ length: 8 }, () => new Agent({ config: box.config, stateDir: box.stateDir, phasesDir: box.phasesDir, env: box.env, logger }));
+        const outcomes = await Promise.all(agents.map((a) => a.provision({ waitMs: 60_000 })));
+        assert.deepEqual(outcomes.map((o) => o.exitCode), Array(8).fill(0));
+        assert.equal(warnings.filter((w) => w.startsWith(`recorded run ${secondId} as failed`)).length, 1, warnings.join('\n'));
+        assert.equal(seen.filter((id) => id === secondId).length, 1, `callbacks: ${seen.join(' ')}`);
       } finally {
         box.cleanup();
         await stub.close();
@@ -450,9 +467,11 @@ describe('safety: timeouts and processes', () => {
     '12. with no usable bash the run is still journaled, recorded as last_run and called back (exit 1)',
     withBox(iniWith({}, '\n[callback]\nurl = http://127.0.0.1:1/cb\ntimeout = 1\n'), async (box, log) => {
       recordingStep(box.phasesDir, 'configure', '10-a');
+      mkdirSync(join(box.phasesDir, 'environment.d'));
+      writeFileSync(join(box.phasesDir, 'environment.d', '10-env'), 'export A=1\n');
       const r = spawnSync('unshare', ['-m', '--', 'sh', '-c', `mount --bind /dev/null /usr/bin/bash && exec "${process.execPath}" "${bin}" server.provision`], { env: { ...box.env, LOG: log }, encoding: 'utf8', timeout: 30_000 });
       assert.equal(r.status, 1, r.stderr);
-      assert.match(r.stderr, /cannot start bash/);
+      assert.match(r.stderr, /cannot start .*bash/);
       const j = await lastJournal(box);
       assert.equal(j.status, 'failure');
       const status = json(await box.run(['server.status', '--json']));
