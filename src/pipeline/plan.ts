@@ -4,9 +4,9 @@
 // ^[0-9A-Za-z_-]+$, in `LANG=C sort -n` order.
 
 import { closeSync, openSync, readdirSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ConfigError, PermissionDeniedError } from '../errors.js';
-import { pathTrustProblem, type TrustProblem } from '../util/trust.js';
+import { pathTrustProblem, trustProblem, type TrustProblem } from '../util/trust.js';
 
 export const runPhases = ['pre-configure', 'configure', 'post-configure', 'migration'] as const;
 export type PhaseName = (typeof runPhases)[number] | 'error';
@@ -55,8 +55,8 @@ export interface Plan {
 }
 
 export function planPhases(baseDir: string): Plan {
-  // Each step's stat, taken once when it is found and used again for the trust check: this runs
-  // before every run, over hundreds of files.
+  // Each plain (not symlinked) step's stat, taken once when it is found and used again for the
+  // trust check: this runs before every run, over hundreds of files.
   const stats = new Map<string, Stats>();
   const plan: Plan = {
     baseDir,
@@ -65,7 +65,7 @@ export function planPhases(baseDir: string): Plan {
     error: scanPhaseDir('error', join(baseDir, 'error.d'), stats),
     refused: [],
   };
-  plan.refused = findRefused(plan);
+  plan.refused = findRefused(plan, stats);
   return plan;
 }
 
@@ -74,14 +74,23 @@ export function planPhases(baseDir: string): Plan {
  * symlink on the way to it (util/trust), so that what is checked is what runs. A directory at
  * fault is listed once.
  */
-function findRefused(plan: Plan): RefusedFile[] {
+function findRefused(plan: Plan, stats: Map<string, Stats>): RefusedFile[] {
   const refused: RefusedFile[] = [];
   const uid = process.getuid?.() ?? 0;
   const head = Buffer.alloc(4);
   const cache = new Map<string, TrustProblem | null>();
+  const dirs = new Map<string, TrustProblem | null>();
   const named = new Set<string>();
   const check = (path: string) => {
-    const problem = pathTrustProblem(path, uid, cache);
+    // A plain file found in its dir: the dir is walked once, the file judged by the stat at hand.
+    const st = stats.get(path);
+    let problem: TrustProblem | null;
+    if (st) {
+      const dir = dirname(path);
+      if (!dirs.has(dir)) dirs.set(dir, pathTrustProblem(dir, uid, cache));
+      const reason = dirs.get(dir) ? null : trustProblem(st, uid);
+      problem = dirs.get(dir) ?? (reason ? { path, reason } : null);
+    } else problem = pathTrustProblem(path, uid, cache);
     if (!problem || named.has(problem.path)) return;
     named.add(problem.path);
     refused.push({ path: problem.path, reason: problem.reason, kind: 'insecure' });
@@ -186,7 +195,7 @@ function whyNotAStep(name: string, path: string, entry: Dirent, stats: Map<strin
   if (st.isDirectory()) return 'directory';
   if (!st.isFile()) return 'not a regular file';
   if ((st.mode & 0o111) === 0) return 'not executable';
-  stats.set(path, st);
+  if (!entry.isSymbolicLink()) stats.set(path, st); // a symlink's target is walked in full (util/trust)
   return null;
 }
 
