@@ -3,6 +3,7 @@
 # first line is `NONCE DIR` (the end-line nonce, kept out of the steps' environment, and the
 # phase dir), then:
 #   R <seq> <name>   run DIR/<name> (unless an earlier one failed); then write an end line
+#   S <seq> <name>   the same, with /bin/sh (a file with no #! line, [phases] no_shebang = sh)
 #   C                clear the failed state
 # End line, on stdout: NUL, nonce, seq, exit status (K: skipped). First line on stdout: NUL,
 # nonce, `P`, the PID of the output relay (not a step: never to be killed as one).
@@ -28,7 +29,7 @@ while IFS=' ' read -r -u 3 op seq name; do
   rc=K
   if [ -z "$failed" ]; then
     running=$seq
-    "$dir/$name" 2>&1 3<&-
+    if [ "$op" = S ]; then /bin/sh "$dir/$name" 2>&1 3<&-; else "$dir/$name" 2>&1 3<&-; fi
     rc=$?
     running=
     [ "$rc" = 0 ] || failed=1

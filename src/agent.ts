@@ -8,7 +8,7 @@ import { Outbox } from './callback/outbox.js';
 import { checkupCallback, type CallbackBody } from './callback/payload.js';
 import { runCheckup } from './heartbeat/checkup.js';
 import type { Checkup } from './heartbeat/types.js';
-import { DataError, PermissionDeniedError, UsageError } from './errors.js';
+import { DataError, PermissionDeniedError, UsageError, type BootstrapError } from './errors.js';
 import { statSync } from 'node:fs';
 import { PidLock, type LockOwner } from './lock/pid-lock.js';
 import { silentLogger, type Logger } from './log/log.js';
@@ -28,7 +28,7 @@ import {
 import type { WriteHooks } from './state/atomic.js';
 import { StateStore, type LastRun, type StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
-import { planPhases, type Plan } from './pipeline/plan.js';
+import { planPhases, planRefusal, type Plan } from './pipeline/plan.js';
 import { sleep } from './util/process.js';
 import { performRun, type RunOutcome, type RunRequest } from './run.js';
 import { JournalStore, newRunId, type RunJournal } from './state/journal.js';
@@ -110,8 +110,15 @@ export class Agent {
     return this.options.stateDir ?? nonEmpty(this.env['BOOTSTRAP_STATE_DIR']) ?? this.config().server.stateDir ?? defaultPaths.stateDir;
   }
 
+  /** --phases-dir > BOOTSTRAP_PHASES_DIR > OS_REFRESH_CONFIG_BASE_DIR (os-refresh-config's) > ini > default. */
   get phasesDir(): string {
-    return this.options.phasesDir ?? nonEmpty(this.env['BOOTSTRAP_PHASES_DIR']) ?? this.config().server.phasesDir ?? defaultPaths.phasesDir;
+    return (
+      this.options.phasesDir ??
+      nonEmpty(this.env['BOOTSTRAP_PHASES_DIR']) ??
+      nonEmpty(this.env['OS_REFRESH_CONFIG_BASE_DIR']) ??
+      this.config().server.phasesDir ??
+      defaultPaths.phasesDir
+    );
   }
 
   get store(): StateStore {
@@ -247,7 +254,12 @@ export class Agent {
 
   /** `phases.list`: the plan, with every skipped file and why. */
   phasesList(): Plan {
-    return planPhases(this.phasesDir);
+    return planPhases(this.phasesDir, { noShebang: this.config().phases.noShebang });
+  }
+
+  /** The verdict a run would give the plan (77/78 naming every refused file), or null. */
+  planRefusal(plan: Plan): BootstrapError | null {
+    return planRefusal(plan, this.config().phases.allowInsecure);
   }
 
   async runsList(): Promise<RunJournal[]> {

@@ -83,10 +83,14 @@ export class LockHeldError extends BootstrapError {
   constructor(
     readonly lockPath: string,
     readonly holder: LockHolder | null,
+    /** Who holds a lock that is not ours (os-refresh-config's), named before the path. */
+    other?: string,
   ) {
-    const who = holder
-      ? `${holder.command} is already running (pid ${holder.pid}, started ${holder.startedAt}, lock ${lockPath})`
-      : `another run is taking the lock (lock ${lockPath})`;
+    const who = other
+      ? `${other} ${lockPath}`
+      : holder
+        ? `${holder.command} is already running (pid ${holder.pid}, started ${holder.startedAt}, lock ${lockPath})`
+        : `another run is taking the lock (lock ${lockPath})`;
     super(who, ExitCode.locked, 'try again later or use --wait');
   }
 

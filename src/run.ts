@@ -6,11 +6,12 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { Agent } from './agent.js';
 import { redactUrl, type Config } from './config/config.js';
-import { ConfigError, DataError, ExitCode, PermissionDeniedError, UsageError, toBootstrapError } from './errors.js';
+import { DataError, ExitCode, UsageError, toBootstrapError } from './errors.js';
 import type { DeadOwner, LockOwner } from './lock/pid-lock.js';
+import { takeOrcLock, type OrcLock } from './lock/orc-lock.js';
 import { runEnvironment, sourceEnvironmentFiles, type Failure } from './pipeline/environment.js';
 import { runPipeline, toFailureRecord, type PipelineResult } from './pipeline/pipeline.js';
-import { planPhases, type Plan } from './pipeline/plan.js';
+import { planPhases, planRefusal, type Plan } from './pipeline/plan.js';
 import { checkSyntax, type SyntaxResult } from './pipeline/syntax.js';
 import { effectiveProducts, enabledVersions, findProduct, type EffectiveProduct } from './products.js';
 import { writeJsonAtomic } from './state/atomic.js';
@@ -50,6 +51,8 @@ export interface DryRunReport {
   plan: Plan;
   syntax: SyntaxResult[];
   ok: boolean;
+  /** Why a run would refuse to start (the same one-line error), or null. */
+  refusal: string | null;
 }
 
 export interface RunOutcome {
@@ -76,7 +79,7 @@ export async function performRun(agent: Agent, request: RunRequest): Promise<Run
   // A callback that could not be signed is refused now (78), not sent unsigned later.
   if (agent.callbackTarget(request.callbackUrl)) readSecret(config.callback.secretFile);
   const baseDir = agent.phasesDir;
-  if (request.dryRun) return dryRun(baseDir);
+  if (request.dryRun) return dryRun(baseDir, config);
 
   await agent.store.ensureDir();
   const runId = newRunId();
@@ -89,7 +92,9 @@ export async function performRun(agent: Agent, request: RunRequest): Promise<Run
     onCompromised: (err) => agent.log.error(`the run lock was lost: ${err.message}`),
   });
   const snapshot = join(agent.stateDir, 'runs', `${runId}.config.json`);
+  let orc: OrcLock | null = null;
   try {
+    orc = await takeOrcLock(config.phases.orcLockfile, request.waitMs, (m) => agent.log.warn(m));
     const state = await agent.store.read();
     const intent = resolveIntent(config, state, request);
     agent.log.addSecrets(intent.products.flatMap((p) => p.settings.filter((s) => s.secret && typeof s.value === 'string').map((s) => String(s.value))));
@@ -97,6 +102,7 @@ export async function performRun(agent: Agent, request: RunRequest): Promise<Run
     return await execute(agent, config, request, intent, runId, snapshot, baseDir);
   } finally {
     await fsp.rm(snapshot, { force: true });
+    await orc?.release();
     await lock.release();
   }
 }
@@ -133,35 +139,28 @@ function resolveIntent(config: Config, state: StateDoc, request: RunRequest): In
   };
 }
 
-/**
- * Steps run as root: a file that others can change, or that a stranger owns, is refused before
- * any step (77), as cron and sudo refuse; `[phases] allow_insecure` lets them run, loudly. A
- * file that is neither a script nor a program is refused too (78).
- */
-function refuseUntrusted(plan: Plan, allowInsecure: boolean, log: Agent['log']): void {
-  const format = plan.refused.find((r) => r.kind === 'format');
-  if (format) throw new ConfigError(`${format.path} ${format.reason}`, 'add a #! line such as #!/bin/sh');
-  const insecure = plan.refused.filter((r) => r.kind === 'insecure');
-  if (insecure.length === 0) return;
-  if (!allowInsecure) {
-    const first = insecure[0]!;
-    throw new PermissionDeniedError(`refusing to run ${first.path}: ${first.reason}${insecure.length > 1 ? ` (and ${insecure.length - 1} more: see bootstrap phases.list)` : ''}`, 'chmod go-w it and chown it to root, or set [phases] allow_insecure = true for development');
-  }
-  for (const r of insecure) log.warn(`INSECURE (allow_insecure = true): running ${r.path}, ${r.reason}`);
+/** Changes nothing: the plan, its verdict (as a run would judge it) and the syntax check. */
+async function dryRun(baseDir: string, config: Config): Promise<RunOutcome> {
+  const plan = planPhases(baseDir, { noShebang: config.phases.noShebang });
+  const refusal = planRefusal(plan, config.phases.allowInsecure);
+  const syntax = await checkSyntax(plan);
+  const ok = syntax.every((s) => s.ok) && refusal === null;
+  const exitCode = refusal ? refusal.exitCode : ok ? ExitCode.ok : ExitCode.failed;
+  return { id: null, status: 'dry-run', exitCode, journal: null, journalPath: null, dryRun: { plan, syntax, ok, refusal: refusal?.describe() ?? null } };
 }
 
-async function dryRun(baseDir: string): Promise<RunOutcome> {
-  const plan = planPhases(baseDir);
-  const syntax = await checkSyntax(plan);
-  const ok = syntax.every((s) => s.ok) && plan.refused.length === 0;
-  return { id: null, status: 'dry-run', exitCode: ok ? ExitCode.ok : ExitCode.failed, journal: null, journalPath: null, dryRun: { plan, syntax, ok } };
+/** Refuses the plan as dry-run and phases.list would (77/78); runs what allow_insecure lets run, loudly. */
+function refuseUntrusted(plan: Plan, config: Config, log: Agent['log']): void {
+  const refusal = planRefusal(plan, config.phases.allowInsecure);
+  if (refusal) throw refusal;
+  for (const r of plan.refused) if (r.kind === 'insecure') log.warn(`INSECURE (allow_insecure = true): running ${r.path}, ${r.reason}`);
 }
 
 async function execute(agent: Agent, config: Config, request: RunRequest, intent: Intent, runId: string, snapshot: string, baseDir: string): Promise<RunOutcome> {
   const started = new Date();
   const log = agent.log;
-  const plan = planPhases(baseDir);
-  refuseUntrusted(plan, config.phases.allowInsecure, log);
+  const plan = planPhases(baseDir, { noShebang: config.phases.noShebang });
+  refuseUntrusted(plan, config, log);
   const deadline = started.getTime() + (request.timeoutMs ?? config.phases.runTimeoutMs);
   const facts = {
     action: request.action,

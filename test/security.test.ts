@@ -41,7 +41,7 @@ describe('trust: files that run as root', () => {
         const r = await box.run(['server.provision'], { env: { LOG: log } });
         assert.equal(r.code, 77, r.stderr);
         assert.match(r.stderr, pattern);
-        assert.match(r.stderr, /\(chmod go-w it and chown it to root, or set \[phases\] allow_insecure = true for development\)/);
+        assert.match(r.stderr, /\(chmod go-w them and chown them to root, or set \[phases\] allow_insecure = true for development\)/);
         assert.deepEqual(readLines(log), [], 'no step ran');
         const list = await box.run(['phases.list']);
         assert.match(list.stdout, /REFUSED /);
@@ -78,7 +78,16 @@ describe('hostile phases', () => {
       writeFileSync(join(box.phasesDir, 'configure.d', '10-noshebang'), 'echo no shebang\n');
       const r = await box.run(['server.provision']);
       assert.equal(r.code, 78);
-      assert.match(r.stderr, /10-noshebang has no #! line and is not a program/);
+      assert.match(r.stderr, /10-noshebang: has no #! line and is not a program/);
+      assert.match(r.stderr, /set \[phases\] no_shebang = sh to run such files with \/bin\/sh/);
+      // The opt-in: run with /bin/sh, $0 its absolute path, as under os-refresh-config.
+      writeFileSync(join(box.phasesDir, 'configure.d', '10-noshebang'), 'echo "no shebang $0" > "$LOG"\n');
+      writeFileSync(box.config, iniWith({ no_shebang: 'sh' }));
+      const log = join(box.dir, 'log');
+      const ok = await box.run(['server.provision'], { env: { LOG: log } });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(readFileSync(log, 'utf8'), `no shebang ${join(box.phasesDir, 'configure.d', '10-noshebang')}\n`);
+      writeFileSync(box.config, iniWith());
       rmSync(join(box.phasesDir, 'configure.d', '10-noshebang'));
       script(join(box.phasesDir, 'configure.d', '10-nointerp'), '#!/nonexistent/interpreter\necho x\n');
       const missing = await box.run(['server.provision', '--json']);
@@ -265,6 +274,26 @@ describe('secrets go nowhere', () => {
       } finally {
         await receiverStub.close();
       }
+    }),
+  );
+});
+
+describe('one verdict for a plan', () => {
+  it(
+    'phases.list, --dry-run and the run agree: same exit code, every refused file named',
+    withBox(iniWith(), async (box) => {
+      recordingStep(box.phasesDir, 'configure', '10-ok');
+      chmodSync(script(join(box.phasesDir, 'configure.d', '20-open'), 'true'), 0o777);
+      chmodSync(script(join(box.phasesDir, 'post-configure.d', '10-open'), 'true'), 0o757);
+      const results = [await box.run(['phases.list']), await box.run(['server.provision', '--dry-run']), await box.run(['server.provision'])];
+      for (const r of results) {
+        assert.equal(r.code, 77, r.stdout + r.stderr);
+        assert.match(r.stdout + r.stderr, /refusing to run 2 files: .*configure\.d\/20-open: writable by others \(mode 777\); .*post-configure\.d\/10-open: writable by others/);
+      }
+      assert.match(results[1]!.stdout, /dry run: refused/);
+      const listed = await box.run(['phases.list', '--json']);
+      assert.equal(listed.code, 77);
+      assert.match(json(listed).refusal, /refusing to run 2 files/);
     }),
   );
 });

@@ -175,8 +175,15 @@ export const commands: Command[] = [
     describe: "the plan: base dir, each phase's steps in run order with their .check/.backout, and every skipped file with the reason",
     examples: [['$0 phases.list --phases-dir /opt/os-refresh-config', 'look at an existing os-refresh-config tree']],
     async run(ctx) {
-      const plan = ctx.agent().phasesList();
-      ctx.print(formatPlan(plan), plan);
+      const agent = ctx.agent();
+      const plan = agent.phasesList();
+      const refusal = agent.planRefusal(plan);
+      ctx.print(formatPlan(plan), { ...plan, viaSh: [...plan.viaSh], refusal: refusal?.describe() ?? null });
+      // The same verdict as a run and --dry-run: the plan is shown, and the exit code says it.
+      if (refusal) {
+        ctx.exitCode = refusal.exitCode;
+        if (!ctx.json) ctx.io.stderr.write(`bootstrap: ${refusal.describe()}\n`);
+      }
     },
   },
   {

@@ -82,7 +82,8 @@ export function formatDryRun(report: DryRunReport): string {
   const bad = report.syntax.filter((s) => !s.ok);
   const lines = [formatPlan(report.plan), '', `dry run: nothing was run or changed; ${report.syntax.length} files syntax-checked where sh/bash`];
   for (const s of bad) lines.push(`syntax error in ${s.phase}/${s.step}: ${s.message}`);
-  lines.push(report.ok ? 'dry run: ok' : `dry run: ${bad.length} syntax error${bad.length === 1 ? '' : 's'}`);
+  if (report.refusal) lines.push(`dry run: a run would refuse to start: ${report.refusal}`);
+  lines.push(report.ok ? 'dry run: ok' : `dry run: ${report.refusal ? 'refused' : `${bad.length} syntax error${bad.length === 1 ? '' : 's'}`}`);
   return lines.join('\n');
 }
 

@@ -37,6 +37,10 @@ export interface PhasesConfig {
   healthTimeoutMs: number;
   keepRuns: number;
   allowInsecure: boolean;
+  /** A step with no #! line: refused, or run with /bin/sh as os-refresh-config (bash) would. */
+  noShebang: 'refuse' | 'sh';
+  /** os-refresh-config's lock file: held too while a run runs, when it exists ('' to ignore). */
+  orcLockfile: string;
 }
 
 export interface CallbackConfig {
@@ -245,11 +249,14 @@ function readServer(r: Reader, sec: Record<string, unknown>): ServerConfig {
 
 function readPhases(r: Reader, sec: Record<string, unknown>): PhasesConfig {
   const n = 'phases';
-  r.keys(sec, n, ['script_timeout', 'run_timeout', 'retries', 'retry_delay', 'backout', 'kill_grace', 'cleanup_timeout', 'health_gate', 'health_timeout', 'keep_runs', 'allow_insecure']);
+  r.keys(sec, n, ['script_timeout', 'run_timeout', 'retries', 'retry_delay', 'backout', 'kill_grace', 'cleanup_timeout', 'health_gate', 'health_timeout', 'keep_runs', 'allow_insecure', 'no_shebang', 'orc_lockfile']);
   const backout = r.str(sec, n, 'backout') || 'failed';
   if (backout !== 'failed' && backout !== 'all' && backout !== 'none') {
     throw new ConfigError(`[phases] backout: '${backout}' is not one of failed, all, none`);
   }
+  const noShebang = r.str(sec, n, 'no_shebang') || 'refuse';
+  if (noShebang !== 'refuse' && noShebang !== 'sh') throw new ConfigError(`[phases] no_shebang: '${noShebang}' is not one of refuse, sh`);
+  const orc = r.str(sec, n, 'orc_lockfile');
   return {
     scriptTimeoutMs: r.seconds(sec, n, 'script_timeout', 1800),
     runTimeoutMs: r.seconds(sec, n, 'run_timeout', 14400),
@@ -262,6 +269,8 @@ function readPhases(r: Reader, sec: Record<string, unknown>): PhasesConfig {
     healthTimeoutMs: r.seconds(sec, n, 'health_timeout', 60),
     keepRuns: r.int(sec, n, 'keep_runs', 50, 1),
     allowInsecure: r.bool(sec, n, 'allow_insecure', false),
+    noShebang,
+    orcLockfile: orc === undefined ? '/var/run/os-refresh-config.lock' : orc === '' ? '' : resolve(r.dir, orc),
   };
 }
 

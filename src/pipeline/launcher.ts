@@ -96,6 +96,8 @@ export class Launcher {
     env: NodeJS.ProcessEnv,
     private readonly cwd: string,
     private readonly marker: string | null = null,
+    /** Files with no #! line to run with /bin/sh ([phases] no_shebang = sh). */
+    private readonly viaSh: ReadonlySet<string> = new Set(),
   ) {
     const bash = bashPath(env);
     // A file of the package, not a string for `bash -c`: see the end of the script.
@@ -151,7 +153,7 @@ export class Launcher {
     this.jobs.set(seq, job);
     this.queue.push(seq);
     if (this.queue.length === 1) this.started(job);
-    this.commands.write(`R ${seq} ${basename(path)}\n`);
+    this.commands.write(`${this.viaSh.has(path) ? 'S' : 'R'} ${seq} ${basename(path)}\n`);
     return finished.then(async () => {
       if (job.killing) await job.killing; // nothing the step started is left running
       this.jobs.delete(seq);

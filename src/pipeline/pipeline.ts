@@ -84,7 +84,7 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, record: PhaseRecor
   if (phase.steps.length === 0) return null;
   const sourced = await phaseEnvironment(o, phase.phase, false);
   if ('failure' in sourced) return sourced.failure;
-  const launcher = new Launcher({ ...sourced.env, BOOTSTRAP_PHASE: phase.phase }, phase.dir, o.marker);
+  const launcher = new Launcher({ ...sourced.env, BOOTSTRAP_PHASE: phase.phase }, phase.dir, o.marker, o.plan.viaSh);
   try {
     let from = 0;
     let attempt = 1;
@@ -212,7 +212,7 @@ async function runBackouts(o: PipelineOptions, failure: Failure, completed: Plan
     if (!step.backout) continue;
     const dir = o.plan.phases.find((p) => p.phase === step.phase)!.dir;
     if (!envs.has(step.phase)) envs.set(step.phase, await cleanupEnvironment(o, step.phase));
-    const launcher = new Launcher(failureEnvironment({ ...envs.get(step.phase)!, BOOTSTRAP_PHASE: step.phase }, failure), dir, o.marker);
+    const launcher = new Launcher(failureEnvironment({ ...envs.get(step.phase)!, BOOTSTRAP_PHASE: step.phase }, failure), dir, o.marker, o.plan.viaSh);
     try {
       const raw = await runAlone(launcher, step.backout, runOptions(o, `${step.phase}/${step.name}.backout`, true));
       const record = toStepRecord(step.phase, `${step.name}.backout`, 'backout', raw, 1);
@@ -229,7 +229,7 @@ async function runErrorPhase(o: PipelineOptions, failure: Failure): Promise<Step
   const phase = o.plan.error;
   if (!phase.exists || phase.steps.length === 0) return [];
   const env = await cleanupEnvironment(o, 'error');
-  const launcher = new Launcher(failureEnvironment({ ...env, BOOTSTRAP_PHASE: 'error' }, failure), phase.dir, o.marker);
+  const launcher = new Launcher(failureEnvironment({ ...env, BOOTSTRAP_PHASE: 'error' }, failure), phase.dir, o.marker, o.plan.viaSh);
   const records: StepRecord[] = [];
   try {
     for (const step of phase.steps) {

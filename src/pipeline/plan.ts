@@ -5,7 +5,7 @@
 
 import { closeSync, openSync, readdirSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ConfigError, PermissionDeniedError } from '../errors.js';
+import { ConfigError, PermissionDeniedError, type BootstrapError } from '../errors.js';
 import { pathTrustProblem, trustProblem, type TrustProblem } from '../util/trust.js';
 
 export const runPhases = ['pre-configure', 'configure', 'post-configure', 'migration'] as const;
@@ -52,9 +52,16 @@ export interface Plan {
   error: PhasePlan;
   /** Files and dirs that make the whole run refuse to start (unless allow_insecure, for `insecure`). */
   refused: RefusedFile[];
+  /** Files with no `#!` line that run with /bin/sh (`[phases] no_shebang = sh`). */
+  viaSh: Set<string>;
 }
 
-export function planPhases(baseDir: string): Plan {
+export interface PlanOptions {
+  /** A step with no `#!` line that is no program: refused (default), or run with /bin/sh. */
+  noShebang?: 'refuse' | 'sh';
+}
+
+export function planPhases(baseDir: string, options: PlanOptions = {}): Plan {
   // Each plain (not symlinked) step's stat, taken once when it is found and used again for the
   // trust check: this runs before every run, over hundreds of files.
   const stats = new Map<string, Stats>();
@@ -64,8 +71,9 @@ export function planPhases(baseDir: string): Plan {
     phases: runPhases.map((phase) => scanPhaseDir(phase, join(baseDir, `${phase}.d`), stats)),
     error: scanPhaseDir('error', join(baseDir, 'error.d'), stats),
     refused: [],
+    viaSh: new Set(),
   };
-  plan.refused = findRefused(plan, stats);
+  plan.refused = findRefused(plan, stats, options.noShebang === 'sh');
   return plan;
 }
 
@@ -74,7 +82,7 @@ export function planPhases(baseDir: string): Plan {
  * symlink on the way to it (util/trust), so that what is checked is what runs. A directory at
  * fault is listed once.
  */
-function findRefused(plan: Plan, stats: Map<string, Stats>): RefusedFile[] {
+function findRefused(plan: Plan, stats: Map<string, Stats>, shebanglessViaSh: boolean): RefusedFile[] {
   const refused: RefusedFile[] = [];
   const uid = process.getuid?.() ?? 0;
   const head = Buffer.alloc(4);
@@ -103,7 +111,8 @@ function findRefused(plan: Plan, stats: Map<string, Stats>): RefusedFile[] {
         if (!file) continue;
         check(file);
         const format = formatProblem(file, head);
-        if (format) refused.push({ path: file, reason: format, kind: 'format' });
+        if (format === noShebang && shebanglessViaSh) plan.viaSh.add(file);
+        else if (format) refused.push({ path: file, reason: format, kind: 'format' });
       }
     }
   }
@@ -125,7 +134,23 @@ function formatProblem(path: string, buffer: Buffer): string | null {
   }
   const head = buffer.toString('latin1', 0, n);
   if (head.startsWith('#!') || head === '\x7fELF') return null;
-  return 'has no #! line and is not a program (a shell would guess how to run it)';
+  return noShebang;
+}
+
+const noShebang = 'has no #! line and is not a program (a shell would guess how to run it)';
+
+/**
+ * The plan's one verdict, the same for a run, `--dry-run` and `phases.list`: null, or the error
+ * naming every refused file — 77 when any is untrusted (unless allow_insecure), else 78.
+ */
+export function planRefusal(plan: Plan, allowInsecure: boolean): BootstrapError | null {
+  const refused = plan.refused.filter((r) => r.kind === 'format' || !allowInsecure);
+  if (refused.length === 0) return null;
+  const list = refused.map((r) => `${r.path}: ${r.reason}`).join('; ');
+  if (refused.some((r) => r.kind === 'insecure')) {
+    return new PermissionDeniedError(`refusing to run ${refused.length} file${refused.length === 1 ? '' : 's'}: ${list}`, 'chmod go-w them and chown them to root, or set [phases] allow_insecure = true for development');
+  }
+  return new ConfigError(`refusing to run ${refused.length} file${refused.length === 1 ? '' : 's'}: ${list}`, 'add a #! line such as #!/bin/sh, or set [phases] no_shebang = sh to run such files with /bin/sh as os-refresh-config does');
 }
 
 /** Lists a phase dir: steps in run order, with `.check` / `.backout` companions attached. */
@@ -204,7 +229,9 @@ function scanEnvironmentDir(dir: string): Plan['environment'] {
   if (entries === null) return { dir, files: [], skipped: [] };
   const files: string[] = [];
   const skipped: SkippedFile[] = [];
-  for (const name of sortRunParts(entries.map((e) => e.name))) {
+  // dib-run-parts sorts the full paths with `sort -n`: none starts with a number, so it is byte
+  // order (`10-b` before `5-a`), unlike the steps' numeric order.
+  for (const name of entries.map((e) => e.name).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))) {
     const path = join(dir, name);
     if (!environmentNamePattern.test(name)) skipped.push({ name, reason: 'name not allowed (only letters, digits, _, . and -)' });
     else if (!isFile(path)) skipped.push({ name, reason: 'not a regular file' });
