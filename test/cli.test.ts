@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { json, sandbox } from './helpers/cli.js';
 
@@ -55,7 +56,7 @@ describe('CLI', () => {
     const set = await box.run(['server.mode', 'maintenance', '--no-apply']);
     assert.equal(set.code, 0, set.stderr);
     const get = await box.run(['server.mode', '--json']);
-    assert.deepEqual(json(get), { mode: 'maintenance', origin: 'set', modes: ['active', 'standby', 'maintenance'] });
+    assert.deepEqual(json(get), { schema_version: 1, mode: 'maintenance', origin: 'set', modes: ['active', 'standby', 'maintenance'] });
   });
 
   it('server.status reports mode, provisioning, products, lock and callbacks', async () => {
@@ -83,5 +84,38 @@ describe('CLI', () => {
     const words = await box.run(['completion', '--words']);
     assert.match(words.stdout, /^haproxy\.maxconn$/m);
     assert.match(words.stdout, /^deepfiler$/m);
+  });
+});
+
+describe('the --json interface', () => {
+  it('one casing (snake_case), a schema_version on every object, no lock internals; --version --json too', async () => {
+    const box = sandbox();
+    try {
+      mkdirSync(box.phasesDir, { recursive: true });
+      const outputs = [
+        await box.run(['server.status', '--json']),
+        await box.run(['server.provision', '--json']),
+        await box.run(['server.provision', '--dry-run', '--json']),
+        await box.run(['phases.list', '--json']),
+        await box.run(['runs.list', '--json']),
+        await box.run(['product.get', '--json']),
+        await box.run(['server.mode', '--json']),
+        await box.run(['--version', '--json']),
+        await box.run(['product.get', 'nope', '--json']),
+      ];
+      const keysOf = (v: unknown): string[] =>
+        v && typeof v === 'object' ? Object.entries(v as object).flatMap(([k, x]) => [k, ...(k === 'products' && !Array.isArray(x) ? [] : keysOf(x))]) : [];
+      for (const r of outputs) {
+        const doc = json(r);
+        assert.equal(doc.schema_version, 1, r.stdout);
+        const camel = keysOf(doc).filter((k) => /[a-z][A-Z]/.test(k));
+        assert.deepEqual(camel, [], `camelCase keys in ${r.stdout.slice(0, 200)}`);
+        assert.doesNotMatch(r.stdout, /lockIno|lockBirthMs|lock_ino|pending\./);
+      }
+      assert.ok(typeof json(outputs[1]!).server === 'string' && json(outputs[1]!).server !== '', 'a run names its server');
+      assert.match(json(outputs[7]!).version, /^\d+\.\d+\.\d+/);
+    } finally {
+      box.cleanup();
+    }
   });
 });

@@ -71,7 +71,7 @@ describe('heartbeat: a real haproxy', () => {
       assert.match(x.detail, /backend app: 0\/2 servers UP, backend DOWN; app\/s1 DOWN \([A-Z0-9]+\); app\/s2 DOWN \([A-Z0-9]+\)/);
     }
     const status = json(await box.run(['server.status', '--json']));
-    assert.equal(status.lastCheckup.healthy, false, 'the last checkup is kept and shown');
+    assert.equal(status.last_checkup.healthy, false, 'the last checkup is kept and shown');
   });
 
   it('a socket without permission: unhealthy with the reason', async () => {

@@ -425,7 +425,7 @@ describe('pipeline: run lock through the CLI', () => {
       assert.match(second.stderr, new RegExp(`^bootstrap: server\\.provision is already running \\(pid ${first.pid}, started \\d{4}-[^,]+, lock ${box.stateDir}/run\\.lock\\); try again later or use --wait\\n$`));
       const status = json(await box.run(['server.status', '--json']));
       assert.equal(status.lock.state, 'held');
-      assert.equal(status.lock.owner.pid, first.pid);
+      assert.equal(status.lock.holder.pid, first.pid);
       first.kill('SIGKILL');
       await firstDone;
       script(join(box.phasesDir, 'configure.d', '10-slow'), 'echo quick >> "$LOG"');

@@ -60,7 +60,7 @@ describe('safety: secrets and root', () => {
       const done = collect(setter, 30_000);
       const status = await waitForLock(box);
       assert.doesNotMatch(JSON.stringify(status), new RegExp(secret));
-      assert.match(status.lock.owner.command, /^product\.set haproxy\.stats_password=… haproxy\.maxconn=… --apply$/);
+      assert.match(status.lock.holder.command, /^product\.set haproxy\.stats_password=… haproxy\.maxconn=… --apply$/);
       const other = await box.run(['server.refresh']);
       assert.equal(other.code, 75);
       assert.doesNotMatch(other.stderr, new RegExp(secret));
@@ -352,7 +352,7 @@ describe('safety: the run lock', () => {
         script(join(box.phasesDir, 'configure.d', '10-slow'), 'if [ -f "$SLOW" ]; then echo x > "$LOG"; sleep 30; fi');
         const victim = box.start(['server.provision'], { env: { SLOW: slow, LOG: log } });
         for (let i = 0; i < 400 && !existsSync(log); i++) await sleep(25);
-        const deadId = (await waitForLock(box)).lock.owner.run_id ?? (await waitForLock(box)).lock.owner.runId;
+        const deadId = (await waitForLock(box)).lock.holder.run_id;
         victim.kill('SIGKILL');
         await collect(victim);
         rmSync(slow);
@@ -366,7 +366,7 @@ describe('safety: the run lock', () => {
         rmSync(log, { force: true });
         const second = box.start(['server.provision'], { env: { SLOW: slow, LOG: log } });
         for (let i = 0; i < 400 && !existsSync(log); i++) await sleep(25);
-        const secondId = (await waitForLock(box)).lock.owner.runId;
+        const secondId = (await waitForLock(box)).lock.holder.run_id;
         second.kill('SIGKILL');
         await collect(second);
         rmSync(slow);
@@ -475,7 +475,7 @@ describe('safety: timeouts and processes', () => {
       const j = await lastJournal(box);
       assert.equal(j.status, 'failure');
       const status = json(await box.run(['server.status', '--json']));
-      assert.equal(status.lastRun?.id ?? status.last_run?.id, j.id);
+      assert.equal(status.last_run.id, j.id);
       assert.equal(readdirSync(join(box.stateDir, 'outbox')).filter((n) => n.endsWith('.json')).length, 1);
     }),
   );

@@ -9,6 +9,7 @@ import { readVersion } from '../version.js';
 import { commands, type Command, type CommandContext } from './commands.js';
 import { describeChoices } from '../util/suggest.js';
 import { Progress } from './progress.js';
+import { withSchema } from './json.js';
 
 export interface CliIo {
   stdin?: NodeJS.ReadableStream;
@@ -38,6 +39,10 @@ export async function main(argv: string[], io: CliIo = { stdin: process.stdin, s
     const first = firstWord(argv);
     if (first !== undefined && !commandNames.includes(first)) throw new UsageError(`unknown command '${first}'`, describeChoices(first, commandNames).replace(/^known/, 'commands'));
     const command = commands.find((c) => c.usage.split(' ')[0] === first);
+    if (json && argv.includes('--version') && !argv.some((a) => a === '--help' || a === '-h')) {
+      io.stdout.write(`${JSON.stringify(withSchema({ version: readVersion() }))}\n`);
+      return ExitCode.ok;
+    }
     const wantsHelp = argv.some((a) => a === '--help' || a === '-h' || a === '--version');
     if (!command || wantsHelp) {
       // Help, version, or no command: the full parser with every command (slower, interactive use).
@@ -53,7 +58,7 @@ export async function main(argv: string[], io: CliIo = { stdin: process.stdin, s
   } catch (err) {
     const error = toBootstrapError(err);
     exitCode = error.exitCode;
-    if (json) io.stdout.write(`${JSON.stringify({ error: { code: error.exitCode, message: error.describe() } })}\n`);
+    if (json) io.stdout.write(`${JSON.stringify(withSchema({ error: { code: error.exitCode, message: error.describe() } }))}\n`);
     else io.stderr.write(`bootstrap: ${logger ? logger.mask(error.describe()) : error.describe()}\n`);
     if (error.exitCode === ExitCode.internal && error.cause instanceof Error && io.env['BOOTSTRAP_DEBUG']) io.stderr.write(`${error.cause.stack}\n`);
   } finally {
@@ -210,7 +215,7 @@ function makeContext(args: GlobalArgs, io: CliIo, logger: Logger, argv: string[]
       return agent;
     },
     print(human: string, data: unknown) {
-      if (args.json) io.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+      if (args.json) io.stdout.write(`${JSON.stringify(withSchema(data), null, 2)}\n`);
       else if (human !== '') io.stdout.write(human.endsWith('\n') ? human : `${human}\n`);
     },
   };

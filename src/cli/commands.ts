@@ -11,6 +11,7 @@ import { formatDryRun, formatJournal, formatOutcome, formatPlan, formatProducts,
 import { summarizeRun as runSummary } from '../state/journal.js';
 import type { RunOutcome, RunRequest } from '../run.js';
 import { installUnits } from '../units.js';
+import { dryRunJson, planJson, statusJson } from './json.js';
 
 export interface CommandContext {
   json: boolean;
@@ -178,7 +179,7 @@ export const commands: Command[] = [
       const agent = ctx.agent();
       const plan = agent.phasesList();
       const refusal = agent.planRefusal(plan);
-      ctx.print(formatPlan(plan), { ...plan, viaSh: [...plan.viaSh], refusal: refusal?.describe() ?? null });
+      ctx.print(formatPlan(plan), planJson(plan, refusal?.describe() ?? null));
       // The same verdict as a run and --dry-run: the plan is shown, and the exit code says it.
       if (refusal) {
         ctx.exitCode = refusal.exitCode;
@@ -253,7 +254,7 @@ export const commands: Command[] = [
     builder: (y) => y.option('wait', waitOption),
     async run(ctx, args) {
       const status = await ctx.agent().status({ waitMs: parseWait(args['wait']) });
-      ctx.print(formatStatus(status), status);
+      ctx.print(formatStatus(status), statusJson(status));
     },
   },
   {
@@ -354,8 +355,8 @@ async function runAndReport(ctx: CommandContext, start: (signals: RunSignals) =>
   }
   if (outcome === null) return null;
   ctx.exitCode = outcome.exitCode;
-  if (outcome.dryRun) ctx.print(formatDryRun(outcome.dryRun), outcome.dryRun);
-  else ctx.print(outcome.journal ? formatOutcome(outcome.journal, outcome.journalPath) : '', outcome.journal ? { ...runSummary(outcome.journal), journal: outcome.journalPath } : outcome);
+  if (outcome.dryRun) ctx.print(formatDryRun(outcome.dryRun), dryRunJson(outcome.dryRun));
+  else if (outcome.journal) ctx.print(formatOutcome(outcome.journal, outcome.journalPath), { server: outcome.journal.server, ...runSummary(outcome.journal), journal: outcome.journalPath });
   return outcome;
 }
 
