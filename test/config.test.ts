@@ -108,7 +108,7 @@ describe('config: through the CLI', () => {
     try {
       const r = await bad.run(['server.status', '--json']);
       assert.equal(r.code, 78);
-      assert.deepEqual(json(r), { error: { code: 78, message: "[server] default_mode: 'b' is not among modes (a) (add it to modes or pick one of them)" } });
+      assert.deepEqual(json(r), { schema_version: 1, error: { code: 78, message: "[server] default_mode: 'b' is not among modes (a) (add it to modes or pick one of them)" } });
     } finally {
       bad.cleanup();
     }
