@@ -78,6 +78,8 @@ export interface SettingChange {
   setting: string;
   value: string | number | boolean | null;
   previous: string | number | boolean | null;
+  /** False when the setting already had this value (set) or was not set (unset). */
+  changed: boolean;
 }
 
 export class Agent {
@@ -159,7 +161,11 @@ export class Agent {
     return { products: selected, setting: selected[0]!.settings.find((s) => s.name === setting)! };
   }
 
-  /** Validates every pair first, then writes all or none. */
+  /**
+   * Validates every pair first, then writes all or none. Each change is logged at info (who,
+   * what, old → new, secrets masked), so journald keeps an audit trail; a setting given its
+   * current value is reported unchanged.
+   */
   async productSet(options: { pairs: string[] }): Promise<SettingChange[]> {
     const config = this.config();
     const assignments = parseAssignments(config, options.pairs);
@@ -168,13 +174,14 @@ export class Agent {
       const changes = assignments.map(({ spec, value }) => {
         const product = productState(state, spec.product);
         const previous = Object.hasOwn(product.settings, spec.name) ? product.settings[spec.name]! : (spec.default ?? null);
+        const changed = !(Object.hasOwn(product.settings, spec.name) && product.settings[spec.name] === value);
         product.settings[spec.name] = value;
         const secret = spec.type.kind === 'secret';
-        return { product: spec.product, setting: spec.name, value: secret ? mask(value) : value, previous: secret ? mask(previous) : previous };
+        return { product: spec.product, setting: spec.name, value: secret ? mask(value) : value, previous: secret ? mask(previous) : previous, changed };
       });
       checkSettingsBudget(effectiveProducts(config, state)); // all or none: a throw writes nothing
       return changes;
-    });
+    }).then((changes) => this.audit('set', changes));
   }
 
   /** Puts settings back to their defaults. */
@@ -184,11 +191,24 @@ export class Agent {
       specs.map((spec) => {
         const product = productState(state, spec.product);
         const previous = Object.hasOwn(product.settings, spec.name) ? product.settings[spec.name]! : null;
+        const changed = Object.hasOwn(product.settings, spec.name);
         delete product.settings[spec.name];
         const secret = spec.type.kind === 'secret';
-        return { product: spec.product, setting: spec.name, value: secret ? mask(spec.default ?? null) : (spec.default ?? null), previous: secret ? mask(previous) : previous };
+        return { product: spec.product, setting: spec.name, value: secret ? mask(spec.default ?? null) : (spec.default ?? null), previous: secret ? mask(previous) : previous, changed };
       }),
-    );
+    ).then((changes) => this.audit('unset', changes));
+  }
+
+  /** The audit trail of settings: one info line per change, naming who (uid, and SUDO_USER). */
+  private audit(verb: 'set' | 'unset', changes: SettingChange[]): SettingChange[] {
+    const uid = process.getuid?.() ?? 0;
+    const sudo = this.env['SUDO_USER'] ? ` (sudo by ${this.env['SUDO_USER']})` : '';
+    for (const c of changes) {
+      if (!c.changed) continue;
+      const show = (v: SettingChange['value']) => (v === null ? '(unset)' : JSON.stringify(v));
+      this.log.info(`product.${verb} by uid ${uid}${sudo}: ${c.product}.${c.setting} ${show(c.previous)} → ${show(c.value)}`);
+    }
+    return changes;
   }
 
   // --- server ---------------------------------------------------------------------------------

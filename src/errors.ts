@@ -46,8 +46,12 @@ export class DataError extends BootstrapError {
 }
 
 export class ConfigMissingError extends BootstrapError {
-  constructor(readonly file: string) {
-    super(`config file ${file} not found`, ExitCode.noConfig, 'pass --config or set BOOTSTRAP_CONFIG');
+  constructor(
+    readonly file: string,
+    /** Where the shipped example is, to copy from. */
+    example?: string,
+  ) {
+    super(`config file ${file} not found`, ExitCode.noConfig, `pass --config or set BOOTSTRAP_CONFIG${example ? `; an example to start from: ${example}` : ''}`);
   }
 }
 

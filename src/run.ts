@@ -34,6 +34,8 @@ export interface RunRequest {
   /** upgrade: the product and its new version (default: the version in bootstrap.ini). */
   product?: string | undefined;
   toVersion?: string | undefined;
+  /** upgrade: allow a version lower than the one in force. */
+  allowDowngrade?: boolean | undefined;
   dryRun?: boolean | undefined;
   /** undefined: fail at once when another run holds the lock; ms (Infinity: forever) to wait. */
   waitMs?: number | undefined;
@@ -128,6 +130,12 @@ function resolveIntent(config: Config, state: StateDoc, request: RunRequest): In
     const target = products.find((p) => p.name === request.product)!;
     versionPrevious = target.version;
     toVersion = request.toVersion ?? config.products.get(target.name)!.version!;
+    if (versionPrevious && compareVersions(toVersion, versionPrevious) < 0 && !request.allowDowngrade) {
+      throw new DataError(
+        `product.upgrade ${target.name}: ${toVersion}${request.toVersion ? '' : ' (the version in bootstrap.ini)'} is older than ${versionPrevious}, the version in force: that would be a downgrade`,
+        `pass --allow-downgrade to go from ${versionPrevious} to ${toVersion}, or --to a newer version`,
+      );
+    }
     products = products.map((p) => (p.name === target.name ? { ...p, version: toVersion! } : p));
   }
   return {
@@ -424,4 +432,28 @@ async function settleDeadRun(agent: Agent, owner: LockOwner, runId: string): Pro
   if (held.length) for (const file of held) await agent.releaseCallback(file, runCallback(journal));
   else await agent.queueCallbackSafely(runCallback(journal));
   agent.log.warn(`recorded run ${runId} as failed: ${journal.failure!.message}`);
+}
+
+/**
+ * Orders versions as people read them: digit runs numerically (2.10 > 2.9), letter runs by
+ * bytes, a longer version after its prefix (1.4.1 > 1.4); `~` sorts before anything (1.0~rc1 <
+ * 1.0), as in Debian.
+ */
+export function compareVersions(a: string, b: string): number {
+  const parts = (v: string) => v.split(/(~)|[.+_-]/).filter((p) => p !== undefined && p !== '').flatMap((p) => p.match(/~|\d+|[^\d~]+/g) ?? []);
+  const x = parts(a);
+  const y = parts(b);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const p = x[i];
+    const q = y[i];
+    if (p === q) continue;
+    if (p === '~' || q === undefined) return p === '~' ? -1 : 1;
+    if (q === '~' || p === undefined) return q === '~' ? 1 : -1;
+    const np = /^\d+$/.test(p);
+    const nq = /^\d+$/.test(q);
+    if (np && nq) return BigInt(p) < BigInt(q) ? -1 : BigInt(p) > BigInt(q) ? 1 : 0;
+    if (np !== nq) return np ? 1 : -1;
+    return p < q ? -1 : 1;
+  }
+  return 0;
 }

@@ -16,7 +16,14 @@ export interface UnitsReport {
   reloaded: boolean;
 }
 
-export async function installUnits(options: { dir?: string | undefined; bin: string; reload?: boolean }): Promise<UnitsReport> {
+export interface UnitPaths {
+  /** Given to units.install (flag or environment): the units carry them, so systemd's runs use them. */
+  config?: string | undefined;
+  stateDir?: string | undefined;
+  phasesDir?: string | undefined;
+}
+
+export async function installUnits(options: { dir?: string | undefined; bin: string; reload?: boolean; paths?: UnitPaths }): Promise<UnitsReport> {
   const source = join(packageRoot(), 'systemd');
   const dir = resolve(options.dir ?? '/etc/systemd/system');
   const bin = resolve(options.bin);
@@ -30,7 +37,7 @@ export async function installUnits(options: { dir?: string | undefined; bin: str
     throw stateFsError(err, `create ${dir}`);
   }
   for (const name of readdirSync(source).filter((n) => /\.(service|timer)$/.test(n)).sort()) {
-    const text = readFileSync(join(source, name), 'utf8').replaceAll('/usr/bin/bootstrap', systemdWord(bin));
+    const text = withPaths(readFileSync(join(source, name), 'utf8'), options.paths ?? {}).replaceAll('/usr/bin/bootstrap', systemdWord(bin));
     try {
       await writeFileAtomic(join(dir, name), text, 0o644);
     } catch (err) {
@@ -51,4 +58,22 @@ export function systemdWord(word: string): string {
   const escaped = word.replaceAll('%', '%%').replaceAll('$', '$$$$');
   if (!/[\s"'\\;]/.test(escaped)) return escaped;
   return `"${escaped.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+/**
+ * The shipped units name the default paths. Paths given to units.install go into every
+ * ExecStart (after the program) and ConditionPathExists, or systemd would skip or misdirect
+ * every timer run in silence.
+ */
+function withPaths(text: string, paths: UnitPaths): string {
+  const flags = [
+    ...(paths.config ? ['--config', resolve(paths.config)] : []),
+    ...(paths.stateDir ? ['--state-dir', resolve(paths.stateDir)] : []),
+    ...(paths.phasesDir ? ['--phases-dir', resolve(paths.phasesDir)] : []),
+  ];
+  for (const f of flags) if (/[\x00-\x1f\x7f]/.test(f)) throw new UsageError(`${JSON.stringify(f)} holds a control character`, 'pass a plain path');
+  let out = text;
+  if (paths.config) out = out.replaceAll('ConditionPathExists=/etc/bootstrap/bootstrap.ini', `ConditionPathExists=${resolve(paths.config).replaceAll('%', '%%')}`);
+  if (flags.length) out = out.replace(/^(ExecStart=\/usr\/bin\/bootstrap)(?= )/gm, `$1 ${flags.map(systemdWord).join(' ')}`);
+  return out;
 }

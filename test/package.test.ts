@@ -55,6 +55,20 @@ describe('packaging: npm pack, npm install -g into a fresh prefix', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr, '', 'no warnings either');
   });
+
+  it('units.install carries the config, state and phases paths it was given (flags or environment) into every unit', () => {
+    const units = join(dir, 'units-paths');
+    const config = join(dir, 'opt dir', 'b.ini');
+    execFileSync(installed, ['units.install', '--dir', units, '--no-reload', '--config', config, '--state-dir', '/srv/bootstrap'], { encoding: 'utf8', env: { PATH: process.env['PATH'], BOOTSTRAP_PHASES_DIR: '/srv/phases' } });
+    for (const name of ['bootstrap-refresh.service', 'bootstrap-heartbeat.service']) {
+      const text = readFileSync(join(units, name), 'utf8');
+      assert.match(text, new RegExp(`^ExecStart=${installed} "--config" "${config}" --state-dir /srv/bootstrap --phases-dir /srv/phases (server\\.refresh|heartbeat\\.checkup)`.replace('"--config"', '--config'), 'm'));
+      assert.match(text, new RegExp(`^ConditionPathExists=${config}$`, 'm'));
+    }
+    const names = readdirSync(units).map((n) => join(units, n));
+    const r = spawnSync('systemd-analyze', ['verify', ...names], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  });
 });
 
 describe('the embedded example (npm start)', () => {

@@ -7,7 +7,7 @@ import { ExitCode, UsageError, toBootstrapError } from '../errors.js';
 import { createLogger, type Logger } from '../log/log.js';
 import { readVersion } from '../version.js';
 import { commands, type Command, type CommandContext } from './commands.js';
-import { describeChoices } from '../util/suggest.js';
+import { closest, describeChoices } from '../util/suggest.js';
 import { Progress } from './progress.js';
 import { withSchema } from './json.js';
 
@@ -125,7 +125,13 @@ function normaliseArgv(argv: string[]): string[] {
 async function parseCommand(command: Command, argv: string[], io: CliIo): Promise<Record<string, unknown> & GlobalArgs> {
   const base = globalOptions(yargs(argv), io).strictOptions();
   const y = command.builder ? command.builder(base) : base;
-  const args = (await y.parseAsync()) as Record<string, unknown> & GlobalArgs;
+  const name = command.usage.split(' ')[0]!;
+  let args: Record<string, unknown> & GlobalArgs;
+  try {
+    args = (await y.parseAsync()) as Record<string, unknown> & GlobalArgs;
+  } catch (err) {
+    throw unknownFlag(err, name, Object.keys((y as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key));
+  }
   const words = (args['_'] as unknown[]).slice(1).map(String);
   for (const spec of command.usage.split(' ').slice(1)) {
     const m = /^([<[])(\w+)(\.\.)?[>\]]$/.exec(spec)!;
@@ -135,6 +141,17 @@ async function parseCommand(command: Command, argv: string[], io: CliIo): Promis
   }
   if (words.length > 0) throw new UsageError(`unexpected argument '${words[0]}'`, `see bootstrap ${command.usage.split(' ')[0]} --help`);
   return args;
+}
+
+/** yargs' "Unknown argument: dry-rn" as `unknown flag --dry-rn (did you mean --dry-run? …)`. */
+function unknownFlag(err: unknown, command: string, known: string[]): unknown {
+  const m = /^Unknown arguments?: (.+)$/.exec(err instanceof Error ? err.message : '');
+  if (!m) return err;
+  const first = m[1]!.split(', ')[0]!;
+  const flags = known.filter((k) => k.length > 1 && !['help', 'version', '$0', '_'].includes(k));
+  const guess = closest(first, flags);
+  const shown = `${first.length > 1 ? '--' : '-'}${first}`;
+  return new UsageError(`unknown flag ${shown}${m[1]!.includes(', ') ? ` (and ${m[1]!.split(', ').length - 1} more)` : ''}`, `${guess ? `did you mean --${guess}? ` : ''}see bootstrap ${command} --help`);
 }
 
 function buildParser(argv: string[], io: CliIo): Argv {

@@ -11,7 +11,7 @@ import { formatDryRun, formatJournal, formatOutcome, formatPlan, formatProducts,
 import { summarizeRun as runSummary } from '../state/journal.js';
 import type { RunOutcome, RunRequest } from '../run.js';
 import { installUnits } from '../units.js';
-import { dryRunJson, planJson, statusJson } from './json.js';
+import { dryRunJson, planJson, settingChangesJson, statusJson } from './json.js';
 
 export interface CommandContext {
   json: boolean;
@@ -90,7 +90,7 @@ export const commands: Command[] = [
         pairs = [`${pairs[0]}=${await readStdinValue(ctx.io.stdin)}`];
       }
       const changes = await ctx.agent().productSet({ pairs });
-      ctx.print(changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)}`).join('\n'), { changed: changes });
+      ctx.print(changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)}${c.changed ? '' : ' (unchanged)'}`).join('\n'), settingChangesJson(changes));
       if (args['apply']) await applyAfterChange(ctx);
     },
   },
@@ -101,7 +101,7 @@ export const commands: Command[] = [
     builder: (y) => y.positional('names', { type: 'string', array: true, describe: 'PRODUCT.SETTING' }).option('apply', { type: 'boolean', describe: 'then run server.refresh' }),
     async run(ctx, args) {
       const changes = await ctx.agent().productUnset({ names: (args['names'] as unknown[]).map(String) });
-      ctx.print(changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)} (default)`).join('\n'), { changed: changes });
+      ctx.print(changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)} (default${c.changed ? '' : ', unchanged'})`).join('\n'), settingChangesJson(changes));
       if (args['apply']) await applyAfterChange(ctx);
     },
   },
@@ -166,9 +166,14 @@ export const commands: Command[] = [
       ['$0 product.upgrade haproxy --to 2.8', 'upgrade haproxy to 2.8'],
       ['$0 product.upgrade deepfiler', 'to the version in bootstrap.ini'],
     ],
-    builder: (y) => runOptions(y).option('to', { type: 'string', describe: 'the new version (default: the version in bootstrap.ini)' }),
+    builder: (y) =>
+      runOptions(y)
+        .option('to', { type: 'string', describe: 'the new version (default: the version in bootstrap.ini)' })
+        .option('allow-downgrade', { type: 'boolean', describe: 'allow a version older than the one in force' }),
     async run(ctx, args) {
-      await runAndReport(ctx, (signals) => ctx.agent().upgrade({ ...runRequest(args), product: String(args['product']), toVersion: args['to'] as string | undefined, ...signals }));
+      await runAndReport(ctx, (signals) =>
+        ctx.agent().upgrade({ ...runRequest(args), product: String(args['product']), toVersion: args['to'] as string | undefined, allowDowngrade: Boolean(args['allow-downgrade']), ...signals }),
+      );
     },
   },
   {
@@ -270,7 +275,13 @@ export const commands: Command[] = [
         .option('bin', { type: 'string', describe: 'the bootstrap command to run (default: this one)' })
         .option('no-reload', { type: 'boolean', describe: 'do not run systemctl daemon-reload' }),
     async run(ctx, args) {
-      const report = await installUnits({ dir: args['dir'] as string | undefined, bin: (args['bin'] as string | undefined) ?? process.argv[1]!, reload: !args['no-reload'] });
+      const env = ctx.io.env;
+      const paths = {
+        config: (args['config'] as string | undefined) ?? (env['BOOTSTRAP_CONFIG'] || undefined),
+        stateDir: (args['state-dir'] as string | undefined) ?? (env['BOOTSTRAP_STATE_DIR'] || undefined),
+        phasesDir: (args['phases-dir'] as string | undefined) ?? (env['BOOTSTRAP_PHASES_DIR'] || env['OS_REFRESH_CONFIG_BASE_DIR'] || undefined),
+      };
+      const report = await installUnits({ dir: args['dir'] as string | undefined, bin: (args['bin'] as string | undefined) ?? process.argv[1]!, reload: !args['no-reload'], paths });
       const next = 'systemctl enable --now bootstrap-refresh.timer bootstrap-heartbeat.timer';
       ctx.print(`${report.written.map((f) => `wrote ${f}`).join('\n')}\nExecStart uses ${report.bin}${report.reloaded ? '; systemd reloaded' : ''}\nnext: ${next}`, report);
     },

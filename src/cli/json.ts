@@ -3,7 +3,7 @@
 // inode numbers, intent files). Views are explicit: maps keyed by product or setting names are
 // data, never renamed.
 
-import type { StatusReport } from '../agent.js';
+import type { SettingChange, StatusReport } from '../agent.js';
 import type { Plan } from '../pipeline/plan.js';
 import type { DryRunReport } from '../run.js';
 
@@ -59,4 +59,10 @@ export function planJson(plan: Plan, refusal: string | null) {
 
 export function dryRunJson(r: DryRunReport) {
   return { status: 'dry-run', ok: r.ok, refusal: r.refusal, plan: planJson(r.plan, r.refusal), syntax: r.syntax };
+}
+
+/** product.set / product.unset: what changed, and what already was so. */
+export function settingChangesJson(changes: SettingChange[]) {
+  const view = ({ product, setting, value, previous }: SettingChange) => ({ product, setting, value, previous });
+  return { changed: changes.filter((c) => c.changed).map(view), unchanged: changes.filter((c) => !c.changed).map(view) };
 }

@@ -3,7 +3,8 @@
 
 import { readBoundedSync } from '../util/files.js';
 import { hostname } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { packageRoot } from '../version.js';
 import { parse as parseIni } from 'ini';
 import { ConfigError, ConfigMissingError, PermissionDeniedError } from '../errors.js';
 import { describeChoices } from '../util/suggest.js';
@@ -116,7 +117,7 @@ export function loadConfig(file: string): Config {
     text = readBoundedSync(file, { maxBytes: maxConfigBytes }).toString('utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new ConfigMissingError(file);
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new ConfigMissingError(file, join(packageRoot(), 'etc', 'bootstrap.ini'));
     if (code === 'EACCES' || code === 'EPERM') throw new PermissionDeniedError(`cannot read config file ${file}: permission denied`, 'run as root');
     if (code === 'ENOTREG') throw new ConfigError(`config file ${file} is not a regular file (a directory, FIFO or device)`, 'pass the path of bootstrap.ini');
     if (code === 'ERANGE') throw new ConfigError(`config file ${file} is more than the 1 MiB a bootstrap.ini may have`, 'is this the right file?');
@@ -431,8 +432,36 @@ export function splitCommand(command: string, where: string): string[] {
   }
   if (quote) throw new ConfigError(`[${where}] command: unterminated ${quote} quote`);
   if (inWord) words.push(word);
+  const shell = shellSyntax(command);
+  if (shell) {
+    throw new ConfigError(
+      `[${where}] command: '${shell}' is shell syntax, and the command runs without a shell`,
+      `write command = sh -c ${JSON.stringify(command)} to run it with one`,
+    );
+  }
   if (words.length === 0) throw new ConfigError(`[${where}] command: missing`, 'an exec check needs command = PROGRAM ARGS...');
   return words;
+}
+
+/**
+ * The first unquoted character that only a shell would act on (a pipe, a redirection, `;`, `&`,
+ * `$`, a backquote, a glob), or null: such a command would run with that character as a plain
+ * argument (`df -P / | tail -1` → df: invalid option).
+ */
+function shellSyntax(command: string): string | null {
+  let quote: string | null = null;
+  for (let i = 0; i < command.length; i++) {
+    const c = command[i]!;
+    if (quote) {
+      if (c === quote) quote = null;
+      else if (c === '\\' && quote === '"') i++;
+      continue;
+    }
+    if (c === '\\') i++;
+    else if (c === '"' || c === "'") quote = c;
+    else if ('|&;<>$`*?(){}'.includes(c)) return c;
+  }
+  return null;
 }
 
 /** A URL fit for logs: no userinfo, no query string, no fragment. */
