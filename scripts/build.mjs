@@ -1,6 +1,6 @@
 // Build: type-check and compile (dist/src, dist/test), bundle the CLI into dist/bootstrap.cjs,
-// and make V8's code cache for it. winston and undici stay outside the bundle: they are loaded
-// only on the paths that log or call out.
+// and make V8's code cache for it. winston is bundled but initialised only when something is
+// logged (src/log/winston.ts); undici stays outside the bundle, loaded only to send callbacks.
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,12 +19,12 @@ await build({
   format: 'cjs',
   minify: true,
   legalComments: 'linked',
-  external: ['winston', 'undici'],
+  external: ['undici'],
   // The bundle is CommonJS: give it import.meta.url for the code that reads package.json.
   banner: { js: 'var __importMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
   define: { 'import.meta.url': '__importMetaUrl' },
   logLevel: 'warning',
-  plugins: [lazyStringWidth()],
+  plugins: [lazyStringWidth(), bundledWinston()],
 });
 
 /**
@@ -46,6 +46,20 @@ function lazyStringWidth() {
         contents: `let real; export default function stringWidth(s, o) { real ??= require(${JSON.stringify(args.path)}); return real.default(s, o); }`,
         loader: 'js',
         resolveDir: dirname(args.path),
+      }));
+    },
+  };
+}
+
+/** src/log/winston.ts as a require() that esbuild follows: bundled, initialised on first call. */
+function bundledWinston() {
+  return {
+    name: 'bundled-winston',
+    setup(b) {
+      b.onLoad({ filter: /[\\/]src[\\/]log[\\/]winston\.ts$/ }, () => ({
+        contents: 'export function loadWinston() { return require("winston"); }',
+        loader: 'js',
+        resolveDir: join(root, 'src/log'),
       }));
     },
   };

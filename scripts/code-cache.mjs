@@ -23,8 +23,9 @@ try {
   const sink = () => new Writable({ write: (_c, _e, cb) => cb() });
   const io = { stdout: sink(), stderr: sink(), env: { PATH: process.env.PATH } };
   const common = ['--config', join(root, 'etc/bootstrap.ini'), '--state-dir', join(dir, 'state'), '--phases-dir', phases, '-q'];
-  for (const command of [['product.get', '--json'], ['server.provision'], ['server.refresh']]) {
-    const code = await module.exports.main([...command, ...common], io);
+  // The last one without -q: it logs, so winston's code is compiled and cached too.
+  for (const command of [['product.get', '--json'], ['server.provision'], ['server.refresh'], ['server.refresh', '--log-level', 'info']]) {
+    const code = await module.exports.main([...command, ...common.filter((a) => a !== '-q' || command.length === 1)], io);
     if (code !== 0) throw new Error(`code cache: ${command[0]} exited ${code}`);
   }
   writeFileSync(`${file}.cache`, script.createCachedData());

@@ -8,7 +8,7 @@
 // line, step output included.
 
 import { closeSync, openSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { loadWinston } from './winston.js';
 import type { LogLevel } from '../config/config.js';
 
 export interface LogEntry {
@@ -54,7 +54,6 @@ const maskText = '********';
 /** Lines of a multi-line secret this long or longer are masked wherever they appear. */
 const minSecretLine = 8;
 
-type Winston = typeof import('winston');
 
 export function createLogger(initial: LoggerOptions): Logger {
   const options = { ...initial };
@@ -90,7 +89,7 @@ export function createLogger(initial: LoggerOptions): Logger {
   };
 
   const load = (): void => {
-    const winston = createRequire(import.meta.url)('winston') as Winston;
+    const winston = loadWinston();
     const { transports, format: wf } = winston;
     const list: import('winston').transport[] = [
       new transports.Stream({ stream: stream as NodeJS.WritableStream, format: wf.printf((info) => String(info['line'])) }),
