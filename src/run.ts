@@ -91,8 +91,10 @@ export async function performRun(agent: Agent, request: RunRequest): Promise<Run
     // In the first record already: a takeover after a kill at any later moment knows the run.
     record: { runId, action: request.action },
     onTakeOver: (owner) => takeOverFrom(agent, owner),
+    onWait: (owner) => agent.log.info(`waiting for the run lock: ${owner ? `${owner.command} (pid ${owner.pid}) holds it` : 'another run is taking it'}`),
     onCompromised: (err) => agent.log.error(`the run lock was lost: ${err.message}`),
   });
+  agent.log.debug(`run lock ${agent.runLock.path} taken for run ${runId}`);
   const snapshot = join(agent.stateDir, 'runs', `${runId}.config.json`);
   let orc: OrcLock | null = null;
   try {
@@ -169,7 +171,12 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
   const log = agent.log;
   const plan = planPhases(baseDir, { noShebang: config.phases.noShebang });
   refuseUntrusted(plan, config, log);
-  const deadline = started.getTime() + (request.timeoutMs ?? config.phases.runTimeoutMs);
+  if (log.isEnabled('debug')) {
+    const phases = plan.phases.filter((p) => p.steps.length > 0);
+    const skipped = [...plan.phases, plan.error].reduce((n, p) => n + p.skipped.length, 0);
+    log.debug(`plan: ${phases.reduce((n, p) => n + p.steps.length, 0)} steps in ${phases.map((p) => p.phase).join(', ') || 'no phase'}; ${plan.environment.files.length} environment.d files; ${skipped} files skipped (see phases.list); deadline in ${((deadlineOf(request, config) - Date.now()) / 1000).toFixed(0)} s`);
+  }
+  const deadline = deadlineOf(request, config, started.getTime());
   const facts = {
     action: request.action,
     runId,
@@ -456,4 +463,8 @@ export function compareVersions(a: string, b: string): number {
     return p < q ? -1 : 1;
   }
   return 0;
+}
+
+function deadlineOf(request: RunRequest, config: Config, from = Date.now()): number {
+  return from + (request.timeoutMs ?? config.phases.runTimeoutMs);
 }

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { json, sandbox } from './helpers/cli.js';
+import { exampleIni, json, sandbox } from './helpers/cli.js';
+import { iniWith } from './helpers/phases.js';
 
 describe('CLI', () => {
   const box = sandbox();
@@ -33,7 +35,7 @@ describe('CLI', () => {
     [['nope'], /^bootstrap: unknown command 'nope' \(commands: /],
     [['product.gte'], /did you mean product\.get\?/],
     [[], /^bootstrap: name a command/],
-    [['product.get', '--bogus'], /^bootstrap: Unknown argument: bogus/],
+    [['product.get', '--bogus'], /^bootstrap: unknown flag --bogus/],
     [['product.get', 'a', 'b'], /^bootstrap: unexpected argument 'b'/],
     [['server.mode', 'x', '--wait=soon'], /--wait=soon: not a number of seconds/],
   ] as [string[], RegExp][]) {
@@ -114,6 +116,101 @@ describe('the --json interface', () => {
       }
       assert.ok(typeof json(outputs[1]!).server === 'string' && json(outputs[1]!).server !== '', 'a run names its server');
       assert.match(json(outputs[7]!).version, /^\d+\.\d+\.\d+/);
+    } finally {
+      box.cleanup();
+    }
+  });
+});
+
+describe("an operator's first hour", () => {
+  it('-q prints errors, warnings and a one-line result; -v shows the lock, the plan and each step as it starts', async () => {
+    const box = sandbox(iniWith({}, '\n[heartbeat.ok]\ntype = exec\ncommand = true\n'));
+    try {
+      mkdirSync(join(box.phasesDir, 'configure.d'), { recursive: true });
+      writeFileSync(join(box.phasesDir, 'configure.d', '10-a'), '#!/bin/sh\necho from-a\n', { mode: 0o755 });
+      const quiet = await box.run(['server.provision', '-q']);
+      assert.equal(quiet.code, 0, quiet.stderr);
+      assert.equal(quiet.stderr, '');
+      assert.match(quiet.stdout, /^provision success \(1 step, [\d.]+ s, run \S+\)\n$/);
+      const beat = await box.run(['heartbeat.checkup', '-q']);
+      assert.equal(beat.stdout, 'healthy: 1/1 checks\n');
+      assert.equal(beat.stderr, '');
+      const verbose = await box.run(['server.refresh', '-v']);
+      assert.match(verbose.stderr, /debug: run lock \S+run\.lock taken for run /);
+      assert.match(verbose.stderr, /debug: plan: 1 steps in configure/);
+      assert.match(verbose.stderr, /debug: configure\/10-a: starting \S+\/configure\.d\/10-a/);
+    } finally {
+      box.cleanup();
+    }
+  });
+
+  it('product.set of the value in force is reported unchanged; every change is logged with who did it, secrets masked', async () => {
+    const box = sandbox();
+    try {
+      const first = await box.run(['product.set', 'haproxy.maxconn=8192', 'haproxy.stats_password=Sekr1tPass', '--json'], { env: { SUDO_USER: 'alice' } });
+      assert.equal(first.code, 0, first.stderr);
+      assert.deepEqual(json(first).changed.map((c: any) => c.setting), ['maxconn', 'stats_password']);
+      assert.match(first.stderr, /product\.set by uid 0 \(sudo by alice\): haproxy\.maxconn 4096 → 8192/);
+      assert.match(first.stderr, /haproxy\.stats_password \(unset\) → "\*{8}"/);
+      assert.doesNotMatch(first.stderr, /Sekr1tPass/);
+      const again = await box.run(['product.set', 'haproxy.maxconn=8192']);
+      assert.equal(again.stdout, 'haproxy.maxconn = 8192 (unchanged)\n');
+      assert.doesNotMatch(again.stderr, /product\.set by/);
+    } finally {
+      box.cleanup();
+    }
+  });
+
+  it('a downgrade needs --allow-downgrade (2.10 > 2.9), and the message says what it would do', async () => {
+    const box = sandbox();
+    try {
+      mkdirSync(box.phasesDir, { recursive: true });
+      assert.equal((await box.run(['server.provision'])).code, 0);
+      assert.equal((await box.run(['product.upgrade', 'haproxy', '--to', '2.10'])).code, 0);
+      const down = await box.run(['product.upgrade', 'haproxy', '--to', '2.9']);
+      assert.equal(down.code, 65);
+      assert.match(down.stderr, /2\.9 is older than 2\.10, the version in force: that would be a downgrade \(pass --allow-downgrade to go from 2\.10 to 2\.9/);
+      const back = await box.run(['product.upgrade', 'haproxy']);
+      assert.equal(back.code, 65, 'plain upgrade back to the ini\'s 2.6 is a downgrade too');
+      assert.match(back.stderr, /2\.6 \(the version in bootstrap\.ini\) is older than 2\.10/);
+      const allowed = await box.run(['product.upgrade', 'haproxy', '--to', '2.9', '--allow-downgrade', '--json']);
+      assert.equal(allowed.code, 0, allowed.stderr);
+      assert.equal(json(await box.run(['server.status', '--json'])).products.find((p: any) => p.name === 'haproxy').version, '2.9');
+    } finally {
+      box.cleanup();
+    }
+  });
+
+  it('flags get "did you mean"; bad numbers name the flag; a missing config names the shipped example', async () => {
+    const box = sandbox();
+    try {
+      const typo = await box.run(['server.provision', '--dry-rn']);
+      assert.equal(typo.code, 64);
+      assert.equal(typo.stderr, 'bootstrap: unknown flag --dry-rn (did you mean --dry-run? see bootstrap server.provision --help)\n');
+      assert.doesNotMatch(typo.stderr, /dryRn/);
+      const nan = await box.run(['server.provision', '--timeout', 'abc']);
+      assert.equal(nan.code, 64);
+      assert.match(nan.stderr, /--timeout: not a positive number/);
+      assert.doesNotMatch(nan.stderr, /NaN/);
+      const missing = await box.run(['product.get', '--config', join(box.dir, 'nope.ini')]);
+      assert.equal(missing.code, 66);
+      assert.match(missing.stderr, new RegExp(`config file \\S+nope\\.ini not found \\(pass --config or set BOOTSTRAP_CONFIG; an example to start from: ${exampleIni.replace(/[.]/g, '\\.')}\\)`));
+    } finally {
+      box.cleanup();
+    }
+  });
+
+  it('an exec check with shell syntax is refused (78) with the sh -c form, which then works, quoting included', async () => {
+    const ini = (command: string) => `${readFileSync(exampleIni, 'utf8')}\n[heartbeat.disk]\ntype = exec\ncommand = ${command}\n`;
+    const box = sandbox(ini('df -P / | tail -1'));
+    try {
+      const bad = await box.run(['heartbeat.get', 'disk']);
+      assert.equal(bad.code, 78);
+      assert.match(bad.stderr, /\[heartbeat\.disk\] command: '\|' is shell syntax, and the command runs without a shell \(write command = sh -c "df -P \/ \| tail -1" to run it with one\)/);
+      writeFileSync(box.config, ini('sh -c "df -P / | tail -1"'));
+      const good = await box.run(['heartbeat.get', 'disk', '--json']);
+      assert.equal(good.code, 0, good.stderr);
+      assert.match(json(good).results[0].detail, / \/$/);
     } finally {
       box.cleanup();
     }

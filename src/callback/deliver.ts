@@ -130,6 +130,7 @@ async function deliverOne(undici: Undici, dispatcher: import('undici').Dispatche
     const remaining = o.deadline - Date.now();
     if (remaining <= 0) break;
     item.attempts++;
+    o.log.debug(`callback ${item.id}: POST ${shown} (attempt ${item.attempts}, ${Math.round(remaining)} ms left)`);
     let waitMs = Math.min(capMs, baseMs * 2 ** attempt) * (0.8 + Math.random() * 0.4);
     try {
       const res = await undici.request(target, {

@@ -231,9 +231,10 @@ function makeContext(args: GlobalArgs, io: CliIo, logger: Logger, argv: string[]
       });
       return agent;
     },
-    print(human: string, data: unknown) {
+    print(human: string, data: unknown, brief?: string) {
+      const text = args.quiet && brief !== undefined ? brief : human;
       if (args.json) io.stdout.write(`${JSON.stringify(withSchema(data), null, 2)}\n`);
-      else if (human !== '') io.stdout.write(human.endsWith('\n') ? human : `${human}\n`);
+      else if (text !== '') io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     },
   };
 }

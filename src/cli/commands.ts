@@ -7,7 +7,7 @@ import { maxDurationMs } from '../config/config.js';
 import { maxValueBytes } from '../products.js';
 import type { Logger } from '../log/log.js';
 import type { CliIo } from './cli.js';
-import { formatDryRun, formatJournal, formatOutcome, formatPlan, formatProducts, formatRunList, formatSettingValue, formatStatus, formatCheckupTable } from './format.js';
+import { formatCheckupBrief, formatDryRun, formatJournal, formatOutcome, formatOutcomeBrief, formatPlan, formatProducts, formatRunList, formatSettingValue, formatStatus, formatCheckupTable } from './format.js';
 import { summarizeRun as runSummary } from '../state/journal.js';
 import type { RunOutcome, RunRequest } from '../run.js';
 import { installUnits } from '../units.js';
@@ -23,8 +23,8 @@ export interface CommandContext {
   /** Progress of a run on a terminal (undefined: none). */
   progress?: ((event: { phase: string; step: string; index: number; total: number }) => void) | undefined;
   endProgress?: () => void;
-  /** Prints `human` on stdout, or `data` as JSON with --json. */
-  print(human: string, data: unknown): void;
+  /** Prints `human` on stdout (`brief` instead under -q, when given), or `data` as JSON with --json. */
+  print(human: string, data: unknown, brief?: string): void;
 }
 
 export interface Command {
@@ -225,7 +225,7 @@ export const commands: Command[] = [
     async run(ctx, args) {
       const checkup = await ctx.agent().heartbeatGet(((args['names'] as unknown[] | undefined) ?? []).map(String));
       ctx.exitCode = checkup.healthy ? 0 : 1;
-      ctx.print(formatCheckupTable(checkup), checkup);
+      ctx.print(formatCheckupTable(checkup), checkup, formatCheckupBrief(checkup));
     },
   },
   {
@@ -236,7 +236,7 @@ export const commands: Command[] = [
     async run(ctx, args) {
       const checkup = await ctx.agent().heartbeatCheckup({ report: Boolean(args['report']) });
       ctx.exitCode = checkup.healthy ? 0 : 1;
-      ctx.print(formatCheckupTable(checkup), checkup);
+      ctx.print(formatCheckupTable(checkup), checkup, formatCheckupBrief(checkup));
     },
   },
   {
@@ -367,7 +367,7 @@ async function runAndReport(ctx: CommandContext, start: (signals: RunSignals) =>
   if (outcome === null) return null;
   ctx.exitCode = outcome.exitCode;
   if (outcome.dryRun) ctx.print(formatDryRun(outcome.dryRun), dryRunJson(outcome.dryRun));
-  else if (outcome.journal) ctx.print(formatOutcome(outcome.journal, outcome.journalPath), { server: outcome.journal.server, ...runSummary(outcome.journal), journal: outcome.journalPath });
+  else if (outcome.journal) ctx.print(formatOutcome(outcome.journal, outcome.journalPath), { server: outcome.journal.server, ...runSummary(outcome.journal), journal: outcome.journalPath }, formatOutcomeBrief(outcome.journal));
   return outcome;
 }
 

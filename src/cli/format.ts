@@ -134,3 +134,15 @@ export function formatCheckupTable(c: Checkup): string {
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((cell, i) => (i < 4 ? cell.padEnd(widths[i]!) : cell)).join('  ')).join('\n');
 }
+
+/** The one-line result of a run, for -q: the timer's journal gets one line per run. */
+export function formatOutcomeBrief(j: RunJournal): string {
+  const steps = j.phases.reduce((n, p) => n + p.steps.length, 0);
+  return `${j.action} ${j.status} (${steps} step${steps === 1 ? '' : 's'}, ${(j.duration_ms / 1000).toFixed(1)} s, run ${j.id})${j.failure ? `: failed at ${j.failure.phase}/${j.failure.step}: ${j.failure.message}` : ''}`;
+}
+
+/** The one-line result of a checkup, for -q. */
+export function formatCheckupBrief(c: Checkup): string {
+  const bad = c.results.filter((r) => !r.healthy);
+  return bad.length === 0 ? `healthy: ${c.results.length}/${c.results.length} checks` : `unhealthy: ${bad.map((r) => `${r.name}: ${r.detail}`).join('; ')}`;
+}

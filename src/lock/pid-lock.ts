@@ -54,6 +54,8 @@ export interface AcquireOptions {
   onTakeOver?: (owner: DeadOwner) => void | Promise<void>;
   /** Fields of the first owner record (e.g. the run id). */
   record?: Partial<LockOwner>;
+  /** Called once when the lock is held and acquire starts to wait for it. */
+  onWait?: (owner: LockOwner | null) => void;
 }
 
 export class PidLock {
@@ -72,6 +74,7 @@ export class PidLock {
     // has a dead creator, and is taken over at once instead of after the staleness delay.
     const intent = `${this.path}.pending.${process.pid}.${randomBytes(4).toString('hex')}`;
     const intentRecord = JSON.stringify({ pid: process.pid, pidStart: processStartTime(process.pid) });
+    let waited = false;
     for (;;) {
       let release: (() => Promise<void>) | null;
       try {
@@ -98,6 +101,8 @@ export class PidLock {
         continue;
       }
       if (now >= deadline) throw new LockHeldError(this.path, probe.owner);
+      if (!waited) options.onWait?.(probe.owner);
+      waited = true;
       // Jitter spreads out many waiters (50 product.set at once).
       await sleep(Math.min(deadline - now, pollMs * (0.5 + Math.random())));
     }

@@ -55,6 +55,8 @@ export interface RunOptions {
   onLine: (line: string) => void;
   /** Masks secrets in the journal's output tail. */
   mask: (text: string) => string;
+  /** Called when the file starts (not when it is queued). */
+  onStart?: (() => void) | undefined;
 }
 
 /** A queued file: resolves with its result, or 'skipped' when an earlier one failed. */
@@ -203,6 +205,7 @@ export class Launcher {
 
   /** The job's clock starts: its timeout is what is left of the run if that is less. */
   private started(job: Job): void {
+    job.options.onStart?.();
     job.startedAt = new Date();
     job.t0 = performance.now();
     const { timeoutMs, deadline } = job.options;
