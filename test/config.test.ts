@@ -94,7 +94,7 @@ describe('config: through the CLI', () => {
   it('a missing config file exits 66', async () => {
     const r = await box.run(['product.get'], { env: { BOOTSTRAP_CONFIG: `${box.dir}/nope.ini` } });
     assert.equal(r.code, 66);
-    assert.match(r.stderr, /^bootstrap: config file .*nope\.ini not found \(pass --config or set BOOTSTRAP_CONFIG\)\n$/);
+    assert.match(r.stderr, /^bootstrap: config file .*nope\.ini not found \(pass --config or set BOOTSTRAP_CONFIG; an example to start from: \S+bootstrap\.ini\)\n$/);
   });
 
   it('--config wins over BOOTSTRAP_CONFIG', async () => {
