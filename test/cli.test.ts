@@ -216,3 +216,28 @@ describe("an operator's first hour", () => {
     }
   });
 });
+
+describe('help', () => {
+  it('examples never wrap inside a command, and each command lists its own options before the global ones', async () => {
+    const box = sandbox();
+    try {
+      const all = ['product.get', 'product.set', 'product.unset', 'server.mode', 'server.provision', 'server.refresh', 'product.upgrade', 'phases.list', 'runs.list', 'runs.show', 'heartbeat.get', 'heartbeat.checkup', 'callback.flush', 'server.status', 'units.install', 'completion'];
+      for (const command of all) {
+        const r = await box.run([command, '--help']);
+        assert.equal(r.code, 0, r.stderr);
+        const lines = r.stdout.split('\n');
+        const examples = lines.slice(lines.indexOf('Examples:') + 1).filter((l) => l.trim() !== '');
+        assert.ok(examples.length >= 2, r.stdout);
+        for (let i = 0; i < examples.length; i += 2) {
+          assert.match(examples[i]!, /^  bootstrap \S/, `a command line: ${examples[i]}`);
+          assert.match(examples[i + 1]!, /^      \S/, `its description below it: ${examples[i + 1]}`);
+        }
+        const own = r.stdout.indexOf(`${command} options:`);
+        const global = r.stdout.indexOf('Global options:');
+        assert.ok(global >= 0 && own < global, r.stdout);
+      }
+    } finally {
+      box.cleanup();
+    }
+  });
+});

@@ -166,10 +166,23 @@ function buildParser(argv: string[], io: CliIo): Argv {
   for (const command of commands) {
     y = y.command(command.usage, command.describe, (b: Argv) => {
       const built = command.builder ? command.builder(b) : b;
-      return built.example(command.examples);
+      // The command's own options first, then the global ones.
+      const own = Object.keys((built as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key).filter((k) => !globalKeys.includes(k) && !['help', 'version', 'q', 'v', 'h', '$0', '_'].includes(k));
+      const grouped = own.length ? built.group(own, `${command.usage.split(' ')[0]} options:`) : built;
+      return grouped.group([...globalKeys, 'help', 'version'], 'Global options:').epilog(examplesText(command.examples));
     });
   }
   return y;
+}
+
+const globalKeys = ['config', 'state-dir', 'phases-dir', 'json', 'log-level', 'quiet', 'verbose'];
+
+/**
+ * Examples as lines of their own, each command whole on one line and its meaning below it:
+ * yargs' own example table wraps long commands, and the first half pasted alone runs for real.
+ */
+function examplesText(examples: [string, string][]): string {
+  return ['Examples:', ...examples.flatMap(([cmd, what]) => [`  ${cmd.replace('$0', 'bootstrap')}`, `      ${what}`])].join('\n');
 }
 
 function globalOptions(y: Argv, io: CliIo): Argv {
@@ -184,8 +197,8 @@ function globalOptions(y: Argv, io: CliIo): Argv {
     .option('phases-dir', { type: 'string', describe: 'phases base dir (default /etc/bootstrap/phases; env BOOTSTRAP_PHASES_DIR)', global: true })
     .option('json', { type: 'boolean', describe: 'machine output on stdout, errors too', global: true })
     .option('log-level', { type: 'string', choices: logLevels, describe: 'error, warn, info or debug', global: true })
-    .option('quiet', { alias: 'q', type: 'boolean', describe: 'only warnings and errors', global: true })
-    .option('verbose', { alias: 'v', type: 'boolean', describe: 'debug output', global: true })
+    .option('quiet', { alias: 'q', type: 'boolean', describe: 'errors, warnings and the one-line result only', global: true })
+    .option('verbose', { alias: 'v', type: 'boolean', describe: 'also what the agent decides and why (debug)', global: true })
     .exitProcess(false)
     .version(false)
     .help(false)
