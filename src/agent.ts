@@ -290,6 +290,12 @@ export class Agent {
     return new JournalStore(this.stateDir).read(id);
   }
 
+  /** Whether the run `id` is going on now (its agent holds the run lock), for a `running` journal. */
+  async isRunning(id: string): Promise<boolean> {
+    const probe = await this.runLock.probe();
+    return probe.state === 'held' && probe.owner?.runId === id;
+  }
+
   // --- heartbeats -------------------------------------------------------------------------------
 
   /** The checks named (all when none). Unknown names are refused with the names that exist. */

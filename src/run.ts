@@ -15,7 +15,7 @@ import { planPhases, planRefusal, type Plan } from './pipeline/plan.js';
 import { checkSyntax, type SyntaxResult } from './pipeline/syntax.js';
 import { effectiveProducts, enabledVersions, findProduct, type EffectiveProduct } from './products.js';
 import { writeJsonAtomic } from './state/atomic.js';
-import { JournalStore, isRunId, journalSchema, newRunId, type RunJournal } from './state/journal.js';
+import { JournalStore, isRunId, journalSchema, newRunId, type PhaseRecord, type RunJournal } from './state/journal.js';
 import type { StateDoc } from './state/state.js';
 import { sleep, sweepMarked } from './util/process.js';
 import { runCheckup } from './heartbeat/checkup.js';
@@ -59,7 +59,7 @@ export interface DryRunReport {
 
 export interface RunOutcome {
   id: string | null;
-  status: 'success' | 'failure' | 'dry-run';
+  status: 'success' | 'failure' | 'running' | 'dry-run';
   exitCode: number;
   journal: RunJournal | null;
   journalPath: string | null;
@@ -191,6 +191,36 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
     stateDir: agent.stateDir,
   };
   log.info(`run ${runId}: ${request.action} on ${config.server.name} (mode ${intent.mode}), phases from ${baseDir}`);
+  /** The journal as it stands: `running` until the end, then the outcome. */
+  const journalOf = (phases: PhaseRecord[]): RunJournal => {
+    const now = new Date();
+    return {
+      schema: journalSchema,
+      id: runId,
+      action: request.action,
+      command: agent.commandLine,
+      server: config.server.name,
+      status: 'running',
+      exit_code: null,
+      started_at: started.toISOString(),
+      finished_at: now.toISOString(),
+      duration_ms: now.getTime() - started.getTime(),
+      phases_dir: baseDir,
+      mode: intent.mode,
+      mode_previous: intent.modePrevious ?? null,
+      product: request.action === 'upgrade' ? request.product! : null,
+      version: intent.toVersion ?? null,
+      version_previous: intent.versionPrevious ?? null,
+      products: enabledVersions(intent.products),
+      callback_url: request.callbackUrl ? redactUrl(request.callbackUrl) : null,
+      phases,
+      failure: null,
+      backouts: [],
+      error_steps: [],
+      health: null,
+    };
+  };
+  const live = liveJournal(new JournalStore(agent.stateDir), journalOf);
   const baseEnv = runEnvironment(agent.env, facts);
   const marker = `BOOTSTRAP_RUN_ID=${runId}`;
   const signal = request.signal ?? new AbortController().signal;
@@ -218,6 +248,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
       deadline,
       onStep: request.onStep,
       afterPhases: config.phases.healthGate ? () => healthGate(agent, config, request.signal, (c) => (health = c)) : undefined,
+      onProgress: live.update,
     });
   } catch (err) {
     // The run machinery itself failed (no bash, no fork, a bug): still journaled and reported.
@@ -231,40 +262,16 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
     if (left.length) log.warn(`ended ${left.length} process(es) the run's steps left running (pids ${left.slice(0, 10).join(', ')}${left.length > 10 ? ', …' : ''})`);
   }
 
-  const finished = new Date();
   const success = result.failure === null;
   const exitCode = success ? ExitCode.ok : machineryFailed ? ExitCode.internal : ExitCode.failed;
-  const journal: RunJournal = {
-    schema: journalSchema,
-    id: runId,
-    action: request.action,
-    command: agent.commandLine,
-    server: config.server.name,
-    status: success ? 'success' : 'failure',
-    exit_code: exitCode,
-    started_at: started.toISOString(),
-    finished_at: finished.toISOString(),
-    duration_ms: finished.getTime() - started.getTime(),
-    phases_dir: baseDir,
-    mode: intent.mode,
-    mode_previous: intent.modePrevious ?? null,
-    product: request.action === 'upgrade' ? request.product! : null,
-    version: intent.toVersion ?? null,
-    version_previous: intent.versionPrevious ?? null,
-    products: enabledVersions(intent.products),
-    callback_url: request.callbackUrl ? redactUrl(request.callbackUrl) : null,
-    phases: result.phases,
-    failure: result.failure,
-    backouts: result.backouts,
-    error_steps: result.errorSteps,
-    health,
-  };
+  await live.done();
+  const journal: RunJournal = { ...journalOf(result.phases), status: success ? 'success' : 'failure', exit_code: exitCode, failure: result.failure, backouts: result.backouts, error_steps: result.errorSteps, health };
   const journalPath = await recordRun(agent, config, request, intent, journal);
   const steps = result.phases.reduce((n, p) => n + p.steps.length, 0);
   const summary = `run ${runId}: ${journal.status} (${steps} steps, ${(journal.duration_ms / 1000).toFixed(1)} s); journal ${journalPath ?? '(not written)'}`;
   if (journal.status === 'success') log.info(summary);
   else log.error(`${summary}; failed at ${journal.failure!.phase}/${journal.failure!.step}: ${journal.failure!.message}`);
-  return { id: runId, status: journal.status, exitCode: journal.exit_code, journal, journalPath, dryRun: null };
+  return { id: runId, status: journal.status, exitCode: journal.exit_code ?? ExitCode.internal, journal, journalPath, dryRun: null };
 }
 
 /**
@@ -301,13 +308,14 @@ async function recordRun(agent: Agent, config: Config, request: RunRequest, inte
   return journalPath;
 }
 
+/** last_run of a finished run's journal. */
 function lastRunOf(journal: RunJournal): StateDoc['last_run'] {
   const f = journal.failure;
   return {
     id: journal.id,
     action: journal.action,
-    status: journal.status,
-    exit_code: journal.exit_code,
+    status: journal.status === 'success' ? 'success' : 'failure',
+    exit_code: journal.exit_code ?? ExitCode.failed,
     started_at: journal.started_at,
     finished_at: journal.finished_at,
     duration_ms: journal.duration_ms,
@@ -467,4 +475,38 @@ export function compareVersions(a: string, b: string): number {
 
 function deadlineOf(request: RunRequest, config: Config, from = Date.now()): number {
   return from + (request.timeoutMs ?? config.phases.runTimeoutMs);
+}
+
+/**
+ * The journal of a running run, so `runs.show` and `runs.list` see it: written at the start, then
+ * at most about once a second as steps start (not durable: the final journal is), in order.
+ */
+function liveJournal(journals: JournalStore, journalOf: (phases: PhaseRecord[]) => RunJournal) {
+  let last = 0;
+  let writes: Promise<unknown> = Promise.resolve();
+  const write = (phases: PhaseRecord[], current: RunJournal['current']) => {
+    last = Date.now();
+    const journal = { ...journalOf(phases.map((p) => ({ ...p, steps: [...p.steps] }))), current };
+    writes = writes.then(() => journals.write(journal, { durable: false })).catch(() => {});
+  };
+  write([], null);
+  // Throttled with a trailing write: what happened during the last second is written then.
+  let pending: [PhaseRecord[], RunJournal['current']] | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  return {
+    update: (phases: PhaseRecord[], current: { phase: string; step: string } | null) => {
+      pending = [phases, current && { ...current, started_at: new Date().toISOString() }];
+      if (timer) return;
+      timer = setTimeout(() => {
+        timer = null;
+        if (pending) write(...pending);
+        pending = null;
+      }, Math.max(0, last + 1000 - Date.now()));
+      timer.unref();
+    },
+    done: () => {
+      if (timer) clearTimeout(timer);
+      return writes;
+    },
+  };
 }

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { exampleIni, json, sandbox } from './helpers/cli.js';
+import { collect, exampleIni, json, sandbox } from './helpers/cli.js';
 import { iniWith } from './helpers/phases.js';
 
 describe('CLI', () => {
@@ -211,6 +211,42 @@ describe("an operator's first hour", () => {
       const good = await box.run(['heartbeat.get', 'disk', '--json']);
       assert.equal(good.code, 0, good.stderr);
       assert.match(json(good).results[0].detail, / \/$/);
+    } finally {
+      box.cleanup();
+    }
+  });
+});
+
+describe('a running run', () => {
+  it('is visible: runs.show of the id server.status names shows it, and runs.show last --follow follows it to its end', async () => {
+    const box = sandbox(iniWith());
+    try {
+      mkdirSync(join(box.phasesDir, 'configure.d'), { recursive: true });
+      writeFileSync(join(box.phasesDir, 'configure.d', '10-fast'), '#!/bin/sh\necho fast\n', { mode: 0o755 });
+      writeFileSync(join(box.phasesDir, 'configure.d', '20-slow'), '#!/bin/sh\nsleep 2.5\n', { mode: 0o755 });
+      writeFileSync(join(box.phasesDir, 'configure.d', '30-fail'), '#!/bin/sh\n[ -f "$FAIL" ] && exit 4; true\n', { mode: 0o755 });
+      const fail = join(box.dir, 'fail');
+      writeFileSync(fail, '');
+      const runner = collect(box.start(['server.provision'], { env: { FAIL: fail } }), 30_000);
+      let id: string | null = null;
+      for (let i = 0; i < 200 && !id; i++) {
+        const st = json(await box.run(['server.status', '--json']));
+        id = st.lock.holder?.run_id ?? null;
+        if (!id) await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.ok(id, 'server.status names the running run');
+      await new Promise((r) => setTimeout(r, 1300)); // a live write after 10-fast ended
+      const shown = await box.run(['runs.show', id!]);
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.match(shown.stdout, new RegExp(`^run ${id}: provision running, now at configure/20-slow`));
+      assert.match(shown.stdout, /ok   10-fast/);
+      assert.equal(json(await box.run(['runs.show', id!, '--json'])).alive, true);
+      const followed = await box.run(['runs.show', 'last', '--follow']);
+      assert.equal(followed.code, 1, 'the run\'s exit code');
+      assert.match(followed.stdout, /configure\/20-slow: success ok/);
+      assert.match(followed.stdout, /configure\/30-fail: failure exit 4/);
+      assert.match(followed.stdout, new RegExp(`run ${id}: provision failure \\(exit 1\\)`));
+      assert.equal((await runner).code, 1);
     } finally {
       box.cleanup();
     }

@@ -2,6 +2,7 @@
 
 import type { Argv } from 'yargs';
 import type { Agent } from '../agent.js';
+import type { RunJournal } from '../state/journal.js';
 import { DataError, UsageError } from '../errors.js';
 import { maxDurationMs } from '../config/config.js';
 import { maxValueBytes } from '../products.js';
@@ -208,10 +209,19 @@ export const commands: Command[] = [
       ['$0 runs.show', 'the last run'],
       ['$0 runs.show 20261121T101500Z-3fa9c1 --json', 'one run, whole journal'],
     ],
-    builder: (y) => y.positional('id', { type: 'string', describe: 'run id (or a prefix), or last' }),
+    builder: (y) =>
+      y
+        .positional('id', { type: 'string', describe: 'run id (or a prefix), or last' })
+        .option('follow', { type: 'boolean', describe: 'a running run: print its steps as they end, until it ends (exit code: the run\'s)' }),
     async run(ctx, args) {
-      const journal = await ctx.agent().runsShow((args['id'] as string | undefined) ?? 'last');
-      ctx.print(formatJournal(journal), journal);
+      const agent = ctx.agent();
+      let journal = await agent.runsShow((args['id'] as string | undefined) ?? 'last');
+      if (args['follow'] && journal.status === 'running') {
+        journal = await follow(ctx, agent, journal);
+        ctx.exitCode = journal.exit_code ?? 1;
+      }
+      const alive = journal.status === 'running' ? await agent.isRunning(journal.id) : null;
+      ctx.print(formatJournal(journal, alive), { ...journal, ...(alive === null ? {} : { alive }) });
     },
   },
   {
@@ -369,6 +379,30 @@ async function runAndReport(ctx: CommandContext, start: (signals: RunSignals) =>
   if (outcome.dryRun) ctx.print(formatDryRun(outcome.dryRun), dryRunJson(outcome.dryRun));
   else if (outcome.journal) ctx.print(formatOutcome(outcome.journal, outcome.journalPath), { server: outcome.journal.server, ...runSummary(outcome.journal), journal: outcome.journalPath }, formatOutcomeBrief(outcome.journal));
   return outcome;
+}
+
+/**
+ * `runs.show ID --follow`: prints each step of a running run as its record appears, until the
+ * run ends (its final journal) or its agent is gone (the next run records it as failed).
+ */
+async function follow(ctx: CommandContext, agent: Agent, first: RunJournal): Promise<RunJournal> {
+  let journal = first;
+  let printed = 0;
+  for (;;) {
+    const steps = journal.phases.flatMap((p) => p.steps.map((s) => ({ phase: p.phase, s })));
+    if (!ctx.json) for (const { phase, s } of steps.slice(printed)) ctx.io.stdout.write(`${phase}/${s.name}: ${s.status} ${s.message} (${s.duration_ms} ms)\n`);
+    printed = steps.length;
+    if (journal.status !== 'running') return journal;
+    if (!(await agent.isRunning(journal.id))) {
+      // Between its last live write and its final journal, or gone: look once more.
+      const again = await agent.runsShow(journal.id);
+      if (again.status !== 'running') journal = again;
+      else return again;
+      continue;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    journal = await agent.runsShow(journal.id);
+  }
 }
 
 async function applyAfterChange(ctx: CommandContext): Promise<void> {

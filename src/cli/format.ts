@@ -102,10 +102,17 @@ export function formatRunList(runs: RunJournal[]): string {
     .join('\n');
 }
 
-export function formatJournal(j: RunJournal): string {
+/** `alive`: for a running run, whether its agent still holds the lock (null: not running). */
+export function formatJournal(j: RunJournal, alive: boolean | null = null): string {
+  const running = j.status === 'running';
+  const now = running ? `now at ${j.current ? `${j.current.phase}/${j.current.step} (for ${((Date.now() - Date.parse(j.current.started_at)) / 1000).toFixed(0)} s or more)` : 'a phase boundary'}` : '';
   const lines = [
-    `run ${j.id}: ${j.action} ${j.status} (exit ${j.exit_code})`,
-    `started ${j.started_at}, finished ${j.finished_at} (${(j.duration_ms / 1000).toFixed(1)} s)`,
+    running
+      ? `run ${j.id}: ${j.action} running${alive === false ? ' — its agent is gone: the next run records it as failed' : `, ${now}`}`
+      : `run ${j.id}: ${j.action} ${j.status} (exit ${j.exit_code})`,
+    running
+      ? `started ${j.started_at} (${((Date.now() - Date.parse(j.started_at)) / 1000).toFixed(0)} s ago)`
+      : `started ${j.started_at}, finished ${j.finished_at} (${(j.duration_ms / 1000).toFixed(1)} s)`,
     `server ${j.server}, mode ${j.mode}${j.mode_previous ? ` (was ${j.mode_previous})` : ''}${j.product ? `, ${j.product} ${j.version_previous ?? '?'} → ${j.version}` : ''}`,
     `phases dir ${j.phases_dir}`,
   ];

@@ -31,6 +31,8 @@ export interface PipelineOptions {
   /** Runs after migration.d succeeded (the health gate); a failure it returns fails the run. */
   afterPhases?: () => Promise<Failure | null>;
   onStep?: (event: { phase: string; step: string; index: number; total: number }) => void;
+  /** The records so far and the step that starts now (null: between phases), for the live journal. */
+  onProgress?: (phases: PhaseRecord[], current: { phase: string; step: string } | null) => void;
 }
 
 export interface PipelineResult {
@@ -40,8 +42,10 @@ export interface PipelineResult {
   errorSteps: StepRecord[];
 }
 
-export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
+export async function runPipeline(options: PipelineOptions): Promise<PipelineResult> {
   const phases: PhaseRecord[] = [];
+  // Progress always reports the records so far, whoever reports it.
+  const o: PipelineOptions = { ...options, onProgress: options.onProgress && ((_, current) => options.onProgress!(phases, current)) };
   const completed: PlannedStep[] = [];
   let failure: Failure | null = null;
   const total = o.plan.phases.reduce((n, p) => n + p.steps.length, 0);
@@ -59,6 +63,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     failure = await runPhase(o, phase, record, completed, () => ++index, total);
     record.duration_ms = Math.round(performance.now() - t0);
     if (failure) record.status = 'failure';
+    o.onProgress?.(phases, null);
   }
   if (!failure && o.afterPhases) failure = await o.afterPhases();
 
@@ -151,8 +156,11 @@ function outcomeOf(step: PlannedStep, raw: RawStepResult | 'skipped', checkRaw: 
  */
 function runOptions(o: PipelineOptions, source: string, path: string, cleanup = false) {
   return {
-    // -v: each file as it starts, with what runs (the step's own command line is its path).
-    onStart: o.log.isEnabled('debug') ? () => o.log.debug(`${source}: starting ${path}`) : undefined,
+    onStart: () => {
+      if (o.log.isEnabled('debug')) o.log.debug(`${source}: starting ${path}`); // -v: what runs
+      const [phase, step] = source.split('/') as [string, string];
+      o.onProgress?.([], { phase, step });
+    },
     timeoutMs: cleanup ? o.phases.cleanupTimeoutMs : o.phases.scriptTimeoutMs,
     deadline: cleanup ? undefined : o.deadline,
     killGraceMs: o.phases.killGraceMs,

@@ -48,8 +48,10 @@ export interface RunJournal {
   action: string;
   command: string;
   server: string;
-  status: 'success' | 'failure';
-  exit_code: number;
+  /** `running`: written while the run goes on (at its start, then about once a second). */
+  status: 'success' | 'failure' | 'running';
+  /** null while running. */
+  exit_code: number | null;
   started_at: string;
   finished_at: string;
   duration_ms: number;
@@ -66,6 +68,8 @@ export interface RunJournal {
   backouts: StepRecord[];
   error_steps: StepRecord[];
   health: unknown;
+  /** While running: the step that runs now. */
+  current?: { phase: string; step: string; started_at: string } | null;
 }
 
 export type RunSummary = ReturnType<typeof summarizeRun>;
@@ -105,10 +109,10 @@ export class JournalStore {
     this.dir = join(stateDir, 'runs');
   }
 
-  async write(journal: RunJournal): Promise<string> {
+  async write(journal: RunJournal, options: { durable?: boolean } = {}): Promise<string> {
     const file = join(this.dir, `${journal.id}.json`);
     try {
-      await writeFileAtomic(file, `${JSON.stringify(journal)}\n`, 0o600); // compact: a 300-step journal is read by tools, not people (runs.show)
+      await writeFileAtomic(file, `${JSON.stringify(journal)}\n`, 0o600, { durable: options.durable ?? true }); // compact: a 300-step journal is read by tools, not people (runs.show)
     } catch (err) {
       throw stateFsError(err, `write run journal ${file}`);
     }
