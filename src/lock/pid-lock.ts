@@ -229,8 +229,9 @@ export class PidLock {
     const guard = `${this.path}.takeover`;
     let release: () => Promise<void>;
     try {
-      // The guard is held only briefly; 30 s of staleness covers a takeover killed half-way.
-      release = await lockfile.lock(guard, { lockfilePath: `${guard}.d`, realpath: false, stale: 30_000, retries: { retries: 600, minTimeout: 10, maxTimeout: 100 }, onCompromised: () => {} });
+      // The guard is held for a moment (its mtime refreshed meanwhile); one left by a process
+      // killed during a takeover is stale after 5 s, so the next takeover waits no longer.
+      release = await lockfile.lock(guard, { lockfilePath: `${guard}.d`, realpath: false, stale: 5000, retries: { retries: 100, minTimeout: 10, maxTimeout: 100 }, onCompromised: () => {} });
     } catch (err) {
       throw stateFsError(err, `take over lock ${this.path}`);
     }
