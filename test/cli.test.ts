@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { collect, exampleIni, json, sandbox } from './helpers/cli.js';
+import { bin, collect, exampleIni, json, sandbox } from './helpers/cli.js';
 import { iniWith } from './helpers/phases.js';
 
 describe('CLI', () => {
@@ -83,9 +83,32 @@ describe('CLI', () => {
     assert.equal(r.code, 0);
     assert.match(r.stdout, /complete -o default -F _bootstrap_complete bootstrap/);
     execFileSync('bash', ['-n'], { input: r.stdout });
-    const words = await box.run(['completion', '--words']);
+    const words = await box.run(['completion', '--words', 'settings']);
     assert.match(words.stdout, /^haproxy\.maxconn$/m);
-    assert.match(words.stdout, /^deepfiler$/m);
+    assert.match((await box.run(['completion', '--words', 'products'])).stdout, /^deepfiler$/m);
+  });
+
+  it('completion completes what fits where the cursor is: heartbeats, products, enum values after =, flags; zsh through bashcompinit', async () => {
+    const script = (await box.run(['completion'])).stdout;
+    const wrapper = join(box.dir, 'bootstrap-wrapper');
+    writeFileSync(wrapper, `#!/bin/sh\nexec "${process.execPath}" "${bin}" "$@"\n`, { mode: 0o755 });
+    const complete = (line: string): string[] => {
+      const words = line.split(' ');
+      const program = `${script}\nCOMP_LINE=${JSON.stringify(line)}; COMP_POINT=${line.length}; COMP_WORDS=(${words.map((w) => JSON.stringify(w)).join(' ')}); COMP_CWORD=${words.length - 1}\n_bootstrap_complete\nprintf '%s\\n' "\${COMPREPLY[@]}"`;
+      const out = execFileSync('bash', ['-c', program], { env: { ...box.env, BOOTSTRAP_COMPLETION_BIN: wrapper }, encoding: 'utf8' });
+      return out.split('\n').filter(Boolean).sort();
+    };
+    writeFileSync(box.config, `${readFileSync(box.config, 'utf8')}\n[heartbeat.disk]\ntype = exec\ncommand = true\n`);
+    assert.deepEqual(complete('bootstrap heartbeat.get '), ['deepfiler', 'disk', 'haproxy']);
+    assert.deepEqual(complete('bootstrap product.upgrade '), ['deepfiler', 'haproxy']);
+    assert.deepEqual(complete('bootstrap product.set deepfiler.log_level='), ['debug', 'error', 'info', 'warn']);
+    assert.deepEqual(complete('bootstrap product.set deepfiler.log_level=w'), ['warn']);
+    assert.deepEqual(complete('bootstrap product.set haproxy.max'), ['haproxy.maxconn=']);
+    assert.deepEqual(complete('bootstrap server.provision --dr'), ['--dry-run']);
+    assert.ok(complete('bootstrap product.upgrade --').includes('--allow-downgrade'));
+    const zsh = await box.run(['completion', '--shell', 'zsh']);
+    assert.match(zsh.stdout, /^autoload -U \+X bashcompinit && bashcompinit$/m);
+    execFileSync('bash', ['-n'], { input: zsh.stdout });
   });
 });
 

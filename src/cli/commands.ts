@@ -1,6 +1,6 @@
 // The command table: usage, flags, examples, and how each command calls the Agent and prints.
 
-import type { Argv } from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import type { Agent } from '../agent.js';
 import type { RunJournal } from '../state/journal.js';
 import { DataError, UsageError } from '../errors.js';
@@ -297,18 +297,25 @@ export const commands: Command[] = [
     },
   },
   {
-    usage: 'completion',
-    describe: 'print a bash completion script (source it, or save it to /etc/bash_completion.d/bootstrap)',
-    examples: [['$0 completion > /etc/bash_completion.d/bootstrap', 'install completion']],
-    builder: (y) => y.option('words', { type: 'boolean', hidden: true, describe: 'print product and setting names, for the script' }),
+    usage: 'completion [kind] [arg]',
+    describe: 'print a completion script for bash (source it, or save it to /etc/bash_completion.d/bootstrap), or for zsh with --shell zsh',
+    examples: [
+      ['$0 completion > /etc/bash_completion.d/bootstrap', 'install completion for bash'],
+      ['$0 completion --shell zsh > ~/.zfunc/bootstrap.zsh', 'for zsh (through bashcompinit)'],
+    ],
+    builder: (y) =>
+      y
+        .positional('kind', { type: 'string', describe: 'with --words: products, settings, values, heartbeats, modes or flags' })
+        .positional('arg', { type: 'string', describe: 'with --words: the PRODUCT.SETTING (values) or the command (flags)' })
+        .option('shell', { type: 'string', choices: ['bash', 'zsh'], describe: 'the shell (default bash)' })
+        .option('words', { type: 'boolean', hidden: true, describe: 'print the words to complete, for the script' }),
     async run(ctx, args) {
       if (!args['words']) {
-        ctx.io.stdout.write(completionScript(commands.map((c) => c.usage.split(' ')[0]!)));
+        const script = completionScript(commands.map((c) => c.usage.split(' ')[0]!));
+        ctx.io.stdout.write(args['shell'] === 'zsh' ? `# zsh completion for bootstrap: source it from ~/.zshrc\nautoload -U +X bashcompinit && bashcompinit\n${script}` : script);
         return;
       }
-      const products = [...ctx.agent().config().products.values()];
-      const words = products.flatMap((p) => [p.name, ...[...p.settings.keys()].map((s) => `${p.name}.${s}`)]);
-      ctx.io.stdout.write(`${words.join('\n')}\n`);
+      ctx.io.stdout.write(`${completionWords(ctx, String(args['kind'] ?? 'settings'), args['arg'] as string | undefined).join('\n')}\n`);
     },
   },
 ];
@@ -410,24 +417,70 @@ async function applyAfterChange(ctx: CommandContext): Promise<void> {
   if (outcome === null) ctx.logger.warn('--apply: this server was never provisioned; the setting is saved and will apply at provisioning');
 }
 
+/** The words `completion --words KIND [ARG]` gives the script: what fits where the cursor is. */
+function completionWords(ctx: CommandContext, kind: string, arg: string | undefined): string[] {
+  if (kind === 'flags') {
+    // The command's own options, as its builder declares them (positionals are not flags).
+    const command = commands.find((c) => c.usage.split(' ')[0] === arg);
+    const built = command?.builder?.(yargs([])) as unknown as { getOptions(): { key: Record<string, unknown>; hiddenOptions: string[] } } | undefined;
+    const opts = built?.getOptions();
+    const positional = command ? [...command.usage.matchAll(/[<[](\w+)/g)].map((m) => m[1]!) : [];
+    const own = opts ? Object.keys(opts.key).filter((k) => k.length > 1 && !positional.includes(k) && !opts.hiddenOptions.includes(k) && !['help', 'version', '$0'].includes(k)) : [];
+    return [...own, 'config', 'state-dir', 'phases-dir', 'json', 'log-level', 'quiet', 'verbose', 'help'].map((f) => `--${f}`);
+  }
+  const config = ctx.agent().config();
+  const products = [...config.products.values()];
+  switch (kind) {
+    case 'products':
+      return products.map((p) => p.name);
+    case 'settings':
+      return products.flatMap((p) => [...p.settings.keys()].map((s) => `${p.name}.${s}`));
+    case 'heartbeats':
+      return [...config.heartbeats.keys()];
+    case 'modes':
+      return config.server.modes;
+    case 'values': {
+      const [product, setting] = (arg ?? '').split('.');
+      const type = config.products.get(product ?? '')?.settings.get(setting ?? '')?.type;
+      if (type?.kind === 'enum') return type.values;
+      if (type?.kind === 'bool') return ['true', 'false'];
+      return [];
+    }
+    default:
+      throw new UsageError(`completion --words: unknown kind '${kind}'`, 'products, settings, values, heartbeats, modes or flags');
+  }
+}
+
 function completionScript(names: string[]): string {
   return `# bash completion for bootstrap: source it, or save it as /etc/bash_completion.d/bootstrap
+_bootstrap_words() { "\${BOOTSTRAP_COMPLETION_BIN:-bootstrap}" completion --words "$@" 2>/dev/null; }
 _bootstrap_complete() {
-  local cur=\${COMP_WORDS[COMP_CWORD]}
+  local cmd=\${COMP_WORDS[1]} line=\${COMP_LINE:0:$COMP_POINT}
+  local word=\${line##*[[:space:]]}
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W "${names.join(' ')}" -- "$cur"))
+    COMPREPLY=($(compgen -W "${names.join(' ')}" -- "$word"))
     return
   fi
-  case "\${COMP_WORDS[1]}" in
-    product.*|heartbeat.get)
-      COMPREPLY=($(compgen -W "$(bootstrap completion --words 2>/dev/null)" -- "$cur"))
-      ;;
-    server.mode)
-      COMPREPLY=($(compgen -W "$(bootstrap server.mode --json 2>/dev/null | sed -n 's/^ *"\\([a-z0-9_-]*\\)",\\{0,1\\}$/\\1/p')" -- "$cur"))
-      ;;
+  case "$word" in
+    -*) COMPREPLY=($(compgen -W "$(_bootstrap_words flags "$cmd")" -- "$word")); return ;;
+  esac
+  case "$cmd" in
+    product.set)
+      if [[ "$word" == *=* ]]; then
+        # bash splits words at '=': complete the value after it
+        COMPREPLY=($(compgen -W "$(_bootstrap_words values "\${word%%=*}")" -- "\${word#*=}"))
+      else
+        compopt -o nospace 2>/dev/null
+        COMPREPLY=($(compgen -S = -W "$(_bootstrap_words settings)" -- "$word"))
+      fi ;;
+    product.get) COMPREPLY=($(compgen -W "$(_bootstrap_words products) $(_bootstrap_words settings)" -- "$word")) ;;
+    product.unset) COMPREPLY=($(compgen -W "$(_bootstrap_words settings)" -- "$word")) ;;
+    product.upgrade) COMPREPLY=($(compgen -W "$(_bootstrap_words products)" -- "$word")) ;;
+    heartbeat.get) COMPREPLY=($(compgen -W "$(_bootstrap_words heartbeats)" -- "$word")) ;;
+    server.mode) COMPREPLY=($(compgen -W "$(_bootstrap_words modes)" -- "$word")) ;;
+    runs.show) COMPREPLY=($(compgen -W "last" -- "$word")) ;;
   esac
 }
 complete -o default -F _bootstrap_complete bootstrap
 `;
 }
-
