@@ -1,7 +1,7 @@
 // The library: every command as a method, with no global state. Two agents on two state dirs in
 // one process do not see each other. The CLI is a thin layer over this.
 
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadConfig, redactUrl, type Config, type HeartbeatSpec } from './config/config.js';
 import { flushOutbox, readSecret, type FlushReport } from './callback/deliver.js';
 import { Outbox } from './callback/outbox.js';
@@ -89,14 +89,18 @@ export class Agent {
   private cachedConfig: Config | undefined;
   private cachedStore: StateStore | undefined;
 
+  /** The working directory when the agent was made: relative path options and variables are resolved against it, once. */
+  private readonly cwd: string;
+
   constructor(options: AgentOptions = {}) {
     this.options = options;
     this.env = options.env ?? process.env;
     this.log = options.logger ?? silentLogger();
+    this.cwd = process.cwd();
   }
 
   get configFile(): string {
-    return this.options.config ?? nonEmpty(this.env['BOOTSTRAP_CONFIG']) ?? defaultPaths.config;
+    return resolve(this.cwd, this.options.config ?? nonEmpty(this.env['BOOTSTRAP_CONFIG']) ?? defaultPaths.config);
   }
 
   /** The validated config, read once per agent. */
@@ -108,18 +112,16 @@ export class Agent {
     return this.cachedConfig;
   }
 
+  /** Steps run in their phase dir: every path they get is absolute. */
   get stateDir(): string {
-    return this.options.stateDir ?? nonEmpty(this.env['BOOTSTRAP_STATE_DIR']) ?? this.config().server.stateDir ?? defaultPaths.stateDir;
+    return resolve(this.cwd, this.options.stateDir ?? nonEmpty(this.env['BOOTSTRAP_STATE_DIR']) ?? this.config().server.stateDir ?? defaultPaths.stateDir);
   }
 
   /** --phases-dir > BOOTSTRAP_PHASES_DIR > OS_REFRESH_CONFIG_BASE_DIR (os-refresh-config's) > ini > default. */
   get phasesDir(): string {
-    return (
-      this.options.phasesDir ??
-      nonEmpty(this.env['BOOTSTRAP_PHASES_DIR']) ??
-      nonEmpty(this.env['OS_REFRESH_CONFIG_BASE_DIR']) ??
-      this.config().server.phasesDir ??
-      defaultPaths.phasesDir
+    return resolve(
+      this.cwd,
+      this.options.phasesDir ?? nonEmpty(this.env['BOOTSTRAP_PHASES_DIR']) ?? nonEmpty(this.env['OS_REFRESH_CONFIG_BASE_DIR']) ?? this.config().server.phasesDir ?? defaultPaths.phasesDir,
     );
   }
 

@@ -41,6 +41,8 @@ export interface RunRequest {
   waitMs?: number | undefined;
   /** Bound on the whole run (default: [phases] run_timeout). */
   timeoutMs?: number | undefined;
+  /** Recorded in the journal and callback and given to steps as BOOTSTRAP_LABEL (a rollout id). */
+  label?: string | undefined;
   callbackUrl?: string | undefined;
   /** Aborts the run (SIGINT/SIGTERM): the step's group is stopped, the run fails with kind signal. */
   signal?: AbortSignal | undefined;
@@ -112,6 +114,9 @@ export async function performRun(agent: Agent, request: RunRequest): Promise<Run
 }
 
 function checkIntent(agent: Agent, config: Config, request: RunRequest): void {
+  if (request.label !== undefined && (request.label === '' || request.label.length > 200 || /[\x00-\x1f\x7f]/.test(request.label))) {
+    throw new UsageError('--label: one line of 1 to 200 characters, without control characters', 'e.g. --label rollout-42/batch-2');
+  }
   for (const p of request.products ?? []) findProduct(config, p);
   if (request.action === 'mode') agent.validateMode(request.mode ?? '');
   if (request.action === 'upgrade') {
@@ -189,6 +194,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
     products: intent.products,
     configJson: snapshot,
     stateDir: agent.stateDir,
+    label: request.label,
   };
   log.info(`run ${runId}: ${request.action} on ${config.server.name} (mode ${intent.mode}), phases from ${baseDir}`);
   /** The journal as it stands: `running` until the end, then the outcome. */
@@ -213,6 +219,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
       version_previous: intent.versionPrevious ?? null,
       products: enabledVersions(intent.products),
       callback_url: request.callbackUrl ? redactUrl(request.callbackUrl) : null,
+      label: request.label ?? null,
       phases,
       failure: null,
       backouts: [],
@@ -265,7 +272,10 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
   const success = result.failure === null;
   const exitCode = success ? ExitCode.ok : machineryFailed ? ExitCode.internal : ExitCode.failed;
   await live.done();
-  const journal: RunJournal = { ...journalOf(result.phases), status: success ? 'success' : 'failure', exit_code: exitCode, failure: result.failure, backouts: result.backouts, error_steps: result.errorSteps, health };
+  // The versions in force after the run: a failed upgrade leaves the old one (the target is in
+  // the journal's version and the summary's upgrade).
+  const inForce = success || request.action !== 'upgrade' ? enabledVersions(intent.products) : { ...enabledVersions(intent.products), [request.product!]: intent.versionPrevious ?? null };
+  const journal: RunJournal = { ...journalOf(result.phases), status: success ? 'success' : 'failure', exit_code: exitCode, products: inForce, failure: result.failure, backouts: result.backouts, error_steps: result.errorSteps, health };
   const journalPath = await recordRun(agent, config, request, intent, journal);
   const steps = result.phases.reduce((n, p) => n + p.steps.length, 0);
   const summary = `run ${runId}: ${journal.status} (${steps} steps, ${(journal.duration_ms / 1000).toFixed(1)} s); journal ${journalPath ?? '(not written)'}`;

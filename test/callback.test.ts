@@ -78,7 +78,8 @@ describe('callbacks', () => {
       assert.equal(body.failure, null);
       assert.deepEqual(body.products, { deepfiler: '1.4.0', haproxy: '2.6' });
       const schema = JSON.parse(readFileSync(join(root, 'schema/callback.schema.json'), 'utf8'));
-      assert.deepEqual(Object.keys(body).sort(), [...schema.required].sort(), 'body has exactly the fields of the JSON Schema');
+      for (const key of schema.required) assert.ok(Object.hasOwn(body, key), `body has ${key}`);
+      for (const key of Object.keys(body)) assert.ok(Object.hasOwn(schema.properties, key), `${key} is in the JSON Schema`);
       assert.deepEqual(outbox(box), []);
     } finally {
       box.cleanup();

@@ -44,6 +44,7 @@ export function checkupCallback(id: string, server: string, mode: string, produc
     duration_ms: finished - started,
     mode,
     products,
+    label: null,
     failure: null,
     phases: [],
     heartbeat: c,

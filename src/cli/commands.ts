@@ -118,7 +118,8 @@ export const commands: Command[] = [
       y
         .positional('mode', { type: 'string', describe: 'one of [server] modes' })
         .option('no-apply', { type: 'boolean', describe: 'commit the mode without running the pipeline' })
-        .option('wait', waitOption),
+        .option('wait', waitOption)
+        .option('label', { type: 'string', describe: 'a label for this run (a rollout id, a batch): in its journal, callback and BOOTSTRAP_LABEL' }),
     async run(ctx, args) {
       const agent = ctx.agent();
       const mode = args['mode'] as string | undefined;
@@ -132,7 +133,7 @@ export const commands: Command[] = [
         ctx.print(`mode ${info.mode} (committed without running the pipeline)`, info);
         return;
       }
-      await runAndReport(ctx, (signals) => agent.changeMode({ mode, waitMs: parseWait(args['wait']), ...signals }));
+      await runAndReport(ctx, (signals) => agent.changeMode({ mode, waitMs: parseWait(args['wait']), label: args['label'] as string | undefined, ...signals }));
     },
   },
   {
@@ -342,7 +343,8 @@ function runOptions(y: Argv): Argv {
     .option('dry-run', { type: 'boolean', describe: 'change nothing: print the plan and syntax-check sh/bash steps' })
     .option('wait', waitOption)
     .option('timeout', { type: 'number', describe: 'bound on the whole run, in seconds (default: [phases] run_timeout)' })
-    .option('callback-url', { type: 'string', describe: 'where to report the outcome (default: [callback] url)' });
+    .option('callback-url', { type: 'string', describe: 'where to report the outcome (default: [callback] url)' })
+    .option('label', { type: 'string', describe: 'a label for this run (a rollout id, a batch): in its journal, callback and BOOTSTRAP_LABEL' });
 }
 
 function runRequest(args: Record<string, unknown>) {
@@ -353,6 +355,7 @@ function runRequest(args: Record<string, unknown>) {
     waitMs: parseWait(args['wait']),
     timeoutMs: timeout === undefined ? undefined : timeout * 1000,
     callbackUrl: args['callback-url'] as string | undefined,
+    label: args['label'] as string | undefined,
   };
 }
 

@@ -23,6 +23,7 @@ export interface RunFacts {
   products: EffectiveProduct[];
   configJson: string;
   stateDir: string;
+  label?: string | undefined;
 }
 
 export interface Failure {
@@ -51,6 +52,7 @@ export function runEnvironment(base: NodeJS.ProcessEnv, facts: RunFacts): NodeJS
     BOOTSTRAP_STATE_DIR: facts.stateDir,
   });
   if (facts.modePrevious !== undefined) env['BOOTSTRAP_MODE_PREVIOUS'] = facts.modePrevious;
+  if (facts.label !== undefined) env['BOOTSTRAP_LABEL'] = facts.label;
   if (facts.product !== undefined) {
     env['BOOTSTRAP_PRODUCT'] = facts.product;
     env['BOOTSTRAP_VERSION'] = facts.version ?? '';

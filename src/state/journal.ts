@@ -61,8 +61,11 @@ export interface RunJournal {
   product: string | null;
   version: string | null;
   version_previous: string | null;
+  /** Enabled product → the version in force after the run (a failed upgrade leaves the old one). */
   products: Record<string, string | null>;
   callback_url: string | null;
+  /** The run's --label, if any. */
+  label?: string | null;
   phases: PhaseRecord[];
   failure: FailureRecord | null;
   backouts: StepRecord[];
@@ -86,6 +89,8 @@ export function summarizeRun(j: RunJournal) {
     duration_ms: j.duration_ms,
     mode: j.mode,
     products: j.products,
+    label: j.label ?? null,
+    ...(j.action === 'upgrade' && j.product ? { upgrade: { product: j.product, from: j.version_previous, to: j.version } } : {}),
     failure: j.failure,
     phases: j.phases.map((p) => ({ phase: p.phase, status: p.status, steps: p.steps.length, failed: p.steps.filter((s) => s.status === 'failure').length, duration_ms: p.duration_ms })),
   };
