@@ -10,20 +10,10 @@ import { describe, it } from 'node:test';
 import { Agent } from '../src/agent.js';
 import { silentLogger } from '../src/log/log.js';
 import { asNobody, bin, collect, ended, isRunning, json, sandbox, type Sandbox } from './helpers/cli.js';
-import { iniWith, journals, readLines, recordingStep, script, withBox } from './helpers/phases.js';
+import { filesUnder, iniWith, journals, readLines, recordingStep, script, withBox } from './helpers/phases.js';
 import { httpStub } from './helpers/servers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Every file under `dir` with its text (for "this string is nowhere"). */
-function textsUnder(dir: string): [string, string][] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) return textsUnder(p);
-    return e.isFile() ? [[p, readFileSync(p, 'latin1')] as [string, string]] : [];
-  });
-}
 
 /** Polls `server.status --json` until the run lock is held (bounded). */
 async function waitForLock(box: Sandbox, withinMs = 10_000): Promise<any> {
@@ -72,7 +62,7 @@ describe('safety: secrets and root', () => {
       assert.doesNotMatch(r.stdout + r.stderr, new RegExp(secret));
       const shown = await box.run(['runs.show', 'last', '--json']);
       assert.doesNotMatch(shown.stdout, new RegExp(secret));
-      for (const [file, text] of textsUnder(box.stateDir)) {
+      for (const [file, text] of filesUnder(box.stateDir)) {
         if (file.endsWith('state.json')) continue; // the value's own store
         assert.doesNotMatch(text, new RegExp(secret), `${file} holds the secret`);
       }

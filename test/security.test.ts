@@ -1,25 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Agent } from '../src/agent.js';
 import { asNobody, bin, json, runCli, sandbox } from './helpers/cli.js';
-import { iniWith, journals, readLines, recordingStep, script } from './helpers/phases.js';
+import { filesUnder, iniWith, journals, readLines, recordingStep, script } from './helpers/phases.js';
 import { withBox } from './helpers/phases.js';
 import { httpStub } from './helpers/servers.js';
 
-
-/** Every file under `dir`, recursively, with its text. */
-function filesUnder(dir: string): [string, string][] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) return filesUnder(p);
-    return e.isFile() ? [[p, readFileSync(p, 'latin1')] as [string, string]] : [];
-  });
-}
 
 describe('trust: files that run as root', () => {
   for (const [what, setup, pattern] of [

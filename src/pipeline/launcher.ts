@@ -118,10 +118,6 @@ export class Launcher {
     else this.commands.write(`${this.nonce} ${cwd}\n`);
   }
 
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
   /**
    * Queues a file to run after those queued before it. Resolves with its result, or with
    * 'skipped' when an earlier queued file failed. Never rejects.

@@ -1,6 +1,6 @@
 // Builds phase trees of real scripts in temp dirs.
 
-import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { sandbox, type Sandbox } from './cli.js';
 
@@ -72,4 +72,14 @@ version = 1.4.0
 port = port:7070
 log_level = enum(debug|info|warn|error):info
 ${extra}`;
+}
+
+/** Every file under `dir`, recursively, with its text (to show a string is nowhere). */
+export function filesUnder(dir: string): [string, string][] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return filesUnder(p);
+    return e.isFile() ? [[p, readFileSync(p, 'latin1')] as [string, string]] : [];
+  });
 }
