@@ -86,20 +86,21 @@ export async function performRun(agent: Agent, request: RunRequest): Promise<Run
   if (request.dryRun) return dryRun(baseDir, config);
 
   await agent.store.ensureDir();
-  const runId = newRunId();
   const lock = await agent.runLock.acquire({
     command: agent.commandLine,
     waitMs: request.waitMs,
-    // In the first record already: a takeover after a kill at any later moment knows the run.
-    record: { runId, action: request.action },
     onTakeOver: (owner) => takeOverFrom(agent, owner),
     onWait: (owner) => agent.log.info(`waiting for the run lock: ${owner ? `${owner.command} (pid ${owner.pid}) holds it` : 'another run is taking it'}`),
     onCompromised: (err) => agent.log.error(`the run lock was lost: ${err.message}`),
   });
-  agent.log.debug(`run lock ${agent.runLock.path} taken for run ${runId}`);
+  // The id once the lock is ours (ids sort by start), in the record before anything is written:
+  // a takeover after a kill from here on knows the run.
+  const runId = newRunId();
   const snapshot = join(agent.stateDir, 'runs', `${runId}.config.json`);
   let orc: OrcLock | null = null;
   try {
+    await lock.update({ runId, action: request.action });
+    agent.log.debug(`run lock ${lock.lock.path} taken for run ${runId}`);
     orc = await takeOrcLock(config.phases.orcLockfile, request.waitMs, (m) => agent.log.warn(m));
     const state = await agent.store.read();
     const intent = resolveIntent(config, state, request);

@@ -52,8 +52,6 @@ export interface AcquireOptions {
    * (to warn, end what it left, and record its run). Many waiters: exactly one calls it.
    */
   onTakeOver?: (owner: DeadOwner) => void | Promise<void>;
-  /** Fields of the first owner record (e.g. the run id). */
-  record?: Partial<LockOwner>;
   /** Called once when the lock is held and acquire starts to wait for it. */
   onWait?: (owner: LockOwner | null) => void;
 }
@@ -84,7 +82,7 @@ export class PidLock {
       }
       try {
         release = await this.tryMutex(options.onCompromised);
-        if (release) return await this.recordOwner(options.command, release, options.record);
+        if (release) return await this.recordOwner(options.command, release);
       } finally {
         await fsp.rm(intent, { force: true }).catch(() => {});
       }
@@ -196,11 +194,10 @@ export class PidLock {
     }
   }
 
-  private async recordOwner(command: string, release: () => Promise<void>, fields: Partial<LockOwner> = {}): Promise<LockHandle> {
+  private async recordOwner(command: string, release: () => Promise<void>): Promise<LockHandle> {
     try {
       const dir = statSync(this.mutexDir);
       const owner: LockOwner = {
-        ...fields,
         pid: process.pid,
         pidStart: processStartTime(process.pid) ?? undefined,
         bootId: bootId(),
