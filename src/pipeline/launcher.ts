@@ -28,7 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
-import { bashPath, childrenOf, signalPid, sleep, sweepMarked, terminateGroups } from '../util/process.js';
+import { bashPath, childrenOf, isProcessAlive, signalPid, sleep, sweepMarked, terminateGroups } from '../util/process.js';
 import { LineSplitter, Tail } from './output.js';
 import { packageRoot } from '../version.js';
 
@@ -179,8 +179,13 @@ export class Launcher {
     }
     this.child.stdout?.destroy();
     // The relay may outlive the launcher while a background child of a step holds the pipe: it
-    // is ours, not the step's, and goes now (that child then writes into a closed pipe).
-    if (this.relayPid) signalPid(this.relayPid, 'SIGTERM');
+    // is ours, not the step's, and goes now (that child then writes into a closed pipe) — gone
+    // before the run's sweep looks, which counts only what steps left.
+    const relay = this.relayPid;
+    if (relay) {
+      signalPid(relay, 'SIGKILL');
+      for (let i = 0; i < 200 && isProcessAlive(relay); i++) await sleep(5);
+    }
   }
 
   private result(job: Job, error: string | null): RawStepResult {

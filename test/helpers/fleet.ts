@@ -1,0 +1,218 @@
+// Test servers for fleet rollouts, all on this machine: a "hub" network namespace of ours with a
+// bridge (IPv6 ULA, traffic never leaves our namespaces), and per server a network namespace on
+// that bridge with its own mount and UTS namespace: its own hostname, its own /etc/bootstrap and
+// /var/bootstrap (bind mounts), and `sshd -D` on its own address, from Debian's openssh-server
+// unpacked with dpkg-deb (no daemon starts on the machine's port 22). The agent is packed and
+// installed once (npm pack + npm install -g --prefix). Ansible runs in the hub namespace.
+// Tear-down kills every process in our namespaces and deletes them, even after a failed test.
+
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { root } from './cli.js';
+
+export interface FleetHost {
+  name: string;
+  address: string;
+  netns: string;
+  /** Seen as /etc/bootstrap and /var/bootstrap inside the host. */
+  etc: string;
+  state: string;
+  sshd: ChildProcess | null;
+}
+
+export interface Fleet {
+  dir: string;
+  hub: string;
+  hosts: FleetHost[];
+  bin: string;
+  inventory: string;
+  /** Runs fleet/rollout.yml in the hub namespace with these extra vars. */
+  rollout(vars: Record<string, unknown>, timeoutMs?: number): { code: number | null; output: string; report: any };
+  stopSshd(host: FleetHost): void;
+  /** Starts `argv` inside the host (its namespaces: network, mount, hostname). */
+  spawnIn(host: FleetHost, argv: string[]): ChildProcess;
+  teardown(): void;
+}
+
+const sshdRoot = '/tmp/bootstrap-test-sshd';
+
+/** Whether this machine can make the fleet (root, ip netns, ansible, an unpackable sshd). */
+export function fleetUnavailable(): string | false {
+  if (process.getuid?.() !== 0) return 'fleet tests need root (network namespaces)';
+  for (const tool of ['ip', 'unshare', 'ansible-playbook', 'ssh', 'ssh-keygen', 'dpkg-deb', 'apt-get']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `fleet tests need ${tool} (.ci/run installs it)`;
+  }
+  const probe = `bs-probe-${process.pid}`;
+  if (spawnSync('ip', ['netns', 'add', probe]).status !== 0) return 'network namespaces cannot be made here';
+  spawnSync('ip', ['netns', 'del', probe]);
+  return false;
+}
+
+/** sshd from Debian's openssh-server (and libwrap0) unpacked once, not installed. */
+function unpackSshd(): { sshd: string; libs: string } {
+  const sshd = join(sshdRoot, 'root/usr/sbin/sshd');
+  if (!existsSync(sshd)) {
+    mkdirSync(sshdRoot, { recursive: true });
+    execFileSync('apt-get', ['download', 'openssh-server', 'libwrap0'], { cwd: sshdRoot, stdio: 'ignore' });
+    for (const deb of readdirSync(sshdRoot).filter((n) => n.endsWith('.deb'))) execFileSync('dpkg-deb', ['-x', join(sshdRoot, deb), join(sshdRoot, 'root')]);
+  }
+  return { sshd, libs: join(sshdRoot, 'root/usr/lib/x86_64-linux-gnu') };
+}
+
+/** The packed agent, installed once per test file into `prefix`. */
+export function installAgent(dir: string): string {
+  const prefix = join(dir, 'prefix');
+  const out = execFileSync('npm', ['pack', '--silent', '--pack-destination', dir, root], { encoding: 'utf8' }).trim().split('\n').at(-1)!;
+  execFileSync('npm', ['install', '-g', '--prefix', prefix, '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', join(dir, out)], { stdio: 'ignore', timeout: 240_000 });
+  return join(prefix, 'bin/bootstrap');
+}
+
+export interface FleetOptions {
+  hosts: number;
+  /** bootstrap.ini of each host (its phases are /etc/bootstrap/phases). */
+  ini: (name: string) => string;
+  /** Writes the host's phase tree under `phases`. */
+  phases: (phases: string, name: string) => void;
+  bin: string;
+  dir: string;
+}
+
+export function makeFleet(o: FleetOptions): Fleet {
+  const { sshd, libs } = unpackSshd();
+  const dir = o.dir;
+  const tag = `bs${process.pid % 100000}`;
+  const hub = `${tag}-hub`;
+  const hosts: FleetHost[] = [];
+  const made: string[] = [];
+  const createdMountPoints: string[] = [];
+  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
+  const teardown = () => {
+    for (const ns of made) {
+      const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean);
+      for (const pid of pids) spawnSync('kill', ['-9', pid]);
+    }
+    for (const h of hosts) h.sshd?.kill('SIGKILL');
+    for (const ns of made.reverse()) spawnSync('ip', ['netns', 'del', ns]);
+    for (const m of createdMountPoints) spawnSync('rmdir', [m]);
+  };
+  try {
+    for (const m of ['/etc/bootstrap', '/var/bootstrap', '/run/sshd']) {
+      if (!existsSync(m)) {
+        mkdirSync(m, { recursive: true, mode: 0o755 });
+        if (m !== '/run/sshd') createdMountPoints.push(m);
+      }
+    }
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'hostkey')]);
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'clientkey')]);
+    writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'clientkey.pub')));
+    const passwd = readFileSync('/etc/passwd', 'utf8');
+    writeFileSync(join(dir, 'passwd'), /^sshd:/m.test(passwd) ? passwd : `${passwd}sshd:x:65500:65534:sshd privsep:/run/sshd:/usr/sbin/nologin\n`);
+    ip('netns', 'add', hub);
+    made.push(hub);
+    ip('-n', hub, 'link', 'set', 'lo', 'up');
+    ip('-n', hub, 'link', 'add', 'br0', 'type', 'bridge');
+    ip('-n', hub, 'link', 'set', 'br0', 'up');
+    ip('-n', hub, 'addr', 'add', 'fd00:b5::1/64', 'dev', 'br0', 'nodad');
+    for (let i = 1; i <= o.hosts; i++) {
+      const name = `host${String(i).padStart(2, '0')}`;
+      const netns = `${tag}-${name}`;
+      const address = `fd00:b5::${(0x100 + i).toString(16)}`;
+      const hostDir = join(dir, name);
+      const etc = join(hostDir, 'etc');
+      const state = join(hostDir, 'state');
+      mkdirSync(join(etc, 'phases'), { recursive: true });
+      mkdirSync(state, { recursive: true, mode: 0o700 });
+      chmodSync(hostDir, 0o755);
+      chmodSync(etc, 0o755);
+      writeFileSync(join(etc, 'bootstrap.ini'), o.ini(name));
+      o.phases(join(etc, 'phases'), name);
+      ip('netns', 'add', netns);
+      made.push(netns);
+      ip('-n', hub, 'link', 'add', `v${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns);
+      ip('-n', hub, 'link', 'set', `v${i}`, 'master', 'br0', 'up');
+      ip('-n', netns, 'link', 'set', 'lo', 'up');
+      ip('-n', netns, 'addr', 'add', `${address}/64`, 'dev', 'eth0', 'nodad');
+      ip('-n', netns, 'link', 'set', 'eth0', 'up');
+      const conf = join(dir, `sshd-${name}.conf`);
+      writeFileSync(
+        conf,
+        [`ListenAddress [${address}]:22`, `HostKey ${join(dir, 'hostkey')}`, 'PermitRootLogin prohibit-password', `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`, 'StrictModes no', 'UsePAM no', 'PidFile none', 'MaxStartups 100', 'MaxSessions 100'].join('\n') + '\n',
+      );
+      const host: FleetHost = { name, address, netns, etc, state, sshd: null };
+      host.sshd = startSshd(host, sshd, libs, conf, dir);
+      hosts.push(host);
+    }
+    waitForSshd(hub, hosts, join(dir, 'clientkey'));
+  } catch (err) {
+    teardown();
+    throw err;
+  }
+  const inventory = join(dir, 'inventory.ini');
+  writeFileSync(
+    inventory,
+    `[servers]\n${hosts.map((h) => `${h.name} ansible_host=${h.address}`).join('\n')}\n\n[all:vars]\nansible_user=root\nansible_ssh_private_key_file=${join(dir, 'clientkey')}\nansible_ssh_common_args=-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no\nbootstrap_bin=${o.bin}\n`,
+  );
+  return {
+    dir,
+    hub,
+    hosts,
+    bin: o.bin,
+    inventory,
+    rollout(vars, timeoutMs = 180_000) {
+      const reportDir = mkdtempSync(join(dir, 'report-'));
+      const varsFile = join(dir, `vars-${Date.now()}.json`);
+      writeFileSync(varsFile, JSON.stringify({ report_dir: reportDir, ...vars }));
+      const r = spawnSync('ip', ['netns', 'exec', hub, 'ansible-playbook', '-i', inventory, join(root, 'fleet/rollout.yml'), '-e', `@${varsFile}`], {
+        cwd: join(root, 'fleet'),
+        env: { ...process.env, ANSIBLE_CONFIG: join(root, 'fleet/ansible.cfg'), ANSIBLE_LOCAL_TEMP: join(dir, 'ansible-local'), ANSIBLE_REMOTE_TEMP: '/tmp/.ansible-remote', ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, 'cp'), ANSIBLE_NOCOLOR: '1' },
+        encoding: 'utf8',
+        timeout: timeoutMs,
+      });
+      const files = readdirSync(reportDir).filter((n) => n.endsWith('.json'));
+      const report = files.length ? JSON.parse(readFileSync(join(reportDir, files[0]!), 'utf8')) : null;
+      return { code: r.status, output: `${r.stdout}\n${r.stderr}`, report };
+    },
+    spawnIn(host, argv) {
+      return spawn('nsenter', ['--target', String(host.sshd!.pid), '--mount', '--uts', '--net', '--', ...argv], { stdio: 'ignore' });
+    },
+    stopSshd(host) {
+      host.sshd?.kill('SIGKILL');
+      host.sshd = null;
+    },
+    teardown,
+  };
+}
+
+function startSshd(h: FleetHost, sshd: string, libs: string, conf: string, dir: string): ChildProcess {
+  const script = [
+    `hostname ${h.name}`,
+    `mount --bind ${join(dir, 'passwd')} /etc/passwd`,
+    `mount --bind ${h.etc} /etc/bootstrap`,
+    `mount --bind ${h.state} /var/bootstrap`,
+    `LD_LIBRARY_PATH=${libs} exec ${sshd} -D -e -f ${conf}`,
+  ].join(' && ');
+  return spawn('ip', ['netns', 'exec', h.netns, 'unshare', '--mount', '--uts', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+function waitForSshd(hub: string, hosts: FleetHost[], key: string): void {
+  for (const h of hosts) {
+    let ok = false;
+    for (let i = 0; i < 100 && !ok; i++) {
+      ok = spawnSync('ip', ['netns', 'exec', hub, 'ssh', '-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=2', `root@${h.address}`, 'hostname'], { encoding: 'utf8' }).stdout.trim() === h.name;
+      if (!ok) spawnSync('sleep', ['0.05']);
+    }
+    if (!ok) throw new Error(`sshd of ${h.name} did not come up`);
+  }
+}
+
+export function newFleetDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bootstrap-fleet-'));
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
+export function removeFleetDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
