@@ -45,8 +45,8 @@ describe('fleet rollouts with ansible', { skip: unavailable || false, concurrenc
     fleet = makeFleet({ hosts: n, ini, phases, bin, dir: fdir });
     try {
       for (const h of fleet.hosts) {
-        const r = spawnSync(bin, ['server.provision', '-q', '--config', join(h.etc, 'bootstrap.ini'), '--state-dir', h.state, '--phases-dir', join(h.etc, 'phases')], { encoding: 'utf8' });
-        assert.equal(r.status, 0, r.stderr);
+        const r = fleet.runIn(h, [bin, 'server.provision', '-q']);
+        assert.equal(r.code, 0, r.stderr);
         rmSync(join(h.state, 'applied.log'), { force: true });
       }
       await fn(fleet);

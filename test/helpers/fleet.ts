@@ -33,6 +33,8 @@ export interface Fleet {
   stopSshd(host: FleetHost): void;
   /** Starts `argv` inside the host (its namespaces: network, mount, hostname). */
   spawnIn(host: FleetHost, argv: string[]): ChildProcess;
+  /** Runs `argv` inside the host and waits for it. */
+  runIn(host: FleetHost, argv: string[]): { code: number | null; stderr: string };
   teardown(): void;
 }
 
@@ -173,6 +175,10 @@ export function makeFleet(o: FleetOptions): Fleet {
       const files = readdirSync(reportDir).filter((n) => n.endsWith('.json'));
       const report = files.length ? JSON.parse(readFileSync(join(reportDir, files[0]!), 'utf8')) : null;
       return { code: r.status, output: `${r.stdout}\n${r.stderr}`, report };
+    },
+    runIn(host, argv) {
+      const r = spawnSync('nsenter', ['--target', String(host.sshd!.pid), '--mount', '--uts', '--net', '--', ...argv], { encoding: 'utf8', timeout: 60_000 });
+      return { code: r.status, stderr: r.stderr };
     },
     spawnIn(host, argv) {
       return spawn('nsenter', ['--target', String(host.sshd!.pid), '--mount', '--uts', '--net', '--', ...argv], { stdio: 'ignore' });
