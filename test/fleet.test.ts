@@ -3,7 +3,7 @@
 // busy hosts, unreachable hosts, and a second identical rollout.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -84,8 +84,32 @@ describe('fleet rollouts with ansible', { skip: unavailable || false, concurrenc
       assert.equal(r.report.stopped, true);
     }));
 
-  it('a failure past the fleet-wide budget in a later batch: no further host starts, and fleet backout puts every earlier host back', () =>
+  it('a failure past the fleet-wide budget in a later batch: no further host starts, and fleet backout puts every earlier host back; one callback per host per run, backouts labelled', () =>
     withFleet(5, async (f) => {
+      // A callback receiver in the hub namespace, on the bridge's address.
+      const received = join(f.dir, 'callbacks.jsonl');
+      const receiver = spawn('ip', ['netns', 'exec', f.hub, process.execPath, '-e', `
+        const fs = require('fs');
+        require('http').createServer((q, s) => { let b = ''; q.on('data', (d) => (b += d)); q.on('end', () => { fs.appendFileSync(${JSON.stringify(received)}, b.replace(/\\n/g, ' ') + '\\n'); s.end(); }); }).listen(8099, 'fd00:b5::1');
+        setTimeout(() => process.exit(0), 240000);`], { stdio: 'ignore' });
+      try {
+        for (let i = 0; i < 100 && spawnSync('ip', ['netns', 'exec', f.hub, 'sh', '-c', 'exec 3<>/dev/tcp/fd00:b5::1/8099'], { stdio: 'ignore' }).status !== 0; i++) spawnSync('sleep', ['0.05']);
+        for (const h of f.hosts) writeFileSync(join(h.etc, 'bootstrap.ini'), `${readFileSync(join(h.etc, 'bootstrap.ini'), 'utf8')}\n[callback]\nurl = http://[fd00:b5::1]:8099/cb\ntimeout = 5\n`);
+        await rollOverBudget(f);
+        const bodies = readFileSync(received, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+        const byServer = (label: string) => bodies.filter((b) => b.label === label).map((b) => b.server).sort();
+        assert.equal(bodies.length, 4 + 3, 'four runs (three succeeded, one failed) and three backouts');
+        assert.equal(new Set(bodies.map((b) => b.id)).size, bodies.length, 'one callback per run');
+        assert.deepEqual(byServer('r3/backout').length, 3);
+        assert.ok(bodies.filter((b) => b.label === 'r3/backout').every((b) => b.status === 'success' && b.upgrade.to === '2.6'));
+        assert.equal(bodies.find((b) => b.status === 'failure').label, 'r3/batch-2');
+      } finally {
+        receiver.kill('SIGKILL');
+      }
+    }));
+
+  async function rollOverBudget(f: Fleet): Promise<void> {
+    {
       writeFileSync(join(f.hosts[3]!.etc, 'FAIL'), '');
       const r = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.8', rollout_id: 'r3', batches: [2, 1, '100%'], max_fail_percentage: 10, backout: 'fleet' });
       assert.notEqual(r.code, 0);
@@ -95,7 +119,8 @@ describe('fleet rollouts with ansible', { skip: unavailable || false, concurrenc
       for (const h of f.hosts) assert.equal(version(h), '2.6', h.name);
       assert.match(readFileSync(join(f.hosts[0]!.state, 'applied.log'), 'utf8'), /^upgrade 2\.6 r3\/backout$/m);
       assert.equal(existsSync(join(f.hosts[4]!.state, 'applied.log')), false);
-    }));
+    }
+  }
 
   it('a failure within the budget: the rollout goes on (and the playbook still fails)', () =>
     withFleet(5, async (f) => {
@@ -124,6 +149,54 @@ describe('fleet rollouts with ansible', { skip: unavailable || false, concurrenc
       assert.match(r.report.stop_reason, /preflight: host02/);
       for (const h of f.hosts) assert.equal(version(h), '2.6');
     }));
+
+  it('behind haproxy: each host is drained before its run and ready after it, zero failed requests through the LB during a rolling upgrade; a failed host stays in maintenance', async () => {
+    const fdir = join(dir, `lb${Date.now()}`);
+    mkdirSync(fdir);
+    const app = join(fdir, 'app.js');
+    // The app: serves its version; restarted (by its supervisor) when the upgrade step kills it.
+    writeFileSync(app, "const fs=require('fs');fs.writeFileSync('/etc/bootstrap/app.pid',String(process.pid));require('http').createServer((q,s)=>s.end(fs.existsSync('/etc/bootstrap/app-version')?fs.readFileSync('/etc/bootstrap/app-version'):'2.6')).listen(8080,'::');\n");
+    const lbIni = () => `${iniWith({ script_timeout: 30 })}\n[heartbeat.app]\ntype = http\nurl = http://127.0.0.1:8080/\ntimeout = 2\n`;
+    const lbPhases = (p: string) => {
+      phases(p);
+      writeFileSync(join(p, 'configure.d', '20-app-restart'), '#!/bin/bash\n[ "$BOOTSTRAP_ACTION" = upgrade ] || exit 0\necho "$BOOTSTRAP_VERSION" > /etc/bootstrap/app-version\nkill "$(cat /etc/bootstrap/app.pid)"\nfor i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null && exit 0; sleep 0.1; done\nexit 1\n', { mode: 0o755 });
+    };
+    const f = makeFleet({ hosts: 4, ini: lbIni, phases: lbPhases, bin, dir: fdir, lb: true, start: (_h, enter) => enter(['sh', '-c', `while :; do "${process.execPath}" ${app}; sleep 0.1; done`]) });
+    const stop = join(fdir, 'stop-load');
+    const load = spawn('ip', ['netns', 'exec', f.hub, process.execPath, '-e', `
+      const http = require('http'); const fs = require('fs'); let ok = 0, failed = 0; const t0 = Date.now(); const errors = [];
+      (function next() {
+        if (fs.existsSync(${JSON.stringify(stop)}) || Date.now() - t0 > 240000) { console.log(JSON.stringify({ ok, failed, errors: errors.slice(0, 5) })); return; }
+        const req = http.get(${JSON.stringify(f.lb!.url)}, { timeout: 3000, agent: false }, (res) => { res.resume(); res.on('end', () => { if (res.statusCode === 200) ok++; else { failed++; errors.push(res.statusCode); } setTimeout(next, 10); }); });
+        req.on('error', (e) => { failed++; errors.push(e.code); setTimeout(next, 10); });
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+      })();`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let loadOut = '';
+    load.stdout!.setEncoding('utf8').on('data', (d: string) => (loadOut += d));
+    try {
+      for (const h of f.hosts) assert.equal(f.runIn(h, [bin, 'server.provision', '-q']).code, 0);
+      for (let i = 0; i < 100 && Object.values(f.lbStatus()).filter((s) => s === 'UP').length < 4; i++) spawnSync('sleep', ['0.1']);
+      assert.deepEqual(Object.values(f.lbStatus()), ['UP', 'UP', 'UP', 'UP']);
+      const r = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.8', rollout_id: 'lb1', batches: [1, 2] });
+      assert.equal(r.code, 0, r.output);
+      assert.deepEqual(Object.values(statuses(r.report)), Array(4).fill('success'));
+      assert.deepEqual(Object.values(f.lbStatus()), ['UP', 'UP', 'UP', 'UP']);
+      writeFileSync(stop, '');
+      await new Promise((res) => load.once('close', res));
+      const counts = JSON.parse(loadOut);
+      assert.equal(counts.failed, 0, `failed requests through the LB: ${JSON.stringify(counts)}`);
+      assert.ok(counts.ok > 50, `requests served: ${counts.ok}`);
+      // A failed host stays in maintenance; the others are ready again.
+      writeFileSync(join(f.hosts[2]!.etc, 'FAIL'), '');
+      const failed = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.9', rollout_id: 'lb2', batches: ['100%'], on_fail: 'continue' });
+      assert.notEqual(failed.code, 0);
+      assert.equal(statuses(failed.report).host03, 'failed');
+      assert.deepEqual(f.lbStatus(), { host01: 'UP', host02: 'UP', host03: 'MAINT', host04: 'UP' });
+    } finally {
+      load.kill('SIGKILL');
+      f.teardown();
+    }
+  });
 
   it('a host whose run lock is held is retried with --wait, then counted busy', () =>
     withFleet(2, async (f) => {

@@ -26,6 +26,10 @@ export interface Fleet {
   dir: string;
   hub: string;
   hosts: FleetHost[];
+  /** With `lb`: the haproxy host (group lb), its runtime API socket and its frontend URL. */
+  lb: { host: FleetHost; socket: string; url: string } | null;
+  /** `show stat` of the lb's haproxy: server → status (UP, DOWN, MAINT, DRAIN …). */
+  lbStatus(): Record<string, string>;
   bin: string;
   inventory: string;
   /** Runs fleet/rollout.yml in the hub namespace with these extra vars. */
@@ -79,6 +83,10 @@ export interface FleetOptions {
   phases: (phases: string, name: string) => void;
   bin: string;
   dir: string;
+  /** A haproxy host in group lb, whose backend `app` holds every host's port 8080. */
+  lb?: boolean;
+  /** Started inside each host once its sshd is up (e.g. the app server). */
+  start?: (host: FleetHost, spawnIn: (argv: string[]) => ChildProcess) => void;
 }
 
 export function makeFleet(o: FleetOptions): Fleet {
@@ -89,6 +97,7 @@ export function makeFleet(o: FleetOptions): Fleet {
   const hosts: FleetHost[] = [];
   const made: string[] = [];
   const createdMountPoints: string[] = [];
+  let lb: Fleet['lb'] = null;
   const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
   const teardown = () => {
     for (const ns of made) {
@@ -117,8 +126,8 @@ export function makeFleet(o: FleetOptions): Fleet {
     ip('-n', hub, 'link', 'add', 'br0', 'type', 'bridge');
     ip('-n', hub, 'link', 'set', 'br0', 'up');
     ip('-n', hub, 'addr', 'add', 'fd00:b5::1/64', 'dev', 'br0', 'nodad');
-    for (let i = 1; i <= o.hosts; i++) {
-      const name = `host${String(i).padStart(2, '0')}`;
+    for (let i = 1; i <= o.hosts + (o.lb ? 1 : 0); i++) {
+      const name = i > o.hosts ? 'lb01' : `host${String(i).padStart(2, '0')}`;
       const netns = `${tag}-${name}`;
       const address = `fd00:b5::${(0x100 + i).toString(16)}`;
       const hostDir = join(dir, name);
@@ -147,6 +156,36 @@ export function makeFleet(o: FleetOptions): Fleet {
       hosts.push(host);
     }
     waitForSshd(hub, hosts, join(dir, 'clientkey'));
+    const enter = (h: FleetHost) => (argv: string[]) => spawn('nsenter', ['--target', String(h.sshd!.pid), '--mount', '--uts', '--net', '--', ...argv], { stdio: 'ignore' });
+    for (const h of hosts.filter((x) => x.name !== 'lb01')) o.start?.(h, enter(h));
+    if (o.lb) {
+      const lbHost = hosts.find((h) => h.name === 'lb01')!;
+      const socket = join(dir, 'lb-admin.sock');
+      const cfg = join(dir, 'haproxy.cfg');
+      writeFileSync(
+        cfg,
+        [
+          'global',
+          `  stats socket ${socket} mode 600 level admin`,
+          'defaults',
+          '  mode http',
+          '  timeout connect 1s',
+          '  timeout client 10s',
+          '  timeout server 10s',
+          '  retries 3',
+          '  option redispatch',
+          'frontend fe',
+          `  bind [${lbHost.address}]:80`,
+          '  default_backend app',
+          'backend app',
+          '  option httpchk GET /',
+          ...hosts.filter((h) => h.name !== 'lb01').map((h) => `  server ${h.name} [${h.address}]:8080 check inter 250 fall 2 rise 1`),
+        ].join('\n') + '\n',
+      );
+      enter(lbHost)(['haproxy', '-db', '-f', cfg]);
+      lb = { host: lbHost, socket, url: `http://[${lbHost.address}]/` };
+      for (let i = 0; i < 100 && !existsSync(socket); i++) spawnSync('sleep', ['0.05']);
+    }
   } catch (err) {
     teardown();
     throw err;
@@ -154,12 +193,22 @@ export function makeFleet(o: FleetOptions): Fleet {
   const inventory = join(dir, 'inventory.ini');
   writeFileSync(
     inventory,
-    `[servers]\n${hosts.map((h) => `${h.name} ansible_host=${h.address}`).join('\n')}\n\n[all:vars]\nansible_user=root\nansible_ssh_private_key_file=${join(dir, 'clientkey')}\nansible_ssh_common_args=-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no\nbootstrap_bin=${o.bin}\n`,
+    `[servers]\n${hosts.filter((h) => h.name !== 'lb01').map((h) => `${h.name} ansible_host=${h.address}`).join('\n')}\n\n` +
+      (lb ? `[lb]\nlb01 ansible_host=${lb.host.address} lb_socket=${lb.socket} lb_backends='["app"]'\n\n` : '') +
+      `[all:vars]\nansible_user=root\nansible_ssh_private_key_file=${join(dir, 'clientkey')}\nansible_ssh_common_args=-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no\nbootstrap_bin=${o.bin}\n`,
   );
   return {
     dir,
     hub,
-    hosts,
+    hosts: hosts.filter((h) => h.name !== 'lb01'),
+    lb,
+    lbStatus() {
+      if (!lb) return {};
+      // A path socket is reachable from any network namespace: ask haproxy from here.
+      const ask = `const c=require('net').connect(${JSON.stringify(lb.socket)});let d='';c.on('data',x=>d+=x);c.on('end',()=>process.stdout.write(d));c.write('show stat\\n');`;
+      const r = spawnSync(process.execPath, ['-e', ask], { encoding: 'utf8', timeout: 5000 });
+      return Object.fromEntries(r.stdout.split('\n').filter((l) => l.startsWith('app,') && !l.startsWith('app,BACKEND')).map((l) => [l.split(',')[1]!, l.split(',')[17]!]));
+    },
     bin: o.bin,
     inventory,
     rollout(vars, timeoutMs = 180_000) {

@@ -1,0 +1,86 @@
+// The same upgrade over 20 test servers (helpers/fleet: namespaces with sshd, the packed agent),
+// side by side in one run: fleet/rollout.yml (canary 1, batches 4 and 15, forks 10) against plain
+// ssh + `xargs -P 10` doing the same work — a server.status --json on every host, then the same
+// canary and batches. Prints both wall times, their ratio, the controller's CPU seconds per host
+// and the agent's peak RSS per host (an upgrade with a callback).
+// Goal: at most 1.5x plain ssh, and under 60 MB agent peak RSS.
+// Usage (root, after npm run build): node bench/fleet.mjs [HOSTS]
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const { fleetUnavailable, installAgent, makeFleet, newFleetDir, removeFleetDir } = await import(join(root, 'dist/test/helpers/fleet.js'));
+const { iniWith } = await import(join(root, 'dist/test/helpers/phases.js'));
+
+const n = Number(process.argv[2] ?? 20);
+const why = fleetUnavailable();
+if (why) {
+  console.log(`fleet bench skipped: ${why}`);
+  process.exit(0);
+}
+const dir = newFleetDir();
+let fleet;
+try {
+  const agent = installAgent(dir);
+  // The agent on the hosts, with its peak RSS recorded per run.
+  const rssLog = join(dir, 'rss.log');
+  const bin = join(dir, 'bootstrap-measured');
+  writeFileSync(bin, `#!/bin/sh\nexec /usr/bin/time -a -o ${rssLog} -f '%M' ${agent} "$@"\n`);
+  chmodSync(bin, 0o755);
+  const ini = () => `${iniWith({})}\n[callback]\nurl = http://[fd00:b5::1]:8099/cb\ntimeout = 2\n`;
+  const phases = (p) => {
+    mkdirSync(join(p, 'configure.d'), { recursive: true });
+    writeFileSync(join(p, 'configure.d', '10-app'), '#!/bin/sh\necho "$BOOTSTRAP_VERSION" > /var/bootstrap/app-version\n', { mode: 0o755 });
+  };
+  mkdirSync(join(dir, 'f'));
+  fleet = makeFleet({ hosts: n, ini, phases, bin, dir: join(dir, 'f') });
+  // A callback receiver in the hub namespace (every upgrade posts one).
+  const receiver = spawnSync('sh', ['-c', `ip netns exec ${fleet.hub} ${process.execPath} -e "require('http').createServer((q,s)=>{q.resume();q.on('end',()=>s.end())}).listen(8099,'fd00:b5::1');setTimeout(()=>{},600000)" >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' });
+  const receiverPid = Number(receiver.stdout.trim());
+  for (const h of fleet.hosts) fleet.runIn(h, [agent, 'server.provision', '-q']);
+
+  const timed = (argv, env = {}) => {
+    const out = join(dir, `time-${Date.now()}`);
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync('/usr/bin/time', ['-o', out, '-f', '%U %S', 'ip', 'netns', 'exec', fleet.hub, ...argv], { encoding: 'utf8', env: { ...process.env, ...env } });
+    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    const [user, sys] = readFileSync(out, 'utf8').trim().split('\n').at(-1).split(' ').map(Number);
+    if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
+    return { wall, cpu: user + sys };
+  };
+
+  // Plain ssh + xargs -P 10: status everywhere, then canary 1, batches 4 and the rest.
+  const key = join(fleet.dir, 'clientkey');
+  const ssh = `ssh -i ${key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes`;
+  const addresses = fleet.hosts.map((h) => h.address);
+  const batches = [addresses.slice(0, 1), addresses.slice(1, 5), addresses.slice(5)];
+  const script = [
+    `printf '%s\\n' ${addresses.join(' ')} | xargs -P 10 -I{} ${ssh} root@{} ${bin} server.status --json > /dev/null`,
+    ...batches.map((b) => `printf '%s\\n' ${b.join(' ')} | xargs -P 10 -I{} ${ssh} root@{} ${bin} product.upgrade haproxy --to 2.8 --json > /dev/null`),
+  ].join(' && ');
+  writeFileSync(rssLog, '');
+  const plain = timed(['sh', '-c', script]);
+  const plainRss = readFileSync(rssLog, 'utf8').trim().split('\n').map(Number);
+
+  writeFileSync(rssLog, '');
+  const vars = join(dir, 'vars.json');
+  writeFileSync(vars, JSON.stringify({ command: 'upgrade', product: 'haproxy', version: '2.9', canary: 1, batches: [4, 15], report_dir: dir }));
+  const ansible = timed(['ansible-playbook', '-i', fleet.inventory, join(root, 'fleet/rollout.yml'), '-e', `@${vars}`], {
+    ANSIBLE_CONFIG: join(root, 'fleet/ansible.cfg'),
+    ANSIBLE_LOCAL_TEMP: join(dir, 'ansible-local'),
+    ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, 'cp'),
+  });
+  const ansibleRss = readFileSync(rssLog, 'utf8').trim().split('\n').map(Number);
+  spawnSync('kill', [String(receiverPid)]);
+
+  const mb = (kb) => (kb / 1024).toFixed(0);
+  console.log(`fleet: ${n} hosts, canary 1, batches 4 and ${n - 5}, forks 10`);
+  console.log(`  plain ssh + xargs -P 10: ${plain.wall.toFixed(1)} s wall, ${(plain.cpu / n).toFixed(2)} s controller CPU per host`);
+  console.log(`  ansible rollout.yml:     ${ansible.wall.toFixed(1)} s wall, ${(ansible.cpu / n).toFixed(2)} s controller CPU per host`);
+  console.log(`  ratio ${(ansible.wall / plain.wall).toFixed(2)} (goal <= 1.5)`);
+  console.log(`  agent peak RSS: max ${mb(Math.max(...plainRss, ...ansibleRss))} MB, median ${mb([...plainRss, ...ansibleRss].sort((a, b) => a - b)[Math.floor((plainRss.length + ansibleRss.length) / 2)])} MB over ${plainRss.length + ansibleRss.length} runs (goal < 60 MB for an upgrade with a callback)`);
+} finally {
+  fleet?.teardown();
+  removeFleetDir(dir);
+}
