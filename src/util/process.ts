@@ -19,11 +19,10 @@ export function processStartTime(pid: number): string | null {
 /**
  * This boot's id. A PID and its start time mean something only within one boot: the lock
  * records the boot, not the host name (a step may rename the host).
- * BOOTSTRAP_TEST_BOOT_ID_FILE is a test seam (tests cannot reboot), not an operator setting.
  */
-export function bootId(env: NodeJS.ProcessEnv = process.env): string | null {
+export function bootId(): string | null {
   try {
-    return readFileSync(env['BOOTSTRAP_TEST_BOOT_ID_FILE'] || '/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
   } catch {
     return null;
   }
