@@ -4,7 +4,8 @@
 // canary and batches. Prints both wall times, their ratio, the controller's CPU seconds per host
 // and the agent's peak RSS per host (an upgrade with a callback).
 // Goal: at most 1.5x plain ssh, and under 60 MB agent peak RSS.
-// Usage (root, after npm run build): node bench/fleet.mjs [HOSTS]
+// Usage (root, after npm run build): node bench/fleet.mjs [HOSTS]; BENCH_DEBUG=1 prints the plain
+// runs' peak RSS one by one.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,6 +63,7 @@ try {
   writeFileSync(rssLog, '');
   const plain = timed(['sh', '-c', script]);
   const plainRss = readFileSync(rssLog, 'utf8').trim().split('\n').map(Number);
+  if (process.env.BENCH_DEBUG) console.log(readFileSync(rssLog, 'utf8'));
 
   writeFileSync(rssLog, '');
   const vars = join(dir, 'vars.json');
