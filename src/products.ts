@@ -3,7 +3,7 @@
 
 import type { Config, ProductSpec, SettingSpec } from './config/config.js';
 import { formatSettingType, parseSettingValue, type SettingValue } from './config/setting-types.js';
-import { DataError, UsageError, oneLine } from './errors.js';
+import { DataError, UsageError } from './errors.js';
 import type { StateDoc } from './state/state.js';
 import { settingEnvName } from './pipeline/environment.js';
 
@@ -73,7 +73,7 @@ export function parseAssignments(config: Config, pairs: string[]): Assignment[] 
     const path = pair.slice(0, eq);
     // Never echo what may be a value (`haproxy.stats_password:S`): only the name-like start.
     const shown = eq >= 0 ? `${path}=…` : `${/^[\w.-]*/.exec(pair)![0]}…`;
-    if (eq < 0 || !/^[^.]+(\.[^.]+)?$/.test(path)) throw new UsageError(`'${oneLine(shown)}' is not PRODUCT.SETTING=VALUE`, 'e.g. haproxy.maxconn=8000');
+    if (eq < 0 || !/^[^.]+(\.[^.]+)?$/.test(path)) throw new UsageError(`'${shown}' is not PRODUCT.SETTING=VALUE`, 'e.g. haproxy.maxconn=8000');
     const { product, setting } = parseSettingPath(path);
     if (!setting) throw new UsageError(`'${pair}' names no setting`, `write ${product}.SETTING=VALUE`);
     const spec = findSetting(config, product, setting);

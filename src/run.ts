@@ -9,9 +9,9 @@ import { redactUrl, type Config } from './config/config.js';
 import { DataError, ExitCode, UsageError, toBootstrapError } from './errors.js';
 import type { DeadOwner, LockOwner } from './lock/pid-lock.js';
 import { takeOrcLock, type OrcLock } from './lock/orc-lock.js';
-import { runEnvironment, sourceEnvironmentFiles, type Failure } from './pipeline/environment.js';
+import { runEnvironment, runMarker, sourceEnvironmentFiles, type Failure } from './pipeline/environment.js';
 import { runPipeline, toFailureRecord, type PipelineResult } from './pipeline/pipeline.js';
-import { planPhases, planRefusal, type Plan } from './pipeline/plan.js';
+import type { Plan } from './pipeline/plan.js';
 import { checkSyntax, type SyntaxResult } from './pipeline/syntax.js';
 import { effectiveProducts, enabledVersions, findProduct, type EffectiveProduct } from './products.js';
 import { writeJsonAtomic } from './state/atomic.js';
@@ -83,7 +83,7 @@ export async function performRun(agent: Agent, request: RunRequest): Promise<Run
   // A callback that could not be signed is refused now (78), not sent unsigned later.
   if (agent.callbackTarget(request.callbackUrl)) readSecret(config.callback.secretFile);
   const baseDir = agent.phasesDir;
-  if (request.dryRun) return dryRun(baseDir, config);
+  if (request.dryRun) return dryRun(agent);
 
   await agent.store.ensureDir();
   const lock = await agent.runLock.acquire({
@@ -156,9 +156,9 @@ function resolveIntent(config: Config, state: StateDoc, request: RunRequest): In
 }
 
 /** Changes nothing: the plan, its verdict (as a run would judge it) and the syntax check. */
-async function dryRun(baseDir: string, config: Config): Promise<RunOutcome> {
-  const plan = planPhases(baseDir, { noShebang: config.phases.noShebang });
-  const refusal = planRefusal(plan, config.phases.allowInsecure);
+async function dryRun(agent: Agent): Promise<RunOutcome> {
+  const plan = agent.phasesList();
+  const refusal = agent.planRefusal(plan);
   const syntax = await checkSyntax(plan);
   const ok = syntax.every((s) => s.ok) && refusal === null;
   const exitCode = refusal ? refusal.exitCode : ok ? ExitCode.ok : ExitCode.failed;
@@ -166,23 +166,23 @@ async function dryRun(baseDir: string, config: Config): Promise<RunOutcome> {
 }
 
 /** Refuses the plan as dry-run and phases.list would (77/78); runs what allow_insecure lets run, loudly. */
-function refuseUntrusted(plan: Plan, config: Config, log: Agent['log']): void {
-  const refusal = planRefusal(plan, config.phases.allowInsecure);
+function refuseUntrusted(agent: Agent, plan: Plan): void {
+  const refusal = agent.planRefusal(plan);
   if (refusal) throw refusal;
-  for (const r of plan.refused) if (r.kind === 'insecure') log.warn(`INSECURE (allow_insecure = true): running ${r.path}, ${r.reason}`);
+  for (const r of plan.refused) if (r.kind === 'insecure') agent.log.warn(`INSECURE (allow_insecure = true): running ${r.path}, ${r.reason}`);
 }
 
 async function execute(agent: Agent, config: Config, request: RunRequest, intent: Intent, runId: string, snapshot: string, baseDir: string): Promise<RunOutcome> {
   const started = new Date();
   const log = agent.log;
-  const plan = planPhases(baseDir, { noShebang: config.phases.noShebang });
-  refuseUntrusted(plan, config, log);
+  const plan = agent.phasesList();
+  refuseUntrusted(agent, plan);
+  const deadline = deadlineOf(request, config, started.getTime());
   if (log.isEnabled('debug')) {
     const phases = plan.phases.filter((p) => p.steps.length > 0);
     const skipped = [...plan.phases, plan.error].reduce((n, p) => n + p.skipped.length, 0);
-    log.debug(`plan: ${phases.reduce((n, p) => n + p.steps.length, 0)} steps in ${phases.map((p) => p.phase).join(', ') || 'no phase'}; ${plan.environment.files.length} environment.d files; ${skipped} files skipped (see phases.list); deadline in ${((deadlineOf(request, config) - Date.now()) / 1000).toFixed(0)} s`);
+    log.debug(`plan: ${phases.reduce((n, p) => n + p.steps.length, 0)} steps in ${phases.map((p) => p.phase).join(', ') || 'no phase'}; ${plan.environment.files.length} environment.d files; ${skipped} files skipped (see phases.list); deadline in ${((deadline - Date.now()) / 1000).toFixed(0)} s`);
   }
-  const deadline = deadlineOf(request, config, started.getTime());
   const facts = {
     action: request.action,
     runId,
@@ -230,7 +230,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
   };
   const live = liveJournal(new JournalStore(agent.stateDir), journalOf);
   const baseEnv = runEnvironment(agent.env, facts);
-  const marker = `BOOTSTRAP_RUN_ID=${runId}`;
+  const marker = runMarker(runId);
   const signal = request.signal ?? new AbortController().signal;
   const cleanupSignal = request.cleanupSignal ?? new AbortController().signal;
   let result: PipelineResult;
@@ -403,7 +403,7 @@ async function takeOverFrom(agent: Agent, owner: DeadOwner): Promise<void> {
   }
   const valid = runId !== undefined && isRunId(runId) ? runId : null;
   if (valid && owner.sameBoot) {
-    const left = await sweepMarked(`BOOTSTRAP_RUN_ID=${valid}`, 1000);
+    const left = await sweepMarked(runMarker(valid), 1000);
     if (left.length) agent.log.warn(`ended ${left.length} process(es) left running by the dead run ${valid}`);
   }
   await new JournalStore(agent.stateDir).prune(agent.config().phases.keepRuns, null).catch((err) => agent.log.error(`could not remove config snapshots: ${(err as Error).message}`));
@@ -484,7 +484,7 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-function deadlineOf(request: RunRequest, config: Config, from = Date.now()): number {
+function deadlineOf(request: RunRequest, config: Config, from: number): number {
   return from + (request.timeoutMs ?? config.phases.runTimeoutMs);
 }
 

@@ -3,7 +3,7 @@
 import yargs, { type Argv } from 'yargs';
 import { Agent } from '../agent.js';
 import { logLevels, redactUrl, type LogLevel } from '../config/config.js';
-import { ExitCode, UsageError, toBootstrapError } from '../errors.js';
+import { ExitCode, UsageError, oneLine, toBootstrapError } from '../errors.js';
 import { createLogger, type Logger } from '../log/log.js';
 import { readVersion } from '../version.js';
 import { commands, type Command, type CommandContext } from './commands.js';
@@ -107,10 +107,6 @@ function redactArgv(argv: string[]): string[] {
   });
 }
 
-/** Control characters shown, not acted on: a recorded command is one line. */
-function oneLine(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
 
 /** `--wait` takes an optional value only as `--wait=S`: a bare `--wait` must not eat the next word. */
 function normaliseArgv(argv: string[]): string[] {

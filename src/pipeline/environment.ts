@@ -6,7 +6,7 @@
 
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { bashPath, sweepMarked, terminateGroups } from '../util/process.js';
+import { bashPath, endProcesses } from '../util/process.js';
 import { LineSplitter } from './output.js';
 import { settingValueToEnv } from '../config/setting-types.js';
 import type { EffectiveProduct } from '../products.js';
@@ -32,6 +32,14 @@ export interface Failure {
   kind: 'exit' | 'signal' | 'timeout' | 'check' | 'heartbeat' | 'condition' | 'reboot';
   exitCode: number | null;
   message: string;
+}
+
+/**
+ * The `NAME=value` every process of a run inherits (it is in the run's environment): what
+ * carries it is swept at a timeout and at the end of the run, and by a takeover of a dead run.
+ */
+export function runMarker(runId: string): string {
+  return `BOOTSTRAP_RUN_ID=${runId}`;
 }
 
 /** `BOOTSTRAP_<PRODUCT>_<SETTING>`: upper case, any other character → `_`. */
@@ -133,10 +141,7 @@ export async function sourceEnvironmentFiles(files: string[], env: NodeJS.Proces
   let killing: Promise<void> | null = null;
   const stop = (reason: 'timeout' | 'signal') => {
     why ??= reason;
-    killing ??= (async () => {
-      if (child.pid) await terminateGroups([child.pid], o.killGraceMs);
-      if (o.marker) await sweepMarked(o.marker, o.killGraceMs);
-    })();
+    killing ??= endProcesses(child.pid ? [child.pid] : [], o.marker ?? null, o.killGraceMs);
   };
   const timer = setTimeout(() => stop('timeout'), Math.max(0, o.timeoutMs));
   const onAbort = () => stop('signal');

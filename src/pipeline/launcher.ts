@@ -28,7 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
-import { bashPath, childrenOf, isProcessAlive, signalPid, sleep, sweepMarked, terminateGroups } from '../util/process.js';
+import { bashPath, childrenOf, endProcesses, isProcessAlive, signalPid, sleep } from '../util/process.js';
 import { LineSplitter, Tail } from './output.js';
 import { packageRoot } from '../version.js';
 
@@ -241,8 +241,7 @@ export class Launcher {
       groups = childrenOf(launcher).filter((p) => p !== this.relayPid);
       if (groups.length === 0) await sleep(5); // between two steps: the next one is being forked
     }
-    await terminateGroups(groups, graceMs);
-    if (this.marker) await sweepMarked(this.marker, graceMs, new Set([launcher, ...(this.relayPid ? [this.relayPid] : [])]));
+    await endProcesses(groups, this.marker, graceMs, new Set([launcher, ...(this.relayPid ? [this.relayPid] : [])]));
   }
 
   private readOutput(stream: Readable): void {

@@ -97,8 +97,8 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, record: PhaseRecor
       // Queue every remaining step with its check: no step waits for a round trip through us.
       const queued = phase.steps.slice(from).map((step) => ({
         step,
-        run: launcher.submit(step.path, runOptions(o, `${step.phase}/${step.name}`, step.path)),
-        check: step.check ? launcher.submit(step.check, runOptions(o, `${step.phase}/${step.name}.check`, step.check)) : null,
+        run: launcher.submit(step.path, runOptions(o, step.phase, step.name, step.path)),
+        check: step.check ? launcher.submit(step.check, runOptions(o, step.phase, `${step.name}.check`, step.check)) : null,
       }));
       let retry = false;
       for (const q of queued) {
@@ -154,11 +154,11 @@ function outcomeOf(step: PlannedStep, raw: RawStepResult | 'skipped', checkRaw: 
  * Backouts and error.d (`cleanup`): their own bound, cleanup_timeout, stopped only by a second
  * signal.
  */
-function runOptions(o: PipelineOptions, source: string, path: string, cleanup = false) {
+function runOptions(o: PipelineOptions, phase: string, step: string, path: string, cleanup = false) {
+  const source = `${phase}/${step}`;
   return {
     onStart: () => {
       if (o.log.isEnabled('debug')) o.log.debug(`${source}: starting ${path}`); // -v: what runs
-      const [phase, step] = source.split('/') as [string, string];
       o.onProgress?.([], { phase, step });
     },
     timeoutMs: cleanup ? o.phases.cleanupTimeoutMs : o.phases.scriptTimeoutMs,
@@ -224,7 +224,7 @@ async function runBackouts(o: PipelineOptions, failure: Failure, completed: Plan
     if (!envs.has(step.phase)) envs.set(step.phase, await cleanupEnvironment(o, step.phase));
     const launcher = new Launcher(failureEnvironment({ ...envs.get(step.phase)!, BOOTSTRAP_PHASE: step.phase }, failure), dir, o.marker, o.plan.viaSh);
     try {
-      const raw = await runAlone(launcher, step.backout, runOptions(o, `${step.phase}/${step.name}.backout`, step.backout, true));
+      const raw = await runAlone(launcher, step.backout, runOptions(o, step.phase, `${step.name}.backout`, step.backout, true));
       const record = toStepRecord(step.phase, `${step.name}.backout`, 'backout', raw, 1);
       records.push(record);
       if (record.status === 'failure') o.log.error(`${step.phase}/${step.name}.backout failed: ${record.message}`);
@@ -243,7 +243,7 @@ async function runErrorPhase(o: PipelineOptions, failure: Failure): Promise<Step
   const records: StepRecord[] = [];
   try {
     for (const step of phase.steps) {
-      const raw = await runAlone(launcher, step.path, runOptions(o, `error/${step.name}`, step.path, true));
+      const raw = await runAlone(launcher, step.path, runOptions(o, 'error', step.name, step.path, true));
       const record = toStepRecord('error', step.name, 'error', raw, 1);
       records.push(record);
       if (record.status === 'failure') o.log.error(`error/${step.name} failed: ${record.message}`);

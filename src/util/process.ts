@@ -121,6 +121,15 @@ export async function terminateGroups(groups: number[], graceMs: number): Promis
 }
 
 /**
+ * Ends process groups (TERM, KILL after `graceMs`), then whatever else carries `marker` (those
+ * that left the groups), sparing `exclude`: how a timeout or a stop ends what was started.
+ */
+export async function endProcesses(groups: number[], marker: string | null, graceMs: number, exclude: ReadonlySet<number> = new Set()): Promise<void> {
+  await terminateGroups(groups, graceMs);
+  if (marker) await sweepMarked(marker, graceMs, exclude);
+}
+
+/**
  * PIDs whose environment holds `entry` (`NAME=value`) exactly: every process a run started
  * inherits the run's marker, also after `setsid` or a double fork. Zombies have no environment
  * and are not listed; processes of other users are unreadable (and not ours).
