@@ -1,9 +1,9 @@
 // Runs the real CLI (bin/bootstrap, the built bundle) as a child process on temp dirs.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -103,6 +103,16 @@ export function json<T = any>(r: CliResult): T {
 
 /** `nobody`, to test permission errors (root ignores file modes). */
 export const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+
+// The clone may sit in a 0700 dir (`mktemp -d`): the tests that run the CLI as nobody need to
+// reach bin/bootstrap, so every dir above the clone gets search permission for others (o+x
+// only: nothing becomes listable or writable).
+if (process.getuid?.() === 0) {
+  for (let dir = root.replace(/\/+$/, ''); dir !== '' && dir !== '/'; dir = dirname(dir)) {
+    const mode = statSync(dir).mode & 0o7777;
+    if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001);
+  }
+}
 
 /** True while `pid` runs (a zombie waiting for its reaper does not count). */
 export function isRunning(pid: number): boolean {
