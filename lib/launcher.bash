@@ -1,22 +1,28 @@
 # The step launcher of bootstrap (see src/pipeline/launcher.ts): runs the files it is told to,
 # one after another, each in its own process group. Commands come on fd 3, one per line; the
 # first line is `NONCE DIR` (the end-line nonce, kept out of the steps' environment, and the
-# phase dir), then:
+# phase dir), the second the dir of the changes files (empty: none), then:
 #   R <seq> <name>   run DIR/<name> (unless an earlier one failed); then write an end line
 #   S <seq> <name>   the same, with /bin/sh (a file with no #! line, [phases] no_shebang = sh)
+#   IR|IS <seq> <name> <n>   a condition (NAME.if): exit 0 goes on, 1 skips the next n (the
+#                    step and its check), anything else fails as a step does
 #   C                clear the failed state
-# End line, on stdout: NUL, nonce, seq, exit status (K: skipped). First line on stdout: NUL,
-# nonce, `P`, the PID of the output relay (not a step: never to be killed as one).
+# Each file gets BOOTSTRAP_CHANGES, an empty file of its own (CHANGES/<seq>), to report changes.
+# End line, on stdout: NUL, nonce, seq, exit status (K: skipped after a failure, N: skipped by
+# a condition). First line on stdout: NUL, nonce, `P`, the PID of the output relay (not a step:
+# never to be killed as one).
 set -m                # every job, foreground too, in its own process group, even with no tty
 exec 2>/dev/null      # bash's own notices; a step's stderr goes to stdout (2>&1 below)
 trap : INT            # see the end of this file; trapped, not ignored: steps get INT at default
 if [ -n "${BOOTSTRAP_LAUNCHER_RESTART-}" ]; then
   # Restarted after a step died of SIGINT: same stdout (the relay's pipe), same state.
   IFS=' ' read -r failed nonce dir <<<"$BOOTSTRAP_LAUNCHER_RESTART"
-  unset BOOTSTRAP_LAUNCHER_RESTART
+  changes=$BOOTSTRAP_LAUNCHER_CHANGES
+  unset BOOTSTRAP_LAUNCHER_RESTART BOOTSTRAP_LAUNCHER_CHANGES
   [ "$failed" = - ] && failed=
 else
   IFS=' ' read -r -u 3 nonce dir || exit 0
+  IFS= read -r -u 3 changes || exit 0
   failed=
   # Steps write into a real pipe, as under os-refresh-config: opening /dev/stdout or
   # /dev/stderr works (on the agent's socket it fails with ENXIO). cat relays it.
@@ -24,15 +30,30 @@ else
   printf '\000%s P %s\n' "$nonce" "$!"
 fi
 running=
-while IFS=' ' read -r -u 3 op seq name; do
-  if [ "$op" = C ]; then failed=; continue; fi
+unless=0
+export BOOTSTRAP_CHANGES=/dev/null
+while IFS=' ' read -r -u 3 op seq name skip; do
+  if [ "$op" = C ]; then failed=; unless=0; continue; fi
   rc=K
-  if [ -z "$failed" ]; then
+  if [ -n "$failed" ]; then
+    :
+  elif [ "$unless" -gt 0 ]; then
+    unless=$((unless - 1))
+    rc=N
+  else
+    if [ -n "$changes" ]; then BOOTSTRAP_CHANGES=$changes/$seq; : >"$BOOTSTRAP_CHANGES"; fi
     running=$seq
-    if [ "$op" = S ]; then /bin/sh "$dir/$name" 2>&1 3<&-; else "$dir/$name" 2>&1 3<&-; fi
+    case $op in
+      *S) /bin/sh "$dir/$name" 2>&1 3<&- ;;
+      *) "$dir/$name" 2>&1 3<&- ;;
+    esac
     rc=$?
     running=
-    [ "$rc" = 0 ] || failed=1
+    case $op:$rc in
+      *:0) ;;
+      I*:1) unless=$skip ;;
+      *) failed=1 ;;
+    esac
   fi
   printf '\000%s %s %s\n' "$nonce" "$seq" "$rc"
 done
@@ -41,5 +62,5 @@ done
 # and start over, in this same process (its PID is in the run lock record).
 if [ -n "$running" ]; then
   printf '\000%s %s %s\n' "$nonce" "$running" 130
-  BOOTSTRAP_LAUNCHER_RESTART="1 $nonce $dir" exec "$BASH" --noprofile --norc "$0"
+  BOOTSTRAP_LAUNCHER_RESTART="1 $nonce $dir" BOOTSTRAP_LAUNCHER_CHANGES=$changes exec "$BASH" --noprofile --norc "$0"
 fi

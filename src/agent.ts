@@ -30,7 +30,10 @@ import { StateStore, type LastRun, type StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
 import { planPhases, planRefusal, type Plan } from './pipeline/plan.js';
 import { sleep } from './util/process.js';
-import { performRun, type RunOutcome, type RunRequest } from './run.js';
+import { collectFacts, performRun, type RunOutcome, type RunRequest } from './run.js';
+import { FactsStore, type FactsDoc } from './facts/facts.js';
+import { blameRun, blameRuns, type RunBlame, type StepStats } from './state/blame.js';
+import type { StepRecord } from './state/journal.js';
 import { JournalStore, newRunId, type RunJournal } from './state/journal.js';
 
 export const defaultPaths = {
@@ -71,6 +74,16 @@ export interface StatusReport {
   lock: { state: 'free' | 'held' | 'dead'; owner: LockOwner | null; path: string };
   lastCheckup: unknown;
   callbacks: { pending: number; oldestAgeSeconds: number | null; dead: number };
+}
+
+export interface FactsReport {
+  doc: FactsDoc;
+  /** The explorers' records when they ran now. */
+  explorers: StepRecord[];
+  /** The explorer that failed when they ran now (its fact is absent), or null. */
+  failure: string | null;
+  /** True when the facts were collected now (`--refresh`, or none were stored). */
+  collected: boolean;
 }
 
 export interface SettingChange {
@@ -290,6 +303,31 @@ export class Agent {
 
   async runsShow(id = 'last'): Promise<RunJournal> {
     return new JournalStore(this.stateDir).read(id);
+  }
+
+  /** `runs.blame`: one run's files by duration, or (runs) each file's median and worst over the last `runs` journals. */
+  async runsBlame(options: { id?: string | undefined; runs?: number | undefined } = {}): Promise<{ run: RunBlame } | { runs: number; steps: StepStats[] }> {
+    const journals = new JournalStore(this.stateDir);
+    if (options.runs === undefined) return { run: blameRun(await journals.read(options.id ?? 'last')) };
+    const recent = (await journals.recent(options.runs)).filter((j) => j.status !== 'running');
+    if (recent.length === 0) throw new DataError('no run has been recorded yet', 'run bootstrap server.provision first');
+    return { runs: recent.length, steps: blameRuns(recent) };
+  }
+
+  /**
+   * `server.facts`: the stored facts (all, or those named); collected now with `refresh`, or when
+   * none were ever collected. Collecting takes no run lock and runs explorer.d.
+   */
+  async facts(options: { names?: string[]; refresh?: boolean } = {}): Promise<FactsReport> {
+    const stored = options.refresh ? null : await new FactsStore(this.stateDir).read();
+    const report: FactsReport = stored ? { doc: stored, explorers: [], failure: null, collected: false } : { ...(await collectFacts(this)), collected: true };
+    const names = options.names ?? [];
+    if (names.length) {
+      const known = Object.keys(report.doc.facts);
+      for (const n of names) if (!Object.hasOwn(report.doc.facts, n)) throw new DataError(`no fact '${n}'`, describeChoices(n, known));
+      report.doc = { ...report.doc, facts: Object.fromEntries(names.map((n) => [n, report.doc.facts[n]])) };
+    }
+    return report;
   }
 
   /** Whether the run `id` is going on now (its agent holds the run lock), for a `running` journal. */

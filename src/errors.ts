@@ -4,6 +4,8 @@
 export const ExitCode = {
   ok: 0,
   failed: 1,
+  /** Only with --detailed-exitcodes: the run succeeded and steps reported changes. */
+  changes: 2,
   usage: 64,
   data: 65,
   noConfig: 66,

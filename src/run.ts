@@ -6,16 +6,20 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { Agent } from './agent.js';
 import { redactUrl, type Config } from './config/config.js';
-import { DataError, ExitCode, UsageError, toBootstrapError } from './errors.js';
+import { DataError, ExitCode, UsageError, stateFsError, toBootstrapError } from './errors.js';
 import type { DeadOwner, LockOwner } from './lock/pid-lock.js';
 import { takeOrcLock, type OrcLock } from './lock/orc-lock.js';
-import { runEnvironment, runMarker, sourceEnvironmentFiles, type Failure } from './pipeline/environment.js';
+import { EnvironmentFileError, runEnvironment, runMarker, sourceEnvironmentFiles, type Failure, type RunInfo } from './pipeline/environment.js';
 import { runPipeline, toFailureRecord, type PipelineResult } from './pipeline/pipeline.js';
 import type { Plan } from './pipeline/plan.js';
 import { checkSyntax, type SyntaxResult } from './pipeline/syntax.js';
+import { previewSteps, type StepPreview } from './pipeline/preview.js';
+import { tmpdir } from 'node:os';
 import { effectiveProducts, enabledVersions, findProduct, type EffectiveProduct } from './products.js';
 import { writeJsonAtomic } from './state/atomic.js';
-import { JournalStore, isRunId, journalSchema, newRunId, type PhaseRecord, type RunJournal } from './state/journal.js';
+import { JournalStore, countSteps, isRunId, journalSchema, newRunId, type PhaseRecord, type RunJournal, type StepRecord } from './state/journal.js';
+import { FactsStore, builtinCollection, factEnvironment, factsSchema, type Facts, type FactsDoc } from './facts/facts.js';
+import { exploreAndStore, type ExplorerOptions } from './facts/explorers.js';
 import type { StateDoc } from './state/state.js';
 import { sleep, sweepMarked } from './util/process.js';
 import { runCheckup } from './heartbeat/checkup.js';
@@ -57,6 +61,13 @@ export interface DryRunReport {
   ok: boolean;
   /** Why a run would refuse to start (the same one-line error), or null. */
   refusal: string | null;
+  /** What a run started now would do, step by step (its NAME.if files run); null when refused. */
+  preview: StepPreview[] | null;
+  /** The facts the preview collected (explorer.d ran; facts.json was not written). */
+  facts: Facts | null;
+  explorers: StepRecord[];
+  /** Where and why the run would fail before or at a step (an explorer, a NAME.if, environment.d), or null. */
+  failure: string | null;
 }
 
 export interface RunOutcome {
@@ -83,7 +94,7 @@ export async function performRun(agent: Agent, request: RunRequest): Promise<Run
   // A callback that could not be signed is refused now (78), not sent unsigned later.
   if (agent.callbackTarget(request.callbackUrl)) readSecret(config.callback.secretFile);
   const baseDir = agent.phasesDir;
-  if (request.dryRun) return dryRun(agent);
+  if (request.dryRun) return dryRun(agent, config, request);
 
   await agent.store.ensureDir();
   const lock = await agent.runLock.acquire({
@@ -97,6 +108,7 @@ export async function performRun(agent: Agent, request: RunRequest): Promise<Run
   // a takeover after a kill from here on knows the run.
   const runId = newRunId();
   const snapshot = join(agent.stateDir, 'runs', `${runId}.config.json`);
+  const changesDir = join(agent.stateDir, 'runs', `${runId}.changes`);
   let orc: OrcLock | null = null;
   try {
     await lock.update({ runId, action: request.action });
@@ -106,9 +118,13 @@ export async function performRun(agent: Agent, request: RunRequest): Promise<Run
     const intent = resolveIntent(config, state, request);
     agent.log.addSecrets(intent.products.flatMap((p) => p.settings.filter((s) => s.secret && typeof s.value === 'string').map((s) => String(s.value))));
     await writeJsonAtomic(snapshot, snapshotOf(config, intent, request.action, runId), 0o600, { durable: false });
-    return await execute(agent, config, request, intent, runId, snapshot, baseDir);
+    await fsp.mkdir(changesDir, { mode: 0o700 }).catch((err) => {
+      throw stateFsError(err, `create ${changesDir}`);
+    });
+    return await execute(agent, config, request, intent, { runId, snapshot, changesDir }, baseDir);
   } finally {
     await fsp.rm(snapshot, { force: true });
+    await fsp.rm(changesDir, { recursive: true, force: true });
     await orc?.release();
     await lock.release();
   }
@@ -155,14 +171,55 @@ function resolveIntent(config: Config, state: StateDoc, request: RunRequest): In
   };
 }
 
-/** Changes nothing: the plan, its verdict (as a run would judge it) and the syntax check. */
-async function dryRun(agent: Agent): Promise<RunOutcome> {
+/**
+ * Changes nothing and takes no lock: the plan, its verdict (as a run would judge it), the syntax
+ * check, and a preview of the run: the facts are collected (explorer.d runs; facts.json is not
+ * written) and each NAME.if runs with the environment its step would get.
+ */
+async function dryRun(agent: Agent, config: Config, request: RunRequest): Promise<RunOutcome> {
   const plan = agent.phasesList();
   const refusal = agent.planRefusal(plan);
   const syntax = await checkSyntax(plan);
-  const ok = syntax.every((s) => s.ok) && refusal === null;
+  const preview = refusal ? null : await previewRun(agent, config, request, plan);
+  const ok = syntax.every((s) => s.ok) && refusal === null && preview?.failure == null;
   const exitCode = refusal ? refusal.exitCode : ok ? ExitCode.ok : ExitCode.failed;
-  return { id: null, status: 'dry-run', exitCode, journal: null, journalPath: null, dryRun: { plan, syntax, ok, refusal: refusal?.describe() ?? null } };
+  const report: DryRunReport = { plan, syntax, ok, refusal: refusal?.describe() ?? null, preview: preview?.steps ?? null, facts: preview?.facts ?? null, explorers: preview?.explorers ?? [], failure: preview?.failure ?? null };
+  return { id: null, status: 'dry-run', exitCode, journal: null, journalPath: null, dryRun: report };
+}
+
+interface Preview {
+  steps: StepPreview[];
+  facts: Facts | null;
+  explorers: StepRecord[];
+  failure: string | null;
+}
+
+async function previewRun(agent: Agent, config: Config, request: RunRequest, plan: Plan): Promise<Preview> {
+  const intent = resolveIntent(config, await agent.store.read(), request);
+  const runId = newRunId();
+  const marker = runMarker(runId);
+  const tmp = await fsp.mkdtemp(join(tmpdir(), 'bootstrap-dry-run-'));
+  try {
+    const snapshot = join(tmp, 'config.json');
+    await writeJsonAtomic(snapshot, snapshotOf(config, intent, request.action, runId), 0o600, { durable: false });
+    const store = new FactsStore(agent.stateDir);
+    const baseEnv = runEnvironment(agent.env, runInfoOf(agent, config, request, intent, runId, snapshot));
+    const builtin = await builtinCollection(store);
+    Object.assign(baseEnv, factEnvironment(builtin.facts), { BOOTSTRAP_FACTS_JSON: store.file });
+    const environment = (phase: string) => phaseEnvironment(agent, config, plan, baseEnv, marker, phase, { signal: request.signal });
+    const explored = await exploreAndStore(plan.explorers.steps, builtin, null, explorerOptions(agent, config, plan, plan.explorers.steps.length ? await environment('explorer') : baseEnv, undefined, request.signal));
+    if (explored.failure) return { steps: [], facts: explored.all, explorers: explored.records, failure: `explorer/${explored.failure.step}: ${explored.failure.message}` };
+    Object.assign(baseEnv, factEnvironment(explored.facts));
+    const steps = await previewSteps({ plan, environment, marker, phases: config.phases, log: agent.log, signal: request.signal });
+    const failed = steps.find((s) => s.verdict === 'fail');
+    return { steps, facts: explored.all, explorers: explored.records, failure: failed ? `${failed.phase}/${failed.step}: ${failed.reason}` : null };
+  } catch (err) {
+    if (err instanceof EnvironmentFileError) return { steps: [], facts: null, explorers: [], failure: err.message };
+    throw err;
+  } finally {
+    await sweepMarked(marker, config.phases.killGraceMs);
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
 }
 
 /** Refuses the plan as dry-run and phases.list would (77/78); runs what allow_insecure lets run, loudly. */
@@ -172,7 +229,15 @@ function refuseUntrusted(agent: Agent, plan: Plan): void {
   for (const r of plan.refused) if (r.kind === 'insecure') agent.log.warn(`INSECURE (allow_insecure = true): running ${r.path}, ${r.reason}`);
 }
 
-async function execute(agent: Agent, config: Config, request: RunRequest, intent: Intent, runId: string, snapshot: string, baseDir: string): Promise<RunOutcome> {
+/** The files of one run: its id, its config snapshot, the dir of its steps' BOOTSTRAP_CHANGES. */
+interface RunFiles {
+  runId: string;
+  snapshot: string;
+  changesDir: string;
+}
+
+async function execute(agent: Agent, config: Config, request: RunRequest, intent: Intent, files: RunFiles, baseDir: string): Promise<RunOutcome> {
+  const { runId, snapshot } = files;
   const started = new Date();
   const log = agent.log;
   const plan = agent.phasesList();
@@ -183,20 +248,6 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
     const skipped = [...plan.phases, plan.error].reduce((n, p) => n + p.skipped.length, 0);
     log.debug(`plan: ${phases.reduce((n, p) => n + p.steps.length, 0)} steps in ${phases.map((p) => p.phase).join(', ') || 'no phase'}; ${plan.environment.files.length} environment.d files; ${skipped} files skipped (see phases.list); deadline in ${((deadline - Date.now()) / 1000).toFixed(0)} s`);
   }
-  const facts = {
-    action: request.action,
-    runId,
-    server: config.server.name,
-    mode: intent.mode,
-    modePrevious: intent.modePrevious,
-    product: request.action === 'upgrade' ? request.product : undefined,
-    version: intent.toVersion,
-    versionPrevious: intent.versionPrevious,
-    products: intent.products,
-    configJson: snapshot,
-    stateDir: agent.stateDir,
-    label: request.label,
-  };
   log.info(`run ${runId}: ${request.action} on ${config.server.name} (mode ${intent.mode}), phases from ${baseDir}`);
   /** The journal as it stands: `running` until the end, then the outcome. */
   const journalOf = (phases: PhaseRecord[]): RunJournal => {
@@ -226,11 +277,19 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
       backouts: [],
       error_steps: [],
       health: null,
+      facts: collected.facts,
+      explorers: collected.explorers,
+      counts: countSteps({ phases }),
     };
   };
+  const collected: { facts: Facts | null; explorers: StepRecord[] } = { facts: null, explorers: [] };
   const live = liveJournal(new JournalStore(agent.stateDir), journalOf);
-  const baseEnv = runEnvironment(agent.env, facts);
+  const baseEnv = runEnvironment(agent.env, runInfoOf(agent, config, request, intent, runId, snapshot));
   const marker = runMarker(runId);
+  const factsStore = new FactsStore(agent.stateDir);
+  const builtin = await builtinCollection(factsStore);
+  collected.facts = builtin.facts;
+  Object.assign(baseEnv, factEnvironment(builtin.facts), { BOOTSTRAP_FACTS_JSON: factsStore.file });
   const signal = request.signal ?? new AbortController().signal;
   const cleanupSignal = request.cleanupSignal ?? new AbortController().signal;
   let result: PipelineResult;
@@ -240,20 +299,20 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
     result = await runPipeline({
       plan,
       baseEnv,
-      environment: (phase, cleanup) =>
-        sourceEnvironmentFiles(plan.environment.files, { ...baseEnv, BOOTSTRAP_PHASE: phase }, baseDir, {
-          timeoutMs: cleanup ? config.phases.cleanupTimeoutMs : Math.max(0, Math.min(config.phases.scriptTimeoutMs, deadline - Date.now())),
-          killGraceMs: config.phases.killGraceMs,
-          signal: cleanup ? cleanupSignal : signal,
-          onLine: (line) => log.step(`${phase}/environment.d`, line),
-          marker,
-        }),
+      environment: (phase, cleanup) => phaseEnvironment(agent, config, plan, baseEnv, marker, phase, cleanup ? { cleanup: cleanupSignal } : { signal, deadline }),
       marker,
       phases: config.phases,
       log,
       signal,
       cleanupSignal,
       deadline,
+      changesDir: files.changesDir,
+      beforePhases: async (env) => {
+        const explored = await exploreAndStore(plan.explorers.steps, builtin, factsStore, explorerOptions(agent, config, plan, env, deadline, signal));
+        Object.assign(collected, { facts: explored.all, explorers: explored.records });
+        Object.assign(baseEnv, factEnvironment(explored.facts));
+        return explored.failure;
+      },
       onStep: request.onStep,
       afterPhases: config.phases.healthGate ? () => healthGate(agent, config, request.signal, (c) => (health = c)) : undefined,
       onProgress: live.update,
@@ -279,7 +338,8 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
   const journal: RunJournal = { ...journalOf(result.phases), status: success ? 'success' : 'failure', exit_code: exitCode, products: inForce, failure: result.failure, backouts: result.backouts, error_steps: result.errorSteps, health };
   const journalPath = await recordRun(agent, config, request, intent, journal);
   const steps = result.phases.reduce((n, p) => n + p.steps.length, 0);
-  const summary = `run ${runId}: ${journal.status} (${steps} steps, ${(journal.duration_ms / 1000).toFixed(1)} s); journal ${journalPath ?? '(not written)'}`;
+  const c = countSteps(journal);
+  const summary = `run ${runId}: ${journal.status} (${steps} steps: ${c.changed} changed, ${c.unchanged} unchanged, ${c.skipped} skipped, ${c.failed} failed; ${(journal.duration_ms / 1000).toFixed(1)} s); journal ${journalPath ?? '(not written)'}`;
   if (journal.status === 'success') log.info(summary);
   else log.error(`${summary}; failed at ${journal.failure!.phase}/${journal.failure!.step}: ${journal.failure!.message}`);
   return { id: runId, status: journal.status, exitCode: journal.exit_code ?? ExitCode.internal, journal, journalPath, dryRun: null };
@@ -482,6 +542,93 @@ export function compareVersions(a: string, b: string): number {
     return p < q ? -1 : 1;
   }
   return 0;
+}
+
+/** What steps learn of the run from the environment (BOOTSTRAP_ACTION, _MODE, _VERSION …). */
+function runInfoOf(agent: Agent, config: Config, request: RunRequest, intent: Intent, runId: string, snapshot: string): RunInfo {
+  return {
+    action: request.action,
+    runId,
+    server: config.server.name,
+    mode: intent.mode,
+    modePrevious: intent.modePrevious,
+    product: request.action === 'upgrade' ? request.product : undefined,
+    version: intent.toVersion,
+    versionPrevious: intent.versionPrevious,
+    products: intent.products,
+    configJson: snapshot,
+    stateDir: agent.stateDir,
+    label: request.label,
+  };
+}
+
+/**
+ * A phase's environment: environment.d sourced again over the run's. Steps' phases are bounded
+ * like a step within the run's deadline and stopped by the run's signal; clean-up (backouts,
+ * error.d) by cleanup_timeout and only a second signal.
+ */
+function phaseEnvironment(
+  agent: Agent,
+  config: Config,
+  plan: Plan,
+  baseEnv: NodeJS.ProcessEnv,
+  marker: string,
+  phase: string,
+  bound: { signal?: AbortSignal | undefined; deadline?: number | undefined } | { cleanup: AbortSignal },
+): Promise<NodeJS.ProcessEnv> {
+  const cleanup = 'cleanup' in bound;
+  const left = cleanup || bound.deadline === undefined ? Infinity : bound.deadline - Date.now();
+  return sourceEnvironmentFiles(plan.environment.files, { ...baseEnv, BOOTSTRAP_PHASE: phase }, plan.baseDir, {
+    timeoutMs: cleanup ? config.phases.cleanupTimeoutMs : Math.max(0, Math.min(config.phases.scriptTimeoutMs, left)),
+    killGraceMs: config.phases.killGraceMs,
+    signal: cleanup ? bound.cleanup : bound.signal,
+    onLine: (line) => agent.log.step(`${phase}/environment.d`, line),
+    marker,
+  });
+}
+
+/**
+ * `server.facts --refresh`: the facts collected now, outside any run and without the run lock
+ * (explorers must not change the system), and stored in facts.json. Explorers get what steps
+ * get of the server (name, state dir, the built-in facts) and environment.d, but no run.
+ */
+export async function collectFacts(agent: Agent): Promise<{ doc: FactsDoc; explorers: StepRecord[]; failure: string | null }> {
+  const config = agent.config();
+  const plan = agent.phasesList();
+  const refusal = agent.planRefusal(plan);
+  if (refusal) throw refusal;
+  await agent.store.ensureDir();
+  const store = new FactsStore(agent.stateDir);
+  const builtin = await builtinCollection(store);
+  const marker = runMarker(newRunId());
+  const env: NodeJS.ProcessEnv = { ...agent.env, BOOTSTRAP_RUN_ID: marker.slice(marker.indexOf('=') + 1), BOOTSTRAP_SERVER: config.server.name, BOOTSTRAP_STATE_DIR: agent.stateDir, ...factEnvironment(builtin.facts), BOOTSTRAP_FACTS_JSON: store.file };
+  try {
+    const explorerEnv = plan.explorers.steps.length ? await phaseEnvironment(agent, config, plan, env, marker, 'explorer', {}) : env;
+    const explored = await exploreAndStore(plan.explorers.steps, builtin, store, explorerOptions(agent, config, plan, { ...explorerEnv, BOOTSTRAP_PHASE: 'explorer' }, undefined, undefined));
+    const doc = (await store.read()) ?? { schema: factsSchema, collected_at: new Date().toISOString(), facts: explored.all, failed: [], builtin_ms: builtin.ms, explorers_ms: 0 };
+    return { doc, explorers: explored.records, failure: explored.failure && `explorer/${explored.failure.step}: ${explored.failure.message}` };
+  } catch (err) {
+    if (!(err instanceof EnvironmentFileError)) throw err;
+    // The built-in facts only; facts.json keeps the last collection.
+    const doc = { schema: factsSchema, collected_at: new Date().toISOString(), facts: builtin.facts, failed: [], builtin_ms: builtin.ms, explorers_ms: 0 };
+    return { doc, explorers: [], failure: `${err.message} (explorer.d did not run; facts.json was not written)` };
+  } finally {
+    await sweepMarked(marker, config.phases.killGraceMs);
+  }
+}
+
+/** Explorers as steps are: script_timeout within the run's deadline, output to the log, secrets masked. */
+export function explorerOptions(agent: Agent, config: Config, plan: Plan, env: NodeJS.ProcessEnv, deadline: number | undefined, signal: AbortSignal | undefined): ExplorerOptions {
+  return {
+    env,
+    timeoutMs: config.phases.scriptTimeoutMs,
+    deadline,
+    killGraceMs: config.phases.killGraceMs,
+    signal,
+    viaSh: plan.viaSh,
+    onLine: (source, line) => agent.log.step(source, line),
+    mask: (text) => agent.log.mask(text),
+  };
 }
 
 function deadlineOf(request: RunRequest, config: Config, from: number): number {

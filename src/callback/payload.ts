@@ -7,13 +7,17 @@ import { summarizeRun, type RunJournal, type RunSummary } from '../state/journal
 export const callbackSchema = { name: 'bootstrap.callback', version: 1 } as const;
 
 /** The fields of schema/callback.schema.json: a run's summary (as --json prints it) and more. */
-export type CallbackBody = Omit<RunSummary, 'action'> & {
+export type CallbackBody = Omit<RunSummary, 'action' | 'counts' | 'changes'> & {
   schema: string;
   schema_version: number;
   kind: 'run' | 'checkup';
   server: string;
   action: string;
   heartbeat: Checkup | null;
+  /** Runs: the steps' changes (counts, and each step's list) and the facts of the run. */
+  counts?: RunSummary['counts'];
+  changes?: RunSummary['changes'];
+  facts?: Record<string, unknown> | null;
 };
 
 export function runCallback(j: RunJournal): CallbackBody {
@@ -24,6 +28,7 @@ export function runCallback(j: RunJournal): CallbackBody {
     server: j.server,
     ...summarizeRun(j),
     heartbeat: (j.health as Checkup | null) ?? null,
+    facts: j.facts ?? null,
   };
 }
 

@@ -3,16 +3,16 @@
 import yargs, { type Argv } from 'yargs';
 import type { Agent } from '../agent.js';
 import type { RunJournal } from '../state/journal.js';
-import { DataError, UsageError } from '../errors.js';
+import { DataError, ExitCode, UsageError } from '../errors.js';
 import { maxDurationMs } from '../config/config.js';
 import { maxValueBytes } from '../products.js';
 import type { Logger } from '../log/log.js';
 import type { CliIo } from './cli.js';
-import { formatCheckupBrief, formatDryRun, formatJournal, formatOutcome, formatOutcomeBrief, formatPlan, formatProducts, formatRunList, formatSettingValue, formatStatus, formatCheckupTable } from './format.js';
-import { summarizeRun as runSummary } from '../state/journal.js';
+import { formatCheckupBrief, formatDryRun, formatJournal, formatOutcome, formatOutcomeBrief, formatPlan, formatProducts, formatRunList, formatSettingValue, formatStatus, formatCheckupTable, formatBlame, formatFacts } from './format.js';
+import { countSteps, summarizeRun as runSummary } from '../state/journal.js';
 import type { RunOutcome, RunRequest } from '../run.js';
 import { installUnits } from '../units.js';
-import { dryRunJson, planJson, settingChangesJson, statusJson } from './json.js';
+import { dryRunJson, factsJson, planJson, settingChangesJson, statusJson } from './json.js';
 
 export interface CommandContext {
   json: boolean;
@@ -83,7 +83,8 @@ export const commands: Command[] = [
       y
         .positional('pairs', { type: 'string', array: true, describe: 'PRODUCT.SETTING=VALUE (VALUE may contain =), or one PRODUCT.SETTING with --stdin' })
         .option('stdin', { type: 'boolean', describe: 'read the value of the one PRODUCT.SETTING from standard input (one trailing newline removed): a secret never shows in the process list' })
-        .option('apply', { type: 'boolean', describe: 'then run server.refresh' }),
+        .option('apply', { type: 'boolean', describe: 'then run server.refresh' })
+        .option('detailed-exitcodes', detailedOption),
     async run(ctx, args) {
       let pairs = (args['pairs'] as unknown[]).map(String);
       if (args['stdin']) {
@@ -92,18 +93,19 @@ export const commands: Command[] = [
       }
       const changes = await ctx.agent().productSet({ pairs });
       ctx.print(changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)}${c.changed ? '' : ' (unchanged)'}`).join('\n'), settingChangesJson(changes));
-      if (args['apply']) await applyAfterChange(ctx);
+      if (args['apply']) await applyAfterChange(ctx, Boolean(args['detailed-exitcodes']));
     },
   },
   {
     usage: 'product.unset <names..>',
     describe: 'put settings back to their defaults',
     examples: [['$0 product.unset haproxy.maxconn', 'back to the default of bootstrap.ini']],
-    builder: (y) => y.positional('names', { type: 'string', array: true, describe: 'PRODUCT.SETTING' }).option('apply', { type: 'boolean', describe: 'then run server.refresh' }),
+    builder: (y) =>
+      y.positional('names', { type: 'string', array: true, describe: 'PRODUCT.SETTING' }).option('apply', { type: 'boolean', describe: 'then run server.refresh' }).option('detailed-exitcodes', detailedOption),
     async run(ctx, args) {
       const changes = await ctx.agent().productUnset({ names: (args['names'] as unknown[]).map(String) });
       ctx.print(changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)} (default${c.changed ? '' : ', unchanged'})`).join('\n'), settingChangesJson(changes));
-      if (args['apply']) await applyAfterChange(ctx);
+      if (args['apply']) await applyAfterChange(ctx, Boolean(args['detailed-exitcodes']));
     },
   },
   {
@@ -119,7 +121,8 @@ export const commands: Command[] = [
         .positional('mode', { type: 'string', describe: 'one of [server] modes' })
         .option('no-apply', { type: 'boolean', describe: 'commit the mode without running the pipeline' })
         .option('wait', waitOption)
-        .option('label', { type: 'string', describe: 'a label for this run (a rollout id, a batch): in its journal, callback and BOOTSTRAP_LABEL' }),
+        .option('label', { type: 'string', describe: 'a label for this run (a rollout id, a batch): in its journal, callback and BOOTSTRAP_LABEL' })
+        .option('detailed-exitcodes', detailedOption),
     async run(ctx, args) {
       const agent = ctx.agent();
       const mode = args['mode'] as string | undefined;
@@ -133,7 +136,7 @@ export const commands: Command[] = [
         ctx.print(`mode ${info.mode} (committed without running the pipeline)`, info);
         return;
       }
-      await runAndReport(ctx, (signals) => agent.changeMode({ mode, waitMs: parseWait(args['wait']), label: args['label'] as string | undefined, ...signals }));
+      await runAndReport(ctx, (signals) => agent.changeMode({ mode, waitMs: parseWait(args['wait']), label: args['label'] as string | undefined, ...signals }), Boolean(args['detailed-exitcodes']));
     },
   },
   {
@@ -148,7 +151,7 @@ export const commands: Command[] = [
       runOptions(y).option('products', { type: 'string', describe: 'comma-separated products to run (default: all declared)' }),
     async run(ctx, args) {
       const products = args['products'] === undefined ? undefined : String(args['products']).split(',').map((p) => p.trim()).filter(Boolean);
-      await runAndReport(ctx, (signals) => ctx.agent().provision({ ...runRequest(args), products, ...signals }));
+      await runAndReport(ctx, (signals) => ctx.agent().provision({ ...runRequest(args), products, ...signals }), Boolean(args['detailed-exitcodes']));
     },
   },
   {
@@ -157,7 +160,7 @@ export const commands: Command[] = [
     examples: [['$0 server.refresh --wait=60 -q', 'what the timer runs']],
     builder: (y) => runOptions(y),
     async run(ctx, args) {
-      const outcome = await runAndReport(ctx, (signals) => ctx.agent().refresh({ ...runRequest(args), ...signals }));
+      const outcome = await runAndReport(ctx, (signals) => ctx.agent().refresh({ ...runRequest(args), ...signals }), Boolean(args['detailed-exitcodes']));
       if (outcome === null) ctx.print('this server was never provisioned; nothing to refresh (run bootstrap server.provision)', { id: null, status: 'not-provisioned', exit_code: 0 });
     },
   },
@@ -175,6 +178,7 @@ export const commands: Command[] = [
     async run(ctx, args) {
       await runAndReport(ctx, (signals) =>
         ctx.agent().upgrade({ ...runRequest(args), product: String(args['product']), toVersion: args['to'] as string | undefined, allowDowngrade: Boolean(args['allow-downgrade']), ...signals }),
+        Boolean(args['detailed-exitcodes']),
       );
     },
   },
@@ -223,6 +227,43 @@ export const commands: Command[] = [
       }
       const alive = journal.status === 'running' ? await agent.isRunning(journal.id) : null;
       ctx.print(formatJournal(journal, alive), { ...journal, ...(alive === null ? {} : { alive }) });
+    },
+  },
+  {
+    usage: 'runs.blame [id]',
+    describe: "where a run spent its time: its steps, checks, .if files, explorers and backouts by duration, with their share of the run; --runs N: each one's median and worst over the last N runs",
+    examples: [
+      ['$0 runs.blame', 'the last run, slowest first'],
+      ['$0 runs.blame --runs 20', 'median and worst of each step over the last 20 runs'],
+    ],
+    builder: (y) =>
+      y.positional('id', { type: 'string', describe: 'run id (or a prefix), or last' }).option('runs', { type: 'number', describe: 'over the last N runs (reads at most N journals)' }),
+    async run(ctx, args) {
+      const n = args['runs'] as number | undefined;
+      if (n !== undefined && !(Number.isInteger(n) && n >= 1 && n <= 10_000)) throw new UsageError('--runs: a whole number from 1 to 10000', 'e.g. --runs 20');
+      if (n !== undefined && args['id'] !== undefined) throw new UsageError('runs.blame takes a run id or --runs N, not both');
+      const blame = await ctx.agent().runsBlame({ id: args['id'] as string | undefined, runs: n });
+      ctx.print(formatBlame(blame), blame);
+    },
+  },
+  {
+    usage: 'server.facts [names..]',
+    describe: 'the facts of the last collection (built-in and explorer.d); --refresh collects them now, without a run and without the run lock',
+    examples: [
+      ['$0 server.facts', 'every fact'],
+      ['$0 server.facts os.id cpus', 'some, one per line'],
+      ['$0 server.facts --refresh --json', 'collect now (runs explorer.d), for scripts'],
+    ],
+    builder: (y) =>
+      y.positional('names', { type: 'string', array: true, describe: 'fact names (os.id, cpus, an explorer\'s name …)' }).option('refresh', { type: 'boolean', describe: 'collect them now (runs explorer.d) and store them in facts.json' }),
+    async run(ctx, args) {
+      const names = ((args['names'] as unknown[] | undefined) ?? []).map(String);
+      const report = await ctx.agent().facts({ names, refresh: Boolean(args['refresh']) });
+      if (report.failure) {
+        ctx.exitCode = ExitCode.failed;
+        if (!ctx.json) ctx.io.stderr.write(`bootstrap: ${report.failure}\n`);
+      }
+      ctx.print(formatFacts(report.doc, names.length > 0), factsJson(report));
     },
   },
   {
@@ -344,8 +385,11 @@ function runOptions(y: Argv): Argv {
     .option('wait', waitOption)
     .option('timeout', { type: 'number', describe: 'bound on the whole run, in seconds (default: [phases] run_timeout)' })
     .option('callback-url', { type: 'string', describe: 'where to report the outcome (default: [callback] url)' })
-    .option('label', { type: 'string', describe: 'a label for this run (a rollout id, a batch): in its journal, callback and BOOTSTRAP_LABEL' });
+    .option('label', { type: 'string', describe: 'a label for this run (a rollout id, a batch): in its journal, callback and BOOTSTRAP_LABEL' })
+    .option('detailed-exitcodes', detailedOption);
 }
+
+const detailedOption = { type: 'boolean', describe: 'exit 2 when the run succeeded and steps reported changes (0: no change reported, 1: failure)' } as const;
 
 function runRequest(args: Record<string, unknown>) {
   const timeout = args['timeout'] as number | undefined;
@@ -365,7 +409,7 @@ type RunSignals = Pick<RunRequest, 'signal' | 'cleanupSignal' | 'onStep'>;
  * Runs a pipeline command with SIGINT/SIGTERM wired to it (first: stop the run, which then runs
  * error.d; second: stop the clean-up too), prints the outcome, sets the exit code.
  */
-async function runAndReport(ctx: CommandContext, start: (signals: RunSignals) => Promise<RunOutcome | null>): Promise<RunOutcome | null> {
+async function runAndReport(ctx: CommandContext, start: (signals: RunSignals) => Promise<RunOutcome | null>, detailed = false): Promise<RunOutcome | null> {
   const run = new AbortController();
   const cleanup = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
@@ -386,6 +430,8 @@ async function runAndReport(ctx: CommandContext, start: (signals: RunSignals) =>
   }
   if (outcome === null) return null;
   ctx.exitCode = outcome.exitCode;
+  // Puppet's --detailed-exitcodes: 2 = success with changes reported (a step that reports nothing counts as unchanged).
+  if (detailed && outcome.status === 'success' && outcome.journal && countSteps(outcome.journal).changed > 0) ctx.exitCode = ExitCode.changes;
   if (outcome.dryRun) ctx.print(formatDryRun(outcome.dryRun), dryRunJson(outcome.dryRun));
   else if (outcome.journal) ctx.print(formatOutcome(outcome.journal, outcome.journalPath), { server: outcome.journal.server, ...runSummary(outcome.journal), journal: outcome.journalPath }, formatOutcomeBrief(outcome.journal));
   return outcome;
@@ -415,8 +461,8 @@ async function follow(ctx: CommandContext, agent: Agent, first: RunJournal): Pro
   }
 }
 
-async function applyAfterChange(ctx: CommandContext): Promise<void> {
-  const outcome = await runAndReport(ctx, (signals) => ctx.agent().refresh(signals));
+async function applyAfterChange(ctx: CommandContext, detailed: boolean): Promise<void> {
+  const outcome = await runAndReport(ctx, (signals) => ctx.agent().refresh(signals), detailed);
   if (outcome === null) ctx.logger.warn('--apply: this server was never provisioned; the setting is saved and will apply at provisioning');
 }
 
@@ -481,7 +527,7 @@ _bootstrap_complete() {
     product.upgrade) COMPREPLY=($(compgen -W "$(_bootstrap_words products)" -- "$word")) ;;
     heartbeat.get) COMPREPLY=($(compgen -W "$(_bootstrap_words heartbeats)" -- "$word")) ;;
     server.mode) COMPREPLY=($(compgen -W "$(_bootstrap_words modes)" -- "$word")) ;;
-    runs.show) COMPREPLY=($(compgen -W "last" -- "$word")) ;;
+    runs.show|runs.blame) COMPREPLY=($(compgen -W "last" -- "$word")) ;;
   esac
 }
 complete -o default -F _bootstrap_complete bootstrap

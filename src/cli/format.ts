@@ -5,7 +5,9 @@ import { basename } from 'node:path';
 import type { Plan } from '../pipeline/plan.js';
 import type { EffectiveProduct } from '../products.js';
 import type { DryRunReport } from '../run.js';
-import type { RunJournal, StepRecord } from '../state/journal.js';
+import { changesOf, countSteps, type RunJournal, type StepRecord } from '../state/journal.js';
+import type { FactsDoc } from '../facts/facts.js';
+import type { RunBlame, StepStats } from '../state/blame.js';
 import type { Checkup } from '../heartbeat/types.js';
 
 export function formatSettingValue(value: unknown): string {
@@ -62,6 +64,7 @@ export function formatPlan(plan: Plan): string {
     lines.push(`environment.d: ${plan.environment.files.map((f) => basename(f)).join(', ') || '(none)'}`);
     for (const s of plan.environment.skipped) lines.push(`  skipped ${s.name}: ${s.reason}`);
   }
+  if (plan.explorers.exists) lines.push(`explorer.d: ${plan.explorers.steps.map((s) => s.name).join(', ') || '(none)'}`, ...plan.explorers.skipped.map((s) => `       skipped ${s.name}: ${s.reason}`));
   for (const phase of [...plan.phases, plan.error]) {
     if (!phase.exists) {
       lines.push(`${phase.phase}.d: (missing, skipped)`);
@@ -69,7 +72,7 @@ export function formatPlan(plan: Plan): string {
     }
     lines.push(`${phase.phase}.d: ${phase.steps.length} step${phase.steps.length === 1 ? '' : 's'}`);
     phase.steps.forEach((s, i) => {
-      const extra = [s.check ? '+check' : '', s.backout ? '+backout' : ''].filter(Boolean).join(' ');
+      const extra = [s.condition ? '+if' : '', s.check ? '+check' : '', s.backout ? '+backout' : ''].filter(Boolean).join(' ');
       lines.push(`  ${String(i + 1).padStart(3)}. ${s.name}${extra ? `  ${extra}` : ''}`);
     });
     for (const s of phase.skipped) lines.push(`       skipped ${s.name}: ${s.reason}`);
@@ -80,19 +83,53 @@ export function formatPlan(plan: Plan): string {
 
 export function formatDryRun(report: DryRunReport): string {
   const bad = report.syntax.filter((s) => !s.ok);
-  const lines = [formatPlan(report.plan), '', `dry run: nothing was run or changed; ${report.syntax.length} files syntax-checked where sh/bash`];
+  const lines = [formatPlan(report.plan), ''];
+  if (report.preview) {
+    const conditions = report.plan.phases.reduce((n, p) => n + p.steps.filter((s) => s.condition).length, 0);
+    lines.push(`a run now would (${report.explorers.length} explorer${report.explorers.length === 1 ? '' : 's'} and ${conditions} .if file${conditions === 1 ? '' : 's'} ran to tell):`);
+    for (const e of report.explorers.filter((x) => x.status === 'failure')) lines.push(`  FAIL explorer/${e.name}: ${e.message}`);
+    for (const p of report.preview) lines.push(`  ${p.verdict === 'run' ? 'run ' : p.verdict === 'skip' ? 'skip' : 'FAIL'} ${p.phase}/${p.step}${p.reason ? `: ${p.reason}` : ''}`);
+  }
+  lines.push(`dry run: no step was run and nothing was changed; ${report.syntax.length} files syntax-checked where sh/bash`);
   for (const s of bad) lines.push(`syntax error in ${s.phase}/${s.step}: ${s.message}`);
   if (report.refusal) lines.push(`dry run: a run would refuse to start: ${report.refusal}`);
-  lines.push(report.ok ? 'dry run: ok' : `dry run: ${report.refusal ? 'refused' : `${bad.length} syntax error${bad.length === 1 ? '' : 's'}`}`);
+  if (report.failure) lines.push(`dry run: the run would fail at ${report.failure}`);
+  const problems = [bad.length ? `${bad.length} syntax error${bad.length === 1 ? '' : 's'}` : '', report.failure ? 'it would fail' : ''].filter(Boolean).join(', ');
+  lines.push(report.ok ? 'dry run: ok' : `dry run: ${report.refusal ? 'refused' : problems}`);
   return lines.join('\n');
 }
 
 export function formatOutcome(j: RunJournal, path: string | null): string {
-  const steps = j.phases.reduce((n, p) => n + p.steps.length, 0);
-  const failed = j.phases.reduce((n, p) => n + p.steps.filter((s) => s.status === 'failure').length, 0);
-  const head = `${j.action} ${j.status}: ${steps} step${steps === 1 ? '' : 's'} run, ${failed} failed, ${(j.duration_ms / 1000).toFixed(1)} s`;
+  const changes = changesOf(j).flatMap((c) => c.changes.map((line) => `  ${c.phase}/${c.step}: ${line}`));
   const fail = j.failure ? `\nfailed at ${j.failure.phase}/${j.failure.step}: ${j.failure.message}` : '';
-  return `${head}${fail}\njournal: ${path ?? '-'} (bootstrap runs.show ${j.id})`;
+  return `${j.action} ${j.status}: ${formatCounts(j)}, ${(j.duration_ms / 1000).toFixed(1)} s${fail}${changes.length ? `\nchanges:\n${changes.join('\n')}` : ''}\njournal: ${path ?? '-'} (bootstrap runs.show ${j.id})`;
+}
+
+/** `5 steps: 1 changed, 3 unchanged, 1 skipped, 0 failed` */
+export function formatCounts(j: RunJournal): string {
+  const c = countSteps(j);
+  const steps = c.changed + c.unchanged + c.skipped + c.failed;
+  return `${steps} step${steps === 1 ? '' : 's'}: ${c.changed} changed, ${c.unchanged} unchanged, ${c.skipped} skipped, ${c.failed} failed`;
+}
+
+export function formatFacts(doc: FactsDoc, valuesOnly: boolean): string {
+  const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+  const entries = Object.entries(doc.facts);
+  if (valuesOnly) return entries.map(([, v]) => show(v)).join('\n');
+  const width = Math.max(0, ...entries.map(([k]) => k.length));
+  const lines = entries.map(([k, v]) => `${k.padEnd(width)}  ${show(v)}`);
+  lines.push(`(collected ${doc.collected_at}${doc.failed?.length ? `; failed: ${doc.failed.join(', ')}` : ''})`);
+  return lines.join('\n');
+}
+
+export function formatBlame(b: { run: RunBlame } | { runs: number; steps: StepStats[] }): string {
+  if ('run' in b) {
+    const r = b.run;
+    const head = `run ${r.id}: ${r.action} ${r.status}, ${(r.duration_ms / 1000).toFixed(2)} s`;
+    return [head, ...r.entries.map((e) => `${`${e.duration_ms} ms`.padStart(10)}  ${`${(e.share * 100).toFixed(1)}%`.padStart(6)}  ${e.phase}/${e.name}${e.status === 'failure' ? '  (failed)' : ''}`)].join('\n');
+  }
+  const head = `over the last ${b.runs} run${b.runs === 1 ? '' : 's'}: median, worst, runs`;
+  return [head, ...b.steps.map((s) => `${`${s.median_ms} ms`.padStart(10)}  ${`${s.worst_ms} ms`.padStart(10)}  ${String(s.runs).padStart(4)}  ${s.phase}/${s.name}`)].join('\n');
 }
 
 export function formatRunList(runs: RunJournal[]): string {
@@ -117,6 +154,8 @@ export function formatJournal(j: RunJournal, alive: boolean | null = null): stri
     `phases dir ${j.phases_dir}`,
   ];
   if (j.failure) lines.push(`failure: ${j.failure.phase}/${j.failure.step}: ${j.failure.kind}: ${j.failure.message}`);
+  if (!running && j.counts) lines.push(formatCounts(j));
+  if (j.explorers?.length) lines.push(`explorers: ${j.explorers.length}`, ...j.explorers.flatMap((s) => formatStep(s, '  ')));
   for (const p of j.phases) {
     lines.push(`${p.phase}: ${p.status}${p.steps.length ? ` (${(p.duration_ms / 1000).toFixed(1)} s)` : ''}`);
     for (const s of p.steps) lines.push(...formatStep(s, '  '));
@@ -128,9 +167,13 @@ export function formatJournal(j: RunJournal, alive: boolean | null = null): stri
 
 function formatStep(s: StepRecord, indent: string): string[] {
   const attempts = s.attempts > 1 ? `, ${s.attempts} attempts` : '';
-  const lines = [`${indent}${s.status === 'success' ? 'ok  ' : 'FAIL'} ${s.name}  ${s.message} (${s.duration_ms} ms${attempts})`];
+  const mark = s.status === 'success' ? 'ok  ' : s.status === 'skipped' ? 'skip' : 'FAIL';
+  const lines = [`${indent}${mark} ${s.name}  ${s.message} (${s.duration_ms} ms${attempts})`];
+  if (s.condition && s.status !== 'skipped') lines.push(...formatStep(s.condition, `${indent}  `));
   const tail = s.output_tail.trimEnd().split('\n').filter((l) => l !== '').slice(-20);
   for (const l of tail) lines.push(`${indent}     | ${l}`);
+  for (const c of s.changes ?? []) lines.push(`${indent}     + ${c}`);
+  if (s.changes_truncated) lines.push(`${indent}     + … (more than 64 KiB of changes; cut)`);
   if (s.check) lines.push(...formatStep(s.check, `${indent}  `));
   return lines;
 }
@@ -144,8 +187,7 @@ export function formatCheckupTable(c: Checkup): string {
 
 /** The one-line result of a run, for -q: the timer's journal gets one line per run. */
 export function formatOutcomeBrief(j: RunJournal): string {
-  const steps = j.phases.reduce((n, p) => n + p.steps.length, 0);
-  return `${j.action} ${j.status} (${steps} step${steps === 1 ? '' : 's'}, ${(j.duration_ms / 1000).toFixed(1)} s, run ${j.id})${j.failure ? `: failed at ${j.failure.phase}/${j.failure.step}: ${j.failure.message}` : ''}`;
+  return `${j.action} ${j.status} (${formatCounts(j)}; ${(j.duration_ms / 1000).toFixed(1)} s, run ${j.id})${j.failure ? `: failed at ${j.failure.phase}/${j.failure.step}: ${j.failure.message}` : ''}`;
 }
 
 /** The one-line result of a checkup, for -q. */

@@ -3,7 +3,7 @@
 // inode numbers, intent files). Views are explicit: maps keyed by product or setting names are
 // data, never renamed.
 
-import type { SettingChange, StatusReport } from '../agent.js';
+import type { FactsReport, SettingChange, StatusReport } from '../agent.js';
 import type { Plan } from '../pipeline/plan.js';
 import type { DryRunReport } from '../run.js';
 
@@ -51,6 +51,7 @@ export function planJson(plan: Plan, refusal: string | null) {
     environment: plan.environment,
     phases: plan.phases.map(phase),
     error: phase(plan.error),
+    explorers: phase(plan.explorers),
     refused: plan.refused,
     via_sh: [...plan.viaSh],
     refusal,
@@ -58,7 +59,12 @@ export function planJson(plan: Plan, refusal: string | null) {
 }
 
 export function dryRunJson(r: DryRunReport) {
-  return { status: 'dry-run', ok: r.ok, refusal: r.refusal, plan: planJson(r.plan, r.refusal), syntax: r.syntax };
+  return { status: 'dry-run', ok: r.ok, refusal: r.refusal, failure: r.failure, plan: planJson(r.plan, r.refusal), syntax: r.syntax, preview: r.preview, facts: r.facts, explorers: r.explorers };
+}
+
+/** server.facts: the facts (by name), when and at what cost they were collected. */
+export function factsJson(r: FactsReport) {
+  return { collected_at: r.doc.collected_at, collected_now: r.collected, facts: r.doc.facts, failed: r.doc.failed ?? [], failure: r.failure, builtin_ms: r.doc.builtin_ms, explorers_ms: r.doc.explorers_ms, explorers: r.explorers };
 }
 
 /** product.set / product.unset: what changed, and what already was so. */

@@ -11,7 +11,7 @@ import { LineSplitter } from './output.js';
 import { settingValueToEnv } from '../config/setting-types.js';
 import type { EffectiveProduct } from '../products.js';
 
-export interface RunFacts {
+export interface RunInfo {
   action: string;
   runId: string;
   server: string;
@@ -47,26 +47,26 @@ export function settingEnvName(product: string, setting: string): string {
   return `BOOTSTRAP_${product}_${setting}`.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
 }
 
-export function runEnvironment(base: NodeJS.ProcessEnv, facts: RunFacts): NodeJS.ProcessEnv {
+export function runEnvironment(base: NodeJS.ProcessEnv, info: RunInfo): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base };
-  const enabled = facts.products.filter((p) => p.enabled);
+  const enabled = info.products.filter((p) => p.enabled);
   Object.assign(env, {
-    BOOTSTRAP_ACTION: facts.action,
-    BOOTSTRAP_RUN_ID: facts.runId,
-    BOOTSTRAP_SERVER: facts.server,
-    BOOTSTRAP_MODE: facts.mode,
+    BOOTSTRAP_ACTION: info.action,
+    BOOTSTRAP_RUN_ID: info.runId,
+    BOOTSTRAP_SERVER: info.server,
+    BOOTSTRAP_MODE: info.mode,
     BOOTSTRAP_PRODUCTS: enabled.map((p) => p.name).join(','),
-    BOOTSTRAP_CONFIG_JSON: facts.configJson,
-    BOOTSTRAP_STATE_DIR: facts.stateDir,
+    BOOTSTRAP_CONFIG_JSON: info.configJson,
+    BOOTSTRAP_STATE_DIR: info.stateDir,
   });
-  if (facts.modePrevious !== undefined) env['BOOTSTRAP_MODE_PREVIOUS'] = facts.modePrevious;
-  if (facts.label !== undefined) env['BOOTSTRAP_LABEL'] = facts.label;
-  if (facts.product !== undefined) {
-    env['BOOTSTRAP_PRODUCT'] = facts.product;
-    env['BOOTSTRAP_VERSION'] = facts.version ?? '';
-    env['BOOTSTRAP_VERSION_PREVIOUS'] = facts.versionPrevious ?? '';
+  if (info.modePrevious !== undefined) env['BOOTSTRAP_MODE_PREVIOUS'] = info.modePrevious;
+  if (info.label !== undefined) env['BOOTSTRAP_LABEL'] = info.label;
+  if (info.product !== undefined) {
+    env['BOOTSTRAP_PRODUCT'] = info.product;
+    env['BOOTSTRAP_VERSION'] = info.version ?? '';
+    env['BOOTSTRAP_VERSION_PREVIOUS'] = info.versionPrevious ?? '';
   }
-  for (const p of facts.products) {
+  for (const p of info.products) {
     for (const s of p.settings) {
       // Secrets never go to the environment: steps read them from BOOTSTRAP_CONFIG_JSON (0600).
       if (s.secret || s.value === null) continue;

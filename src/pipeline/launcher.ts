@@ -29,7 +29,8 @@ import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
 import { bashPath, childrenOf, endProcesses, isProcessAlive, signalPid, sleep } from '../util/process.js';
-import { LineSplitter, Tail } from './output.js';
+import { LineSplitter, Tail, tailBytes } from './output.js';
+import { readHeadSync } from '../util/files.js';
 import { packageRoot } from '../version.js';
 
 export interface RawStepResult {
@@ -43,6 +44,21 @@ export interface RawStepResult {
   outputTruncated: boolean;
   /** Set when the step could not be run at all. */
   error: string | null;
+  /** What it reported in BOOTSTRAP_CHANGES, one change a line (at most 64 KiB of them). */
+  changes: string[];
+  changesTruncated: boolean;
+}
+
+export interface LauncherOptions {
+  /**
+   * The `NAME=value` every process of the run inherits; a timeout sweeps what carries it
+   * (setsid and double-forked children included) besides the step's own group.
+   */
+  marker?: string | null;
+  /** Files with no #! line to run with /bin/sh ([phases] no_shebang = sh). */
+  viaSh?: ReadonlySet<string>;
+  /** A dir of ours (0700) for each file's BOOTSTRAP_CHANGES; none: /dev/null. */
+  changesDir?: string | null;
 }
 
 export interface RunOptions {
@@ -90,17 +106,18 @@ export class Launcher {
   /** The cat that relays the steps' pipe to us: a child of the launcher, but not a step. */
   private relayPid: number | null = null;
 
-  /**
-   * `marker`: the `NAME=value` every process of the run inherits; a timeout sweeps what carries
-   * it (setsid and double-forked children included) besides the step's own group.
-   */
+  private readonly marker: string | null;
+  private readonly viaSh: ReadonlySet<string>;
+  private readonly changesDir: string | null;
+
   constructor(
     env: NodeJS.ProcessEnv,
     private readonly cwd: string,
-    private readonly marker: string | null = null,
-    /** Files with no #! line to run with /bin/sh ([phases] no_shebang = sh). */
-    private readonly viaSh: ReadonlySet<string> = new Set(),
+    options: LauncherOptions = {},
   ) {
+    this.marker = options.marker ?? null;
+    this.viaSh = options.viaSh ?? new Set();
+    this.changesDir = options.changesDir ?? null;
     const bash = bashPath(env);
     // A file of the package, not a string for `bash -c`: see the end of the script.
     this.child = spawn(bash ?? 'bash', ['--noprofile', '--norc', join(packageRoot(), 'lib', 'launcher.bash')], {
@@ -114,15 +131,16 @@ export class Launcher {
     this.commands.on('error', () => {}); // a dead launcher is reported through 'exit'
     this.child.on('error', (err) => this.fail(`cannot start bash${bash ? ` (${bash})` : ' (none found in /bin, /usr/bin or PATH)'}: ${err.message}`));
     this.child.on('exit', (code, signal) => this.fail(`the step launcher ended (${signal ?? `exit ${code}`})`));
-    if (cwd.includes('\n')) this.fail(`the phase dir ${JSON.stringify(cwd)} holds a newline`);
-    else this.commands.write(`${this.nonce} ${cwd}\n`);
+    if (cwd.includes('\n') || this.changesDir?.includes('\n')) this.fail(`the phase dir ${JSON.stringify(cwd)} or the changes dir holds a newline`);
+    else this.commands.write(`${this.nonce} ${cwd}\n${this.changesDir ?? ''}\n`);
   }
 
   /**
    * Queues a file to run after those queued before it. Resolves with its result, or with
-   * 'skipped' when an earlier queued file failed. Never rejects.
+   * 'skipped' when an earlier queued file failed (or a condition skipped it). Never rejects.
+   * `skipIfOne`: the file is a condition (NAME.if); its exit 1 skips the next that many files.
    */
-  submit(path: string, options: RunOptions): Promise<RawStepResult | 'skipped'> {
+  submit(path: string, options: RunOptions, skipIfOne?: number): Promise<RawStepResult | 'skipped'> {
     const seq = ++this.seq;
     let done!: () => void;
     const finished = new Promise<void>((resolve) => (done = resolve));
@@ -151,7 +169,8 @@ export class Launcher {
     this.jobs.set(seq, job);
     this.queue.push(seq);
     if (this.queue.length === 1) this.started(job);
-    this.commands.write(`${this.viaSh.has(path) ? 'S' : 'R'} ${seq} ${basename(path)}\n`);
+    const how = this.viaSh.has(path) ? 'S' : 'R';
+    this.commands.write(skipIfOne === undefined ? `${how} ${seq} ${basename(path)}\n` : `I${how} ${seq} ${basename(path)} ${skipIfOne}\n`);
     return finished.then(async () => {
       if (job.killing) await job.killing; // nothing the step started is left running
       this.jobs.delete(seq);
@@ -190,6 +209,7 @@ export class Launcher {
 
   private result(job: Job, error: string | null): RawStepResult {
     const status = job.status;
+    const changes = this.changesDir && status !== null ? readChanges(join(this.changesDir, String(job.seq)), job.options.mask) : { lines: [], truncated: false };
     const signalled = status !== null && status > 128 && (job.timedOut || job.aborted || fatalSignals.has(status - 128));
     return {
       exitCode: error !== null || signalled ? null : status,
@@ -201,6 +221,8 @@ export class Launcher {
       output: job.options.mask(job.tail.toString()),
       outputTruncated: job.tail.truncated,
       error,
+      changes: changes.lines,
+      changesTruncated: changes.truncated,
     };
   }
 
@@ -263,7 +285,7 @@ export class Launcher {
       if (!job) return;
       // The end line: `<seq> <status>`, or `<seq> K` when it was skipped.
       this.queue.shift();
-      if (status === 'K') job.skipped = true;
+      if (status === 'K' || status === 'N') job.skipped = true;
       else job.status = Number(status);
       this.ended(job);
       const next = this.jobs.get(this.queue[0] ?? -1);
@@ -277,6 +299,19 @@ export class Launcher {
     this.exited ??= message;
     for (const job of this.jobs.values()) this.ended(job);
   }
+}
+
+/** The changes a file reported: its lines, non-empty, secrets masked; what is past 64 KiB is cut. */
+function readChanges(path: string, mask: (text: string) => string): { lines: string[]; truncated: boolean } {
+  let head: { text: string; truncated: boolean };
+  try {
+    head = readHeadSync(path, tailBytes);
+  } catch {
+    return { lines: [], truncated: false }; // removed or replaced by the step: nothing we trust
+  }
+  const lines = mask(head.text).split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
+  if (head.truncated && !head.text.endsWith('\n')) lines.pop(); // a line cut in two
+  return { lines, truncated: head.truncated };
 }
 
 const fatalSignals = new Set([1, 2, 3, 4, 6, 7, 8, 9, 11, 13, 14, 15, 24, 25]);

@@ -28,6 +28,14 @@ export interface PipelineOptions {
   cleanupSignal: AbortSignal;
   /** Epoch ms by which the whole run must end. */
   deadline: number;
+  /** A dir of ours for each file's BOOTSTRAP_CHANGES (null: /dev/null, nothing recorded). */
+  changesDir: string | null;
+  /**
+   * Runs before pre-configure.d (the explorers), with the environment of phase `explorer`
+   * (environment.d sourced when explorer.d has files); a failure it returns fails the run
+   * before any step.
+   */
+  beforePhases?: (env: NodeJS.ProcessEnv) => Promise<Failure | null>;
   /** Runs after migration.d succeeded (the health gate); a failure it returns fails the run. */
   afterPhases?: () => Promise<Failure | null>;
   onStep?: (event: { phase: string; step: string; index: number; total: number }) => void;
@@ -48,6 +56,10 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   const o: PipelineOptions = { ...options, onProgress: options.onProgress && ((_, current) => options.onProgress!(phases, current)) };
   const completed: PlannedStep[] = [];
   let failure: Failure | null = null;
+  if (o.beforePhases) {
+    const sourced = o.plan.explorers.steps.length ? await phaseEnvironment(o, 'explorer', false) : { env: { ...o.baseEnv, BOOTSTRAP_PHASE: 'explorer' } };
+    failure = 'failure' in sourced ? sourced.failure : await o.beforePhases({ ...sourced.env, BOOTSTRAP_PHASE: 'explorer' });
+  }
   const total = o.plan.phases.reduce((n, p) => n + p.steps.length, 0);
   let index = 0;
 
@@ -89,14 +101,16 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, record: PhaseRecor
   if (phase.steps.length === 0) return null;
   const sourced = await phaseEnvironment(o, phase.phase, false);
   if ('failure' in sourced) return sourced.failure;
-  const launcher = new Launcher({ ...sourced.env, BOOTSTRAP_PHASE: phase.phase }, phase.dir, o.marker, o.plan.viaSh);
+  const launcher = new Launcher({ ...sourced.env, BOOTSTRAP_PHASE: phase.phase }, phase.dir, launcherOptions(o));
   try {
     let from = 0;
     let attempt = 1;
     while (from < phase.steps.length) {
-      // Queue every remaining step with its check: no step waits for a round trip through us.
+      // Queue every remaining step with its condition and check: no step waits for a round trip
+      // through us. A condition that exits 1 makes the launcher skip the step and its check.
       const queued = phase.steps.slice(from).map((step) => ({
         step,
+        condition: step.condition ? launcher.submit(step.condition, runOptions(o, step.phase, `${step.name}.if`, step.condition), step.check ? 2 : 1) : null,
         run: launcher.submit(step.path, runOptions(o, step.phase, step.name, step.path)),
         check: step.check ? launcher.submit(step.check, runOptions(o, step.phase, `${step.name}.check`, step.check)) : null,
       }));
@@ -104,7 +118,8 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, record: PhaseRecor
       for (const q of queued) {
         const index = next();
         if (attempt === 1) o.onStep?.({ phase: phase.phase, step: q.step.name, index, total });
-        const { stepRecord, failure } = await outcomeOf(q.step, await q.run, q.check ? await q.check : null, attempt);
+        const { stepRecord, failure } = outcomeOf(q.step, q.condition ? await q.condition : null, await q.run, q.check ? await q.check : null, attempt);
+        if (stepRecord.status === 'skipped') o.log.info(`${q.step.phase}/${q.step.name}: skipped (${stepRecord.message})`);
         if (!failure) {
           record.steps.push(stepRecord);
           completed.push(q.step);
@@ -132,10 +147,32 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, record: PhaseRecor
   }
 }
 
-/** A step's record and failure, from its result and its check's ('skipped' when the step failed). */
-function outcomeOf(step: PlannedStep, raw: RawStepResult | 'skipped', checkRaw: RawStepResult | 'skipped' | null, attempt: number): { stepRecord: StepRecord; failure: Failure | null } {
+/**
+ * A step's record and failure, from the results of its condition (NAME.if), itself and its check
+ * ('skipped': the step failed, or its condition exited 1).
+ */
+function outcomeOf(
+  step: PlannedStep,
+  conditionRaw: RawStepResult | 'skipped' | null,
+  raw: RawStepResult | 'skipped',
+  checkRaw: RawStepResult | 'skipped' | null,
+  attempt: number,
+): { stepRecord: StepRecord; failure: Failure | null } {
+  if (conditionRaw === 'skipped') throw new Error(`internal: ${step.phase}/${step.name}.if was skipped though nothing before it failed`);
+  if (conditionRaw) {
+    const condition = toStepRecord(step.phase, `${step.name}.if`, 'condition', conditionRaw, attempt);
+    const whyNot = failureOf(step, conditionRaw);
+    if (whyNot) {
+      const skip = whyNot.kind === 'exit' && conditionRaw.exitCode === 1;
+      const message = skip ? skipReason(step, conditionRaw) : `condition ${step.name}.if: ${whyNot.message}`;
+      condition.message = skip ? message : whyNot.message;
+      const stepRecord: StepRecord = { ...condition, name: step.name, role: 'step', status: skip ? 'skipped' : 'failure', message, output_tail: '', output_truncated: false, changes: [], changes_truncated: false, condition };
+      return { stepRecord, failure: skip ? null : { ...whyNot, kind: whyNot.kind === 'exit' ? 'condition' : whyNot.kind, message } };
+    }
+  }
   if (raw === 'skipped') throw new Error(`internal: ${step.phase}/${step.name} was skipped though nothing before it failed`);
   const stepRecord = toStepRecord(step.phase, step.name, 'step', raw, attempt);
+  if (conditionRaw) stepRecord.condition = toStepRecord(step.phase, `${step.name}.if`, 'condition', conditionRaw, attempt);
   let failure = failureOf(step, raw);
   if (!failure && checkRaw && checkRaw !== 'skipped') {
     stepRecord.check = toStepRecord(step.phase, `${step.name}.check`, 'check', checkRaw, 1);
@@ -147,6 +184,15 @@ function outcomeOf(step: PlannedStep, raw: RawStepResult | 'skipped', checkRaw: 
     }
   }
   return { stepRecord, failure };
+}
+
+/** Why a condition skipped its step: the first line it printed, else its exit. */
+export function skipReason(step: PlannedStep, r: RawStepResult): string {
+  return r.output.split('\n').map((l) => l.trim()).find((l) => l !== '')?.slice(0, 500) ?? `${step.name}.if exited 1`;
+}
+
+function launcherOptions(o: PipelineOptions) {
+  return { marker: o.marker, viaSh: o.plan.viaSh, changesDir: o.changesDir };
 }
 
 /**
@@ -187,7 +233,7 @@ function describeExit(code: number | null): string {
   return `exit ${code}`;
 }
 
-function toStepRecord(phase: string, name: string, role: StepRecord['role'], r: RawStepResult, attempts: number): StepRecord {
+export function toStepRecord(phase: string, name: string, role: StepRecord['role'], r: RawStepResult, attempts: number): StepRecord {
   const failure = failureOf({ phase, name }, r);
   return {
     phase,
@@ -204,6 +250,8 @@ function toStepRecord(phase: string, name: string, role: StepRecord['role'], r: 
     output_tail: r.output,
     output_truncated: r.outputTruncated,
     check: null,
+    changes: r.changes,
+    changes_truncated: r.changesTruncated,
   };
 }
 
@@ -222,7 +270,7 @@ async function runBackouts(o: PipelineOptions, failure: Failure, completed: Plan
     if (!step.backout) continue;
     const dir = o.plan.phases.find((p) => p.phase === step.phase)!.dir;
     if (!envs.has(step.phase)) envs.set(step.phase, await cleanupEnvironment(o, step.phase));
-    const launcher = new Launcher(failureEnvironment({ ...envs.get(step.phase)!, BOOTSTRAP_PHASE: step.phase }, failure), dir, o.marker, o.plan.viaSh);
+    const launcher = new Launcher(failureEnvironment({ ...envs.get(step.phase)!, BOOTSTRAP_PHASE: step.phase }, failure), dir, launcherOptions(o));
     try {
       const raw = await runAlone(launcher, step.backout, runOptions(o, step.phase, `${step.name}.backout`, step.backout, true));
       const record = toStepRecord(step.phase, `${step.name}.backout`, 'backout', raw, 1);
@@ -239,7 +287,7 @@ async function runErrorPhase(o: PipelineOptions, failure: Failure): Promise<Step
   const phase = o.plan.error;
   if (!phase.exists || phase.steps.length === 0) return [];
   const env = await cleanupEnvironment(o, 'error');
-  const launcher = new Launcher(failureEnvironment({ ...env, BOOTSTRAP_PHASE: 'error' }, failure), phase.dir, o.marker, o.plan.viaSh);
+  const launcher = new Launcher(failureEnvironment({ ...env, BOOTSTRAP_PHASE: 'error' }, failure), phase.dir, launcherOptions(o));
   const records: StepRecord[] = [];
   try {
     for (const step of phase.steps) {

@@ -9,7 +9,7 @@ import { ConfigError, PermissionDeniedError, type BootstrapError } from '../erro
 import { pathTrustProblem, trustProblem, type TrustProblem } from '../util/trust.js';
 
 export const runPhases = ['pre-configure', 'configure', 'post-configure', 'migration'] as const;
-export type PhaseName = (typeof runPhases)[number] | 'error';
+export type PhaseName = (typeof runPhases)[number] | 'error' | 'explorer';
 
 export const stepNamePattern = /^[0-9A-Za-z_-]+$/;
 export const environmentNamePattern = /^[0-9A-Za-z_.-]+$/;
@@ -20,6 +20,8 @@ export interface PlannedStep {
   path: string;
   check: string | null;
   backout: string | null;
+  /** `NAME.if`: runs before the step; exit 0 runs it, 1 skips it, anything else fails it. */
+  condition: string | null;
 }
 
 export interface SkippedFile {
@@ -50,6 +52,8 @@ export interface Plan {
   environment: { dir: string; files: string[]; skipped: SkippedFile[] };
   phases: PhasePlan[];
   error: PhasePlan;
+  /** explorer.d: executables whose output is a fact (named after the file, `NN-` dropped). */
+  explorers: PhasePlan;
   /** Files and dirs that make the whole run refuse to start (unless allow_insecure, for `insecure`). */
   refused: RefusedFile[];
   /** Files with no `#!` line that run with /bin/sh (`[phases] no_shebang = sh`). */
@@ -70,6 +74,7 @@ export function planPhases(baseDir: string, options: PlanOptions = {}): Plan {
     environment: scanEnvironmentDir(join(baseDir, 'environment.d')),
     phases: runPhases.map((phase) => scanPhaseDir(phase, join(baseDir, `${phase}.d`), stats)),
     error: scanPhaseDir('error', join(baseDir, 'error.d'), stats),
+    explorers: scanPhaseDir('explorer', join(baseDir, 'explorer.d'), stats),
     refused: [],
     viaSh: new Set(),
   };
@@ -103,11 +108,11 @@ function findRefused(plan: Plan, stats: Map<string, Stats>, shebanglessViaSh: bo
     named.add(problem.path);
     refused.push({ path: problem.path, reason: problem.reason, kind: 'insecure' });
   };
-  const phases = [...plan.phases, plan.error].filter((p) => p.exists);
+  const phases = [...plan.phases, plan.error, plan.explorers].filter((p) => p.exists);
   for (const f of plan.environment.files) check(f);
   for (const phase of phases) {
     for (const step of phase.steps) {
-      for (const file of [step.path, step.check, step.backout]) {
+      for (const file of [step.path, step.check, step.backout, step.condition]) {
         if (!file) continue;
         check(file);
         const format = formatProblem(file, head);
@@ -116,7 +121,20 @@ function findRefused(plan: Plan, stats: Map<string, Stats>, shebanglessViaSh: bo
       }
     }
   }
+  // Two explorers that would give the same fact: which one wins would be an accident of order.
+  const byFact = new Map<string, string>();
+  for (const step of plan.explorers.steps) {
+    const fact = factName(step.name);
+    const other = byFact.get(fact);
+    if (other) refused.push({ path: step.path, reason: `gives the fact '${fact}', as ${other} does`, kind: 'format' });
+    else byFact.set(fact, step.name);
+  }
   return refused;
+}
+
+/** The fact an explorer gives: its name without a leading `NN-` order prefix. */
+export function factName(explorer: string): string {
+  return explorer.replace(/^[0-9]+-(?=.)/, '');
 }
 
 /** A step must be a script (`#!`) or a program (ELF): anything else would be guessed at by a shell. */
@@ -163,7 +181,7 @@ export function scanPhaseDir(phase: PhaseName, dir: string, stats = new Map<stri
   const skipped: SkippedFile[] = [];
   const companions = new Map<string, string>();
   for (const name of entryOf.keys()) {
-    const m = /^([0-9A-Za-z_-]+)\.(check|backout)$/.exec(name);
+    const m = /^([0-9A-Za-z_-]+)\.(check|backout|if)$/.exec(name);
     if (m) companions.set(name, m[1]!);
   }
   for (const name of sortRunParts([...entryOf.keys()])) {
@@ -185,6 +203,7 @@ export function scanPhaseDir(phase: PhaseName, dir: string, stats = new Map<stri
       path,
       check: entryOf.has(`${name}.check`) ? join(dir, `${name}.check`) : null,
       backout: entryOf.has(`${name}.backout`) ? join(dir, `${name}.backout`) : null,
+      condition: entryOf.has(`${name}.if`) ? join(dir, `${name}.if`) : null,
     });
   }
   for (const [name, owner] of companions) {

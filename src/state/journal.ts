@@ -12,8 +12,9 @@ export const journalSchema = 1;
 export interface StepRecord {
   phase: string;
   name: string;
-  role: 'step' | 'check' | 'backout' | 'error';
-  status: 'success' | 'failure';
+  role: 'step' | 'check' | 'backout' | 'error' | 'condition' | 'explorer';
+  /** `skipped`: its NAME.if exited 1 (the reason is the message). */
+  status: 'success' | 'failure' | 'skipped';
   exit_code: number | null;
   signal: string | null;
   timed_out: boolean;
@@ -24,6 +25,19 @@ export interface StepRecord {
   output_tail: string;
   output_truncated: boolean;
   check: StepRecord | null;
+  /** Its NAME.if, when it has one. */
+  condition?: StepRecord | null;
+  /** What it reported in BOOTSTRAP_CHANGES, one change a line (absent in journals of older agents). */
+  changes?: string[];
+  changes_truncated?: boolean;
+}
+
+/** How many steps changed something, changed nothing, were skipped by their NAME.if, failed. */
+export interface StepCounts {
+  changed: number;
+  unchanged: number;
+  skipped: number;
+  failed: number;
 }
 
 export interface PhaseRecord {
@@ -71,6 +85,11 @@ export interface RunJournal {
   backouts: StepRecord[];
   error_steps: StepRecord[];
   health: unknown;
+  /** The facts of this run (built-in and explorer.d), and the explorers' records. */
+  facts?: Record<string, unknown> | null;
+  explorers?: StepRecord[];
+  /** The steps' changes in brief (see StepCounts). */
+  counts?: StepCounts;
   /** While running: the step that runs now. */
   current?: { phase: string; step: string; started_at: string } | null;
 }
@@ -93,7 +112,35 @@ export function summarizeRun(j: RunJournal) {
     ...(j.action === 'upgrade' && j.product ? { upgrade: { product: j.product, from: j.version_previous, to: j.version } } : {}),
     failure: j.failure,
     phases: j.phases.map((p) => ({ phase: p.phase, status: p.status, steps: p.steps.length, failed: p.steps.filter((s) => s.status === 'failure').length, duration_ms: p.duration_ms })),
+    counts: countSteps(j),
+    changes: changesOf(j),
   };
+}
+
+/** A step changed something when it, or its check, reported a change. */
+export function stepChanges(s: StepRecord): string[] {
+  return [...(s.changes ?? []), ...(s.check?.changes ?? [])];
+}
+
+export function countSteps(j: Pick<RunJournal, 'phases'>): StepCounts {
+  const counts: StepCounts = { changed: 0, unchanged: 0, skipped: 0, failed: 0 };
+  for (const s of j.phases.flatMap((p) => p.steps)) {
+    if (s.status === 'failure') counts.failed++;
+    else if (s.status === 'skipped') counts.skipped++;
+    else if (stepChanges(s).length) counts.changed++;
+    else counts.unchanged++;
+  }
+  return counts;
+}
+
+/** Each step, backout and error.d file that reported changes, with them. */
+export function changesOf(j: Pick<RunJournal, 'phases' | 'backouts' | 'error_steps'>): { phase: string; step: string; changes: string[] }[] {
+  const out: { phase: string; step: string; changes: string[] }[] = [];
+  for (const s of [...j.phases.flatMap((p) => p.steps), ...j.backouts, ...j.error_steps]) {
+    const changes = stepChanges(s);
+    if (changes.length) out.push({ phase: s.phase, step: s.name, changes });
+  }
+  return out;
 }
 
 export function newRunId(now = new Date()): string {
@@ -177,9 +224,22 @@ export class JournalStore {
     return out;
   }
 
+  /** The newest `n` readable journals, oldest first: reads at most `n` files. */
+  async recent(n: number): Promise<RunJournal[]> {
+    const out: RunJournal[] = [];
+    for (const id of (await this.ids()).slice(-n)) {
+      try {
+        out.push(await this.readId(id));
+      } catch {
+        // unreadable: left out, as in list()
+      }
+    }
+    return out;
+  }
+
   /**
-   * Keeps the newest `keep` journals, and removes the config snapshots (they hold secrets) of
-   * every run but `running`, e.g. those a killed agent left.
+   * Keeps the newest `keep` journals, and removes the config snapshots (they hold secrets) and
+   * changes dirs of every run but `running`, e.g. those a killed agent left.
    */
   async prune(keep: number, running: string | null = null): Promise<void> {
     const ids = await this.ids();
@@ -190,6 +250,10 @@ export class JournalStore {
     } catch {
       // no runs dir
     }
-    for (const n of names) if (n.endsWith('.config.json') && n !== `${running}.config.json`) await fsp.rm(join(this.dir, n), { force: true });
+    for (const n of names) {
+      // and the changes files of runs that are over
+      const leftOver = (n.endsWith('.config.json') && n !== `${running}.config.json`) || (n.endsWith('.changes') && n !== `${running}.changes`);
+      if (leftOver) await fsp.rm(join(this.dir, n), { recursive: true, force: true });
+    }
   }
 }

@@ -83,3 +83,26 @@ export function readBoundedSync(path: string, o: ReadOptions): Buffer {
 export function currentUid(): number {
   return process.getuid?.() ?? 0;
 }
+
+/**
+ * The first `maxBytes` of a regular file (no symlink followed, no blocking), and whether there
+ * was more: for files a step wrote, read whatever their size.
+ */
+export function readHeadSync(path: string, maxBytes: number): { text: string; truncated: boolean } {
+  const fd = openSync(path, fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOFOLLOW);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new FileShapeError(path, 'ENOTREG', `${path} is not a regular file`);
+    if (st.size === 0) return { text: '', truncated: false };
+    const buf = Buffer.allocUnsafe(Math.min(st.size, maxBytes));
+    let n = 0;
+    while (n < buf.length) {
+      const got = readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0) break;
+      n += got;
+    }
+    return { text: buf.toString('utf8', 0, n), truncated: st.size > maxBytes };
+  } finally {
+    closeSync(fd);
+  }
+}
