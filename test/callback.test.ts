@@ -5,6 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { validate } from './helpers/json-schema.js';
 import { describe, it } from 'node:test';
 import { Agent } from '../src/agent.js';
 import { collect, json, root, sandbox, type Sandbox } from './helpers/cli.js';
@@ -80,6 +81,7 @@ describe('callbacks', () => {
       const schema = JSON.parse(readFileSync(join(root, 'schema/callback.schema.json'), 'utf8'));
       for (const key of schema.required) assert.ok(Object.hasOwn(body, key), `body has ${key}`);
       for (const key of Object.keys(body)) assert.ok(Object.hasOwn(schema.properties, key), `${key} is in the JSON Schema`);
+      assert.deepEqual(validate(schema, body), []);
       assert.deepEqual(outbox(box), []);
     } finally {
       box.cleanup();

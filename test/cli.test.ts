@@ -154,7 +154,7 @@ describe("an operator's first hour", () => {
       const quiet = await box.run(['server.provision', '-q']);
       assert.equal(quiet.code, 0, quiet.stderr);
       assert.equal(quiet.stderr, '');
-      assert.match(quiet.stdout, /^provision success \(1 step, [\d.]+ s, run \S+\)\n$/);
+      assert.match(quiet.stdout, /^provision success \(1 step: 0 changed, 1 unchanged, 0 skipped, 0 failed; [\d.]+ s, run \S+\)\n$/);
       const beat = await box.run(['heartbeat.checkup', '-q']);
       assert.equal(beat.stdout, 'healthy: 1/1 checks\n');
       assert.equal(beat.stderr, '');

@@ -64,7 +64,7 @@ describe('logging', () => {
       assert.equal(tty.status, 0, tty.stdout);
       assert.match(tty.stdout, /\[1\/2\] configure\/10-a {2}\d+s/);
       assert.match(tty.stdout, /done-a/);
-      assert.match(tty.stdout, /provision success: 2 steps run, 0 failed/);
+      assert.match(tty.stdout, /provision success: 2 steps: 0 changed, 2 unchanged, 0 skipped, 0 failed/);
       const quiet = spawnSync('script', ['-qec', `${process.execPath} ${bin} server.provision -q`, '/dev/null'], { env, encoding: 'utf8' });
       assert.doesNotMatch(quiet.stdout, /\[1\/2\]/);
     } finally {

@@ -35,7 +35,7 @@ describe('packaging: npm pack, npm install -g into a fresh prefix', () => {
     const plan = JSON.parse(execFileSync(installed, ['phases.list', '--json', '--phases-dir', join(prefix, 'lib', 'node_modules', 'bootstrap-agent', 'phases'), '--config', exampleIni], { encoding: 'utf8' }));
     assert.deepEqual(
       plan.phases.find((p: { phase: string }) => p.phase === 'configure').steps.map((s: { name: string }) => s.name),
-      ['20-haproxy', '30-deepfiler'],
+      ['20-haproxy', '30-deepfiler', '40-apt-periodic'],
     );
     // A run from the installed package: its step launcher ships with it.
     const phases = join(dir, 'installed-phases');

@@ -18,7 +18,7 @@ describe('pipeline: what os-refresh-config checks', () => {
       const r = await box.run(['server.provision', '-q']);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stderr, '');
-      assert.match(r.stdout, /^provision success \(0 steps, [\d.]+ s, run \S+\)\n$/);
+      assert.match(r.stdout, /^provision success \(0 steps: 0 changed, 0 unchanged, 0 skipped, 0 failed; [\d.]+ s, run \S+\)\n$/);
       assert.ok(state(box).provisioned_at);
     }),
   );

@@ -83,6 +83,7 @@ async function runOne(step: PlannedStep, o: ExplorerOptions): Promise<{ raw: Raw
     } else out.push(d);
   });
   child.stderr!.setEncoding('utf8').on('data', (d: string) => lines.push(d));
+  const outClosed = new Promise((resolve) => child.stdout!.once('close', resolve));
   let why: 'timeout' | 'abort' | 'output' | null = null;
   let killing: Promise<void> | null = null;
   function stop(reason: 'timeout' | 'abort' | 'output') {
@@ -102,7 +103,9 @@ async function runOne(step: PlannedStep, o: ExplorerOptions): Promise<{ raw: Raw
   o.signal?.removeEventListener('abort', onAbort);
   if (killing) await killing;
   // Its output is in the pipe when it exits; a background child that holds the pipe delays nothing.
-  await Promise.race([new Promise((r) => child.stdout!.once('close', r)), new Promise((r) => setTimeout(r, 1000).unref())]);
+  let grace: NodeJS.Timeout | undefined;
+  await Promise.race([outClosed, new Promise((r) => (grace = setTimeout(r, 1000)))]);
+  clearTimeout(grace);
   child.stdout!.destroy();
   child.stderr!.destroy();
   lines.flush();

@@ -1,0 +1,400 @@
+// Facts (built-in and explorer.d), NAME.if steps, the dry-run preview, reported changes,
+// --detailed-exitcodes and runs.blame: real scripts in temp dirs, the real CLI.
+
+import assert from 'node:assert/strict';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { availableParallelism, hostname } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { json, root, sandbox, type Sandbox } from './helpers/cli.js';
+import { validate } from './helpers/json-schema.js';
+import { iniWith, readLines, script, withBox } from './helpers/phases.js';
+import { httpStub } from './helpers/servers.js';
+
+const lastJournal = async (box: Sandbox) => json(await box.run(['runs.show', 'last', '--json']));
+const step = (j: any, phase: string, name: string) => j.phases.find((p: any) => p.phase === phase).steps.find((s: any) => s.name === name);
+
+describe('facts', () => {
+  it(
+    'built-in facts are present and typed, in facts.json (0600), server.facts and the journal',
+    withBox(iniWith(), async (box) => {
+      const r = await box.run(['server.facts', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const out = json(r);
+      const f = out.facts;
+      assert.equal(f.hostname, hostname());
+      assert.equal(f.cpus, availableParallelism());
+      assert.equal(typeof f.memory_mb, 'number');
+      assert.ok(f.memory_mb > 0);
+      assert.equal(f.boot_id, readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+      const osId = /^ID=(.*)$/m.exec(readFileSync('/etc/os-release', 'utf8'))![1]!.replace(/"/g, '');
+      assert.equal(f['os.id'], osId);
+      assert.equal(typeof f.kernel, 'string');
+      assert.equal(typeof f.arch, 'string');
+      assert.ok(Array.isArray(f.addresses));
+      assert.ok(!f.addresses.includes('127.0.0.1'), 'loopback is not listed');
+      assert.equal(out.collected_now, true, 'none were stored: collected now');
+      const file = join(box.stateDir, 'facts.json');
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')).facts, f);
+      // Named facts, one value a line; an unknown name is refused with a suggestion.
+      const two = await box.run(['server.facts', 'os.id', 'cpus']);
+      assert.equal(two.stdout, `${osId}\n${availableParallelism()}\n`);
+      const bad = await box.run(['server.facts', 'cpu']);
+      assert.equal(bad.code, 65);
+      assert.match(bad.stderr, /no fact 'cpu'.*did you mean cpus/);
+      // A run carries them in its journal, and gives steps BOOTSTRAP_FACT_*.
+      script(join(box.phasesDir, 'configure.d', '10-env'), 'echo "cpus=$BOOTSTRAP_FACT_CPUS os=$BOOTSTRAP_FACT_OS_ID json=$BOOTSTRAP_FACTS_JSON"');
+      assert.equal((await box.run(['server.provision'])).code, 0);
+      const j = await lastJournal(box);
+      assert.equal(j.facts.cpus, availableParallelism());
+      assert.match(step(j, 'configure', '10-env').output_tail, new RegExp(`cpus=${availableParallelism()} os=${osId} json=${file}`));
+    }),
+  );
+
+  it(
+    'explorers: the fact is named after the file (NN- dropped), JSON kept as JSON, text trimmed; steps get them',
+    withBox(iniWith(), async (box, log) => {
+      const ex = join(box.phasesDir, 'explorer.d');
+      script(join(ex, '10-disks'), `echo '{"sda": {"size_gb": 100}, "sdb": {"size_gb": 2}}'`);
+      script(join(ex, 'role'), 'printf "  web frontend \\n\\n"');
+      script(join(ex, '20-ports'), `echo '[80, 443]'`);
+      script(join(ex, 'not-json'), `echo '{broken'`);
+      script(join(ex, 'sees-builtins'), 'echo "$BOOTSTRAP_FACT_CPUS $BOOTSTRAP_PHASE $0"');
+      script(join(box.phasesDir, 'configure.d', '10-use'), `echo "role=$BOOTSTRAP_FACT_ROLE disks=\${BOOTSTRAP_FACT_DISKS-unset}" >> "$LOG"; node -e 'const f = require(process.env.BOOTSTRAP_FACTS_JSON).facts; process.stdout.write(String(f.disks.sda.size_gb))' >> "$LOG"`);
+      const r = await box.run(['server.provision'], { env: { LOG: log } });
+      assert.equal(r.code, 0, r.stderr);
+      const facts = JSON.parse(readFileSync(join(box.stateDir, 'facts.json'), 'utf8')).facts;
+      assert.deepEqual(facts.disks, { sda: { size_gb: 100 }, sdb: { size_gb: 2 } });
+      assert.deepEqual(facts.ports, [80, 443]);
+      assert.equal(facts.role, 'web frontend');
+      assert.equal(facts['not-json'], '{broken');
+      assert.equal(facts['sees-builtins'], `${availableParallelism()} explorer ${join(ex, 'sees-builtins')}`);
+      // Scalars only in the environment: an object fact is read from BOOTSTRAP_FACTS_JSON.
+      assert.deepEqual(readLines(log), ['role=web frontend disks=unset', '100']);
+      const j = await lastJournal(box);
+      assert.equal(j.explorers.length, 5);
+      assert.deepEqual(j.facts.ports, [80, 443]);
+      assert.match((await box.run(['phases.list'])).stdout, /explorer\.d: not-json, role, sees-builtins, 10-disks, 20-ports/);
+    }),
+  );
+
+  it(
+    'a failing explorer fails the run before any step (phase explorer), with error.d; server.facts --refresh says so too',
+    withBox(iniWith(), async (box, log) => {
+      script(join(box.phasesDir, 'explorer.d', 'ok'), 'echo fine');
+      script(join(box.phasesDir, 'explorer.d', 'broken'), 'echo "cannot read /sys/x" >&2; exit 3');
+      script(join(box.phasesDir, 'pre-configure.d', '10-first'), 'echo ran >> "$LOG"');
+      script(join(box.phasesDir, 'error.d', '10-report'), 'echo "error.d $BOOTSTRAP_FAILED_PHASE/$BOOTSTRAP_FAILED_STEP $BOOTSTRAP_FAILURE $BOOTSTRAP_FAILED_EXIT_CODE ok=$BOOTSTRAP_FACT_OK" >> "$LOG"');
+      const r = await box.run(['server.provision', '--json'], { env: { LOG: log } });
+      assert.equal(r.code, 1);
+      const out = json(r);
+      assert.deepEqual(out.failure, { phase: 'explorer', step: 'broken', kind: 'exit', exit_code: 3, message: 'exit 3' });
+      assert.deepEqual(readLines(log), ['error.d explorer/broken exit 3 ok=fine'], 'no step ran; error.d did, with the facts that could be read');
+      assert.ok(out.phases.every((p: any) => p.status === 'not run' || p.status === 'missing'));
+      const j = await lastJournal(box);
+      assert.match(j.explorers.find((e: any) => e.name === 'broken').output_tail, /cannot read \/sys\/x/);
+      const stored = JSON.parse(readFileSync(join(box.stateDir, 'facts.json'), 'utf8'));
+      assert.deepEqual(stored.failed, ['broken']);
+      assert.equal(stored.facts.ok, 'fine');
+      const refresh = await box.run(['server.facts', '--refresh']);
+      assert.equal(refresh.code, 1);
+      assert.match(refresh.stderr, /explorer\/broken: exit 3/);
+      assert.equal(JSON.parse(readFileSync(join(box.stateDir, 'state.json'), 'utf8')).provisioned_at, null);
+    }),
+  );
+
+  it(
+    'an explorer is bounded by script_timeout (kind timeout); explorers run in parallel',
+    withBox(iniWith({ script_timeout: 1, kill_grace: 1 }), async (box, log) => {
+      const ex = join(box.phasesDir, 'explorer.d');
+      // Ten explorers that each take a second: all have started before any ends.
+      for (let i = 0; i < 10; i++) script(join(ex, `p${i}`), `echo "start $(date +%s%N)" >> "$LOG"; sleep 0.6; echo "end $(date +%s%N)" >> "$LOG"; echo ${i}`);
+      let r = await box.run(['server.facts', '--refresh', '--json'], { env: { LOG: log } });
+      assert.equal(r.code, 0, r.stderr);
+      const times = (kind: string) => readLines(log).filter((l) => l.startsWith(kind)).map((l) => BigInt(l.split(' ')[1]!));
+      const lastStart = times('start').reduce((a, b) => (a > b ? a : b));
+      const firstEnd = times('end').reduce((a, b) => (a < b ? a : b));
+      assert.equal(times('start').length, 10);
+      assert.ok(lastStart < firstEnd, 'every explorer started before the first one ended');
+      assert.equal(json(r).facts.p7, '7');
+      script(join(ex, 'hangs'), 'sleep 60');
+      const t0 = Date.now();
+      r = await box.run(['server.provision', '--json'], { env: { LOG: log } });
+      assert.equal(r.code, 1);
+      assert.equal(json(r).failure.kind, 'timeout');
+      assert.equal(json(r).failure.step, 'hangs');
+      assert.ok(Date.now() - t0 < 15_000);
+    }),
+  );
+
+  it(
+    'server.facts --refresh takes no run lock: it works while a run holds it',
+    withBox(iniWith(), async (box) => {
+      script(join(box.phasesDir, 'explorer.d', 'role'), 'echo db');
+      script(join(box.phasesDir, 'configure.d', '10-slow'), 'sleep 3');
+      const run = box.start(['server.provision']);
+      try {
+        for (let i = 0; i < 100 && !existsSync(join(box.stateDir, 'run.lock')); i++) await new Promise((r) => setTimeout(r, 50));
+        const r = await box.run(['server.facts', '--refresh', 'role']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, 'db\n');
+        assert.equal((await box.run(['server.provision'])).code, 75, 'the run lock is held');
+      } finally {
+        run.kill('SIGTERM');
+        await new Promise((r) => run.once('close', r));
+      }
+    }),
+  );
+
+  it(
+    'explorers follow the step rules: an untrusted one refuses the run (77), two giving one fact are refused (78)',
+    withBox(iniWith(), async (box) => {
+      script(join(box.phasesDir, 'explorer.d', 'open'), 'echo x', 0o777);
+      let r = await box.run(['server.provision']);
+      assert.equal(r.code, 77);
+      assert.match(r.stderr, /explorer\.d\/open: writable by others/);
+      assert.equal((await box.run(['server.facts', '--refresh'])).code, 77);
+      script(join(box.phasesDir, 'explorer.d', 'open'), 'echo x', 0o755);
+      script(join(box.phasesDir, 'explorer.d', '10-role'), 'echo a');
+      script(join(box.phasesDir, 'explorer.d', '20-role'), 'echo b');
+      r = await box.run(['server.provision']);
+      assert.equal(r.code, 78);
+      assert.match(r.stderr, /20-role: gives the fact 'role', as 10-role does/);
+    }),
+  );
+});
+
+describe('.if steps', () => {
+  it(
+    'exit 0 runs the step, 1 skips it (reason: its first line; its check does not run), 2 fails it (kind condition) with backout and error.d',
+    withBox(iniWith({ backout: 'failed' }), async (box, log) => {
+      const dir = join(box.phasesDir, 'configure.d');
+      script(join(dir, '10-yes.if'), 'exit 0');
+      script(join(dir, '10-yes'), 'echo 10-yes >> "$LOG"');
+      script(join(dir, '20-no.if'), 'echo "not on this hardware"; echo second line; exit 1');
+      script(join(dir, '20-no'), 'echo 20-no >> "$LOG"');
+      script(join(dir, '20-no.check'), 'echo 20-no.check >> "$LOG"');
+      script(join(dir, '30-env.if'), '[ "$BOOTSTRAP_PHASE/$BOOTSTRAP_ACTION/$0" = "configure/provision/$PWD/30-env.if" ] || { echo "wrong env $BOOTSTRAP_PHASE $0"; exit 1; }');
+      script(join(dir, '30-env'), 'echo 30-env >> "$LOG"');
+      script(join(dir, '40-broken.if'), 'echo "cannot tell" >&2; exit 2');
+      script(join(dir, '40-broken'), 'echo 40-broken >> "$LOG"');
+      script(join(dir, '40-broken.backout'), 'echo "40-broken.backout $BOOTSTRAP_FAILURE" >> "$LOG"');
+      script(join(dir, '50-later'), 'echo 50-later >> "$LOG"');
+      script(join(box.phasesDir, 'error.d', '10-e'), 'echo "error.d $BOOTSTRAP_FAILED_STEP $BOOTSTRAP_FAILURE" >> "$LOG"');
+      const r = await box.run(['server.provision', '--json'], { env: { LOG: log } });
+      assert.equal(r.code, 1, r.stderr);
+      assert.deepEqual(readLines(log), ['10-yes', '30-env', '40-broken.backout condition', 'error.d 40-broken condition']);
+      const out = json(r);
+      assert.equal(out.failure.kind, 'condition');
+      assert.equal(out.failure.step, '40-broken');
+      assert.match(out.failure.message, /condition 40-broken\.if: exit 2/);
+      assert.deepEqual(out.counts, { changed: 0, unchanged: 2, skipped: 1, failed: 1 });
+      const j = await lastJournal(box);
+      const skipped = step(j, 'configure', '20-no');
+      assert.equal(skipped.status, 'skipped');
+      assert.equal(skipped.message, 'not on this hardware');
+      assert.equal(skipped.condition.exit_code, 1);
+      assert.equal(skipped.check, null);
+      assert.match(step(j, 'configure', '40-broken').condition.output_tail, /cannot tell/);
+      const show = await box.run(['runs.show']);
+      assert.match(show.stdout, /skip 20-no {2}not on this hardware/);
+      assert.match((await box.run(['phases.list'])).stdout, /10-yes {2}\+if/);
+    }),
+  );
+
+  it(
+    'a .if that hangs is killed at script_timeout (kind timeout)',
+    withBox(iniWith({ script_timeout: 1, kill_grace: 1 }), async (box, log) => {
+      script(join(box.phasesDir, 'configure.d', '10-x.if'), 'sleep 60');
+      script(join(box.phasesDir, 'configure.d', '10-x'), 'echo ran >> "$LOG"');
+      const t0 = Date.now();
+      const r = await box.run(['server.provision', '--json'], { env: { LOG: log } });
+      assert.equal(r.code, 1);
+      assert.equal(json(r).failure.kind, 'timeout');
+      assert.equal(json(r).failure.step, '10-x');
+      assert.deepEqual(readLines(log), []);
+      assert.ok(Date.now() - t0 < 15_000);
+    }),
+  );
+
+  it(
+    'retries run the .if again with the step',
+    withBox(iniWith({ retries: 1, retry_delay: 0 }), async (box, log) => {
+      script(join(box.phasesDir, 'configure.d', '10-x.if'), 'echo if >> "$LOG"');
+      script(join(box.phasesDir, 'configure.d', '10-x'), 'echo step >> "$LOG"; [ -e "$LOG.once" ] || { touch "$LOG.once"; exit 1; }');
+      const r = await box.run(['server.provision'], { env: { LOG: log } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(readLines(log), ['if', 'step', 'if', 'step']);
+    }),
+  );
+
+  it(
+    '--dry-run runs the .if files and previews what the run then does, step by step',
+    withBox(iniWith(), async (box, log) => {
+      const dir = join(box.phasesDir, 'configure.d');
+      script(join(box.phasesDir, 'explorer.d', 'role'), 'echo web');
+      script(join(dir, '10-web.if'), '[ "$BOOTSTRAP_FACT_ROLE" = web ] || { echo "role is $BOOTSTRAP_FACT_ROLE"; exit 1; }');
+      script(join(dir, '10-web'), 'echo 10-web >> "$LOG"');
+      script(join(dir, '20-db.if'), '[ "$BOOTSTRAP_FACT_ROLE" = db ] || { echo "role is $BOOTSTRAP_FACT_ROLE, not db"; exit 1; }');
+      script(join(dir, '20-db'), 'echo 20-db >> "$LOG"');
+      script(join(dir, '30-always'), 'echo 30-always >> "$LOG"');
+      script(join(box.phasesDir, 'post-configure.d', '10-upgrade-only.if'), '[ "$BOOTSTRAP_ACTION" = upgrade ] || { echo "only for upgrades"; exit 1; }');
+      script(join(box.phasesDir, 'post-configure.d', '10-upgrade-only'), 'echo 10-upgrade-only >> "$LOG"');
+      const dry = await box.run(['server.provision', '--dry-run', '--json'], { env: { LOG: log } });
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.deepEqual(readLines(log), [], 'a dry run runs no step');
+      assert.equal(existsSync(join(box.stateDir, 'facts.json')), false, 'and writes no facts.json');
+      const preview = json(dry).preview.map((p: any) => `${p.verdict} ${p.phase}/${p.step}${p.reason ? `: ${p.reason}` : ''}`);
+      assert.deepEqual(preview, ['run configure/10-web', 'skip configure/20-db: role is web, not db', 'run configure/30-always', 'skip post-configure/10-upgrade-only: only for upgrades']);
+      const human = await box.run(['server.provision', '--dry-run'], { env: { LOG: log } });
+      assert.match(human.stdout, /skip configure\/20-db: role is web, not db/);
+      // The real run does what the preview said.
+      const r = await box.run(['server.provision', '--json'], { env: { LOG: log } });
+      assert.equal(r.code, 0, r.stderr);
+      const j = await lastJournal(box);
+      const done = j.phases.flatMap((p: any) => p.steps.map((s: any) => `${s.status === 'skipped' ? 'skip' : 'run'} ${p.phase}/${s.name}${s.status === 'skipped' ? `: ${s.message}` : ''}`));
+      assert.deepEqual(done, preview);
+      assert.deepEqual(readLines(log), ['10-web', '30-always']);
+      // A .if that would fail makes the dry run fail, naming it.
+      script(join(dir, '30-always.if'), 'exit 5');
+      const bad = await box.run(['server.provision', '--dry-run']);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stdout, /the run would fail at configure\/30-always: condition 30-always\.if: exit 5/);
+    }),
+  );
+});
+
+describe('reported changes', () => {
+  it(
+    'steps, checks and backouts report changes: journal, runs.show, summary line, callback (valid against the JSON Schema, facts included)',
+    async () => {
+      const bodies: any[] = [];
+      const stub = await httpStub((req: IncomingMessage, res: ServerResponse) => {
+        let body = '';
+        req.on('data', (d) => (body += d));
+        req.on('end', () => {
+          bodies.push(JSON.parse(body));
+          res.end();
+        });
+      });
+      const box = sandbox(iniWith({ backout: 'all' }, `\n[callback]\nurl = ${stub.url}/cb\n`));
+      try {
+        const dir = join(box.phasesDir, 'configure.d');
+        script(join(box.phasesDir, 'explorer.d', 'rack'), `echo '{"row": 4}'`);
+        script(join(dir, '10-two'), 'echo "rewrote /etc/a" >> "$BOOTSTRAP_CHANGES"; echo "rewrote /etc/b" >> "$BOOTSTRAP_CHANGES"');
+        script(join(dir, '10-two.check'), 'echo "restarted a" >> "$BOOTSTRAP_CHANGES"');
+        script(join(dir, '20-none'), 'echo "nothing to do"');
+        script(join(dir, '30-skip.if'), 'echo no; exit 1');
+        script(join(dir, '30-skip'), 'echo "never" >> "$BOOTSTRAP_CHANGES"');
+        let r = await box.run(['server.provision', '--json']);
+        assert.equal(r.code, 0, r.stderr);
+        const out = json(r);
+        assert.deepEqual(out.counts, { changed: 1, unchanged: 1, skipped: 1, failed: 0 });
+        assert.deepEqual(out.changes, [{ phase: 'configure', step: '10-two', changes: ['rewrote /etc/a', 'rewrote /etc/b', 'restarted a'] }]);
+        const j = await lastJournal(box);
+        assert.deepEqual(step(j, 'configure', '10-two').changes, ['rewrote /etc/a', 'rewrote /etc/b']);
+        assert.deepEqual(step(j, 'configure', '10-two').check.changes, ['restarted a']);
+        assert.deepEqual(step(j, 'configure', '20-none').changes, []);
+        assert.match((await box.run(['runs.show'])).stdout, /\+ rewrote \/etc\/a\n.*\+ rewrote \/etc\/b/);
+        r = await box.run(['server.refresh']);
+        assert.match(r.stderr, /success \(3 steps: 1 changed, 1 unchanged, 1 skipped, 0 failed;/);
+        assert.match(r.stdout, /changes:\n {2}configure\/10-two: rewrote \/etc\/a/);
+        // A failing run: the backouts' changes are recorded too.
+        script(join(dir, '10-two.backout'), 'echo "restored /etc/a" >> "$BOOTSTRAP_CHANGES"');
+        script(join(dir, '40-fail'), 'exit 1');
+        r = await box.run(['server.refresh', '--json']);
+        assert.equal(r.code, 1);
+        assert.deepEqual(json(r).changes.find((c: any) => c.step === '10-two.backout'), { phase: 'configure', step: '10-two.backout', changes: ['restored /etc/a'] });
+        const schema = JSON.parse(readFileSync(join(root, 'schema/callback.schema.json'), 'utf8'));
+        assert.equal(bodies.length, 3);
+        for (const body of bodies) assert.deepEqual(validate(schema, body), []);
+        assert.deepEqual(bodies[0].facts.rack, { row: 4 });
+        assert.equal(bodies[0].facts.cpus, availableParallelism());
+        assert.deepEqual(bodies[0].counts, { changed: 1, unchanged: 1, skipped: 1, failed: 0 });
+        assert.deepEqual(validate(schema, { ...bodies[0], counts: { changed: 'x' } }).length > 0, true, 'the checker itself can fail');
+        assert.deepEqual(readdirSync(join(box.stateDir, 'runs')).filter((n) => n.endsWith('.changes')), [], 'no changes dir outlives its run');
+      } finally {
+        box.cleanup();
+        await stub.close();
+      }
+    },
+  );
+
+  it(
+    '--detailed-exitcodes: 0 when nothing was reported, 2 with changes, 1 on failure; without it, 0',
+    withBox(iniWith(), async (box) => {
+      script(join(box.phasesDir, 'configure.d', '10-x'), '[ -e "$FLAG" ] && echo "changed it" >> "$BOOTSTRAP_CHANGES"; [ -e "$FAIL" ] && exit 1; true');
+      const flag = join(box.dir, 'flag');
+      const fail = join(box.dir, 'fail');
+      const env = { FLAG: flag, FAIL: fail };
+      assert.equal((await box.run(['server.provision', '--detailed-exitcodes'], { env })).code, 0);
+      writeFileSync(flag, '');
+      assert.equal((await box.run(['server.refresh', '--detailed-exitcodes'], { env })).code, 2);
+      assert.equal((await box.run(['server.refresh'], { env })).code, 0);
+      assert.equal((await box.run(['server.mode', 'active', '--detailed-exitcodes'], { env })).code, 2);
+      assert.equal((await box.run(['product.upgrade', 'haproxy', '--to', '2.8', '--detailed-exitcodes'], { env })).code, 2);
+      assert.equal((await box.run(['product.set', 'haproxy.maxconn=10', '--apply', '--detailed-exitcodes'], { env })).code, 2);
+      writeFileSync(fail, '');
+      assert.equal((await box.run(['server.refresh', '--detailed-exitcodes'], { env })).code, 1);
+    }),
+  );
+
+  it('the example: a second server.refresh reports no change (exit 0); after product.set haproxy.maxconn it reports the haproxy config (exit 2)', async () => {
+    const box = sandbox();
+    try {
+      cpSync(join(root, 'phases'), box.phasesDir, { recursive: true });
+      const env = { BOOTSTRAP_ROOT: join(box.dir, 'root') };
+      mkdirSync(env.BOOTSTRAP_ROOT);
+      let r = await box.run(['server.provision', '--detailed-exitcodes', '--json'], { env });
+      assert.equal(r.code, 2, r.stderr);
+      assert.ok(json(r).counts.changed >= 3);
+      r = await box.run(['server.refresh', '--detailed-exitcodes', '--json'], { env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(json(r).changes, []);
+      assert.equal(json(r).counts.changed, 0);
+      r = await box.run(['product.set', 'haproxy.maxconn=2000', '--apply', '--detailed-exitcodes', '--json'], { env });
+      assert.equal(r.code, 2, r.stderr);
+      const run = JSON.parse(r.stdout.split(/\n(?=\{\n)/).at(-1)!); // product.set's document, then the run's
+      assert.deepEqual(run.changes, [{ phase: 'configure', step: '20-haproxy', changes: [`rewrote ${join(env.BOOTSTRAP_ROOT, 'etc/haproxy/haproxy.cfg')}`] }]);
+      assert.match(readFileSync(join(env.BOOTSTRAP_ROOT, 'etc/haproxy/haproxy.cfg'), 'utf8'), /maxconn 2000\n {4}nbthread \d+/);
+      // The Debian-only step follows the os.id fact.
+      const debian = /^ID=debian$/m.test(readFileSync('/etc/os-release', 'utf8'));
+      const apt = step(await lastJournal(box), 'configure', '40-apt-periodic');
+      assert.equal(apt.status, debian ? 'success' : 'skipped');
+    } finally {
+      box.cleanup();
+    }
+  });
+});
+
+describe('runs.blame', () => {
+  it(
+    "a run's files by duration with their share; --runs N: median and worst over the last N",
+    withBox(iniWith(), async (box) => {
+      const dir = join(box.phasesDir, 'configure.d');
+      script(join(dir, '10-short'), 'sleep 0.1');
+      script(join(dir, '20-long'), 'sleep 0.6');
+      script(join(dir, '20-long.if'), 'true');
+      script(join(dir, '30-mid'), 'sleep 0.3');
+      script(join(box.phasesDir, 'explorer.d', 'x'), 'echo 1');
+      assert.equal((await box.run(['server.provision'])).code, 0);
+      const one = json(await box.run(['runs.blame', '--json'])).run;
+      const names = one.entries.map((e: any) => e.name);
+      assert.deepEqual(names.slice(0, 3), ['20-long', '30-mid', '10-short']);
+      assert.ok(names.includes('20-long.if') && names.includes('x'), 'conditions and explorers are listed');
+      assert.ok(one.entries[0].share > 0.4 && one.entries[0].share <= 1, `share ${one.entries[0].share}`);
+      assert.match((await box.run(['runs.blame'])).stdout, /^run \S+: provision success[^\n]*\n +\d+ ms +[\d.]+% {2}configure\/20-long\n/);
+      for (let i = 0; i < 3; i++) assert.equal((await box.run(['server.refresh'])).code, 0);
+      const many = json(await box.run(['runs.blame', '--runs', '3', '--json']));
+      assert.equal(many.runs, 3);
+      assert.equal(many.steps[0].name, '20-long');
+      assert.equal(many.steps[0].runs, 3);
+      assert.ok(many.steps[0].median_ms >= 550 && many.steps[0].worst_ms >= many.steps[0].median_ms);
+      assert.equal(json(await box.run(['runs.blame', '--runs', '50', '--json'])).runs, 4);
+      assert.equal((await box.run(['runs.blame', '--runs', '0'])).code, 64);
+      assert.equal((await box.run(['runs.blame', 'nope'])).code, 65);
+    }),
+  );
+});
