@@ -2,14 +2,18 @@
 # one after another, each in its own process group. Commands come on fd 3, one per line; the
 # first line is `NONCE DIR` (the end-line nonce, kept out of the steps' environment, and the
 # phase dir), the second the dir of the changes files (empty: none), then:
-#   R <seq> <name>   run DIR/<name> (unless an earlier one failed); then write an end line
-#   S <seq> <name>   the same, with /bin/sh (a file with no #! line, [phases] no_shebang = sh)
+#   R <seq> <name> [<k>]   run DIR/<name> (unless an earlier one failed); then write an end
+#                    line. If it exits 0 having asked for a reboot (BOOTSTRAP_REBOOT_FILE not
+#                    empty), its end line says B, the next k files (its check) still run, and
+#                    then nothing more: the run pauses.
+#   S <seq> <name> [<k>]   the same, with /bin/sh (no #! line, [phases] no_shebang = sh)
 #   IR|IS <seq> <name> <n>   a condition (NAME.if): exit 0 goes on, 1 skips the next n (the
 #                    step and its check), anything else fails as a step does
-#   C                clear the failed state
-# Each file gets BOOTSTRAP_CHANGES, an empty file of its own (CHANGES/<seq>), to report changes.
-# End line, on stdout: NUL, nonce, seq, exit status (K: skipped after a failure, N: skipped by
-# a condition). First line on stdout: NUL, nonce, `P`, the PID of the output relay (not a step:
+#   C                clear the failed state (and a reboot request: a retry starts afresh)
+# Each file gets BOOTSTRAP_CHANGES, an empty file of its own (CHANGES/<seq>), to report changes,
+# and BOOTSTRAP_REBOOT_FILE (CHANGES/reboot) to ask for a reboot.
+# End line, on stdout: NUL, nonce, seq, exit status (K: skipped after a failure or a pause, N:
+# skipped by a condition), and B when it asked for a reboot. First line on stdout: NUL, nonce, `P`, the PID of the output relay (not a step:
 # never to be killed as one).
 set -m                # every job, foreground too, in its own process group, even with no tty
 exec 2>/dev/null      # bash's own notices; a step's stderr goes to stdout (2>&1 below)
@@ -31,10 +35,17 @@ else
 fi
 running=
 unless=0
-export BOOTSTRAP_CHANGES=/dev/null
+pause=
+export BOOTSTRAP_CHANGES=/dev/null BOOTSTRAP_REBOOT_FILE=/dev/null
+[ -n "$changes" ] && BOOTSTRAP_REBOOT_FILE=$changes/reboot
 while IFS=' ' read -r -u 3 op seq name skip; do
-  if [ "$op" = C ]; then failed=; unless=0; continue; fi
+  if [ "$op" = C ]; then
+    failed= unless=0 pause=
+    [ -n "$changes" ] && : >"$BOOTSTRAP_REBOOT_FILE"
+    continue
+  fi
   rc=K
+  asked=
   if [ -n "$failed" ]; then
     :
   elif [ "$unless" -gt 0 ]; then
@@ -50,12 +61,20 @@ while IFS=' ' read -r -u 3 op seq name skip; do
     rc=$?
     running=
     case $op:$rc in
-      *:0) ;;
       I*:1) unless=$skip ;;
+      I*:0) ;;
+      *:0)
+        if [ -n "$pause" ]; then
+          pause=$((pause - 1))
+        elif [ -s "$BOOTSTRAP_REBOOT_FILE" ]; then
+          asked=' B'
+          pause=${skip:-0}
+        fi
+        [ "$pause" = 0 ] && failed=1 ;;
       *) failed=1 ;;
     esac
   fi
-  printf '\000%s %s %s\n' "$nonce" "$seq" "$rc"
+  printf '\000%s %s %s%s\n' "$nonce" "$seq" "$rc" "$asked"
 done
 # Here at the end of the commands, or because the running step died of SIGINT: under job
 # control bash then unwinds every loop as if it had been interrupted itself. Report the step

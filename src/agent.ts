@@ -26,7 +26,7 @@ import {
   type EffectiveSetting,
 } from './products.js';
 import type { WriteHooks } from './state/atomic.js';
-import { StateStore, type LastRun, type StateDoc } from './state/state.js';
+import { StateStore, type LastRun, type PausedRun, type StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
 import { planPhases, planRefusal, type Plan } from './pipeline/plan.js';
 import { sleep } from './util/process.js';
@@ -74,6 +74,8 @@ export interface StatusReport {
   lock: { state: 'free' | 'held' | 'dead'; owner: LockOwner | null; path: string };
   lastCheckup: unknown;
   callbacks: { pending: number; oldestAgeSeconds: number | null; dead: number };
+  /** The run that waits for a reboot one of its steps asked for, if any. */
+  pausedRun: PausedRun | null;
 }
 
 export interface FactsReport {
@@ -273,7 +275,8 @@ export class Agent {
   /** `server.refresh`: re-applies the configuration. On a server never provisioned: nothing (null). */
   async refresh(options: Omit<RunRequest, 'action' | 'products'> = {}): Promise<RunOutcome | null> {
     const state = await this.store.read();
-    if (state.provisioned_at === null) return null;
+    // A run waiting for its reboot (a provision too) is resumed by the timer's refresh.
+    if (state.provisioned_at === null && !state.paused_run) return null;
     return performRun(this, { ...options, action: 'refresh' });
   }
 
@@ -285,6 +288,14 @@ export class Agent {
   /** `product.upgrade PRODUCT`: the new version is recorded only on success. */
   upgrade(options: Omit<RunRequest, 'action'> & { product: string }): Promise<RunOutcome> {
     return performRun(this, { ...options, action: 'upgrade' });
+  }
+
+  /**
+   * `server.resume`: continue the run that waits for its reboot (once the boot id changed; else
+   * 75), or end it as failed (`abandon`). No run waiting: status `nothing`, exit 0.
+   */
+  resume(options: Omit<RunRequest, 'action' | 'resume'> & { abandon?: boolean } = {}): Promise<RunOutcome> {
+    return performRun(this, { ...options, action: 'refresh', resume: options.abandon ? 'abandon' : 'continue' });
   }
 
   /** `phases.list`: the plan, with every skipped file and why. */
@@ -387,11 +398,12 @@ export class Agent {
    * Writes a callback to the outbox (before any attempt); nothing (null) when no URL is
    * configured. `held`: not delivered until releaseCallback. Returns its file.
    */
-  async queueCallback(body: CallbackBody, override?: string, options: { held?: boolean } = {}): Promise<string | null> {
+  async queueCallback(body: CallbackBody, override?: string, options: { held?: boolean; deliveryId?: string } = {}): Promise<string | null> {
     const target = this.callbackTarget(override);
     if (!target) return null;
     return new Outbox(this.stateDir).add({
-      id: body.id,
+      // X-Bootstrap-Delivery: the run id, but each pause of a run for a reboot has its own.
+      id: options.deliveryId ?? body.id,
       created_at: new Date().toISOString(),
       url_source: target.source,
       url: target.source === 'flag' ? target.url : null,
@@ -419,7 +431,7 @@ export class Agent {
   }
 
   /** Queues a callback; never throws (a run's exit code never depends on callbacks). */
-  async queueCallbackSafely(body: CallbackBody, override?: string, options: { held?: boolean } = {}): Promise<string | null> {
+  async queueCallbackSafely(body: CallbackBody, override?: string, options: { held?: boolean; deliveryId?: string } = {}): Promise<string | null> {
     try {
       return await this.queueCallback(body, override, options);
     } catch (err) {
@@ -466,6 +478,7 @@ export class Agent {
       lock: { state: probe.state, owner: probe.state === 'free' ? null : probe.owner, path: lock.path },
       lastCheckup: state.last_checkup,
       callbacks: await new Outbox(this.stateDir).counts(),
+      pausedRun: state.paused_run ?? null,
     };
   }
 }

@@ -106,6 +106,21 @@ export class LockHeldError extends BootstrapError {
   }
 }
 
+/**
+ * A run waits for the reboot one of its steps asked for: no other run may start (75) until
+ * `server.resume` continues it after the reboot, or ends it (`--abandon`).
+ */
+export class RunWaitingError extends BootstrapError {
+  constructor(paused: { id: string; action: string; phase: string; step: string; reason: string; requested_at: string }, sameBoot = false) {
+    const what = `run ${paused.id} (${paused.action}) waits for the reboot ${paused.phase}/${paused.step} asked for at ${paused.requested_at} (${paused.reason})`;
+    super(
+      sameBoot ? `${what}; this is still the boot it paused in` : what,
+      ExitCode.locked,
+      sameBoot ? 'reboot the server (bootstrap-resume.service continues the run at boot), or end the run: bootstrap server.resume --abandon' : 'after the reboot, bootstrap server.resume continues it (bootstrap-resume.service runs it at boot); or end it: bootstrap server.resume --abandon',
+    );
+  }
+}
+
 /** A bug. The CLI asks for a report. */
 export class InternalError extends BootstrapError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -6,22 +6,25 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { Agent } from './agent.js';
 import { redactUrl, type Config } from './config/config.js';
-import { DataError, ExitCode, UsageError, stateFsError, toBootstrapError } from './errors.js';
+import { DataError, ExitCode, RunWaitingError, UsageError, stateFsError, toBootstrapError } from './errors.js';
 import type { DeadOwner, LockOwner } from './lock/pid-lock.js';
 import { takeOrcLock, type OrcLock } from './lock/orc-lock.js';
 import { EnvironmentFileError, runEnvironment, runMarker, sourceEnvironmentFiles, type Failure, type RunInfo } from './pipeline/environment.js';
-import { runPipeline, toFailureRecord, type PipelineResult } from './pipeline/pipeline.js';
+import { runPipeline, toFailureRecord, type PipelineResult, type RebootRequest } from './pipeline/pipeline.js';
+import { LineSplitter } from './pipeline/output.js';
+import { spawn } from 'node:child_process';
+import { readFileNoFollow } from './state/atomic.js';
 import type { Plan } from './pipeline/plan.js';
 import { checkSyntax, type SyntaxResult } from './pipeline/syntax.js';
 import { previewSteps, type StepPreview } from './pipeline/preview.js';
 import { tmpdir } from 'node:os';
 import { effectiveProducts, enabledVersions, findProduct, type EffectiveProduct } from './products.js';
 import { writeJsonAtomic } from './state/atomic.js';
-import { JournalStore, countSteps, isRunId, journalSchema, newRunId, type PhaseRecord, type RunJournal, type StepRecord } from './state/journal.js';
+import { JournalStore, countSteps, isRunId, journalSchema, newRunId, type PhaseRecord, type RebootRecord, type RunJournal, type StepRecord } from './state/journal.js';
 import { FactsStore, builtinCollection, factEnvironment, factsSchema, type Facts, type FactsDoc } from './facts/facts.js';
 import { exploreAndStore, type ExplorerOptions } from './facts/explorers.js';
-import type { StateDoc } from './state/state.js';
-import { sleep, sweepMarked } from './util/process.js';
+import type { PausedRun, StateDoc } from './state/state.js';
+import { bootId, sleep, sweepMarked } from './util/process.js';
 import { runCheckup } from './heartbeat/checkup.js';
 import { readSecret } from './callback/deliver.js';
 import { runCallback } from './callback/payload.js';
@@ -52,6 +55,8 @@ export interface RunRequest {
   signal?: AbortSignal | undefined;
   /** Aborts backouts and error.d too (a second signal). */
   cleanupSignal?: AbortSignal | undefined;
+  /** server.resume: continue the run that waits for its reboot, or end it (abandon). */
+  resume?: 'continue' | 'abandon' | undefined;
   onStep?: (event: { phase: string; step: string; index: number; total: number }) => void;
 }
 
@@ -72,7 +77,8 @@ export interface DryRunReport {
 
 export interface RunOutcome {
   id: string | null;
-  status: 'success' | 'failure' | 'running' | 'dry-run';
+  /** rebooting: paused for a reboot a step asked for; nothing: server.resume found no run waiting. */
+  status: 'success' | 'failure' | 'running' | 'dry-run' | 'rebooting' | 'nothing';
   exitCode: number;
   journal: RunJournal | null;
   journalPath: string | null;
@@ -88,7 +94,8 @@ interface Intent {
   toVersion: string | undefined;
 }
 
-export async function performRun(agent: Agent, request: RunRequest): Promise<RunOutcome> {
+export async function performRun(agent: Agent, req: RunRequest): Promise<RunOutcome> {
+  let request = req;
   const config = agent.config();
   checkIntent(agent, config, request);
   // A callback that could not be signed is refused now (78), not sent unsigned later.
@@ -104,30 +111,65 @@ export async function performRun(agent: Agent, request: RunRequest): Promise<Run
     onWait: (owner) => agent.log.info(`waiting for the run lock: ${owner ? `${owner.command} (pid ${owner.pid}) holds it` : 'another run is taking it'}`),
     onCompromised: (err) => agent.log.error(`the run lock was lost: ${err.message}`),
   });
-  // The id once the lock is ours (ids sort by start), in the record before anything is written:
-  // a takeover after a kill from here on knows the run.
-  const runId = newRunId();
-  const snapshot = join(agent.stateDir, 'runs', `${runId}.config.json`);
-  const changesDir = join(agent.stateDir, 'runs', `${runId}.changes`);
+  const keep = { snapshot: false };
+  let files: RunFiles | null = null;
   let orc: OrcLock | null = null;
   try {
-    await lock.update({ runId, action: request.action });
+    const state = await agent.store.read();
+    const paused = state.paused_run ?? null;
+    // While a run waits for its reboot nothing else runs; the timer's refresh resumes it.
+    if (paused && !request.resume) {
+      if (request.action !== 'refresh') throw new RunWaitingError(paused);
+      request = { ...request, resume: 'continue' };
+    }
+    if (request.resume && !paused) return { id: null, status: 'nothing', exitCode: ExitCode.ok, journal: null, journalPath: null, dryRun: null };
+    if (request.resume === 'continue' && paused!.boot_id === bootId(agent.env)) throw new RunWaitingError(paused!, true);
+    // The id once the lock is ours (ids sort by start), in the record before anything is
+    // written: a takeover after a kill from here on knows the run. A resumed run keeps its id.
+    const runId = paused && request.resume ? paused.id : newRunId();
+    files = { runId, snapshot: join(agent.stateDir, 'runs', `${runId}.config.json`), changesDir: join(agent.stateDir, 'runs', `${runId}.changes`), keep, lock };
+    await lock.update({ runId, action: paused && request.resume ? paused.action : request.action });
     agent.log.debug(`run lock ${lock.lock.path} taken for run ${runId}`);
     orc = await takeOrcLock(config.phases.orcLockfile, request.waitMs, (m) => agent.log.warn(m));
-    const state = await agent.store.read();
+    await fsp.mkdir(files.changesDir, { mode: 0o700 }).catch((err) => {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw stateFsError(err, `create ${files!.changesDir}`);
+    });
+    if (paused && request.resume) return await resumeRun(agent, config, request, paused, files, baseDir);
     const intent = resolveIntent(config, state, request);
     agent.log.addSecrets(intent.products.flatMap((p) => p.settings.filter((s) => s.secret && typeof s.value === 'string').map((s) => String(s.value))));
-    await writeJsonAtomic(snapshot, snapshotOf(config, intent, request.action, runId), 0o600, { durable: false });
-    await fsp.mkdir(changesDir, { mode: 0o700 }).catch((err) => {
-      throw stateFsError(err, `create ${changesDir}`);
-    });
-    return await execute(agent, config, request, intent, { runId, snapshot, changesDir }, baseDir);
+    await writeJsonAtomic(files.snapshot, snapshotOf(config, intent, request, runId), 0o600, { durable: false });
+    return await execute(agent, config, request, intent, files, baseDir);
   } finally {
-    await fsp.rm(snapshot, { force: true });
-    await fsp.rm(changesDir, { recursive: true, force: true });
+    // A run paused for a reboot keeps its snapshot (0600): the resume runs with it.
+    if (files && !keep.snapshot) await fsp.rm(files.snapshot, { force: true });
+    if (files) await fsp.rm(files.changesDir, { recursive: true, force: true });
     await orc?.release();
     await lock.release();
   }
+}
+
+/**
+ * server.resume: continue the run after the step that asked for the reboot, with the intent of
+ * its snapshot (settings changed since are not picked up), or end it as failed (abandon).
+ */
+async function resumeRun(agent: Agent, config: Config, request: RunRequest, paused: PausedRun, files: RunFiles, baseDir: string): Promise<RunOutcome> {
+  const journals = new JournalStore(agent.stateDir);
+  const journal = await journals.read(paused.id).catch(() => null);
+  const saved = await readSnapshot(files.snapshot);
+  const abandon = request.resume === 'abandon' || !saved || !journal;
+  if (!saved || !journal) agent.log.error(`run ${paused.id} cannot be resumed: its ${!saved ? `configuration snapshot ${files.snapshot}` : 'journal'} is gone; it ends as failed`);
+  const state = await agent.store.read();
+  const intent = saved?.intent ?? resolveIntent(config, state, { action: 'refresh' });
+  const original: RunRequest = { ...request, action: paused.action as RunAction, ...(saved?.request ?? {}), resume: abandon ? 'abandon' : 'continue' };
+  if (!abandon) {
+    agent.log.info(`resuming run ${paused.id} (${paused.action}) after the reboot ${paused.phase}/${paused.step} asked for; it keeps the configuration it started with (settings changed since apply at the next run)`);
+    // From here on a killed agent leaves the run to be recorded as failed, never resumed twice.
+    await agent.store.update(agent.commandLine, (s) => {
+      if (s.paused_run?.id === paused.id) s.paused_run.resuming = { boot_id: bootId(agent.env), started_at: new Date().toISOString() };
+    });
+  } else agent.log.warn(`abandoning run ${paused.id} (${paused.action}), which waits for a reboot: backouts (${config.phases.backout}) and error.d run`);
+  agent.log.addSecrets(intent.products.flatMap((p) => p.settings.filter((s) => s.secret && typeof s.value === 'string').map((s) => String(s.value))));
+  return execute(agent, config, original, intent, files, baseDir, { paused, journal: journal ?? pausedJournalStub(agent, paused, intent, baseDir) });
 }
 
 function checkIntent(agent: Agent, config: Config, request: RunRequest): void {
@@ -201,10 +243,10 @@ async function previewRun(agent: Agent, config: Config, request: RunRequest, pla
   const tmp = await fsp.mkdtemp(join(tmpdir(), 'bootstrap-dry-run-'));
   try {
     const snapshot = join(tmp, 'config.json');
-    await writeJsonAtomic(snapshot, snapshotOf(config, intent, request.action, runId), 0o600, { durable: false });
+    await writeJsonAtomic(snapshot, snapshotOf(config, intent, request, runId), 0o600, { durable: false });
     const store = new FactsStore(agent.stateDir);
     const baseEnv = runEnvironment(agent.env, runInfoOf(agent, config, request, intent, runId, snapshot));
-    const builtin = await builtinCollection(store);
+    const builtin = await builtinCollection(store, agent.env);
     Object.assign(baseEnv, factEnvironment(builtin.facts), { BOOTSTRAP_FACTS_JSON: store.file });
     const environment = (phase: string) => phaseEnvironment(agent, config, plan, baseEnv, marker, phase, { signal: request.signal });
     const explored = await exploreAndStore(plan.explorers.steps, builtin, null, explorerOptions(agent, config, plan, plan.explorers.steps.length ? await environment('explorer') : baseEnv, undefined, request.signal));
@@ -234,15 +276,29 @@ interface RunFiles {
   runId: string;
   snapshot: string;
   changesDir: string;
+  /** snapshot: keep it when the run ends (it paused for a reboot). */
+  keep: { snapshot: boolean };
+  /** The run lock, to record that the run waits for its reboot. */
+  lock: { update(fields: Record<string, unknown>): Promise<void> };
 }
 
-async function execute(agent: Agent, config: Config, request: RunRequest, intent: Intent, files: RunFiles, baseDir: string): Promise<RunOutcome> {
+/** A run resumed after its reboot: its pause and its journal so far. */
+interface Resumed {
+  paused: PausedRun;
+  journal: RunJournal;
+}
+
+async function execute(agent: Agent, config: Config, request: RunRequest, intent: Intent, files: RunFiles, baseDir: string, resumed?: Resumed): Promise<RunOutcome> {
   const { runId, snapshot } = files;
-  const started = new Date();
+  const started = resumed ? new Date(resumed.journal.started_at) : new Date();
   const log = agent.log;
   const plan = agent.phasesList();
   refuseUntrusted(agent, plan);
-  const deadline = deadlineOf(request, config, started.getTime());
+  // A resumed run's bound starts again with its boot (the reboot took time no step had).
+  const deadline = deadlineOf(request, config, Date.now());
+  const boots = [...(resumed?.journal.boots ?? []), { boot_id: bootId(agent.env), started_at: new Date().toISOString() }];
+  const reboots: RebootRecord[] = [...(resumed?.journal.reboots ?? [])];
+  const abandon = resumed && request.resume === 'abandon';
   if (log.isEnabled('debug')) {
     const phases = plan.phases.filter((p) => p.steps.length > 0);
     const skipped = [...plan.phases, plan.error].reduce((n, p) => n + p.skipped.length, 0);
@@ -280,6 +336,8 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
       facts: collected.facts,
       explorers: collected.explorers,
       counts: countSteps({ phases }),
+      boots,
+      reboots,
     };
   };
   const collected: { facts: Facts | null; explorers: StepRecord[] } = { facts: null, explorers: [] };
@@ -287,7 +345,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
   const baseEnv = runEnvironment(agent.env, runInfoOf(agent, config, request, intent, runId, snapshot));
   const marker = runMarker(runId);
   const factsStore = new FactsStore(agent.stateDir);
-  const builtin = await builtinCollection(factsStore);
+  const builtin = await builtinCollection(factsStore, agent.env);
   collected.facts = builtin.facts;
   Object.assign(baseEnv, factEnvironment(builtin.facts), { BOOTSTRAP_FACTS_JSON: factsStore.file });
   const signal = request.signal ?? new AbortController().signal;
@@ -313,6 +371,9 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
         Object.assign(baseEnv, factEnvironment(explored.facts));
         return explored.failure;
       },
+      resume: resumed && { after: { phase: resumed.paused.phase, step: resumed.paused.step }, phases: resumed.journal.phases },
+      abandon: abandon ? { phase: resumed.paused.phase, step: resumed.paused.step, kind: 'reboot', exitCode: null, message: `abandoned while it waited for the reboot it asked for (${resumed.paused.reason}): server.resume --abandon` } : undefined,
+      onReboot: (at, phases) => pauseForReboot(agent, config, request, files, { at, reboots, boots, journal: () => ({ ...journalOf(withPending(plan, phases)), status: 'rebooting', exit_code: ExitCode.ok }), live, previous: resumed?.paused }),
       onStep: request.onStep,
       afterPhases: config.phases.healthGate ? () => healthGate(agent, config, request.signal, (c) => (health = c)) : undefined,
       onProgress: live.update,
@@ -322,16 +383,21 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
     machineryFailed = true;
     const message = `the run could not go on: ${toBootstrapError(err).message}`;
     log.error(message);
-    result = { phases: [], failure: toFailureRecord({ phase: 'agent', step: '', kind: 'exit', exitCode: null, message }), backouts: [], errorSteps: [] };
+    result = { phases: [], failure: toFailureRecord({ phase: 'agent', step: '', kind: 'exit', exitCode: null, message }), backouts: [], errorSteps: [], paused: null };
   } finally {
     // At the end of a run nothing a step started is left running (setsid and double forks too).
     const left = await sweepMarked(marker, config.phases.killGraceMs);
     if (left.length) log.warn(`ended ${left.length} process(es) the run's steps left running (pids ${left.slice(0, 10).join(', ')}${left.length > 10 ? ', …' : ''})`);
   }
 
+  await live.done();
+  if (result.paused) {
+    const journal = { ...journalOf(withPending(plan, result.phases)), status: 'rebooting' as const, exit_code: ExitCode.ok };
+    log.warn(`run ${runId}: paused for a reboot (${result.paused.phase}/${result.paused.step}: ${result.paused.reason}); bootstrap server.resume continues it after the reboot`);
+    return { id: runId, status: 'rebooting', exitCode: ExitCode.ok, journal, journalPath: join(agent.stateDir, 'runs', `${runId}.json`), dryRun: null };
+  }
   const success = result.failure === null;
   const exitCode = success ? ExitCode.ok : machineryFailed ? ExitCode.internal : ExitCode.failed;
-  await live.done();
   // The versions in force after the run: a failed upgrade leaves the old one (the target is in
   // the journal's version and the summary's upgrade).
   const inForce = success || request.action !== 'upgrade' ? enabledVersions(intent.products) : { ...enabledVersions(intent.products), [request.product!]: intent.versionPrevious ?? null };
@@ -362,6 +428,7 @@ async function recordRun(agent: Agent, config: Config, request: RunRequest, inte
     await agent.store.update(agent.commandLine, (s) => {
       if (journal.status === 'success') commit(s, request, intent, new Date(journal.finished_at));
       s.last_run = lastRunOf(journal);
+      if (s.paused_run?.id === journal.id) s.paused_run = null; // a resumed (or abandoned) run is over
     });
   } catch (err) {
     const error = toBootstrapError(err);
@@ -436,17 +503,107 @@ function commit(s: StateDoc, request: RunRequest, intent: Intent, finished: Date
   }
 }
 
-/** The 0600 file behind BOOTSTRAP_CONFIG_JSON: the whole effective configuration, secrets included. */
-function snapshotOf(config: Config, intent: Intent, action: RunAction, runId: string) {
+/**
+ * The 0600 file behind BOOTSTRAP_CONFIG_JSON: the whole effective configuration, secrets
+ * included; and, under `resume`, what a run paused for a reboot resumes with.
+ */
+function snapshotOf(config: Config, intent: Intent, request: RunRequest, runId: string) {
   return {
     run_id: runId,
-    action,
+    action: request.action,
     server: config.server.name,
     mode: intent.mode,
     products: Object.fromEntries(
       intent.products.map((p) => [p.name, { enabled: p.enabled, version: p.version, settings: Object.fromEntries(p.settings.map((s) => [s.name, s.value])) }]),
     ),
+    resume: {
+      request: { action: request.action, product: request.product, products: request.products, toVersion: request.toVersion, label: request.label, callbackUrl: request.callbackUrl },
+      intent,
+    },
   };
+}
+
+async function readSnapshot(file: string): Promise<{ request: Partial<RunRequest>; intent: Intent } | null> {
+  try {
+    const doc = JSON.parse(await readFileNoFollow(file, 16 * 1024 * 1024)) as { resume?: { request?: Partial<RunRequest>; intent?: Intent } };
+    return doc.resume?.intent && doc.resume.request ? { request: doc.resume.request, intent: doc.resume.intent } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The journal of a paused run whose journal is gone: enough to record it as failed. */
+function pausedJournalStub(agent: Agent, paused: PausedRun, intent: Intent, baseDir: string): RunJournal {
+  const config = agent.config();
+  return {
+    schema: journalSchema, id: paused.id, action: paused.action, command: agent.commandLine, server: config.server.name, status: 'rebooting', exit_code: null,
+    started_at: paused.requested_at, finished_at: paused.requested_at, duration_ms: 0, phases_dir: baseDir, mode: intent.mode, mode_previous: null,
+    product: null, version: null, version_previous: null, products: enabledVersions(intent.products), callback_url: null, label: paused.label,
+    phases: [], failure: null, backouts: [], error_steps: [], health: null,
+  };
+}
+
+/** The phases of a paused run's journal: those run so far, then the rest as pending. */
+function withPending(plan: Plan, phases: PhaseRecord[]): PhaseRecord[] {
+  const rest = plan.phases.slice(phases.length).map((p) => ({ phase: p.phase, dir: p.dir, status: p.exists ? ('pending' as const) : ('missing' as const), steps: [], duration_ms: 0 }));
+  return [...phases, ...rest];
+}
+
+/**
+ * A step asked for a reboot (and its check passed): past max_reboots the run fails (kind
+ * reboot). Otherwise the pause is recorded so that nothing contradicts anything else across a
+ * crash — callback held, journal `rebooting`, state.json's paused_run, callback released — the
+ * snapshot is kept, the lock record says the run waits, and reboot_command runs. If that fails,
+ * the run fails (kind reboot); its final record clears the pause.
+ */
+async function pauseForReboot(
+  agent: Agent,
+  config: Config,
+  request: RunRequest,
+  files: RunFiles,
+  o: { at: RebootRequest; reboots: RebootRecord[]; boots: unknown[]; journal: () => RunJournal; live: { stop(): Promise<unknown> }; previous: PausedRun | undefined },
+): Promise<Failure | null> {
+  const { at } = o;
+  const count = (o.previous?.reboots ?? 0) + 1;
+  const where = { phase: at.phase, step: at.step };
+  if (count > config.phases.maxReboots) {
+    return { ...where, kind: 'reboot', exitCode: null, message: `asked for a reboot (${at.reason}), but this run already rebooted ${count - 1} time${count === 2 ? '' : 's'} ([phases] max_reboots = ${config.phases.maxReboots})` };
+  }
+  const requestedAt = new Date().toISOString();
+  o.reboots.push({ ...where, reason: at.reason, requested_at: requestedAt });
+  await o.live.stop();
+  const journal = o.journal();
+  const paused: PausedRun = { id: files.runId, action: journal.action, label: journal.label ?? null, ...where, reason: at.reason, requested_at: requestedAt, boot_id: bootId(agent.env), reboots: count, resuming: null };
+  const held = await agent.queueCallbackSafely(runCallback(journal), request.callbackUrl, { held: true, deliveryId: `${files.runId}.reboot-${count}` });
+  await new JournalStore(agent.stateDir).write(journal);
+  await agent.store.update(agent.commandLine, (s) => {
+    s.paused_run = paused;
+  });
+  files.keep.snapshot = true;
+  if (held) await agent.releaseCallback(held).catch((err) => agent.log.error(`callback ${journal.id} not released: ${(err as Error).message}`));
+  if (held) await agent.deliverCallbacks();
+  await files.lock.update({ waiting: 'reboot' });
+  const argv = config.phases.rebootCommand;
+  agent.log.warn(`run ${files.runId} paused: ${at.phase}/${at.step} asked for a reboot (${at.reason}); running ${argv.join(' ')}`);
+  const failed = await runRebootCommand(argv, agent, config.phases.scriptTimeoutMs);
+  if (!failed) return null;
+  files.keep.snapshot = false;
+  return { ...where, kind: 'reboot', exitCode: null, message: `asked for a reboot (${at.reason}), but the reboot command failed: ${argv.join(' ')}: ${failed}` };
+}
+
+/** Runs [phases] reboot_command (no shell), bounded; its output goes to the log. Resolves to why it failed, or null. */
+function runRebootCommand(argv: string[], agent: Agent, timeoutMs: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0]!, argv.slice(1), { env: agent.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true, timeout: timeoutMs, killSignal: 'SIGKILL' });
+    const lines = new LineSplitter((line) => agent.log.step('reboot', line));
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => lines.push(d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => lines.push(d));
+    child.on('error', (err) => resolve(`cannot run it: ${err.message}`));
+    child.on('close', (code, signal) => {
+      lines.flush();
+      resolve(code === 0 ? null : signal ? `killed by ${signal}` : `exit ${code}`);
+    });
+  });
 }
 
 /**
@@ -466,7 +623,10 @@ async function takeOverFrom(agent: Agent, owner: DeadOwner): Promise<void> {
     const left = await sweepMarked(runMarker(valid), 1000);
     if (left.length) agent.log.warn(`ended ${left.length} process(es) left running by the dead run ${valid}`);
   }
-  await new JournalStore(agent.stateDir).prune(agent.config().phases.keepRuns, null).catch((err) => agent.log.error(`could not remove config snapshots: ${(err as Error).message}`));
+  // A run that waits for its reboot keeps its snapshot (unless it died resuming: it ends now).
+  const paused = (await agent.store.read().catch(() => null))?.paused_run;
+  const spare = paused && !(paused.resuming && paused.id === valid) ? paused.id : null;
+  await new JournalStore(agent.stateDir).prune(agent.config().phases.keepRuns, spare).catch((err) => agent.log.error(`could not remove config snapshots: ${(err as Error).message}`));
   if (valid) await settleDeadRun(agent, owner, valid).catch((err) => agent.log.error(`could not record the dead run ${valid}: ${(err as Error).message}`));
 }
 
@@ -474,13 +634,16 @@ async function settleDeadRun(agent: Agent, owner: LockOwner, runId: string): Pro
   const journals = new JournalStore(agent.stateDir);
   const state = await agent.store.read();
   const held = await agent.heldCallbacks(runId);
-  if (state.last_run?.id === runId) {
+  if (state.last_run?.id === runId || (state.paused_run?.id === runId && !state.paused_run.resuming)) {
     for (const file of held) await agent.releaseCallback(file);
-    return; // it committed its outcome; only the lock was left
+    return; // it committed its outcome, or its pause for a reboot; only the lock was left
   }
   const config = agent.config();
   const now = new Date();
-  const message = `the agent (pid ${owner.pid}) died during the run, before recording its outcome (killed?); found by the next run`;
+  const resuming = state.paused_run?.id === runId;
+  const message = resuming
+    ? `the agent (pid ${owner.pid}) died while it resumed the run after its reboot (killed, or the power went); the run is not resumed twice; found by the next run`
+    : `the agent (pid ${owner.pid}) died during the run, before recording its outcome (killed?); found by the next run`;
   const previous = await journals.read(runId).catch(() => null);
   const journal: RunJournal = previous ?? {
     schema: journalSchema,
@@ -508,13 +671,15 @@ async function settleDeadRun(agent: Agent, owner: LockOwner, runId: string): Pro
     health: null,
   };
   // Not committed: whatever its journal said, the run did not take effect.
-  if (journal.status !== 'failure' || !journal.failure) {
+  if (journal.status !== 'failure' || !journal.failure || resuming) {
     Object.assign(journal, { status: 'failure', exit_code: ExitCode.failed, failure: { phase: 'agent', step: '', kind: 'signal', exit_code: null, message } });
   }
   await journals.write(journal);
   await agent.store.update(agent.commandLine, (s) => {
     s.last_run = lastRunOf(journal);
+    if (s.paused_run?.id === runId) s.paused_run = null;
   });
+  await fsp.rm(join(agent.stateDir, 'runs', `${runId}.config.json`), { force: true });
   if (held.length) for (const file of held) await agent.releaseCallback(file, runCallback(journal));
   else await agent.queueCallbackSafely(runCallback(journal));
   agent.log.warn(`recorded run ${runId} as failed: ${journal.failure!.message}`);
@@ -599,7 +764,7 @@ export async function collectFacts(agent: Agent): Promise<{ doc: FactsDoc; explo
   if (refusal) throw refusal;
   await agent.store.ensureDir();
   const store = new FactsStore(agent.stateDir);
-  const builtin = await builtinCollection(store);
+  const builtin = await builtinCollection(store, agent.env);
   const marker = runMarker(newRunId());
   const env: NodeJS.ProcessEnv = { ...agent.env, BOOTSTRAP_RUN_ID: marker.slice(marker.indexOf('=') + 1), BOOTSTRAP_SERVER: config.server.name, BOOTSTRAP_STATE_DIR: agent.stateDir, ...factEnvironment(builtin.facts), BOOTSTRAP_FACTS_JSON: store.file };
   try {
@@ -651,8 +816,10 @@ function liveJournal(journals: JournalStore, journalOf: (phases: PhaseRecord[]) 
   // Throttled with a trailing write: what happened during the last second is written then.
   let pending: [PhaseRecord[], RunJournal['current']] | null = null;
   let timer: NodeJS.Timeout | null = null;
+  let stopped = false;
   return {
     update: (phases: PhaseRecord[], current: { phase: string; step: string } | null) => {
+      if (stopped) return;
       pending = [phases, current && { ...current, started_at: new Date().toISOString() }];
       if (timer) return;
       timer = setTimeout(() => {
@@ -663,6 +830,12 @@ function liveJournal(journals: JournalStore, journalOf: (phases: PhaseRecord[]) 
       timer.unref();
     },
     done: () => {
+      if (timer) clearTimeout(timer);
+      return writes;
+    },
+    /** No live write after this one settles (the journal is written otherwise from now on). */
+    stop: () => {
+      stopped = true;
       if (timer) clearTimeout(timer);
       return writes;
     },

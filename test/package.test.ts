@@ -49,8 +49,13 @@ describe('packaging: npm pack, npm install -g into a fresh prefix', () => {
     const units = join(dir, 'units');
     execFileSync(installed, ['units.install', '--dir', units, '--no-reload'], { encoding: 'utf8' });
     const names = readdirSync(units);
-    assert.deepEqual(names.sort(), ['bootstrap-heartbeat.service', 'bootstrap-heartbeat.timer', 'bootstrap-refresh.service', 'bootstrap-refresh.timer']);
+    assert.deepEqual(names.sort(), ['bootstrap-heartbeat.service', 'bootstrap-heartbeat.timer', 'bootstrap-refresh.service', 'bootstrap-refresh.timer', 'bootstrap-resume.service']);
     assert.match(readFileSync(join(units, 'bootstrap-refresh.service'), 'utf8'), new RegExp(`^ExecStart=${installed} server\\.refresh`, 'm'));
+    const resume = readFileSync(join(units, 'bootstrap-resume.service'), 'utf8');
+    assert.match(resume, new RegExp(`^ExecStart=${installed} server\\.resume`, 'm'));
+    assert.match(resume, /^Type=oneshot$/m);
+    assert.match(resume, /^After=network-online\.target$/m);
+    assert.match(resume, /^Before=bootstrap-refresh\.timer bootstrap-refresh\.service$/m);
     const r = spawnSync('systemd-analyze', ['verify', ...names.map((n) => join(units, n))], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr, '', 'no warnings either');

@@ -64,7 +64,8 @@ export class Outbox {
   /** Held callbacks of a run (left by an agent killed before it released them). */
   async held(runId: string): Promise<string[]> {
     try {
-      return (await fsp.readdir(this.dir)).filter((n) => n.endsWith(`-${runId}.json${heldSuffix}`)).map((n) => join(this.dir, n));
+      // A run's callbacks: its outcome (`<id>`) and those of its pauses for a reboot (`<id>.reboot-N`).
+      return (await fsp.readdir(this.dir)).filter((n) => n.endsWith(`-${runId}.json${heldSuffix}`) || new RegExp(`-${runId}\\.reboot-\\d+\\.json${heldSuffix.replace('.', '\\.')}$`).test(n)).map((n) => join(this.dir, n));
     } catch {
       return [];
     }

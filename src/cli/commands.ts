@@ -183,6 +183,23 @@ export const commands: Command[] = [
     },
   },
   {
+    usage: 'server.resume',
+    describe: 'continue the run that waits for the reboot one of its steps asked for (after the reboot), or end it as failed with --abandon; nothing waiting: exit 0',
+    examples: [
+      ['$0 server.resume', 'what bootstrap-resume.service runs at boot'],
+      ['$0 server.resume --abandon', 'give up on the waiting run: backouts, error.d, a failure callback'],
+    ],
+    builder: (y) =>
+      y
+        .option('abandon', { type: 'boolean', describe: 'end the waiting run as failed (kind reboot): backouts per [phases] backout, then error.d' })
+        .option('wait', waitOption)
+        .option('detailed-exitcodes', detailedOption),
+    async run(ctx, args) {
+      const outcome = await runAndReport(ctx, (signals) => ctx.agent().resume({ abandon: Boolean(args['abandon']), waitMs: parseWait(args['wait']), ...signals }), Boolean(args['detailed-exitcodes']));
+      if (outcome?.status === 'nothing') ctx.print('no run waits for a reboot; nothing to resume', { id: null, status: 'nothing', exit_code: 0 });
+    },
+  },
+  {
     usage: 'phases.list',
     describe: "the plan: base dir, each phase's steps in run order with their .check/.backout, and every skipped file with the reason",
     examples: [['$0 phases.list --phases-dir /opt/os-refresh-config', 'look at an existing os-refresh-config tree']],
@@ -318,7 +335,7 @@ export const commands: Command[] = [
     usage: 'units.install',
     describe: 'install the systemd units (refresh and heartbeat services and timers) with ExecStart pointing at this CLI',
     examples: [
-      ['$0 units.install', 'on a server; then: systemctl enable --now bootstrap-refresh.timer bootstrap-heartbeat.timer'],
+      ['$0 units.install', 'on a server; then: systemctl enable bootstrap-resume.service && systemctl enable --now bootstrap-refresh.timer bootstrap-heartbeat.timer'],
       ['$0 units.install --dir /tmp/units --no-reload', 'look at them first'],
     ],
     builder: (y) =>
@@ -334,7 +351,7 @@ export const commands: Command[] = [
         phasesDir: (args['phases-dir'] as string | undefined) ?? (env['BOOTSTRAP_PHASES_DIR'] || env['OS_REFRESH_CONFIG_BASE_DIR'] || undefined),
       };
       const report = await installUnits({ dir: args['dir'] as string | undefined, bin: (args['bin'] as string | undefined) ?? process.argv[1]!, reload: !args['no-reload'], paths });
-      const next = 'systemctl enable --now bootstrap-refresh.timer bootstrap-heartbeat.timer';
+      const next = 'systemctl enable bootstrap-resume.service && systemctl enable --now bootstrap-refresh.timer bootstrap-heartbeat.timer';
       ctx.print(`${report.written.map((f) => `wrote ${f}`).join('\n')}\nExecStart uses ${report.bin}${report.reloaded ? '; systemd reloaded' : ''}\nnext: ${next}`, report);
     },
   },
@@ -430,6 +447,7 @@ async function runAndReport(ctx: CommandContext, start: (signals: RunSignals) =>
   }
   if (outcome === null) return null;
   ctx.exitCode = outcome.exitCode;
+  if (outcome.status === 'nothing') return outcome;
   // Puppet's --detailed-exitcodes: 2 = success with changes reported (a step that reports nothing counts as unchanged).
   if (detailed && outcome.status === 'success' && outcome.journal && countSteps(outcome.journal).changed > 0) ctx.exitCode = ExitCode.changes;
   if (outcome.dryRun) ctx.print(formatDryRun(outcome.dryRun), dryRunJson(outcome.dryRun));

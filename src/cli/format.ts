@@ -1,6 +1,7 @@
 // Human output of the commands (the --json output is the data itself).
 
 import type { StatusReport } from '../agent.js';
+import type { PausedRun } from '../state/state.js';
 import { basename } from 'node:path';
 import type { Plan } from '../pipeline/plan.js';
 import type { EffectiveProduct } from '../products.js';
@@ -36,12 +37,18 @@ export function formatStatus(s: StatusReport): string {
     ['products', s.products.map((p) => `${p.name} ${p.version ?? '?'}${p.enabled ? '' : ' (disabled)'}`).join(', ') || '(none declared)'],
     ['last run', s.lastRun ? `${s.lastRun.action} ${s.lastRun.status} at ${s.lastRun.finished_at} (${(s.lastRun.duration_ms / 1000).toFixed(1)} s, run ${s.lastRun.id})` : 'none'],
     ['lock', formatLock(s.lock)],
+    ...(s.pausedRun ? [['reboot', formatPaused(s.pausedRun)] as [string, string]] : []),
     ['heartbeat', formatCheckup(s.lastCheckup)],
     ['callbacks', `${s.callbacks.pending} pending${s.callbacks.oldestAgeSeconds !== null ? `, oldest ${s.callbacks.oldestAgeSeconds} s old` : ''}${s.callbacks.dead ? `, ${s.callbacks.dead} dead` : ''}`],
     ['state dir', s.stateDir],
     ['config', s.config],
   ];
   return rows.map(([k, v]) => `${`${k}:`.padEnd(13)}${v}`).join('\n');
+}
+
+function formatPaused(p: PausedRun): string {
+  const state = p.resuming ? `resuming since ${p.resuming.started_at}` : 'waiting';
+  return `run ${p.id} (${p.action}) ${state}: ${p.phase}/${p.step} asked for a reboot at ${p.requested_at} (${p.reason}); reboot ${p.reboots}; other runs exit 75 until bootstrap server.resume (or --abandon)`;
 }
 
 function formatLock(lock: StatusReport['lock']): string {
@@ -88,7 +95,7 @@ export function formatDryRun(report: DryRunReport): string {
     const conditions = report.plan.phases.reduce((n, p) => n + p.steps.filter((s) => s.condition).length, 0);
     lines.push(`a run now would (${report.explorers.length} explorer${report.explorers.length === 1 ? '' : 's'} and ${conditions} .if file${conditions === 1 ? '' : 's'} ran to tell):`);
     for (const e of report.explorers.filter((x) => x.status === 'failure')) lines.push(`  FAIL explorer/${e.name}: ${e.message}`);
-    for (const p of report.preview) lines.push(`  ${p.verdict === 'run' ? 'run ' : p.verdict === 'skip' ? 'skip' : 'FAIL'} ${p.phase}/${p.step}${p.reason ? `: ${p.reason}` : ''}`);
+    for (const p of report.preview) lines.push(`  ${p.verdict === 'run' ? 'run ' : p.verdict === 'skip' ? 'skip' : 'FAIL'} ${p.phase}/${p.step}${p.reason ? `: ${p.reason}` : ''}${p.may_reboot && p.verdict === 'run' ? '  (may ask for a reboot)' : ''}`);
   }
   lines.push(`dry run: no step was run and nothing was changed; ${report.syntax.length} files syntax-checked where sh/bash`);
   for (const s of bad) lines.push(`syntax error in ${s.phase}/${s.step}: ${s.message}`);
@@ -102,7 +109,8 @@ export function formatDryRun(report: DryRunReport): string {
 export function formatOutcome(j: RunJournal, path: string | null): string {
   const changes = changesOf(j).flatMap((c) => c.changes.map((line) => `  ${c.phase}/${c.step}: ${line}`));
   const fail = j.failure ? `\nfailed at ${j.failure.phase}/${j.failure.step}: ${j.failure.message}` : '';
-  return `${j.action} ${j.status}: ${formatCounts(j)}, ${(j.duration_ms / 1000).toFixed(1)} s${fail}${changes.length ? `\nchanges:\n${changes.join('\n')}` : ''}\njournal: ${path ?? '-'} (bootstrap runs.show ${j.id})`;
+  const reboot = j.status === 'rebooting' && j.reboots?.length ? `\npaused: ${j.reboots.at(-1)!.phase}/${j.reboots.at(-1)!.step} asked for a reboot (${j.reboots.at(-1)!.reason}); bootstrap server.resume continues the run after it` : '';
+  return `${j.action} ${j.status}: ${formatCounts(j)}, ${(j.duration_ms / 1000).toFixed(1)} s${reboot}${fail}${changes.length ? `\nchanges:\n${changes.join('\n')}` : ''}\njournal: ${path ?? '-'} (bootstrap runs.show ${j.id})`;
 }
 
 /** `5 steps: 1 changed, 3 unchanged, 1 skipped, 0 failed` */
@@ -155,6 +163,8 @@ export function formatJournal(j: RunJournal, alive: boolean | null = null): stri
   ];
   if (j.failure) lines.push(`failure: ${j.failure.phase}/${j.failure.step}: ${j.failure.kind}: ${j.failure.message}`);
   if (!running && j.counts) lines.push(formatCounts(j));
+  for (const r of j.reboots ?? []) lines.push(`reboot asked by ${r.phase}/${r.step} at ${r.requested_at}: ${r.reason}`);
+  if ((j.boots?.length ?? 0) > 1 || j.status === 'rebooting') lines.push(`boots: ${(j.boots ?? []).map((b) => `${b.boot_id ?? '?'} (from ${b.started_at})`).join(', ')}${j.status === 'rebooting' ? ', then waiting for the reboot' : ''}`);
   if (j.explorers?.length) lines.push(`explorers: ${j.explorers.length}`, ...j.explorers.flatMap((s) => formatStep(s, '  ')));
   for (const p of j.phases) {
     lines.push(`${p.phase}: ${p.status}${p.steps.length ? ` (${(p.duration_ms / 1000).toFixed(1)} s)` : ''}`);
@@ -168,7 +178,7 @@ export function formatJournal(j: RunJournal, alive: boolean | null = null): stri
 function formatStep(s: StepRecord, indent: string): string[] {
   const attempts = s.attempts > 1 ? `, ${s.attempts} attempts` : '';
   const mark = s.status === 'success' ? 'ok  ' : s.status === 'skipped' ? 'skip' : 'FAIL';
-  const lines = [`${indent}${mark} ${s.name}  ${s.message} (${s.duration_ms} ms${attempts})`];
+  const lines = [`${indent}${mark} ${s.name}  ${s.message} (${s.duration_ms} ms${attempts})${s.reboot ? `  — asked for a reboot: ${s.reboot}` : ''}`];
   if (s.condition && s.status !== 'skipped') lines.push(...formatStep(s.condition, `${indent}  `));
   const tail = s.output_tail.trimEnd().split('\n').filter((l) => l !== '').slice(-20);
   for (const l of tail) lines.push(`${indent}     | ${l}`);

@@ -42,6 +42,10 @@ export interface PhasesConfig {
   noShebang: 'refuse' | 'sh';
   /** os-refresh-config's lock file: held too while a run runs, when it exists ('' to ignore). */
   orcLockfile: string;
+  /** What a run runs after it paused for a reboot a step asked for (argv, no shell). */
+  rebootCommand: string[];
+  /** Reboots one run may ask for; one more fails it (kind reboot). */
+  maxReboots: number;
 }
 
 export interface CallbackConfig {
@@ -250,7 +254,7 @@ function readServer(r: Reader, sec: Record<string, unknown>): ServerConfig {
 
 function readPhases(r: Reader, sec: Record<string, unknown>): PhasesConfig {
   const n = 'phases';
-  r.keys(sec, n, ['script_timeout', 'run_timeout', 'retries', 'retry_delay', 'backout', 'kill_grace', 'cleanup_timeout', 'health_gate', 'health_timeout', 'keep_runs', 'allow_insecure', 'no_shebang', 'orc_lockfile']);
+  r.keys(sec, n, ['script_timeout', 'run_timeout', 'retries', 'retry_delay', 'backout', 'kill_grace', 'cleanup_timeout', 'health_gate', 'health_timeout', 'keep_runs', 'allow_insecure', 'no_shebang', 'orc_lockfile', 'reboot_command', 'max_reboots']);
   const backout = r.str(sec, n, 'backout') || 'failed';
   if (backout !== 'failed' && backout !== 'all' && backout !== 'none') {
     throw new ConfigError(`[phases] backout: '${backout}' is not one of failed, all, none`);
@@ -272,7 +276,15 @@ function readPhases(r: Reader, sec: Record<string, unknown>): PhasesConfig {
     allowInsecure: r.bool(sec, n, 'allow_insecure', false),
     noShebang,
     orcLockfile: orc === undefined ? '/var/run/os-refresh-config.lock' : orc === '' ? '' : resolve(r.dir, orc),
+    rebootCommand: rebootCommand(r.str(sec, n, 'reboot_command')),
+    maxReboots: r.int(sec, n, 'max_reboots', 3),
   };
+}
+
+function rebootCommand(value: string | undefined): string[] {
+  const argv = splitCommand(value || 'systemctl reboot', 'phases');
+  if (argv.length === 0) throw new ConfigError('[phases] reboot_command: empty', 'e.g. systemctl reboot');
+  return argv;
 }
 
 function readCallback(r: Reader, sec: Record<string, unknown>): CallbackConfig {

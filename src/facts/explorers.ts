@@ -121,6 +121,7 @@ async function runOne(step: PlannedStep, o: ExplorerOptions): Promise<{ raw: Raw
     error: error ?? (why === 'output' ? `printed more than ${maxFactBytes / 1024 / 1024} MiB (a fact is small)` : null),
     changes: [],
     changesTruncated: false,
+    rebootAsked: false,
   };
   return { raw, stdout: o.mask(Buffer.concat(out).toString('utf8')) };
 }

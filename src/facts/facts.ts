@@ -87,7 +87,7 @@ function detectVirt(): Promise<string | null> {
  * The built-in facts. `previous`: the last collection, whose `virtualization` is reused within
  * the same boot (finding it costs a process).
  */
-export async function builtinFacts(previous: FactsDoc | null = null): Promise<Facts> {
+export async function builtinFacts(previous: FactsDoc | null = null, env: NodeJS.ProcessEnv = process.env): Promise<Facts> {
   const facts: Facts = {};
   const put = (name: string, value: unknown) => {
     if (value !== null && value !== undefined && value !== '') facts[name] = value;
@@ -103,7 +103,7 @@ export async function builtinFacts(previous: FactsDoc | null = null): Promise<Fa
   put('arch', os.machine());
   put('cpus', os.availableParallelism());
   put('memory_mb', Math.round(os.totalmem() / 1024 / 1024));
-  const boot = bootId();
+  const boot = bootId(env);
   put('boot_id', boot);
   put('machine_id', readText('/etc/machine-id'));
   put('addresses', addresses());
@@ -166,9 +166,9 @@ export class FactsStore {
 }
 
 /** The built-in facts and what they cost (ms); the last collection gives what cannot change within a boot. */
-export async function builtinCollection(store: FactsStore): Promise<{ facts: Facts; ms: number }> {
+export async function builtinCollection(store: FactsStore, env: NodeJS.ProcessEnv = process.env): Promise<{ facts: Facts; ms: number }> {
   const t0 = performance.now();
   const previous = await store.read().catch(() => null);
-  const facts = await builtinFacts(previous);
+  const facts = await builtinFacts(previous, env);
   return { facts, ms: Math.round((performance.now() - t0) * 10) / 10 };
 }

@@ -47,6 +47,15 @@ export interface RawStepResult {
   /** What it reported in BOOTSTRAP_CHANGES, one change a line (at most 64 KiB of them). */
   changes: string[];
   changesTruncated: boolean;
+  /** It exited 0 having written a reason to BOOTSTRAP_REBOOT_FILE: the run pauses after its check. */
+  rebootAsked: boolean;
+}
+
+export interface SubmitOptions {
+  /** The file is a condition (NAME.if): its exit 1 skips the next this many files. */
+  condition?: number;
+  /** The files queued right after it that still run if it asks for a reboot (its check). */
+  companions?: number;
 }
 
 export interface LauncherOptions {
@@ -86,6 +95,7 @@ interface Job {
   t0: number;
   timedOut: boolean;
   aborted: boolean;
+  rebootAsked: boolean;
   killing: Promise<void> | null;
   timer: NodeJS.Timeout | null;
   onAbort: () => void;
@@ -137,10 +147,10 @@ export class Launcher {
 
   /**
    * Queues a file to run after those queued before it. Resolves with its result, or with
-   * 'skipped' when an earlier queued file failed (or a condition skipped it). Never rejects.
-   * `skipIfOne`: the file is a condition (NAME.if); its exit 1 skips the next that many files.
+   * 'skipped' when an earlier queued file failed, a condition skipped it, or the run pauses for
+   * a reboot. Never rejects.
    */
-  submit(path: string, options: RunOptions, skipIfOne?: number): Promise<RawStepResult | 'skipped'> {
+  submit(path: string, options: RunOptions, how: SubmitOptions = {}): Promise<RawStepResult | 'skipped'> {
     const seq = ++this.seq;
     let done!: () => void;
     const finished = new Promise<void>((resolve) => (done = resolve));
@@ -154,6 +164,7 @@ export class Launcher {
       t0: performance.now(),
       timedOut: false,
       aborted: false,
+      rebootAsked: false,
       killing: null,
       timer: null,
       onAbort: () => this.stop(job, 'abort'),
@@ -169,8 +180,8 @@ export class Launcher {
     this.jobs.set(seq, job);
     this.queue.push(seq);
     if (this.queue.length === 1) this.started(job);
-    const how = this.viaSh.has(path) ? 'S' : 'R';
-    this.commands.write(skipIfOne === undefined ? `${how} ${seq} ${basename(path)}\n` : `I${how} ${seq} ${basename(path)} ${skipIfOne}\n`);
+    const runner = this.viaSh.has(path) ? 'S' : 'R';
+    this.commands.write(how.condition === undefined ? `${runner} ${seq} ${basename(path)} ${how.companions ?? 0}\n` : `I${runner} ${seq} ${basename(path)} ${how.condition}\n`);
     return finished.then(async () => {
       if (job.killing) await job.killing; // nothing the step started is left running
       this.jobs.delete(seq);
@@ -223,6 +234,7 @@ export class Launcher {
       error,
       changes: changes.lines,
       changesTruncated: changes.truncated,
+      rebootAsked: job.rebootAsked,
     };
   }
 
@@ -277,7 +289,7 @@ export class Launcher {
         job.options.onLine(text);
       }
       if (at < 0) return;
-      const [seq, status] = line.slice(at + marker.length).split(' ');
+      const [seq, status, flag] = line.slice(at + marker.length).split(' ');
       if (seq === 'P') {
         this.relayPid = Number(status);
         return;
@@ -287,6 +299,7 @@ export class Launcher {
       this.queue.shift();
       if (status === 'K' || status === 'N') job.skipped = true;
       else job.status = Number(status);
+      job.rebootAsked = flag === 'B';
       this.ended(job);
       const next = this.jobs.get(this.queue[0] ?? -1);
       if (next) this.started(next);

@@ -7,7 +7,9 @@ import type { Logger } from '../log/log.js';
 import type { FailureRecord, PhaseRecord, StepRecord } from '../state/journal.js';
 import { EnvironmentFileError, failureEnvironment, type Failure } from './environment.js';
 import { Launcher, type RawStepResult } from './launcher.js';
-import type { PhasePlan, Plan, PlannedStep } from './plan.js';
+import { sortRunParts, type PhasePlan, type Plan, type PlannedStep } from './plan.js';
+import { readHeadSync } from '../util/files.js';
+import { join } from 'node:path';
 
 export interface PipelineOptions {
   plan: Plan;
@@ -36,6 +38,18 @@ export interface PipelineOptions {
    * before any step.
    */
   beforePhases?: (env: NodeJS.ProcessEnv) => Promise<Failure | null>;
+  /**
+   * A step asked for a reboot (and its check passed): the run records its pause and runs the
+   * reboot command. null: the run is paused (nothing more runs); a failure (kind reboot) fails it.
+   */
+  onReboot?: (at: RebootRequest, phases: PhaseRecord[]) => Promise<Failure | null>;
+  /**
+   * A run resumed after its reboot: the records of what ran before it, and the step that asked.
+   * Steps up to and including that one do not run again; they count as completed for backouts.
+   */
+  resume?: { after: { phase: string; step: string }; phases: PhaseRecord[] } | undefined;
+  /** End a resumed run at once with this failure (server.resume --abandon): backouts and error.d only. */
+  abandon?: Failure | undefined;
   /** Runs after migration.d succeeded (the health gate); a failure it returns fails the run. */
   afterPhases?: () => Promise<Failure | null>;
   onStep?: (event: { phase: string; step: string; index: number; total: number }) => void;
@@ -48,6 +62,15 @@ export interface PipelineResult {
   failure: FailureRecord | null;
   backouts: StepRecord[];
   errorSteps: StepRecord[];
+  /** The run paused for a reboot after this step. */
+  paused: RebootRequest | null;
+}
+
+export interface RebootRequest {
+  phase: string;
+  step: string;
+  /** The first line the step wrote to BOOTSTRAP_REBOOT_FILE. */
+  reason: string;
 }
 
 export async function runPipeline(options: PipelineOptions): Promise<PipelineResult> {
@@ -55,31 +78,46 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   // Progress always reports the records so far, whoever reports it.
   const o: PipelineOptions = { ...options, onProgress: options.onProgress && ((_, current) => options.onProgress!(phases, current)) };
   const completed: PlannedStep[] = [];
-  let failure: Failure | null = null;
-  if (o.beforePhases) {
+  let failure: Failure | null = o.abandon ?? null;
+  let paused: RebootRequest | null = null;
+  if (o.beforePhases && !failure) {
     const sourced = o.plan.explorers.steps.length ? await phaseEnvironment(o, 'explorer', false) : { env: { ...o.baseEnv, BOOTSTRAP_PHASE: 'explorer' } };
     failure = 'failure' in sourced ? sourced.failure : await o.beforePhases({ ...sourced.env, BOOTSTRAP_PHASE: 'explorer' });
   }
   const total = o.plan.phases.reduce((n, p) => n + p.steps.length, 0);
   let index = 0;
 
-  for (const phase of o.plan.phases) {
-    const record: PhaseRecord = { phase: phase.phase, dir: phase.dir, status: phase.exists ? 'success' : 'missing', steps: [], duration_ms: 0 };
+  const resumeAt = o.resume ? o.plan.phases.findIndex((p) => p.phase === o.resume!.after.phase) : -1;
+  for (const [at, phase] of o.plan.phases.entries()) {
+    // Before the reboot of a resumed run: its records stand, its completed steps count.
+    const before = o.resume?.phases.find((p) => p.phase === phase.phase);
+    const record: PhaseRecord = before && at <= resumeAt ? { ...before, steps: [...before.steps] } : { phase: phase.phase, dir: phase.dir, status: phase.exists ? 'success' : 'missing', steps: [], duration_ms: 0 };
     phases.push(record);
-    if (!phase.exists) continue;
-    if (failure) {
-      record.status = 'not run';
+    const done = new Set(at <= resumeAt ? record.steps.filter((s) => s.status === 'success').map((s) => s.name) : []);
+    completed.push(...phase.steps.filter((s) => done.has(s.name)));
+    if (at < resumeAt || !phase.exists) continue;
+    const steps = at === resumeAt ? phase.steps.filter((s) => sortRunParts([s.name, o.resume!.after.step])[0] !== s.name) : phase.steps;
+    if (failure || paused) {
+      if (record.steps.length === 0) record.status = paused ? 'pending' : 'not run';
       continue;
     }
     const t0 = performance.now();
-    failure = await runPhase(o, phase, record, completed, () => ++index, total);
-    record.duration_ms = Math.round(performance.now() - t0);
-    if (failure) record.status = 'failure';
+    const outcome = await runPhase(o, phase, steps, record, completed, () => ++index, total);
+    record.duration_ms += Math.round(performance.now() - t0);
+    if (outcome && 'reason' in outcome) {
+      record.status = 'paused';
+      failure = o.onReboot ? await o.onReboot(outcome, phases) : { phase: outcome.phase, step: outcome.step, kind: 'reboot', exitCode: null, message: 'asked for a reboot, which this caller cannot do' };
+      if (!failure) paused = outcome;
+      else record.status = 'failure';
+    } else {
+      failure = outcome;
+      record.status = failure ? 'failure' : 'success';
+    }
     o.onProgress?.(phases, null);
   }
-  if (!failure && o.afterPhases) failure = await o.afterPhases();
+  if (!failure && !paused && o.afterPhases) failure = await o.afterPhases();
 
-  const result: PipelineResult = { phases, failure: failure ? toFailureRecord(failure) : null, backouts: [], errorSteps: [] };
+  const result: PipelineResult = { phases, failure: failure ? toFailureRecord(failure) : null, backouts: [], errorSteps: [], paused };
   if (!failure) return result;
   o.log.error(`${failure.phase}/${failure.step} failed: ${failure.message}`);
   result.backouts = await runBackouts(o, failure, completed);
@@ -97,34 +135,43 @@ async function phaseEnvironment(o: PipelineOptions, phase: PhasePlan['phase'], c
   }
 }
 
-async function runPhase(o: PipelineOptions, phase: PhasePlan, record: PhaseRecord, completed: PlannedStep[], next: () => number, total: number): Promise<Failure | null> {
-  if (phase.steps.length === 0) return null;
+async function runPhase(o: PipelineOptions, phase: PhasePlan, steps: PlannedStep[], record: PhaseRecord, completed: PlannedStep[], next: () => number, total: number): Promise<Failure | RebootRequest | null> {
+  if (steps.length === 0) return null;
   const sourced = await phaseEnvironment(o, phase.phase, false);
   if ('failure' in sourced) return sourced.failure;
   const launcher = new Launcher({ ...sourced.env, BOOTSTRAP_PHASE: phase.phase }, phase.dir, launcherOptions(o));
   try {
     let from = 0;
     let attempt = 1;
-    while (from < phase.steps.length) {
+    while (from < steps.length) {
       // Queue every remaining step with its condition and check: no step waits for a round trip
-      // through us. A condition that exits 1 makes the launcher skip the step and its check.
-      const queued = phase.steps.slice(from).map((step) => ({
+      // through us. A condition that exits 1 makes the launcher skip the step and its check; a
+      // step that asks for a reboot makes it stop after its check.
+      const queued = steps.slice(from).map((step) => ({
         step,
-        condition: step.condition ? launcher.submit(step.condition, runOptions(o, step.phase, `${step.name}.if`, step.condition), step.check ? 2 : 1) : null,
-        run: launcher.submit(step.path, runOptions(o, step.phase, step.name, step.path)),
+        condition: step.condition ? launcher.submit(step.condition, runOptions(o, step.phase, `${step.name}.if`, step.condition), { condition: step.check ? 2 : 1 }) : null,
+        run: launcher.submit(step.path, runOptions(o, step.phase, step.name, step.path), { companions: step.check ? 1 : 0 }),
         check: step.check ? launcher.submit(step.check, runOptions(o, step.phase, `${step.name}.check`, step.check)) : null,
       }));
       let retry = false;
       for (const q of queued) {
         const index = next();
         if (attempt === 1) o.onStep?.({ phase: phase.phase, step: q.step.name, index, total });
-        const { stepRecord, failure } = outcomeOf(q.step, q.condition ? await q.condition : null, await q.run, q.check ? await q.check : null, attempt);
+        const [condition, run, check] = [q.condition ? await q.condition : null, await q.run, q.check ? await q.check : null];
+        const { stepRecord, failure } = outcomeOf(q.step, condition, run, check, attempt);
         if (stepRecord.status === 'skipped') o.log.info(`${q.step.phase}/${q.step.name}: skipped (${stepRecord.message})`);
         if (!failure) {
           record.steps.push(stepRecord);
-          completed.push(q.step);
+          if (stepRecord.status === 'success') completed.push(q.step);
           from++;
           attempt = 1;
+          const asked = [run, check].some((r) => r !== null && r !== 'skipped' && r.rebootAsked);
+          if (asked && stepRecord.status === 'success') {
+            const reason = rebootReason(o.changesDir);
+            stepRecord.reboot = reason;
+            o.log.warn(`${q.step.phase}/${q.step.name} asks for a reboot: ${reason}`);
+            return { phase: q.step.phase, step: q.step.name, reason };
+          }
           continue;
         }
         const retryable = failure.kind !== 'signal' && !o.signal.aborted && Date.now() + o.phases.retryDelayMs < o.deadline;
@@ -184,6 +231,16 @@ function outcomeOf(
     }
   }
   return { stepRecord, failure };
+}
+
+/** The first line a step wrote to BOOTSTRAP_REBOOT_FILE (the launcher saw it was not empty). */
+function rebootReason(changesDir: string | null): string {
+  try {
+    const head = changesDir ? readHeadSync(join(changesDir, 'reboot'), 4096).text : '';
+    return head.split('\n').map((l) => l.trim()).find((l) => l !== '')?.slice(0, 500) ?? 'no reason given';
+  } catch {
+    return 'no reason given';
+  }
 }
 
 /** Why a condition skipped its step: the first line it printed, else its exit. */
@@ -263,7 +320,7 @@ export function toFailureRecord(f: Failure): FailureRecord {
 async function runBackouts(o: PipelineOptions, failure: Failure, completed: PlannedStep[]): Promise<StepRecord[]> {
   if (o.phases.backout === 'none') return [];
   const failedStep = o.plan.phases.flatMap((p) => p.steps).find((s) => s.phase === failure.phase && s.name === failure.step);
-  const steps = [...(failedStep ? [failedStep] : []), ...(o.phases.backout === 'all' ? [...completed].reverse() : [])];
+  const steps = [...(failedStep ? [failedStep] : []), ...(o.phases.backout === 'all' ? [...completed].reverse().filter((s) => s !== failedStep) : [])];
   const records: StepRecord[] = [];
   const envs = new Map<string, NodeJS.ProcessEnv>();
   for (const step of steps) {

@@ -8,6 +8,7 @@ import type { PhasesConfig } from '../config/config.js';
 import type { Logger } from '../log/log.js';
 import { failureOf, skipReason } from './pipeline.js';
 import { Launcher } from './launcher.js';
+import { readHeadSync } from '../util/files.js';
 import type { Plan } from './plan.js';
 
 export interface StepPreview {
@@ -17,6 +18,17 @@ export interface StepPreview {
   verdict: 'run' | 'skip' | 'fail';
   /** The condition's first line of output (skip), or how it failed. */
   reason: string | null;
+  /** The step says it may ask for a reboot: a `# bootstrap: may-reboot` line near its top. */
+  may_reboot: boolean;
+}
+
+/** Whether a step says it may ask for a reboot (nothing is guessed from what it does). */
+export function mayReboot(path: string): boolean {
+  try {
+    return /^#\s*bootstrap:\s*may-reboot\b/m.test(readHeadSync(path, 4096).text);
+  } catch {
+    return false;
+  }
 }
 
 export interface PreviewOptions {
@@ -36,15 +48,16 @@ export async function previewSteps(o: PreviewOptions): Promise<StepPreview[]> {
     if (!phase.exists || phase.steps.length === 0) continue;
     const conditional = phase.steps.filter((s) => s.condition);
     if (conditional.length === 0) {
-      out.push(...phase.steps.map((s) => ({ phase: phase.phase, step: s.name, verdict: 'run' as const, reason: null })));
+      out.push(...phase.steps.map((s) => ({ phase: phase.phase, step: s.name, verdict: 'run' as const, reason: null, may_reboot: mayReboot(s.path) })));
       continue;
     }
     const env = await o.environment(phase.phase);
     const launcher = new Launcher({ ...env, BOOTSTRAP_PHASE: phase.phase }, phase.dir, { marker: o.marker, viaSh: o.plan.viaSh });
     try {
       for (const step of phase.steps) {
+        const may_reboot = mayReboot(step.path);
         if (!step.condition) {
-          out.push({ phase: phase.phase, step: step.name, verdict: 'run', reason: null });
+          out.push({ phase: phase.phase, step: step.name, verdict: 'run', reason: null, may_reboot });
           continue;
         }
         const source = `${phase.phase}/${step.name}.if`;
@@ -58,10 +71,10 @@ export async function previewSteps(o: PreviewOptions): Promise<StepPreview[]> {
         launcher.clearFailure();
         if (raw === 'skipped') throw new Error(`internal: ${source} was skipped`);
         const failure = failureOf(step, raw);
-        if (!failure) out.push({ phase: phase.phase, step: step.name, verdict: 'run', reason: null });
+        if (!failure) out.push({ phase: phase.phase, step: step.name, verdict: 'run', reason: null, may_reboot });
         else if (failure.kind === 'exit' && raw.exitCode === 1) {
-          out.push({ phase: phase.phase, step: step.name, verdict: 'skip', reason: skipReason(step, raw) });
-        } else out.push({ phase: phase.phase, step: step.name, verdict: 'fail', reason: `condition ${step.name}.if: ${failure.message}` });
+          out.push({ phase: phase.phase, step: step.name, verdict: 'skip', reason: skipReason(step, raw), may_reboot });
+        } else out.push({ phase: phase.phase, step: step.name, verdict: 'fail', reason: `condition ${step.name}.if: ${failure.message}`, may_reboot });
       }
     } finally {
       await launcher.close();

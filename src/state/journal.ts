@@ -30,6 +30,15 @@ export interface StepRecord {
   /** What it reported in BOOTSTRAP_CHANGES, one change a line (absent in journals of older agents). */
   changes?: string[];
   changes_truncated?: boolean;
+  /** It asked for a reboot, with this reason. */
+  reboot?: string;
+}
+
+export interface RebootRecord {
+  phase: string;
+  step: string;
+  reason: string;
+  requested_at: string;
 }
 
 /** How many steps changed something, changed nothing, were skipped by their NAME.if, failed. */
@@ -43,7 +52,8 @@ export interface StepCounts {
 export interface PhaseRecord {
   phase: string;
   dir: string;
-  status: 'success' | 'failure' | 'missing' | 'not run';
+  /** `paused`: a step asked for a reboot here; `pending`: after it, waiting for the resume. */
+  status: 'success' | 'failure' | 'missing' | 'not run' | 'paused' | 'pending';
   steps: StepRecord[];
   duration_ms: number;
 }
@@ -62,8 +72,11 @@ export interface RunJournal {
   action: string;
   command: string;
   server: string;
-  /** `running`: written while the run goes on (at its start, then about once a second). */
-  status: 'success' | 'failure' | 'running';
+  /**
+   * `running`: written while the run goes on (at its start, then about once a second);
+   * `rebooting`: paused for a reboot a step asked for, until server.resume.
+   */
+  status: 'success' | 'failure' | 'running' | 'rebooting';
   /** null while running. */
   exit_code: number | null;
   started_at: string;
@@ -90,6 +103,10 @@ export interface RunJournal {
   explorers?: StepRecord[];
   /** The steps' changes in brief (see StepCounts). */
   counts?: StepCounts;
+  /** Each boot the run ran in (a run paused for a reboot goes on in the next). */
+  boots?: { boot_id: string | null; started_at: string }[];
+  /** Each reboot a step asked for. */
+  reboots?: RebootRecord[];
   /** While running: the step that runs now. */
   current?: { phase: string; step: string; started_at: string } | null;
 }
@@ -114,6 +131,8 @@ export function summarizeRun(j: RunJournal) {
     phases: j.phases.map((p) => ({ phase: p.phase, status: p.status, steps: p.steps.length, failed: p.steps.filter((s) => s.status === 'failure').length, duration_ms: p.duration_ms })),
     counts: countSteps(j),
     changes: changesOf(j),
+    ...(j.boots && j.boots.length > 1 ? { boots: j.boots } : {}),
+    ...(j.reboots?.length ? { reboots: j.reboots } : {}),
   };
 }
 

@@ -33,6 +33,24 @@ export interface LastRun {
   failure: { phase: string; step: string; kind: string; exit_code: number | null } | null;
 }
 
+/** A run that paused for a reboot a step asked for, until `server.resume` continues or ends it. */
+export interface PausedRun {
+  id: string;
+  action: string;
+  label: string | null;
+  /** The step that asked, and why. */
+  phase: string;
+  step: string;
+  reason: string;
+  requested_at: string;
+  /** The boot the run paused in: it resumes only in another. */
+  boot_id: string | null;
+  /** Reboots this run asked for so far (at most [phases] max_reboots). */
+  reboots: number;
+  /** Set when a resume started: an agent killed during it leaves the run to be recorded as failed, never resumed twice. */
+  resuming: { boot_id: string | null; started_at: string } | null;
+}
+
 export interface StateDoc {
   schema: number;
   mode: string | null;
@@ -40,6 +58,8 @@ export interface StateDoc {
   products: Record<string, ProductState>;
   last_run: LastRun | null;
   last_checkup: unknown;
+  /** Absent or null: no run waits for a reboot. */
+  paused_run?: PausedRun | null;
 }
 
 export function emptyState(): StateDoc {
@@ -211,6 +231,19 @@ const stateShape: Shape = {
     finished_at: 'string',
     duration_ms: 'number',
     failure: { '?': 'nullable', ...failureShape },
+  },
+  paused_run: {
+    '?': 'nullable',
+    id: 'string',
+    action: 'string',
+    label: 'string?',
+    phase: 'string',
+    step: 'string',
+    reason: 'string',
+    requested_at: 'string',
+    boot_id: 'string?',
+    reboots: 'number',
+    resuming: { '?': 'nullable', boot_id: 'string?', started_at: 'string' },
   },
   last_checkup: {
     '?': 'nullable',

@@ -18,11 +18,15 @@ export function processStartTime(pid: number): string | null {
 
 /**
  * This boot's id. A PID and its start time mean something only within one boot: the lock
- * records the boot, not the host name (a step may rename the host).
+ * records the boot, not the host name (a step may rename the host); a run paused for a reboot
+ * resumes only once it has changed.
+ *
+ * Test seam (not an operator feature): BOOTSTRAP_TEST_BOOT_ID_FILE names a file read instead of
+ * /proc/sys/kernel/random/boot_id, so tests can "reboot" by rewriting it.
  */
-export function bootId(): string | null {
+export function bootId(env: NodeJS.ProcessEnv = process.env): string | null {
   try {
-    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+    return readFileSync(env['BOOTSTRAP_TEST_BOOT_ID_FILE'] || '/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
   } catch {
     return null;
   }
