@@ -1,6 +1,6 @@
 // Build: type-check and compile (dist/src, dist/test), bundle the CLI into dist/bootstrap.cjs,
 // and make V8's code cache for it. winston is bundled but initialised only when something is
-// logged (src/log/winston.ts); undici stays outside the bundle, loaded only to send callbacks.
+// logged (src/log/winston.ts). Callbacks use node:http(s), loaded only to send them.
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,7 +19,7 @@ await build({
   format: 'cjs',
   minify: true,
   legalComments: 'linked',
-  external: ['undici'],
+  external: [],
   // The bundle is CommonJS: give it import.meta.url for the code that reads package.json.
   banner: { js: 'var __importMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
   define: { 'import.meta.url': '__importMetaUrl' },

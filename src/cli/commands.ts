@@ -335,7 +335,7 @@ export const commands: Command[] = [
     usage: 'units.install',
     describe: 'install the systemd units (refresh and heartbeat services and timers) with ExecStart pointing at this CLI',
     examples: [
-      ['$0 units.install', 'on a server; then: systemctl enable bootstrap-resume.service && systemctl enable --now bootstrap-refresh.timer bootstrap-heartbeat.timer'],
+      ['$0 units.install', 'on a server; then enable them (the command is printed)'],
       ['$0 units.install --dir /tmp/units --no-reload', 'look at them first'],
     ],
     builder: (y) =>
