@@ -48,6 +48,7 @@ try {
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     const [user, sys] = readFileSync(out, 'utf8').trim().split('\n').at(-1).split(' ').map(Number);
     if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
+    if (process.env.BENCH_DEBUG && argv[0] === 'ansible-playbook') console.log(r.stdout.split('\n').slice(-40).join('\n'));
     return { wall, cpu: user + sys };
   };
 
@@ -72,6 +73,8 @@ try {
     ANSIBLE_CONFIG: join(root, 'fleet/ansible.cfg'),
     ANSIBLE_LOCAL_TEMP: join(dir, 'ansible-local'),
     ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, 'cp'),
+    // BENCH_DEBUG=1: where the playbook's time goes, task by task.
+    ...(process.env.BENCH_DEBUG ? { ANSIBLE_CALLBACKS_ENABLED: 'ansible.posix.profile_tasks' } : {}),
   });
   const ansibleRss = readFileSync(rssLog, 'utf8').trim().split('\n').map(Number);
   spawnSync('kill', [String(receiverPid)]);

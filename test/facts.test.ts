@@ -356,7 +356,8 @@ describe('reported changes', () => {
       assert.equal(json(r).counts.changed, 0);
       r = await box.run(['product.set', 'haproxy.maxconn=2000', '--apply', '--detailed-exitcodes', '--json'], { env });
       assert.equal(r.code, 2, r.stderr);
-      const run = JSON.parse(r.stdout.split(/\n(?=\{\n)/).at(-1)!); // product.set's document, then the run's
+      const run = json(r); // one document: the run's, with the settings under `settings`
+      assert.deepEqual(run.settings.changed, [{ product: 'haproxy', setting: 'maxconn', value: 2000, previous: 4096 }]);
       assert.deepEqual(run.changes, [{ phase: 'configure', step: '20-haproxy', changes: [`rewrote ${join(env.BOOTSTRAP_ROOT, 'etc/haproxy/haproxy.cfg')}`] }]);
       assert.match(readFileSync(join(env.BOOTSTRAP_ROOT, 'etc/haproxy/haproxy.cfg'), 'utf8'), /maxconn 2000\n {4}nbthread \d+/);
       // The Debian-only step follows the os.id fact.

@@ -122,6 +122,24 @@ describe('fleet rollouts with ansible', { skip: unavailable || false, concurrenc
     }
   }
 
+  it('refresh, then set (product.set --apply, one --json document): a failure stops the set, fleet backout puts the earlier hosts\' settings back', () =>
+    withFleet(4, async (f) => {
+      const refresh = f.rollout({ command: 'refresh', rollout_id: 'r8', batches: ['100%'] });
+      assert.equal(refresh.code, 0, refresh.output);
+      assert.deepEqual(Object.values(statuses(refresh.report)), Array(4).fill('success'));
+      for (const h of f.hosts) assert.match(readFileSync(join(h.state, 'applied.log'), 'utf8'), /^refresh {2}r8\/(canary|batch-1)$/m);
+      const maxconn = (h: FleetHost) => String(JSON.parse(readFileSync(join(h.state, 'state.json'), 'utf8')).products.haproxy?.settings?.maxconn ?? 4096);
+      writeFileSync(join(f.hosts[2]!.etc, 'FAIL'), '');
+      const set = f.rollout({ command: 'set', settings: { 'haproxy.maxconn': 8000 }, rollout_id: 'r9', batches: [1, 1, '100%'], backout: 'fleet' });
+      assert.notEqual(set.code, 0);
+      assert.deepEqual(statuses(set.report), { host01: 'backed out', host02: 'backed out', host03: 'failed', host04: 'not run' }, JSON.stringify(set.report.hosts));
+      assert.equal(set.report.hosts.find((r: any) => r.host === 'host01').run_id.length > 0, true, 'the run id is read from the one --json document');
+      // The failed host's new value is put back too (its steps were backed out; the timer would apply it again).
+      for (const h of f.hosts) assert.equal(maxconn(h), '4096', h.name);
+      assert.equal(set.report.hosts.find((r: any) => r.host === 'host03').settings_restored, true);
+      assert.match(readFileSync(join(f.hosts[0]!.state, 'applied.log'), 'utf8'), /^refresh {2}r9\/backout$/m);
+    }));
+
   it('a failure within the budget: the rollout goes on (and the playbook still fails)', () =>
     withFleet(5, async (f) => {
       writeFileSync(join(f.hosts[2]!.etc, 'FAIL'), '');

@@ -84,16 +84,20 @@ export const commands: Command[] = [
         .positional('pairs', { type: 'string', array: true, describe: 'PRODUCT.SETTING=VALUE (VALUE may contain =), or one PRODUCT.SETTING with --stdin' })
         .option('stdin', { type: 'boolean', describe: 'read the value of the one PRODUCT.SETTING from standard input (one trailing newline removed): a secret never shows in the process list' })
         .option('apply', { type: 'boolean', describe: 'then run server.refresh' })
+        .option('wait', { ...waitOption, describe: 'with --apply: wait for a running run to finish (optionally at most S seconds: --wait=S)' })
+        .option('label', labelOption)
         .option('detailed-exitcodes', detailedOption),
     async run(ctx, args) {
+      checkApplyOnly(args);
       let pairs = (args['pairs'] as unknown[]).map(String);
       if (args['stdin']) {
         if (pairs.length !== 1 || pairs[0]!.includes('=')) throw new UsageError('product.set --stdin takes one PRODUCT.SETTING, without =VALUE', 'e.g. printf %s "$PASSWORD" | bootstrap product.set haproxy.stats_password --stdin');
         pairs = [`${pairs[0]}=${await readStdinValue(ctx.io.stdin)}`];
       }
       const changes = await ctx.agent().productSet({ pairs });
-      ctx.print(changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)}${c.changed ? '' : ' (unchanged)'}`).join('\n'), settingChangesJson(changes));
-      if (args['apply']) await applyAfterChange(ctx, Boolean(args['detailed-exitcodes']));
+      const human = changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)}${c.changed ? '' : ' (unchanged)'}`).join('\n');
+      if (args['apply']) await applyAfterChange(ctx, args, human, settingChangesJson(changes));
+      else ctx.print(human, settingChangesJson(changes));
     },
   },
   {
@@ -101,11 +105,18 @@ export const commands: Command[] = [
     describe: 'put settings back to their defaults',
     examples: [['$0 product.unset haproxy.maxconn', 'back to the default of bootstrap.ini']],
     builder: (y) =>
-      y.positional('names', { type: 'string', array: true, describe: 'PRODUCT.SETTING' }).option('apply', { type: 'boolean', describe: 'then run server.refresh' }).option('detailed-exitcodes', detailedOption),
+      y
+        .positional('names', { type: 'string', array: true, describe: 'PRODUCT.SETTING' })
+        .option('apply', { type: 'boolean', describe: 'then run server.refresh' })
+        .option('wait', { ...waitOption, describe: 'with --apply: wait for a running run to finish (optionally at most S seconds: --wait=S)' })
+        .option('label', labelOption)
+        .option('detailed-exitcodes', detailedOption),
     async run(ctx, args) {
+      checkApplyOnly(args);
       const changes = await ctx.agent().productUnset({ names: (args['names'] as unknown[]).map(String) });
-      ctx.print(changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)} (default${c.changed ? '' : ', unchanged'})`).join('\n'), settingChangesJson(changes));
-      if (args['apply']) await applyAfterChange(ctx, Boolean(args['detailed-exitcodes']));
+      const human = changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)} (default${c.changed ? '' : ', unchanged'})`).join('\n');
+      if (args['apply']) await applyAfterChange(ctx, args, human, settingChangesJson(changes));
+      else ctx.print(human, settingChangesJson(changes));
     },
   },
   {
@@ -121,7 +132,7 @@ export const commands: Command[] = [
         .positional('mode', { type: 'string', describe: 'one of [server] modes' })
         .option('no-apply', { type: 'boolean', describe: 'commit the mode without running the pipeline' })
         .option('wait', waitOption)
-        .option('label', { type: 'string', describe: 'a label for this run (a rollout id, a batch): in its journal, callback and BOOTSTRAP_LABEL' })
+        .option('label', labelOption)
         .option('detailed-exitcodes', detailedOption),
     async run(ctx, args) {
       const agent = ctx.agent();
@@ -402,9 +413,11 @@ function runOptions(y: Argv): Argv {
     .option('wait', waitOption)
     .option('timeout', { type: 'number', describe: 'bound on the whole run, in seconds (default: [phases] run_timeout)' })
     .option('callback-url', { type: 'string', describe: 'where to report the outcome (default: [callback] url)' })
-    .option('label', { type: 'string', describe: 'a label for this run (a rollout id, a batch): in its journal, callback and BOOTSTRAP_LABEL' })
+    .option('label', labelOption)
     .option('detailed-exitcodes', detailedOption);
 }
+
+const labelOption = { type: 'string', describe: 'a label for this run (a rollout id, a batch): in its journal, callback and BOOTSTRAP_LABEL' } as const;
 
 const detailedOption = { type: 'boolean', describe: 'exit 2 when the run succeeded and steps reported changes (0: no change reported, 1: failure)' } as const;
 
@@ -426,7 +439,7 @@ type RunSignals = Pick<RunRequest, 'signal' | 'cleanupSignal' | 'onStep'>;
  * Runs a pipeline command with SIGINT/SIGTERM wired to it (first: stop the run, which then runs
  * error.d; second: stop the clean-up too), prints the outcome, sets the exit code.
  */
-async function runAndReport(ctx: CommandContext, start: (signals: RunSignals) => Promise<RunOutcome | null>, detailed = false): Promise<RunOutcome | null> {
+async function runAndReport(ctx: CommandContext, start: (signals: RunSignals) => Promise<RunOutcome | null>, detailed = false, extra: Record<string, unknown> = {}): Promise<RunOutcome | null> {
   const run = new AbortController();
   const cleanup = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
@@ -451,7 +464,7 @@ async function runAndReport(ctx: CommandContext, start: (signals: RunSignals) =>
   // Puppet's --detailed-exitcodes: 2 = success with changes reported (a step that reports nothing counts as unchanged).
   if (detailed && outcome.status === 'success' && outcome.journal && countSteps(outcome.journal).changed > 0) ctx.exitCode = ExitCode.changes;
   if (outcome.dryRun) ctx.print(formatDryRun(outcome.dryRun), dryRunJson(outcome.dryRun));
-  else if (outcome.journal) ctx.print(formatOutcome(outcome.journal, outcome.journalPath), { server: outcome.journal.server, ...runSummary(outcome.journal), journal: outcome.journalPath }, formatOutcomeBrief(outcome.journal));
+  else if (outcome.journal) ctx.print(formatOutcome(outcome.journal, outcome.journalPath), { server: outcome.journal.server, ...runSummary(outcome.journal), journal: outcome.journalPath, ...extra }, formatOutcomeBrief(outcome.journal));
   return outcome;
 }
 
@@ -479,9 +492,26 @@ async function follow(ctx: CommandContext, agent: Agent, first: RunJournal): Pro
   }
 }
 
-async function applyAfterChange(ctx: CommandContext, detailed: boolean): Promise<void> {
-  const outcome = await runAndReport(ctx, (signals) => ctx.agent().refresh(signals), detailed);
-  if (outcome === null) ctx.logger.warn('--apply: this server was never provisioned; the setting is saved and will apply at provisioning');
+/**
+ * `--apply` after product.set/unset: the settings are printed first, then the run. With --json,
+ * one document: the run's, with the settings' `changed`/`unchanged` under `settings` (scripts
+ * and the fleet playbook parse one object).
+ */
+/** --wait, --label and --detailed-exitcodes of product.set/unset are about the run of --apply. */
+function checkApplyOnly(args: Record<string, unknown>): void {
+  if (args['apply']) return;
+  const given = ['wait', 'label', 'detailed-exitcodes'].filter((k) => args[k] !== undefined && args[k] !== false);
+  if (given.length) throw new UsageError(`--${given[0]} is for the run of --apply`, 'add --apply, or leave it out');
+}
+
+async function applyAfterChange(ctx: CommandContext, args: Record<string, unknown>, human: string, settings: ReturnType<typeof settingChangesJson>): Promise<void> {
+  if (!ctx.json) ctx.print(human, null);
+  const request = { waitMs: parseWait(args['wait']), label: args['label'] as string | undefined };
+  const outcome = await runAndReport(ctx, (signals) => ctx.agent().refresh({ ...request, ...signals }), Boolean(args['detailed-exitcodes']), { settings });
+  if (outcome === null) {
+    ctx.logger.warn('--apply: this server was never provisioned; the setting is saved and will apply at provisioning');
+    if (ctx.json) ctx.print('', { id: null, status: 'not-provisioned', exit_code: 0, settings });
+  }
 }
 
 /** The words `completion --words KIND [ARG]` gives the script: what fits where the cursor is. */
