@@ -127,13 +127,11 @@ export async function performRun(agent: Agent, req: RunRequest): Promise<RunOutc
     // The id once the lock is ours (ids sort by start), in the record before anything is
     // written: a takeover after a kill from here on knows the run. A resumed run keeps its id.
     const runId = paused && request.resume ? paused.id : newRunId();
-    files = { runId, snapshot: join(agent.stateDir, 'runs', `${runId}.config.json`), changesDir: join(agent.stateDir, 'runs', `${runId}.changes`), keep, lock };
+    files = { runId, snapshot: join(agent.stateDir, 'runs', `${runId}.config.json`), changesDir: '', keep, lock };
     await lock.update({ runId, action: paused && request.resume ? paused.action : request.action });
     agent.log.debug(`run lock ${lock.lock.path} taken for run ${runId}`);
     orc = await takeOrcLock(config.phases.orcLockfile, request.waitMs, (m) => agent.log.warn(m));
-    await fsp.mkdir(files.changesDir, { mode: 0o700 }).catch((err) => {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw stateFsError(err, `create ${files!.changesDir}`);
-    });
+    files.changesDir = await makeChangesDir(agent.stateDir, runId);
     if (paused && request.resume) return await resumeRun(agent, config, request, paused, files, baseDir);
     const intent = resolveIntent(config, state, request);
     agent.log.addSecrets(intent.products.flatMap((p) => p.settings.filter((s) => s.secret && typeof s.value === 'string').map((s) => String(s.value))));
@@ -142,7 +140,7 @@ export async function performRun(agent: Agent, req: RunRequest): Promise<RunOutc
   } finally {
     // A run paused for a reboot keeps its snapshot (0600): the resume runs with it.
     if (files && !keep.snapshot) await fsp.rm(files.snapshot, { force: true });
-    if (files) await fsp.rm(files.changesDir, { recursive: true, force: true });
+    if (files?.changesDir) await fsp.rm(files.changesDir, { recursive: true, force: true });
     await orc?.release();
     await lock.release();
   }
@@ -280,6 +278,33 @@ interface RunFiles {
   keep: { snapshot: boolean };
   /** The run lock, to record that the run waits for its reboot. */
   lock: { update(fields: Record<string, unknown>): Promise<void> };
+}
+
+/**
+ * The dir of a run's BOOTSTRAP_CHANGES files (one per step, created empty by the launcher) and
+ * BOOTSTRAP_REBOOT_FILE: in /dev/shm (tmpfs) when there is one, a private dir (mkdtemp, 0700);
+ * else in the state dir. Measured here: creating a file costs ~0.8 ms on ext4 and ~16 µs on
+ * tmpfs, which on ext4 took a 300-step run from 1.3 to 2.3 ms a step. The files are gone with
+ * the run (a takeover removes those of a dead run).
+ */
+async function makeChangesDir(stateDir: string, runId: string): Promise<string> {
+  try {
+    return await fsp.mkdtemp(join(shmDir, `bootstrap-${runId}-`));
+  } catch {
+    const dir = join(stateDir, 'runs', `${runId}.changes`);
+    await fsp.mkdir(dir, { mode: 0o700 }).catch((err) => {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw stateFsError(err, `create ${dir}`);
+    });
+    return dir;
+  }
+}
+
+const shmDir = '/dev/shm';
+
+/** Removes the changes dirs a dead run left in /dev/shm. */
+async function removeChangesDirs(runId: string): Promise<void> {
+  const names = await fsp.readdir(shmDir).catch(() => [] as string[]);
+  for (const n of names) if (n.startsWith(`bootstrap-${runId}-`)) await fsp.rm(join(shmDir, n), { recursive: true, force: true });
 }
 
 /** A run resumed after its reboot: its pause and its journal so far. */
@@ -626,6 +651,7 @@ async function takeOverFrom(agent: Agent, owner: DeadOwner): Promise<void> {
   // A run that waits for its reboot keeps its snapshot (unless it died resuming: it ends now).
   const paused = (await agent.store.read().catch(() => null))?.paused_run;
   const spare = paused && !(paused.resuming && paused.id === valid) ? paused.id : null;
+  if (valid) await removeChangesDirs(valid);
   await new JournalStore(agent.stateDir).prune(agent.config().phases.keepRuns, spare).catch((err) => agent.log.error(`could not remove config snapshots: ${(err as Error).message}`));
   if (valid) await settleDeadRun(agent, owner, valid).catch((err) => agent.log.error(`could not record the dead run ${valid}: ${(err as Error).message}`));
 }

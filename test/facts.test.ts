@@ -315,6 +315,7 @@ describe('reported changes', () => {
         assert.deepEqual(bodies[0].counts, { changed: 1, unchanged: 1, skipped: 1, failed: 0 });
         assert.deepEqual(validate(schema, { ...bodies[0], counts: { changed: 'x' } }).length > 0, true, 'the checker itself can fail');
         assert.deepEqual(readdirSync(join(box.stateDir, 'runs')).filter((n) => n.endsWith('.changes')), [], 'no changes dir outlives its run');
+        if (existsSync('/dev/shm')) assert.deepEqual(readdirSync('/dev/shm').filter((n) => n.startsWith(`bootstrap-${bodies[0].id}-`)), [], 'nor in /dev/shm');
       } finally {
         box.cleanup();
         await stub.close();
