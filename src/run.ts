@@ -428,9 +428,9 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
   const inForce = success || request.action !== 'upgrade' ? enabledVersions(intent.products) : { ...enabledVersions(intent.products), [request.product!]: intent.versionPrevious ?? null };
   const journal: RunJournal = { ...journalOf(result.phases), status: success ? 'success' : 'failure', exit_code: exitCode, products: inForce, failure: result.failure, backouts: result.backouts, error_steps: result.errorSteps, health };
   const journalPath = await recordRun(agent, config, request, intent, journal);
-  const steps = result.phases.reduce((n, p) => n + p.steps.length, 0);
   const c = countSteps(journal);
-  const summary = `run ${runId}: ${journal.status} (${steps} steps: ${c.changed} changed, ${c.unchanged} unchanged, ${c.skipped} skipped, ${c.failed} failed; ${(journal.duration_ms / 1000).toFixed(1)} s); journal ${journalPath ?? '(not written)'}`;
+  const steps = c.changed + c.unchanged + c.skipped + c.failed;
+  const summary = `run ${runId}: ${journal.status} (${steps} step${steps === 1 ? '' : 's'}: ${c.changed} changed, ${c.unchanged} unchanged, ${c.skipped} skipped, ${c.failed} failed; ${(journal.duration_ms / 1000).toFixed(1)} s); journal ${journalPath ?? '(not written)'}`;
   if (journal.status === 'success') log.info(summary);
   else log.error(`${summary}; failed at ${journal.failure!.phase}/${journal.failure!.step}: ${journal.failure!.message}`);
   return { id: runId, status: journal.status, exitCode: journal.exit_code ?? ExitCode.internal, journal, journalPath, dryRun: null };
