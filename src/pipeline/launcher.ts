@@ -31,6 +31,7 @@ import { constants as osConstants } from 'node:os';
 import { bashPath, childrenOf, endProcesses, isProcessAlive, signalPid, sleep } from '../util/process.js';
 import { LineSplitter, Tail, tailBytes } from './output.js';
 import { readHeadSync } from '../util/files.js';
+import { lstatSync } from 'node:fs';
 import { packageRoot } from '../version.js';
 
 export interface RawStepResult {
@@ -318,6 +319,9 @@ export class Launcher {
 function readChanges(path: string, mask: (text: string) => string): { lines: string[]; truncated: boolean } {
   let head: { text: string; truncated: boolean };
   try {
+    // Most steps report nothing: one lstat, and the file is opened only when it holds something.
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st || st.size === 0) return { lines: [], truncated: false };
     head = readHeadSync(path, tailBytes);
   } catch {
     return { lines: [], truncated: false }; // removed or replaced by the step: nothing we trust
