@@ -205,6 +205,19 @@ describe('.if steps', () => {
   );
 
   it(
+    'a .if follows the trust rules of steps: writable by others, the run refuses to start (77) and nothing runs',
+    withBox(iniWith(), async (box, log) => {
+      script(join(box.phasesDir, 'configure.d', '10-x'), 'echo ran >> "$LOG"');
+      script(join(box.phasesDir, 'configure.d', '10-x.if'), 'exit 0', 0o777);
+      const r = await box.run(['server.provision'], { env: { LOG: log } });
+      assert.equal(r.code, 77);
+      assert.match(r.stderr, /10-x\.if: writable by others/);
+      assert.deepEqual(readLines(log), []);
+      assert.equal((await box.run(['server.provision', '--dry-run'])).code, 77, 'the dry run runs no untrusted .if either');
+    }),
+  );
+
+  it(
     'a .if that hangs is killed at script_timeout (kind timeout)',
     withBox(iniWith({ script_timeout: 1, kill_grace: 1 }), async (box, log) => {
       script(join(box.phasesDir, 'configure.d', '10-x.if'), 'sleep 60');
