@@ -18,9 +18,9 @@ import type { Plan } from './pipeline/plan.js';
 import { checkSyntax, type SyntaxResult } from './pipeline/syntax.js';
 import { previewSteps, type StepPreview } from './pipeline/preview.js';
 import { tmpdir } from 'node:os';
-import { effectiveProducts, enabledVersions, findProduct, type EffectiveProduct } from './products.js';
+import { effectiveProducts, enabledVersions, findProduct, secretValues, type EffectiveProduct } from './products.js';
 import { writeJsonAtomic } from './state/atomic.js';
-import { JournalStore, countSteps, isRunId, journalSchema, newRunId, type PhaseRecord, type RebootRecord, type RunJournal, type StepRecord } from './state/journal.js';
+import { JournalStore, countSteps, describeCounts, isRunId, journalSchema, newRunId, type PhaseRecord, type RebootRecord, type RunJournal, type StepRecord } from './state/journal.js';
 import { FactsStore, builtinCollection, factEnvironment, factsSchema, type Facts, type FactsDoc } from './facts/facts.js';
 import { exploreAndStore, type ExplorerOptions } from './facts/explorers.js';
 import type { PausedRun, StateDoc } from './state/state.js';
@@ -134,7 +134,7 @@ export async function performRun(agent: Agent, req: RunRequest): Promise<RunOutc
     files.changesDir = await makeChangesDir(agent.stateDir, runId);
     if (paused && request.resume) return await resumeRun(agent, config, request, paused, files, baseDir);
     const intent = resolveIntent(config, state, request);
-    agent.log.addSecrets(intent.products.flatMap((p) => p.settings.filter((s) => s.secret && typeof s.value === 'string').map((s) => String(s.value))));
+    agent.log.addSecrets(secretValues(intent.products));
     await writeJsonAtomic(files.snapshot, snapshotOf(config, intent, request, runId), 0o600, { durable: false });
     return await execute(agent, config, request, intent, files, baseDir);
   } finally {
@@ -166,8 +166,9 @@ async function resumeRun(agent: Agent, config: Config, request: RunRequest, paus
       if (s.paused_run?.id === paused.id) s.paused_run.resuming = { boot_id: bootId(agent.env), started_at: new Date().toISOString() };
     });
   } else agent.log.warn(`abandoning run ${paused.id} (${paused.action}), which waits for a reboot: backouts (${config.phases.backout}) and error.d run`);
-  agent.log.addSecrets(intent.products.flatMap((p) => p.settings.filter((s) => s.secret && typeof s.value === 'string').map((s) => String(s.value))));
-  return execute(agent, config, original, intent, files, baseDir, { paused, journal: journal ?? pausedJournalStub(agent, paused, intent, baseDir) });
+  agent.log.addSecrets(secretValues(intent.products));
+  const stub = () => journalStub(agent, { id: paused.id, action: paused.action, command: agent.commandLine, status: 'rebooting', startedAt: paused.requested_at, mode: intent.mode, products: enabledVersions(intent.products), label: paused.label });
+  return execute(agent, config, original, intent, files, baseDir, { paused, journal: journal ?? stub() });
 }
 
 function checkIntent(agent: Agent, config: Config, request: RunRequest): void {
@@ -242,14 +243,12 @@ async function previewRun(agent: Agent, config: Config, request: RunRequest, pla
   try {
     const snapshot = join(tmp, 'config.json');
     await writeJsonAtomic(snapshot, snapshotOf(config, intent, request, runId), 0o600, { durable: false });
-    const store = new FactsStore(agent.stateDir);
     const baseEnv = runEnvironment(agent.env, runInfoOf(agent, config, request, intent, runId, snapshot));
-    const builtin = await builtinCollection(store, agent.env);
-    Object.assign(baseEnv, factEnvironment(builtin.facts), { BOOTSTRAP_FACTS_JSON: store.file });
-    const environment = (phase: string) => phaseEnvironment(agent, config, plan, baseEnv, marker, phase, { signal: request.signal });
-    const explored = await exploreAndStore(plan.explorers.steps, builtin, null, explorerOptions(agent, config, plan, plan.explorers.steps.length ? await environment('explorer') : baseEnv, undefined, request.signal));
-    if (explored.failure) return { steps: [], facts: explored.all, explorers: explored.records, failure: `explorer/${explored.failure.step}: ${explored.failure.message}` };
+    const { builtin } = await withBuiltinFacts(agent, baseEnv);
+    const explored = await exploreNow(agent, config, plan, baseEnv, marker, builtin, null, request.signal);
+    if (explored.failure) return { steps: [], facts: explored.all, explorers: explored.records, failure: explored.failureText };
     Object.assign(baseEnv, factEnvironment(explored.facts));
+    const environment = (phase: string) => phaseEnvironment(agent, config, plan, baseEnv, marker, phase, { signal: request.signal });
     const steps = await previewSteps({ plan, environment, marker, phases: config.phases, log: agent.log, signal: request.signal });
     const failed = steps.find((s) => s.verdict === 'fail');
     return { steps, facts: explored.all, explorers: explored.records, failure: failed ? `${failed.phase}/${failed.step}: ${failed.reason}` : null };
@@ -369,10 +368,8 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
   const live = liveJournal(new JournalStore(agent.stateDir), journalOf);
   const baseEnv = runEnvironment(agent.env, runInfoOf(agent, config, request, intent, runId, snapshot));
   const marker = runMarker(runId);
-  const factsStore = new FactsStore(agent.stateDir);
-  const builtin = await builtinCollection(factsStore, agent.env);
+  const { builtin, store: factsStore } = await withBuiltinFacts(agent, baseEnv);
   collected.facts = builtin.facts;
-  Object.assign(baseEnv, factEnvironment(builtin.facts), { BOOTSTRAP_FACTS_JSON: factsStore.file });
   const signal = request.signal ?? new AbortController().signal;
   const cleanupSignal = request.cleanupSignal ?? new AbortController().signal;
   let result: PipelineResult;
@@ -428,9 +425,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
   const inForce = success || request.action !== 'upgrade' ? enabledVersions(intent.products) : { ...enabledVersions(intent.products), [request.product!]: intent.versionPrevious ?? null };
   const journal: RunJournal = { ...journalOf(result.phases), status: success ? 'success' : 'failure', exit_code: exitCode, products: inForce, failure: result.failure, backouts: result.backouts, error_steps: result.errorSteps, health };
   const journalPath = await recordRun(agent, config, request, intent, journal);
-  const c = countSteps(journal);
-  const steps = c.changed + c.unchanged + c.skipped + c.failed;
-  const summary = `run ${runId}: ${journal.status} (${steps} step${steps === 1 ? '' : 's'}: ${c.changed} changed, ${c.unchanged} unchanged, ${c.skipped} skipped, ${c.failed} failed; ${(journal.duration_ms / 1000).toFixed(1)} s); journal ${journalPath ?? '(not written)'}`;
+  const summary = `run ${runId}: ${journal.status} (${describeCounts(countSteps(journal))}; ${(journal.duration_ms / 1000).toFixed(1)} s); journal ${journalPath ?? '(not written)'}`;
   if (journal.status === 'success') log.info(summary);
   else log.error(`${summary}; failed at ${journal.failure!.phase}/${journal.failure!.step}: ${journal.failure!.message}`);
   return { id: runId, status: journal.status, exitCode: journal.exit_code ?? ExitCode.internal, journal, journalPath, dryRun: null };
@@ -557,13 +552,16 @@ async function readSnapshot(file: string): Promise<{ request: Partial<RunRequest
   }
 }
 
-/** The journal of a paused run whose journal is gone: enough to record it as failed. */
-function pausedJournalStub(agent: Agent, paused: PausedRun, intent: Intent, baseDir: string): RunJournal {
-  const config = agent.config();
+/**
+ * The journal of a run whose own journal is gone (its agent died before writing one, or it
+ * was lost while the run waited for its reboot): enough to record the run as failed.
+ */
+function journalStub(agent: Agent, o: { id: string; action: string; command: string; status: RunJournal['status']; startedAt: string; mode: string; products: Record<string, string | null>; label?: string | null }): RunJournal {
+  const now = new Date();
   return {
-    schema: journalSchema, id: paused.id, action: paused.action, command: agent.commandLine, server: config.server.name, status: 'rebooting', exit_code: null,
-    started_at: paused.requested_at, finished_at: paused.requested_at, duration_ms: 0, phases_dir: baseDir, mode: intent.mode, mode_previous: null,
-    product: null, version: null, version_previous: null, products: enabledVersions(intent.products), callback_url: null, label: paused.label,
+    schema: journalSchema, id: o.id, action: o.action, command: o.command, server: agent.config().server.name, status: o.status, exit_code: o.status === 'failure' ? ExitCode.failed : null,
+    started_at: o.startedAt, finished_at: now.toISOString(), duration_ms: now.getTime() - Date.parse(o.startedAt), phases_dir: agent.phasesDir, mode: o.mode, mode_previous: null,
+    product: null, version: null, version_previous: null, products: o.products, callback_url: null, label: o.label ?? null,
     phases: [], failure: null, backouts: [], error_steps: [], health: null,
   };
 }
@@ -665,37 +663,14 @@ async function settleDeadRun(agent: Agent, owner: LockOwner, runId: string): Pro
     return; // it committed its outcome, or its pause for a reboot; only the lock was left
   }
   const config = agent.config();
-  const now = new Date();
   const resuming = state.paused_run?.id === runId;
   const message = resuming
     ? `the agent (pid ${owner.pid}) died while it resumed the run after its reboot (killed, or the power went); the run is not resumed twice; found by the next run`
     : `the agent (pid ${owner.pid}) died during the run, before recording its outcome (killed?); found by the next run`;
   const previous = await journals.read(runId).catch(() => null);
-  const journal: RunJournal = previous ?? {
-    schema: journalSchema,
-    id: runId,
-    action: owner.action ?? 'unknown',
-    command: owner.command,
-    server: config.server.name,
-    status: 'failure',
-    exit_code: ExitCode.failed,
-    started_at: owner.startedAt,
-    finished_at: now.toISOString(),
-    duration_ms: now.getTime() - Date.parse(owner.startedAt),
-    phases_dir: agent.phasesDir,
-    mode: state.mode ?? config.server.defaultMode,
-    mode_previous: null,
-    product: null,
-    version: null,
-    version_previous: null,
-    products: enabledVersions(effectiveProducts(config, state)),
-    callback_url: null,
-    phases: [],
-    failure: null,
-    backouts: [],
-    error_steps: [],
-    health: null,
-  };
+  const journal: RunJournal =
+    previous ??
+    journalStub(agent, { id: runId, action: owner.action ?? 'unknown', command: owner.command, status: 'failure', startedAt: owner.startedAt, mode: state.mode ?? config.server.defaultMode, products: enabledVersions(effectiveProducts(config, state)) });
   // Not committed: whatever its journal said, the run did not take effect.
   if (journal.status !== 'failure' || !journal.failure || resuming) {
     Object.assign(journal, { status: 'failure', exit_code: ExitCode.failed, failure: { phase: 'agent', step: '', kind: 'signal', exit_code: null, message } });
@@ -789,15 +764,14 @@ export async function collectFacts(agent: Agent): Promise<{ doc: FactsDoc; explo
   const refusal = agent.planRefusal(plan);
   if (refusal) throw refusal;
   await agent.store.ensureDir();
-  const store = new FactsStore(agent.stateDir);
-  const builtin = await builtinCollection(store, agent.env);
-  const marker = runMarker(newRunId());
-  const env: NodeJS.ProcessEnv = { ...agent.env, BOOTSTRAP_RUN_ID: marker.slice(marker.indexOf('=') + 1), BOOTSTRAP_SERVER: config.server.name, BOOTSTRAP_STATE_DIR: agent.stateDir, ...factEnvironment(builtin.facts), BOOTSTRAP_FACTS_JSON: store.file };
+  const runId = newRunId();
+  const marker = runMarker(runId);
+  const env: NodeJS.ProcessEnv = { ...agent.env, BOOTSTRAP_RUN_ID: runId, BOOTSTRAP_SERVER: config.server.name, BOOTSTRAP_STATE_DIR: agent.stateDir };
+  const { builtin, store } = await withBuiltinFacts(agent, env);
   try {
-    const explorerEnv = plan.explorers.steps.length ? await phaseEnvironment(agent, config, plan, env, marker, 'explorer', {}) : env;
-    const explored = await exploreAndStore(plan.explorers.steps, builtin, store, explorerOptions(agent, config, plan, { ...explorerEnv, BOOTSTRAP_PHASE: 'explorer' }, undefined, undefined));
+    const explored = await exploreNow(agent, config, plan, env, marker, builtin, store, undefined);
     const doc = (await store.read()) ?? { schema: factsSchema, collected_at: new Date().toISOString(), facts: explored.all, failed: [], builtin_ms: builtin.ms, explorers_ms: 0 };
-    return { doc, explorers: explored.records, failure: explored.failure && `explorer/${explored.failure.step}: ${explored.failure.message}` };
+    return { doc, explorers: explored.records, failure: explored.failureText };
   } catch (err) {
     if (!(err instanceof EnvironmentFileError)) throw err;
     // The built-in facts only; facts.json keeps the last collection.
@@ -806,6 +780,25 @@ export async function collectFacts(agent: Agent): Promise<{ doc: FactsDoc; explo
   } finally {
     await sweepMarked(marker, config.phases.killGraceMs);
   }
+}
+
+/** The built-in facts, given to `env` as steps get them (BOOTSTRAP_FACT_*, BOOTSTRAP_FACTS_JSON). */
+async function withBuiltinFacts(agent: Agent, env: NodeJS.ProcessEnv): Promise<{ builtin: { facts: Facts; ms: number }; store: FactsStore }> {
+  const store = new FactsStore(agent.stateDir);
+  const builtin = await builtinCollection(store, agent.env);
+  Object.assign(env, factEnvironment(builtin.facts), { BOOTSTRAP_FACTS_JSON: store.file });
+  return { builtin, store };
+}
+
+/**
+ * explorer.d outside a run (a dry run, server.facts --refresh): with environment.d sourced for
+ * phase `explorer` when there are explorers; `store` null writes no facts.json. Throws
+ * EnvironmentFileError when environment.d fails.
+ */
+async function exploreNow(agent: Agent, config: Config, plan: Plan, env: NodeJS.ProcessEnv, marker: string, builtin: { facts: Facts; ms: number }, store: FactsStore | null, signal: AbortSignal | undefined) {
+  const explorerEnv = plan.explorers.steps.length ? await phaseEnvironment(agent, config, plan, env, marker, 'explorer', { signal }) : { ...env, BOOTSTRAP_PHASE: 'explorer' };
+  const explored = await exploreAndStore(plan.explorers.steps, builtin, store, explorerOptions(agent, config, plan, explorerEnv, undefined, signal));
+  return { ...explored, failureText: explored.failure && `explorer/${explored.failure.step}: ${explored.failure.message}` };
 }
 
 /** Explorers as steps are: script_timeout within the run's deadline, output to the log, secrets masked. */

@@ -3,14 +3,13 @@
 
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { json, root, sandbox, type Sandbox } from './helpers/cli.js';
 import { validate } from './helpers/json-schema.js';
 import { iniWith, readLines, script, withBox } from './helpers/phases.js';
-import { httpStub } from './helpers/servers.js';
+import { jsonReceiver } from './helpers/servers.js';
 
 const lastJournal = async (box: Sandbox) => json(await box.run(['runs.show', 'last', '--json']));
 const step = (j: any, phase: string, name: string) => j.phases.find((p: any) => p.phase === phase).steps.find((s: any) => s.name === name);
@@ -283,15 +282,7 @@ describe('reported changes', () => {
   it(
     'steps, checks and backouts report changes: journal, runs.show, summary line, callback (valid against the JSON Schema, facts included)',
     async () => {
-      const bodies: any[] = [];
-      const stub = await httpStub((req: IncomingMessage, res: ServerResponse) => {
-        let body = '';
-        req.on('data', (d) => (body += d));
-        req.on('end', () => {
-          bodies.push(JSON.parse(body));
-          res.end();
-        });
-      });
+      const stub = await jsonReceiver();
       const box = sandbox(iniWith({ backout: 'all' }, `\n[callback]\nurl = ${stub.url}/cb\n`));
       try {
         const dir = join(box.phasesDir, 'configure.d');
@@ -321,6 +312,7 @@ describe('reported changes', () => {
         assert.equal(r.code, 1);
         assert.deepEqual(json(r).changes.find((c: any) => c.step === '10-two.backout'), { phase: 'configure', step: '10-two.backout', changes: ['restored /etc/a'] });
         const schema = JSON.parse(readFileSync(join(root, 'schema/callback.schema.json'), 'utf8'));
+        const bodies = stub.bodies.map((b) => b.body);
         assert.equal(bodies.length, 3);
         for (const body of bodies) assert.deepEqual(validate(schema, body), []);
         assert.deepEqual(bodies[0].facts.rack, { row: 4 });

@@ -5,13 +5,12 @@
 
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { collect, json, root, sandbox, type Sandbox } from './helpers/cli.js';
 import { validate } from './helpers/json-schema.js';
 import { iniWith, readLines, script } from './helpers/phases.js';
-import { httpStub, type HttpStub } from './helpers/servers.js';
+import { jsonReceiver, type HttpStub } from './helpers/servers.js';
 
 interface Rig {
   box: Sandbox;
@@ -26,15 +25,8 @@ interface Rig {
 
 /** A sandbox whose reboot command records its calls (and a copy of the run lock's record), with a callback receiver. */
 async function rig(phases: Record<string, string | number> = {}): Promise<Rig> {
-  const bodies: Rig['bodies'] = [];
-  const stub = await httpStub((req: IncomingMessage, res: ServerResponse) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      bodies.push({ delivery: String(req.headers['x-bootstrap-delivery']), body: JSON.parse(body) });
-      res.end();
-    });
-  });
+  const stub = await jsonReceiver();
+  const bodies = stub.bodies;
   const box0 = sandbox('');
   const reboot = script(join(box0.dir, 'reboot'), `echo "reboot $*" >> "${join(box0.dir, 'steps.log')}"; cp "${join(box0.stateDir, 'run.lock')}" "${join(box0.dir, 'lock-at-reboot')}"; [ ! -e "${join(box0.dir, 'reboot-fails')}" ]`);
   writeFileSync(box0.config, iniWith({ reboot_command: `${reboot} now`, backout: 'all', ...phases }, `\n[callback]\nurl = ${stub.url}/cb\ntimeout = 5\n`));

@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import type { Plan } from '../pipeline/plan.js';
 import type { EffectiveProduct } from '../products.js';
 import type { DryRunReport } from '../run.js';
-import { changesOf, countSteps, type RunJournal, type StepRecord } from '../state/journal.js';
+import { changesOf, countSteps, describeCounts, type RunJournal, type StepRecord } from '../state/journal.js';
 import type { FactsDoc } from '../facts/facts.js';
 import type { RunBlame, StepStats } from '../state/blame.js';
 import type { Checkup } from '../heartbeat/types.js';
@@ -115,9 +115,7 @@ export function formatOutcome(j: RunJournal, path: string | null): string {
 
 /** `5 steps: 1 changed, 3 unchanged, 1 skipped, 0 failed` */
 export function formatCounts(j: RunJournal): string {
-  const c = countSteps(j);
-  const steps = c.changed + c.unchanged + c.skipped + c.failed;
-  return `${steps} step${steps === 1 ? '' : 's'}: ${c.changed} changed, ${c.unchanged} unchanged, ${c.skipped} skipped, ${c.failed} failed`;
+  return describeCounts(countSteps(j));
 }
 
 export function formatFacts(doc: FactsDoc, valuesOnly: boolean): string {

@@ -236,8 +236,7 @@ function outcomeOf(
 /** The first line a step wrote to BOOTSTRAP_REBOOT_FILE (the launcher saw it was not empty). */
 function rebootReason(changesDir: string | null): string {
   try {
-    const head = changesDir ? readHeadSync(join(changesDir, 'reboot'), 4096).text : '';
-    return head.split('\n').map((l) => l.trim()).find((l) => l !== '')?.slice(0, 500) ?? 'no reason given';
+    return firstLine(changesDir ? readHeadSync(join(changesDir, 'reboot'), 4096).text : '') ?? 'no reason given';
   } catch {
     return 'no reason given';
   }
@@ -245,7 +244,12 @@ function rebootReason(changesDir: string | null): string {
 
 /** Why a condition skipped its step: the first line it printed, else its exit. */
 export function skipReason(step: PlannedStep, r: RawStepResult): string {
-  return r.output.split('\n').map((l) => l.trim()).find((l) => l !== '')?.slice(0, 500) ?? `${step.name}.if exited 1`;
+  return firstLine(r.output) ?? `${step.name}.if exited 1`;
+}
+
+/** A reason a script wrote: its first non-blank line, trimmed, at most 500 characters. */
+function firstLine(text: string): string | undefined {
+  return text.split('\n').map((l) => l.trim()).find((l) => l !== '')?.slice(0, 500);
 }
 
 function launcherOptions(o: PipelineOptions) {

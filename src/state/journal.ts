@@ -141,6 +141,12 @@ export function stepChanges(s: StepRecord): string[] {
   return [...(s.changes ?? []), ...(s.check?.changes ?? [])];
 }
 
+/** `5 steps: 1 changed, 3 unchanged, 1 skipped, 0 failed`: the summary line's and the CLI's words. */
+export function describeCounts(c: StepCounts): string {
+  const steps = c.changed + c.unchanged + c.skipped + c.failed;
+  return `${steps} step${steps === 1 ? '' : 's'}: ${c.changed} changed, ${c.unchanged} unchanged, ${c.skipped} skipped, ${c.failed} failed`;
+}
+
 export function countSteps(j: Pick<RunJournal, 'phases'>): StepCounts {
   const counts: StepCounts = { changed: 0, unchanged: 0, skipped: 0, failed: 0 };
   for (const s of j.phases.flatMap((p) => p.steps)) {

@@ -22,6 +22,20 @@ export interface HttpStub {
   close(): Promise<void>;
 }
 
+/** A callback receiver: answers 200 and keeps each body (parsed) with its X-Bootstrap-Delivery. */
+export async function jsonReceiver(): Promise<HttpStub & { bodies: { delivery: string; body: any }[] }> {
+  const bodies: { delivery: string; body: any }[] = [];
+  const stub = await httpStub((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      bodies.push({ delivery: String(req.headers['x-bootstrap-delivery']), body: JSON.parse(body) });
+      res.end();
+    });
+  });
+  return { ...stub, bodies };
+}
+
 /** An HTTP server answering every request with `handler` (default: 200 "ok"). */
 export async function httpStub(handler?: Parameters<typeof createServer>[1], port = 0): Promise<HttpStub> {
   const sockets = new Set<import('node:net').Socket>();
