@@ -32,8 +32,8 @@ export interface Fleet {
   lbStatus(): Record<string, string>;
   bin: string;
   inventory: string;
-  /** Runs fleet/rollout.yml in the hub namespace with these extra vars. */
-  rollout(vars: Record<string, unknown>, timeoutMs?: number): { code: number | null; output: string; report: any };
+  /** Runs fleet/rollout.yml in the hub namespace with these extra vars (and ansible settings in `env`). */
+  rollout(vars: Record<string, unknown>, timeoutMs?: number, env?: Record<string, string>): { code: number | null; output: string; report: any };
   stopSshd(host: FleetHost): void;
   /** Starts `argv` inside the host (its namespaces: network, mount, hostname). */
   spawnIn(host: FleetHost, argv: string[]): ChildProcess;
@@ -215,13 +215,13 @@ export function makeFleet(o: FleetOptions): Fleet {
     },
     bin: o.bin,
     inventory,
-    rollout(vars, timeoutMs = 180_000) {
+    rollout(vars, timeoutMs = 180_000, env = {}) {
       const reportDir = mkdtempSync(join(dir, 'report-'));
       const varsFile = join(dir, `vars-${Date.now()}.json`);
       writeFileSync(varsFile, JSON.stringify({ report_dir: reportDir, ...vars }));
       const r = spawnSync('ip', ['netns', 'exec', hub, 'ansible-playbook', '-i', inventory, join(root, 'fleet/rollout.yml'), '-e', `@${varsFile}`], {
         cwd: join(root, 'fleet'),
-        env: { ...process.env, ANSIBLE_CONFIG: join(root, 'fleet/ansible.cfg'), ANSIBLE_LOCAL_TEMP: join(dir, 'ansible-local'), ANSIBLE_REMOTE_TEMP: '/tmp/.ansible-remote', ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, 'cp'), ANSIBLE_NOCOLOR: '1' },
+        env: { ...process.env, ANSIBLE_CONFIG: join(root, 'fleet/ansible.cfg'), ANSIBLE_LOCAL_TEMP: join(dir, 'ansible-local'), ANSIBLE_REMOTE_TEMP: '/tmp/.ansible-remote', ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, 'cp'), ANSIBLE_NOCOLOR: '1', ...env },
         encoding: 'utf8',
         timeout: timeoutMs,
       });
