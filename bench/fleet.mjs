@@ -4,8 +4,8 @@
 // canary and batches. Prints both wall times, their ratio, the controller's CPU seconds per host
 // and the agent's peak RSS per host (an upgrade with a callback).
 // Goal: at most 1.5x plain ssh, and under 60 MB agent peak RSS.
-// Usage (root, after npm run build): node bench/fleet.mjs [HOSTS]; BENCH_DEBUG=1 prints the plain
-// runs' peak RSS one by one.
+// Usage (root, after npm run build): node bench/fleet.mjs [HOSTS] [ROUNDS]; BENCH_DEBUG=1 prints
+// the plain runs' peak RSS one by one and the playbook's time per task.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ const { fleetUnavailable, installAgent, makeFleet, newFleetDir, removeFleetDir }
 const { iniWith } = await import(join(root, 'dist/test/helpers/phases.js'));
 
 const n = Number(process.argv[2] ?? 20);
+const ROUNDS = Number(process.argv[3] ?? 3);
 const why = fleetUnavailable();
 if (why) {
   console.log(`fleet bench skipped: ${why}`);
@@ -57,34 +58,48 @@ try {
   const ssh = `ssh -i ${key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes`;
   const addresses = fleet.hosts.map((h) => h.address);
   const batches = [addresses.slice(0, 1), addresses.slice(1, 5), addresses.slice(5)];
-  const script = [
+  const plainRun = (to) => timed(['sh', '-c', [
     `printf '%s\\n' ${addresses.join(' ')} | xargs -P 10 -I{} ${ssh} root@{} ${bin} server.status --json > /dev/null`,
-    ...batches.map((b) => `printf '%s\\n' ${b.join(' ')} | xargs -P 10 -I{} ${ssh} root@{} ${bin} product.upgrade haproxy --to 2.8 --json > /dev/null`),
-  ].join(' && ');
-  writeFileSync(rssLog, '');
-  const plain = timed(['sh', '-c', script]);
-  const plainRss = readFileSync(rssLog, 'utf8').trim().split('\n').map(Number);
-  if (process.env.BENCH_DEBUG) console.log(readFileSync(rssLog, 'utf8'));
+    ...batches.map((b) => `printf '%s\\n' ${b.join(' ')} | xargs -P 10 -I{} ${ssh} root@{} ${bin} product.upgrade haproxy --to ${to} --json > /dev/null`),
+  ].join(' && ')]);
+  const ansibleRun = (to, round) => {
+    const vars = join(dir, 'vars.json');
+    writeFileSync(vars, JSON.stringify({ command: 'upgrade', product: 'haproxy', version: to, canary: 1, batches: [4, 15], report_dir: dir }));
+    return timed(['ansible-playbook', '-i', fleet.inventory, join(root, 'fleet/rollout.yml'), '-e', `@${vars}`], {
+      ANSIBLE_CONFIG: join(root, 'fleet/ansible.cfg'),
+      ANSIBLE_LOCAL_TEMP: join(dir, 'ansible-local'),
+      // A fresh control path each round: no round reuses the connections of the one before.
+      ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, `cp-${round}`),
+      // BENCH_DEBUG=1: where the playbook's time goes, task by task.
+      ...(process.env.BENCH_DEBUG ? { ANSIBLE_CALLBACKS_ENABLED: 'ansible.posix.profile_tasks' } : {}),
+    });
+  };
+  const rss = () => readFileSync(rssLog, 'utf8').trim().split('\n').filter(Boolean).map(Number);
 
-  writeFileSync(rssLog, '');
-  const vars = join(dir, 'vars.json');
-  writeFileSync(vars, JSON.stringify({ command: 'upgrade', product: 'haproxy', version: '2.9', canary: 1, batches: [4, 15], report_dir: dir }));
-  const ansible = timed(['ansible-playbook', '-i', fleet.inventory, join(root, 'fleet/rollout.yml'), '-e', `@${vars}`], {
-    ANSIBLE_CONFIG: join(root, 'fleet/ansible.cfg'),
-    ANSIBLE_LOCAL_TEMP: join(dir, 'ansible-local'),
-    ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, 'cp'),
-    // BENCH_DEBUG=1: where the playbook's time goes, task by task.
-    ...(process.env.BENCH_DEBUG ? { ANSIBLE_CALLBACKS_ENABLED: 'ansible.posix.profile_tasks' } : {}),
-  });
-  const ansibleRss = readFileSync(rssLog, 'utf8').trim().split('\n').map(Number);
+  // Rounds interleave the two (the machine's load moves a single run by a second): each round
+  // upgrades every host twice, plain ssh then the playbook, to versions that only go up.
+  const rounds = [];
+  const allRss = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    writeFileSync(rssLog, '');
+    const plain = plainRun(`3.${r}.0`);
+    allRss.push(...rss());
+    if (process.env.BENCH_DEBUG) console.log(readFileSync(rssLog, 'utf8'));
+    writeFileSync(rssLog, '');
+    const ansible = ansibleRun(`3.${r}.1`, r);
+    allRss.push(...rss());
+    rounds.push({ plain, ansible, ratio: ansible.wall / plain.wall });
+  }
   spawnSync('kill', [String(receiverPid)]);
 
   const mb = (kb) => (kb / 1024).toFixed(0);
-  console.log(`fleet: ${n} hosts, canary 1, batches 4 and ${n - 5}, forks 10`);
-  console.log(`  plain ssh + xargs -P 10: ${plain.wall.toFixed(1)} s wall, ${(plain.cpu / n).toFixed(2)} s controller CPU per host`);
-  console.log(`  ansible rollout.yml:     ${ansible.wall.toFixed(1)} s wall, ${(ansible.cpu / n).toFixed(2)} s controller CPU per host`);
-  console.log(`  ratio ${(ansible.wall / plain.wall).toFixed(2)} (goal <= 1.5)`);
-  console.log(`  agent peak RSS: max ${mb(Math.max(...plainRss, ...ansibleRss))} MB, median ${mb([...plainRss, ...ansibleRss].sort((a, b) => a - b)[Math.floor((plainRss.length + ansibleRss.length) / 2)])} MB over ${plainRss.length + ansibleRss.length} runs (goal < 60 MB for an upgrade with a callback)`);
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  console.log(`fleet: ${n} hosts, canary 1, batches 4 and ${n - 5}, forks 10, ${ROUNDS} rounds`);
+  for (const [i, r] of rounds.entries()) {
+    console.log(`  round ${i + 1}: plain ssh + xargs -P 10 ${r.plain.wall.toFixed(1)} s (${(r.plain.cpu / n).toFixed(2)} s CPU/host), ansible rollout.yml ${r.ansible.wall.toFixed(1)} s (${(r.ansible.cpu / n).toFixed(2)} s CPU/host), ratio ${r.ratio.toFixed(2)}`);
+  }
+  console.log(`  median ratio ${median(rounds.map((r) => r.ratio)).toFixed(2)} (goal <= 1.5); controller CPU per host: plain ${median(rounds.map((r) => r.plain.cpu / n)).toFixed(2)} s, ansible ${median(rounds.map((r) => r.ansible.cpu / n)).toFixed(2)} s`);
+  console.log(`  agent peak RSS: max ${mb(Math.max(...allRss))} MB, median ${mb(median(allRss))} MB over ${allRss.length} runs (goal < 60 MB for an upgrade with a callback)`);
 } finally {
   fleet?.teardown();
   removeFleetDir(dir);
