@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fleetUnavailable, installAgent, makeFleet, newFleetDir, removeFleetDir, type Fleet, type FleetHost } from './helpers/fleet.js';
+import { fleetUnavailable, installAgent, makeFleet, newerAnsible, newFleetDir, removeFleetDir, type Fleet, type FleetHost } from './helpers/fleet.js';
 import { iniWith } from './helpers/phases.js';
 
 const unavailable = fleetUnavailable();
@@ -28,214 +28,232 @@ const NATIVE = { ANSIBLE_JINJA2_NATIVE: 'True' };
 const version = (h: FleetHost) => JSON.parse(readFileSync(join(h.state, 'state.json'), 'utf8')).products.haproxy?.version ?? null;
 const statuses = (report: any) => Object.fromEntries(report.hosts.map((r: any) => [r.host, r.status]));
 
-describe('fleet rollouts with ansible', { skip: unavailable || false, concurrency: false }, () => {
-  let dir: string;
-  let bin: string;
-  let fleet: Fleet;
-
-  before(() => {
-    if (unavailable) return;
-    dir = newFleetDir();
-    bin = installAgent(dir);
-  });
-  after(() => {
-    if (dir) removeFleetDir(dir);
-  });
-
-  /** A fresh fleet of `n` provisioned hosts for one test, torn down after it. */
-  async function withFleet(n: number, fn: (f: Fleet) => Promise<void>): Promise<void> {
-    const fdir = join(dir, `f${Date.now()}`);
-    mkdirSync(fdir);
-    fleet = makeFleet({ hosts: n, ini, phases, bin, dir: fdir });
-    try {
-      for (const h of fleet.hosts) {
-        const r = fleet.runIn(h, [bin, 'server.provision', '-q']);
-        assert.equal(r.code, 0, r.stderr);
-        rmSync(join(h.state, 'applied.log'), { force: true });
-      }
-      await fn(fleet);
-    } finally {
-      fleet.teardown();
-    }
-  }
-
-  it('all succeed: preflight, a canary, then batches; each run labelled with the rollout and its batch', () =>
-    withFleet(5, async (f) => {
-      const r = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.8', rollout_id: 'r1', batches: [2, '100%'] });
-      assert.equal(r.code, 0, r.output);
-      assert.deepEqual(Object.values(statuses(r.report)), Array(5).fill('success'));
-      assert.deepEqual(r.report.hosts.map((h: any) => h.batch), ['canary', 'batch-1', 'batch-1', 'batch-2', 'batch-2']);
-      for (const h of f.hosts) {
-        assert.equal(version(h), '2.8');
-        assert.match(readFileSync(join(h.state, 'applied.log'), 'utf8'), /^upgrade 2\.8 r1\/(canary|batch-\d)$/m);
-      }
-      assert.match(r.output, /HOST \| BATCH \| STATUS/);
-      // The same rollout again: every host is already at the target.
-      const again = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.8', rollout_id: 'r1b' });
-      assert.equal(again.code, 0, again.output);
-      assert.deepEqual(Object.values(statuses(again.report)), Array(5).fill('skipped'));
-    }));
-
-  it('the canary fails: no other host is touched', () =>
-    withFleet(4, async (f) => {
-      writeFileSync(join(f.hosts[0]!.etc, 'FAIL'), '');
-      const r = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.8', rollout_id: 'r2' });
-      assert.notEqual(r.code, 0);
-      assert.deepEqual(statuses(r.report), { host01: 'failed', host02: 'not run', host03: 'not run', host04: 'not run' });
-      assert.match(r.report.hosts[0].failed_at, /configure\/10-app: exit 3/);
-      assert.equal(r.report.hosts[0].exit_code, 1);
-      for (const h of f.hosts.slice(1)) assert.equal(existsSync(join(h.state, 'applied.log')), false);
-      assert.equal(r.report.stopped, true);
-    }));
-
-  it('a failure past the fleet-wide budget in a later batch: no further host starts, and fleet backout puts every earlier host back; one callback per host per run, backouts labelled', () =>
-    withFleet(5, async (f) => {
-      // A callback receiver in the hub namespace, on the bridge's address.
-      const received = join(f.dir, 'callbacks.jsonl');
-      const receiver = spawn('ip', ['netns', 'exec', f.hub, process.execPath, '-e', `
-        const fs = require('fs');
-        require('http').createServer((q, s) => { let b = ''; q.on('data', (d) => (b += d)); q.on('end', () => { fs.appendFileSync(${JSON.stringify(received)}, b.replace(/\\n/g, ' ') + '\\n'); s.end(); }); }).listen(8099, 'fd00:b5::1');
-        setTimeout(() => process.exit(0), 240000);`], { stdio: 'ignore' });
-      try {
-        for (let i = 0; i < 100 && spawnSync('ip', ['netns', 'exec', f.hub, 'sh', '-c', 'exec 3<>/dev/tcp/fd00:b5::1/8099'], { stdio: 'ignore' }).status !== 0; i++) spawnSync('sleep', ['0.05']);
-        for (const h of f.hosts) writeFileSync(join(h.etc, 'bootstrap.ini'), `${readFileSync(join(h.etc, 'bootstrap.ini'), 'utf8')}\n[callback]\nurl = http://[fd00:b5::1]:8099/cb\ntimeout = 5\n`);
-        await rollOverBudget(f);
-        const bodies = readFileSync(received, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-        const byServer = (label: string) => bodies.filter((b) => b.label === label).map((b) => b.server).sort();
-        assert.equal(bodies.length, 4 + 3, 'four runs (three succeeded, one failed) and three backouts');
-        assert.equal(new Set(bodies.map((b) => b.id)).size, bodies.length, 'one callback per run');
-        assert.deepEqual(byServer('r3/backout').length, 3);
-        assert.ok(bodies.filter((b) => b.label === 'r3/backout').every((b) => b.status === 'success' && b.upgrade.to === '2.6'));
-        assert.equal(bodies.find((b) => b.status === 'failure').label, 'r3/batch-2');
-      } finally {
-        receiver.kill('SIGKILL');
-      }
-    }));
-
-  async function rollOverBudget(f: Fleet): Promise<void> {
-    {
-      writeFileSync(join(f.hosts[3]!.etc, 'FAIL'), '');
-      const r = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.8', rollout_id: 'r3', batches: [2, 1, '100%'], max_fail_percentage: 10, backout: 'fleet' });
-      assert.notEqual(r.code, 0);
-      assert.deepEqual(statuses(r.report), { host01: 'backed out', host02: 'backed out', host03: 'backed out', host04: 'failed', host05: 'not run' });
-      assert.equal(r.report.budget_exceeded, true);
-      assert.match(r.report.stop_reason, /failure budget: 1 of 5 hosts failed \(host04\)/);
-      for (const h of f.hosts) assert.equal(version(h), '2.6', h.name);
-      assert.match(readFileSync(join(f.hosts[0]!.state, 'applied.log'), 'utf8'), /^upgrade 2\.6 r3\/backout$/m);
-      assert.equal(existsSync(join(f.hosts[4]!.state, 'applied.log')), false);
-    }
-  }
-
-  it('refresh, then set (product.set --apply, one --json document): a failure stops the set, fleet backout puts the earlier hosts\' settings back', () =>
-    withFleet(4, async (f) => {
-      const refresh = f.rollout({ command: 'refresh', rollout_id: 'r8', batches: ['100%'] }, undefined, NATIVE);
-      assert.equal(refresh.code, 0, refresh.output);
-      assert.deepEqual(Object.values(statuses(refresh.report)), Array(4).fill('success'));
-      for (const h of f.hosts) assert.match(readFileSync(join(h.state, 'applied.log'), 'utf8'), /^refresh {2}r8\/(canary|batch-1)$/m);
-      const maxconn = (h: FleetHost) => String(JSON.parse(readFileSync(join(h.state, 'state.json'), 'utf8')).products.haproxy?.settings?.maxconn ?? 4096);
-      writeFileSync(join(f.hosts[2]!.etc, 'FAIL'), '');
-      const set = f.rollout({ command: 'set', settings: { 'haproxy.maxconn': 8000 }, rollout_id: 'r9', batches: [1, 1, '100%'], backout: 'fleet' }, undefined, NATIVE);
-      assert.notEqual(set.code, 0);
-      assert.deepEqual(statuses(set.report), { host01: 'backed out', host02: 'backed out', host03: 'failed', host04: 'not run' }, JSON.stringify(set.report.hosts));
-      assert.equal(set.report.hosts.find((r: any) => r.host === 'host01').run_id.length > 0, true, 'the run id is read from the one --json document');
-      // The failed host's new value is put back too (its steps were backed out; the timer would apply it again).
-      for (const h of f.hosts) assert.equal(maxconn(h), '4096', h.name);
-      assert.equal(set.report.hosts.find((r: any) => r.host === 'host03').settings_restored, true);
-      assert.match(readFileSync(join(f.hosts[0]!.state, 'applied.log'), 'utf8'), /^refresh {2}r9\/backout$/m);
-    }));
-
-  it('a failure within the budget: the rollout goes on (and the playbook still fails)', () =>
-    withFleet(5, async (f) => {
-      writeFileSync(join(f.hosts[2]!.etc, 'FAIL'), '');
-      const r = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.8', rollout_id: 'r4', batches: [2, '100%'], max_fail_percentage: 40 }, undefined, NATIVE);
-      assert.notEqual(r.code, 0);
-      assert.deepEqual(statuses(r.report), { host01: 'success', host02: 'success', host03: 'failed', host04: 'success', host05: 'success' });
-      assert.equal(r.report.budget_exceeded, false);
-      assert.equal(r.report.stopped, false);
-    }));
-
-  it('on_fail=continue: a failure stops nothing', () =>
-    withFleet(3, async (f) => {
-      writeFileSync(join(f.hosts[0]!.etc, 'FAIL'), '');
-      const r = f.rollout({ command: 'mode', mode: 'active', rollout_id: 'r5', on_fail: 'continue' });
-      assert.notEqual(r.code, 0);
-      assert.deepEqual(statuses(r.report), { host01: 'failed', host02: 'success', host03: 'success' });
-    }));
-
-  it('an unreachable host at preflight: nothing changes anywhere', () =>
-    withFleet(3, async (f) => {
-      f.stopSshd(f.hosts[1]!);
-      const r = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.8', rollout_id: 'r6' });
-      assert.notEqual(r.code, 0);
-      assert.deepEqual(statuses(r.report), { host01: 'not run', host02: 'unreachable', host03: 'not run' });
-      assert.match(r.report.stop_reason, /preflight: host02/);
-      for (const h of f.hosts) assert.equal(version(h), '2.6');
-    }));
-
-  it('behind haproxy: each host is drained before its run and ready after it, zero failed requests through the LB during a rolling upgrade; a failed host stays in maintenance', async () => {
-    const fdir = join(dir, `lb${Date.now()}`);
-    mkdirSync(fdir);
-    const app = join(fdir, 'app.js');
-    // The app: serves its version; restarted (by its supervisor) when the upgrade step kills it.
-    writeFileSync(app, "const fs=require('fs');fs.writeFileSync('/etc/bootstrap/app.pid',String(process.pid));require('http').createServer((q,s)=>s.end(fs.existsSync('/etc/bootstrap/app-version')?fs.readFileSync('/etc/bootstrap/app-version'):'2.6')).listen(8080,'::');\n");
-    const lbIni = () => `${iniWith({ script_timeout: 30 })}\n[heartbeat.app]\ntype = http\nurl = http://127.0.0.1:8080/\ntimeout = 2\n`;
-    const lbPhases = (p: string) => {
-      phases(p);
-      writeFileSync(join(p, 'configure.d', '20-app-restart'), '#!/bin/bash\n[ "$BOOTSTRAP_ACTION" = upgrade ] || exit 0\necho "$BOOTSTRAP_VERSION" > /etc/bootstrap/app-version\nkill "$(cat /etc/bootstrap/app.pid)"\nfor i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null && exit 0; sleep 0.1; done\nexit 1\n', { mode: 0o755 });
-    };
-    const f = makeFleet({ hosts: 4, ini: lbIni, phases: lbPhases, bin, dir: fdir, lb: true, start: (_h, enter) => enter(['sh', '-c', `while :; do "${process.execPath}" ${app}; sleep 0.1; done`]) });
-    const stop = join(fdir, 'stop-load');
-    const load = spawn('ip', ['netns', 'exec', f.hub, process.execPath, '-e', `
-      const http = require('http'); const fs = require('fs'); let ok = 0, failed = 0; const t0 = Date.now(); const errors = [];
-      (function next() {
-        if (fs.existsSync(${JSON.stringify(stop)}) || Date.now() - t0 > 240000) { console.log(JSON.stringify({ ok, failed, errors: errors.slice(0, 5) })); return; }
-        const req = http.get(${JSON.stringify(f.lb!.url)}, { timeout: 3000, agent: false }, (res) => { res.resume(); res.on('end', () => { if (res.statusCode === 200) ok++; else { failed++; errors.push(res.statusCode); } setTimeout(next, 10); }); });
-        req.on('error', (e) => { failed++; errors.push(e.code); setTimeout(next, 10); });
-        req.on('timeout', () => req.destroy(new Error('timeout')));
-      })();`], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let loadOut = '';
-    load.stdout!.setEncoding('utf8').on('data', (d: string) => (loadOut += d));
-    try {
-      for (const h of f.hosts) assert.equal(f.runIn(h, [bin, 'server.provision', '-q']).code, 0);
-      for (let i = 0; i < 100 && Object.values(f.lbStatus()).filter((s) => s === 'UP').length < 4; i++) spawnSync('sleep', ['0.1']);
-      assert.deepEqual(Object.values(f.lbStatus()), ['UP', 'UP', 'UP', 'UP']);
-      const r = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.8', rollout_id: 'lb1', batches: [1, 2] });
-      assert.equal(r.code, 0, r.output);
-      assert.deepEqual(Object.values(statuses(r.report)), Array(4).fill('success'));
-      assert.deepEqual(Object.values(f.lbStatus()), ['UP', 'UP', 'UP', 'UP']);
-      writeFileSync(stop, '');
-      await new Promise((res) => load.once('close', res));
-      const counts = JSON.parse(loadOut);
-      assert.equal(counts.failed, 0, `failed requests through the LB: ${JSON.stringify(counts)}`);
-      assert.ok(counts.ok > 50, `requests served: ${counts.ok}`);
-      // A failed host stays in maintenance; the others are ready again.
-      writeFileSync(join(f.hosts[2]!.etc, 'FAIL'), '');
-      const failed = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.9', rollout_id: 'lb2', batches: ['100%'], on_fail: 'continue' });
-      assert.notEqual(failed.code, 0);
-      assert.equal(statuses(failed.report).host03, 'failed');
-      assert.deepEqual(f.lbStatus(), { host01: 'UP', host02: 'UP', host03: 'MAINT', host04: 'UP' });
-    } finally {
-      load.kill('SIGKILL');
-      f.teardown();
-    }
-  });
-
-  it('a host whose run lock is held is retried with --wait, then counted busy', () =>
-    withFleet(2, async (f) => {
-      const h = f.hosts[1]!;
-      writeFileSync(join(h.etc, 'SLOW'), '30');
-      const holder = f.spawnIn(h, [bin, 'server.refresh', '-q']);
-      try {
-        for (let i = 0; i < 200 && !existsSync(join(h.state, 'run.lock')); i++) spawnSync('sleep', ['0.05']);
-        const r = f.rollout({ command: 'mode', mode: 'active', rollout_id: 'r7', busy_wait: 1, on_fail: 'continue' });
-        assert.notEqual(r.code, 0);
-        assert.deepEqual(statuses(r.report), { host01: 'success', host02: 'busy' });
-        assert.equal(r.report.hosts[1].exit_code, 75);
-      } finally {
-        holder.kill('SIGTERM');
-      }
-    }));
+// One packed agent for every suite below.
+let dir: string;
+let bin: string;
+before(() => {
+  if (unavailable) return;
+  dir = newFleetDir();
+  bin = installAgent(dir);
 });
+after(() => {
+  if (dir) removeFleetDir(dir);
+});
+
+// Every scenario runs on Debian 12's ansible-core (2.14) and on Debian 13's (2.19: native
+// templating, a Jinja sandbox, strict conditionals and undefined values), unpacked beside it.
+const ansibles = unavailable ? [] : [{ name: 'ansible-core 2.14 (Debian 12)', env: {} }, (({ version, env }) => ({ name: `ansible-core ${version} (Debian 13)`, env }))(newerAnsible())];
+for (const ansible of ansibles) rollouts(ansible);
+if (unavailable) rollouts({ name: 'ansible', env: {} });
+
+function rollouts(ansible: { name: string; env: Record<string, string> }): void {
+  describe(`fleet rollouts with ${ansible.name}`, { skip: unavailable || false, concurrency: false }, () => {
+    let fleet: Fleet;
+
+    /** A fresh fleet of `n` provisioned hosts for one test, torn down after it. */
+    async function withFleet(n: number, fn: (f: Fleet) => Promise<void>): Promise<void> {
+      const fdir = join(dir, `f${Date.now()}`);
+      mkdirSync(fdir);
+      fleet = makeFleet({ hosts: n, ini, phases, bin, dir: fdir, env: ansible.env });
+      try {
+        for (const h of fleet.hosts) {
+          const r = fleet.runIn(h, [bin, 'server.provision', '-q']);
+          assert.equal(r.code, 0, r.stderr);
+          rmSync(join(h.state, 'applied.log'), { force: true });
+        }
+        await fn(fleet);
+      } finally {
+        fleet.teardown();
+      }
+    }
+
+    it('all succeed: preflight, a canary, then batches; each run labelled with the rollout and its batch', () =>
+      withFleet(5, async (f) => {
+        const r = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.8', rollout_id: 'r1', batches: [2, '100%'] });
+        assert.equal(r.code, 0, r.output);
+        assert.deepEqual(Object.values(statuses(r.report)), Array(5).fill('success'));
+        assert.deepEqual(r.report.hosts.map((h: any) => h.batch), ['canary', 'batch-1', 'batch-1', 'batch-2', 'batch-2']);
+        for (const h of f.hosts) {
+          assert.equal(version(h), '2.8');
+          assert.match(readFileSync(join(h.state, 'applied.log'), 'utf8'), /^upgrade 2\.8 r1\/(canary|batch-\d)$/m);
+        }
+        assert.match(r.output, /HOST \| BATCH \| STATUS/);
+        // The same rollout again: every host is already at the target.
+        const again = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.8', rollout_id: 'r1b' });
+        assert.equal(again.code, 0, again.output);
+        assert.deepEqual(Object.values(statuses(again.report)), Array(5).fill('skipped'));
+      }));
+
+    it('the canary fails: no other host is touched', () =>
+      withFleet(4, async (f) => {
+        writeFileSync(join(f.hosts[0]!.etc, 'FAIL'), '');
+        const r = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.8', rollout_id: 'r2' });
+        assert.notEqual(r.code, 0);
+        assert.deepEqual(statuses(r.report), { host01: 'failed', host02: 'not run', host03: 'not run', host04: 'not run' });
+        assert.match(r.report.hosts[0].failed_at, /configure\/10-app: exit 3/);
+        assert.equal(r.report.hosts[0].exit_code, 1);
+        for (const h of f.hosts.slice(1)) assert.equal(existsSync(join(h.state, 'applied.log')), false);
+        assert.equal(r.report.stopped, true);
+      }));
+
+    it('a failure past the fleet-wide budget in a later batch: no further host starts, and fleet backout puts every earlier host back; one callback per host per run, backouts labelled', () =>
+      withFleet(5, async (f) => {
+        // A callback receiver in the hub namespace, on the bridge's address.
+        const received = join(f.dir, 'callbacks.jsonl');
+        const receiver = spawn('ip', ['netns', 'exec', f.hub, process.execPath, '-e', `
+          const fs = require('fs');
+          require('http').createServer((q, s) => { let b = ''; q.on('data', (d) => (b += d)); q.on('end', () => { fs.appendFileSync(${JSON.stringify(received)}, b.replace(/\\n/g, ' ') + '\\n'); s.end(); }); }).listen(8099, 'fd00:b5::1');
+          setTimeout(() => process.exit(0), 240000);`], { stdio: 'ignore' });
+        try {
+          for (let i = 0; i < 100 && spawnSync('ip', ['netns', 'exec', f.hub, 'sh', '-c', 'exec 3<>/dev/tcp/fd00:b5::1/8099'], { stdio: 'ignore' }).status !== 0; i++) spawnSync('sleep', ['0.05']);
+          for (const h of f.hosts) writeFileSync(join(h.etc, 'bootstrap.ini'), `${readFileSync(join(h.etc, 'bootstrap.ini'), 'utf8')}\n[callback]\nurl = http://[fd00:b5::1]:8099/cb\ntimeout = 5\n`);
+          await rollOverBudget(f);
+          const bodies = readFileSync(received, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+          const byServer = (label: string) => bodies.filter((b) => b.label === label).map((b) => b.server).sort();
+          assert.equal(bodies.length, 4 + 3, 'four runs (three succeeded, one failed) and three backouts');
+          assert.equal(new Set(bodies.map((b) => b.id)).size, bodies.length, 'one callback per run');
+          assert.deepEqual(byServer('r3/backout').length, 3);
+          assert.ok(bodies.filter((b) => b.label === 'r3/backout').every((b) => b.status === 'success' && b.upgrade.to === '2.6'));
+          assert.equal(bodies.find((b) => b.status === 'failure').label, 'r3/batch-2');
+        } finally {
+          receiver.kill('SIGKILL');
+        }
+      }));
+
+    async function rollOverBudget(f: Fleet): Promise<void> {
+      {
+        writeFileSync(join(f.hosts[3]!.etc, 'FAIL'), '');
+        const r = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.8', rollout_id: 'r3', batches: [2, 1, '100%'], max_fail_percentage: 10, backout: 'fleet' });
+        assert.notEqual(r.code, 0);
+        assert.deepEqual(statuses(r.report), { host01: 'backed out', host02: 'backed out', host03: 'backed out', host04: 'failed', host05: 'not run' });
+        assert.equal(r.report.budget_exceeded, true);
+        assert.match(r.report.stop_reason, /failure budget: 1 of 5 hosts failed \(host04\)/);
+        for (const h of f.hosts) assert.equal(version(h), '2.6', h.name);
+        assert.match(readFileSync(join(f.hosts[0]!.state, 'applied.log'), 'utf8'), /^upgrade 2\.6 r3\/backout$/m);
+        assert.equal(existsSync(join(f.hosts[4]!.state, 'applied.log')), false);
+      }
+    }
+
+    it('refresh, then set (product.set --apply, one --json document): a failure stops the set, fleet backout puts the earlier hosts\' settings back', () =>
+      withFleet(4, async (f) => {
+        const refresh = f.rollout({ command: 'refresh', rollout_id: 'r8', batches: ['100%'] }, undefined, NATIVE);
+        assert.equal(refresh.code, 0, refresh.output);
+        assert.deepEqual(Object.values(statuses(refresh.report)), Array(4).fill('success'));
+        for (const h of f.hosts) assert.match(readFileSync(join(h.state, 'applied.log'), 'utf8'), /^refresh {2}r8\/(canary|batch-1)$/m);
+        const maxconn = (h: FleetHost) => String(JSON.parse(readFileSync(join(h.state, 'state.json'), 'utf8')).products.haproxy?.settings?.maxconn ?? 4096);
+        writeFileSync(join(f.hosts[2]!.etc, 'FAIL'), '');
+        const set = f.rollout({ command: 'set', settings: { 'haproxy.maxconn': 8000 }, rollout_id: 'r9', batches: [1, 1, '100%'], backout: 'fleet' }, undefined, NATIVE);
+        assert.notEqual(set.code, 0);
+        assert.deepEqual(statuses(set.report), { host01: 'backed out', host02: 'backed out', host03: 'failed', host04: 'not run' }, JSON.stringify(set.report.hosts));
+        assert.equal(set.report.hosts.find((r: any) => r.host === 'host01').run_id.length > 0, true, 'the run id is read from the one --json document');
+        // The failed host's new value is put back too (its steps were backed out; the timer would apply it again).
+        for (const h of f.hosts) assert.equal(maxconn(h), '4096', h.name);
+        assert.equal(set.report.hosts.find((r: any) => r.host === 'host03').settings_restored, true);
+        assert.match(readFileSync(join(f.hosts[0]!.state, 'applied.log'), 'utf8'), /^refresh {2}r9\/backout$/m);
+      }));
+
+    it('a failure within the budget: the rollout goes on (and the playbook still fails)', () =>
+      withFleet(5, async (f) => {
+        writeFileSync(join(f.hosts[2]!.etc, 'FAIL'), '');
+        const r = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.8', rollout_id: 'r4', batches: [2, '100%'], max_fail_percentage: 40 }, undefined, NATIVE);
+        assert.notEqual(r.code, 0);
+        assert.deepEqual(statuses(r.report), { host01: 'success', host02: 'success', host03: 'failed', host04: 'success', host05: 'success' });
+        assert.equal(r.report.budget_exceeded, false);
+        assert.equal(r.report.stopped, false);
+      }));
+
+    it('on_fail=continue: a failure stops nothing', () =>
+      withFleet(3, async (f) => {
+        writeFileSync(join(f.hosts[0]!.etc, 'FAIL'), '');
+        const r = f.rollout({ command: 'mode', mode: 'active', rollout_id: 'r5', on_fail: 'continue' });
+        assert.notEqual(r.code, 0);
+        assert.deepEqual(statuses(r.report), { host01: 'failed', host02: 'success', host03: 'success' });
+      }));
+
+    it('an unreachable host at preflight: nothing changes anywhere', () =>
+      withFleet(3, async (f) => {
+        f.stopSshd(f.hosts[1]!);
+        const r = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.8', rollout_id: 'r6' });
+        assert.notEqual(r.code, 0);
+        assert.deepEqual(statuses(r.report), { host01: 'not run', host02: 'unreachable', host03: 'not run' });
+        assert.match(r.report.stop_reason, /preflight: host02/);
+        for (const h of f.hosts) assert.equal(version(h), '2.6');
+      }));
+
+    it('behind haproxy: each host is drained before its run and ready after it, zero failed requests through the LB during a rolling upgrade; a failed host stays in maintenance', async () => {
+      const fdir = join(dir, `lb${Date.now()}`);
+      mkdirSync(fdir);
+      const app = join(fdir, 'app.js');
+      // The app: serves its version; restarted (by its supervisor) when the upgrade step kills it.
+      writeFileSync(app, "const fs=require('fs');fs.writeFileSync('/etc/bootstrap/app.pid',String(process.pid));require('http').createServer((q,s)=>s.end(fs.existsSync('/etc/bootstrap/app-version')?fs.readFileSync('/etc/bootstrap/app-version'):'2.6')).listen(8080,'::');\n");
+      const lbIni = () => `${iniWith({ script_timeout: 30 })}\n[heartbeat.app]\ntype = http\nurl = http://127.0.0.1:8080/\ntimeout = 2\n`;
+      const lbPhases = (p: string) => {
+        phases(p);
+        writeFileSync(join(p, 'configure.d', '20-app-restart'), '#!/bin/bash\n[ "$BOOTSTRAP_ACTION" = upgrade ] || exit 0\necho "$BOOTSTRAP_VERSION" > /etc/bootstrap/app-version\nkill "$(cat /etc/bootstrap/app.pid)"\nfor i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null && exit 0; sleep 0.1; done\nexit 1\n', { mode: 0o755 });
+      };
+      const f = makeFleet({ hosts: 4, ini: lbIni, phases: lbPhases, bin, dir: fdir, lb: true, env: ansible.env, start: (_h, enter) => enter(['sh', '-c', `while :; do "${process.execPath}" ${app}; sleep 0.1; done`]) });
+      const stop = join(fdir, 'stop-load');
+      const load = spawn('ip', ['netns', 'exec', f.hub, process.execPath, '-e', `
+        const http = require('http'); const fs = require('fs'); let ok = 0, failed = 0; const t0 = Date.now(); const errors = [];
+        (function next() {
+          if (fs.existsSync(${JSON.stringify(stop)}) || Date.now() - t0 > 240000) { console.log(JSON.stringify({ ok, failed, errors: errors.slice(0, 5) })); return; }
+          const req = http.get(${JSON.stringify(f.lb!.url)}, { timeout: 3000, agent: false }, (res) => { res.resume(); res.on('end', () => { if (res.statusCode === 200) ok++; else { failed++; errors.push(res.statusCode); } setTimeout(next, 10); }); });
+          req.on('error', (e) => { failed++; errors.push(e.code); setTimeout(next, 10); });
+          req.on('timeout', () => req.destroy(new Error('timeout')));
+        })();`], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let loadOut = '';
+      load.stdout!.setEncoding('utf8').on('data', (d: string) => (loadOut += d));
+      try {
+        for (const h of f.hosts) assert.equal(f.runIn(h, [bin, 'server.provision', '-q']).code, 0);
+        for (let i = 0; i < 100 && Object.values(f.lbStatus()).filter((s) => s === 'UP').length < 4; i++) spawnSync('sleep', ['0.1']);
+        assert.deepEqual(Object.values(f.lbStatus()), ['UP', 'UP', 'UP', 'UP']);
+        const r = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.8', rollout_id: 'lb1', batches: [1, 2] });
+        assert.equal(r.code, 0, r.output);
+        assert.deepEqual(Object.values(statuses(r.report)), Array(4).fill('success'));
+        assert.deepEqual(Object.values(f.lbStatus()), ['UP', 'UP', 'UP', 'UP']);
+        writeFileSync(stop, '');
+        await new Promise((res) => load.once('close', res));
+        const counts = JSON.parse(loadOut);
+        assert.equal(counts.failed, 0, `failed requests through the LB: ${JSON.stringify(counts)}`);
+        assert.ok(counts.ok > 50, `requests served: ${counts.ok}`);
+        // A failed host stays in maintenance; the others are ready again.
+        writeFileSync(join(f.hosts[2]!.etc, 'FAIL'), '');
+        const failed = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.9', rollout_id: 'lb2', batches: ['100%'], on_fail: 'continue' });
+        assert.notEqual(failed.code, 0);
+        assert.equal(statuses(failed.report).host03, 'failed');
+        assert.deepEqual(f.lbStatus(), { host01: 'UP', host02: 'UP', host03: 'MAINT', host04: 'UP' });
+        // The load balancer cannot drain a host: that host is not run (it would restart under
+        // traffic) and is reported failed with the reason; with the budget at 0 nothing else runs.
+        rmSync(join(f.hosts[2]!.etc, 'FAIL'));
+        const undrained = f.rollout({ command: 'upgrade', product: 'haproxy', version: '3.0', rollout_id: 'lb3', lb_socket: join(fdir, 'no-such.sock') });
+        assert.notEqual(undrained.code, 0);
+        assert.deepEqual(statuses(undrained.report), { host01: 'failed', host02: 'not run', host03: 'not run', host04: 'not run' });
+        assert.match(undrained.report.hosts[0].failed_at, /^load balancer: not drained, so not run: /);
+        assert.equal(undrained.report.hosts[0].exit_code, null);
+        for (const h of f.hosts) assert.doesNotMatch(readFileSync(join(h.state, 'applied.log'), 'utf8'), /upgrade 3\.0/, h.name);
+      } finally {
+        load.kill('SIGKILL');
+        f.teardown();
+      }
+    });
+
+    it('a host whose run lock is held is retried with --wait, then counted busy', () =>
+      withFleet(2, async (f) => {
+        const h = f.hosts[1]!;
+        writeFileSync(join(h.etc, 'SLOW'), '30');
+        const holder = f.spawnIn(h, [bin, 'server.refresh', '-q']);
+        try {
+          for (let i = 0; i < 200 && !existsSync(join(h.state, 'run.lock')); i++) spawnSync('sleep', ['0.05']);
+          const r = f.rollout({ command: 'mode', mode: 'active', rollout_id: 'r7', busy_wait: 1, on_fail: 'continue' });
+          assert.notEqual(r.code, 0);
+          assert.deepEqual(statuses(r.report), { host01: 'success', host02: 'busy' });
+          assert.equal(r.report.hosts[1].exit_code, 75);
+        } finally {
+          holder.kill('SIGTERM');
+        }
+      }));
+  });
+}
 
 // What ansible-core 2.15–2.21 refuse that 2.14 accepts, read off the playbook (only 2.14 runs here):
 // templates that mutate (2.19's sandbox refused .append/.update in its betas and means to again),

@@ -7,7 +7,7 @@
 // Tear-down kills every process in our namespaces and deletes them, even after a failed test.
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { root } from './cli.js';
@@ -67,6 +67,36 @@ function unpackSshd(): { sshd: string; libs: string } {
   return { sshd, libs: join(sshdRoot, 'root/usr/lib/x86_64-linux-gnu') };
 }
 
+const newerAnsibleRoot = '/tmp/bootstrap-test-ansible-core';
+
+/**
+ * ansible-core from Debian 13 (trixie; 2.19 there: native templating, a Jinja sandbox, strict
+ * conditionals), downloaded once with apt-get against its own lists and cache (the machine's apt
+ * state is untouched), unpacked with dpkg-deb, and run by Debian 12's Python with the libraries
+ * and community.general that Debian 12's ansible brought. `env` puts it first on PATH.
+ */
+export function newerAnsible(): { version: string; env: Record<string, string> } {
+  const bin = join(newerAnsibleRoot, 'bin');
+  const playbook = join(bin, 'ansible-playbook');
+  if (!existsSync(playbook)) {
+    const [lists, cache, sources, unpacked] = ['lists', 'cache', 'sources.list', 'root'].map((n) => join(newerAnsibleRoot, n)) as [string, string, string, string];
+    mkdirSync(join(lists, 'partial'), { recursive: true });
+    mkdirSync(join(cache, 'archives/partial'), { recursive: true });
+    writeFileSync(sources, 'deb http://deb.debian.org/debian trixie main\n');
+    const apt = ['-qq', '-o', `Dir::Etc::SourceList=${sources}`, '-o', 'Dir::Etc::SourceParts=/dev/null', '-o', `Dir::State::Lists=${lists}`, '-o', `Dir::Cache=${cache}`, '-o', 'APT::Sandbox::User=root'];
+    execFileSync('apt-get', [...apt, 'update'], { stdio: 'pipe', timeout: 180_000 });
+    execFileSync('apt-get', [...apt, 'download', 'ansible-core'], { cwd: newerAnsibleRoot, stdio: 'pipe', timeout: 180_000 });
+    const deb = readdirSync(newerAnsibleRoot).find((n) => /^ansible-core_.*\.deb$/.test(n))!;
+    execFileSync('dpkg-deb', ['-x', join(newerAnsibleRoot, deb), unpacked]);
+    mkdirSync(bin, { recursive: true });
+    const script = `#!/bin/sh\nPYTHONPATH=${unpacked}/usr/lib/python3/dist-packages\${PYTHONPATH:+:\$PYTHONPATH} exec /usr/bin/python3 ${unpacked}/usr/bin/ansible-playbook "$@"\n`;
+    writeFileSync(`${playbook}.tmp`, script, { mode: 0o755 });
+    renameSync(`${playbook}.tmp`, playbook);
+  }
+  const version = /core ([\d.]+)/.exec(execFileSync(playbook, ['--version'], { encoding: 'utf8' }))?.[1] ?? '?';
+  return { version, env: { PATH: `${bin}:${process.env.PATH}` } };
+}
+
 /** The packed agent, installed once per test file into `prefix`. */
 export function installAgent(dir: string): string {
   const prefix = join(dir, 'prefix');
@@ -87,6 +117,8 @@ export interface FleetOptions {
   lb?: boolean;
   /** Started inside each host once its sshd is up (e.g. the app server). */
   start?: (host: FleetHost, spawnIn: (argv: string[]) => ChildProcess) => void;
+  /** For ansible-playbook (e.g. PATH to another ansible-core). */
+  env?: Record<string, string>;
 }
 
 export function makeFleet(o: FleetOptions): Fleet {
@@ -198,7 +230,9 @@ export function makeFleet(o: FleetOptions): Fleet {
   writeFileSync(
     inventory,
     `[servers]\n${hosts.filter((h) => h.name !== 'lb01').map((h) => `${h.name} ansible_host=${h.address}`).join('\n')}\n\n` +
-      (lb ? `[lb]\nlb01 ansible_host=${lb.host.address} lb_socket=${lb.socket} lb_backends='["app"]'\n\n` : '') +
+      // The lb host runs a Python module (community.general.haproxy): its interpreter is named,
+      // since discovery on a test machine with pyenv shims on PATH can pick one that does not run.
+      (lb ? `[lb]\nlb01 ansible_host=${lb.host.address} ansible_python_interpreter=/usr/bin/python3 lb_socket=${lb.socket} lb_backends='["app"]'\n\n` : '') +
       `[all:vars]\nansible_user=root\nansible_ssh_private_key_file=${join(dir, 'clientkey')}\nansible_ssh_common_args=-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no\nbootstrap_bin=${o.bin}\n`,
   );
   return {
@@ -221,7 +255,7 @@ export function makeFleet(o: FleetOptions): Fleet {
       writeFileSync(varsFile, JSON.stringify({ report_dir: reportDir, ...vars }));
       const r = spawnSync('ip', ['netns', 'exec', hub, 'ansible-playbook', '-i', inventory, join(root, 'fleet/rollout.yml'), '-e', `@${varsFile}`], {
         cwd: join(root, 'fleet'),
-        env: { ...process.env, ANSIBLE_CONFIG: join(root, 'fleet/ansible.cfg'), ANSIBLE_LOCAL_TEMP: join(dir, 'ansible-local'), ANSIBLE_REMOTE_TEMP: '/tmp/.ansible-remote', ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, 'cp'), ANSIBLE_NOCOLOR: '1', ...env },
+        env: { ...process.env, ANSIBLE_CONFIG: join(root, 'fleet/ansible.cfg'), ANSIBLE_LOCAL_TEMP: join(dir, 'ansible-local'), ANSIBLE_REMOTE_TEMP: '/tmp/.ansible-remote', ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, 'cp'), ANSIBLE_NOCOLOR: '1', ...o.env, ...env },
         encoding: 'utf8',
         timeout: timeoutMs,
       });
