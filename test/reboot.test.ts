@@ -47,10 +47,16 @@ async function rig(phases: Record<string, string | number> = {}): Promise<Rig> {
   };
 }
 
-const done = async (r: Rig) => {
-  r.box.cleanup();
-  await r.stub.close();
-};
+/** A rig for `fn`, cleaned up after it whatever happens. */
+async function withRig(fn: (r: Rig) => Promise<void>, phases: Record<string, string | number> = {}): Promise<void> {
+  const r = await rig(phases);
+  try {
+    await fn(r);
+  } finally {
+    r.box.cleanup();
+    await r.stub.close();
+  }
+}
 
 /** configure.d: 10-before, 20-ask (asks once: its flag file), its check, 30-after; post-configure.d: 10-post. */
 function kernelTree(r: Rig): void {
@@ -66,9 +72,8 @@ function kernelTree(r: Rig): void {
 }
 
 describe('reboot and resume', () => {
-  it('the pause: journal rebooting with the position, a rebooting callback, the snapshot kept (0600), the lock record says so, the reboot command once, nothing after the step', async () => {
-    const r = await rig();
-    try {
+  it('the pause: journal rebooting with the position, a rebooting callback, the snapshot kept (0600), the lock record says so, the reboot command once, nothing after the step', () =>
+    withRig(async (r) => {
       kernelTree(r);
       const run = await r.box.run(['server.provision', '--json', '--label', 'r1'], { env: r.env });
       assert.equal(run.code, 0, run.stderr);
@@ -98,14 +103,10 @@ describe('reboot and resume', () => {
       const status = json(await r.box.run(['server.status', '--json'], { env: r.env }));
       assert.equal(status.paused_run.id, id);
       assert.match((await r.box.run(['runs.show', id], { env: r.env })).stdout, /20-ask .*asked for a reboot: new kernel 6\.1/);
-    } finally {
-      await done(r);
-    }
-  });
+    }));
 
-  it('while it waits: other runs exit 75 naming it, product.set works, server.resume in the same boot is 75; after the reboot it goes on once, with its own inputs, and commits at the end', async () => {
-    const r = await rig();
-    try {
+  it('while it waits: other runs exit 75 naming it, product.set works, server.resume in the same boot is 75; after the reboot it goes on once, with its own inputs, and commits at the end', () =>
+    withRig(async (r) => {
       kernelTree(r);
       const id = json(await r.box.run(['server.provision', '--json'], { env: r.env })).id;
       for (const args of [['server.provision'], ['server.mode', 'active'], ['product.upgrade', 'haproxy', '--to', '2.8'], ['server.refresh']]) {
@@ -141,14 +142,10 @@ describe('reboot and resume', () => {
       assert.equal(nothing.code, 0);
       assert.match(nothing.stdout, /no run waits for a reboot/);
       assert.equal((await r.box.run(['server.refresh'], { env: r.env })).code, 0, 'runs go on as usual');
-    } finally {
-      await done(r);
-    }
-  });
+    }));
 
-  it("the refresh timer's server.refresh resumes a waiting run instead of starting a new one", async () => {
-    const r = await rig();
-    try {
+  it("the refresh timer's server.refresh resumes a waiting run instead of starting a new one", () =>
+    withRig(async (r) => {
       kernelTree(r);
       const id = json(await r.box.run(['server.provision', '--json'], { env: r.env })).id;
       r.reboot();
@@ -157,14 +154,10 @@ describe('reboot and resume', () => {
       assert.equal(json(refresh).id, id);
       assert.equal(json(refresh).action, 'provision');
       assert.equal(readLines(r.log).filter((l) => l.startsWith('30-after')).length, 1);
-    } finally {
-      await done(r);
-    }
-  });
+    }));
 
-  it('server.resume --abandon ends it as failed (kind reboot): backouts per backout, error.d, a failure callback', async () => {
-    const r = await rig();
-    try {
+  it('server.resume --abandon ends it as failed (kind reboot): backouts per backout, error.d, a failure callback', () =>
+    withRig(async (r) => {
       kernelTree(r);
       const id = json(await r.box.run(['server.provision', '--json'], { env: r.env })).id;
       const x = await r.box.run(['server.resume', '--abandon', '--json'], { env: r.env });
@@ -177,14 +170,10 @@ describe('reboot and resume', () => {
       assert.equal(r.state().last_run.status, 'failure');
       assert.deepEqual(r.bodies.map((b) => b.body.status), ['rebooting', 'failure']);
       assert.equal(existsSync(join(r.box.stateDir, 'runs', `${id}.config.json`)), false);
-    } finally {
-      await done(r);
-    }
-  });
+    }));
 
-  it('max_reboots: a run that asks once more than allowed fails (kind reboot), so asking on every boot cannot loop', async () => {
-    const r = await rig({ max_reboots: 2 });
-    try {
+  it('max_reboots: a run that asks once more than allowed fails (kind reboot), so asking on every boot cannot loop', () =>
+    withRig(async (r) => {
       for (const n of ['10', '20', '30']) script(join(r.box.phasesDir, 'configure.d', `${n}-ask`), `echo "${n}-ask" >> "$LOG"; echo "reboot from ${n}" > "$BOOTSTRAP_REBOOT_FILE"`);
       script(join(r.box.phasesDir, 'error.d', '10-e'), 'echo "error.d $BOOTSTRAP_FAILED_STEP $BOOTSTRAP_FAILURE" >> "$LOG"');
       assert.equal(json(await r.box.run(['server.provision', '--json'], { env: r.env })).status, 'rebooting');
@@ -197,14 +186,10 @@ describe('reboot and resume', () => {
       assert.match(json(last).failure.message, /already rebooted 2 times \(\[phases\] max_reboots = 2\)/);
       assert.deepEqual(readLines(r.log), ['10-ask', 'reboot now', '20-ask', 'reboot now', '30-ask', 'error.d 30-ask reboot']);
       assert.equal(r.state().paused_run, null);
-    } finally {
-      await done(r);
-    }
-  });
+    }, { max_reboots: 2 }));
 
-  it('a reboot command that fails fails the run (kind reboot): backouts, error.d, no pause left', async () => {
-    const r = await rig();
-    try {
+  it('a reboot command that fails fails the run (kind reboot): backouts, error.d, no pause left', () =>
+    withRig(async (r) => {
       kernelTree(r);
       writeFileSync(join(r.box.dir, 'reboot-fails'), '');
       const x = await r.box.run(['server.provision', '--json'], { env: r.env });
@@ -215,14 +200,10 @@ describe('reboot and resume', () => {
       assert.equal(r.state().paused_run, null);
       assert.equal((await r.box.run(['server.provision'], { env: r.env })).code, 0, 'nothing waits');
       assert.deepEqual(readdirSync(join(r.box.stateDir, 'runs')).filter((n) => n.endsWith('.config.json')), []);
-    } finally {
-      await done(r);
-    }
-  });
+    }));
 
-  it('a non-zero exit is a failure whatever the step wrote; --dry-run says which steps may ask', async () => {
-    const r = await rig();
-    try {
+  it('a non-zero exit is a failure whatever the step wrote; --dry-run says which steps may ask', () =>
+    withRig(async (r) => {
       kernelTree(r);
       script(join(r.box.phasesDir, 'configure.d', '05-bad'), 'echo "please" > "$BOOTSTRAP_REBOOT_FILE"; exit 3');
       const dry = await r.box.run(['server.provision', '--dry-run'], { env: r.env });
@@ -233,10 +214,7 @@ describe('reboot and resume', () => {
       assert.equal(json(x).failure.kind, 'exit');
       assert.ok(!readLines(r.log).includes('reboot now'));
       assert.ok(!r.state().paused_run);
-    } finally {
-      await done(r);
-    }
-  });
+    }));
 });
 
 // SIGKILL at random moments of a pause and of a resume (seeded): afterwards, and after whatever
@@ -254,8 +232,7 @@ describe('reboot and resume under SIGKILL', () => {
   it('24 trials: killed during the pause or during the resume', async () => {
     for (let trial = 1; trial <= 24; trial++) {
       summary.trials++;
-      const r = await rig();
-      try {
+      await withRig(async (r) => {
         const dir = join(r.box.phasesDir, 'configure.d');
         script(join(dir, '10-before'), 'echo "10-before" >> "$LOG"; sleep 0.05');
         script(join(dir, '20-ask'), 'echo "20-ask" >> "$LOG"; [ -e "$LOG.asked" ] || { touch "$LOG.asked"; echo "kernel" > "$BOOTSTRAP_REBOOT_FILE"; }; sleep 0.05');
@@ -310,9 +287,7 @@ describe('reboot and resume under SIGKILL', () => {
           check(s.last_run?.id === j.id && s.last_run.status === j.status, 'last_run agrees with the journal');
           if (j.status === 'success') check(lines.join(',') === '10-before,20-ask,30-after,40-last', `a success ran ${lines.join(',')}`);
         }
-      } finally {
-        await done(r);
-      }
+      });
     }
   });
 });

@@ -56,14 +56,17 @@ export function fleetUnavailable(): string | false {
   return false;
 }
 
+/** Debian packages downloaded into `dir` (apt-get with `aptArgs`) and unpacked into `dir/root`, not installed. */
+function unpackDebs(dir: string, packages: string[], aptArgs: string[] = []): void {
+  mkdirSync(dir, { recursive: true });
+  execFileSync('apt-get', [...aptArgs, 'download', ...packages], { cwd: dir, stdio: 'pipe', timeout: 180_000 });
+  for (const deb of readdirSync(dir).filter((n) => n.endsWith('.deb'))) execFileSync('dpkg-deb', ['-x', join(dir, deb), join(dir, 'root')]);
+}
+
 /** sshd from Debian's openssh-server (and libwrap0) unpacked once, not installed. */
 function unpackSshd(): { sshd: string; libs: string } {
   const sshd = join(sshdRoot, 'root/usr/sbin/sshd');
-  if (!existsSync(sshd)) {
-    mkdirSync(sshdRoot, { recursive: true });
-    execFileSync('apt-get', ['download', 'openssh-server', 'libwrap0'], { cwd: sshdRoot, stdio: 'ignore' });
-    for (const deb of readdirSync(sshdRoot).filter((n) => n.endsWith('.deb'))) execFileSync('dpkg-deb', ['-x', join(sshdRoot, deb), join(sshdRoot, 'root')]);
-  }
+  if (!existsSync(sshd)) unpackDebs(sshdRoot, ['openssh-server', 'libwrap0']);
   return { sshd, libs: join(sshdRoot, 'root/usr/lib/x86_64-linux-gnu') };
 }
 
@@ -85,9 +88,7 @@ export function newerAnsible(): { version: string; env: Record<string, string> }
     writeFileSync(sources, 'deb http://deb.debian.org/debian trixie main\n');
     const apt = ['-qq', '-o', `Dir::Etc::SourceList=${sources}`, '-o', 'Dir::Etc::SourceParts=/dev/null', '-o', `Dir::State::Lists=${lists}`, '-o', `Dir::Cache=${cache}`, '-o', 'APT::Sandbox::User=root'];
     execFileSync('apt-get', [...apt, 'update'], { stdio: 'pipe', timeout: 180_000 });
-    execFileSync('apt-get', [...apt, 'download', 'ansible-core'], { cwd: newerAnsibleRoot, stdio: 'pipe', timeout: 180_000 });
-    const deb = readdirSync(newerAnsibleRoot).find((n) => /^ansible-core_.*\.deb$/.test(n))!;
-    execFileSync('dpkg-deb', ['-x', join(newerAnsibleRoot, deb), unpacked]);
+    unpackDebs(newerAnsibleRoot, ['ansible-core'], apt);
     mkdirSync(bin, { recursive: true });
     const script = `#!/bin/sh\nPYTHONPATH=${unpacked}/usr/lib/python3/dist-packages\${PYTHONPATH:+:\$PYTHONPATH} exec /usr/bin/python3 ${unpacked}/usr/bin/ansible-playbook "$@"\n`;
     writeFileSync(`${playbook}.tmp`, script, { mode: 0o755 });
