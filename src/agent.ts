@@ -121,8 +121,9 @@ export class Agent {
   /** The validated config, read once per agent. */
   config(): Config {
     if (!this.cachedConfig) {
-      this.cachedConfig = loadConfig(this.configFile);
-      this.log.configure(this.cachedConfig.log);
+      const config = loadConfig(this.configFile);
+      this.log.configure(config.log); // may refuse [log] file: then no command goes on without its log
+      this.cachedConfig = config;
     }
     return this.cachedConfig;
   }
@@ -309,7 +310,7 @@ export class Agent {
   }
 
   async runsList(): Promise<RunJournal[]> {
-    return new JournalStore(this.stateDir).list();
+    return new JournalStore(this.stateDir).list((problem) => this.log.warn(problem));
   }
 
   async runsShow(id = 'last'): Promise<RunJournal> {
@@ -320,7 +321,7 @@ export class Agent {
   async runsBlame(options: { id?: string | undefined; runs?: number | undefined } = {}): Promise<{ run: RunBlame } | { runs: number; steps: StepStats[] }> {
     const journals = new JournalStore(this.stateDir);
     if (options.runs === undefined) return { run: blameRun(await journals.read(options.id ?? 'last')) };
-    const recent = (await journals.recent(options.runs)).filter((j) => j.status !== 'running');
+    const recent = (await journals.recent(options.runs, (problem) => this.log.warn(problem))).filter((j) => j.status !== 'running');
     if (recent.length === 0) throw new DataError('no run has been recorded yet', 'run bootstrap server.provision first');
     return { runs: recent.length, steps: blameRuns(recent) };
   }

@@ -10,6 +10,8 @@ export const ExitCode = {
   data: 65,
   noConfig: 66,
   internal: 70,
+  /** The runtime is unusable (Node older than the floor; bin/bootstrap checks it before anything loads). */
+  unavailable: 69,
   cantWrite: 73,
   locked: 75,
   permission: 77,

@@ -10,6 +10,7 @@
 // Nothing is ever written inside the mutex dir: proper-lockfile removes it with rmdir.
 
 import { randomBytes } from 'node:crypto';
+import { shapeProblem, type Shape } from '../state/shape.js';
 import { promises as fsp, readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { hostname } from 'node:os';
@@ -31,6 +32,20 @@ export interface LockOwner extends LockHolder {
   runId?: string;
   action?: string;
 }
+
+// A lock record read back (state/shape.ts): anything else is no record of ours.
+const ownerShape: Shape = {
+  pid: 'number',
+  pidStart: 'string?',
+  host: 'string',
+  command: 'string',
+  startedAt: 'string',
+  lockIno: 'number',
+  lockBirthMs: 'number?',
+  bootId: 'string?',
+  runId: 'string?',
+  action: 'string?',
+};
 
 /** A dead holder, and whether it died in this boot (what it left may still run). */
 export type DeadOwner = LockOwner & { sameBoot: boolean };
@@ -151,7 +166,9 @@ export class PidLock {
   private liveIntents(): string[] {
     return this.intents().filter((f) => {
       try {
-        const { pid, pidStart } = JSON.parse(readFileSync(f, 'utf8')) as { pid: number; pidStart: string | null };
+        const intent: unknown = JSON.parse(readFileSync(f, 'utf8'));
+        if (shapeProblem(intent, { pid: 'number', pidStart: 'string?' }) !== null) return false; // not a live writer's record
+        const { pid, pidStart } = intent as { pid: number; pidStart: string | null };
         return isProcessAlive(pid, pidStart);
       } catch {
         return true; // being written: its writer is alive
@@ -172,8 +189,8 @@ export class PidLock {
 
   async readOwner(): Promise<LockOwner | null> {
     try {
-      const owner = JSON.parse(await readFileNoFollow(this.path)) as LockOwner;
-      return typeof owner?.pid === 'number' ? owner : null;
+      const owner: unknown = JSON.parse(await readFileNoFollow(this.path));
+      return shapeProblem(owner, ownerShape) === null ? (owner as LockOwner) : null; // not a record of ours: no holder to name
     } catch {
       return null;
     }

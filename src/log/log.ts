@@ -7,7 +7,9 @@
 // lines with an ISO timestamp. Optional JSON lines to a file. Secret values are masked in every
 // line, step output included.
 
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { describeFsError, PermissionDeniedError, StateError } from '../errors.js';
 import { loadWinston } from './winston.js';
 import type { LogLevel } from '../config/config.js';
 
@@ -138,7 +140,10 @@ export function createLogger(initial: LoggerOptions): Logger {
     isEnabled: (level) => rank[level] <= rank[options.level],
     configure(settings) {
       if (settings.level && !options.levelExplicit) options.level = settings.level;
-      if (settings.file && !winstonLogger) options.file = settings.file;
+      if (settings.file && !winstonLogger) {
+        prepareLogFile(settings.file);
+        options.file = settings.file;
+      }
     },
     async close() {
       closed = true;
@@ -148,6 +153,23 @@ export function createLogger(initial: LoggerOptions): Logger {
       await Promise.race([finished, new Promise((r) => setTimeout(r, 2000).unref())]);
     },
   };
+}
+
+/**
+ * `[log] file` is made ready when the config is read, before anything runs: its dir is created
+ * (0700, as Puppet and Chef create theirs) and the file (0600). One that cannot be opened is
+ * refused there (77, 73) naming the key, never found out at a run's first log line.
+ */
+export function prepareLogFile(file: string): void {
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    closeSync(openSync(file, 'a', 0o600));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const message = `cannot open [log] file ${file}: ${describeFsError(err)}`;
+    const hint = 'fix [log] file in bootstrap.ini, or its directory';
+    throw code === 'EACCES' || code === 'EPERM' ? new PermissionDeniedError(message, hint) : new StateError(message, hint, { cause: err });
+  }
 }
 
 /** A logger that drops everything but still masks (library use without logs). */

@@ -6,6 +6,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { DataError, stateFsError } from '../errors.js';
 import { readFileNoFollow, writeFileAtomic } from './atomic.js';
+import { shapeProblem, type Shape } from './shape.js';
 
 export const journalSchema = 1;
 
@@ -179,6 +180,68 @@ export function isRunId(id: unknown): id is string {
   return typeof id === 'string' && idPattern.test(id);
 }
 
+/** A journal that is not JSON or not of a journal's shape (hand-edited, torn, another tool's). */
+export class BrokenJournalError extends DataError {
+  constructor(file: string, problem: string) {
+    super(`run journal ${file} is broken: ${problem}`, 'move it away or restore it from a backup; runs.list leaves it out');
+  }
+}
+
+// What readers of a journal rely on (state/shape.ts). Fields that journals of older agents lack
+// are optional; everything a reader walks into (phases, steps, checks) is checked down to the leaves.
+const stepFields: Record<string, Shape> = {
+  phase: 'string',
+  name: 'string',
+  role: 'string',
+  status: 'string',
+  exit_code: 'number?',
+  signal: 'string?',
+  timed_out: 'boolean?',
+  started_at: 'string',
+  duration_ms: 'number',
+  attempts: 'number?',
+  message: 'string',
+  output_tail: 'string',
+  output_truncated: 'boolean?',
+  changes: ['string', '?'],
+  changes_truncated: 'boolean?',
+  reboot: 'string?',
+};
+const companionShape: Shape = { '?': 'nullable', ...stepFields, check: 'object?', condition: 'object?' };
+const stepShape: Shape = { ...stepFields, check: companionShape, condition: companionShape };
+const failureShape: Shape = { '?': 'nullable', phase: 'string', step: 'string', kind: 'string', exit_code: 'number?', message: 'string' };
+const journalShape: Shape = {
+  schema: 'number',
+  id: 'string',
+  action: 'string',
+  command: 'string?',
+  server: 'string?',
+  status: 'string',
+  exit_code: 'number?',
+  started_at: 'string',
+  finished_at: 'string?',
+  duration_ms: 'number?',
+  phases_dir: 'string?',
+  mode: 'string?',
+  mode_previous: 'string?',
+  product: 'string?',
+  version: 'string?',
+  version_previous: 'string?',
+  products: { '*': 'string?' },
+  callback_url: 'string?',
+  label: 'string?',
+  phases: [{ phase: 'string', dir: 'string?', status: 'string', steps: [stepShape], duration_ms: 'number?' }],
+  failure: failureShape,
+  backouts: [stepShape],
+  error_steps: [stepShape],
+  facts: 'object?',
+  explorers: [stepShape, '?'],
+  counts: { '?': 'nullable', changed: 'number', unchanged: 'number', skipped: 'number', failed: 'number' },
+  boots: [{ boot_id: 'string?', started_at: 'string' }, '?'],
+  reboots: [{ phase: 'string', step: 'string', reason: 'string', requested_at: 'string' }, '?'],
+  current: { '?': 'nullable', phase: 'string', step: 'string', started_at: 'string' },
+};
+
 export class JournalStore {
   readonly dir: string;
 
@@ -227,36 +290,39 @@ export class JournalStore {
 
   private async readId(id: string): Promise<RunJournal> {
     const file = join(this.dir, `${id}.json`);
+    let doc: unknown;
     try {
-      return JSON.parse(await readFileNoFollow(file)) as RunJournal;
+      doc = JSON.parse(await readFileNoFollow(file));
     } catch (err) {
-      if (err instanceof SyntaxError) throw new DataError(`run journal ${file} is not JSON: ${err.message}`);
+      if (err instanceof SyntaxError) throw new BrokenJournalError(file, `not JSON (${err.message})`);
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new DataError(`no run '${id}'`, 'see bootstrap runs.list');
       throw stateFsError(err, `read ${file}`);
     }
+    const problem = shapeProblem(doc, journalShape) ?? ((doc as RunJournal).id === id ? null : `its id is ${JSON.stringify((doc as RunJournal).id)}, not the ${id} of its name`);
+    if (problem) throw new BrokenJournalError(file, problem);
+    return doc as RunJournal;
   }
 
-  /** Every readable journal, oldest first: one listing of the dir, one read per journal. */
-  async list(): Promise<RunJournal[]> {
-    const out: RunJournal[] = [];
-    for (const id of await this.ids()) {
-      try {
-        out.push(await this.readId(id));
-      } catch {
-        // a journal that cannot be read is left out of the list; runs.show names the problem
-      }
-    }
-    return out;
+  /**
+   * Every readable journal, oldest first: one listing of the dir, one read per journal. One that
+   * cannot be read or is of the wrong shape is left out and reported through `skipped`.
+   */
+  async list(skipped: (problem: string) => void = () => {}): Promise<RunJournal[]> {
+    return this.readAll(await this.ids(), skipped);
   }
 
   /** The newest `n` readable journals, oldest first: reads at most `n` files. */
-  async recent(n: number): Promise<RunJournal[]> {
+  async recent(n: number, skipped: (problem: string) => void = () => {}): Promise<RunJournal[]> {
+    return this.readAll((await this.ids()).slice(-n), skipped);
+  }
+
+  private async readAll(ids: string[], skipped: (problem: string) => void): Promise<RunJournal[]> {
     const out: RunJournal[] = [];
-    for (const id of (await this.ids()).slice(-n)) {
+    for (const id of ids) {
       try {
         out.push(await this.readId(id));
-      } catch {
-        // unreadable: left out, as in list()
+      } catch (err) {
+        skipped(`${(err as Error).message}: left out`);
       }
     }
     return out;

