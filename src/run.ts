@@ -11,10 +11,8 @@ import type { DeadOwner, LockOwner } from './lock/pid-lock.js';
 import { takeOrcLock, type OrcLock } from './lock/orc-lock.js';
 import { EnvironmentFileError, runEnvironment, runMarker, sourceEnvironmentFiles, type Failure, type RunInfo } from './pipeline/environment.js';
 import { runPipeline, toFailureRecord, type PipelineResult, type RebootRequest } from './pipeline/pipeline.js';
-import { LineSplitter } from './pipeline/output.js';
-import { spawn } from 'node:child_process';
 import { readFileNoFollow } from './state/atomic.js';
-import type { Plan } from './pipeline/plan.js';
+import { refusalOf, refusedPrograms, type Plan } from './pipeline/plan.js';
 import { checkSyntax, type SyntaxResult } from './pipeline/syntax.js';
 import { previewSteps, type StepPreview } from './pipeline/preview.js';
 import { tmpdir } from 'node:os';
@@ -25,6 +23,8 @@ import { FactsStore, builtinCollection, factEnvironment, factsSchema, type Facts
 import { exploreAndStore, type ExplorerOptions } from './facts/explorers.js';
 import type { PausedRun, StateDoc } from './state/state.js';
 import { bootId, sleep, sweepMarked } from './util/process.js';
+import { describeChild, runChild } from './util/child.js';
+import { resolveProgram } from './util/trust.js';
 import { runCheckup } from './heartbeat/checkup.js';
 import { readSecret } from './callback/deliver.js';
 import { runCallback } from './callback/payload.js';
@@ -489,7 +489,7 @@ async function healthGate(agent: Agent, config: Config, signal: AbortSignal | un
   const deadline = Date.now() + config.phases.healthTimeoutMs;
   const specs = [...config.heartbeats.values()];
   for (let attempt = 1; ; attempt++) {
-    const checkup = await runCheckup(specs);
+    const checkup = await runCheckup(specs, agent.env);
     keep(checkup);
     if (checkup.healthy) {
       agent.log.info(`health gate: all ${specs.length} checks healthy${attempt > 1 ? ` after ${attempt} checkups` : ''}`);
@@ -608,25 +608,27 @@ async function pauseForReboot(
   await files.lock.update({ waiting: 'reboot' });
   const argv = config.phases.rebootCommand;
   agent.log.warn(`run ${files.runId} paused: ${at.phase}/${at.step} asked for a reboot (${at.reason}); running ${argv.join(' ')}`);
-  const failed = await runRebootCommand(argv, agent, config.phases.scriptTimeoutMs);
+  const failed = await runRebootCommand(argv, agent, config);
   if (!failed) return null;
   files.keep.snapshot = false;
   return { ...where, kind: 'reboot', exitCode: null, message: `asked for a reboot (${at.reason}), but the reboot command failed: ${argv.join(' ')}: ${failed}` };
 }
 
-/** Runs [phases] reboot_command (no shell), bounded; its output goes to the log. Resolves to why it failed, or null. */
-function runRebootCommand(argv: string[], agent: Agent, timeoutMs: number): Promise<string | null> {
-  return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env: agent.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true, timeout: timeoutMs, killSignal: 'SIGKILL' });
-    const lines = new LineSplitter((line) => agent.log.step('reboot', line));
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => lines.push(d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => lines.push(d));
-    child.on('error', (err) => resolve(`cannot run it: ${err.message}`));
-    child.on('close', (code, signal) => {
-      lines.flush();
-      resolve(code === 0 ? null : signal ? `killed by ${signal}` : `exit ${code}`);
-    });
-  });
+/**
+ * Runs [phases] reboot_command as a step is run: no shell, bounded by script_timeout (its whole
+ * process tree, TERM then KILL), over when it exits (what it leaves running is ended then, so a
+ * daemon holding its output cannot hold the run), its output to the log; and only by the path
+ * the trust rules of steps accept (util/trust), judged again now. Resolves to why it failed, or null.
+ */
+async function runRebootCommand(argv: string[], agent: Agent, config: Config): Promise<string | null> {
+  const file = resolveProgram(argv[0]!, agent.env);
+  if (!file) return `cannot run it: ${argv[0]} not found${argv[0]!.includes('/') ? '' : ' on PATH'}`;
+  const refused = refusedPrograms([{ key: '[phases] reboot_command', argv }], agent.env);
+  const refusal = refusalOf(refused, config.phases.allowInsecure);
+  if (refusal) return refusal.message;
+  const timeoutMs = config.phases.scriptTimeoutMs;
+  const r = await runChild({ file, args: argv.slice(1), argv0: argv[0], env: agent.env, timeoutMs, killGraceMs: config.phases.killGraceMs, onLine: (line) => agent.log.step('reboot', line) });
+  return describeChild(r, timeoutMs);
 }
 
 /**
