@@ -247,7 +247,7 @@ async function previewRun(agent: Agent, config: Config, request: RunRequest, pla
     const { builtin } = await withBuiltinFacts(agent, baseEnv);
     const explored = await exploreNow(agent, config, plan, baseEnv, marker, builtin, null, request.signal);
     if (explored.failure) return { steps: [], facts: explored.all, explorers: explored.records, failure: explored.failureText };
-    Object.assign(baseEnv, factEnvironment(explored.facts));
+    Object.assign(baseEnv, factEnvironment(explored.facts, (m) => agent.log.warn(m)));
     const environment = (phase: string) => phaseEnvironment(agent, config, plan, baseEnv, marker, phase, { signal: request.signal });
     const steps = await previewSteps({ plan, environment, marker, phases: config.phases, log: agent.log, signal: request.signal });
     const failed = steps.find((s) => s.verdict === 'fail');
@@ -390,7 +390,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
       beforePhases: async (env) => {
         const explored = await exploreAndStore(plan.explorers.steps, builtin, factsStore, explorerOptions(agent, config, plan, env, deadline, signal));
         Object.assign(collected, { facts: explored.all, explorers: explored.records });
-        Object.assign(baseEnv, factEnvironment(explored.facts));
+        Object.assign(baseEnv, factEnvironment(explored.facts, (m) => agent.log.warn(m)));
         return explored.failure;
       },
       resume: resumed && { after: { phase: resumed.paused.phase, step: resumed.paused.step }, phases: resumed.journal.phases },
@@ -788,7 +788,7 @@ export async function collectFacts(agent: Agent): Promise<{ doc: FactsDoc; explo
 async function withBuiltinFacts(agent: Agent, env: NodeJS.ProcessEnv): Promise<{ builtin: { facts: Facts; ms: number }; store: FactsStore }> {
   const store = new FactsStore(agent.stateDir);
   const builtin = await builtinCollection(store, agent.env);
-  Object.assign(env, factEnvironment(builtin.facts), { BOOTSTRAP_FACTS_JSON: store.file });
+  Object.assign(env, factEnvironment(builtin.facts, (m) => agent.log.warn(m)), { BOOTSTRAP_FACTS_JSON: store.file });
   return { builtin, store };
 }
 

@@ -80,6 +80,40 @@ describe('facts', () => {
   );
 
   it(
+    'a fact too large for the environment (a 140,000-byte package list; facts past 256 KiB together) stays in facts.json, is not exported, with a warning; steps run',
+    withBox(iniWith(), async (box, log) => {
+      script(join(box.phasesDir, 'explorer.d', '10-packages'), 'yes libfoo1-1.2.3 | head -n 10000');
+      for (let i = 0; i < 9; i++) script(join(box.phasesDir, 'explorer.d', `2${i}-blob${i}`), `head -c 31000 /dev/zero | tr '\\0' b`);
+      script(join(box.phasesDir, 'configure.d', '10-env'), 'echo "packages=${#BOOTSTRAP_FACT_PACKAGES} blobs=$(env | grep -c ^BOOTSTRAP_FACT_BLOB) os=${BOOTSTRAP_FACT_OS_ID:+set}" >> "$LOG"');
+      const r = await box.run(['server.provision', '--json'], { env: { LOG: log } });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.deepEqual(readLines(log), ['packages=0 blobs=8 os=set'], 'the package list and the ninth blob are left out; the rest is there');
+      assert.match(r.stderr, /the fact 'packages' is not exported as BOOTSTRAP_FACT_PACKAGES \(140023 bytes; more than the 32768 bytes one fact may take in steps' environment\): steps read it from \$BOOTSTRAP_FACTS_JSON/);
+      assert.match(r.stderr, /the fact 'blob8' is not exported as BOOTSTRAP_FACT_BLOB8 \(\d+ bytes; the facts before it took \d+ of the 262144 bytes all facts may take/);
+      const stored = JSON.parse(readFileSync(join(box.stateDir, 'facts.json'), 'utf8'));
+      assert.equal(stored.facts.packages.length, 139999);
+      assert.equal(stored.facts.blob8.length, 31000);
+    }),
+  );
+
+  it(
+    'an environment too large to start a program fails the run (1) with why, never a bare E2BIG (70)',
+    withBox(iniWith(), async (box, log) => {
+      // The agent's own environment, near the limit a program may start with; what a run adds goes over it.
+      const stack = /^Max stack size\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+      const limit = stack ? Math.max(128 * 1024, Math.floor(Number(stack[1]) / 4)) : 2 * 1024 * 1024;
+      const big: Record<string, string> = {};
+      for (let i = 0, left = limit - 20 * 1024; left > 0; i++, left -= 100 * 1024) big[`BIG_${i}`] = 'x'.repeat(Math.min(left, 100 * 1024) - 16);
+      script(join(box.phasesDir, 'explorer.d', 'blob'), 'head -c 30000 /dev/zero | tr "\\0" b');
+      script(join(box.phasesDir, 'configure.d', '10-step'), 'echo ran >> "$LOG"');
+      const r = await box.run(['server.provision', '--json'], { env: { LOG: log, ...big } });
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(json(r).failure.message, /the environment takes \d+ bytes, more than the \d+ a program may start with \(largest: BIG_/);
+      assert.deepEqual(readLines(log), []);
+    }),
+  );
+
+  it(
     'a failing explorer fails the run before any step (phase explorer), with error.d; server.facts --refresh says so too',
     withBox(iniWith(), async (box, log) => {
       script(join(box.phasesDir, 'explorer.d', 'ok'), 'echo fine');

@@ -10,6 +10,7 @@ import { LineSplitter, Tail } from '../pipeline/output.js';
 import { factName, type PlannedStep } from '../pipeline/plan.js';
 import { failureOf, toStepRecord } from '../pipeline/pipeline.js';
 import type { StepRecord } from '../state/journal.js';
+import { spawnSizeProblem } from '../util/env-size.js';
 import { terminateGroups } from '../util/process.js';
 import { factsSchema, parseFact, type Facts, type FactsStore } from './facts.js';
 
@@ -65,6 +66,9 @@ async function runOne(step: PlannedStep, o: ExplorerOptions): Promise<{ raw: Raw
   const startedAt = new Date();
   const t0 = performance.now();
   const [file, args] = o.viaSh.has(step.path) ? ['/bin/sh', [step.path]] : [step.path, []];
+  // An environment too large to start a program fails this explorer with why, not the agent with E2BIG.
+  const tooBig = spawnSizeProblem([file, ...args], o.env);
+  if (tooBig) return { raw: notStarted(startedAt, `cannot run it: ${tooBig}`), stdout: '' };
   const child = spawn(file, args, { cwd: step.path.slice(0, step.path.lastIndexOf('/')), env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true, argv0: step.path });
   const out: Buffer[] = [];
   let outBytes = 0;
@@ -124,6 +128,10 @@ async function runOne(step: PlannedStep, o: ExplorerOptions): Promise<{ raw: Raw
     rebootAsked: false,
   };
   return { raw, stdout: o.mask(Buffer.concat(out).toString('utf8')) };
+}
+
+function notStarted(startedAt: Date, error: string): RawStepResult {
+  return { exitCode: null, signal: null, timedOut: false, aborted: false, durationMs: 0, startedAt: startedAt.toISOString(), output: '', outputTruncated: false, error, changes: [], changesTruncated: false, rebootAsked: false };
 }
 
 /**

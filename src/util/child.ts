@@ -5,7 +5,7 @@
 // whenever it ends, what it left running is ended too — its group, and the processes that left
 // the group (setsid, double fork), found by a marker of its own in their environment.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { LineSplitter } from '../pipeline/output.js';
 import { spawnSizeProblem } from './env-size.js';
@@ -48,7 +48,12 @@ export async function runChild(o: ChildOptions): Promise<ChildResult> {
   const env = { ...o.env, BOOTSTRAP_CHILD_ID: id };
   const tooBig = spawnSizeProblem([o.argv0 ?? o.file, ...o.args], env);
   if (tooBig) return { code: null, signal: null, stopped: null, error: tooBig, durationMs: 0 };
-  const child = spawn(o.file, o.args, { argv0: o.argv0 ?? o.file, cwd: o.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let child: ChildProcess;
+  try {
+    child = spawn(o.file, o.args, { argv0: o.argv0 ?? o.file, cwd: o.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  } catch (err) {
+    return { code: null, signal: null, stopped: null, error: (err as Error).message, durationMs: 0 }; // spawn throws some errors (E2BIG, EINVAL) rather than emit them
+  }
   const lines = new LineSplitter((line) => o.onLine?.(line));
   const errLines = new LineSplitter((line) => o.onLine?.(line));
   child.stdout!.setEncoding('utf8').on('data', (d: string) => lines.push(d));

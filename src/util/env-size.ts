@@ -27,9 +27,9 @@ export function argMaxBytes(): number {
   return 2 * 1024 * 1024;
 }
 
-/** Why `argv` with `env` cannot be started (one line), or null. */
-export function spawnSizeProblem(argv: string[], env: NodeJS.ProcessEnv): string | null {
-  let total = 0;
+/** Why `argv` with `env` cannot be started (one line), or null; `headroomBytes` are kept for what the program adds for its own children. */
+export function spawnSizeProblem(argv: string[], env: NodeJS.ProcessEnv, headroomBytes = 0): string | null {
+  let total = headroomBytes;
   const sizes: [string, number][] = [];
   for (const a of argv) total += Buffer.byteLength(a) + 1 + 8;
   for (const [name, value] of Object.entries(env)) {
