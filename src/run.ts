@@ -15,7 +15,6 @@ import { readFileNoFollow } from './state/atomic.js';
 import { refusalOf, refusedPrograms, type Plan } from './pipeline/plan.js';
 import { checkSyntax, type SyntaxResult } from './pipeline/syntax.js';
 import { previewSteps, type StepPreview } from './pipeline/preview.js';
-import { tmpdir } from 'node:os';
 import { effectiveProducts, enabledVersions, findProduct, secretValues, type EffectiveProduct } from './products.js';
 import { writeJsonAtomic } from './state/atomic.js';
 import { JournalStore, countSteps, describeCounts, isRunId, journalSchema, newRunId, type PhaseRecord, type RebootRecord, type RunJournal, type StepRecord } from './state/journal.js';
@@ -25,6 +24,7 @@ import type { PausedRun, StateDoc } from './state/state.js';
 import { bootId, sleep, sweepMarked } from './util/process.js';
 import { describeChild, runChild } from './util/child.js';
 import { resolveProgram } from './util/trust.js';
+import { makeScratchDir, sweepDeadScratch } from './util/scratch.js';
 import { runCheckup } from './heartbeat/checkup.js';
 import { readSecret } from './callback/deliver.js';
 import { runCallback } from './callback/payload.js';
@@ -104,6 +104,7 @@ export async function performRun(agent: Agent, req: RunRequest): Promise<RunOutc
   if (request.dryRun) return dryRun(agent, config, request);
 
   await agent.store.ensureDir();
+  await sweepLeftovers(agent, config);
   const lock = await agent.runLock.acquire({
     command: agent.commandLine,
     waitMs: request.waitMs,
@@ -218,6 +219,7 @@ function resolveIntent(config: Config, state: StateDoc, request: RunRequest): In
  * written) and each NAME.if runs with the environment its step would get.
  */
 async function dryRun(agent: Agent, config: Config, request: RunRequest): Promise<RunOutcome> {
+  await sweepLeftovers(agent, config);
   const plan = agent.phasesList();
   const refusal = agent.planRefusal(plan);
   const syntax = await checkSyntax(plan);
@@ -239,7 +241,8 @@ async function previewRun(agent: Agent, config: Config, request: RunRequest, pla
   const intent = resolveIntent(config, await agent.store.read(), request);
   const runId = newRunId();
   const marker = runMarker(runId);
-  const tmp = await fsp.mkdtemp(join(tmpdir(), 'bootstrap-dry-run-'));
+  // Findable if this agent is killed: the next command removes it and ends what the .if files left.
+  const tmp = await makeScratchDir(runId);
   try {
     const snapshot = join(tmp, 'config.json');
     await writeJsonAtomic(snapshot, snapshotOf(config, intent, request, runId), 0o600, { durable: false });
@@ -766,8 +769,11 @@ export async function collectFacts(agent: Agent): Promise<{ doc: FactsDoc; explo
   const refusal = agent.planRefusal(plan);
   if (refusal) throw refusal;
   await agent.store.ensureDir();
+  await sweepLeftovers(agent, config);
   const runId = newRunId();
   const marker = runMarker(runId);
+  // Nothing in it: it names this collection, so that what its explorers leave if the agent is killed is ended by the next command.
+  const scratch = await makeScratchDir(runId);
   const env: NodeJS.ProcessEnv = { ...agent.env, BOOTSTRAP_RUN_ID: runId, BOOTSTRAP_SERVER: config.server.name, BOOTSTRAP_STATE_DIR: agent.stateDir };
   const { builtin, store } = await withBuiltinFacts(agent, env);
   try {
@@ -781,7 +787,18 @@ export async function collectFacts(agent: Agent): Promise<{ doc: FactsDoc; explo
     return { doc, explorers: [], failure: `${err.message} (explorer.d did not run; facts.json was not written)` };
   } finally {
     await sweepMarked(marker, config.phases.killGraceMs);
+    await fsp.rm(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * What dry runs and fact collections left when their agent died (util/scratch): their dirs (a
+ * dry run's snapshot holds secrets) and the processes their scripts started. Every run command
+ * looks, as a run's takeover does for a dead run.
+ */
+async function sweepLeftovers(agent: Agent, config: Config): Promise<void> {
+  const left = await sweepDeadScratch(runMarker, config.phases.killGraceMs);
+  if (left.dirs.length) agent.log.warn(`removed what ${left.dirs.length} dry run(s) or fact collection(s) left when their agent died (${left.dirs.join(', ')}), and ended ${left.processes} process(es) they left running`);
 }
 
 /** The built-in facts, given to `env` as steps get them (BOOTSTRAP_FACT_*, BOOTSTRAP_FACTS_JSON). */

@@ -2,11 +2,11 @@
 // --detailed-exitcodes and runs.blame: real scripts in temp dirs, the real CLI.
 
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { json, root, sandbox, type Sandbox } from './helpers/cli.js';
+import { ended, isRunning, json, root, sandbox, type Sandbox } from './helpers/cli.js';
 import { validate } from './helpers/json-schema.js';
 import { iniWith, readLines, script, withBox } from './helpers/phases.js';
 import { jsonReceiver } from './helpers/servers.js';
@@ -310,6 +310,50 @@ describe('.if steps', () => {
       assert.match(bad.stdout, /the run would fail at configure\/30-always: condition 30-always\.if: exit 5/);
     }),
   );
+});
+
+describe('dry-run leftovers', () => {
+  for (const next of [['server.provision', '--dry-run'], ['server.provision'], ['server.facts', '--refresh']]) {
+    it(
+      `a SIGKILLed dry run leaves nothing for ever: \`${next.join(' ')}\` removes its snapshot (secrets) and ends its .if, launcher and relay`,
+      withBox(iniWith(), async (box, log) => {
+        const pids = join(box.dir, 'pids');
+        const slow = join(box.dir, 'slow');
+        writeFileSync(slow, '');
+        script(join(box.phasesDir, 'configure.d', '10-step'), 'echo ran >> "$LOG"');
+        // Records where its snapshot is and what runs, leaves a setsid daemon, and hangs while `slow` exists.
+        script(join(box.phasesDir, 'configure.d', '10-step.if'), `echo "$BOOTSTRAP_CONFIG_JSON" > "${pids}.snapshot"; setsid sleep 300 & echo $! >> "${pids}"; echo $$ >> "${pids}"; echo $PPID >> "${pids}"; while [ -e "${slow}" ]; do sleep 0.1; done`);
+        assert.equal((await box.run(['product.set', 'haproxy.stats_password=s3cret-Value'])).code, 0);
+        const agent = box.start(['server.provision', '--dry-run'], { env: { LOG: log } });
+        const started: number[] = [];
+        try {
+          for (let i = 0; i < 400 && readLines(pids).length < 3; i++) await new Promise((r) => setTimeout(r, 50));
+          assert.equal(readLines(pids).length, 3, 'the .if started');
+          started.push(...readLines(pids).map(Number));
+          const snapshot = readFileSync(`${pids}.snapshot`, 'utf8').trim();
+          assert.match(readFileSync(snapshot, 'utf8'), /s3cret-Value/, 'the dry run snapshot holds the secret');
+          const exited = new Promise((r) => agent.once('exit', r));
+          agent.kill('SIGKILL');
+          await exited;
+          assert.ok(existsSync(snapshot) && started.every(isRunning), 'left behind by the killed agent');
+          rmSync(slow);
+          const r = await box.run(next, { env: { LOG: log } });
+          assert.ok(r.code === 0 || next[0] === 'server.facts', r.stderr);
+          assert.match(r.stderr, /removed what 1 dry run\(s\) or fact collection\(s\) left when their agent died .*, and ended \d+ process\(es\) they left running/);
+          assert.ok(!existsSync(snapshot), 'the snapshot is gone');
+          assert.ok(!existsSync(dirname(snapshot)), 'and its dir');
+          for (const pid of started) assert.ok(await ended(pid, 5000), `pid ${pid} (the .if, its daemon, the launcher) was ended`);
+          // Once only: the next command finds nothing.
+          assert.doesNotMatch((await box.run(['server.provision', '--dry-run'])).stderr, /removed what/);
+        } finally {
+          agent.kill('SIGKILL');
+          for (const pid of started) if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+          const snapshot = existsSync(`${pids}.snapshot`) ? readFileSync(`${pids}.snapshot`, 'utf8').trim() : '';
+          if (snapshot.includes('bootstrap-scratch-')) rmSync(dirname(snapshot), { recursive: true, force: true });
+        }
+      }),
+    );
+  }
 });
 
 describe('reported changes', () => {
