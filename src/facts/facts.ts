@@ -1,7 +1,7 @@
 // Facts about the server (cdist's explorers): built-in ones read cheaply from /etc, /proc and
 // Node's os module, plus what explorer.d prints. A fact that cannot be read is absent, never an
 // error. They go to facts.json (0600, atomic), to steps as BOOTSTRAP_FACTS_JSON and
-// BOOTSTRAP_FACT_<NAME>, and into journals and callbacks.
+// BOOTSTRAP_FACT_<NAME> (those that fit the environment's bounds), and into journals and callbacks.
 
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
