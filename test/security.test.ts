@@ -105,6 +105,9 @@ describe('trust: programs named in bootstrap.ini run as root as steps do', () =>
       const r = await box.run(['heartbeat.get', 'good', '--json'], { env });
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.equal(json(r).results[0].detail, 'agent env: yes');
+      // Through the library: the Agent's env, not the process's, gives the PATH and the variables.
+      const agent = new Agent({ config: box.config, stateDir: box.stateDir, env: { PATH: `${tools}:/usr/bin:/bin`, FROM_AGENT: 'library' } });
+      assert.equal((await agent.heartbeatGet(['good'])).results[0]!.detail, 'agent env: library');
     }),
   );
 });
