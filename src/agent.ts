@@ -28,7 +28,7 @@ import {
 import type { WriteHooks } from './state/atomic.js';
 import { StateStore, type LastRun, type PausedRun, type StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
-import { planPhases, planRefusal, type Plan } from './pipeline/plan.js';
+import { planPhases, planRefusal, refusalOf, refusedPrograms, type ConfiguredProgram, type Plan } from './pipeline/plan.js';
 import { sleep } from './util/process.js';
 import { collectFacts, performRun, type RunOutcome, type RunRequest } from './run.js';
 import { FactsStore, type FactsDoc } from './facts/facts.js';
@@ -301,7 +301,13 @@ export class Agent {
 
   /** `phases.list`: the plan, with every skipped file and why. */
   phasesList(): Plan {
-    return planPhases(this.phasesDir, { noShebang: this.config().phases.noShebang });
+    return planPhases(this.phasesDir, { noShebang: this.config().phases.noShebang, programs: this.configuredPrograms(), env: this.env });
+  }
+
+  /** The programs bootstrap.ini names (reboot_command, exec checks): they run as root, so they are judged as steps are. */
+  configuredPrograms(specs: HeartbeatSpec[] = [...this.config().heartbeats.values()]): ConfiguredProgram[] {
+    const exec = specs.filter((s) => s.type === 'exec').map((s) => ({ key: `[heartbeat.${s.name}] command`, argv: s.command! }));
+    return [{ key: '[phases] reboot_command', argv: this.config().phases.rebootCommand }, ...exec];
   }
 
   /** The verdict a run would give the plan (77/78 naming every refused file), or null. */
@@ -363,13 +369,25 @@ export class Agent {
 
   /** `heartbeat.get`: runs the named checks in parallel; changes nothing. */
   heartbeatGet(names: string[] = []): Promise<Checkup> {
-    return runCheckup(this.heartbeatSpecs(names));
+    return runCheckup(this.trustedChecks(this.heartbeatSpecs(names)), this.env);
+  }
+
+  /**
+   * The checks, once the programs of their exec checks passed the trust rules of steps: 77
+   * naming the key otherwise (allow_insecure: run, loudly), as a run refuses its plan.
+   */
+  private trustedChecks(specs: HeartbeatSpec[]): HeartbeatSpec[] {
+    const refused = refusedPrograms(this.configuredPrograms(specs).filter((p) => p.key.startsWith('[heartbeat.')), this.env);
+    const refusal = refusalOf(refused, this.config().phases.allowInsecure);
+    if (refusal) throw refusal;
+    for (const r of refused) this.log.warn(`INSECURE (allow_insecure = true): running ${r.path} (named by ${r.key}), ${r.reason}`);
+    return specs;
   }
 
   /** `heartbeat.checkup`: every check in parallel; the result is kept as last_checkup. */
   async heartbeatCheckup(options: { report?: boolean } = {}): Promise<Checkup> {
     if (options.report) readSecret(this.config().callback.secretFile); // refuse a bad key before checking anything
-    const checkup = await runCheckup(this.heartbeatSpecs());
+    const checkup = await runCheckup(this.trustedChecks(this.heartbeatSpecs()), this.env);
     const state = await this.store.update(this.commandLine, (s) => {
       s.last_checkup = checkup;
       return s;

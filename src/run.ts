@@ -11,13 +11,10 @@ import type { DeadOwner, LockOwner } from './lock/pid-lock.js';
 import { takeOrcLock, type OrcLock } from './lock/orc-lock.js';
 import { EnvironmentFileError, runEnvironment, runMarker, sourceEnvironmentFiles, type Failure, type RunInfo } from './pipeline/environment.js';
 import { runPipeline, toFailureRecord, type PipelineResult, type RebootRequest } from './pipeline/pipeline.js';
-import { LineSplitter } from './pipeline/output.js';
-import { spawn } from 'node:child_process';
 import { readFileNoFollow } from './state/atomic.js';
-import type { Plan } from './pipeline/plan.js';
+import { refusalOf, refusedPrograms, type Plan } from './pipeline/plan.js';
 import { checkSyntax, type SyntaxResult } from './pipeline/syntax.js';
 import { previewSteps, type StepPreview } from './pipeline/preview.js';
-import { tmpdir } from 'node:os';
 import { effectiveProducts, enabledVersions, findProduct, secretValues, type EffectiveProduct } from './products.js';
 import { writeJsonAtomic } from './state/atomic.js';
 import { JournalStore, countSteps, describeCounts, isRunId, journalSchema, newRunId, type PhaseRecord, type RebootRecord, type RunJournal, type StepRecord } from './state/journal.js';
@@ -25,6 +22,9 @@ import { FactsStore, builtinCollection, factEnvironment, factsSchema, type Facts
 import { exploreAndStore, type ExplorerOptions } from './facts/explorers.js';
 import type { PausedRun, StateDoc } from './state/state.js';
 import { bootId, sleep, sweepMarked } from './util/process.js';
+import { describeChild, runChild } from './util/child.js';
+import { resolveProgram } from './util/trust.js';
+import { makeScratchDir, sweepDeadScratch } from './util/scratch.js';
 import { runCheckup } from './heartbeat/checkup.js';
 import { readSecret } from './callback/deliver.js';
 import { runCallback } from './callback/payload.js';
@@ -104,6 +104,7 @@ export async function performRun(agent: Agent, req: RunRequest): Promise<RunOutc
   if (request.dryRun) return dryRun(agent, config, request);
 
   await agent.store.ensureDir();
+  await sweepLeftovers(agent, config);
   const lock = await agent.runLock.acquire({
     command: agent.commandLine,
     waitMs: request.waitMs,
@@ -218,6 +219,7 @@ function resolveIntent(config: Config, state: StateDoc, request: RunRequest): In
  * written) and each NAME.if runs with the environment its step would get.
  */
 async function dryRun(agent: Agent, config: Config, request: RunRequest): Promise<RunOutcome> {
+  await sweepLeftovers(agent, config);
   const plan = agent.phasesList();
   const refusal = agent.planRefusal(plan);
   const syntax = await checkSyntax(plan);
@@ -239,7 +241,8 @@ async function previewRun(agent: Agent, config: Config, request: RunRequest, pla
   const intent = resolveIntent(config, await agent.store.read(), request);
   const runId = newRunId();
   const marker = runMarker(runId);
-  const tmp = await fsp.mkdtemp(join(tmpdir(), 'bootstrap-dry-run-'));
+  // Findable if this agent is killed: the next command removes it and ends what the .if files left.
+  const tmp = await makeScratchDir(runId);
   try {
     const snapshot = join(tmp, 'config.json');
     await writeJsonAtomic(snapshot, snapshotOf(config, intent, request, runId), 0o600, { durable: false });
@@ -247,7 +250,7 @@ async function previewRun(agent: Agent, config: Config, request: RunRequest, pla
     const { builtin } = await withBuiltinFacts(agent, baseEnv);
     const explored = await exploreNow(agent, config, plan, baseEnv, marker, builtin, null, request.signal);
     if (explored.failure) return { steps: [], facts: explored.all, explorers: explored.records, failure: explored.failureText };
-    Object.assign(baseEnv, factEnvironment(explored.facts));
+    Object.assign(baseEnv, factEnvironment(explored.facts, (m) => agent.log.warn(m)));
     const environment = (phase: string) => phaseEnvironment(agent, config, plan, baseEnv, marker, phase, { signal: request.signal });
     const steps = await previewSteps({ plan, environment, marker, phases: config.phases, log: agent.log, signal: request.signal });
     const failed = steps.find((s) => s.verdict === 'fail');
@@ -390,7 +393,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
       beforePhases: async (env) => {
         const explored = await exploreAndStore(plan.explorers.steps, builtin, factsStore, explorerOptions(agent, config, plan, env, deadline, signal));
         Object.assign(collected, { facts: explored.all, explorers: explored.records });
-        Object.assign(baseEnv, factEnvironment(explored.facts));
+        Object.assign(baseEnv, factEnvironment(explored.facts, (m) => agent.log.warn(m)));
         return explored.failure;
       },
       resume: resumed && { after: { phase: resumed.paused.phase, step: resumed.paused.step }, phases: resumed.journal.phases },
@@ -489,7 +492,7 @@ async function healthGate(agent: Agent, config: Config, signal: AbortSignal | un
   const deadline = Date.now() + config.phases.healthTimeoutMs;
   const specs = [...config.heartbeats.values()];
   for (let attempt = 1; ; attempt++) {
-    const checkup = await runCheckup(specs);
+    const checkup = await runCheckup(specs, agent.env);
     keep(checkup);
     if (checkup.healthy) {
       agent.log.info(`health gate: all ${specs.length} checks healthy${attempt > 1 ? ` after ${attempt} checkups` : ''}`);
@@ -608,25 +611,27 @@ async function pauseForReboot(
   await files.lock.update({ waiting: 'reboot' });
   const argv = config.phases.rebootCommand;
   agent.log.warn(`run ${files.runId} paused: ${at.phase}/${at.step} asked for a reboot (${at.reason}); running ${argv.join(' ')}`);
-  const failed = await runRebootCommand(argv, agent, config.phases.scriptTimeoutMs);
+  const failed = await runRebootCommand(argv, agent, config);
   if (!failed) return null;
   files.keep.snapshot = false;
   return { ...where, kind: 'reboot', exitCode: null, message: `asked for a reboot (${at.reason}), but the reboot command failed: ${argv.join(' ')}: ${failed}` };
 }
 
-/** Runs [phases] reboot_command (no shell), bounded; its output goes to the log. Resolves to why it failed, or null. */
-function runRebootCommand(argv: string[], agent: Agent, timeoutMs: number): Promise<string | null> {
-  return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env: agent.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true, timeout: timeoutMs, killSignal: 'SIGKILL' });
-    const lines = new LineSplitter((line) => agent.log.step('reboot', line));
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => lines.push(d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => lines.push(d));
-    child.on('error', (err) => resolve(`cannot run it: ${err.message}`));
-    child.on('close', (code, signal) => {
-      lines.flush();
-      resolve(code === 0 ? null : signal ? `killed by ${signal}` : `exit ${code}`);
-    });
-  });
+/**
+ * Runs [phases] reboot_command as a step is run: no shell, bounded by script_timeout (its whole
+ * process tree, TERM then KILL), over when it exits (what it leaves running is ended then, so a
+ * daemon holding its output cannot hold the run), its output to the log; and only by the path
+ * the trust rules of steps accept (util/trust), judged again now. Resolves to why it failed, or null.
+ */
+async function runRebootCommand(argv: string[], agent: Agent, config: Config): Promise<string | null> {
+  const file = resolveProgram(argv[0]!, agent.env);
+  if (!file) return `cannot run it: ${argv[0]} not found${argv[0]!.includes('/') ? '' : ' on PATH'}`;
+  const refused = refusedPrograms([{ key: '[phases] reboot_command', argv }], agent.env);
+  const refusal = refusalOf(refused, config.phases.allowInsecure);
+  if (refusal) return refusal.message;
+  const timeoutMs = config.phases.scriptTimeoutMs;
+  const r = await runChild({ file, args: argv.slice(1), argv0: argv[0], env: agent.env, timeoutMs, killGraceMs: config.phases.killGraceMs, onLine: (line) => agent.log.step('reboot', line) });
+  return describeChild(r, timeoutMs);
 }
 
 /**
@@ -764,8 +769,11 @@ export async function collectFacts(agent: Agent): Promise<{ doc: FactsDoc; explo
   const refusal = agent.planRefusal(plan);
   if (refusal) throw refusal;
   await agent.store.ensureDir();
+  await sweepLeftovers(agent, config);
   const runId = newRunId();
   const marker = runMarker(runId);
+  // Nothing in it: it names this collection, so that what its explorers leave if the agent is killed is ended by the next command.
+  const scratch = await makeScratchDir(runId);
   const env: NodeJS.ProcessEnv = { ...agent.env, BOOTSTRAP_RUN_ID: runId, BOOTSTRAP_SERVER: config.server.name, BOOTSTRAP_STATE_DIR: agent.stateDir };
   const { builtin, store } = await withBuiltinFacts(agent, env);
   try {
@@ -779,14 +787,25 @@ export async function collectFacts(agent: Agent): Promise<{ doc: FactsDoc; explo
     return { doc, explorers: [], failure: `${err.message} (explorer.d did not run; facts.json was not written)` };
   } finally {
     await sweepMarked(marker, config.phases.killGraceMs);
+    await fsp.rm(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * What dry runs and fact collections left when their agent died (util/scratch): their dirs (a
+ * dry run's snapshot holds secrets) and the processes their scripts started. Every run command
+ * looks, as a run's takeover does for a dead run.
+ */
+async function sweepLeftovers(agent: Agent, config: Config): Promise<void> {
+  const left = await sweepDeadScratch(runMarker, config.phases.killGraceMs);
+  if (left.dirs.length) agent.log.warn(`removed what ${left.dirs.length} dry run(s) or fact collection(s) left when their agent died (${left.dirs.join(', ')}), and ended ${left.processes} process(es) they left running`);
 }
 
 /** The built-in facts, given to `env` as steps get them (BOOTSTRAP_FACT_*, BOOTSTRAP_FACTS_JSON). */
 async function withBuiltinFacts(agent: Agent, env: NodeJS.ProcessEnv): Promise<{ builtin: { facts: Facts; ms: number }; store: FactsStore }> {
   const store = new FactsStore(agent.stateDir);
   const builtin = await builtinCollection(store, agent.env);
-  Object.assign(env, factEnvironment(builtin.facts), { BOOTSTRAP_FACTS_JSON: store.file });
+  Object.assign(env, factEnvironment(builtin.facts, (m) => agent.log.warn(m)), { BOOTSTRAP_FACTS_JSON: store.file });
   return { builtin, store };
 }
 

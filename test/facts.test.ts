@@ -2,11 +2,11 @@
 // --detailed-exitcodes and runs.blame: real scripts in temp dirs, the real CLI.
 
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { json, root, sandbox, type Sandbox } from './helpers/cli.js';
+import { ended, isRunning, json, root, sandbox, type Sandbox } from './helpers/cli.js';
 import { validate } from './helpers/json-schema.js';
 import { iniWith, readLines, script, withBox } from './helpers/phases.js';
 import { jsonReceiver } from './helpers/servers.js';
@@ -76,6 +76,40 @@ describe('facts', () => {
       assert.equal(j.explorers.length, 5);
       assert.deepEqual(j.facts.ports, [80, 443]);
       assert.match((await box.run(['phases.list'])).stdout, /explorer\.d: not-json, role, sees-builtins, 10-disks, 20-ports/);
+    }),
+  );
+
+  it(
+    'a fact too large for the environment (a 140,000-byte package list; facts past 256 KiB together) stays in facts.json, is not exported, with a warning; steps run',
+    withBox(iniWith(), async (box, log) => {
+      script(join(box.phasesDir, 'explorer.d', '10-packages'), 'yes libfoo1-1.2.3 | head -n 10000');
+      for (let i = 0; i < 9; i++) script(join(box.phasesDir, 'explorer.d', `2${i}-blob${i}`), `head -c 31000 /dev/zero | tr '\\0' b`);
+      script(join(box.phasesDir, 'configure.d', '10-env'), 'echo "packages=${#BOOTSTRAP_FACT_PACKAGES} blobs=$(env | grep -c ^BOOTSTRAP_FACT_BLOB) os=${BOOTSTRAP_FACT_OS_ID:+set}" >> "$LOG"');
+      const r = await box.run(['server.provision', '--json'], { env: { LOG: log } });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.deepEqual(readLines(log), ['packages=0 blobs=8 os=set'], 'the package list and the ninth blob are left out; the rest is there');
+      assert.match(r.stderr, /the fact 'packages' is not exported as BOOTSTRAP_FACT_PACKAGES \(140023 bytes; more than the 32768 bytes one fact may take in steps' environment\): steps read it from \$BOOTSTRAP_FACTS_JSON/);
+      assert.match(r.stderr, /the fact 'blob8' is not exported as BOOTSTRAP_FACT_BLOB8 \(\d+ bytes; the facts before it took \d+ of the 262144 bytes all facts may take/);
+      const stored = JSON.parse(readFileSync(join(box.stateDir, 'facts.json'), 'utf8'));
+      assert.equal(stored.facts.packages.length, 139999);
+      assert.equal(stored.facts.blob8.length, 31000);
+    }),
+  );
+
+  it(
+    'an environment too large to start a program fails the run (1) with why, never a bare E2BIG (70)',
+    withBox(iniWith(), async (box, log) => {
+      // The agent's own environment, near the limit a program may start with; what a run adds goes over it.
+      const stack = /^Max stack size\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+      const limit = stack ? Math.max(128 * 1024, Math.floor(Number(stack[1]) / 4)) : 2 * 1024 * 1024;
+      const big: Record<string, string> = {};
+      for (let i = 0, left = limit - 20 * 1024; left > 0; i++, left -= 100 * 1024) big[`BIG_${i}`] = 'x'.repeat(Math.min(left, 100 * 1024) - 16);
+      script(join(box.phasesDir, 'explorer.d', 'blob'), 'head -c 30000 /dev/zero | tr "\\0" b');
+      script(join(box.phasesDir, 'configure.d', '10-step'), 'echo ran >> "$LOG"');
+      const r = await box.run(['server.provision', '--json'], { env: { LOG: log, ...big } });
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(json(r).failure.message, /the environment takes \d+ bytes, more than the \d+ a program may start with \(largest: BIG_/);
+      assert.deepEqual(readLines(log), []);
     }),
   );
 
@@ -276,6 +310,50 @@ describe('.if steps', () => {
       assert.match(bad.stdout, /the run would fail at configure\/30-always: condition 30-always\.if: exit 5/);
     }),
   );
+});
+
+describe('dry-run leftovers', () => {
+  for (const next of [['server.provision', '--dry-run'], ['server.provision'], ['server.facts', '--refresh']]) {
+    it(
+      `a SIGKILLed dry run leaves nothing for ever: \`${next.join(' ')}\` removes its snapshot (secrets) and ends its .if, launcher and relay`,
+      withBox(iniWith(), async (box, log) => {
+        const pids = join(box.dir, 'pids');
+        const slow = join(box.dir, 'slow');
+        writeFileSync(slow, '');
+        script(join(box.phasesDir, 'configure.d', '10-step'), 'echo ran >> "$LOG"');
+        // Records where its snapshot is and what runs, leaves a setsid daemon, and hangs while `slow` exists.
+        script(join(box.phasesDir, 'configure.d', '10-step.if'), `echo "$BOOTSTRAP_CONFIG_JSON" > "${pids}.snapshot"; setsid sleep 300 & echo $! >> "${pids}"; echo $$ >> "${pids}"; echo $PPID >> "${pids}"; while [ -e "${slow}" ]; do sleep 0.1; done`);
+        assert.equal((await box.run(['product.set', 'haproxy.stats_password=s3cret-Value'])).code, 0);
+        const agent = box.start(['server.provision', '--dry-run'], { env: { LOG: log } });
+        const started: number[] = [];
+        try {
+          for (let i = 0; i < 400 && readLines(pids).length < 3; i++) await new Promise((r) => setTimeout(r, 50));
+          assert.equal(readLines(pids).length, 3, 'the .if started');
+          started.push(...readLines(pids).map(Number));
+          const snapshot = readFileSync(`${pids}.snapshot`, 'utf8').trim();
+          assert.match(readFileSync(snapshot, 'utf8'), /s3cret-Value/, 'the dry run snapshot holds the secret');
+          const exited = new Promise((r) => agent.once('exit', r));
+          agent.kill('SIGKILL');
+          await exited;
+          assert.ok(existsSync(snapshot) && started.every(isRunning), 'left behind by the killed agent');
+          rmSync(slow);
+          const r = await box.run(next, { env: { LOG: log } });
+          assert.ok(r.code === 0 || next[0] === 'server.facts', r.stderr);
+          assert.match(r.stderr, /removed what 1 dry run\(s\) or fact collection\(s\) left when their agent died .*, and ended \d+ process\(es\) they left running/);
+          assert.ok(!existsSync(snapshot), 'the snapshot is gone');
+          assert.ok(!existsSync(dirname(snapshot)), 'and its dir');
+          for (const pid of started) assert.ok(await ended(pid, 5000), `pid ${pid} (the .if, its daemon, the launcher) was ended`);
+          // Once only: the next command finds nothing.
+          assert.doesNotMatch((await box.run(['server.provision', '--dry-run'])).stderr, /removed what/);
+        } finally {
+          agent.kill('SIGKILL');
+          for (const pid of started) if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+          const snapshot = existsSync(`${pids}.snapshot`) ? readFileSync(`${pids}.snapshot`, 'utf8').trim() : '';
+          if (snapshot.includes('bootstrap-scratch-')) rmSync(dirname(snapshot), { recursive: true, force: true });
+        }
+      }),
+    );
+  }
 });
 
 describe('reported changes', () => {

@@ -4,10 +4,10 @@
 // BOOTSTRAP_TEST_BOOT_ID_FILE, which a test rewrites to "reboot".
 
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { collect, json, root, sandbox, type Sandbox } from './helpers/cli.js';
+import { collect, ended, json, root, sandbox, type Sandbox } from './helpers/cli.js';
 import { validate } from './helpers/json-schema.js';
 import { iniWith, readLines, script } from './helpers/phases.js';
 import { jsonReceiver, type HttpStub } from './helpers/servers.js';
@@ -200,6 +200,34 @@ describe('reboot and resume', () => {
       assert.equal(r.state().paused_run, null);
       assert.equal((await r.box.run(['server.provision'], { env: r.env })).code, 0, 'nothing waits');
       assert.deepEqual(readdirSync(join(r.box.stateDir, 'runs')).filter((n) => n.endsWith('.config.json')), []);
+    }));
+
+  it('the reboot command is bounded like a step: over when it exits (what it left is ended), its whole tree killed at script_timeout', () =>
+    withRig(async (r) => {
+      kernelTree(r);
+      const pids = join(r.box.dir, 'pids');
+      // Exits at once, leaving a background child (holding its output) and a setsid daemon.
+      const quick = script(join(r.box.dir, 'reboot-quick'), `sleep 300 & echo $! >> "${pids}"; setsid sleep 300 & echo $! >> "${pids}"; echo rebooting`);
+      writeFileSync(r.box.config, iniWith({ reboot_command: quick, script_timeout: 60, kill_grace: 1 }));
+      const x = await r.box.run(['server.provision', '--json'], { env: r.env, timeoutMs: 30_000 });
+      assert.equal(x.code, 0, x.stderr);
+      assert.equal(json(x).status, 'rebooting');
+      const left = readLines(pids).map(Number);
+      assert.equal(left.length, 2);
+      for (const pid of left) assert.ok(await ended(pid, 5000), `pid ${pid}, left by the reboot command, was ended`);
+      // Never exits: its tree (a child and a setsid daemon) is killed at script_timeout, and the run fails (kind reboot).
+      await r.box.run(['server.resume', '--abandon'], { env: r.env });
+      writeFileSync(pids, '');
+      const slow = script(join(r.box.dir, 'reboot-slow'), `trap '' TERM; sleep 300 & echo $! >> "${pids}"; setsid sleep 300 & echo $! >> "${pids}"; while :; do sleep 1; done`);
+      writeFileSync(r.box.config, iniWith({ reboot_command: slow, script_timeout: 2, kill_grace: 1 }));
+      rmSync(`${r.log}.asked`);
+      const y = await r.box.run(['server.provision', '--json'], { env: r.env, timeoutMs: 30_000 });
+      assert.equal(y.code, 1, y.stderr);
+      assert.equal(json(y).failure.kind, 'reboot');
+      assert.match(json(y).failure.message, /the reboot command failed: .*reboot-slow: timed out after 2\.0 s \(killed\)/);
+      const slowLeft = readLines(pids).map(Number);
+      assert.equal(slowLeft.length, 2);
+      for (const pid of slowLeft) assert.ok(await ended(pid, 5000), `pid ${pid}, started by the slow reboot command, was ended`);
     }));
 
   it('a non-zero exit is a failure whatever the step wrote; --dry-run says which steps may ask', () =>

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -42,6 +42,74 @@ describe('trust: files that run as root', () => {
       }),
     );
   }
+});
+
+describe('trust: programs named in bootstrap.ini run as root as steps do', () => {
+  // The attacker's part: a file that uid 65534 owns and could rewrite (as nobody, so file modes count).
+  const hostile = (dir: string, name: string) => {
+    const path = script(join(dir, name), `echo "${name} ran as $(id -u)" >> "${join(dir, 'ran.log')}"`, 0o777);
+    chownSync(path, 65534, 65534);
+    const rewrite = spawnSync(asNobody[0]!, [...asNobody.slice(1), 'sh', '-c', `echo '# nobody was here' >> '${path}'`]);
+    assert.equal(rewrite.status, 0, `nobody can rewrite ${path}: ${rewrite.stderr}`);
+    return path;
+  };
+
+  it(
+    'an untrusted reboot_command (by path, bare on PATH, or the script of an interpreter) refuses the run with 77 naming the key; phases.list shows it; allow_insecure runs it loudly',
+    withBox(iniWith(), async (box, log) => {
+      const tools = join(box.dir, 'bin');
+      chmodSync(box.dir, 0o711); // nobody reaches the file it owns
+      mkdirSync(tools, { mode: 0o755 });
+      const reboot = hostile(tools, 'reboot.sh');
+      recordingStep(box.phasesDir, 'configure', '10-ask', 'echo kernel > "$BOOTSTRAP_REBOOT_FILE"');
+      for (const command of [reboot, 'reboot.sh now', `/bin/sh ${reboot}`]) {
+        writeFileSync(box.config, iniWith({ reboot_command: command }));
+        const env = { LOG: log, PATH: `${tools}:${process.env['PATH']}` };
+        const r = await box.run(['server.provision'], { env });
+        assert.equal(r.code, 77, `${command}: ${r.stderr}`);
+        assert.match(r.stderr, new RegExp(`${reboot.replace(/[.]/g, '\\.')} \\(named by \\[phases\\] reboot_command\\): owned by uid 65534`));
+        assert.deepEqual(readLines(log), [], 'no step ran');
+        assert.ok(!existsSync(join(tools, 'ran.log')), 'the reboot command never ran');
+        const list = await box.run(['phases.list'], { env });
+        assert.equal(list.code, 77);
+        assert.match(list.stdout, /REFUSED .*reboot\.sh \(named by \[phases\] reboot_command\): owned by uid 65534/);
+        const listed = json(await box.run(['phases.list', '--json'], { env }));
+        assert.deepEqual(listed.refused.map((x: any) => [x.path, x.key, x.kind]), [[reboot, '[phases] reboot_command', 'insecure']]);
+        const dry = await box.run(['server.provision', '--dry-run'], { env });
+        assert.equal(dry.code, 77);
+      }
+      writeFileSync(box.config, iniWith({ reboot_command: reboot, allow_insecure: 'true' }));
+      const allowed = await box.run(['server.provision'], { env: { LOG: log } });
+      assert.equal(allowed.code, 0, allowed.stderr);
+      assert.match(allowed.stderr, /INSECURE \(allow_insecure = true\): running .*reboot\.sh/);
+      assert.match(readFileSync(join(tools, 'ran.log'), 'utf8'), /reboot\.sh ran as 0/);
+    }),
+  );
+
+  it(
+    'an untrusted exec heartbeat: heartbeat.get and heartbeat.checkup refuse with 77 naming the key, runs and phases.list too; it runs with the agent\'s environment',
+    withBox(iniWith(), async (box) => {
+      const tools = join(box.dir, 'bin');
+      chmodSync(box.dir, 0o711); // nobody reaches the file it owns
+      mkdirSync(tools, { mode: 0o755 });
+      const check = hostile(tools, 'check.sh');
+      script(join(tools, 'good.sh'), 'echo "agent env: $FROM_AGENT"');
+      writeFileSync(box.config, iniWith({}, `\n[heartbeat.good]\ntype = exec\ncommand = good.sh\n\n[heartbeat.bad]\ntype = exec\ncommand = ${check}\n`));
+      const env = { PATH: `${tools}:${process.env['PATH']}`, FROM_AGENT: 'yes' };
+      for (const args of [['heartbeat.get', 'bad'], ['heartbeat.checkup'], ['server.provision'], ['phases.list']]) {
+        const r = await box.run(args, { env });
+        assert.equal(r.code, 77, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+        assert.match(r.stdout + r.stderr, /check\.sh \(named by \[heartbeat\.bad\] command\): owned by uid 65534/);
+      }
+      assert.ok(!existsSync(join(tools, 'ran.log')), 'the untrusted check never ran');
+      const r = await box.run(['heartbeat.get', 'good', '--json'], { env });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.equal(json(r).results[0].detail, 'agent env: yes');
+      // Through the library: the Agent's env, not the process's, gives the PATH and the variables.
+      const agent = new Agent({ config: box.config, stateDir: box.stateDir, env: { PATH: `${tools}:/usr/bin:/bin`, FROM_AGENT: 'library' } });
+      assert.equal((await agent.heartbeatGet(['good'])).results[0]!.detail, 'agent env: library');
+    }),
+  );
 });
 
 describe('hostile phases', () => {

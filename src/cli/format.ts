@@ -3,7 +3,7 @@
 import type { StatusReport } from '../agent.js';
 import type { PausedRun } from '../state/state.js';
 import { basename } from 'node:path';
-import type { Plan } from '../pipeline/plan.js';
+import { describeRefused, type Plan } from '../pipeline/plan.js';
 import type { EffectiveProduct } from '../products.js';
 import type { DryRunReport } from '../run.js';
 import { changesOf, countSteps, describeCounts, type RunJournal, type StepRecord } from '../state/journal.js';
@@ -84,7 +84,7 @@ export function formatPlan(plan: Plan): string {
     });
     for (const s of phase.skipped) lines.push(`       skipped ${s.name}: ${s.reason}`);
   }
-  for (const r of plan.refused) lines.push(`REFUSED ${r.path}: ${r.reason}`);
+  for (const r of plan.refused) lines.push(`REFUSED ${describeRefused(r)}`);
   return lines.join('\n');
 }
 

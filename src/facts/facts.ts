@@ -1,7 +1,7 @@
 // Facts about the server (cdist's explorers): built-in ones read cheaply from /etc, /proc and
 // Node's os module, plus what explorer.d prints. A fact that cannot be read is absent, never an
 // error. They go to facts.json (0600, atomic), to steps as BOOTSTRAP_FACTS_JSON and
-// BOOTSTRAP_FACT_<NAME>, and into journals and callbacks.
+// BOOTSTRAP_FACT_<NAME> (those that fit the environment's bounds), and into journals and callbacks.
 
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -112,13 +112,34 @@ export async function builtinFacts(previous: FactsDoc | null = null, env: NodeJS
   return facts;
 }
 
-/** `BOOTSTRAP_FACT_<NAME>` for each scalar fact: upper case, any other character → `_`. */
-export function factEnvironment(facts: Facts): Record<string, string> {
+/**
+ * What facts may take of steps' environment. Linux refuses to start a program with one string
+ * over 128 KiB or all over ~2 MiB (util/env-size), and settings may take 1 MiB of it: one fact
+ * exports at most 32 KiB, all of them 256 KiB. A larger fact (a package list) stays in
+ * facts.json, journals and callbacks; only its variable is left out, with a warning.
+ */
+export const maxFactEnvBytes = 32 * 1024;
+export const maxFactsEnvBytes = 256 * 1024;
+
+/**
+ * `BOOTSTRAP_FACT_<NAME>` for each scalar fact (upper case, any other character → `_`), within
+ * the bounds above; `onSkip` hears of each fact left out, with why.
+ */
+export function factEnvironment(facts: Facts, onSkip: (message: string) => void = () => {}): Record<string, string> {
   const env: Record<string, string> = {};
+  let total = 0;
   for (const [name, value] of Object.entries(facts)) {
-    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
-      env[`BOOTSTRAP_FACT_${name.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`] = String(value);
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') continue;
+    const key = `BOOTSTRAP_FACT_${name.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`;
+    const text = String(value);
+    const bytes = Buffer.byteLength(key) + 1 + Buffer.byteLength(text);
+    const over = bytes > maxFactEnvBytes ? `more than the ${maxFactEnvBytes} bytes one fact may take` : total + bytes > maxFactsEnvBytes ? `the facts before it took ${total} of the ${maxFactsEnvBytes} bytes all facts may take` : null;
+    if (over) {
+      onSkip(`the fact '${name}' is not exported as ${key} (${bytes} bytes; ${over} in steps' environment): steps read it from $BOOTSTRAP_FACTS_JSON`);
+      continue;
     }
+    total += bytes;
+    env[key] = text;
   }
   return env;
 }

@@ -1,9 +1,8 @@
 // The check types other than haproxy: http (status, optional body regex), tcp (connect), exec
 // (a command without a shell; exit 0 = healthy).
 
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { signalGroup, sweepMarked } from '../util/process.js';
+import { runChild } from '../util/child.js';
+import { resolveProgram } from '../util/trust.js';
 import { connect } from 'node:net';
 import type { HeartbeatSpec } from '../config/config.js';
 import { httpGet } from './http-get.js';
@@ -39,44 +38,21 @@ export function checkTcp(spec: HeartbeatSpec, signal: AbortSignal): Promise<Chec
 
 /**
  * The check is over when its command exits, not when its output closes: whatever it left
- * running (a background child holding the pipe, a setsid daemon) is ended then, found by its
- * group and by a marker in its environment.
+ * running (a background child holding the pipe, a setsid daemon) is ended then (util/child).
+ * It runs with the agent's environment; its program is found on that PATH and run by the path
+ * the trust rules judged (util/trust).
  */
-export function checkExec(spec: HeartbeatSpec, signal: AbortSignal): Promise<CheckVerdict> {
+export async function checkExec(spec: HeartbeatSpec, signal: AbortSignal, env: NodeJS.ProcessEnv): Promise<CheckVerdict> {
   const [program, ...args] = spec.command!;
-  const marker = `BOOTSTRAP_CHECK_ID=${randomBytes(8).toString('hex')}`;
-  const eq = marker.indexOf('=');
-  return new Promise((resolve) => {
-    const child = spawn(program!, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, [marker.slice(0, eq)]: marker.slice(eq + 1) } });
-    let output = '';
-    const collect = (d: Buffer) => {
-      if (output.length < 4096) output += d.toString('utf8');
-    };
-    child.stdout!.on('data', collect);
-    child.stderr!.on('data', collect);
-    const firstLine = () => output.split('\n').find((l) => l.trim() !== '')?.trim() ?? '';
-    const endAll = () => {
-      signalGroup(child.pid!, 'SIGKILL'); // the command and all it started
-      void sweepMarked(marker, 0);
-    };
-    signal.addEventListener('abort', endAll, { once: true });
-    child.on('error', (err) => {
-      signal.removeEventListener('abort', endAll);
-      resolve({ healthy: false, detail: `cannot run ${program}: ${err.message}` });
-    });
-    child.on('exit', (code, sig) => {
-      signal.removeEventListener('abort', endAll);
-      // What it wrote just before it exited is still in the pipes: read it for a moment.
-      setTimeout(() => {
-        child.stdout!.destroy();
-        child.stderr!.destroy();
-        endAll();
-        if (signal.aborted) resolve({ healthy: false, detail: `${program} did not finish in time (killed)` });
-        else if (code === 0) resolve({ healthy: true, detail: firstLine() || 'exit 0' });
-        else resolve({ healthy: false, detail: `${sig ? `killed by ${sig}` : `exit ${code}`}${firstLine() ? `: ${firstLine()}` : ''}` });
-      }, 20);
-    });
-  });
+  const file = resolveProgram(program!, env);
+  if (!file) return { healthy: false, detail: `cannot run ${program}: not found${program!.includes('/') ? '' : ' on PATH'}` };
+  const lines: string[] = [];
+  const r = await runChild({ file, args, argv0: program, env, timeoutMs: spec.timeoutMs, killGraceMs: 0, signal, onLine: (l) => lines.length < 64 && lines.push(l) });
+  const first = lines.find((l) => l.trim() !== '')?.trim().slice(0, 4096) ?? '';
+  if (r.error) return { healthy: false, detail: `cannot run ${program}: ${r.error}` };
+  if (r.stopped) return { healthy: false, detail: `${program} did not finish in time (killed)` };
+  if (r.code === 0) return { healthy: true, detail: first || 'exit 0' };
+  return { healthy: false, detail: `${r.signal ? `killed by ${r.signal}` : `exit ${r.code}`}${first ? `: ${first}` : ''}` };
 }
 
 export function networkError(err: unknown): string {

@@ -6,14 +6,15 @@ import { checkExec, checkHttp, checkTcp } from './checks.js';
 import { checkHaproxy } from './haproxy.js';
 import type { CheckResult, CheckVerdict, Checkup } from './types.js';
 
-const checkers: Record<HeartbeatSpec['type'], (spec: HeartbeatSpec, signal: AbortSignal) => Promise<CheckVerdict>> = {
+const checkers: Record<HeartbeatSpec['type'], (spec: HeartbeatSpec, signal: AbortSignal, env: NodeJS.ProcessEnv) => Promise<CheckVerdict>> = {
   haproxy: checkHaproxy,
   http: checkHttp,
   tcp: checkTcp,
   exec: checkExec,
 };
 
-export async function runCheck(spec: HeartbeatSpec): Promise<CheckResult> {
+/** `env`: the agent's environment, which an exec check's command gets (and finds its program on). */
+export async function runCheck(spec: HeartbeatSpec, env: NodeJS.ProcessEnv = process.env): Promise<CheckResult> {
   const t0 = performance.now();
   const signal = AbortSignal.timeout(spec.timeoutMs);
   // Belt and braces: even a checker that ignored its signal cannot outlive the timeout by much.
@@ -23,7 +24,7 @@ export async function runCheck(spec: HeartbeatSpec): Promise<CheckResult> {
   });
   let verdict: CheckVerdict;
   try {
-    verdict = await Promise.race([checkers[spec.type](spec, signal), hardStop]);
+    verdict = await Promise.race([checkers[spec.type](spec, signal, env), hardStop]);
   } catch (err) {
     verdict = { healthy: false, detail: (err as Error).message };
   } finally {
@@ -33,8 +34,8 @@ export async function runCheck(spec: HeartbeatSpec): Promise<CheckResult> {
   return { name: spec.name, type: spec.type, healthy: verdict.healthy, latency_ms: Math.round(performance.now() - t0), detail: verdict.detail };
 }
 
-export async function runCheckup(specs: HeartbeatSpec[]): Promise<Checkup> {
+export async function runCheckup(specs: HeartbeatSpec[], env: NodeJS.ProcessEnv = process.env): Promise<Checkup> {
   const started = new Date();
-  const results = await Promise.all(specs.map((s) => runCheck(s)));
+  const results = await Promise.all(specs.map((s) => runCheck(s, env)));
   return { healthy: results.every((r) => r.healthy), started_at: started.toISOString(), finished_at: new Date().toISOString(), results };
 }

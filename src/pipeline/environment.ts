@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { bashPath, endProcesses } from '../util/process.js';
+import { spawnSizeProblem } from '../util/env-size.js';
 import { LineSplitter } from './output.js';
 import { settingValueToEnv } from '../config/setting-types.js';
 import type { EffectiveProduct } from '../products.js';
@@ -127,6 +128,8 @@ export async function sourceEnvironmentFiles(files: string[], env: NodeJS.Proces
   if (files.length === 0) return env;
   const bash = bashPath(env);
   if (!bash) throw new EnvironmentFileError(files[0]!, 'exit', 'bash not found (looked in /bin, /usr/bin and PATH)');
+  const tooBig = spawnSizeProblem([bash, sourceScript, ...files], env);
+  if (tooBig) throw new EnvironmentFileError(files[0]!, 'exit', `cannot start bash to source it: ${tooBig}`);
   const child = spawn(bash, ['--noprofile', '--norc', '-c', sourceScript, 'environment.d', ...files], { cwd, env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
   const dump: Buffer[] = [];
   const lines = new LineSplitter((line) => o.onLine?.(line));
@@ -176,5 +179,8 @@ export async function sourceEnvironmentFiles(files: string[], env: NodeJS.Proces
     if (!shellNoise.has(key) || Object.hasOwn(env, key)) result[key] = entry.slice(eq + 1);
   }
   for (const key of shellNoise) if (Object.hasOwn(env, key)) result[key] = env[key];
+  // What the files export must still let steps start: checked here, naming the files, not at the first step.
+  const tooLarge = spawnSizeProblem([], result);
+  if (tooLarge) throw new EnvironmentFileError(failed, 'exit', `what environment.d exports leaves no room to start a step: ${tooLarge}`);
   return result;
 }

@@ -28,6 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
+import { spawnSizeProblem } from '../util/env-size.js';
 import { bashPath, childrenOf, endProcesses, isProcessAlive, signalPid, sleep } from '../util/process.js';
 import { LineSplitter, Tail, tailBytes } from './output.js';
 import { readHeadSync } from '../util/files.js';
@@ -131,12 +132,22 @@ export class Launcher {
     this.changesDir = options.changesDir ?? null;
     const bash = bashPath(env);
     // A file of the package, not a string for `bash -c`: see the end of the script.
-    this.child = spawn(bash ?? 'bash', ['--noprofile', '--norc', join(packageRoot(), 'lib', 'launcher.bash')], {
-      cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'ignore', 'pipe'],
-      detached: true, // its own group: a Ctrl-C meant for the agent does not kill it mid-step
-    });
+    const argv = [bash ?? 'bash', '--noprofile', '--norc', join(packageRoot(), 'lib', 'launcher.bash')];
+    // An environment too large to start a program (util/env-size) fails the steps with why, as
+    // any launcher that cannot start does: spawn would throw a bare E2BIG (a 70) instead.
+    const tooBig = spawnSizeProblem(argv, env, launcherHeadroom);
+    if (tooBig) {
+      // A stand-in that exits at once: the launcher's one way to fail (no commands, every step failed with why).
+      this.child = spawn(argv[0]!, ['--noprofile', '--norc', '-c', 'exec 3>&-'], { stdio: ['ignore', 'pipe', 'ignore', 'pipe'], detached: true, env: { PATH: env['PATH'] ?? '' } });
+      this.fail(`cannot start the steps of ${cwd}: ${tooBig}`);
+    } else {
+      this.child = spawn(argv[0]!, argv.slice(1), {
+        cwd,
+        env,
+        stdio: ['ignore', 'pipe', 'ignore', 'pipe'],
+        detached: true, // its own group: a Ctrl-C meant for the agent does not kill it mid-step
+      });
+    }
     this.commands = this.child.stdio[3] as Writable;
     this.readOutput(this.child.stdout!);
     this.commands.on('error', () => {}); // a dead launcher is reported through 'exit'
@@ -330,6 +341,9 @@ function readChanges(path: string, mask: (text: string) => string): { lines: str
   if (head.truncated && !head.text.endsWith('\n')) lines.pop(); // a line cut in two
   return { lines, truncated: head.truncated };
 }
+
+/** What the launcher and bash add to each step's environment (BOOTSTRAP_CHANGES, BOOTSTRAP_REBOOT_FILE, _ …): room kept for it. */
+const launcherHeadroom = 16 * 1024;
 
 const fatalSignals = new Set([1, 2, 3, 4, 6, 7, 8, 9, 11, 13, 14, 15, 24, 25]);
 

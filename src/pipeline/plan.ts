@@ -1,12 +1,13 @@
 // The plan: base dir → each phase's steps in run order, with their companions, and every file
 // that will not run with the reason. Ordering and eligibility are those of dib-run-parts:
 // regular files (or symlinks to them) directly in the phase dir, executable, named
-// ^[0-9A-Za-z_-]+$, in `LANG=C sort -n` order.
+// ^[0-9A-Za-z_-]+$, in `LANG=C sort -n` order. The programs the configuration names
+// (reboot_command, exec heartbeats) are judged by the trust rules of steps here too.
 
 import { closeSync, openSync, readdirSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError, PermissionDeniedError, type BootstrapError } from '../errors.js';
-import { pathTrustProblem, trustProblem, type TrustProblem } from '../util/trust.js';
+import { commandTrustProblem, pathTrustProblem, trustProblem, type TrustProblem } from '../util/trust.js';
 
 export const runPhases = ['pre-configure', 'configure', 'post-configure', 'migration'] as const;
 export type PhaseName = (typeof runPhases)[number] | 'error' | 'explorer';
@@ -37,6 +38,15 @@ export interface RefusedFile {
   path: string;
   reason: string;
   kind: 'insecure' | 'format';
+  /** For a program named in bootstrap.ini: where (`[phases] reboot_command`). */
+  key?: string;
+}
+
+/** A program bootstrap runs as root because bootstrap.ini names it. */
+export interface ConfiguredProgram {
+  /** Where it is named: `[phases] reboot_command`, `[heartbeat.NAME] command`. */
+  key: string;
+  argv: readonly string[];
 }
 
 export interface PhasePlan {
@@ -63,6 +73,9 @@ export interface Plan {
 export interface PlanOptions {
   /** A step with no `#!` line that is no program: refused (default), or run with /bin/sh. */
   noShebang?: 'refuse' | 'sh';
+  /** Programs named in bootstrap.ini, judged as steps are; `env` gives the PATH they are found on. */
+  programs?: readonly ConfiguredProgram[];
+  env?: NodeJS.ProcessEnv;
 }
 
 export function planPhases(baseDir: string, options: PlanOptions = {}): Plan {
@@ -78,7 +91,7 @@ export function planPhases(baseDir: string, options: PlanOptions = {}): Plan {
     refused: [],
     viaSh: new Set(),
   };
-  plan.refused = findRefused(plan, stats, options.noShebang === 'sh');
+  plan.refused = findRefused(plan, stats, options.noShebang === 'sh', options.programs ?? [], options.env ?? process.env);
   return plan;
 }
 
@@ -87,7 +100,7 @@ export function planPhases(baseDir: string, options: PlanOptions = {}): Plan {
  * symlink on the way to it (util/trust), so that what is checked is what runs. A directory at
  * fault is listed once.
  */
-function findRefused(plan: Plan, stats: Map<string, Stats>, shebanglessViaSh: boolean): RefusedFile[] {
+function findRefused(plan: Plan, stats: Map<string, Stats>, shebanglessViaSh: boolean, programs: readonly ConfiguredProgram[], env: NodeJS.ProcessEnv): RefusedFile[] {
   const refused: RefusedFile[] = [];
   const uid = process.getuid?.() ?? 0;
   const head = Buffer.alloc(4);
@@ -121,6 +134,7 @@ function findRefused(plan: Plan, stats: Map<string, Stats>, shebanglessViaSh: bo
       }
     }
   }
+  refused.push(...refusedPrograms(programs, env, cache));
   // Two explorers that would give the same fact: which one wins would be an accident of order.
   const byFact = new Map<string, string>();
   for (const step of plan.explorers.steps) {
@@ -128,6 +142,17 @@ function findRefused(plan: Plan, stats: Map<string, Stats>, shebanglessViaSh: bo
     const other = byFact.get(fact);
     if (other) refused.push({ path: step.path, reason: `gives the fact '${fact}', as ${other} does`, kind: 'format' });
     else byFact.set(fact, step.name);
+  }
+  return refused;
+}
+
+/** Programs named in bootstrap.ini run as root as steps do: the same rules, with the key that names each. */
+export function refusedPrograms(programs: readonly ConfiguredProgram[], env: NodeJS.ProcessEnv, cache = new Map<string, TrustProblem | null>()): RefusedFile[] {
+  const uid = process.getuid?.() ?? 0;
+  const refused: RefusedFile[] = [];
+  for (const program of programs) {
+    const problem = commandTrustProblem(program.argv, env, uid, cache);
+    if (problem) refused.push({ path: problem.path, reason: problem.reason, kind: 'insecure', key: program.key });
   }
   return refused;
 }
@@ -162,13 +187,23 @@ const noShebang = 'has no #! line and is not a program (a shell would guess how 
  * naming every refused file — 77 when any is untrusted (unless allow_insecure), else 78.
  */
 export function planRefusal(plan: Plan, allowInsecure: boolean): BootstrapError | null {
-  const refused = plan.refused.filter((r) => r.kind === 'format' || !allowInsecure);
+  return refusalOf(plan.refused, allowInsecure);
+}
+
+/** The error naming every refused file (77 when any is untrusted, unless allow_insecure; else 78), or null. */
+export function refusalOf(all: readonly RefusedFile[], allowInsecure: boolean): BootstrapError | null {
+  const refused = all.filter((r) => r.kind === 'format' || !allowInsecure);
   if (refused.length === 0) return null;
-  const list = refused.map((r) => `${r.path}: ${r.reason}`).join('; ');
+  const list = refused.map(describeRefused).join('; ');
   if (refused.some((r) => r.kind === 'insecure')) {
     return new PermissionDeniedError(`refusing to run ${refused.length} file${refused.length === 1 ? '' : 's'}: ${list}`, 'chmod go-w them and chown them to root, or set [phases] allow_insecure = true for development');
   }
   return new ConfigError(`refusing to run ${refused.length} file${refused.length === 1 ? '' : 's'}: ${list}`, 'add a #! line such as #!/bin/sh, or set [phases] no_shebang = sh to run such files with /bin/sh as os-refresh-config does');
+}
+
+/** `PATH: REASON`, with the ini key that names it for a configured program. */
+export function describeRefused(r: RefusedFile): string {
+  return `${r.path}${r.key ? ` (named by ${r.key})` : ''}: ${r.reason}`;
 }
 
 /** Lists a phase dir: steps in run order, with `.check` / `.backout` companions attached. */

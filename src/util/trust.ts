@@ -2,10 +2,12 @@
 // directory on the way to it, and every symlink followed, belongs to root or to the user running
 // bootstrap, and no directory can be written by others (a sticky one, like /tmp, can: there
 // nobody may rename or remove what is not theirs). Then nobody else can change what the path
-// names between the check and its use: what was checked is what runs.
+// names between the check and its use: what was checked is what runs. Programs named in the
+// configuration (reboot_command, exec heartbeats) are judged by the same rules: the file their
+// first word names (looked up on PATH when bare) and, for an interpreter, the script it runs.
 
-import { lstatSync, readlinkSync, type Stats } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { accessSync, constants, lstatSync, readlinkSync, statSync, type Stats } from 'node:fs';
+import { basename, delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 
 const maxLinks = 40; // as the kernel's MAXSYMLINKS
 
@@ -83,4 +85,48 @@ function describe(path: string, st: Stats, uid: number): TrustProblem | null {
   const problem = trustProblem(st, uid);
   if (!problem) return null;
   return { path, reason: `${st.isDirectory() ? 'directory ' : st.isSymbolicLink() ? 'symlink ' : ''}${problem}` };
+}
+
+/**
+ * The file a command's first word runs, by absolute path: as given when it holds a `/`, else
+ * the first executable file of that name in PATH's absolute dirs (as execvp, minus the relative
+ * dirs no root process should search); null when none. Spawning this path, not the bare name,
+ * is what keeps what was checked what runs.
+ */
+export function resolveProgram(program: string, env: NodeJS.ProcessEnv): string | null {
+  if (program.includes('/')) return resolve(program);
+  for (const dir of (env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter)) {
+    if (!isAbsolute(dir)) continue;
+    const candidate = join(dir, program);
+    try {
+      if (statSync(candidate).isFile()) {
+        accessSync(candidate, constants.X_OK);
+        return candidate;
+      }
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/** Programs that run the file named by their first argument: that file runs as root too. */
+const interpreters = /^(?:sh|bash|dash|ksh|zsh|python[0-9.]*|perl|ruby|node|nodejs|php|lua[0-9.]*)$/;
+
+/** The files a configured command runs: its program and, for an interpreter (`sh FILE`), its script. */
+export function commandFiles(argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  const program = resolveProgram(argv[0] ?? '', env);
+  if (!program) return [];
+  const script = argv[1];
+  if (!interpreters.test(basename(program)) || script === undefined || script.startsWith('-')) return [program];
+  return [program, resolve(script)];
+}
+
+/** The first trust problem of the files a configured command runs (see commandFiles), or null. */
+export function commandTrustProblem(argv: readonly string[], env: NodeJS.ProcessEnv, uid: number, cache = new Map<string, TrustProblem | null>()): TrustProblem | null {
+  for (const file of commandFiles(argv, env)) {
+    const problem = pathTrustProblem(file, uid, cache);
+    if (problem) return problem;
+  }
+  return null;
 }

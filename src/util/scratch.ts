@@ -1,0 +1,50 @@
+// The private dir of work that runs scripts without the run lock (a dry run, `server.facts
+// --refresh`): a dry run's configuration snapshot (0600, secrets included) lives there. No lock
+// means no takeover to clean up after an agent killed mid-way, so the dir's name says whose it
+// is — run id, PID and the PID's start time — and whoever comes next (a run, a dry run, a fact
+// collection) removes the dirs of owners that are gone and ends what their scripts left running
+// (found by the run id's marker, util/process). In /dev/shm (tmpfs: a snapshot never reaches a
+// disk, and none survives a reboot) when there is one, else in the temp dir.
+
+import { promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isProcessAlive, processStartTime, sweepMarked } from './process.js';
+
+const prefix = 'bootstrap-scratch-';
+const shm = '/dev/shm';
+
+/** Creates this process's scratch dir for run `runId` (mkdtemp: 0700, a fresh name). */
+export async function makeScratchDir(runId: string): Promise<string> {
+  const name = `${prefix}${runId}.${process.pid}.${processStartTime(process.pid) ?? 'x'}-`;
+  try {
+    return await fsp.mkdtemp(join(shm, name));
+  } catch {
+    return fsp.mkdtemp(join(tmpdir(), name));
+  }
+}
+
+/**
+ * Removes the scratch dirs whose owner is gone (ours only: same uid, a real dir), after ending
+ * every process that carries `markerOf(runId)`. Returns what it found, for a warning.
+ */
+export async function sweepDeadScratch(markerOf: (runId: string) => string, graceMs: number): Promise<{ dirs: string[]; processes: number }> {
+  const found = { dirs: [] as string[], processes: 0 };
+  const uid = process.getuid?.() ?? 0;
+  for (const base of new Set([shm, tmpdir()])) {
+    const names = await fsp.readdir(base).catch(() => [] as string[]);
+    for (const name of names) {
+      const m = /^bootstrap-scratch-([0-9A-Za-z-]+)\.(\d+)\.(\d+|x)-[0-9A-Za-z]+$/.exec(name);
+      if (!m) continue;
+      const [, runId, pid, start] = m;
+      if (isProcessAlive(Number(pid), start === 'x' ? null : start)) continue;
+      const dir = join(base, name);
+      const st = await fsp.lstat(dir).catch(() => null);
+      if (!st?.isDirectory() || st.uid !== uid) continue;
+      found.processes += (await sweepMarked(markerOf(runId!), graceMs)).length;
+      await fsp.rm(dir, { recursive: true, force: true });
+      found.dirs.push(dir);
+    }
+  }
+  return found;
+}
