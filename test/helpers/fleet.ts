@@ -234,7 +234,7 @@ export function makeFleet(o: FleetOptions): Fleet {
       // The lb host runs a Python module (community.general.haproxy): its interpreter is named,
       // since discovery on a test machine with pyenv shims on PATH can pick one that does not run.
       (lb ? `[lb]\nlb01 ansible_host=${lb.host.address} ansible_python_interpreter=/usr/bin/python3 lb_socket=${lb.socket} lb_backends='["app"]'\n\n` : '') +
-      `[all:vars]\nansible_user=root\nansible_ssh_private_key_file=${join(dir, 'clientkey')}\nansible_ssh_common_args=-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no\nbootstrap_bin=${o.bin}\n`,
+      `[all:vars]\nansible_user=root\nansible_ssh_private_key_file=${join(dir, 'clientkey')}\nansible_ssh_common_args=-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR\nbootstrap_bin=${o.bin}\n`,
   );
   return {
     dir,
