@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fleetUnavailable, installAgent, makeFleet, newerAnsible, newFleetDir, removeFleetDir, type Fleet, type FleetHost } from './helpers/fleet.js';
+import { fleetUnavailable, installAgent, leftOnMachine, machineDirs, makeFleet, newerAnsible, newFleetDir, removeFleetDir, type Fleet, type FleetHost, type MachineDirs } from './helpers/fleet.js';
 import { iniWith } from './helpers/phases.js';
 
 const unavailable = fleetUnavailable();
@@ -67,11 +67,14 @@ cat "$d/$k.out"; cat "$d/$k.err" >&2; exit "$(cat "$d/$k.rc")"
   writeFileSync(f.inventory, readFileSync(f.inventory, 'utf8').replace(new RegExp(`^(${h.name} .*)$`, 'm'), '$1 bootstrap_bin=/etc/bootstrap/agent'));
 }
 
-// One packed agent for every suite below.
+// One packed agent for every suite below; this machine's own /etc/bootstrap and /var/bootstrap as
+// they were before any test server existed (the suite must never touch them).
 let dir: string;
 let bin: string;
+let machineBefore: MachineDirs;
 before(() => {
   if (unavailable) return;
+  machineBefore = machineDirs();
   dir = newFleetDir();
   bin = installAgent(dir);
 });
@@ -104,6 +107,7 @@ function rollouts(ansible: { name: string; env: Record<string, string> }): void 
           rmSync(join(h.state, 'applied.log'), { force: true });
         }
         await fn(fleet);
+        assert.deepEqual(leftOnMachine(machineBefore), [], "the machine's own /etc/bootstrap or /var/bootstrap, while the fleet is up");
       } finally {
         fleet.teardown();
       }
@@ -341,6 +345,20 @@ function rollouts(ansible: { name: string; env: Record<string, string> }): void 
         assert.equal(r4.failed_at, 'agent: unparseable output: {"oops');
       }));
 
+    it('a test server is a machine of its own: what it writes under /etc, /var and /run, its config and state dirs included (even unmounted), never reaches this machine', () =>
+      withFleet(1, async (f) => {
+        const probe = `bootstrap-fleet-probe-${process.pid}`;
+        const paths = ['/etc', '/var/lib', '/run', '/etc/bootstrap', '/var/bootstrap'].map((d) => `${d}/${probe}`);
+        try {
+          // Its bind mounts gone (as when a mount point is removed on the machine): its default paths are still its own.
+          const r = f.runIn(f.hosts[0]!, ['sh', '-c', `umount /etc/bootstrap /var/bootstrap && for p in ${paths.join(' ')}; do echo x > "$p" || exit 1; done`]);
+          assert.equal(r.code, 0, r.stderr);
+          for (const p of paths) assert.equal(existsSync(p), false, `${p} on this machine`);
+        } finally {
+          for (const p of paths) rmSync(p, { force: true });
+        }
+      }));
+
     it('a host whose run lock is held is retried with --wait, then counted busy', () =>
       withFleet(2, async (f) => {
         const h = f.hosts[1]!;
@@ -358,6 +376,11 @@ function rollouts(ansible: { name: string; env: Record<string, string> }): void 
       }));
   });
 }
+
+// After every scenario above (node:test runs them in order): no test server wrote to this machine.
+it("the machine's own /etc/bootstrap and /var/bootstrap are untouched by the fleet scenarios", { skip: unavailable || false }, () => {
+  assert.deepEqual(leftOnMachine(machineBefore), []);
+});
 
 // What ansible-core 2.15–2.21 refuse that 2.14 accepts, read off the playbook (2.14 and 2.19 run
 // above; the rest cannot here): templates that mutate (2.19's sandbox refused .append/.update in
