@@ -4,10 +4,10 @@
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fleetUnavailable, installAgent, makeFleet, newerAnsible, newFleetDir, removeFleetDir, type Fleet, type FleetHost } from './helpers/fleet.js';
+import { fleetUnavailable, installAgent, leftOnMachine, machineDirs, makeFleet, newerAnsible, newFleetDir, removeFleetDir, type Fleet, type FleetHost, type MachineDirs } from './helpers/fleet.js';
 import { iniWith } from './helpers/phases.js';
 
 const unavailable = fleetUnavailable();
@@ -28,11 +28,53 @@ const NATIVE = { ANSIBLE_JINJA2_NATIVE: 'True' };
 const version = (h: FleetHost) => JSON.parse(readFileSync(join(h.state, 'state.json'), 'utf8')).products.haproxy?.version ?? null;
 const statuses = (report: any) => Object.fromEntries(report.hosts.map((r: any) => [r.host, r.status]));
 
-// One packed agent for every suite below.
+/** Jinja in every form. Templated anywhere on the controller, it creates a file in `marks` (its `{# #}` would vanish). */
+const jinja = (marks: string, where: string) =>
+  `{{ lookup('pipe', 'touch ${marks}/${where}') }}{% set x = lookup('pipe', 'touch ${marks}/${where}-statement') %}{# ${where} #}`;
+
+type AgentCall = 'status' | 'get' | 'run' | 'backout' | 'restore';
+
+/**
+ * The host's agent becomes a hostile one: each call the rollout makes (preflight status, product.get,
+ * the run, a fleet backout, a set's settings put back) prints what `calls` says on stdout and stderr
+ * and exits with its code; a call not named there is the real agent's. Every call is logged.
+ */
+function hostileAgent(f: Fleet, h: FleetHost, calls: Partial<Record<AgentCall, { out: string; err?: string; rc: number }>>): void {
+  const d = join(h.etc, 'hostile');
+  mkdirSync(d);
+  for (const [k, c] of Object.entries(calls)) {
+    writeFileSync(join(d, `${k}.out`), c.out);
+    writeFileSync(join(d, `${k}.err`), c.err ?? '');
+    writeFileSync(join(d, `${k}.rc`), String(c.rc));
+  }
+  writeFileSync(
+    join(h.etc, 'agent'),
+    `#!/bin/sh
+printf '%s\n' "$*" >> /var/bootstrap/argv.log
+case "$*" in
+  */backout) k=backout ;;
+  server.status*) k=status ;;
+  product.get*) k=get ;;
+  *--label*) k=run ;;
+  *) k=restore ;;
+esac
+d=/etc/bootstrap/hostile
+[ -f "$d/$k.rc" ] || exec ${f.bin} "$@"
+cat "$d/$k.out"; cat "$d/$k.err" >&2; exit "$(cat "$d/$k.rc")"
+`,
+    { mode: 0o755 },
+  );
+  writeFileSync(f.inventory, readFileSync(f.inventory, 'utf8').replace(new RegExp(`^(${h.name} .*)$`, 'm'), '$1 bootstrap_bin=/etc/bootstrap/agent'));
+}
+
+// One packed agent for every suite below; this machine's own /etc/bootstrap and /var/bootstrap as
+// they were before any test server existed (the suite must never touch them).
 let dir: string;
 let bin: string;
+let machineBefore: MachineDirs;
 before(() => {
   if (unavailable) return;
+  machineBefore = machineDirs();
   dir = newFleetDir();
   bin = installAgent(dir);
 });
@@ -65,6 +107,7 @@ function rollouts(ansible: { name: string; env: Record<string, string> }): void 
           rmSync(join(h.state, 'applied.log'), { force: true });
         }
         await fn(fleet);
+        assert.deepEqual(leftOnMachine(machineBefore), [], "the machine's own /etc/bootstrap or /var/bootstrap, while the fleet is up");
       } finally {
         fleet.teardown();
       }
@@ -240,6 +283,82 @@ function rollouts(ansible: { name: string; env: Record<string, string> }): void 
       }
     });
 
+    it('what a server prints is data, never a template: Jinja in its stdout and stderr (preflight, run, backout) runs nothing on the controller and reaches the report as printed', () =>
+      withFleet(3, async (f) => {
+        const marks = join(f.dir, 'pwned');
+        mkdirSync(marks);
+        const j = (where: string) => jinja(marks, where);
+        const doc = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
+        const status = (w: string) => doc({ server: j(`${w}-server`), mode: j(`${w}-mode`), provisioned: true, products: [{ name: 'haproxy', version: j(`${w}-version`) }, { name: j(`${w}-product`), version: '1' }], lock: { holder: j(`${w}-holder`) } });
+        const get = (w: string) => doc({ products: [{ name: 'haproxy', settings: [{ product: 'haproxy', name: 'maxconn', value: j(`${w}-value`) }, { product: j(`${w}-sp`), name: j(`${w}-sn`), value: 1 }] }] });
+        const [h1, h2, h3] = f.hosts as [FleetHost, FleetHost, FleetHost];
+        // host01 succeeds, host02 fails (so the rollout stops and host01 is backed out, host02's
+        // settings put back), host03's agent is broken at preflight.
+        hostileAgent(f, h1, {
+          status: { out: status('h1'), err: j('h1-status-stderr'), rc: 0 },
+          get: { out: get('h1'), err: j('h1-get-stderr'), rc: 0 },
+          run: { out: doc({ id: j('h1-run-id'), status: 'success', duration_ms: 1500 }), err: j('h1-run-stderr'), rc: 0 },
+          backout: { out: doc({ id: j('h1-backout-id'), status: 'success' }), err: j('h1-backout-stderr'), rc: 0 },
+        });
+        hostileAgent(f, h2, {
+          status: { out: status('h2'), err: j('h2-status-stderr'), rc: 0 },
+          get: { out: get('h2'), err: j('h2-get-stderr'), rc: 0 },
+          run: { out: doc({ id: j('h2-run-id'), status: 'failure', duration_ms: 10, failure: { phase: 'configure', step: '10-a', message: j('h2-message') } }), err: j('h2-run-stderr'), rc: 1 },
+          restore: { out: doc({ id: j('h2-restore-id') }), err: j('h2-restore-stderr'), rc: 0 },
+        });
+        hostileAgent(f, h3, { status: { out: doc({ error: { code: 78, message: j('h3-status-message') } }), err: `${j('h3-status-stderr')}\n`, rc: 78 } });
+        const r = f.rollout({ command: 'set', settings: { 'haproxy.maxconn': 8000 }, rollout_id: 'hx', batches: ['100%'], backout: 'fleet', allow_unreachable: true });
+        assert.deepEqual(readdirSync(marks), [], 'templated on the controller');
+        assert.notEqual(r.code, 0);
+        assert.ok(r.report, r.output);
+        assert.deepEqual(statuses(r.report), { host01: 'backed out', host02: 'failed', host03: 'unreachable' }, JSON.stringify(r.report.hosts));
+        const [r1, r2, r3] = r.report.hosts;
+        assert.equal(r1.run_id, j('h1-run-id'));
+        assert.equal(r1.duration_s, 1.5);
+        assert.equal(r1.backout_run_id, j('h1-backout-id'));
+        assert.equal(r2.run_id, j('h2-run-id'));
+        assert.equal(r2.failed_at, `configure/10-a: ${j('h2-message')}`);
+        assert.equal(r2.settings_restored, true);
+        assert.equal(r3.failed_at, `agent: exit 78 ${j('h3-status-stderr')}`);
+        // The values the servers had went back to them as they were printed.
+        const calls = (h: FleetHost) => readFileSync(join(h.state, 'argv.log'), 'utf8').split('\n');
+        assert.ok(calls(h1).includes(`product.set haproxy.maxconn=${j('h1-value')} --apply --json --label hx/backout`), calls(h1).join('\n'));
+        assert.ok(calls(h2).includes(`product.set haproxy.maxconn=${j('h2-value')} --json`), calls(h2).join('\n'));
+      }));
+
+    it('a server that prints what is not JSON is that server\'s failure, not the controller\'s: the rollout goes on, the report shows the first line it printed', () =>
+      withFleet(4, async (f) => {
+        const [, h2, h3, h4] = f.hosts as [FleetHost, FleetHost, FleetHost, FleetHost];
+        hostileAgent(f, h2, { run: { out: '{"id": "x", oops\n', rc: 1 }, restore: { out: '{"id": "y", oops\n', rc: 0 } });
+        hostileAgent(f, h3, { run: { out: 'not json\nsecond line\n', rc: 0 } });
+        hostileAgent(f, h4, { status: { out: '{"oops\n', rc: 0 } });
+        const r = f.rollout({ command: 'set', settings: { 'haproxy.maxconn': 8000 }, rollout_id: 'g1', batches: ['100%'], on_fail: 'continue', allow_unreachable: true });
+        assert.notEqual(r.code, 0);
+        assert.ok(r.report, r.output);
+        assert.deepEqual(statuses(r.report), { host01: 'success', host02: 'failed', host03: 'failed', host04: 'unreachable' }, JSON.stringify(r.report.hosts));
+        const [, r2, r3, r4] = r.report.hosts;
+        assert.equal(r2.failed_at, 'unparseable output: {"id": "x", oops');
+        assert.equal(r2.settings_restored, false, 'what the put-back printed is not JSON either');
+        assert.equal(r3.failed_at, 'unparseable output: not json');
+        assert.equal(r3.exit_code, 0);
+        assert.equal(r3.settings_restored, true);
+        assert.equal(r4.failed_at, 'agent: unparseable output: {"oops');
+      }));
+
+    it('a test server is a machine of its own: what it writes under /etc, /var and /run, its config and state dirs included (even unmounted), never reaches this machine', () =>
+      withFleet(1, async (f) => {
+        const probe = `bootstrap-fleet-probe-${process.pid}`;
+        const paths = ['/etc', '/var/lib', '/run', '/etc/bootstrap', '/var/bootstrap'].map((d) => `${d}/${probe}`);
+        try {
+          // Its bind mounts gone (as when a mount point is removed on the machine): its default paths are still its own.
+          const r = f.runIn(f.hosts[0]!, ['sh', '-c', `umount /etc/bootstrap /var/bootstrap && for p in ${paths.join(' ')}; do echo x > "$p" || exit 1; done`]);
+          assert.equal(r.code, 0, r.stderr);
+          for (const p of paths) assert.equal(existsSync(p), false, `${p} on this machine`);
+        } finally {
+          for (const p of paths) rmSync(p, { force: true });
+        }
+      }));
+
     it('a host whose run lock is held is retried with --wait, then counted busy', () =>
       withFleet(2, async (f) => {
         const h = f.hosts[1]!;
@@ -257,6 +376,11 @@ function rollouts(ansible: { name: string; env: Record<string, string> }): void 
       }));
   });
 }
+
+// After every scenario above (node:test runs them in order): no test server wrote to this machine.
+it("the machine's own /etc/bootstrap and /var/bootstrap are untouched by the fleet scenarios", { skip: unavailable || false }, () => {
+  assert.deepEqual(leftOnMachine(machineBefore), []);
+});
 
 // What ansible-core 2.15–2.21 refuse that 2.14 accepts, read off the playbook (2.14 and 2.19 run
 // above; the rest cannot here): templates that mutate (2.19's sandbox refused .append/.update in

@@ -1,13 +1,20 @@
 // Test servers for fleet rollouts, all on this machine: a "hub" network namespace of ours with a
 // bridge (IPv6 ULA, traffic never leaves our namespaces), and per server a network namespace on
-// that bridge with its own mount and UTS namespace: its own hostname, its own /etc/bootstrap and
-// /var/bootstrap (bind mounts), and `sshd -D` on its own address, from Debian's openssh-server
-// unpacked with dpkg-deb (no daemon starts on the machine's port 22). The agent is packed and
-// installed once (npm pack + npm install -g --prefix). Ansible runs in the hub namespace.
-// Tear-down kills every process in our namespaces and deletes them, even after a failed test.
+// that bridge with its own mount and UTS namespace: its own hostname (its namespace's name, unique
+// to this test process), its own /etc/bootstrap and /var/bootstrap (bind mounts), and `sshd -D` on
+// its own address, from Debian's openssh-server unpacked with dpkg-deb (no daemon starts on the
+// machine's port 22). The agent is packed and installed once (npm pack + npm install -g --prefix).
+// Ansible runs in the hub namespace. Tear-down kills every process in our namespaces and deletes
+// them, even after a failed test.
+//
+// A server never writes to this machine's /etc, /var or /run: in its mount namespace they are an
+// overlay over the machine's /etc and /var (its writes land in the test's temp dir) and a tmpfs,
+// so its default paths, its step scripts and a bind mount gone (a mount point removed on the
+// machine detaches it in every namespace) all stay inside the test; nothing is created on the
+// machine as a mount point. Commands enter a server only through its sshd's namespaces, checked.
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { root } from './cli.js';
@@ -125,11 +132,10 @@ export interface FleetOptions {
 export function makeFleet(o: FleetOptions): Fleet {
   const { sshd, libs } = unpackSshd();
   const dir = o.dir;
-  const tag = `bs${process.pid % 100000}`;
+  const tag = fleetTag();
   const hub = `${tag}-hub`;
   const hosts: FleetHost[] = [];
   const made: string[] = [];
-  const createdMountPoints: string[] = [];
   let lb: Fleet['lb'] = null;
   const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
   const teardown = () => {
@@ -139,15 +145,8 @@ export function makeFleet(o: FleetOptions): Fleet {
     }
     for (const h of hosts) h.sshd?.kill('SIGKILL');
     for (const ns of made.reverse()) spawnSync('ip', ['netns', 'del', ns]);
-    for (const m of createdMountPoints) spawnSync('rmdir', [m]);
   };
   try {
-    for (const m of ['/etc/bootstrap', '/var/bootstrap', '/run/sshd']) {
-      if (!existsSync(m)) {
-        mkdirSync(m, { recursive: true, mode: 0o755 });
-        if (m !== '/run/sshd') createdMountPoints.push(m);
-      }
-    }
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'hostkey')]);
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'clientkey')]);
     writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'clientkey.pub')));
@@ -168,6 +167,7 @@ export function makeFleet(o: FleetOptions): Fleet {
       const state = join(hostDir, 'state');
       mkdirSync(join(etc, 'phases'), { recursive: true });
       mkdirSync(state, { recursive: true, mode: 0o700 });
+      for (const d of ['etc', 'etc-work', 'var', 'var-work']) mkdirSync(join(hostDir, 'overlay', d), { recursive: true });
       chmodSync(hostDir, 0o755);
       chmodSync(etc, 0o755);
       writeFileSync(join(etc, 'bootstrap.ini'), o.ini(name));
@@ -185,11 +185,11 @@ export function makeFleet(o: FleetOptions): Fleet {
         [`ListenAddress [${address}]:22`, `HostKey ${join(dir, 'hostkey')}`, 'PermitRootLogin prohibit-password', `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`, 'StrictModes no', 'UsePAM no', 'PidFile none', 'MaxStartups 100', 'MaxSessions 100'].join('\n') + '\n',
       );
       const host: FleetHost = { name, address, netns, etc, state, sshd: null };
-      host.sshd = startSshd(host, sshd, libs, conf, dir);
+      host.sshd = startSshd(host, hostDir, sshd, libs, conf, dir);
       hosts.push(host);
     }
     waitForSshd(hub, hosts, join(dir, 'clientkey'));
-    const enter = (h: FleetHost) => (argv: string[]) => spawn('nsenter', ['--target', String(h.sshd!.pid), '--mount', '--uts', '--net', '--', ...argv], { stdio: 'ignore' });
+    const enter = (h: FleetHost) => (argv: string[]) => spawn('nsenter', [...inHost(h), ...argv], { stdio: 'ignore' });
     for (const h of hosts.filter((x) => x.name !== 'lb01')) o.start?.(h, enter(h));
     if (o.lb) {
       const lbHost = hosts.find((h) => h.name === 'lb01')!;
@@ -234,7 +234,7 @@ export function makeFleet(o: FleetOptions): Fleet {
       // The lb host runs a Python module (community.general.haproxy): its interpreter is named,
       // since discovery on a test machine with pyenv shims on PATH can pick one that does not run.
       (lb ? `[lb]\nlb01 ansible_host=${lb.host.address} ansible_python_interpreter=/usr/bin/python3 lb_socket=${lb.socket} lb_backends='["app"]'\n\n` : '') +
-      `[all:vars]\nansible_user=root\nansible_ssh_private_key_file=${join(dir, 'clientkey')}\nansible_ssh_common_args=-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no\nbootstrap_bin=${o.bin}\n`,
+      `[all:vars]\nansible_user=root\nansible_ssh_private_key_file=${join(dir, 'clientkey')}\nansible_ssh_common_args=-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR\nbootstrap_bin=${o.bin}\n`,
   );
   return {
     dir,
@@ -256,7 +256,7 @@ export function makeFleet(o: FleetOptions): Fleet {
       writeFileSync(varsFile, JSON.stringify({ report_dir: reportDir, ...vars }));
       const r = spawnSync('ip', ['netns', 'exec', hub, 'ansible-playbook', '-i', inventory, join(root, 'fleet/rollout.yml'), '-e', `@${varsFile}`], {
         cwd: join(root, 'fleet'),
-        env: { ...process.env, ANSIBLE_CONFIG: join(root, 'fleet/ansible.cfg'), ANSIBLE_LOCAL_TEMP: join(dir, 'ansible-local'), ANSIBLE_REMOTE_TEMP: '/tmp/.ansible-remote', ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, 'cp'), ANSIBLE_NOCOLOR: '1', ...o.env, ...env },
+        env: { ...process.env, ANSIBLE_CONFIG: join(root, 'fleet/ansible.cfg'), ANSIBLE_LOCAL_TEMP: join(dir, 'ansible-local'), ANSIBLE_REMOTE_TEMP: join(dir, 'ansible-remote'), ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, 'cp'), ANSIBLE_NOCOLOR: '1', ...o.env, ...env },
         encoding: 'utf8',
         timeout: timeoutMs,
       });
@@ -265,11 +265,11 @@ export function makeFleet(o: FleetOptions): Fleet {
       return { code: r.status, output: `${r.stdout}\n${r.stderr}`, report };
     },
     runIn(host, argv) {
-      const r = spawnSync('nsenter', ['--target', String(host.sshd!.pid), '--mount', '--uts', '--net', '--', ...argv], { encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync('nsenter', [...inHost(host), ...argv], { encoding: 'utf8', timeout: 60_000 });
       return { code: r.status, stderr: r.stderr };
     },
     spawnIn(host, argv) {
-      return spawn('nsenter', ['--target', String(host.sshd!.pid), '--mount', '--uts', '--net', '--', ...argv], { stdio: 'ignore' });
+      return spawn('nsenter', [...inHost(host), ...argv], { stdio: 'ignore' });
     },
     stopSshd(host) {
       host.sshd?.kill('SIGKILL');
@@ -279,9 +279,36 @@ export function makeFleet(o: FleetOptions): Fleet {
   };
 }
 
-function startSshd(h: FleetHost, sshd: string, libs: string, conf: string, dir: string): ChildProcess {
+/** nsenter's arguments into the host's namespaces: its sshd's, never this machine's (a pid gone and reused). */
+function inHost(h: FleetHost): string[] {
+  const pid = h.sshd?.pid;
+  const mnt = (p: string | number) => {
+    try {
+      return readlinkSync(`/proc/${p}/ns/mnt`);
+    } catch {
+      return null;
+    }
+  };
+  if (pid === undefined || mnt(pid) === null || mnt(pid) === mnt('self')) throw new Error(`${h.name}: its sshd is not running, so it cannot be entered`);
+  return ['--target', String(pid), '--mount', '--uts', '--net', '--'];
+}
+
+/** This test process's mark: in the name of every namespace it makes, and so in every test server's hostname. */
+export function fleetTag(): string {
+  return `bs${process.pid % 100000}`;
+}
+
+function startSshd(h: FleetHost, hostDir: string, sshd: string, libs: string, conf: string, dir: string): ChildProcess {
+  const overlay = (d: string) => `mount -t overlay overlay -o lowerdir=/${d},upperdir=${join(hostDir, 'overlay', d)},workdir=${join(hostDir, 'overlay', `${d}-work`)} /${d}`;
   const script = [
-    `hostname ${h.name}`,
+    `hostname ${h.netns}`,
+    // /run first (sshd's privilege-separation dir, os-refresh-config's lock), then /etc and /var
+    // of its own: the mount points below are made in the overlays, never on the machine.
+    'mount -t tmpfs -o mode=0755 tmpfs /run',
+    'mkdir -m 0755 /run/sshd',
+    overlay('etc'),
+    overlay('var'),
+    'mkdir -p /etc/bootstrap /var/bootstrap',
     `mount --bind ${join(dir, 'passwd')} /etc/passwd`,
     `mount --bind ${h.etc} /etc/bootstrap`,
     `mount --bind ${h.state} /var/bootstrap`,
@@ -294,10 +321,61 @@ function waitForSshd(hub: string, hosts: FleetHost[], key: string): void {
   for (const h of hosts) {
     let ok = false;
     for (let i = 0; i < 100 && !ok; i++) {
-      ok = spawnSync('ip', ['netns', 'exec', hub, 'ssh', '-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=2', `root@${h.address}`, 'hostname'], { encoding: 'utf8' }).stdout.trim() === h.name;
+      ok = spawnSync('ip', ['netns', 'exec', hub, 'ssh', '-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=2', `root@${h.address}`, 'hostname'], { encoding: 'utf8' }).stdout.trim() === h.netns;
       if (!ok) spawnSync('sleep', ['0.05']);
     }
     if (!ok) throw new Error(`sshd of ${h.name} did not come up`);
+  }
+}
+
+/** This machine's own /etc/bootstrap and /var/bootstrap: null when absent, else each file in them (path → size and mtime). */
+export type MachineDirs = Record<string, Record<string, string> | null>;
+
+export function machineDirs(): MachineDirs {
+  const out: MachineDirs = {};
+  for (const root of ['/etc/bootstrap', '/var/bootstrap']) {
+    if (!existsSync(root)) {
+      out[root] = null;
+      continue;
+    }
+    const files: Record<string, string> = {};
+    const walk = (d: string, depth: number) => {
+      for (const name of readdirSync(d)) {
+        const p = join(d, name);
+        const st = lstatSync(p);
+        files[p] = `${st.size} ${st.mtimeMs}`;
+        if (st.isDirectory() && depth < 4) walk(p, depth + 1);
+      }
+    };
+    walk(root, 0);
+    out[root] = files;
+  }
+  return out;
+}
+
+/**
+ * What test servers left in this machine's /etc/bootstrap and /var/bootstrap since `before`: a dir
+ * that was absent and now exists, or a file new or changed since that names a server of this test
+ * process (their hostnames carry fleetTag(); an agent installed and running here may change its own).
+ */
+export function leftOnMachine(before: MachineDirs): string[] {
+  const now = machineDirs();
+  const mark = `${fleetTag()}-`;
+  return Object.entries(now).flatMap(([root, files]) => {
+    if (files === null) return [];
+    const was = before[root];
+    if (!was) return [`${root} was created`];
+    return Object.entries(files)
+      .filter(([p, sig]) => was[p] !== sig && fileNames(p, mark))
+      .map(([p]) => `${p} names a test server`);
+  });
+}
+
+function fileNames(path: string, mark: string): boolean {
+  try {
+    return lstatSync(path).isFile() && lstatSync(path).size < 1 << 20 && readFileSync(path, 'utf8').includes(mark);
+  } catch {
+    return false; // gone since it was listed
   }
 }
 
