@@ -618,7 +618,7 @@ async function pauseForReboot(
 function runRebootCommand(argv: string[], agent: Agent, timeoutMs: number): Promise<string | null> {
   return new Promise((resolve) => {
     const child = spawn(argv[0]!, argv.slice(1), { env: agent.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true, timeout: timeoutMs, killSignal: 'SIGKILL' });
-    const lines = new LineSplitter((line) => agent.log.step('reboot', line));
+    const lines = new LineSplitter((line) => agent.log.step('reboot', line), agent.log.masker);
     child.stdout!.setEncoding('utf8').on('data', (d: string) => lines.push(d));
     child.stderr!.setEncoding('utf8').on('data', (d: string) => lines.push(d));
     child.on('error', (err) => resolve(`cannot run it: ${err.message}`));
@@ -749,6 +749,7 @@ function phaseEnvironment(
     killGraceMs: config.phases.killGraceMs,
     signal: cleanup ? bound.cleanup : bound.signal,
     onLine: (line) => agent.log.step(`${phase}/environment.d`, line),
+    masker: agent.log.masker,
     marker,
   });
 }
@@ -811,7 +812,7 @@ export function explorerOptions(agent: Agent, config: Config, plan: Plan, env: N
     signal,
     viaSh: plan.viaSh,
     onLine: (source, line) => agent.log.step(source, line),
-    mask: (text) => agent.log.mask(text),
+    masker: agent.log.masker,
   };
 }
 

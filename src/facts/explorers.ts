@@ -2,6 +2,8 @@
 // step (script_timeout, within what is left of the run). Each runs in its own process group with
 // stdin /dev/null, cwd explorer.d and `$0` absolute, as steps do; what it prints on stderr goes
 // to the log; a timeout ends its group. A failing explorer fails the run before any step.
+// Secrets are masked in its fact after the fact is decoded (a JSON string may spell a secret
+// with escapes, `\u00e4`), and in what it prints on stderr as it comes.
 
 import { spawn } from 'node:child_process';
 import type { Failure } from '../pipeline/environment.js';
@@ -10,6 +12,7 @@ import { LineSplitter, Tail } from '../pipeline/output.js';
 import { factName, type PlannedStep } from '../pipeline/plan.js';
 import { failureOf, toStepRecord } from '../pipeline/pipeline.js';
 import type { StepRecord } from '../state/journal.js';
+import type { Masker } from '../log/mask.js';
 import { terminateGroups } from '../util/process.js';
 import { factsSchema, parseFact, type Facts, type FactsStore } from './facts.js';
 
@@ -28,7 +31,7 @@ export interface ExplorerOptions {
   /** Files with no #! line to run with /bin/sh. */
   viaSh: ReadonlySet<string>;
   onLine: (source: string, line: string) => void;
-  mask: (text: string) => string;
+  masker: Masker;
 }
 
 export interface ExplorerResult {
@@ -56,7 +59,7 @@ export async function runExplorers(explorers: PlannedStep[], o: ExplorerOptions)
     records.push(record);
     const failed = failureOf({ phase: 'explorer', name: step.name }, raw);
     if (failed) failure ??= failed;
-    else facts[factName(step.name)] = parseFact(stdout);
+    else facts[factName(step.name)] = o.masker.maskDeep(parseFact(stdout));
   }
   return { facts, records, failure };
 }
@@ -74,7 +77,7 @@ async function runOne(step: PlannedStep, o: ExplorerOptions): Promise<{ raw: Raw
   const lines = new LineSplitter((line) => {
     tail.append(`${line}\n`);
     o.onLine(source, line);
-  });
+  }, o.masker);
   child.stdout!.on('data', (d: Buffer) => {
     outBytes += d.length;
     if (outBytes > maxFactBytes) {
@@ -116,14 +119,14 @@ async function runOne(step: PlannedStep, o: ExplorerOptions): Promise<{ raw: Raw
     aborted: why === 'abort',
     durationMs: Math.round(performance.now() - t0),
     startedAt: startedAt.toISOString(),
-    output: o.mask(tail.toString()),
+    output: tail.toString(),
     outputTruncated: tail.truncated,
     error: error ?? (why === 'output' ? `printed more than ${maxFactBytes / 1024 / 1024} MiB (a fact is small)` : null),
     changes: [],
     changesTruncated: false,
     rebootAsked: false,
   };
-  return { raw, stdout: o.mask(Buffer.concat(out).toString('utf8')) };
+  return { raw, stdout: Buffer.concat(out).toString('utf8') }; // masked once decoded
 }
 
 /**

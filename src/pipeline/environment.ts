@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { bashPath, endProcesses } from '../util/process.js';
-import { LineSplitter } from './output.js';
+import { LineSplitter, type TextMasker } from './output.js';
 import { settingValueToEnv } from '../config/setting-types.js';
 import type { EffectiveProduct } from '../products.js';
 
@@ -113,8 +113,9 @@ export interface SourceOptions {
   killGraceMs: number;
   /** Stops it (the run's SIGINT/SIGTERM). */
   signal?: AbortSignal | undefined;
-  /** Each line the files print. */
+  /** Each line the files print, secrets masked. */
   onLine?: ((line: string) => void) | undefined;
+  masker: TextMasker;
   /** `NAME=value` of the run: what the files leave running is swept at a timeout. */
   marker?: string | undefined;
 }
@@ -129,8 +130,8 @@ export async function sourceEnvironmentFiles(files: string[], env: NodeJS.Proces
   if (!bash) throw new EnvironmentFileError(files[0]!, 'exit', 'bash not found (looked in /bin, /usr/bin and PATH)');
   const child = spawn(bash, ['--noprofile', '--norc', '-c', sourceScript, 'environment.d', ...files], { cwd, env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
   const dump: Buffer[] = [];
-  const lines = new LineSplitter((line) => o.onLine?.(line));
-  const errLines = new LineSplitter((line) => o.onLine?.(line));
+  const lines = new LineSplitter((line) => o.onLine?.(line), o.masker);
+  const errLines = new LineSplitter((line) => o.onLine?.(line), o.masker);
   child.stdout!.setEncoding('utf8').on('data', (d: string) => lines.push(d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => errLines.push(d));
   const dumpStream = child.stdio[3] as Readable;
