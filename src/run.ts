@@ -489,7 +489,7 @@ async function healthGate(agent: Agent, config: Config, signal: AbortSignal | un
   const deadline = Date.now() + config.phases.healthTimeoutMs;
   const specs = [...config.heartbeats.values()];
   for (let attempt = 1; ; attempt++) {
-    const checkup = await runCheckup(specs);
+    const checkup = await runCheckup(specs, (t) => agent.log.mask(t));
     keep(checkup);
     if (checkup.healthy) {
       agent.log.info(`health gate: all ${specs.length} checks healthy${attempt > 1 ? ` after ${attempt} checkups` : ''}`);

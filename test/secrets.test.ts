@@ -145,6 +145,23 @@ sys.stdout.write('${long}\\n' + ('y' * 99 + '\\n') * 655 + 'z' * 29 + '\\n')
       }
     }),
   );
+
+  it(
+    'an exec heartbeat that prints a secret: masked in heartbeat.get, heartbeat.checkup, last_checkup in state.json and server.status',
+    withBox(iniWith(), async (box) => {
+      writeFileSync(box.config, iniWith({}, `\n[heartbeat.vault]\ntype = exec\ncommand = /bin/sh -c 'echo unsealed with ${secret} && exit 1'\ntimeout = 5\n`));
+      assert.equal((await box.run(['product.set', `haproxy.stats_password=${secret}`])).code, 0);
+      const get = await box.run(['heartbeat.get']);
+      const checkup = await box.run(['heartbeat.checkup', '--json']);
+      const status = await box.run(['server.status', '--json']);
+      assert.equal(checkup.code, 1, checkup.stderr);
+      assert.equal(json(checkup).results[0].detail, 'exit 1: unsealed with ********');
+      const state = JSON.parse(readFileSync(join(box.stateDir, 'state.json'), 'utf8'));
+      assert.equal(state.last_checkup.results[0].detail, 'exit 1: unsealed with ********');
+      assert.match(get.stdout, /unsealed with \*{8}/);
+      assert.ok(!printed(get, checkup, status).includes(secret), 'the secret in what was printed');
+    }),
+  );
 });
 
 describe('what steps write reaches the terminal escaped', () => {

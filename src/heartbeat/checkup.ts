@@ -13,7 +13,8 @@ const checkers: Record<HeartbeatSpec['type'], (spec: HeartbeatSpec, signal: Abor
   exec: checkExec,
 };
 
-export async function runCheck(spec: HeartbeatSpec): Promise<CheckResult> {
+/** `mask`: secrets out of what a check says (an exec check's output), before it is kept or shown. */
+export async function runCheck(spec: HeartbeatSpec, mask: (text: string) => string = (t) => t): Promise<CheckResult> {
   const t0 = performance.now();
   const signal = AbortSignal.timeout(spec.timeoutMs);
   // Belt and braces: even a checker that ignored its signal cannot outlive the timeout by much.
@@ -30,11 +31,11 @@ export async function runCheck(spec: HeartbeatSpec): Promise<CheckResult> {
     clearTimeout(timer);
   }
   if (!verdict.healthy && signal.aborted && !/in time|within/.test(verdict.detail)) verdict = { ...verdict, detail: `${verdict.detail} (timed out after ${spec.timeoutMs / 1000} s)` };
-  return { name: spec.name, type: spec.type, healthy: verdict.healthy, latency_ms: Math.round(performance.now() - t0), detail: verdict.detail };
+  return { name: spec.name, type: spec.type, healthy: verdict.healthy, latency_ms: Math.round(performance.now() - t0), detail: mask(verdict.detail) };
 }
 
-export async function runCheckup(specs: HeartbeatSpec[]): Promise<Checkup> {
+export async function runCheckup(specs: HeartbeatSpec[], mask?: (text: string) => string): Promise<Checkup> {
   const started = new Date();
-  const results = await Promise.all(specs.map((s) => runCheck(s)));
+  const results = await Promise.all(specs.map((s) => runCheck(s, mask)));
   return { healthy: results.every((r) => r.healthy), started_at: started.toISOString(), finished_at: new Date().toISOString(), results };
 }
