@@ -211,7 +211,7 @@ function globalOptions(y: Argv, io: CliIo): Argv {
  * U+009F, which some terminals act on): those are escaped too, `\u009b`; the data is the same.
  */
 function jsonText(data: unknown, indent?: number): string {
-  return JSON.stringify(data, null, indent).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return String(JSON.stringify(data, null, indent)).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function makeLogger(args: GlobalArgs, io: CliIo, progress: Progress): Logger {
