@@ -163,6 +163,15 @@ export class Agent {
     return { config, state, products };
   }
 
+  /**
+   * The secrets in force, registered for masking where a command shows what a program said (an
+   * exec heartbeat's output). State that cannot be read registers none and fails nothing here: the
+   * command reports it where it reads state itself.
+   */
+  private async registerSecrets(): Promise<void> {
+    await this.load().catch(() => undefined);
+  }
+
   // --- products -------------------------------------------------------------------------------
 
   /** Effective settings; secrets as `********` unless `reveal`. */
@@ -368,8 +377,10 @@ export class Agent {
   }
 
   /** `heartbeat.get`: runs the named checks in parallel; changes nothing. */
-  heartbeatGet(names: string[] = []): Promise<Checkup> {
-    return runCheckup(this.trustedChecks(this.heartbeatSpecs(names)), this.env);
+  async heartbeatGet(names: string[] = []): Promise<Checkup> {
+    const specs = this.trustedChecks(this.heartbeatSpecs(names));
+    await this.registerSecrets();
+    return runCheckup(specs, this.env, this.log.masker);
   }
 
   /**
@@ -387,7 +398,9 @@ export class Agent {
   /** `heartbeat.checkup`: every check in parallel; the result is kept as last_checkup. */
   async heartbeatCheckup(options: { report?: boolean } = {}): Promise<Checkup> {
     if (options.report) readSecret(this.config().callback.secretFile); // refuse a bad key before checking anything
-    const checkup = await runCheckup(this.trustedChecks(this.heartbeatSpecs()), this.env);
+    const specs = this.trustedChecks(this.heartbeatSpecs());
+    await this.registerSecrets();
+    const checkup = await runCheckup(specs, this.env, this.log.masker);
     const state = await this.store.update(this.commandLine, (s) => {
       s.last_checkup = checkup;
       return s;

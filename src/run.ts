@@ -492,7 +492,7 @@ async function healthGate(agent: Agent, config: Config, signal: AbortSignal | un
   const deadline = Date.now() + config.phases.healthTimeoutMs;
   const specs = [...config.heartbeats.values()];
   for (let attempt = 1; ; attempt++) {
-    const checkup = await runCheckup(specs, agent.env);
+    const checkup = await runCheckup(specs, agent.env, agent.log.masker);
     keep(checkup);
     if (checkup.healthy) {
       agent.log.info(`health gate: all ${specs.length} checks healthy${attempt > 1 ? ` after ${attempt} checkups` : ''}`);
@@ -630,7 +630,7 @@ async function runRebootCommand(argv: string[], agent: Agent, config: Config): P
   const refusal = refusalOf(refused, config.phases.allowInsecure);
   if (refusal) return refusal.message;
   const timeoutMs = config.phases.scriptTimeoutMs;
-  const r = await runChild({ file, args: argv.slice(1), argv0: argv[0], env: agent.env, timeoutMs, killGraceMs: config.phases.killGraceMs, onLine: (line) => agent.log.step('reboot', line) });
+  const r = await runChild({ file, args: argv.slice(1), argv0: argv[0], env: agent.env, timeoutMs, killGraceMs: config.phases.killGraceMs, masker: agent.log.masker, onLine: (line) => agent.log.step('reboot', line) });
   return describeChild(r, timeoutMs);
 }
 
@@ -754,6 +754,7 @@ function phaseEnvironment(
     killGraceMs: config.phases.killGraceMs,
     signal: cleanup ? bound.cleanup : bound.signal,
     onLine: (line) => agent.log.step(`${phase}/environment.d`, line),
+    masker: agent.log.masker,
     marker,
   });
 }
@@ -830,7 +831,7 @@ export function explorerOptions(agent: Agent, config: Config, plan: Plan, env: N
     signal,
     viaSh: plan.viaSh,
     onLine: (source, line) => agent.log.step(source, line),
-    mask: (text) => agent.log.mask(text),
+    masker: agent.log.masker,
   };
 }
 

@@ -3,7 +3,7 @@
 import yargs, { type Argv } from 'yargs';
 import { Agent } from '../agent.js';
 import { logLevels, redactUrl, type LogLevel } from '../config/config.js';
-import { ExitCode, UsageError, oneLine, toBootstrapError } from '../errors.js';
+import { ExitCode, UsageError, oneLine, showControls, toBootstrapError } from '../errors.js';
 import { createLogger, type Logger } from '../log/log.js';
 import { readVersion } from '../version.js';
 import { commands, type Command, type CommandContext } from './commands.js';
@@ -58,8 +58,9 @@ export async function main(argv: string[], io: CliIo = { stdin: process.stdin, s
   } catch (err) {
     const error = toBootstrapError(err);
     exitCode = error.exitCode;
-    if (json) io.stdout.write(`${JSON.stringify(withSchema({ error: { code: error.exitCode, message: error.describe() } }))}\n`);
-    else io.stderr.write(`bootstrap: ${logger ? logger.mask(error.describe()) : error.describe()}\n`);
+    const message = logger ? logger.mask(error.describe()) : error.describe();
+    if (json) io.stdout.write(`${jsonText(withSchema({ error: { code: error.exitCode, message } }))}\n`);
+    else io.stderr.write(`bootstrap: ${message}\n`);
     if (error.exitCode === ExitCode.internal && error.cause instanceof Error && io.env['BOOTSTRAP_DEBUG']) io.stderr.write(`${error.cause.stack}\n`);
   } finally {
     await logger?.close();
@@ -205,6 +206,14 @@ function globalOptions(y: Argv, io: CliIo): Argv {
     });
 }
 
+/**
+ * JSON for stdout. JSON.stringify escapes C0 control characters but not DEL and C1 (U+0080 to
+ * U+009F, which some terminals act on): those are escaped too, `\u009b`; the data is the same.
+ */
+function jsonText(data: unknown, indent?: number): string {
+  return String(JSON.stringify(data, null, indent)).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function makeLogger(args: GlobalArgs, io: CliIo, progress: Progress): Logger {
   const explicit: LogLevel | undefined = args.verbose ? 'debug' : args.quiet ? 'warn' : (args['log-level'] as LogLevel | undefined);
   const journal = Boolean(io.env['JOURNAL_STREAM']);
@@ -240,9 +249,11 @@ function makeContext(args: GlobalArgs, io: CliIo, logger: Logger, argv: string[]
       });
       return agent;
     },
-    print(human: string, data: unknown, brief?: string) {
-      const text = args.quiet && brief !== undefined ? brief : human;
-      if (args.json) io.stdout.write(`${JSON.stringify(withSchema(data), null, 2)}\n`);
+    print(human: string, data: unknown, brief?: string, how?: { verbatim?: boolean }) {
+      // Human output shows what steps and explorers wrote (reasons, changes, output, facts): its
+      // control characters are shown escaped, never acted on by the terminal.
+      const text = how?.verbatim ? human : showControls(args.quiet && brief !== undefined ? brief : human, true);
+      if (args.json) io.stdout.write(`${jsonText(withSchema(data), 2)}\n`);
       else if (text !== '') io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     },
   };

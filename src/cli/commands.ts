@@ -3,7 +3,7 @@
 import yargs, { type Argv } from 'yargs';
 import type { Agent } from '../agent.js';
 import type { RunJournal } from '../state/journal.js';
-import { DataError, ExitCode, UsageError } from '../errors.js';
+import { DataError, ExitCode, UsageError, oneLine } from '../errors.js';
 import { maxDurationMs } from '../config/config.js';
 import { maxValueBytes } from '../products.js';
 import type { Logger } from '../log/log.js';
@@ -24,8 +24,11 @@ export interface CommandContext {
   /** Progress of a run on a terminal (undefined: none). */
   progress?: ((event: { phase: string; step: string; index: number; total: number }) => void) | undefined;
   endProgress?: () => void;
-  /** Prints `human` on stdout (`brief` instead under -q, when given), or `data` as JSON with --json. */
-  print(human: string, data: unknown, brief?: string): void;
+  /**
+   * Prints `human` on stdout (`brief` instead under -q, when given), control characters shown
+   * escaped unless `verbatim`; or `data` as JSON with --json.
+   */
+  print(human: string, data: unknown, brief?: string, how?: { verbatim?: boolean }): void;
 }
 
 export interface Command {
@@ -66,7 +69,8 @@ export const commands: Command[] = [
       if (result.setting) {
         const s = result.setting;
         const human = args['show-origin'] ? `${formatSettingValue(s.value)}\t(${s.origin})` : formatSettingValue(s.value);
-        ctx.print(s.value === null && !args['show-origin'] ? '' : human, s);
+        // One value, for scripts: as it was set (an operator's value, not a step's text).
+        ctx.print(s.value === null && !args['show-origin'] ? '' : human, s, undefined, { verbatim: true });
       } else {
         ctx.print(formatProducts(result.products, Boolean(args['show-origin'])), { products: result.products });
       }
@@ -477,7 +481,7 @@ async function follow(ctx: CommandContext, agent: Agent, first: RunJournal): Pro
   let printed = 0;
   for (;;) {
     const steps = journal.phases.flatMap((p) => p.steps.map((s) => ({ phase: p.phase, s })));
-    if (!ctx.json) for (const { phase, s } of steps.slice(printed)) ctx.io.stdout.write(`${phase}/${s.name}: ${s.status} ${s.message} (${s.duration_ms} ms)\n`);
+    if (!ctx.json) for (const { phase, s } of steps.slice(printed)) ctx.io.stdout.write(`${oneLine(`${phase}/${s.name}: ${s.status} ${s.message} (${s.duration_ms} ms)`)}\n`);
     printed = steps.length;
     if (journal.status !== 'running') return journal;
     if (!(await agent.isRunning(journal.id))) {

@@ -3,6 +3,8 @@
 // stdin /dev/null, cwd explorer.d and `$0` absolute, as steps do; what it prints on stderr goes
 // to the log. util/child runs it: it is over when it exits (what it left running is ended then),
 // and a timeout ends its whole tree. A failing explorer fails the run before any step.
+// Secrets are masked in its fact after the fact is decoded (a JSON string may spell a secret
+// with escapes, `\u00e4`), and in what it prints on stderr as it comes.
 
 import type { Failure } from '../pipeline/environment.js';
 import type { RawStepResult } from '../pipeline/launcher.js';
@@ -10,6 +12,7 @@ import { Tail } from '../pipeline/output.js';
 import { factName, type PlannedStep } from '../pipeline/plan.js';
 import { failureOf, toStepRecord } from '../pipeline/pipeline.js';
 import type { StepRecord } from '../state/journal.js';
+import type { Masker } from '../log/mask.js';
 import { runChild } from '../util/child.js';
 import { factsSchema, parseFact, type Facts, type FactsStore } from './facts.js';
 
@@ -28,7 +31,7 @@ export interface ExplorerOptions {
   /** Files with no #! line to run with /bin/sh. */
   viaSh: ReadonlySet<string>;
   onLine: (source: string, line: string) => void;
-  mask: (text: string) => string;
+  masker: Masker;
 }
 
 export interface ExplorerResult {
@@ -56,7 +59,7 @@ export async function runExplorers(explorers: PlannedStep[], o: ExplorerOptions)
     records.push(record);
     const failed = failureOf({ phase: 'explorer', name: step.name }, raw);
     if (failed) failure ??= failed;
-    else facts[factName(step.name)] = parseFact(stdout);
+    else facts[factName(step.name)] = o.masker.maskDeep(parseFact(stdout));
   }
   return { facts, records, failure };
 }
@@ -78,6 +81,7 @@ async function runOne(step: PlannedStep, o: ExplorerOptions): Promise<{ raw: Raw
     killGraceMs: o.killGraceMs,
     signal: o.signal,
     collectStdout: maxFactBytes,
+    masker: o.masker,
     onLine: (line) => {
       tail.append(`${line}\n`);
       o.onLine(source, line);
@@ -90,14 +94,14 @@ async function runOne(step: PlannedStep, o: ExplorerOptions): Promise<{ raw: Raw
     aborted: r.stopped === 'abort',
     durationMs: r.durationMs,
     startedAt: startedAt.toISOString(),
-    output: o.mask(tail.toString()),
+    output: tail.toString(),
     outputTruncated: tail.truncated,
     error: r.error ? `cannot run it: ${r.error}` : r.stopped === 'output' ? `printed more than ${maxFactBytes / 1024 / 1024} MiB (a fact is small)` : null,
     changes: [],
     changesTruncated: false,
     rebootAsked: false,
   };
-  return { raw, stdout: o.mask(r.stdout.toString('utf8')) };
+  return { raw, stdout: r.stdout.toString('utf8') }; // masked once decoded
 }
 
 /**

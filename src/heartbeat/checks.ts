@@ -1,6 +1,7 @@
 // The check types other than haproxy: http (status, optional body regex), tcp (connect), exec
 // (a command without a shell; exit 0 = healthy).
 
+import type { TextMasker } from '../pipeline/output.js';
 import { runChild } from '../util/child.js';
 import { resolveProgram } from '../util/trust.js';
 import { connect } from 'node:net';
@@ -42,12 +43,12 @@ export function checkTcp(spec: HeartbeatSpec, signal: AbortSignal): Promise<Chec
  * It runs with the agent's environment; its program is found on that PATH and run by the path
  * the trust rules judged (util/trust).
  */
-export async function checkExec(spec: HeartbeatSpec, signal: AbortSignal, env: NodeJS.ProcessEnv): Promise<CheckVerdict> {
+export async function checkExec(spec: HeartbeatSpec, signal: AbortSignal, env: NodeJS.ProcessEnv, masker: TextMasker): Promise<CheckVerdict> {
   const [program, ...args] = spec.command!;
   const file = resolveProgram(program!, env);
   if (!file) return { healthy: false, detail: `cannot run ${program}: not found${program!.includes('/') ? '' : ' on PATH'}` };
   const lines: string[] = [];
-  const r = await runChild({ file, args, argv0: program, env, timeoutMs: spec.timeoutMs, killGraceMs: 0, signal, onLine: (l) => lines.length < 64 && lines.push(l) });
+  const r = await runChild({ file, args, argv0: program, env, timeoutMs: spec.timeoutMs, killGraceMs: 0, signal, masker, onLine: (l) => lines.length < 64 && lines.push(l) });
   const first = lines.find((l) => l.trim() !== '')?.trim().slice(0, 4096) ?? '';
   if (r.error) return { healthy: false, detail: `cannot run ${program}: ${r.error}` };
   if (r.stopped) return { healthy: false, detail: `${program} did not finish in time (killed)` };

@@ -5,16 +5,21 @@ import type { HeartbeatSpec } from '../config/config.js';
 import { checkExec, checkHttp, checkTcp } from './checks.js';
 import { checkHaproxy } from './haproxy.js';
 import type { CheckResult, CheckVerdict, Checkup } from './types.js';
+import { Masker } from '../log/mask.js';
+import type { TextMasker } from '../pipeline/output.js';
 
-const checkers: Record<HeartbeatSpec['type'], (spec: HeartbeatSpec, signal: AbortSignal, env: NodeJS.ProcessEnv) => Promise<CheckVerdict>> = {
+const checkers: Record<HeartbeatSpec['type'], (spec: HeartbeatSpec, signal: AbortSignal, env: NodeJS.ProcessEnv, masker: TextMasker) => Promise<CheckVerdict>> = {
   haproxy: checkHaproxy,
   http: checkHttp,
   tcp: checkTcp,
   exec: checkExec,
 };
 
-/** `env`: the agent's environment, which an exec check's command gets (and finds its program on). */
-export async function runCheck(spec: HeartbeatSpec, env: NodeJS.ProcessEnv = process.env): Promise<CheckResult> {
+/**
+ * `env`: the agent's environment, which an exec check's command gets (and finds its program on);
+ * `masker`: secrets out of what a check says (an exec check's output), before it is cut, kept or shown.
+ */
+export async function runCheck(spec: HeartbeatSpec, env: NodeJS.ProcessEnv = process.env, masker: TextMasker = new Masker()): Promise<CheckResult> {
   const t0 = performance.now();
   const signal = AbortSignal.timeout(spec.timeoutMs);
   // Belt and braces: even a checker that ignored its signal cannot outlive the timeout by much.
@@ -24,18 +29,18 @@ export async function runCheck(spec: HeartbeatSpec, env: NodeJS.ProcessEnv = pro
   });
   let verdict: CheckVerdict;
   try {
-    verdict = await Promise.race([checkers[spec.type](spec, signal, env), hardStop]);
+    verdict = await Promise.race([checkers[spec.type](spec, signal, env, masker), hardStop]);
   } catch (err) {
     verdict = { healthy: false, detail: (err as Error).message };
   } finally {
     clearTimeout(timer);
   }
   if (!verdict.healthy && signal.aborted && !/in time|within/.test(verdict.detail)) verdict = { ...verdict, detail: `${verdict.detail} (timed out after ${spec.timeoutMs / 1000} s)` };
-  return { name: spec.name, type: spec.type, healthy: verdict.healthy, latency_ms: Math.round(performance.now() - t0), detail: verdict.detail };
+  return { name: spec.name, type: spec.type, healthy: verdict.healthy, latency_ms: Math.round(performance.now() - t0), detail: masker.mask(verdict.detail) };
 }
 
-export async function runCheckup(specs: HeartbeatSpec[], env: NodeJS.ProcessEnv = process.env): Promise<Checkup> {
+export async function runCheckup(specs: HeartbeatSpec[], env: NodeJS.ProcessEnv = process.env, masker?: TextMasker): Promise<Checkup> {
   const started = new Date();
-  const results = await Promise.all(specs.map((s) => runCheck(s, env)));
+  const results = await Promise.all(specs.map((s) => runCheck(s, env, masker)));
   return { healthy: results.every((r) => r.healthy), started_at: started.toISOString(), finished_at: new Date().toISOString(), results };
 }

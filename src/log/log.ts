@@ -5,13 +5,16 @@
 // Formats: on a terminal, human lines (colour when stderr is a TTY); under systemd
 // (JOURNAL_STREAM), `<N>` syslog priority prefixes, no colour, no timestamp; elsewhere, human
 // lines with an ISO timestamp. Optional JSON lines to a file. Secret values are masked in every
-// line, step output included.
+// line, step output included (log/mask.ts), and control characters in the human and journal
+// lines are shown escaped (steps print what they like; the operator's terminal must not act on it).
 
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describeFsError, PermissionDeniedError, StateError } from '../errors.js';
 import { loadWinston } from './winston.js';
 import type { LogLevel } from '../config/config.js';
+import { Masker } from './mask.js';
+import { showControls } from '../errors.js';
 
 export interface LogEntry {
   level: LogLevel;
@@ -30,6 +33,8 @@ export interface Logger {
   /** Values to mask from now on (secret settings, the callback secret). */
   addSecrets(values: Iterable<string>): void;
   mask(text: string): string;
+  /** The secrets to mask, for text that enters the agent (pipeline/output.ts). */
+  readonly masker: Masker;
   isEnabled(level: LogLevel): boolean;
   /** Applies `[log]` of bootstrap.ini: its level unless one was given explicitly, and its file. */
   configure(settings: { level?: LogLevel | undefined; file?: string | undefined }): void;
@@ -52,32 +57,19 @@ export interface LoggerOptions {
 
 const priority: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, debug: 7 };
 const rank: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
-const maskText = '********';
-/** Lines of a multi-line secret this long or longer are masked wherever they appear. */
-const minSecretLine = 8;
-
 
 export function createLogger(initial: LoggerOptions): Logger {
   const options = { ...initial };
   const stream = options.stream ?? process.stderr;
-  const secrets = new Set<string>();
-  // Longest first, so that a secret containing another is masked whole. Plain string splits, not
-  // one big RegExp: a secret can be large (V8 refuses huge patterns) and holds any character.
-  let ordered: string[] = [];
+  const masker = new Masker();
   let winstonLogger: import('winston').Logger | null = null;
   let fileTransport: import('winston').transport | null = null;
   let closed = false;
 
-  // Short lines of multi-line secrets (the last line of a PEM key): masked where a logged line
-  // is exactly that (as a substring they would mask ordinary words everywhere).
-  const wholeLines = new Set<string>();
-  const mask = (text: string): string => {
-    for (const secret of ordered) if (text.includes(secret)) text = text.split(secret).join(maskText);
-    if (wholeLines.size) text = text.split('\n').map((l) => (wholeLines.has(l.trim()) ? maskText : l)).join('\n');
-    return text;
-  };
+  const mask = (text: string): string => masker.mask(text);
 
-  const format = (e: LogEntry): string => {
+  const format = (entry: LogEntry): string => {
+    const e = { ...entry, message: showControls(entry.message, true) };
     const text = e.source ? `${e.source} | ${e.message}` : e.message;
     if (options.journal) return `<${priority[e.level]}>${text}`;
     const label = e.level === 'info' ? '' : `${e.level}: `;
@@ -123,20 +115,9 @@ export function createLogger(initial: LoggerOptions): Logger {
     info: (m) => log('info', m),
     debug: (m) => log('debug', m),
     step: (source, line) => log('info', line, source),
-    addSecrets(values) {
-      for (const v of values) {
-        if (v === '') continue;
-        secrets.add(v);
-        // A multi-line secret (a PEM key) reaches logs a line at a time: each line is a secret.
-        if (!/[\r\n]/.test(v)) continue;
-        for (const line of v.split(/\r?\n/).map((l) => l.trim())) {
-          if (line.length >= minSecretLine) secrets.add(line);
-          else if (line !== '') wholeLines.add(line);
-        }
-      }
-      ordered = [...secrets].sort((a, b) => b.length - a.length);
-    },
+    addSecrets: (values) => masker.add(values),
     mask,
+    masker,
     isEnabled: (level) => rank[level] <= rank[options.level],
     configure(settings) {
       if (settings.level && !options.levelExplicit) options.level = settings.level;

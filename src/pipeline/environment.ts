@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { bashPath, endProcesses } from '../util/process.js';
 import { spawnSizeProblem } from '../util/env-size.js';
-import { LineSplitter } from './output.js';
+import { LineSplitter, type TextMasker } from './output.js';
 import { settingValueToEnv } from '../config/setting-types.js';
 import type { EffectiveProduct } from '../products.js';
 
@@ -114,8 +114,9 @@ export interface SourceOptions {
   killGraceMs: number;
   /** Stops it (the run's SIGINT/SIGTERM). */
   signal?: AbortSignal | undefined;
-  /** Each line the files print. */
+  /** Each line the files print, secrets masked. */
   onLine?: ((line: string) => void) | undefined;
+  masker: TextMasker;
   /** `NAME=value` of the run: what the files leave running is swept at a timeout. */
   marker?: string | undefined;
 }
@@ -132,8 +133,8 @@ export async function sourceEnvironmentFiles(files: string[], env: NodeJS.Proces
   if (tooBig) throw new EnvironmentFileError(files[0]!, 'exit', `cannot start bash to source it: ${tooBig}`);
   const child = spawn(bash, ['--noprofile', '--norc', '-c', sourceScript, 'environment.d', ...files], { cwd, env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
   const dump: Buffer[] = [];
-  const lines = new LineSplitter((line) => o.onLine?.(line));
-  const errLines = new LineSplitter((line) => o.onLine?.(line));
+  const lines = new LineSplitter((line) => o.onLine?.(line), o.masker);
+  const errLines = new LineSplitter((line) => o.onLine?.(line), o.masker);
   child.stdout!.setEncoding('utf8').on('data', (d: string) => lines.push(d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => errLines.push(d));
   const dumpStream = child.stdio[3] as Readable;

@@ -30,8 +30,7 @@ import type { Readable, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
 import { spawnSizeProblem } from '../util/env-size.js';
 import { bashPath, childrenOf, endProcesses, isProcessAlive, signalPid, sleep } from '../util/process.js';
-import { LineSplitter, Tail, tailBytes } from './output.js';
-import { readHeadSync } from '../util/files.js';
+import { LineSplitter, Tail, readStepFile, tailBytes, type TextMasker } from './output.js';
 import { lstatSync } from 'node:fs';
 import { packageRoot } from '../version.js';
 
@@ -70,6 +69,8 @@ export interface LauncherOptions {
   viaSh?: ReadonlySet<string>;
   /** A dir of ours (0700) for each file's BOOTSTRAP_CHANGES; none: /dev/null. */
   changesDir?: string | null;
+  /** Masks secrets in what the files print and report, as it comes in. */
+  masker: TextMasker;
 }
 
 export interface RunOptions {
@@ -78,10 +79,8 @@ export interface RunOptions {
   deadline?: number;
   killGraceMs: number;
   signal?: AbortSignal;
-  /** Each line the step prints (stdout and stderr alike). */
+  /** Each line the step prints (stdout and stderr alike), secrets masked. */
   onLine: (line: string) => void;
-  /** Masks secrets in the journal's output tail. */
-  mask: (text: string) => string;
   /** Called when the file starts (not when it is queued). */
   onStart?: (() => void) | undefined;
 }
@@ -121,12 +120,14 @@ export class Launcher {
   private readonly marker: string | null;
   private readonly viaSh: ReadonlySet<string>;
   private readonly changesDir: string | null;
+  private readonly masker: TextMasker;
 
   constructor(
     env: NodeJS.ProcessEnv,
     private readonly cwd: string,
-    options: LauncherOptions = {},
+    options: LauncherOptions,
   ) {
+    this.masker = options.masker;
     this.marker = options.marker ?? null;
     this.viaSh = options.viaSh ?? new Set();
     this.changesDir = options.changesDir ?? null;
@@ -232,7 +233,7 @@ export class Launcher {
 
   private result(job: Job, error: string | null): RawStepResult {
     const status = job.status;
-    const changes = this.changesDir && status !== null ? readChanges(join(this.changesDir, String(job.seq)), job.options.mask) : { lines: [], truncated: false };
+    const changes = this.changesDir && status !== null ? readChanges(join(this.changesDir, String(job.seq)), this.masker) : { lines: [], truncated: false };
     const signalled = status !== null && status > 128 && (job.timedOut || job.aborted || fatalSignals.has(status - 128));
     return {
       exitCode: error !== null || signalled ? null : status,
@@ -241,7 +242,7 @@ export class Launcher {
       aborted: job.aborted,
       durationMs: Math.round(performance.now() - job.t0),
       startedAt: job.startedAt.toISOString(),
-      output: job.options.mask(job.tail.toString()),
+      output: job.tail.toString(), // masked line by line as it came
       outputTruncated: job.tail.truncated,
       error,
       changes: changes.lines,
@@ -292,6 +293,24 @@ export class Launcher {
 
   private readOutput(stream: Readable): void {
     const marker = `\0${this.nonce} `;
+    // Secrets are masked in the text of a line, never in an end line (a secret `1` would break
+    // it); a long line is cut in pieces before its end line, never inside one, even one that has
+    // not all come yet.
+    const secrets = this.masker;
+    const masker: TextMasker = {
+      mask: (line) => {
+        const at = line.indexOf(marker);
+        return at < 0 ? secrets.mask(line) : `${secrets.mask(line.slice(0, at))}${line.slice(at)}`;
+      },
+      safeCut: (text, at) => {
+        const cut = secrets.safeCut(text, at);
+        const end = text.indexOf(marker);
+        return end > 0 && end < cut ? end : cut;
+      },
+      get window() {
+        return Math.max(secrets.window, marker.length + 40);
+      },
+    };
     const splitter = new LineSplitter((line) => {
       const at = line.indexOf(marker);
       const text = at >= 0 ? line.slice(0, at) : line;
@@ -315,7 +334,7 @@ export class Launcher {
       this.ended(job);
       const next = this.jobs.get(this.queue[0] ?? -1);
       if (next) this.started(next);
-    });
+    }, masker);
     stream.setEncoding('utf8');
     stream.on('data', (d: string) => splitter.push(d));
   }
@@ -327,17 +346,17 @@ export class Launcher {
 }
 
 /** The changes a file reported: its lines, non-empty, secrets masked; what is past 64 KiB is cut. */
-function readChanges(path: string, mask: (text: string) => string): { lines: string[]; truncated: boolean } {
+function readChanges(path: string, masker: TextMasker): { lines: string[]; truncated: boolean } {
   let head: { text: string; truncated: boolean };
   try {
     // Most steps report nothing: one lstat, and the file is opened only when it holds something.
     const st = lstatSync(path, { throwIfNoEntry: false });
     if (!st || st.size === 0) return { lines: [], truncated: false };
-    head = readHeadSync(path, tailBytes);
+    head = readStepFile(path, tailBytes, masker);
   } catch {
     return { lines: [], truncated: false }; // removed or replaced by the step: nothing we trust
   }
-  const lines = mask(head.text).split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
+  const lines = head.text.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
   if (head.truncated && !head.text.endsWith('\n')) lines.pop(); // a line cut in two
   return { lines, truncated: head.truncated };
 }

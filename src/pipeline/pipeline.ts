@@ -8,7 +8,7 @@ import type { FailureRecord, PhaseRecord, StepRecord } from '../state/journal.js
 import { EnvironmentFileError, failureEnvironment, type Failure } from './environment.js';
 import { Launcher, type RawStepResult } from './launcher.js';
 import { sortRunParts, type PhasePlan, type Plan, type PlannedStep } from './plan.js';
-import { readHeadSync } from '../util/files.js';
+import { readStepFile, type TextMasker } from './output.js';
 import { join } from 'node:path';
 
 export interface PipelineOptions {
@@ -167,7 +167,7 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, steps: PlannedStep
           attempt = 1;
           const asked = [run, check].some((r) => r !== null && r !== 'skipped' && r.rebootAsked);
           if (asked && stepRecord.status === 'success') {
-            const reason = rebootReason(o.changesDir);
+            const reason = rebootReason(o.changesDir, o.log.masker);
             stepRecord.reboot = reason;
             o.log.warn(`${q.step.phase}/${q.step.name} asks for a reboot: ${reason}`);
             return { phase: q.step.phase, step: q.step.name, reason };
@@ -233,10 +233,10 @@ function outcomeOf(
   return { stepRecord, failure };
 }
 
-/** The first line a step wrote to BOOTSTRAP_REBOOT_FILE (the launcher saw it was not empty). */
-function rebootReason(changesDir: string | null): string {
+/** The first line a step wrote to BOOTSTRAP_REBOOT_FILE (the launcher saw it was not empty), secrets masked. */
+function rebootReason(changesDir: string | null, masker: TextMasker): string {
   try {
-    return firstLine(changesDir ? readHeadSync(join(changesDir, 'reboot'), 4096).text : '') ?? 'no reason given';
+    return firstLine(changesDir ? readStepFile(join(changesDir, 'reboot'), 4096, masker).text : '') ?? 'no reason given';
   } catch {
     return 'no reason given';
   }
@@ -253,7 +253,7 @@ function firstLine(text: string): string | undefined {
 }
 
 function launcherOptions(o: PipelineOptions) {
-  return { marker: o.marker, viaSh: o.plan.viaSh, changesDir: o.changesDir };
+  return { marker: o.marker, viaSh: o.plan.viaSh, changesDir: o.changesDir, masker: o.log.masker };
 }
 
 /**
@@ -273,7 +273,6 @@ function runOptions(o: PipelineOptions, phase: string, step: string, path: strin
     killGraceMs: o.phases.killGraceMs,
     signal: cleanup ? o.cleanupSignal : o.signal,
     onLine: (line: string) => o.log.step(source, line),
-    mask: (text: string) => o.log.mask(text),
   };
 }
 

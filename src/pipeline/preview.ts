@@ -52,7 +52,7 @@ export async function previewSteps(o: PreviewOptions): Promise<StepPreview[]> {
       continue;
     }
     const env = await o.environment(phase.phase);
-    const launcher = new Launcher({ ...env, BOOTSTRAP_PHASE: phase.phase }, phase.dir, { marker: o.marker, viaSh: o.plan.viaSh });
+    const launcher = new Launcher({ ...env, BOOTSTRAP_PHASE: phase.phase }, phase.dir, { marker: o.marker, viaSh: o.plan.viaSh, masker: o.log.masker });
     try {
       for (const step of phase.steps) {
         const may_reboot = mayReboot(step.path);
@@ -66,7 +66,6 @@ export async function previewSteps(o: PreviewOptions): Promise<StepPreview[]> {
           killGraceMs: o.phases.killGraceMs,
           ...(o.signal ? { signal: o.signal } : {}),
           onLine: (line) => o.log.step(source, line),
-          mask: (text) => o.log.mask(text),
         });
         launcher.clearFailure();
         if (raw === 'skipped') throw new Error(`internal: ${source} was skipped`);

@@ -7,7 +7,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { LineSplitter } from '../pipeline/output.js';
+import { LineSplitter, type TextMasker } from '../pipeline/output.js';
 import { spawnSizeProblem } from './env-size.js';
 import { endProcesses } from './process.js';
 
@@ -25,6 +25,8 @@ export interface ChildOptions {
   signal?: AbortSignal | undefined;
   /** Each line it prints (stdout and stderr, or stderr only with collectStdout), bounded in length by LineSplitter. */
   onLine?: ((line: string) => void) | undefined;
+  /** Secrets out of each line before it is cut or shown (pipeline/output). */
+  masker: TextMasker;
   /** Keep stdout (bytes) instead of splitting it into lines: past this many it is stopped (`output`). */
   collectStdout?: number | undefined;
 }
@@ -58,8 +60,8 @@ export async function runChild(o: ChildOptions): Promise<ChildResult> {
   } catch (err) {
     return { code: null, signal: null, stopped: null, error: (err as Error).message, durationMs: 0, stdout: Buffer.alloc(0) }; // spawn throws some errors (E2BIG, EINVAL) rather than emit them
   }
-  const lines = new LineSplitter((line) => o.onLine?.(line));
-  const errLines = new LineSplitter((line) => o.onLine?.(line));
+  const lines = new LineSplitter((line) => o.onLine?.(line), o.masker);
+  const errLines = new LineSplitter((line) => o.onLine?.(line), o.masker);
   const out: Buffer[] = [];
   let outBytes = 0;
   if (o.collectStdout === undefined) child.stdout!.setEncoding('utf8').on('data', (d: string) => lines.push(d));
