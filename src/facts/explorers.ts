@@ -122,6 +122,8 @@ async function runOne(step: PlannedStep, o: ExplorerOptions): Promise<{ raw: Raw
     changes: [],
     changesTruncated: false,
     rebootAsked: false,
+    rebootFile: null,
+    reportsLost: false,
   };
   return { raw, stdout: o.mask(Buffer.concat(out).toString('utf8')) };
 }
