@@ -23,7 +23,7 @@ const nobody = 'setpriv --reuid=65534 --regid=65534 --clear-groups';
  */
 function inNamespace(box: Sandbox, o: { fillShm?: boolean; stateFs?: string }): string[] {
   const lines = ['set -e', 'mount -t tmpfs -o size=1m,mode=1777 bootstrap-test-shm /dev/shm'];
-  if (o.stateFs) lines.push(`mount -t tmpfs -o size=1m,mode=0755 bootstrap-test-state '${o.stateFs}'`, `mkdir -m 1777 '${o.stateFs}/pub'`);
+  if (o.stateFs) lines.push(`mount -t tmpfs -o size=1m,nr_inodes=400,mode=0755 bootstrap-test-state '${o.stateFs}'`, `mkdir -m 1777 '${o.stateFs}/pub'`);
   if (o.fillShm) lines.push(`${nobody} sh -c 'cat /dev/zero > /dev/shm/fill' 2>/dev/null || true`);
   lines.push('exec "$@"');
   return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', lines.join('\n'), 'sh'];
@@ -81,6 +81,24 @@ describe('reports on a full filesystem', () => {
       assert.match(out.failure.message, /had no room left: what it reported \(changes, a reboot request\) may be lost/);
       assert.deepEqual(out.counts, { changed: 0, unchanged: 0, skipped: 0, failed: 1 });
       assert.deepEqual(readLines(log), ['error.d 10-fill']);
+    }),
+  );
+
+  it(
+    "no inode left on the state dir's filesystem (nobody took them): the next step does not run without its changes file, and fails",
+    withBox(iniWith(), async (box, log) => {
+      const fs = stateFsDir(box);
+      const env = { LOG: log, BOOTSTRAP_STATE_DIR: join(fs, 'state'), PUB: `${fs}/pub` };
+      const dir = join(box.phasesDir, 'configure.d');
+      script(join(dir, '05-first'), 'echo "05-first" >> "$LOG"'); // the probe file exists after it: blocks are left, inodes are not
+      script(join(dir, '10-take'), `${nobody} sh -c 'i=0; while [ $i -lt 1000 ] && : > "$PUB/$i"; do i=$((i + 1)); done' 2>/dev/null; echo "10-take" >> "$LOG"`);
+      script(join(dir, '20-next'), 'echo "20-next" >> "$LOG"');
+      script(join(box.phasesDir, 'error.d', '10-room'), 'rm -rf "$PUB"/*; echo "error.d $BOOTSTRAP_FAILED_STEP" >> "$LOG"');
+      const r = await box.run(['server.provision', '--json'], { env, prefix: inNamespace(box, { stateFs: fs }) });
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.equal(json(r).failure.step, '20-next');
+      assert.match(json(r).failure.message, /^not run: its BOOTSTRAP_CHANGES file could not be created in .*\(is that filesystem full\?\)$/);
+      assert.deepEqual(readLines(log), ['05-first', '10-take', 'error.d 20-next'], 'error.d ran, without a changes file');
     }),
   );
 

@@ -11,7 +11,7 @@
 // Steps are queued ahead (a phase's steps and checks at once), so no step waits for a round trip
 // through the agent. After a step fails, the launcher skips what is queued until told `C`.
 //
-// Protocol, on the launcher's fd 3 (closed for steps): first `NONCE DIR`, then `PROBE TAG CHANGES`,
+// Protocol, on the launcher's fd 3 (closed for steps): first `NONCE DIR`, then `PROBE TAG CLEANUP CHANGES`,
 // then `R <seq> <name>` runs DIR/name (so $0 is absolute, as under os-refresh-config), `C`
 // clears the failed state. After each R it writes an end line on stdout: NUL, a per-launcher
 // nonce, seq, and the exit status (or K: skipped; F: not run, no changes file could be created)
@@ -78,6 +78,8 @@ export interface LauncherOptions {
   viaSh?: ReadonlySet<string>;
   /** A dir of ours (0700) for each file's BOOTSTRAP_CHANGES; none: /dev/null. */
   changesDir?: string | null;
+  /** Backouts and error.d: a file runs even when its changes file cannot be created (its reports then count as lost). */
+  cleanup?: boolean;
 }
 
 export interface RunOptions {
@@ -157,7 +159,7 @@ export class Launcher {
     this.child.on('error', (err) => this.fail(`cannot start bash${bash ? ` (${bash})` : ' (none found in /bin, /usr/bin or PATH)'}: ${err.message}`));
     this.child.on('exit', (code, signal) => this.fail(`the step launcher ended (${signal ?? `exit ${code}`})`));
     if (cwd.includes('\n') || this.changesDir?.includes('\n')) this.fail(`the phase dir ${JSON.stringify(cwd)} or the changes dir holds a newline`);
-    else this.commands.write(`${this.nonce} ${cwd}\n${probeBytes(this.changesDir)} ${this.tag} ${this.changesDir ?? ''}\n`);
+    else this.commands.write(`${this.nonce} ${cwd}\n${probeBytes(this.changesDir)} ${this.tag} ${options.cleanup ? 1 : 0} ${this.changesDir ?? ''}\n`);
   }
 
   /**

@@ -377,7 +377,7 @@ async function runBackouts(o: PipelineOptions, failure: Failure, completed: Plan
     if (!step.backout) continue;
     const dir = o.plan.phases.find((p) => p.phase === step.phase)!.dir;
     if (!envs.has(step.phase)) envs.set(step.phase, await cleanupEnvironment(o, step.phase));
-    const launcher = new Launcher(failureEnvironment({ ...envs.get(step.phase)!, BOOTSTRAP_PHASE: step.phase }, failure), dir, launcherOptions(o));
+    const launcher = new Launcher(failureEnvironment({ ...envs.get(step.phase)!, BOOTSTRAP_PHASE: step.phase }, failure), dir, { ...launcherOptions(o), cleanup: true });
     try {
       const raw = await runAlone(launcher, step.backout, runOptions(o, step.phase, `${step.name}.backout`, step.backout, true));
       const record = toStepRecord(step.phase, `${step.name}.backout`, 'backout', raw, 1);
@@ -394,7 +394,7 @@ async function runErrorPhase(o: PipelineOptions, failure: Failure): Promise<Step
   const phase = o.plan.error;
   if (!phase.exists || phase.steps.length === 0) return [];
   const env = await cleanupEnvironment(o, 'error');
-  const launcher = new Launcher(failureEnvironment({ ...env, BOOTSTRAP_PHASE: 'error' }, failure), phase.dir, launcherOptions(o));
+  const launcher = new Launcher(failureEnvironment({ ...env, BOOTSTRAP_PHASE: 'error' }, failure), phase.dir, { ...launcherOptions(o), cleanup: true });
   const records: StepRecord[] = [];
   try {
     for (const step of phase.steps) {
