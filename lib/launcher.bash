@@ -18,8 +18,8 @@
 # 0 having created it asks for a reboot, even if writing its reason failed (a full filesystem
 # must not turn a request into "nothing asked"). Nor a report into "nothing reported": a step
 # whose changes file cannot be created does not run (status F; clean-up runs, flagged L); after
-# a file ran, one block is appended to CHANGES/probe: if that fails, there was no room, what it
-# wrote may be lost (flag L), and nothing more runs.
+# a file ran, one block is appended to CHANGES/probe (kept open): if that fails (or it could not
+# be opened), there was no room, what it wrote may be lost (flag L), and nothing more runs.
 # End line, on stdout: NUL, nonce, seq, exit status (K: skipped after a failure or a pause, N:
 # skipped by a condition, F: not run, see above), and B when it asked for a reboot, L when its
 # reports may be lost. First line on stdout: NUL, nonce, `P`, the PID of the output relay (not a
@@ -42,6 +42,9 @@ else
   exec > >(exec cat)
   printf '\000%s P %s\n' "$nonce" "$!"
 fi
+# The probe, open once (fd 4, closed for steps): one write a file, no open.
+probing=
+[ -n "$changes" ] && exec 4>>"$changes/probe" && probing=1
 running=
 unless=0
 pause=
@@ -69,8 +72,8 @@ while IFS=' ' read -r -u 3 op seq name skip; do
   else
     running=$seq
     case $op in
-      *S) /bin/sh "$dir/$name" 2>&1 3<&- ;;
-      *) "$dir/$name" 2>&1 3<&- ;;
+      *S) /bin/sh "$dir/$name" 2>&1 3<&- 4>&- ;;
+      *) "$dir/$name" 2>&1 3<&- 4>&- ;;
     esac
     rc=$?
     running=
@@ -87,7 +90,7 @@ while IFS=' ' read -r -u 3 op seq name skip; do
         [ "$pause" = 0 ] && failed=1 ;;
       *) failed=1 ;;
     esac
-    if [ -n "$lost" ] || { [ -n "$changes" ] && ! printf '%*s' "$probe" '' >>"$changes/probe"; }; then
+    if [ -n "$lost" ] || { [ -n "$changes" ] && ! { [ -n "$probing" ] && printf '%*s' "$probe" '' >&4; }; }; then
       asked="$asked L" failed=1
     fi
   fi
