@@ -11,12 +11,13 @@
 // Steps are queued ahead (a phase's steps and checks at once), so no step waits for a round trip
 // through the agent. After a step fails, the launcher skips what is queued until told `C`.
 //
-// Protocol, on the launcher's fd 3 (closed for steps): first `NONCE DIR`, then `PROBE TAG CLEANUP CHANGES`,
-// then `R <seq> <name>` runs DIR/name (so $0 is absolute, as under os-refresh-config), `C`
-// clears the failed state. After each R it writes an end line on stdout: NUL, a per-launcher
-// nonce, seq, and the exit status (or K: skipped; F: not run, no changes file could be created)
-// and flags (B: asked for a reboot; L: what it reported may be lost, the changes dir's filesystem
-// had no room), so every byte a step wrote is attributed to it and to no other. The
+// Protocol, on the launcher's fd 3 (closed for steps): first `NONCE DIR`, then `PROBE TAG
+// CLEANUP CHANGES` (see lib/launcher.bash), then `R <seq> <name>` runs DIR/name (so $0 is
+// absolute, as under os-refresh-config), `C` clears the failed state. After each R it writes an
+// end line on stdout: NUL, a per-launcher nonce, seq, and the exit status (or K: skipped; F: not
+// run, no changes file could be created) and flags (B: asked for a reboot; L: what it reported
+// may be lost, the changes dir's filesystem had no room), so every byte a step wrote is
+// attributed to it and to no other. The
 // nonce never reaches a step's environment. A step starts when the one before it ends, so that is
 // when its timeout starts (the smaller of script_timeout and what is left of the run); to stop
 // it, its process group (its pid, under set -m) is read from the launcher's children in /proc,

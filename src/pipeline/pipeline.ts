@@ -230,9 +230,10 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, steps: PlannedStep
  */
 function withEarlierChanges(record: StepRecord, earlier: StepRecord[]): void {
   const before = earlier.flatMap(stepChanges);
-  if (before.length === 0 && !earlier.some((e) => e.changes_truncated)) return;
+  const truncated = earlier.some((e) => e.changes_truncated || e.check?.changes_truncated || e.condition?.changes_truncated);
+  if (before.length === 0 && !truncated) return;
   record.changes = [...before, ...(record.changes ?? [])];
-  record.changes_truncated = Boolean(record.changes_truncated) || earlier.some((e) => e.changes_truncated || e.check?.changes_truncated);
+  record.changes_truncated = Boolean(record.changes_truncated) || truncated;
 }
 
 /**
