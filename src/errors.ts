@@ -4,7 +4,7 @@
 export const ExitCode = {
   ok: 0,
   failed: 1,
-  /** Only with --detailed-exitcodes: the run succeeded and steps reported changes. */
+  /** Only with --detailed-exitcodes: the run succeeded and steps reported changes, or it paused for a reboot. */
   changes: 2,
   usage: 64,
   data: 65,

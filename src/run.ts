@@ -6,11 +6,11 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { Agent } from './agent.js';
 import { redactUrl, type Config } from './config/config.js';
-import { DataError, ExitCode, RunWaitingError, UsageError, stateFsError, toBootstrapError } from './errors.js';
+import { ConfigError, DataError, ExitCode, RunWaitingError, UsageError, stateFsError, toBootstrapError } from './errors.js';
 import type { DeadOwner, LockOwner } from './lock/pid-lock.js';
 import { takeOrcLock, type OrcLock } from './lock/orc-lock.js';
 import { EnvironmentFileError, runEnvironment, runMarker, sourceEnvironmentFiles, type Failure, type RunInfo } from './pipeline/environment.js';
-import { runPipeline, toFailureRecord, type PipelineResult, type RebootRequest } from './pipeline/pipeline.js';
+import { resumeRefusal, runPipeline, toFailureRecord, type PipelineResult, type RebootRequest } from './pipeline/pipeline.js';
 import { readFileNoFollow } from './state/atomic.js';
 import { refusalOf, refusedPrograms, type Plan } from './pipeline/plan.js';
 import { checkSyntax, type SyntaxResult } from './pipeline/syntax.js';
@@ -160,6 +160,12 @@ async function resumeRun(agent: Agent, config: Config, request: RunRequest, paus
   const state = await agent.store.read();
   const intent = saved?.intent ?? resolveIntent(config, state, { action: 'refresh' });
   const original: RunRequest = { ...request, action: paused.action as RunAction, ...(saved?.request ?? {}), resume: abandon ? 'abandon' : 'continue' };
+  const refusal = abandon ? null : resumeRefusal(agent.phasesList(), journal!.phases, paused);
+  if (refusal) {
+    // Nothing ran: the run still waits, with its snapshot, for the phases to be put back or for --abandon.
+    files.keep.snapshot = true;
+    throw new ConfigError(`run ${paused.id} (${paused.action}) cannot resume: ${refusal}`, 'put the phases back as they were when it paused and run bootstrap server.resume again, or end the run: bootstrap server.resume --abandon');
+  }
   if (!abandon) {
     agent.log.info(`resuming run ${paused.id} (${paused.action}) after the reboot ${paused.phase}/${paused.step} asked for; it keeps the configuration it started with (settings changed since apply at the next run)`);
     // From here on a killed agent leaves the run to be recorded as failed, never resumed twice.
@@ -284,26 +290,23 @@ interface RunFiles {
 
 /**
  * The dir of a run's BOOTSTRAP_CHANGES files (one per step, created empty by the launcher) and
- * BOOTSTRAP_REBOOT_FILE: in /dev/shm (tmpfs) when there is one, a private dir (mkdtemp, 0700);
- * else in the state dir. Measured here: creating a file costs ~0.8 ms on ext4 and ~16 µs on
- * tmpfs, which on ext4 took a 300-step run from 1.3 to 2.3 ms a step. The files are gone with
- * the run (a takeover removes those of a dead run).
+ * BOOTSTRAP_REBOOT_FILEs: `runs/<id>.changes` (0700) in the state dir. Not /dev/shm, though a
+ * file costs less to create on tmpfs: any local user can fill /dev/shm, and a step's report that
+ * cannot be written there would read as "nothing changed, no reboot asked". The state dir's
+ * filesystem is one the run needs anyway; what is lost to it being full is detected (see
+ * lib/launcher.bash). The files are gone with the run (a takeover removes those of a dead run).
  */
 async function makeChangesDir(stateDir: string, runId: string): Promise<string> {
-  try {
-    return await fsp.mkdtemp(join(shmDir, `bootstrap-${runId}-`));
-  } catch {
-    const dir = join(stateDir, 'runs', `${runId}.changes`);
-    await fsp.mkdir(dir, { mode: 0o700 }).catch((err) => {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw stateFsError(err, `create ${dir}`);
-    });
-    return dir;
-  }
+  const dir = join(stateDir, 'runs', `${runId}.changes`);
+  await fsp.mkdir(dir, { mode: 0o700 }).catch((err) => {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw stateFsError(err, `create ${dir}`);
+  });
+  return dir;
 }
 
 const shmDir = '/dev/shm';
 
-/** Removes the changes dirs a dead run left in /dev/shm. */
+/** Removes the changes dirs a dead run of an older agent (they were in /dev/shm) left there. */
 async function removeChangesDirs(runId: string): Promise<void> {
   const names = await fsp.readdir(shmDir).catch(() => [] as string[]);
   for (const n of names) if (n.startsWith(`bootstrap-${runId}-`)) await fsp.rm(join(shmDir, n), { recursive: true, force: true });

@@ -4,7 +4,7 @@
 // BOOTSTRAP_TEST_BOOT_ID_FILE, which a test rewrites to "reboot".
 
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { collect, ended, json, root, sandbox, type Sandbox } from './helpers/cli.js';
@@ -155,6 +155,60 @@ describe('reboot and resume', () => {
       assert.equal(json(refresh).action, 'provision');
       assert.equal(readLines(r.log).filter((l) => l.startsWith('30-after')).length, 1);
     }));
+
+  it('a resume runs every step this run has not handled, in plan order; one added or renamed to sort before the step that asked is refused (78), and the run still waits', () =>
+    withRig(
+      async (r) => {
+        const dir = join(r.box.phasesDir, 'configure.d');
+        script(join(dir, '10-a'), 'echo "10-a" >> "$LOG"');
+        script(join(dir, '20-k'), '[ -e "$LOG.asked" ] || { touch "$LOG.asked"; echo "kernel" > "$BOOTSTRAP_REBOOT_FILE"; }; echo "20-k" >> "$LOG"');
+        script(join(dir, '30-after'), 'echo "30-after" >> "$LOG"');
+        const id = json(await r.box.run(['server.provision', '--json'], { env: r.env })).id;
+        // While it waits, the operator renames 30-after to 15-after and adds 12-new.
+        renameSync(join(dir, '30-after'), join(dir, '15-after'));
+        script(join(dir, '12-new'), 'echo "12-new" >> "$LOG"');
+        r.reboot();
+        const refused = await r.box.run(['server.resume'], { env: r.env });
+        assert.equal(refused.code, 78, refused.stderr);
+        assert.match(refused.stderr, new RegExp(`^bootstrap: run ${id} \\(provision\\) cannot resume: configure/12-new, configure/15-after sort before configure/20-k, where the run paused for its reboot, and never ran in it .*\\(put the phases back .* or end the run: bootstrap server.resume --abandon\\)\\n$`));
+        assert.deepEqual(readLines(r.log), ['10-a', '20-k', 'reboot now'], 'nothing ran');
+        assert.equal(r.state().paused_run.id, id, 'the run still waits');
+        assert.equal(r.state().paused_run.resuming, null);
+        assert.ok(existsSync(join(r.box.stateDir, 'runs', `${id}.config.json`)), 'with its snapshot');
+        assert.equal(r.journal(id).status, 'rebooting');
+        // Put after the step that asked, both run once, in plan order, and the journal lists them.
+        renameSync(join(dir, '15-after'), join(dir, '30-after'));
+        renameSync(join(dir, '12-new'), join(dir, '25-new'));
+        script(join(r.box.phasesDir, 'post-configure.d', '10-post'), 'echo "10-post" >> "$LOG"');
+        const resumed = await r.box.run(['server.resume', '--json'], { env: r.env });
+        assert.equal(resumed.code, 0, resumed.stderr);
+        assert.equal(json(resumed).status, 'success');
+        assert.deepEqual(readLines(r.log), ['10-a', '20-k', 'reboot now', '12-new', '30-after', '10-post']);
+        const j = r.journal(id);
+        assert.deepEqual(j.phases.find((p: any) => p.phase === 'configure').steps.map((s: any) => s.name), ['10-a', '20-k', '25-new', '30-after']);
+        assert.deepEqual(j.phases.find((p: any) => p.phase === 'post-configure').steps.map((s: any) => s.name), ['10-post']);
+      },
+      { orc_lockfile: "''" },
+    ));
+
+  it('a step added while the run waited to a phase before the one that paused is refused too; --abandon still ends the run', () =>
+    withRig(
+      async (r) => {
+        kernelTree(r);
+        const id = json(await r.box.run(['server.provision', '--json'], { env: r.env })).id;
+        script(join(r.box.phasesDir, 'pre-configure.d', '50-new'), 'echo "50-new" >> "$LOG"');
+        r.reboot();
+        const refused = await r.box.run(['server.refresh'], { env: r.env });
+        assert.equal(refused.code, 78, refused.stderr);
+        assert.match(refused.stderr, /cannot resume: pre-configure\/50-new sorts before configure\/20-ask/);
+        const abandoned = await r.box.run(['server.resume', '--abandon', '--json'], { env: r.env });
+        assert.equal(abandoned.code, 1, abandoned.stderr);
+        assert.equal(json(abandoned).id, id);
+        assert.equal(r.state().paused_run, null);
+        assert.ok(!readLines(r.log).includes('50-new'));
+      },
+      { orc_lockfile: "''" },
+    ));
 
   it('server.resume --abandon ends it as failed (kind reboot): backouts per backout, error.d, a failure callback', () =>
     withRig(async (r) => {

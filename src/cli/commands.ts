@@ -423,7 +423,7 @@ function runOptions(y: Argv): Argv {
 
 const labelOption = { type: 'string', describe: 'a label for this run (a rollout id, a batch): in its journal, callback and BOOTSTRAP_LABEL' } as const;
 
-const detailedOption = { type: 'boolean', describe: 'exit 2 when the run succeeded and steps reported changes (0: no change reported, 1: failure)' } as const;
+const detailedOption = { type: 'boolean', describe: 'exit 2 when the run succeeded and steps reported changes, or paused for a reboot (0: no change reported, 1: failure)' } as const;
 
 function runRequest(args: Record<string, unknown>) {
   const timeout = args['timeout'] as number | undefined;
@@ -465,8 +465,11 @@ async function runAndReport(ctx: CommandContext, start: (signals: RunSignals) =>
   if (outcome === null) return null;
   ctx.exitCode = outcome.exitCode;
   if (outcome.status === 'nothing') return outcome;
-  // Puppet's --detailed-exitcodes: 2 = success with changes reported (a step that reports nothing counts as unchanged).
-  if (detailed && outcome.status === 'success' && outcome.journal && countSteps(outcome.journal).changed > 0) ctx.exitCode = ExitCode.changes;
+  // Puppet's --detailed-exitcodes: 2 = the server changed: a success with changes reported (a
+  // step that reports nothing counts as unchanged), or a pause for a reboot, whatever was
+  // reported (the server reboots): 0 never reads as "nothing changed" when something did.
+  const changed = outcome.status === 'rebooting' || (outcome.status === 'success' && outcome.journal !== null && countSteps(outcome.journal).changed > 0);
+  if (detailed && changed) ctx.exitCode = ExitCode.changes;
   if (outcome.dryRun) ctx.print(formatDryRun(outcome.dryRun), dryRunJson(outcome.dryRun));
   else if (outcome.journal) ctx.print(formatOutcome(outcome.journal, outcome.journalPath), { server: outcome.journal.server, ...runSummary(outcome.journal), journal: outcome.journalPath, ...extra }, formatOutcomeBrief(outcome.journal));
   return outcome;

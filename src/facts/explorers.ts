@@ -100,6 +100,8 @@ async function runOne(step: PlannedStep, o: ExplorerOptions): Promise<{ raw: Raw
     changes: [],
     changesTruncated: false,
     rebootAsked: false,
+    rebootFile: null,
+    reportsLost: false,
   };
   return { raw, stdout: r.stdout.toString('utf8') }; // masked once decoded
 }

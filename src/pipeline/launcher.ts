@@ -11,10 +11,13 @@
 // Steps are queued ahead (a phase's steps and checks at once), so no step waits for a round trip
 // through the agent. After a step fails, the launcher skips what is queued until told `C`.
 //
-// Protocol, on the launcher's fd 3 (closed for steps): first `NONCE DIR`, then `R <seq> <name>`
-// runs DIR/name (so $0 is absolute, as under os-refresh-config), `C` clears the failed state.
-// After each R it writes an end line on stdout: NUL, a per-launcher nonce, seq, and the exit
-// status (or K: skipped), so every byte a step wrote is attributed to it and to no other. The
+// Protocol, on the launcher's fd 3 (closed for steps): first `NONCE DIR`, then `PROBE TAG
+// CLEANUP CHANGES` (see lib/launcher.bash), then `R <seq> <name>` runs DIR/name (so $0 is
+// absolute, as under os-refresh-config), `C` clears the failed state. After each R it writes an
+// end line on stdout: NUL, a per-launcher nonce, seq, and the exit status (or K: skipped; F: not
+// run, no changes file could be created) and flags (B: asked for a reboot; L: what it reported
+// may be lost, the changes dir's filesystem had no room), so every byte a step wrote is
+// attributed to it and to no other. The
 // nonce never reaches a step's environment. A step starts when the one before it ends, so that is
 // when its timeout starts (the smaller of script_timeout and what is left of the run); to stop
 // it, its process group (its pid, under set -m) is read from the launcher's children in /proc,
@@ -31,7 +34,7 @@ import { constants as osConstants } from 'node:os';
 import { spawnSizeProblem } from '../util/env-size.js';
 import { bashPath, childrenOf, endProcesses, isProcessAlive, signalPid, sleep } from '../util/process.js';
 import { LineSplitter, Tail, readStepFile, tailBytes, type TextMasker } from './output.js';
-import { lstatSync } from 'node:fs';
+import { lstatSync, statfsSync } from 'node:fs';
 import { packageRoot } from '../version.js';
 
 export interface RawStepResult {
@@ -48,8 +51,15 @@ export interface RawStepResult {
   /** What it reported in BOOTSTRAP_CHANGES, one change a line (at most 64 KiB of them). */
   changes: string[];
   changesTruncated: boolean;
-  /** It exited 0 having written a reason to BOOTSTRAP_REBOOT_FILE: the run pauses after its check. */
+  /** It exited 0 having created BOOTSTRAP_REBOOT_FILE: the run pauses after its check. */
   rebootAsked: boolean;
+  /** Its BOOTSTRAP_REBOOT_FILE, where the reason is (null: no changes dir). */
+  rebootFile: string | null;
+  /**
+   * The changes dir's filesystem had no room after it ran: what it wrote to BOOTSTRAP_CHANGES or
+   * BOOTSTRAP_REBOOT_FILE may be lost, so it cannot count as unchanged or as asking nothing.
+   */
+  reportsLost: boolean;
 }
 
 export interface SubmitOptions {
@@ -71,6 +81,8 @@ export interface LauncherOptions {
   changesDir?: string | null;
   /** Masks secrets in what the files print and report, as it comes in. */
   masker: TextMasker;
+  /** Backouts and error.d: a file runs even when its changes file cannot be created (its reports then count as lost). */
+  cleanup?: boolean;
 }
 
 export interface RunOptions {
@@ -97,6 +109,9 @@ interface Job {
   timedOut: boolean;
   aborted: boolean;
   rebootAsked: boolean;
+  reportsLost: boolean;
+  /** Not run: its changes file could not be created (status F). */
+  unprepared: boolean;
   killing: Promise<void> | null;
   timer: NodeJS.Timeout | null;
   onAbort: () => void;
@@ -109,6 +124,8 @@ export class Launcher {
   /** The launcher's fd 3: commands. */
   private readonly commands: Writable;
   private readonly nonce = randomBytes(8).toString('hex');
+  /** Names this launcher's files in the changes dir, which the run's launchers share (not the nonce: steps see it). */
+  private readonly tag = randomBytes(4).toString('hex');
   private readonly jobs = new Map<number, Job>();
   /** Seqs whose end line has not come yet, in order: output belongs to the first. */
   private readonly queue: number[] = [];
@@ -155,7 +172,7 @@ export class Launcher {
     this.child.on('error', (err) => this.fail(`cannot start bash${bash ? ` (${bash})` : ' (none found in /bin, /usr/bin or PATH)'}: ${err.message}`));
     this.child.on('exit', (code, signal) => this.fail(`the step launcher ended (${signal ?? `exit ${code}`})`));
     if (cwd.includes('\n') || this.changesDir?.includes('\n')) this.fail(`the phase dir ${JSON.stringify(cwd)} or the changes dir holds a newline`);
-    else this.commands.write(`${this.nonce} ${cwd}\n${this.changesDir ?? ''}\n`);
+    else this.commands.write(`${this.nonce} ${cwd}\n${probeBytes(this.changesDir)} ${this.tag} ${options.cleanup ? 1 : 0} ${this.changesDir ?? ''}\n`);
   }
 
   /**
@@ -178,6 +195,8 @@ export class Launcher {
       timedOut: false,
       aborted: false,
       rebootAsked: false,
+      reportsLost: false,
+      unprepared: false,
       killing: null,
       timer: null,
       onAbort: () => this.stop(job, 'abort'),
@@ -233,7 +252,8 @@ export class Launcher {
 
   private result(job: Job, error: string | null): RawStepResult {
     const status = job.status;
-    const changes = this.changesDir && status !== null ? readChanges(join(this.changesDir, String(job.seq)), this.masker) : { lines: [], truncated: false };
+    if (job.unprepared) error = `not run: its BOOTSTRAP_CHANGES file could not be created in ${this.changesDir} (is that filesystem full?)`;
+    const changes = this.changesDir && status !== null ? readChanges(join(this.changesDir, `${this.tag}.${job.seq}`), this.masker) : { lines: [], truncated: false };
     const signalled = status !== null && status > 128 && (job.timedOut || job.aborted || fatalSignals.has(status - 128));
     return {
       exitCode: error !== null || signalled ? null : status,
@@ -248,6 +268,8 @@ export class Launcher {
       changes: changes.lines,
       changesTruncated: changes.truncated,
       rebootAsked: job.rebootAsked,
+      rebootFile: this.changesDir && join(this.changesDir, `${this.tag}.${job.seq}.reboot`),
+      reportsLost: job.reportsLost,
     };
   }
 
@@ -320,7 +342,7 @@ export class Launcher {
         job.options.onLine(text);
       }
       if (at < 0) return;
-      const [seq, status, flag] = line.slice(at + marker.length).split(' ');
+      const [seq, status, ...flags] = line.slice(at + marker.length).split(' ');
       if (seq === 'P') {
         this.relayPid = Number(status);
         return;
@@ -329,8 +351,10 @@ export class Launcher {
       // The end line: `<seq> <status>`, or `<seq> K` when it was skipped.
       this.queue.shift();
       if (status === 'K' || status === 'N') job.skipped = true;
+      else if (status === 'F') job.unprepared = true;
       else job.status = Number(status);
-      job.rebootAsked = flag === 'B';
+      job.rebootAsked = flags.includes('B');
+      job.reportsLost = flags.includes('L');
       this.ended(job);
       const next = this.jobs.get(this.queue[0] ?? -1);
       if (next) this.started(next);
@@ -342,6 +366,19 @@ export class Launcher {
   private fail(message: string): void {
     this.exited ??= message;
     for (const job of this.jobs.values()) this.ended(job);
+  }
+}
+
+/**
+ * How much the launcher appends to its probe file after each file: one block of the changes
+ * dir's filesystem, so that the append needs a free block and fails when there is none.
+ */
+function probeBytes(changesDir: string | null): number {
+  if (!changesDir) return 0;
+  try {
+    return Math.min(Math.max(statfsSync(changesDir).bsize, 512), 65536);
+  } catch {
+    return 4096;
   }
 }
 

@@ -4,12 +4,11 @@
 
 import type { PhasesConfig } from '../config/config.js';
 import type { Logger } from '../log/log.js';
-import type { FailureRecord, PhaseRecord, StepRecord } from '../state/journal.js';
+import { stepChanges, type FailureRecord, type PhaseRecord, type StepRecord } from '../state/journal.js';
 import { EnvironmentFileError, failureEnvironment, type Failure } from './environment.js';
 import { Launcher, type RawStepResult } from './launcher.js';
 import { sortRunParts, type PhasePlan, type Plan, type PlannedStep } from './plan.js';
 import { readStepFile, type TextMasker } from './output.js';
-import { join } from 'node:path';
 
 export interface PipelineOptions {
   plan: Plan;
@@ -93,10 +92,14 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     const before = o.resume?.phases.find((p) => p.phase === phase.phase);
     const record: PhaseRecord = before && at <= resumeAt ? { ...before, steps: [...before.steps] } : { phase: phase.phase, dir: phase.dir, status: phase.exists ? 'success' : 'missing', steps: [], duration_ms: 0 };
     phases.push(record);
-    const done = new Set(at <= resumeAt ? record.steps.filter((s) => s.status === 'success').map((s) => s.name) : []);
+    const ran = at <= resumeAt ? record.steps : [];
+    const done = new Set(ran.filter((s) => s.status === 'success').map((s) => s.name));
     completed.push(...phase.steps.filter((s) => done.has(s.name)));
-    if (at < resumeAt || !phase.exists) continue;
-    const steps = at === resumeAt ? phase.steps.filter((s) => sortRunParts([s.name, o.resume!.after.step])[0] !== s.name) : phase.steps;
+    // Every step of the plan this run has not handled yet runs (resumeRefusal has made sure that
+    // none of them sorts before the step that asked for the reboot).
+    const handled = new Set(ran.filter((s) => s.status === 'success' || s.status === 'skipped').map((s) => s.name));
+    const steps = phase.steps.filter((s) => !handled.has(s.name));
+    if (!phase.exists || (at < resumeAt && steps.length === 0)) continue;
     if (failure || paused) {
       if (record.steps.length === 0) record.status = paused ? 'pending' : 'not run';
       continue;
@@ -125,6 +128,27 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   return result;
 }
 
+/**
+ * Why a run paused for a reboot cannot resume on the plan as it is now, or null. It resumes after
+ * the step that asked, and runs every step of the plan it has not handled (succeeded, or skipped
+ * by its .if; by phase and name, as its journal records them): a step it has not handled that
+ * now sorts before that point (added, or renamed, while the run waited) would run out of its
+ * order, after steps meant to follow it, so the resume is refused instead.
+ */
+export function resumeRefusal(plan: Plan, ran: PhaseRecord[], after: { phase: string; step: string }): string | null {
+  const resumeAt = plan.phases.findIndex((p) => p.phase === after.phase);
+  const missed: string[] = [];
+  for (const [at, phase] of plan.phases.entries()) {
+    if (at > resumeAt || !phase.exists) continue;
+    const handled = new Set((ran.find((p) => p.phase === phase.phase)?.steps ?? []).filter((s) => s.status === 'success' || s.status === 'skipped').map((s) => s.name));
+    const before = at < resumeAt ? phase.steps : phase.steps.filter((s) => sortRunParts([s.name, after.step])[0] === s.name);
+    missed.push(...before.filter((s) => !handled.has(s.name)).map((s) => `${s.phase}/${s.name}`));
+  }
+  if (missed.length === 0) return null;
+  const named = missed.length > 5 ? `${missed.slice(0, 5).join(', ')} and ${missed.length - 5} more` : missed.join(', ');
+  return `${named} ${missed.length === 1 ? 'sorts' : 'sort'} before ${after.phase}/${after.step}, where the run paused for its reboot, and never ran in it (added or renamed while it waited)`;
+}
+
 /** The phase's environment, or the failure of the environment.d file that broke it. */
 async function phaseEnvironment(o: PipelineOptions, phase: PhasePlan['phase'], cleanup: boolean): Promise<{ env: NodeJS.ProcessEnv } | { failure: Failure }> {
   try {
@@ -143,6 +167,8 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, steps: PlannedStep
   try {
     let from = 0;
     let attempt = 1;
+    // What the failed attempts of the current step reported: part of its record all the same.
+    let earlier: StepRecord[] = [];
     while (from < steps.length) {
       // Queue every remaining step with its condition and check: no step waits for a round trip
       // through us. A condition that exits 1 makes the launcher skip the step and its check; a
@@ -159,15 +185,17 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, steps: PlannedStep
         if (attempt === 1) o.onStep?.({ phase: phase.phase, step: q.step.name, index, total });
         const [condition, run, check] = [q.condition ? await q.condition : null, await q.run, q.check ? await q.check : null];
         const { stepRecord, failure } = outcomeOf(q.step, condition, run, check, attempt);
+        withEarlierChanges(stepRecord, earlier);
         if (stepRecord.status === 'skipped') o.log.info(`${q.step.phase}/${q.step.name}: skipped (${stepRecord.message})`);
         if (!failure) {
           record.steps.push(stepRecord);
           if (stepRecord.status === 'success') completed.push(q.step);
           from++;
           attempt = 1;
-          const asked = [run, check].some((r) => r !== null && r !== 'skipped' && r.rebootAsked);
+          earlier = [];
+          const asked = [run, check].find((r) => r !== null && r !== 'skipped' && r.rebootAsked) as RawStepResult | undefined;
           if (asked && stepRecord.status === 'success') {
-            const reason = rebootReason(o.changesDir, o.log.masker);
+            const reason = rebootReason(asked.rebootFile, o.log.masker);
             stepRecord.reboot = reason;
             o.log.warn(`${q.step.phase}/${q.step.name} asks for a reboot: ${reason}`);
             return { phase: q.step.phase, step: q.step.name, reason };
@@ -179,6 +207,7 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, steps: PlannedStep
           o.log.warn(`${q.step.phase}/${q.step.name} failed (${failure.message}); retrying in ${o.phases.retryDelayMs / 1000} s (attempt ${attempt + 1} of ${o.phases.retries + 1})`);
           await delay(o.phases.retryDelayMs, o.signal);
           launcher.clearFailure();
+          earlier = [stepRecord]; // it carries the attempts before it
           attempt++;
           retry = true;
           break;
@@ -192,6 +221,19 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, steps: PlannedStep
   } finally {
     await launcher.close();
   }
+}
+
+/**
+ * Adds what the step's failed attempts reported (changes of the step, its check, its .if) before
+ * its own changes, which are then the whole step's: a change made by an attempt that failed and
+ * was retried is still a change of the run.
+ */
+function withEarlierChanges(record: StepRecord, earlier: StepRecord[]): void {
+  const before = earlier.flatMap(stepChanges);
+  const truncated = earlier.some((e) => e.changes_truncated || e.check?.changes_truncated || e.condition?.changes_truncated);
+  if (before.length === 0 && !truncated) return;
+  record.changes = [...before, ...(record.changes ?? [])];
+  record.changes_truncated = Boolean(record.changes_truncated) || truncated;
 }
 
 /**
@@ -210,7 +252,7 @@ function outcomeOf(
     const condition = toStepRecord(step.phase, `${step.name}.if`, 'condition', conditionRaw, attempt);
     const whyNot = failureOf(step, conditionRaw);
     if (whyNot) {
-      const skip = whyNot.kind === 'exit' && conditionRaw.exitCode === 1;
+      const skip = whyNot.kind === 'exit' && conditionRaw.exitCode === 1 && !conditionRaw.reportsLost;
       const message = skip ? skipReason(step, conditionRaw) : `condition ${step.name}.if: ${whyNot.message}`;
       condition.message = skip ? message : whyNot.message;
       const stepRecord: StepRecord = { ...condition, name: step.name, role: 'step', status: skip ? 'skipped' : 'failure', message, output_tail: '', output_truncated: false, changes: [], changes_truncated: false, condition };
@@ -233,10 +275,13 @@ function outcomeOf(
   return { stepRecord, failure };
 }
 
-/** The first line a step wrote to BOOTSTRAP_REBOOT_FILE (the launcher saw it was not empty), secrets masked. */
-function rebootReason(changesDir: string | null, masker: TextMasker): string {
+/**
+ * The first line a step wrote to its BOOTSTRAP_REBOOT_FILE (the launcher saw it created it: a
+ * reason lost to a full filesystem still asks), secrets masked.
+ */
+function rebootReason(file: string | null, masker: TextMasker): string {
   try {
-    return firstLine(changesDir ? readStepFile(join(changesDir, 'reboot'), 4096, masker).text : '') ?? 'no reason given';
+    return firstLine(file ? readStepFile(file, 4096, masker).text : '') ?? 'no reason given';
   } catch {
     return 'no reason given';
   }
@@ -283,6 +328,8 @@ export function failureOf(step: { phase: string; name: string }, r: RawStepResul
   if (r.aborted) return { ...at, kind: 'signal', exitCode: null, message: 'stopped: the agent was asked to stop (SIGINT/SIGTERM)' };
   if (r.error) return { ...at, kind: 'exit', exitCode: null, message: r.error };
   if (r.signal) return { ...at, kind: 'signal', exitCode: null, message: `killed by ${r.signal}` };
+  // Checked before the exit code: a condition's exit 1 must not skip a step whose reports were lost.
+  if (r.reportsLost) return { ...at, kind: 'exit', exitCode: r.exitCode, message: `${describeExit(r.exitCode)}, but the filesystem of its BOOTSTRAP_CHANGES had no room left: what it reported (changes, a reboot request) may be lost` };
   if (r.exitCode !== 0) return { ...at, kind: 'exit', exitCode: r.exitCode, message: describeExit(r.exitCode) };
   return null;
 }
@@ -330,7 +377,7 @@ async function runBackouts(o: PipelineOptions, failure: Failure, completed: Plan
     if (!step.backout) continue;
     const dir = o.plan.phases.find((p) => p.phase === step.phase)!.dir;
     if (!envs.has(step.phase)) envs.set(step.phase, await cleanupEnvironment(o, step.phase));
-    const launcher = new Launcher(failureEnvironment({ ...envs.get(step.phase)!, BOOTSTRAP_PHASE: step.phase }, failure), dir, launcherOptions(o));
+    const launcher = new Launcher(failureEnvironment({ ...envs.get(step.phase)!, BOOTSTRAP_PHASE: step.phase }, failure), dir, { ...launcherOptions(o), cleanup: true });
     try {
       const raw = await runAlone(launcher, step.backout, runOptions(o, step.phase, `${step.name}.backout`, step.backout, true));
       const record = toStepRecord(step.phase, `${step.name}.backout`, 'backout', raw, 1);
@@ -347,7 +394,7 @@ async function runErrorPhase(o: PipelineOptions, failure: Failure): Promise<Step
   const phase = o.plan.error;
   if (!phase.exists || phase.steps.length === 0) return [];
   const env = await cleanupEnvironment(o, 'error');
-  const launcher = new Launcher(failureEnvironment({ ...env, BOOTSTRAP_PHASE: 'error' }, failure), phase.dir, launcherOptions(o));
+  const launcher = new Launcher(failureEnvironment({ ...env, BOOTSTRAP_PHASE: 'error' }, failure), phase.dir, { ...launcherOptions(o), cleanup: true });
   const records: StepRecord[] = [];
   try {
     for (const step of phase.steps) {

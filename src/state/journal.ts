@@ -137,9 +137,9 @@ export function summarizeRun(j: RunJournal) {
   };
 }
 
-/** A step changed something when it, or its check, reported a change. */
+/** A step changed something when it, its check or its .if reported a change (in any attempt: see the pipeline). */
 export function stepChanges(s: StepRecord): string[] {
-  return [...(s.changes ?? []), ...(s.check?.changes ?? [])];
+  return [...(s.condition?.changes ?? []), ...(s.changes ?? []), ...(s.check?.changes ?? [])];
 }
 
 /** `5 steps: 1 changed, 3 unchanged, 1 skipped, 0 failed`: the summary line's and the CLI's words. */
@@ -151,9 +151,10 @@ export function describeCounts(c: StepCounts): string {
 export function countSteps(j: Pick<RunJournal, 'phases'>): StepCounts {
   const counts: StepCounts = { changed: 0, unchanged: 0, skipped: 0, failed: 0 };
   for (const s of j.phases.flatMap((p) => p.steps)) {
+    // A step skipped by its .if on a retry may have changed things on the attempt before: changed.
     if (s.status === 'failure') counts.failed++;
-    else if (s.status === 'skipped') counts.skipped++;
     else if (stepChanges(s).length) counts.changed++;
+    else if (s.status === 'skipped') counts.skipped++;
     else counts.unchanged++;
   }
   return counts;
