@@ -12,6 +12,7 @@ import { takeOrcLock, type OrcLock } from './lock/orc-lock.js';
 import { EnvironmentFileError, runEnvironment, runMarker, sourceEnvironmentFiles, type Failure, type RunInfo } from './pipeline/environment.js';
 import { resumeRefusal, runPipeline, toFailureRecord, type PipelineResult, type RebootRequest } from './pipeline/pipeline.js';
 import { readFileNoFollow } from './state/atomic.js';
+import { shapeProblem, type Shape } from './state/shape.js';
 import { refusalOf, refusedPrograms, type Plan } from './pipeline/plan.js';
 import { checkSyntax, type SyntaxResult } from './pipeline/syntax.js';
 import { previewSteps, type StepPreview } from './pipeline/preview.js';
@@ -154,9 +155,10 @@ export async function performRun(agent: Agent, req: RunRequest): Promise<RunOutc
 async function resumeRun(agent: Agent, config: Config, request: RunRequest, paused: PausedRun, files: RunFiles, baseDir: string): Promise<RunOutcome> {
   const journals = new JournalStore(agent.stateDir);
   const journal = await journals.read(paused.id).catch(() => null);
-  const saved = await readSnapshot(files.snapshot);
+  const snapshot = await readSnapshot(files.snapshot);
+  const saved = typeof snapshot === 'string' ? null : snapshot;
   const abandon = request.resume === 'abandon' || !saved || !journal;
-  if (!saved || !journal) agent.log.error(`run ${paused.id} cannot be resumed: its ${!saved ? `configuration snapshot ${files.snapshot}` : 'journal'} is gone; it ends as failed`);
+  if (!saved || !journal) agent.log.error(`run ${paused.id} cannot be resumed: its ${!saved ? `configuration snapshot ${files.snapshot} ${snapshot}` : 'journal is gone'}; it ends as failed`);
   const state = await agent.store.read();
   const intent = saved?.intent ?? resolveIntent(config, state, { action: 'refresh' });
   const original: RunRequest = { ...request, action: paused.action as RunAction, ...(saved?.request ?? {}), resume: abandon ? 'abandon' : 'continue' };
@@ -549,13 +551,33 @@ function snapshotOf(config: Config, intent: Intent, request: RunRequest, runId: 
   };
 }
 
-async function readSnapshot(file: string): Promise<{ request: Partial<RunRequest>; intent: Intent } | null> {
+// What a resume reads of a paused run's snapshot (state/shape.ts): the request and its intent.
+const settingShape: Shape = { product: 'string', name: 'string', type: 'string', secret: 'boolean', value: 'string|number|boolean?', origin: 'string' };
+const snapshotShape: Shape = {
+  resume: {
+    request: { action: 'string', product: 'string?', products: ['string', '?'], toVersion: 'string?', label: 'string?', callbackUrl: 'string?' },
+    intent: {
+      products: [{ name: 'string', version: 'string?', enabled: 'boolean', settings: [settingShape] }],
+      mode: 'string',
+      modePrevious: 'string?',
+      versionPrevious: 'string?',
+      toVersion: 'string?',
+    },
+  },
+};
+
+/** A paused run's snapshot, or why it cannot be used (`is gone`, `is broken: …`). */
+async function readSnapshot(file: string): Promise<{ request: Partial<RunRequest>; intent: Intent } | string> {
+  let doc: unknown;
   try {
-    const doc = JSON.parse(await readFileNoFollow(file, 16 * 1024 * 1024)) as { resume?: { request?: Partial<RunRequest>; intent?: Intent } };
-    return doc.resume?.intent && doc.resume.request ? { request: doc.resume.request, intent: doc.resume.intent } : null;
-  } catch {
-    return null;
+    doc = JSON.parse(await readFileNoFollow(file, 16 * 1024 * 1024));
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'is gone' : `cannot be read (${(err as Error).message})`;
   }
+  const problem = shapeProblem(doc, snapshotShape);
+  if (problem) return `is broken: ${problem}`;
+  const { request, intent } = (doc as { resume: { request: Partial<RunRequest>; intent: Intent } }).resume;
+  return { request, intent };
 }
 
 /**

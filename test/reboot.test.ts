@@ -242,6 +242,24 @@ describe('reboot and resume', () => {
       assert.equal(r.state().paused_run, null);
     }, { max_reboots: 2 }));
 
+  it('a snapshot of the wrong shape is never used: the resume ends the run as failed, naming what is off (not a 70)', () =>
+    withRig(async (r) => {
+      kernelTree(r);
+      const id = json(await r.box.run(['server.provision', '--json'], { env: r.env })).id;
+      const snapshot = join(r.box.stateDir, 'runs', `${id}.config.json`);
+      const doc = JSON.parse(readFileSync(snapshot, 'utf8'));
+      doc.resume.intent.products = 5;
+      writeFileSync(snapshot, JSON.stringify(doc));
+      r.reboot();
+      const resumed = await r.box.run(['server.resume', '--json'], { env: r.env });
+      assert.equal(resumed.code, 1, resumed.stderr);
+      assert.equal(json(resumed).status, 'failure');
+      assert.match(resumed.stderr, new RegExp(`run ${id} cannot be resumed: its configuration snapshot .* is broken: resume\\.intent\\.products is 5, not an array; it ends as failed`));
+      assert.doesNotMatch(resumed.stderr, /bug in bootstrap/);
+      assert.equal(r.state().paused_run, null);
+      assert.ok(!readLines(r.log).some((l) => l.startsWith('30-after')), 'nothing after the pause ran');
+    }));
+
   it('a reboot command that fails fails the run (kind reboot): backouts, error.d, no pause left', () =>
     withRig(async (r) => {
       kernelTree(r);
