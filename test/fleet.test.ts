@@ -296,7 +296,7 @@ function rollouts(ansible: { name: string; env: Record<string, string> }): void 
         mkdirSync(marks);
         const j = (where: string) => jinja(marks, where);
         const doc = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
-        const status = (w: string) => doc({ server: j(`${w}-server`), mode: j(`${w}-mode`), provisioned: true, products: [{ name: 'haproxy', version: j(`${w}-version`) }, { name: j(`${w}-product`), version: '1' }], lock: { holder: j(`${w}-holder`) } });
+        const status = (w: string) => doc({ server: j(`${w}-server`), mode: j(`${w}-mode`), provisioned: true, products: [{ name: 'haproxy', version: j(`${w}-version`) }, { name: j(`${w}-product`), version: '1' }], lock: { state: 'held', holder: { pid: 1, command: j(`${w}-holder`) } } });
         const get = (w: string) => doc({ products: [{ name: 'haproxy', settings: [{ product: 'haproxy', name: 'maxconn', value: j(`${w}-value`) }, { product: j(`${w}-sp`), name: j(`${w}-sn`), value: 1 }] }] });
         const [h1, h2, h3] = f.hosts as [FleetHost, FleetHost, FleetHost];
         // host01 succeeds, host02 fails (so the rollout stops and host01 is backed out, host02's
