@@ -271,6 +271,13 @@ function rollouts(ansible: { name: string; env: Record<string, string> }): void 
         // The load balancer cannot drain a host: that host is not run (it would restart under
         // traffic) and is reported failed with the reason; with the budget at 0 nothing else runs.
         rmSync(join(f.hosts[2]!.etc, 'FAIL'));
+        // A healthy host whose run printed what is not a run's outcome failed: it stays in maintenance too.
+        hostileAgent(f, f.hosts[1]!, { run: { out: '{"id": 5, "status": "success"}\n', rc: 0 } });
+        const odd = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.10', rollout_id: 'lb2b', batches: ['100%'], on_fail: 'continue' });
+        assert.notEqual(odd.code, 0);
+        assert.deepEqual(statuses(odd.report), { host01: 'success', host02: 'failed', host03: 'success', host04: 'success' }, JSON.stringify(odd.report?.hosts));
+        assert.equal(odd.report.hosts[1].failed_at, 'unexpected output: id is a number, not a string or null');
+        assert.deepEqual(f.lbStatus(), { host01: 'UP', host02: 'MAINT', host03: 'UP', host04: 'UP' });
         const undrained = f.rollout({ command: 'upgrade', product: 'haproxy', version: '3.0', rollout_id: 'lb3', lb_socket: join(fdir, 'no-such.sock') });
         assert.notEqual(undrained.code, 0);
         assert.deepEqual(statuses(undrained.report), { host01: 'failed', host02: 'not run', host03: 'not run', host04: 'not run' });
@@ -289,7 +296,7 @@ function rollouts(ansible: { name: string; env: Record<string, string> }): void 
         mkdirSync(marks);
         const j = (where: string) => jinja(marks, where);
         const doc = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
-        const status = (w: string) => doc({ server: j(`${w}-server`), mode: j(`${w}-mode`), provisioned: true, products: [{ name: 'haproxy', version: j(`${w}-version`) }, { name: j(`${w}-product`), version: '1' }], lock: { holder: j(`${w}-holder`) } });
+        const status = (w: string) => doc({ server: j(`${w}-server`), mode: j(`${w}-mode`), provisioned: true, products: [{ name: 'haproxy', version: j(`${w}-version`) }, { name: j(`${w}-product`), version: '1' }], lock: { state: 'held', holder: { pid: 1, command: j(`${w}-holder`) } } });
         const get = (w: string) => doc({ products: [{ name: 'haproxy', settings: [{ product: 'haproxy', name: 'maxconn', value: j(`${w}-value`) }, { product: j(`${w}-sp`), name: j(`${w}-sn`), value: 1 }] }] });
         const [h1, h2, h3] = f.hosts as [FleetHost, FleetHost, FleetHost];
         // host01 succeeds, host02 fails (so the rollout stops and host01 is backed out, host02's
@@ -343,6 +350,51 @@ function rollouts(ansible: { name: string; env: Record<string, string> }): void 
         assert.equal(r3.exit_code, 0);
         assert.equal(r3.settings_restored, true);
         assert.equal(r4.failed_at, 'agent: unparseable output: {"oops');
+      }));
+
+    it('a server that prints JSON of the wrong shape is that server\'s failure, not the controller\'s: the rollout goes on to later batches, the report says what is off', () =>
+      withFleet(10, async (f) => {
+        const hs = f.hosts;
+        const status = { mode: 'default', provisioned: true, products: [{ name: 'haproxy', version: '2.6' }], lock: { state: 'free', holder: null } };
+        const deep = `{"id": "x", "status": "success", "x": ${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+        // At preflight: server.status, then product.get, of the wrong shape.
+        hostileAgent(f, hs[1]!, { status: { out: `${JSON.stringify({ ...status, products: 'x', lock: [] })}\n`, rc: 0 } });
+        hostileAgent(f, hs[2]!, { get: { out: '{"products": null}\n', rc: 0 } });
+        // Not the setting the rollout changes: what it had could not be put back when its run fails.
+        hostileAgent(f, hs[9]!, { get: { out: '{"products": [{"name": "haproxy", "settings": []}]}\n', rc: 0 } });
+        writeFileSync(join(hs[9]!.etc, 'FAIL'), '');
+        // In the run (the canary's first): each a different way to be off.
+        hostileAgent(f, hs[0]!, { run: { out: '{"id": "x", "status": "failure", "failure": "told to fail"}\n', rc: 1 } });
+        hostileAgent(f, hs[3]!, { run: { out: '[{"id": "x", "status": "success"}]\n', rc: 0 } });
+        hostileAgent(f, hs[4]!, { run: { out: `${deep}\n`, rc: 0 } });
+        hostileAgent(f, hs[5]!, { run: { out: '{"id": "x", "status": "success", "duration_ms": "soon"}\n', rc: 0 } });
+        hostileAgent(f, hs[6]!, { run: { out: 'null\n', rc: 0 } });
+        // Of the right shape, but unicode with a lone surrogate in its id, and a message of a megabyte.
+        hostileAgent(f, hs[7]!, { run: { out: `{"id": "r-é-\\ud800", "status": "failure", "duration_ms": 1500, "failure": {"phase": "configure", "step": "10-app", "message": "${'m'.repeat(1 << 20)}"}}\n`, rc: 1 } });
+        const r = f.rollout({ command: 'set', settings: { 'haproxy.maxconn': 8000 }, rollout_id: 'w1', batches: [2, 5, '100%'], on_fail: 'continue', allow_unreachable: true });
+        assert.notEqual(r.code, 0);
+        assert.ok(r.report, r.output);
+        const row = (i: number) => r.report.hosts[i];
+        assert.deepEqual(
+          r.report.hosts.map((h: any) => [h.host, h.batch, h.status, h.failed_at]),
+          [
+            ['host01', 'canary', 'failed', 'unexpected output: failure is a string, not an object or null'],
+            ['host02', 'batch-1', 'unreachable', 'agent: unexpected output: server.status: products is a string, not an array'],
+            ['host03', 'batch-1', 'unreachable', 'agent: unexpected output: product.get: products is null, not an array'],
+            ['host04', 'batch-2', 'failed', 'unexpected output: an array, not an object'],
+            ['host05', 'batch-2', 'failed', 'unexpected output: nested too deeply'],
+            ['host06', 'batch-2', 'failed', 'unexpected output: duration_ms is a string, not a number (0 or more) or null'],
+            ['host07', 'batch-2', 'failed', 'unexpected output: nothing (null), not an object'],
+            ['host08', 'batch-2', 'failed', `configure/10-app: ${'m'.repeat(2000 - 'configure/10-app: '.length)}…`],
+            ['host09', 'batch-3', 'success', ''],
+            ['host10', 'batch-3', 'unreachable', 'agent: product.get lists no haproxy.maxconn'],
+          ],
+        );
+        assert.equal(row(7).run_id, 'r-é-?');
+        assert.equal(row(7).duration_s, 1.5);
+        // Each failed host's settings were put back by its real agent; the host after them has the new value.
+        for (const i of [0, 3, 4, 5, 6, 7]) assert.equal(row(i).settings_restored, true, row(i).host);
+        assert.equal(String(JSON.parse(readFileSync(join(hs[8]!.state, 'state.json'), 'utf8')).products.haproxy?.settings?.maxconn), '8000');
       }));
 
     it('a test server is a machine of its own: what it writes under /etc, /var and /run, its config and state dirs included (even unmounted), never reaches this machine', () =>

@@ -4,48 +4,225 @@
 # ansible-core 2.14 templates a string again wherever it is read back from a variable unless the
 # string is marked unsafe. A registered result is marked, but what from_json, set_fact or a Jinja
 # expression (`~`, join) makes of it is not: a server printing `{{ lookup('pipe', ...) }}` would
-# run it on the controller. So the playbook parses a server's output only with bs_server_json and
-# stores what it derived from one only through bs_inert; both mark every string (wrap_var). 2.19+
-# never templates data it did not read from the playbook or the inventory; the marks change nothing
-# there (wrap_var only drops a trust it never had).
+# run it on the controller. So the playbook parses a server's output only with bs_server_json (its
+# free text, stderr, with bs_server_text) and stores what it derived from one only through
+# bs_inert; all three mark every string (wrap_var). 2.19+ never templates data it did not read from
+# the playbook or the inventory; the marks change nothing there (wrap_var only drops a trust it
+# never had).
+#
+# JSON that parses can still be of a shape the playbook's templates cannot read (a string where
+# they loop over a list, a missing key, which 2.19 refuses as undefined): the task would fail on
+# the controller, for the whole batch. So bs_server_json also checks each document against the
+# shape the playbook reads (one checker per kind of document) and hands the playbook only that,
+# normalized: every key present, every value of its type, every string valid Unicode. Anything
+# else (nesting too deep for Python's parser and NaN included) is that host's failure.
 
 from __future__ import annotations
 
 import json
+import math
 
 from ansible.utils.unsafe_proxy import wrap_var
 
 _LINE_MAX = 200
+_MESSAGE_MAX = 2000
+
+
+class _Unexpected(Exception):
+    """A document of the wrong shape; its message says what is off (types only, never values)."""
+
+
+def _clean(text):
+    """`text` as valid Unicode: a lone surrogate (a JSON escape such as \\ud800, or a byte that is
+    not UTF-8) cannot be encoded as UTF-8, which the report and its table are; it becomes '?'."""
+    return text.encode('utf-8', 'replace').decode('utf-8')
 
 
 def _first_line(text):
     line = text.lstrip().split('\n', 1)[0].rstrip('\r')
     if not line:
         return '(nothing)'
-    return line if len(line) <= _LINE_MAX else line[:_LINE_MAX] + '…'
+    return _clean(line if len(line) <= _LINE_MAX else line[:_LINE_MAX] + '…')
 
 
-def bs_server_json(text, count=1):
-    """The `count` JSON documents (objects or null) a server printed one after another, as
-    {'docs': [...], 'problem': ''}; when it printed anything else, {'docs': [], 'problem':
-    'unparseable output: <the first line from where it stopped making sense>'}. Never raises.
-    Every string in the result is marked unsafe."""
-    text = str(text or '')
-    decoder = json.JSONDecoder()
+def _kind_of(value):
+    if value is None:
+        return 'null'
+    if isinstance(value, bool):
+        return 'a boolean'
+    if isinstance(value, (int, float)):
+        return 'a number'
+    if isinstance(value, str):
+        return 'a string'
+    return 'an array' if isinstance(value, list) else 'an object'
+
+
+def _count(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+# What a key of a document may hold: a test, and its name in the report.
+_TYPES = {
+    'string': (lambda v: isinstance(v, str), 'a string'),
+    'boolean': (lambda v: isinstance(v, bool), 'a boolean'),
+    'number': (_count, 'a number (0 or more)'),
+    'array': (lambda v: isinstance(v, list), 'an array'),
+    'object': (lambda v: isinstance(v, dict), 'an object'),
+    'scalar': (lambda v: not isinstance(v, (list, dict)), 'a string, number or boolean'),
+}
+
+
+def _get(doc, where, key, want, required=True):
+    """doc[key], of type `want` (a key of _TYPES; with '?', or null). An absent key that is not
+    `required` reads as null."""
+    if key not in doc:
+        if required:
+            raise _Unexpected(f'{where}{key} is missing')
+        return None
+    value = doc[key]
+    nullable = want.endswith('?')
+    test, shown = _TYPES[want.rstrip('?')]
+    if value is None and nullable:
+        return None
+    if not test(value):
+        raise _Unexpected(f'{where}{key} is {_kind_of(value)}, not {shown}{" or null" if nullable else ""}')
+    return _clean(value) if isinstance(value, str) else value
+
+
+def _objects(doc, where, key):
+    """doc[key]: an array of objects, each with the path it is reported by."""
+    items = _get(doc, where, key, 'array')
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise _Unexpected(f'{where}{key}[{i}] is {_kind_of(item)}, not an object')
+    return [(f'{where}{key}[{i}].', item) for i, item in enumerate(items)]
+
+
+def _status(doc):
+    """server.status: what preflight judges by (mode, provisioned, each product's version) and who
+    holds the run lock (its plain fields)."""
+    return {
+        'mode': _get(doc, '', 'mode', 'string'),
+        'provisioned': _get(doc, '', 'provisioned', 'boolean'),
+        'versions': {_get(p, at, 'name', 'string'): _get(p, at, 'version', 'string?') for at, p in _objects(doc, '', 'products')},
+        'lock_holder': _holder(_get(doc, '', 'lock', 'object?', False) or {}),
+    }
+
+
+def _holder(lock):
+    holder = _get(lock, 'lock.', 'holder', 'object?', False)
+    if holder is None:
+        return None
+    return {_clean(k): _clean(v) if isinstance(v, str) else v for k, v in holder.items() if not isinstance(v, (list, dict))}
+
+
+def _products(doc):
+    """product.get: each setting's value, keyed `product.name` (a backout puts it back as it was)."""
+    settings = {}
+    for at, product in _objects(doc, '', 'products'):
+        for sat, s in _objects(product, at, 'settings'):
+            settings[_get(s, sat, 'product', 'string') + '.' + _get(s, sat, 'name', 'string')] = _get(s, sat, 'value', 'scalar?')
+    return {'settings': settings}
+
+
+def _message(text):
+    return text if len(text) <= _MESSAGE_MAX else text[:_MESSAGE_MAX] + '…'
+
+
+def _run(doc):
+    """A run's outcome (or the agent's error): its id, its duration, where it failed ('' if not)."""
+    error = _get(doc, '', 'error', 'object?', False)
+    if error is not None:
+        return {'id': None, 'duration_ms': None, 'failed_at': _message(_get(error, 'error.', 'message', 'string'))}
+    _get(doc, '', 'status', 'string')
+    failure = _get(doc, '', 'failure', 'object?', False)
+    return {
+        'id': _get(doc, '', 'id', 'string?'),
+        'duration_ms': _get(doc, '', 'duration_ms', 'number?', False),
+        'failed_at': '' if failure is None else _message('%s/%s: %s' % tuple(_get(failure, 'failure.', k, 'string') for k in ('phase', 'step', 'message'))),
+    }
+
+
+# Each kind of document: its checker (the normal form, or _Unexpected), its normal form when there
+# is none to read (not run, or a problem), so the playbook reads every key unguarded, and what
+# names it in a problem (preflight reads two).
+_KINDS = {
+    'status': (_status, {'mode': None, 'provisioned': False, 'versions': {}, 'lock_holder': None}, 'server.status: '),
+    'products': (_products, {'settings': {}}, 'product.get: '),
+    'run': (_run, {'id': None, 'duration_ms': None, 'failed_at': ''}, ''),
+    # An answer the playbook reads nothing of but that it is one (settings put back).
+    'object': (lambda doc: {}, {}, ''),
+    # What the playbook itself printed in a document's place (no product.get but for a set).
+    'null': (None, None, ''),
+}
+
+
+def _finite(text):
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError('not a finite number')
+    return number
+
+
+def _no_constant(name):
+    raise ValueError(name + ' is not JSON')
+
+
+def _read(text, kinds):
+    """The normal forms of the documents `text` holds, one per kind; or raises ValueError
+    (unparseable, its message the report's) or _Unexpected."""
+    decoder = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
     docs = []
     pos = 0
-    for _ in range(int(count)):
+    for kind in kinds:
+        check, _, label = _KINDS[kind]
         start = len(text) - len(text[pos:].lstrip())
         try:
             doc, pos = decoder.raw_decode(text, start)
+        except RecursionError:
+            raise _Unexpected('nested too deeply') from None
         except ValueError:
-            doc = False
-        if doc is not None and not isinstance(doc, dict):
-            return wrap_var({'docs': [], 'problem': 'unparseable output: ' + _first_line(text[start:])})
-        docs.append(doc)
+            raise ValueError('unparseable output: ' + _first_line(text[start:])) from None
+        if check is None:
+            if doc is not None:
+                raise _Unexpected(f'{_kind_of(doc)} where nothing was asked')
+            docs.append(None)
+            continue
+        if not isinstance(doc, dict):
+            raise _Unexpected(f'{label}{_kind_of(doc) if doc is not None else "nothing (null)"}, not an object')
+        try:
+            docs.append(check(doc))
+        except _Unexpected as e:
+            raise _Unexpected(f'{label}{e}') from None
     if text[pos:].strip():
-        return wrap_var({'docs': [], 'problem': 'unparseable output: ' + _first_line(text[pos:])})
-    return wrap_var({'docs': docs, 'problem': ''})
+        raise ValueError('unparseable output: ' + _first_line(text[pos:]))
+    return docs
+
+
+def bs_server_json(text, *kinds):
+    """What a server printed, read as one JSON document per kind named ('status', 'products',
+    'run', 'object', 'null'), one after another: {'docs': [normal form, ...], 'problem': ''}; when
+    it printed anything else, the empty normal forms and 'unparseable output: <the first line from
+    where it stopped making sense>' or 'unexpected output: <what is off>'. None (nothing was run)
+    reads as the empty forms, no problem. Never raises. Every string in the result is marked unsafe."""
+    problem = ''
+    docs = [_KINDS[kind][1] for kind in kinds]
+    if text is not None:
+        try:
+            docs = _read(str(text), kinds)
+        except ValueError as e:
+            problem = str(e)
+        except (_Unexpected, RecursionError) as e:
+            problem = 'unexpected output: ' + (str(e) if isinstance(e, _Unexpected) else 'nested too deeply')
+    if problem:
+        docs = [_KINDS[kind][1] for kind in kinds]
+    return wrap_var({'docs': docs, 'problem': problem})
+
+
+def bs_server_text(text):
+    """What a server printed as free text (stderr, for the report): valid Unicode, at most
+    _MESSAGE_MAX characters, marked unsafe."""
+    return wrap_var(_message(_clean(str(text or '')).strip()))
 
 
 def bs_inert(value):
@@ -55,4 +232,4 @@ def bs_inert(value):
 
 class FilterModule:
     def filters(self):
-        return {'bs_server_json': bs_server_json, 'bs_inert': bs_inert}
+        return {'bs_server_json': bs_server_json, 'bs_server_text': bs_server_text, 'bs_inert': bs_inert}
