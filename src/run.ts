@@ -250,10 +250,9 @@ async function previewRun(agent: Agent, config: Config, request: RunRequest, pla
   const runId = newRunId();
   const marker = runMarker(runId);
   // Findable if this agent is killed: the next command removes it and ends what the .if files left.
-  const tmp = await makeScratchDir(runId);
+  const tmp = await makeScratchDir(runId, (dir) => writeJsonAtomic(join(dir, 'config.json'), snapshotOf(config, intent, request, runId), 0o600, { durable: false }));
   try {
     const snapshot = join(tmp, 'config.json');
-    await writeJsonAtomic(snapshot, snapshotOf(config, intent, request, runId), 0o600, { durable: false });
     const baseEnv = runEnvironment(agent.env, runInfoOf(agent, config, request, intent, runId, snapshot));
     const { builtin } = await withBuiltinFacts(agent, baseEnv);
     const explored = await exploreNow(agent, config, plan, baseEnv, marker, builtin, null, request.signal);

@@ -32,10 +32,10 @@ describe('operator: files of the wrong shape are reported and skipped, never a 7
   const breakages: [string, (j: any) => void, RegExp][] = [
     ['"phases": null', (j) => (j.phases = null), /phases is null, not an array/],
     ['a null step', (j) => (j.phases[1].steps[0] = null), /phases\[1\]\.steps\[0\] is null, not an object/],
-    ['name: 5', (j) => (j.phases[1].steps[0].name = 5), /phases\[1\]\.steps\[0\]\.name is 5, not a string/],
-    ['a check that is a string', (j) => (j.phases[1].steps[0].check = 'x'), /steps\[0\]\.check is "x", not an object/],
+    ['name: 5', (j) => (j.phases[1].steps[0].name = 5), /phases\[1\]\.steps\[0\]\.name is a number, not a string/],
+    ['a check that is a string', (j) => (j.phases[1].steps[0].check = 'x'), /steps\[0\]\.check is a string, not an object/],
     ['backouts missing', (j) => delete j.backouts, /backouts is missing, not an array/],
-    ['another run\'s id', (j) => (j.id = '20200101T000000Z-000000'), /its id is "20200101T000000Z-000000", not the/],
+    ['another run\'s id', (j) => (j.id = '20200101T000000Z-000000'), /its id is not the \d{8}T\d{6}Z-[0-9a-f]{6} of its name/],
   ];
   for (const [what, change, problem] of breakages) {
     it(
@@ -67,6 +67,24 @@ describe('operator: files of the wrong shape are reported and skipped, never a 7
       }),
     );
   }
+
+  it(
+    'a state.json of the wrong shape is named by the kind of what is off, never its value (it may be a secret)',
+    withBox(iniWith(), async (box) => {
+      const secret = 'TopSecretQ77';
+      assert.equal((await box.run(['product.set', `haproxy.stats_password=${secret}`])).code, 0);
+      const file = join(box.stateDir, 'state.json');
+      const doc = JSON.parse(readFileSync(file, 'utf8'));
+      doc.products.haproxy.settings.stats_password = [secret];
+      writeFileSync(file, JSON.stringify(doc));
+      for (const args of [['server.status'], ['server.status', '--json'], ['product.get']]) {
+        const r = await box.run(args);
+        assert.equal(r.code, 73, r.stderr);
+        assert.match(r.stdout + r.stderr, /products\.haproxy\.settings\.stats_password is an array, not a string/);
+        assert.doesNotMatch(r.stdout + r.stderr, new RegExp(secret));
+      }
+    }),
+  );
 
   it(
     'a lock record of the wrong shape is no holder: server.status and a run go on',
@@ -116,6 +134,21 @@ describe('operator: a reader that closes the pipe', () => {
       const id = readFileSync(join(box.dir, 'ran'), 'utf8').trim();
       const journal = json(await box.run(['runs.show', id, '--json']));
       assert.equal(journal.status, 'success');
+    }),
+  );
+});
+
+describe('operator: an output that cannot be written', () => {
+  it(
+    'server.status --json > /dev/full: one line naming standard output, exit 73, never 0',
+    withBox(iniWith(), async (box) => {
+      await provisioned(box);
+      for (const args of [['server.status', '--json'], ['runs.show', 'last'], ['product.get']]) {
+        const r = spawnSync('sh', ['-c', '"$NODE" "$BIN" "$@" > /dev/full', 'sh', ...args], { env: { ...box.env, NODE: process.execPath, BIN: bin }, encoding: 'utf8', timeout: 60_000 });
+        assert.equal(r.status, 73, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr, /^bootstrap: cannot write to standard output: ENOSPC/);
+        assert.doesNotMatch(r.stderr, /at .*\.js:\d+/);
+      }
     }),
   );
 });
@@ -210,6 +243,57 @@ describe('operator: [log] file', () => {
       assert.equal(nobody.code, 77, nobody.stderr);
       assert.match(nobody.stderr, /^bootstrap: cannot open \[log\] file .*rootonly\/b\.log: .*permission denied/);
       assert.doesNotMatch(nobody.stderr, /bug in bootstrap/);
+    }),
+  );
+});
+
+describe('operator: [log] file is judged as a state file is', () => {
+  it(
+    'in a dir a local user owns (a symlink planted there), a symlink, a FIFO: refused before anything runs, nothing written through them',
+    withBox(iniWith(), async (box) => {
+      script(join(box.phasesDir, 'configure.d', '10-a'), 'echo ran >> "$BOOTSTRAP_STATE_DIR/../ran"');
+      const victim = join(box.dir, 'victim');
+      writeFileSync(victim, 'precious\n');
+      const theirs = join(box.dir, 'theirs');
+      execFileSync('chmod', ['o+x', box.dir]);
+      mkdirSync(theirs);
+      execFileSync('chown', ['65534:65534', theirs]);
+      execFileSync('setpriv', [...asNobody.slice(1), 'ln', '-s', victim, join(theirs, 'b.log')]);
+      const cases: [string, string, number, RegExp][] = [
+        ['a dir of uid 65534', join(theirs, 'b.log'), 77, /refusing \[log\] file .*theirs.*owned by uid 65534/],
+        ['a symlink', join(box.dir, 'link.log'), 73, /cannot open \[log\] file .*link\.log: is a symbolic link/],
+        ['a FIFO', join(box.dir, 'fifo.log'), 73, /cannot open \[log\] file .*fifo\.log: is a FIFO/],
+      ];
+      execFileSync('ln', ['-s', victim, join(box.dir, 'link.log')]);
+      execFileSync('mkfifo', [join(box.dir, 'fifo.log')]);
+      for (const [what, file, code, message] of cases) {
+        writeFileSync(box.config, iniWith({}, `\n[log]\nfile = ${file}\n`));
+        const r = await box.run(['server.provision'], { timeoutMs: 20_000 });
+        assert.equal(r.code, code, `${what}: ${r.stderr}`);
+        assert.match(r.stderr, message, what);
+      }
+      assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
+      assert.ok(!existsSync(join(box.dir, 'ran')), 'no step ran');
+    }),
+  );
+});
+
+describe('operator: a dry run on a /dev/shm that a local user filled', () => {
+  it(
+    'goes on in the temp dir; when that is full too, 73 naming where, never a 70',
+    withBox(iniWith(), async (box) => {
+      script(join(box.phasesDir, 'configure.d', '10-a'), 'true');
+      // A private mount namespace: this machine's /dev/shm is never touched.
+      const fill = `mount -t tmpfs -o size=16k tmpfs /dev/shm && chmod 1777 /dev/shm && ${asNobody.join(' ')} sh -c 'head -c 1M /dev/zero > /dev/shm/fill' 2>/dev/null;`;
+      const fullTmp = `mkdir -p "$T" && mount -t tmpfs -o size=16k tmpfs "$T" && head -c 1M /dev/zero > "$T/fill" 2>/dev/null;`;
+      const run = (prefix: string, tmp: string) =>
+        spawnSync('unshare', ['-m', 'sh', '-c', `${prefix} TMPDIR="${tmp}" "$NODE" "$BIN" server.provision --dry-run`], { env: { ...box.env, NODE: process.execPath, BIN: bin, T: join(box.dir, 'tmp') }, encoding: 'utf8', timeout: 60_000 });
+      const onTmp = run(fill, box.dir);
+      assert.equal(onTmp.status, 0, onTmp.stderr);
+      const neither = run(fill + fullTmp, join(box.dir, 'tmp'));
+      assert.equal(neither.status, 73, neither.stderr);
+      assert.match(neither.stderr, /^bootstrap: cannot write a scratch dir for .* in \/dev\/shm or .*tmp: .*no space left on device/m);
+      assert.doesNotMatch(neither.stderr, /bug in bootstrap/);
     }),
   );
 });

@@ -548,7 +548,7 @@ describe('safety: inputs that would break every later run', () => {
       const good = JSON.parse(readFileSync(file, 'utf8'));
       const cases: [any, number, RegExp, string[]][] = [
         [{ ...good, last_checkup: { results: 5 } }, 73, /last_checkup\.healthy is missing|last_checkup/, ['server.status']],
-        [{ ...good, last_run: { id: 1 } }, 73, /last_run\.id is 1, not a string/, ['server.status']],
+        [{ ...good, last_run: { id: 1 } }, 73, /last_run\.id is a number, not a string/, ['server.status']],
         [{ ...good, schema: 0.5 }, 73, /"schema" is 0\.5/, ['product.get']],
         [{ ...good, schema: -1 }, 73, /"schema" is -1/, ['product.set', 'haproxy.maxconn=2']],
         [{ ...good, products: { haproxy: { enabled: true, version: null, settings: { bind_port: 99999 } } } }, 65, /products\.haproxy\.settings\.bind_port = 99999 is not a port number/, ['server.provision']],

@@ -58,8 +58,8 @@ describe('state.json: broken files are reported, never reset', () => {
     ['truncated', '{"schema": 1, "mode": "act', /state file .*state\.json is broken: not JSON/],
     ['not JSON', 'hello', /is broken: not JSON/],
     ['empty', '', /is broken: it is empty/],
-    ['wrong shape', '{"schema": 1, "mode": 3, "provisioned_at": null, "products": {}}', /is broken: mode is 3, not a string/],
-    ['products of the wrong shape', '{"schema": 1, "mode": null, "provisioned_at": null, "products": {"haproxy": 1}}', /products\.haproxy is 1, not an object/],
+    ['wrong shape', '{"schema": 1, "mode": 3, "provisioned_at": null, "products": {}}', /is broken: mode is a number, not a string/],
+    ['products of the wrong shape', '{"schema": 1, "mode": null, "provisioned_at": null, "products": {"haproxy": 1}}', /products\.haproxy is a number, not an object/],
     ['an array', '[]', /not a JSON object/],
     ['newer schema', '{"schema": 99}', /has schema 99, newer than the 1 this bootstrap knows \(upgrade bootstrap-agent\)/],
   ];

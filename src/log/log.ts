@@ -8,7 +8,9 @@
 // line, step output included (log/mask.ts), and control characters in the human and journal
 // lines are shown escaped (steps print what they like; the operator's terminal must not act on it).
 
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, constants as fsConstants, createWriteStream, fstatSync, mkdirSync, openSync, type WriteStream } from 'node:fs';
+import { currentUid } from '../util/files.js';
+import { pathTrustProblem } from '../util/trust.js';
 import { dirname } from 'node:path';
 import { describeFsError, PermissionDeniedError, StateError } from '../errors.js';
 import { loadWinston } from './winston.js';
@@ -64,6 +66,8 @@ export function createLogger(initial: LoggerOptions): Logger {
   const masker = new Masker();
   let winstonLogger: import('winston').Logger | null = null;
   let fileTransport: import('winston').transport | null = null;
+  let fileFd: number | undefined;
+  let fileStream: WriteStream | null = null;
   let closed = false;
 
   const mask = (text: string): string => masker.mask(text);
@@ -89,8 +93,11 @@ export function createLogger(initial: LoggerOptions): Logger {
       new transports.Stream({ stream: stream as NodeJS.WritableStream, format: wf.printf((info) => String(info['line'])) }),
     ];
     if (options.file) {
-      closeSync(openSync(options.file, 'a', 0o600)); // created 0600 before winston opens it
-      fileTransport = new transports.File({ filename: options.file, format: wf.combine(wf.timestamp(), wf.json()) });
+      // Written through the descriptor that was checked (prepareLogFile), never opened again by
+      // name: what was judged is what is written.
+      fileFd ??= prepareLogFile(options.file);
+      fileStream = createWriteStream('', { fd: fileFd });
+      fileTransport = new transports.Stream({ stream: fileStream, format: wf.combine(wf.timestamp(), wf.json()) });
       list.push(fileTransport);
     }
     winstonLogger = winston.createLogger({ level: 'debug', levels: rank, transports: list, exitOnError: false });
@@ -122,7 +129,8 @@ export function createLogger(initial: LoggerOptions): Logger {
     configure(settings) {
       if (settings.level && !options.levelExplicit) options.level = settings.level;
       if (settings.file && !winstonLogger) {
-        prepareLogFile(settings.file);
+        if (fileFd !== undefined) closeSync(fileFd);
+        fileFd = prepareLogFile(settings.file);
         options.file = settings.file;
       }
     },
@@ -132,6 +140,8 @@ export function createLogger(initial: LoggerOptions): Logger {
       const finished = fileTransport ? new Promise<void>((resolve) => fileTransport!.on('finish', () => resolve())) : Promise.resolve();
       winstonLogger.end();
       await Promise.race([finished, new Promise((r) => setTimeout(r, 2000).unref())]);
+      // Then the file's own stream: its last lines written, its descriptor closed.
+      if (fileStream) await new Promise<void>((resolve) => fileStream!.end(() => resolve()));
     },
   };
 }
@@ -141,16 +151,31 @@ export function createLogger(initial: LoggerOptions): Logger {
  * (0700, as Puppet and Chef create theirs) and the file (0600). One that cannot be opened is
  * refused there (77, 73) naming the key, never found out at a run's first log line.
  */
-export function prepareLogFile(file: string): void {
+export function prepareLogFile(file: string): number {
+  const hint = 'fix [log] file in bootstrap.ini, or its directory';
+  const uid = currentUid();
+  let fd: number;
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    closeSync(openSync(file, 'a', 0o600));
+    // As a state file is judged: its dir trusted (no one else can swap the file), the file itself
+    // never a symlink (O_NOFOLLOW) nor a FIFO that would block (O_NONBLOCK, then a regular file only).
+    const untrusted = pathTrustProblem(dirname(file), uid);
+    if (untrusted) throw new PermissionDeniedError(`refusing [log] file ${file}: ${untrusted.path}: ${untrusted.reason}`, hint);
+    fd = openSync(file, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK, 0o600);
   } catch (err) {
+    if (err instanceof PermissionDeniedError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    const message = `cannot open [log] file ${file}: ${describeFsError(err)}`;
-    const hint = 'fix [log] file in bootstrap.ini, or its directory';
+    const reason = code === 'ELOOP' ? 'is a symbolic link (refusing to follow it)' : code === 'ENXIO' ? 'is a FIFO' : describeFsError(err);
+    const message = `cannot open [log] file ${file}: ${reason}`;
     throw code === 'EACCES' || code === 'EPERM' ? new PermissionDeniedError(message, hint) : new StateError(message, hint, { cause: err });
   }
+  const st = fstatSync(fd);
+  const problem = !st.isFile() ? 'not a regular file' : st.uid !== uid && st.uid !== 0 ? `owned by uid ${st.uid}, not root or the user running bootstrap` : null;
+  if (problem) {
+    closeSync(fd);
+    throw new PermissionDeniedError(`refusing [log] file ${file}: ${problem}`, hint);
+  }
+  return fd;
 }
 
 /** A logger that drops everything but still masks (library use without logs). */

@@ -299,7 +299,7 @@ export class JournalStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new DataError(`no run '${id}'`, 'see bootstrap runs.list');
       throw stateFsError(err, `read ${file}`);
     }
-    const problem = shapeProblem(doc, journalShape) ?? ((doc as RunJournal).id === id ? null : `its id is ${JSON.stringify((doc as RunJournal).id)}, not the ${id} of its name`);
+    const problem = shapeProblem(doc, journalShape) ?? ((doc as RunJournal).id === id ? null : `its id is not the ${id} of its name`);
     if (problem) throw new BrokenJournalError(file, problem);
     return doc as RunJournal;
   }

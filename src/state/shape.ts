@@ -50,8 +50,12 @@ export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** A value in a message: short, and never a control character (the file may be anyone's). */
+/**
+ * A value in a message, by its kind only: a file of the wrong shape may hold a secret where a
+ * string belongs (a setting of state.json read before the secrets are known), so no value is shown.
+ */
 function preview(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }

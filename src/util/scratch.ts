@@ -9,19 +9,32 @@
 import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stateFsError } from '../errors.js';
 import { isProcessAlive, processStartTime, sweepMarked } from './process.js';
 
 const prefix = 'bootstrap-scratch-';
 const shm = '/dev/shm';
 
-/** Creates this process's scratch dir for run `runId` (mkdtemp: 0700, a fresh name). */
-export async function makeScratchDir(runId: string): Promise<string> {
+/**
+ * Creates this process's scratch dir for run `runId` (mkdtemp: 0700, a fresh name) and has `fill`
+ * write what it needs there. Any local user can fill /dev/shm: when it cannot take the dir or its
+ * files, the temp dir is tried; when neither can, a typed error (73/77), never a crash.
+ */
+export async function makeScratchDir(runId: string, fill: (dir: string) => Promise<void> = async () => {}): Promise<string> {
   const name = `${prefix}${runId}.${process.pid}.${processStartTime(process.pid) ?? 'x'}-`;
-  try {
-    return await fsp.mkdtemp(join(shm, name));
-  } catch {
-    return fsp.mkdtemp(join(tmpdir(), name));
+  let failure: unknown;
+  for (const base of [shm, tmpdir()]) {
+    let dir: string | undefined;
+    try {
+      dir = await fsp.mkdtemp(join(base, name));
+      await fill(dir);
+      return dir;
+    } catch (err) {
+      failure = err;
+      if (dir) await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
+    }
   }
+  throw stateFsError(failure, `write a scratch dir for ${runId} in ${shm} or ${tmpdir()}`);
 }
 
 /**
