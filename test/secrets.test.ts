@@ -162,6 +162,42 @@ sys.stdout.write('${long}\\n' + ('y' * 99 + '\\n') * 655 + 'z' * 29 + '\\n')
       assert.ok(!printed(get, checkup, status).includes(secret), 'the secret in what was printed');
     }),
   );
+
+  it(
+    'a step printing the secret shell-quoted (set -x, printf %q), as Go, PHP and Python write it in JSON and URLs, or in base64: masked in the log and the journal',
+    withBox(iniWith(), async (box) => {
+      const logFile = join(box.dir, 'bootstrap.log');
+      writeFileSync(box.config, iniWith({}, `\n[log]\nfile = ${logFile}\nlevel = debug\n`));
+      const pw = "It's a S3cr3t/<&>x;$|*";
+      // Each line: a tag, then the secret as one encoder writes it.
+      script(
+        join(box.phasesDir, 'configure.d', '10-forms'),
+        `#!/usr/bin/python3
+import base64, json, os, re, subprocess, urllib.parse as u
+pw = json.load(open(os.environ['BOOTSTRAP_CONFIG_JSON']))['products']['haproxy']['settings']['stats_password']
+j = json.dumps(pw)[1:-1]
+go = j.replace('<', '\\\\u003c').replace('>', '\\\\u003e').replace('&', '\\\\u0026')
+b = pw.encode()
+for tag, form in [('go', go), ('php', j.replace('/', '\\\\/')), ('quote', u.quote(pw)), ('quote_lower', re.sub('%..', lambda m: m.group().lower(), u.quote(pw))), ('quote_plus', u.quote_plus(pw)),
+                  ('b64', base64.b64encode(b).decode()), ('b64url', base64.urlsafe_b64encode(b).decode().rstrip('='))]:
+    print(tag + ' ' + form, flush=True)
+subprocess.run(['bash', '-c', 'printf "printf_q %q\\\\n" "$1"; set -x; pw=$1', '_', pw], stderr=subprocess.STDOUT)
+`,
+      );
+      assert.equal((await box.run(['product.set', `haproxy.stats_password=${pw}`])).code, 0);
+      const run = await box.run(['server.provision', '--json']);
+      assert.equal(run.code, 0, run.stderr);
+      const out = run.stderr.split('\n').filter((l) => l.includes('configure/10-forms | ')).map((l) => l.slice(l.indexOf(' | ') + 3));
+      assert.equal(out.length, 9, run.stderr);
+      const b64 = Buffer.from(pw).toString('base64');
+      // Every form checked before asserting, so that a failure names all the forms that leak.
+      assert.deepEqual(out.filter((line) => !/^(\w+ |\+ pw=')\*{8}'?$/.test(line)), [], 'the secret, encoded, in the log');
+      for (const text of [run.stderr, readFileSync(logFile, 'utf8'), journalOf(box.stateDir, json(run).id)]) {
+        assert.ok(!text.includes('S3cr3t') && !text.includes(b64.slice(0, 12)), 'the secret, encoded, in the log or journal');
+      }
+    }),
+  );
+
 });
 
 describe('what steps write reaches the terminal escaped', () => {
