@@ -198,6 +198,34 @@ subprocess.run(['bash', '-c', 'printf "printf_q %q\\\\n" "$1"; set -x; pw=$1', '
     }),
   );
 
+  it(
+    'a numeric secret in an explorer\'s JSON fact (a number there, not a string): masked in facts.json, server.facts, the journal and the callback',
+    withBox(iniWith(), async (box) => {
+      const receiver = await jsonReceiver();
+      const logFile = join(box.dir, 'bootstrap.log');
+      try {
+        writeFileSync(box.config, iniFor(receiver.url, logFile));
+        script(join(box.phasesDir, 'explorer.d', '10-pin'), `#!/bin/sh\necho '{"pin": 734918265, "port": 80, "on": true}'\n`);
+        assert.equal((await box.run(['product.set', 'haproxy.stats_password=734918265'])).code, 0);
+        const run = await box.run(['server.provision', '--json']);
+        assert.equal(run.code, 0, run.stderr);
+        const factsJson = await box.run(['server.facts', '--json']);
+        assert.deepEqual(json(factsJson).facts.pin, { pin: '********', port: 80, on: true });
+        assert.equal(JSON.parse(readFileSync(join(box.stateDir, 'facts.json'), 'utf8')).facts.pin.pin, '********');
+        assert.equal(receiver.bodies.length, 1);
+        const places: [string, string][] = [
+          ['printed', printed(run, factsJson, await box.run(['server.facts']))],
+          ['log file', readFileSync(logFile, 'utf8')],
+          ['callback', JSON.stringify(receiver.bodies)],
+          ['journal', journalOf(box.stateDir, json(run).id)],
+        ];
+        for (const [where, text] of places) assert.ok(!text.includes('734918265'), `the secret in clear in ${where}`);
+      } finally {
+        await receiver.close();
+      }
+    }),
+  );
+
 });
 
 describe('what steps write reaches the terminal escaped', () => {

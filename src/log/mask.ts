@@ -73,6 +73,8 @@ export class Masker {
   /** A decoded document (parsed JSON): every string in it masked, keys included. */
   maskDeep(value: unknown): unknown {
     if (typeof value === 'string') return this.mask(value);
+    // A number or boolean is text in the document too (an explorer's `{"pin": 734918265}`).
+    if (typeof value === 'number' || typeof value === 'boolean') return this.mask(String(value)) === String(value) ? value : maskText;
     if (Array.isArray(value)) return value.map((v) => this.maskDeep(v));
     if (value === null || typeof value !== 'object') return value;
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [this.mask(k), this.maskDeep(v)]));
