@@ -226,6 +226,37 @@ subprocess.run(['bash', '-c', 'printf "printf_q %q\\\\n" "$1"; set -x; pw=$1', '
     }),
   );
 
+  it(
+    'product.set --apply rotating a secret: a step printing the old value has it masked too, in the log, the journal and the callback',
+    withBox(iniWith(), async (box) => {
+      const receiver = await jsonReceiver();
+      const logFile = join(box.dir, 'bootstrap.log');
+      try {
+        writeFileSync(box.config, iniFor(receiver.url, logFile));
+        const cfg = join(box.dir, 'haproxy.cfg');
+        // The render step shows the line it replaces, then writes the new one.
+        script(
+          join(box.phasesDir, 'configure.d', '10-render'),
+          `#!/usr/bin/python3\nimport json, os\npw = json.load(open(os.environ['BOOTSTRAP_CONFIG_JSON']))['products']['haproxy']['settings']['stats_password']\nif os.path.exists('${cfg}'): print('was: ' + open('${cfg}').read().strip())\nopen('${cfg}', 'w').write('stats auth admin:' + pw + '\\n')\n`,
+        );
+        assert.equal((await box.run(['product.set', 'haproxy.stats_password=FirstPassw0rd!'])).code, 0);
+        assert.equal((await box.run(['server.provision'])).code, 0);
+        const apply = await box.run(['product.set', 'haproxy.stats_password=SecondPassw0rd!', '--apply', '--json']);
+        assert.equal(apply.code, 0, apply.stderr);
+        assert.match(apply.stderr, /configure\/10-render \| was: stats auth admin:\*{8}/);
+        assert.equal(receiver.bodies.length, 2);
+        const places: [string, string][] = [
+          ['printed', printed(apply)],
+          ['log file', readFileSync(logFile, 'utf8')],
+          ['callback', JSON.stringify(receiver.bodies)],
+          ['journal', journalOf(box.stateDir, json(apply).id)],
+        ];
+        for (const [where, text] of places) assert.ok(!text.includes('FirstPassw0rd!') && !text.includes('SecondPassw0rd!'), `a secret in clear in ${where}`);
+      } finally {
+        await receiver.close();
+      }
+    }),
+  );
 });
 
 describe('what steps write reaches the terminal escaped', () => {
