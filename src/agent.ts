@@ -204,6 +204,7 @@ export class Agent {
         const changed = !(Object.hasOwn(product.settings, spec.name) && product.settings[spec.name] === value);
         product.settings[spec.name] = value;
         const secret = spec.type.kind === 'secret';
+        if (secret) this.maskPrevious(previous);
         return { product: spec.product, setting: spec.name, value: secret ? mask(value) : value, previous: secret ? mask(previous) : previous, changed };
       });
       checkSettingsBudget(effectiveProducts(config, state)); // all or none: a throw writes nothing
@@ -221,9 +222,19 @@ export class Agent {
         const changed = Object.hasOwn(product.settings, spec.name);
         delete product.settings[spec.name];
         const secret = spec.type.kind === 'secret';
+        if (secret) this.maskPrevious(previous);
         return { product: spec.product, setting: spec.name, value: secret ? mask(spec.default ?? null) : (spec.default ?? null), previous: secret ? mask(previous) : previous, changed };
       }),
     ).then((changes) => this.audit('unset', changes));
+  }
+
+  /**
+   * A secret's value before product.set/unset changed it stays masked for the rest of the command:
+   * the run of --apply (and whatever else this command runs) may still print the old value (a
+   * step showing the config it replaces, a service's error naming the old password).
+   */
+  private maskPrevious(previous: unknown): void {
+    if (previous !== null && previous !== undefined) this.log.addSecrets([String(previous)]);
   }
 
   /** The audit trail of settings: one info line per change, naming who (uid, and SUDO_USER). */

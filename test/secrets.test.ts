@@ -162,6 +162,101 @@ sys.stdout.write('${long}\\n' + ('y' * 99 + '\\n') * 655 + 'z' * 29 + '\\n')
       assert.ok(!printed(get, checkup, status).includes(secret), 'the secret in what was printed');
     }),
   );
+
+  it(
+    'a step printing the secret shell-quoted (set -x, printf %q), as Go, PHP and Python write it in JSON and URLs, or in base64: masked in the log and the journal',
+    withBox(iniWith(), async (box) => {
+      const logFile = join(box.dir, 'bootstrap.log');
+      writeFileSync(box.config, iniWith({}, `\n[log]\nfile = ${logFile}\nlevel = debug\n`));
+      const pw = "It's a S3cr3t/<&>x;$|*";
+      // Each line: a tag, then the secret as one encoder writes it.
+      script(
+        join(box.phasesDir, 'configure.d', '10-forms'),
+        `#!/usr/bin/python3
+import base64, json, os, re, subprocess, urllib.parse as u
+pw = json.load(open(os.environ['BOOTSTRAP_CONFIG_JSON']))['products']['haproxy']['settings']['stats_password']
+j = json.dumps(pw)[1:-1]
+go = j.replace('<', '\\\\u003c').replace('>', '\\\\u003e').replace('&', '\\\\u0026')
+b = pw.encode()
+for tag, form in [('go', go), ('php', j.replace('/', '\\\\/')), ('quote', u.quote(pw)), ('quote_lower', re.sub('%..', lambda m: m.group().lower(), u.quote(pw))), ('quote_plus', u.quote_plus(pw)),
+                  ('b64', base64.b64encode(b).decode()), ('b64url', base64.urlsafe_b64encode(b).decode().rstrip('='))]:
+    print(tag + ' ' + form, flush=True)
+subprocess.run(['bash', '-c', 'printf "printf_q %q\\\\n" "$1"; set -x; pw=$1', '_', pw], stderr=subprocess.STDOUT)
+`,
+      );
+      assert.equal((await box.run(['product.set', `haproxy.stats_password=${pw}`])).code, 0);
+      const run = await box.run(['server.provision', '--json']);
+      assert.equal(run.code, 0, run.stderr);
+      const out = run.stderr.split('\n').filter((l) => l.includes('configure/10-forms | ')).map((l) => l.slice(l.indexOf(' | ') + 3));
+      assert.equal(out.length, 9, run.stderr);
+      const b64 = Buffer.from(pw).toString('base64');
+      // Every form checked before asserting, so that a failure names all the forms that leak.
+      assert.deepEqual(out.filter((line) => !/^(\w+ |\+ pw=')\*{8}'?$/.test(line)), [], 'the secret, encoded, in the log');
+      for (const text of [run.stderr, readFileSync(logFile, 'utf8'), journalOf(box.stateDir, json(run).id)]) {
+        assert.ok(!text.includes('S3cr3t') && !text.includes(b64.slice(0, 12)), 'the secret, encoded, in the log or journal');
+      }
+    }),
+  );
+
+  it(
+    'a numeric secret in an explorer\'s JSON fact (a number there, not a string): masked in facts.json, server.facts, the journal and the callback',
+    withBox(iniWith(), async (box) => {
+      const receiver = await jsonReceiver();
+      const logFile = join(box.dir, 'bootstrap.log');
+      try {
+        writeFileSync(box.config, iniFor(receiver.url, logFile));
+        script(join(box.phasesDir, 'explorer.d', '10-pin'), `#!/bin/sh\necho '{"pin": 734918265, "port": 80, "on": true}'\n`);
+        assert.equal((await box.run(['product.set', 'haproxy.stats_password=734918265'])).code, 0);
+        const run = await box.run(['server.provision', '--json']);
+        assert.equal(run.code, 0, run.stderr);
+        const factsJson = await box.run(['server.facts', '--json']);
+        assert.deepEqual(json(factsJson).facts.pin, { pin: '********', port: 80, on: true });
+        assert.equal(JSON.parse(readFileSync(join(box.stateDir, 'facts.json'), 'utf8')).facts.pin.pin, '********');
+        assert.equal(receiver.bodies.length, 1);
+        const places: [string, string][] = [
+          ['printed', printed(run, factsJson, await box.run(['server.facts']))],
+          ['log file', readFileSync(logFile, 'utf8')],
+          ['callback', JSON.stringify(receiver.bodies)],
+          ['journal', journalOf(box.stateDir, json(run).id)],
+        ];
+        for (const [where, text] of places) assert.ok(!text.includes('734918265'), `the secret in clear in ${where}`);
+      } finally {
+        await receiver.close();
+      }
+    }),
+  );
+
+  it(
+    'product.set --apply rotating a secret: a step printing the old value has it masked too, in the log, the journal and the callback',
+    withBox(iniWith(), async (box) => {
+      const receiver = await jsonReceiver();
+      const logFile = join(box.dir, 'bootstrap.log');
+      try {
+        writeFileSync(box.config, iniFor(receiver.url, logFile));
+        const cfg = join(box.dir, 'haproxy.cfg');
+        // The render step shows the line it replaces, then writes the new one.
+        script(
+          join(box.phasesDir, 'configure.d', '10-render'),
+          `#!/usr/bin/python3\nimport json, os\npw = json.load(open(os.environ['BOOTSTRAP_CONFIG_JSON']))['products']['haproxy']['settings']['stats_password']\nif os.path.exists('${cfg}'): print('was: ' + open('${cfg}').read().strip())\nopen('${cfg}', 'w').write('stats auth admin:' + pw + '\\n')\n`,
+        );
+        assert.equal((await box.run(['product.set', 'haproxy.stats_password=FirstPassw0rd!'])).code, 0);
+        assert.equal((await box.run(['server.provision'])).code, 0);
+        const apply = await box.run(['product.set', 'haproxy.stats_password=SecondPassw0rd!', '--apply', '--json']);
+        assert.equal(apply.code, 0, apply.stderr);
+        assert.match(apply.stderr, /configure\/10-render \| was: stats auth admin:\*{8}/);
+        assert.equal(receiver.bodies.length, 2);
+        const places: [string, string][] = [
+          ['printed', printed(apply)],
+          ['log file', readFileSync(logFile, 'utf8')],
+          ['callback', JSON.stringify(receiver.bodies)],
+          ['journal', journalOf(box.stateDir, json(apply).id)],
+        ];
+        for (const [where, text] of places) assert.ok(!text.includes('FirstPassw0rd!') && !text.includes('SecondPassw0rd!'), `a secret in clear in ${where}`);
+      } finally {
+        await receiver.close();
+      }
+    }),
+  );
 });
 
 describe('what steps write reaches the terminal escaped', () => {
