@@ -250,7 +250,7 @@ async function previewRun(agent: Agent, config: Config, request: RunRequest, pla
   const runId = newRunId();
   const marker = runMarker(runId);
   // Findable if this agent is killed: the next command removes it and ends what the .if files left.
-  const tmp = await makeScratchDir(runId, (dir) => writeJsonAtomic(join(dir, 'config.json'), snapshotOf(config, intent, request, runId), 0o600, { durable: false }));
+  const tmp = await makeScratchDir(agent.stateDir, runId, (dir) => writeJsonAtomic(join(dir, 'config.json'), snapshotOf(config, intent, request, runId), 0o600, { durable: false }));
   try {
     const snapshot = join(tmp, 'config.json');
     const baseEnv = runEnvironment(agent.env, runInfoOf(agent, config, request, intent, runId, snapshot));
@@ -798,7 +798,7 @@ export async function collectFacts(agent: Agent): Promise<{ doc: FactsDoc; explo
   const runId = newRunId();
   const marker = runMarker(runId);
   // Nothing in it: it names this collection, so that what its explorers leave if the agent is killed is ended by the next command.
-  const scratch = await makeScratchDir(runId);
+  const scratch = await makeScratchDir(agent.stateDir, runId);
   const env: NodeJS.ProcessEnv = { ...agent.env, BOOTSTRAP_RUN_ID: runId, BOOTSTRAP_SERVER: config.server.name, BOOTSTRAP_STATE_DIR: agent.stateDir };
   const { builtin, store } = await withBuiltinFacts(agent, env);
   try {
@@ -822,7 +822,7 @@ export async function collectFacts(agent: Agent): Promise<{ doc: FactsDoc; explo
  * looks, as a run's takeover does for a dead run.
  */
 async function sweepLeftovers(agent: Agent, config: Config): Promise<void> {
-  const left = await sweepDeadScratch(runMarker, config.phases.killGraceMs);
+  const left = await sweepDeadScratch(agent.stateDir, runMarker, config.phases.killGraceMs);
   if (left.dirs.length) agent.log.warn(`removed what ${left.dirs.length} dry run(s) or fact collection(s) left when their agent died (${left.dirs.join(', ')}), and ended ${left.processes} process(es) they left running`);
 }
 

@@ -1,14 +1,15 @@
 // The private dir of work that runs scripts without the run lock (a dry run, `server.facts
 // --refresh`): a dry run's configuration snapshot (0600, secrets included) lives there. No lock
 // means no takeover to clean up after an agent killed mid-way, so the dir's name says whose it
-// is — run id, PID and the PID's start time — and whoever comes next (a run, a dry run, a fact
-// collection) removes the dirs of owners that are gone and ends what their scripts left running
+// is — its agent's state dir (hashed), run id, PID and the PID's start time — and whoever comes
+// next on that state dir (a run, a dry run, a fact collection) removes the dirs of owners that are gone and ends what their scripts left running
 // (found by the run id's marker, util/process). In /dev/shm (tmpfs: a snapshot never reaches a
 // disk, and none survives a reboot) when there is one, else in the temp dir.
 
+import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { stateFsError } from '../errors.js';
 import { isProcessAlive, processStartTime, sweepMarked } from './process.js';
 
@@ -20,8 +21,8 @@ const shm = '/dev/shm';
  * write what it needs there. Any local user can fill /dev/shm: when it cannot take the dir or its
  * files, the temp dir is tried; when neither can, a typed error (73/77), never a crash.
  */
-export async function makeScratchDir(runId: string, fill: (dir: string) => Promise<void> = async () => {}): Promise<string> {
-  const name = `${prefix}${runId}.${process.pid}.${processStartTime(process.pid) ?? 'x'}-`;
+export async function makeScratchDir(stateDir: string, runId: string, fill: (dir: string) => Promise<void> = async () => {}): Promise<string> {
+  const name = `${prefix}${ownerTag(stateDir)}-${runId}.${process.pid}.${processStartTime(process.pid) ?? 'x'}-`;
   let failure: unknown;
   for (const base of [shm, tmpdir()]) {
     let dir: string | undefined;
@@ -41,15 +42,16 @@ export async function makeScratchDir(runId: string, fill: (dir: string) => Promi
  * Removes the scratch dirs whose owner is gone (ours only: same uid, a real dir), after ending
  * every process that carries `markerOf(runId)`. Returns what it found, for a warning.
  */
-export async function sweepDeadScratch(markerOf: (runId: string) => string, graceMs: number): Promise<{ dirs: string[]; processes: number }> {
+export async function sweepDeadScratch(stateDir: string, markerOf: (runId: string) => string, graceMs: number): Promise<{ dirs: string[]; processes: number }> {
+  const tag = ownerTag(stateDir);
   const found = { dirs: [] as string[], processes: 0 };
   const uid = process.getuid?.() ?? 0;
   for (const base of new Set([shm, tmpdir()])) {
     const names = await fsp.readdir(base).catch(() => [] as string[]);
     for (const name of names) {
-      const m = /^bootstrap-scratch-([0-9A-Za-z-]+)\.(\d+)\.(\d+|x)-[0-9A-Za-z]+$/.exec(name);
-      if (!m) continue;
-      const [, runId, pid, start] = m;
+      const m = /^bootstrap-scratch-([0-9a-f]{8})-([0-9A-Za-z-]+)\.(\d+)\.(\d+|x)-[0-9A-Za-z]+$/.exec(name);
+      if (!m || m[1] !== tag) continue; // another agent's (another state dir): not ours to judge
+      const [, , runId, pid, start] = m;
       if (isProcessAlive(Number(pid), start === 'x' ? null : start)) continue;
       const dir = join(base, name);
       const st = await fsp.lstat(dir).catch(() => null);
@@ -60,4 +62,12 @@ export async function sweepDeadScratch(markerOf: (runId: string) => string, grac
     }
   }
   return found;
+}
+
+/**
+ * Which agent a scratch dir belongs to: a short hash of its state dir. Agents on two state dirs
+ * never sweep each other's (the library's promise: they do not see each other).
+ */
+function ownerTag(stateDir: string): string {
+  return createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 8);
 }
