@@ -3,7 +3,7 @@
 
 import { join, resolve } from 'node:path';
 import { loadConfig, redactUrl, type Config, type HeartbeatSpec } from './config/config.js';
-import { flushOutbox, readSecret, type FlushReport } from './callback/deliver.js';
+import { callbackKeyToMask, flushOutbox, readSecret, type FlushReport } from './callback/deliver.js';
 import { Outbox } from './callback/outbox.js';
 import { checkupCallback, type CallbackBody } from './callback/payload.js';
 import { runCheckup } from './heartbeat/checkup.js';
@@ -159,17 +159,28 @@ export class Agent {
     const config = this.config();
     const state = await this.store.read();
     const products = effectiveProducts(config, state);
-    this.log.addSecrets(secretValues(products));
+    this.maskSecrets(products);
     return { config, state, products };
   }
 
   /**
-   * The secrets in force, registered for masking where a command shows what a program said (an
-   * exec heartbeat's output). State that cannot be read registers none and fails nothing here: the
-   * command reports it where it reads state itself.
+   * Registers for masking the secret settings of `products` and the callback key, together:
+   * every command that may log what a program says (a run, a dry run, facts, heartbeats)
+   * calls this once the config is read, so a step printing the key shows `********`.
    */
-  private async registerSecrets(): Promise<void> {
-    await this.load().catch(() => undefined);
+  maskSecrets(products: EffectiveProduct[]): void {
+    this.log.addSecrets(secretValues(products));
+    const key = callbackKeyToMask(this.config().callback.secretFile);
+    if (key) this.log.addSecrets([key]);
+  }
+
+  /**
+   * The secrets in force, registered for masking where a command shows what a program said (an
+   * exec heartbeat's output, explorers'). State that cannot be read registers only the callback
+   * key and fails nothing here: the command reports it where it reads state itself.
+   */
+  async registerSecrets(): Promise<void> {
+    await this.load().catch(() => this.maskSecrets([]));
   }
 
   // --- products -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import { shapeProblem, type Shape } from './state/shape.js';
 import { refusalOf, refusedPrograms, type Plan } from './pipeline/plan.js';
 import { checkSyntax, type SyntaxResult } from './pipeline/syntax.js';
 import { previewSteps, type StepPreview } from './pipeline/preview.js';
-import { effectiveProducts, enabledVersions, findProduct, secretValues, type EffectiveProduct } from './products.js';
+import { effectiveProducts, enabledVersions, findProduct, type EffectiveProduct } from './products.js';
 import { writeJsonAtomic } from './state/atomic.js';
 import { JournalStore, countSteps, describeCounts, isRunId, journalSchema, newRunId, type PhaseRecord, type RebootRecord, type RunJournal, type StepRecord } from './state/journal.js';
 import { FactsStore, builtinCollection, factEnvironment, factsSchema, type Facts, type FactsDoc } from './facts/facts.js';
@@ -136,7 +136,7 @@ export async function performRun(agent: Agent, req: RunRequest): Promise<RunOutc
     files.changesDir = await makeChangesDir(agent.stateDir, runId);
     if (paused && request.resume) return await resumeRun(agent, config, request, paused, files, baseDir);
     const intent = resolveIntent(config, state, request);
-    agent.log.addSecrets(secretValues(intent.products));
+    agent.maskSecrets(intent.products);
     await writeJsonAtomic(files.snapshot, snapshotOf(config, intent, request, runId), 0o600, { durable: false });
     return await execute(agent, config, request, intent, files, baseDir);
   } finally {
@@ -175,7 +175,7 @@ async function resumeRun(agent: Agent, config: Config, request: RunRequest, paus
       if (s.paused_run?.id === paused.id) s.paused_run.resuming = { boot_id: bootId(agent.env), started_at: new Date().toISOString() };
     });
   } else agent.log.warn(`abandoning run ${paused.id} (${paused.action}), which waits for a reboot: backouts (${config.phases.backout}) and error.d run`);
-  agent.log.addSecrets(secretValues(intent.products));
+  agent.maskSecrets(intent.products);
   const stub = () => journalStub(agent, { id: paused.id, action: paused.action, command: agent.commandLine, status: 'rebooting', startedAt: paused.requested_at, mode: intent.mode, products: enabledVersions(intent.products), label: paused.label });
   return execute(agent, config, original, intent, files, baseDir, { paused, journal: journal ?? stub() });
 }
@@ -247,6 +247,7 @@ interface Preview {
 
 async function previewRun(agent: Agent, config: Config, request: RunRequest, plan: Plan): Promise<Preview> {
   const intent = resolveIntent(config, await agent.store.read(), request);
+  agent.maskSecrets(intent.products); // .if files and explorers run: their output is logged
   const runId = newRunId();
   const marker = runMarker(runId);
   // Findable if this agent is killed: the next command removes it and ends what the .if files left.
@@ -793,6 +794,7 @@ export async function collectFacts(agent: Agent): Promise<{ doc: FactsDoc; explo
   const plan = agent.phasesList();
   const refusal = agent.planRefusal(plan);
   if (refusal) throw refusal;
+  await agent.registerSecrets(); // explorers run: their output is logged and kept
   await agent.store.ensureDir();
   await sweepLeftovers(agent, config);
   const runId = newRunId();

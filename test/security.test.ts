@@ -112,6 +112,100 @@ describe('trust: programs named in bootstrap.ini run as root as steps do', () =>
   );
 });
 
+describe('trust: what a launcher or an interpreter in bootstrap.ini would run', () => {
+  it(
+    'every file named by the arguments of an interpreter or launcher (options skipped, after --, VAR=FILE, PATH, sh -c words) is judged: an attacker\'s script in a sticky dir never runs; data files of other programs are not judged',
+    withBox(iniWith(), async (box, log) => {
+      chmodSync(box.dir, 0o711); // nobody reaches the sticky dir
+      const ww = join(box.dir, 'ww');
+      mkdirSync(ww);
+      chmodSync(ww, 0o1777);
+      const ran = join(box.dir, 'ran.log');
+      const evil = join(ww, 'evil.sh');
+      const data = join(ww, 'app.log');
+      // The attacker (uid 65534) writes the script and a data file, in a dir anyone may write.
+      const made = spawnSync(asNobody[0]!, [...asNobody.slice(1), 'sh', '-c', `printf '#!/bin/sh\\necho "evil ran as $(id -u)" >> ${ran}\\n' > ${evil}; chmod 777 ${evil}; echo data > ${data}`]);
+      assert.equal(made.status, 0, String(made.stderr));
+      recordingStep(box.phasesDir, 'configure', '10-ask', 'echo kernel > "$BOOTSTRAP_REBOOT_FILE"');
+      const env = { LOG: log, PATH: `${ww}:${process.env['PATH']}` };
+      const smuggled = [`/bin/sh -e ${evil}`, `/usr/bin/env ${evil}`, `/bin/sh -- ${evil}`, 'env FOO=1 evil.sh', `nice -n 5 sh -c "x=1 && exec ${evil}"`, `/usr/bin/env LD_PRELOAD=${evil} true`, `timeout 30 bash --rcfile=${evil} -i`];
+      const named = (key: string) => new RegExp(`${evil.replace(/[.]/g, '\\.')} \\(named by ${key.replace(/[[\].]/g, '\\$&')}\\): owned by uid 65534`);
+      for (const command of smuggled) {
+        writeFileSync(box.config, iniWith({ reboot_command: command }));
+        const r = await box.run(['server.provision'], { env });
+        assert.equal(r.code, 77, `${command}: ${r.stderr}`);
+        assert.match(r.stderr, named('[phases] reboot_command'), command);
+        assert.deepEqual(readLines(log), [], 'no step ran');
+      }
+      writeFileSync(box.config, iniWith({}, `\n[heartbeat.bad]\ntype = exec\ncommand = /usr/bin/env ${evil}\n`));
+      const beat = await box.run(['heartbeat.get', 'bad'], { env });
+      assert.equal(beat.code, 77, beat.stdout + beat.stderr);
+      assert.match(beat.stdout + beat.stderr, named('[heartbeat.bad] command'));
+      assert.ok(!existsSync(ran), 'the attacker\'s script never ran');
+      // Ordinary configs still work: a shell one-liner, and a data file given to a program that is no launcher.
+      writeFileSync(box.config, iniWith({ reboot_command: 'sh -c "df -P / | tail -1"' }, `\n[heartbeat.age]\ntype = exec\ncommand = ls -l ${data}\n`));
+      const list = await box.run(['phases.list'], { env });
+      assert.equal(list.code, 0, list.stdout + list.stderr);
+      const age = await box.run(['heartbeat.get', 'age', '--json'], { env });
+      assert.equal(age.code, 0, age.stdout + age.stderr);
+      assert.equal(json(age).results[0].healthy, true);
+    }),
+  );
+});
+
+describe('trust: the callback key file', () => {
+  it(
+    'a key file another user owns (so can read and replace), a symlink, or one in a dir another user owns is refused (78) naming [callback] secret_file; nothing runs or is sent',
+    withBox(iniWith(), async (box, log) => {
+      const received: string[] = [];
+      const receiver = await httpStub((req, res) => {
+        received.push(String(req.url));
+        req.resume();
+        res.end();
+      });
+      try {
+        chmodSync(box.dir, 0o711); // nobody reaches the key
+        recordingStep(box.phasesDir, 'configure', '10-ok');
+        const key = join(box.dir, 'cb.key');
+        writeFileSync(key, 'KEY-of-nobody\n', { mode: 0o600 });
+        chownSync(key, 65534, 65534);
+        // The attacker can read it and replace it: callbacks signed with it could be forged.
+        const stolen = spawnSync(asNobody[0]!, [...asNobody.slice(1), 'sh', '-c', `cat ${key} && echo KEY-forged > ${key}`]);
+        assert.equal(stolen.status, 0, String(stolen.stderr));
+        assert.equal(String(stolen.stdout), 'KEY-of-nobody\n');
+        const keyDir = join(box.dir, 'nobodys');
+        mkdirSync(keyDir, { mode: 0o700 });
+        writeFileSync(join(keyDir, 'cb.key'), 'KEY-in-their-dir', { mode: 0o600 });
+        chownSync(keyDir, 65534, 65534);
+        const real = join(box.dir, 'real.key');
+        writeFileSync(real, 'KEY-real', { mode: 0o600 });
+        const link = join(box.dir, 'link.key');
+        symlinkSync(real, link);
+        for (const [file, pattern] of [
+          [key, /\[callback\] secret_file: .*cb\.key cannot be trusted: .*cb\.key owned by uid 65534/],
+          [join(keyDir, 'cb.key'), /\[callback\] secret_file: .*nobodys\/cb\.key cannot be trusted: .*nobodys directory owned by uid 65534/],
+          [link, /\[callback\] secret_file: .*link\.key is a symlink/],
+        ] as [string, RegExp][]) {
+          writeFileSync(box.config, iniWith({}, `\n[callback]\nurl = ${receiver.url}/cb\nsecret_file = ${file}\n`));
+          for (const args of [['server.provision'], ['heartbeat.checkup', '--report']]) {
+            const r = await box.run(args, { env: { LOG: log } });
+            assert.equal(r.code, 78, `${file} ${args.join(' ')}: ${r.stderr}`);
+            assert.match(r.stderr, pattern);
+          }
+        }
+        assert.deepEqual(readLines(log), [], 'no step ran');
+        assert.deepEqual(received, [], 'nothing was sent');
+        writeFileSync(box.config, iniWith({}, `\n[callback]\nurl = ${receiver.url}/cb\nsecret_file = ${real}\n`));
+        const good = await box.run(['server.provision'], { env: { LOG: log } });
+        assert.equal(good.code, 0, good.stderr);
+        assert.equal(received.length, 1);
+      } finally {
+        await receiver.close();
+      }
+    }),
+  );
+});
+
 describe('hostile phases', () => {
   it(
     'FIFOs, devices, directories named like steps and symlink loops are skipped with the reason',
@@ -331,6 +425,51 @@ describe('secrets go nowhere', () => {
         assert.equal(journals(box.stateDir).length, 2);
       } finally {
         await receiverStub.close();
+      }
+    }),
+  );
+});
+
+describe('the callback key is masked from the start', () => {
+  it(
+    'a step, an .if file (in a dry run too), an explorer and an exec check printing the callback key (or a secret setting) show ******** in output, log, journal, facts and callback bodies',
+    withBox(iniWith(), async (box) => {
+      const bodies: string[] = [];
+      const receiver = await httpStub((req, res) => {
+        let body = '';
+        req.on('data', (d) => (body += d));
+        req.on('end', () => {
+          bodies.push(body);
+          res.end();
+        });
+      });
+      try {
+        const key = join(box.dir, 'cb.key');
+        writeFileSync(key, 'KEY-0f-callback-printed\n', { mode: 0o600 });
+        const logFile = join(box.dir, 'bootstrap.log');
+        writeFileSync(box.config, iniWith({}, `\n[callback]\nurl = ${receiver.url}/cb\nsecret_file = ${key}\n\n[heartbeat.leak]\ntype = exec\ncommand = /bin/cat ${key}\n\n[log]\nfile = ${logFile}\nlevel = debug\n`));
+        script(join(box.phasesDir, 'configure.d', '10-leak'), `echo "key: $(cat ${key})"; echo "changed $(cat ${key})" >> "$BOOTSTRAP_CHANGES"`);
+        script(join(box.phasesDir, 'configure.d', '10-leak.if'), `echo "if: $(cat ${key})"; grep -o 'SET-s3cret-[a-z0-9]*' "$BOOTSTRAP_CONFIG_JSON"`);
+        script(join(box.phasesDir, 'explorer.d', 'leak'), `cat ${key}`);
+        const set = await box.run(['product.set', 'haproxy.stats_password=SET-s3cret-setting']);
+        assert.equal(set.code, 0, set.stderr);
+        const runs = [
+          await box.run(['server.provision', '-v']),
+          await box.run(['server.provision', '--dry-run', '-v']),
+          await box.run(['server.facts', '--refresh', '--json']),
+          await box.run(['heartbeat.get', 'leak', '--json']),
+          await box.run(['runs.show', '--json']),
+        ];
+        assert.equal(runs[0]!.code, 0, runs[0]!.stderr);
+        assert.equal(bodies.length, 1);
+        const printed = runs.map((r) => r.stdout + r.stderr).join('\n');
+        assert.match(printed, /key: \*\*\*\*\*\*\*\*/, 'the step\'s output was logged, masked');
+        for (const [where, text] of [['printed', printed], ['log file', readFileSync(logFile, 'utf8')], ['callback body', bodies.join('\n')], ...filesUnder(box.stateDir)] as [string, string][]) {
+          assert.ok(!text.includes('KEY-0f-callback-printed'), `the key is in ${where}`);
+          if (!where.endsWith('/state.json')) assert.ok(!text.includes('SET-s3cret-setting'), `the secret setting is in ${where}`);
+        }
+      } finally {
+        await receiver.close();
       }
     }),
   );

@@ -4,8 +4,9 @@
 // 4xx go to dead/ for good. Delivery never throws into a run: what is not delivered waits.
 
 import { createHmac } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { lstatSync, type Stats } from 'node:fs';
 import { readBoundedSync } from '../util/files.js';
+import { pathTrustProblem } from '../util/trust.js';
 import { createRequire } from 'node:module';
 import { redactUrl, type CallbackConfig } from '../config/config.js';
 import { ConfigError } from '../errors.js';
@@ -57,23 +58,40 @@ function post(url: string, body: string, headers: Record<string, string>, signal
 }
 
 /**
- * Reads the HMAC key. Missing, empty, or readable by group/other: refused (78), never silently
- * unsigned.
+ * Reads the HMAC key. Missing, empty, readable by group/other, a symlink, or a file or path
+ * that another user could replace (the trust rules of steps, util/trust): refused (78), never
+ * silently unsigned — a key a local user can read or swap lets them forge signed callbacks.
  */
 export function readSecret(file: string | undefined): Buffer | null {
   if (!file) return null;
-  let mode: number;
+  let st: Stats;
   let key: Buffer;
   try {
+    st = lstatSync(file);
+    if (st.isSymbolicLink()) throw new ConfigError(`[callback] secret_file: ${file} is a symlink`, `put the key in ${file} itself, owned by root, mode 600`);
     key = readBoundedSync(file, { maxBytes: 64 * 1024 }); // a regular file only: a FIFO would hang
-    mode = statSync(file).mode;
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     throw new ConfigError(`[callback] secret_file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'create it with mode 600, or remove secret_file');
   }
-  if ((mode & 0o077) !== 0) throw new ConfigError(`[callback] secret_file: ${file} is readable by group or others (mode ${(mode & 0o777).toString(8)})`, `chmod 600 ${file}`);
+  if ((st.mode & 0o077) !== 0) throw new ConfigError(`[callback] secret_file: ${file} is readable by group or others (mode ${(st.mode & 0o777).toString(8)})`, `chmod 600 ${file}`);
+  const untrusted = pathTrustProblem(file, process.getuid?.() ?? 0);
+  if (untrusted) throw new ConfigError(`[callback] secret_file: ${file} cannot be trusted: ${untrusted.path} ${untrusted.reason}`, `chown root ${file} and chmod go-w the directories above it`);
   const trimmed = Buffer.from(key.toString('utf8').trim(), 'utf8');
   if (trimmed.length === 0) throw new ConfigError(`[callback] secret_file: ${file} is empty`, 'put the HMAC key in it');
   return trimmed;
+}
+
+/**
+ * The key to mask in logs, or null when there is none that could sign (a refused key file
+ * refuses every command that signs, so nothing is signed with it).
+ */
+export function callbackKeyToMask(file: string | undefined): string | null {
+  try {
+    return readSecret(file)?.toString('utf8') ?? null;
+  } catch {
+    return null;
+  }
 }
 
 export function sign(key: Buffer, body: string): string {

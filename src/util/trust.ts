@@ -4,7 +4,8 @@
 // nobody may rename or remove what is not theirs). Then nobody else can change what the path
 // names between the check and its use: what was checked is what runs. Programs named in the
 // configuration (reboot_command, exec heartbeats) are judged by the same rules: the file their
-// first word names (looked up on PATH when bare) and, for an interpreter, the script it runs.
+// first word names (looked up on PATH when bare) and, for an interpreter or a launcher (env,
+// nice, sudo, …), every file its arguments name.
 
 import { accessSync, constants, lstatSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { basename, delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
@@ -110,16 +111,57 @@ export function resolveProgram(program: string, env: NodeJS.ProcessEnv): string 
   return null;
 }
 
-/** Programs that run the file named by their first argument: that file runs as root too. */
-const interpreters = /^(?:sh|bash|dash|ksh|zsh|python[0-9.]*|perl|ruby|node|nodejs|php|lua[0-9.]*)$/;
+/**
+ * Programs that run what their arguments name: interpreters (`sh FILE`, `python3 FILE`) and
+ * launchers that run another program (`env PROG`, `nice PROG`, `sudo PROG`). Whatever runs
+ * through them runs as root too. A heuristic by name: a command should name its script directly.
+ */
+const interpreters = /^(?:sh|ash|bash|dash|ksh|mksh|zsh|fish|csh|tcsh|python[0-9.]*|pypy[0-9.]*|perl[0-9.]*|ruby[0-9.]*|node|nodejs|deno|bun|php[0-9.]*|lua[0-9.]*|luajit|tclsh[0-9.]*|wish[0-9.]*|expect|awk|gawk|mawk|nawk|Rscript|pwsh)$/;
+const launchers = /^(?:env|nice|nohup|timeout|setsid|stdbuf|ionice|chrt|taskset|numactl|cgexec|sudo|doas|su|runuser|sg|setpriv|capsh|chroot|unshare|nsenter|xargs|busybox|flock|systemd-run|systemd-inhibit|time|watch|strace|ltrace|script|cpulimit|trickle|firejail)$/;
 
-/** The files a configured command runs: its program and, for an interpreter (`sh FILE`), its script. */
+/**
+ * The files a configured command runs: its program and, when that is an interpreter or a
+ * launcher, every file its arguments name (see namedFiles). Another program's arguments are its
+ * data (`check_file_age -f /var/log/app.log`), not judged.
+ */
 export function commandFiles(argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
   const program = resolveProgram(argv[0] ?? '', env);
   if (!program) return [];
-  const script = argv[1];
-  if (!interpreters.test(basename(program)) || script === undefined || script.startsWith('-')) return [program];
-  return [program, resolve(script)];
+  const name = basename(program);
+  if (!interpreters.test(name) && !launchers.test(name)) return [program];
+  return [...new Set([program, ...argv.slice(1).flatMap((arg, i) => namedFiles(arg, argv.slice(1, i + 1).includes('--'), env))])];
+}
+
+/**
+ * The existing regular files one argument of an interpreter or launcher may run, by any
+ * position: the argument itself unless it is an option (before `--`) or `VAR=x`, also looked up
+ * on PATH when bare (`env evil.sh`); the value of `--opt=FILE` and `VAR=FILE`; and every absolute
+ * path in a script string (`sh -c "/opt/x.sh; df -P /"`, `su -c …`). Options that take a value
+ * as the next argument need no special case: that value is judged as an operand.
+ */
+function namedFiles(arg: string, afterDashes: boolean, env: NodeJS.ProcessEnv): string[] {
+  const candidates: string[] = [];
+  const option = !afterDashes && arg.startsWith('-');
+  const assignment = !afterDashes && /^[A-Za-z_][A-Za-z0-9_]*=/.test(arg);
+  if (!option && !assignment && arg !== '') {
+    candidates.push(resolve(arg));
+    if (!arg.includes('/')) {
+      const onPath = resolveProgram(arg, env);
+      if (onPath) candidates.push(onPath);
+    }
+  }
+  const value = /^[^=\s]*=(.+)$/.exec(arg)?.[1];
+  if ((option || assignment) && value) candidates.push(resolve(value));
+  for (const m of arg.matchAll(/(?:^|[\s;&|()<>`'"=$])(\/[^\s;&|()<>`'"$]*)/g)) candidates.push(m[1]!);
+  return candidates.filter(isRegularFile);
+}
+
+function isRegularFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** The first trust problem of the files a configured command runs (see commandFiles), or null. */
