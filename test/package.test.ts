@@ -1,10 +1,17 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { exampleIni, root, runCli } from './helpers/cli.js';
+import { exampleIni, isolatedIni, root, runCli } from './helpers/cli.js';
+
+/** The example's bootstrap.ini, copied into `dir` with the machine's os-refresh-config lock not honoured (helpers/cli). */
+function exampleIn(dir: string): string {
+  const copy = join(dir, 'bootstrap.ini');
+  writeFileSync(copy, isolatedIni(readFileSync(exampleIni, 'utf8')));
+  return copy;
+}
 import { script } from './helpers/phases.js';
 
 describe('packaging: npm pack, npm install -g into a fresh prefix', () => {
@@ -40,7 +47,7 @@ describe('packaging: npm pack, npm install -g into a fresh prefix', () => {
     // A run from the installed package: its step launcher ships with it.
     const phases = join(dir, 'installed-phases');
     script(join(phases, 'configure.d', '10-hello'), 'echo "hello from $BOOTSTRAP_PHASE"');
-    const run = spawnSync(installed, ['server.provision', '--phases-dir', phases, '--config', exampleIni, '--state-dir', join(dir, 'installed-state')], { encoding: 'utf8' });
+    const run = spawnSync(installed, ['server.provision', '--phases-dir', phases, '--config', exampleIn(dir), '--state-dir', join(dir, 'installed-state')], { encoding: 'utf8' });
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stderr, /configure\/10-hello \| hello from configure/);
   });
@@ -81,7 +88,7 @@ describe('the embedded example (npm start)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bootstrap-example-'));
     try {
       const env = { PATH: process.env['PATH'], BOOTSTRAP_ROOT: join(dir, 'root') };
-      const args = ['--config', exampleIni, '--state-dir', join(dir, 'state'), '--phases-dir', join(root, 'phases')];
+      const args = ['--config', exampleIn(dir), '--state-dir', join(dir, 'state'), '--phases-dir', join(root, 'phases')];
       const first = await runCli(['server.provision', ...args], { env });
       assert.equal(first.code, 0, first.stderr);
       const second = await runCli(['server.refresh', ...args], { env });
