@@ -198,6 +198,32 @@ function rollouts(ansible: { name: string; env: Record<string, string> }): void 
         assert.match(readFileSync(join(f.hosts[0]!.state, 'applied.log'), 'utf8'), /^refresh {2}r9\/backout$/m);
       }));
 
+    it('set of a secret: never put back as ******** (product.get masks it); with a put back it stops at preflight, the old value never on the controller; with backout=none it is set', () =>
+      withFleet(3, async (f) => {
+        const secret = (h: FleetHost) => JSON.parse(readFileSync(join(h.state, 'state.json'), 'utf8')).products.haproxy?.settings?.stats_password;
+        for (const h of f.hosts) assert.equal(f.runIn(h, [bin, 'product.set', `haproxy.stats_password=old-${h.name}`, '-q']).code, 0);
+        writeFileSync(join(f.hosts[1]!.etc, 'FAIL'), '');
+        const settings = { 'haproxy.stats_password': 'new-pass', 'haproxy.maxconn': 8000 };
+        // backout=fleet after host02 fails, and host02's own settings put back (backout=host): both
+        // would need the old secret, which the controller never sees.
+        for (const backout of ['fleet', 'host']) {
+          const r = f.rollout({ command: 'set', settings, rollout_id: `s-${backout}`, batches: ['100%'], backout });
+          assert.notEqual(r.code, 0);
+          assert.ok(r.report, r.output);
+          for (const h of f.hosts) assert.equal(secret(h), `old-${h.name}`, `${backout}: ${h.name}'s secret (never ********)`);
+          assert.deepEqual(Object.values(statuses(r.report)), Array(3).fill('not run'), JSON.stringify(r.report.hosts));
+          assert.match(r.report.stop_reason, /^preflight: haproxy\.stats_password is secret: .*backout=none/);
+          assert.doesNotMatch(r.output + JSON.stringify(r.report), /old-host/, 'the old secrets never reach the controller');
+          for (const h of f.hosts) assert.equal(existsSync(join(h.state, 'applied.log')), false, h.name);
+        }
+        // backout=none: nothing is put back, the secret is set on every host that succeeded (and
+        // left on the failed one: the operator chose so).
+        const r = f.rollout({ command: 'set', settings, rollout_id: 's-none', batches: ['100%'], backout: 'none', on_fail: 'continue' });
+        assert.deepEqual(statuses(r.report), { host01: 'success', host02: 'failed', host03: 'success' }, r.output);
+        for (const h of f.hosts) assert.equal(secret(h), 'new-pass', h.name);
+        assert.doesNotMatch(r.output + JSON.stringify(r.report), /old-host/);
+      }));
+
     it('a failure within the budget: the rollout goes on (and the playbook still fails)', () =>
       withFleet(5, async (f) => {
         writeFileSync(join(f.hosts[2]!.etc, 'FAIL'), '');

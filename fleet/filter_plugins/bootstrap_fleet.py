@@ -117,12 +117,18 @@ def _holder(lock):
 
 
 def _products(doc):
-    """product.get: each setting's value, keyed `product.name` (a backout puts it back as it was)."""
+    """product.get: each setting's value, keyed `product.name` (a backout puts it back as it was),
+    and which of them are secret: the agent prints a secret's value as ******** (never the value),
+    so a secret can never be put back from here, and the playbook must know which ones they are."""
     settings = {}
+    secrets = []
     for at, product in _objects(doc, '', 'products'):
         for sat, s in _objects(product, at, 'settings'):
-            settings[_get(s, sat, 'product', 'string') + '.' + _get(s, sat, 'name', 'string')] = _get(s, sat, 'value', 'scalar?')
-    return {'settings': settings}
+            key = _get(s, sat, 'product', 'string') + '.' + _get(s, sat, 'name', 'string')
+            settings[key] = _get(s, sat, 'value', 'scalar?')
+            if _get(s, sat, 'secret', 'boolean?', False):
+                secrets.append(key)
+    return {'settings': settings, 'secrets': secrets}
 
 
 def _message(text):
@@ -148,7 +154,7 @@ def _run(doc):
 # names it in a problem (preflight reads two).
 _KINDS = {
     'status': (_status, {'mode': None, 'provisioned': False, 'versions': {}, 'lock_holder': None}, 'server.status: '),
-    'products': (_products, {'settings': {}}, 'product.get: '),
+    'products': (_products, {'settings': {}, 'secrets': []}, 'product.get: '),
     'run': (_run, {'id': None, 'duration_ms': None, 'failed_at': ''}, ''),
     # An answer the playbook reads nothing of but that it is one (settings put back).
     'object': (lambda doc: {}, {}, ''),
@@ -225,9 +231,19 @@ def bs_server_text(text):
     return wrap_var(_message(_clean(str(text or '')).strip()))
 
 
+def _plain(value):
+    """`value` with plain dicts and lists: 2.19 hands a filter the lists a template made as lazy
+    containers, which wrap_var cannot rebuild ('Direct construction of lazy containers')."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def bs_inert(value):
     """`value` with every string in it marked unsafe: never templated when read back."""
-    return wrap_var(value)
+    return wrap_var(_plain(value))
 
 
 class FilterModule:
