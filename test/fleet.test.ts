@@ -265,28 +265,41 @@ function rollouts(ansible: { name: string; env: Record<string, string> }): void 
       };
       const f = makeFleet({ hosts: 4, ini: lbIni, phases: lbPhases, bin, dir: fdir, lb: true, env: ansible.env, start: (_h, enter) => enter(['sh', '-c', `while :; do "${process.execPath}" ${app}; sleep 0.1; done`]) });
       const stop = join(fdir, 'stop-load');
-      const load = spawn('ip', ['netns', 'exec', f.hub, process.execPath, '-e', `
-        const http = require('http'); const fs = require('fs'); let ok = 0, failed = 0; const t0 = Date.now(); const errors = [];
-        (function next() {
-          if (fs.existsSync(${JSON.stringify(stop)}) || Date.now() - t0 > 240000) { console.log(JSON.stringify({ ok, failed, errors: errors.slice(0, 5) })); return; }
-          const req = http.get(${JSON.stringify(f.lb!.url)}, { timeout: 3000, agent: false }, (res) => { res.resume(); res.on('end', () => { if (res.statusCode === 200) ok++; else { failed++; errors.push(res.statusCode); } setTimeout(next, 10); }); });
-          req.on('error', (e) => { failed++; errors.push(e.code); setTimeout(next, 10); });
-          req.on('timeout', () => req.destroy(new Error('timeout')));
-        })();`], { stdio: ['ignore', 'pipe', 'ignore'] });
-      let loadOut = '';
-      load.stdout!.setEncoding('utf8').on('data', (d: string) => (loadOut += d));
+      // The load starts once every app has passed haproxy's own check (L7OK): haproxy counts a
+      // server UP from its start, before its first check, so load sent while the apps were still
+      // starting was answered 503 on a loaded machine. What is measured is the rollout alone.
+      const startLoad = () => {
+        const load = spawn('ip', ['netns', 'exec', f.hub, process.execPath, '-e', `
+          const http = require('http'); const fs = require('fs'); let ok = 0, failed = 0; const t0 = Date.now(); const errors = [];
+          (function next() {
+            if (fs.existsSync(${JSON.stringify(stop)}) || Date.now() - t0 > 240000) { console.log(JSON.stringify({ ok, failed, errors: errors.slice(0, 5) })); return; }
+            const req = http.get(${JSON.stringify(f.lb!.url)}, { timeout: 3000, agent: false }, (res) => { res.resume(); res.on('end', () => { if (res.statusCode === 200) ok++; else { failed++; errors.push(res.statusCode + ' at ' + new Date().toISOString()); } setTimeout(next, 10); }); });
+            req.on('error', (e) => { failed++; errors.push(e.code + ' at ' + new Date().toISOString()); setTimeout(next, 10); });
+            req.on('timeout', () => req.destroy(new Error('timeout')));
+          })();`], { stdio: ['ignore', 'pipe', 'ignore'] });
+        let out = '';
+        load.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+        return { load, result: () => out };
+      };
+      let loader: ReturnType<typeof startLoad> | null = null;
       try {
         for (const h of f.hosts) assert.equal(f.runIn(h, [bin, 'server.provision', '-q']).code, 0);
-        for (let i = 0; i < 100 && Object.values(f.lbStatus()).filter((s) => s === 'UP').length < 4; i++) spawnSync('sleep', ['0.1']);
+        const ready = () => Object.values(f.lbStatus()).filter((s) => s === 'UP').length === 4 && Object.values(f.lbStatus('check_status')).every((c) => c === 'L7OK');
+        for (let i = 0; i < 200 && !ready(); i++) spawnSync('sleep', ['0.1']);
         assert.deepEqual(Object.values(f.lbStatus()), ['UP', 'UP', 'UP', 'UP']);
+        assert.deepEqual(Object.values(f.lbStatus('check_status')), ['L7OK', 'L7OK', 'L7OK', 'L7OK']);
+        loader = startLoad();
+        const load = loader.load;
+        const began = new Date().toISOString();
         const r = f.rollout({ command: 'upgrade', product: 'haproxy', version: '2.8', rollout_id: 'lb1', batches: [1, 2] });
         assert.equal(r.code, 0, r.output);
         assert.deepEqual(Object.values(statuses(r.report)), Array(4).fill('success'));
         assert.deepEqual(Object.values(f.lbStatus()), ['UP', 'UP', 'UP', 'UP']);
+        const ended = new Date().toISOString();
         writeFileSync(stop, '');
         await new Promise((res) => load.once('close', res));
-        const counts = JSON.parse(loadOut);
-        assert.equal(counts.failed, 0, `failed requests through the LB: ${JSON.stringify(counts)}`);
+        const counts = JSON.parse(loader.result());
+        assert.equal(counts.failed, 0, `failed requests through the LB (rollout from ${began} to ${ended}): ${JSON.stringify(counts)}`);
         assert.ok(counts.ok > 50, `requests served: ${counts.ok}`);
         // A failed host stays in maintenance; the others are ready again.
         writeFileSync(join(f.hosts[2]!.etc, 'FAIL'), '');
@@ -311,7 +324,7 @@ function rollouts(ansible: { name: string; env: Record<string, string> }): void 
         assert.equal(undrained.report.hosts[0].exit_code, null);
         for (const h of f.hosts) assert.doesNotMatch(readFileSync(join(h.state, 'applied.log'), 'utf8'), /upgrade 3\.0/, h.name);
       } finally {
-        load.kill('SIGKILL');
+        loader?.load.kill('SIGKILL');
         f.teardown();
       }
     });

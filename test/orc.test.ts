@@ -112,26 +112,30 @@ describe('os-refresh-config, side by side', { skip }, () => {
     withBox(iniWith({ orc_lockfile: 'orc.lock' }), async (box) => {
       const lockfile = join(box.dir, 'orc.lock');
       writeFileSync(lockfile, '');
-      script(join(box.phasesDir, 'configure.d', '10-slow'), '[ -f "$SLOW" ] && sleep 2; echo ran >> "$LOG"');
+      // The slow step says when it has begun: by then its runner holds the lock. (Probing the
+      // lock with flock took it for a moment, and an os-refresh-config starting in that moment
+      // found it held and gave up, so the run that followed was never blocked.)
+      script(join(box.phasesDir, 'configure.d', '10-slow'), 'if [ -f "$SLOW" ]; then : > "$STARTED"; sleep 2; fi; echo ran >> "$LOG"');
       const slow = join(box.dir, 'slow');
       writeFileSync(slow, '');
       const log = join(box.dir, 'log');
+      const begun = async (marker: string) => {
+        for (let i = 0; i < 400 && !existsSync(marker); i++) await new Promise((r) => setTimeout(r, 25));
+        assert.ok(existsSync(marker), `${marker}: the slow step never began`);
+      };
       // os-refresh-config first, holding the lock for its slow step.
-      const orc = spawn('os-refresh-config', ['--lockfile', lockfile], { env: { ...box.env, OS_REFRESH_CONFIG_BASE_DIR: box.phasesDir, SLOW: slow, LOG: log }, stdio: 'ignore' });
-      const heldByOrc = () => spawnSync('flock', ['--nonblock', lockfile, 'true']).status !== 0;
-      for (let i = 0; i < 200 && !heldByOrc(); i++) await new Promise((r) => setTimeout(r, 25));
+      const orcStarted = join(box.dir, 'orc-started');
+      const orc = spawn('os-refresh-config', ['--lockfile', lockfile], { env: { ...box.env, OS_REFRESH_CONFIG_BASE_DIR: box.phasesDir, SLOW: slow, LOG: log, STARTED: orcStarted }, stdio: 'ignore' });
+      await begun(orcStarted);
       const blocked = await box.run(['server.provision'], { env: { LOG: log } });
       assert.equal(blocked.code, 75, blocked.stderr);
       assert.match(blocked.stderr, /os-refresh-config .* is running: it holds .*orc\.lock/);
       await new Promise((r) => orc.once('close', r));
+      assert.equal(orc.exitCode, 0);
       // Now bootstrap first: os-refresh-config finds the lock held.
-      const ours = box.start(['server.provision'], { env: { LOG: log, SLOW: slow } });
-      for (let i = 0; i < 200; i++) {
-        const st = await box.run(['server.status', '--json']);
-        if (st.code === 0 && json(st).lock.state === 'held') break;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      await new Promise((r) => setTimeout(r, 500)); // its flock is taken right after the run lock
+      const oursStarted = join(box.dir, 'ours-started');
+      const ours = box.start(['server.provision'], { env: { LOG: log, SLOW: slow, STARTED: oursStarted } });
+      await begun(oursStarted);
       const theirs = spawnSync('os-refresh-config', ['--lockfile', lockfile], { env: { ...box.env, OS_REFRESH_CONFIG_BASE_DIR: box.phasesDir, LOG: log }, encoding: 'utf8' });
       assert.notEqual(theirs.status, 0);
       assert.match(theirs.stderr, /Could not lock/);

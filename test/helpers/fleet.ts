@@ -35,8 +35,8 @@ export interface Fleet {
   hosts: FleetHost[];
   /** With `lb`: the haproxy host (group lb), its runtime API socket and its frontend URL. */
   lb: { host: FleetHost; socket: string; url: string } | null;
-  /** `show stat` of the lb's haproxy: server → status (UP, DOWN, MAINT, DRAIN …). */
-  lbStatus(): Record<string, string>;
+  /** `show stat` of the lb's haproxy: server → status (UP, DOWN, MAINT, DRAIN …), or another column (e.g. check_status). */
+  lbStatus(column?: string): Record<string, string>;
   bin: string;
   inventory: string;
   /** Runs fleet/rollout.yml in the hub namespace with these extra vars (and ansible settings in `env`). */
@@ -241,12 +241,14 @@ export function makeFleet(o: FleetOptions): Fleet {
     hub,
     hosts: hosts.filter((h) => h.name !== 'lb01'),
     lb,
-    lbStatus() {
+    lbStatus(column = 'status') {
       if (!lb) return {};
       // A path socket is reachable from any network namespace: ask haproxy from here.
       const ask = `const c=require('net').connect(${JSON.stringify(lb.socket)});let d='';c.on('data',x=>d+=x);c.on('end',()=>process.stdout.write(d));c.write('show stat\\n');`;
       const r = spawnSync(process.execPath, ['-e', ask], { encoding: 'utf8', timeout: 5000 });
-      return Object.fromEntries(r.stdout.split('\n').filter((l) => l.startsWith('app,') && !l.startsWith('app,BACKEND')).map((l) => [l.split(',')[1]!, l.split(',')[17]!]));
+      const lines = r.stdout.split('\n');
+      const at = (lines[0] ?? '').replace(/^# /, '').split(',').indexOf(column);
+      return Object.fromEntries(lines.filter((l) => l.startsWith('app,') && !l.startsWith('app,BACKEND')).map((l) => [l.split(',')[1]!, l.split(',')[at]!]));
     },
     bin: o.bin,
     inventory,
