@@ -28,6 +28,8 @@ import { resolveProgram } from './util/trust.js';
 import { makeScratchDir, sweepDeadScratch } from './util/scratch.js';
 import { runCheckup } from './heartbeat/checkup.js';
 import { readSecret } from './callback/deliver.js';
+import { compareVersions } from './versions.js';
+export { compareVersions }; // kept while other branches import it from here; drop once none do
 import { runCallback } from './callback/payload.js';
 import type { Checkup } from './heartbeat/types.js';
 
@@ -714,30 +716,6 @@ async function settleDeadRun(agent: Agent, owner: LockOwner, runId: string): Pro
   if (held.length) for (const file of held) await agent.releaseCallback(file, runCallback(journal));
   else await agent.queueCallbackSafely(runCallback(journal));
   agent.log.warn(`recorded run ${runId} as failed: ${journal.failure!.message}`);
-}
-
-/**
- * Orders versions as people read them: digit runs numerically (2.10 > 2.9), letter runs by
- * bytes, a longer version after its prefix (1.4.1 > 1.4); `~` sorts before anything (1.0~rc1 <
- * 1.0), as in Debian.
- */
-export function compareVersions(a: string, b: string): number {
-  const parts = (v: string) => v.split(/(~)|[.+_-]/).filter((p) => p !== undefined && p !== '').flatMap((p) => p.match(/~|\d+|[^\d~]+/g) ?? []);
-  const x = parts(a);
-  const y = parts(b);
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    const p = x[i];
-    const q = y[i];
-    if (p === q) continue;
-    if (p === '~' || q === undefined) return p === '~' ? -1 : 1;
-    if (q === '~' || p === undefined) return q === '~' ? 1 : -1;
-    const np = /^\d+$/.test(p);
-    const nq = /^\d+$/.test(q);
-    if (np && nq) return BigInt(p) < BigInt(q) ? -1 : BigInt(p) > BigInt(q) ? 1 : 0;
-    if (np !== nq) return np ? 1 : -1;
-    return p < q ? -1 : 1;
-  }
-  return 0;
 }
 
 /** What steps learn of the run from the environment (BOOTSTRAP_ACTION, _MODE, _VERSION …). */

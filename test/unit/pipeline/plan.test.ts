@@ -1,0 +1,46 @@
+// Unit tests for src/pipeline/plan.ts's sortRunParts: the order steps run in, which must be
+// `LANG=C sort -n`'s (the order os-refresh-config's dib-run-parts uses).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { sortRunParts } from '../../../src/pipeline/plan.js';
+
+describe('sortRunParts', () => {
+  it('orders by the leading number, not by bytes', () => {
+    assert.deepEqual(sortRunParts(['10-b', '9-a', '2-c', '100-a']), ['2-c', '9-a', '10-b', '100-a']);
+  });
+
+  it('counts no number (and zero) as 0 and negative numbers below it', () => {
+    assert.deepEqual(sortRunParts(['1-a', 'a', '-1-x', '0-z', '-10-y', '-']), ['-10-y', '-1-x', '-', '0-z', 'a', '1-a']);
+  });
+
+  it('ignores leading zeros and blanks for the number, then breaks ties by bytes', () => {
+    assert.deepEqual(sortRunParts(['10-a', '9-y', '010-a', ' 5-x', '4-b']), ['4-b', ' 5-x', '9-y', '010-a', '10-a']);
+  });
+
+  it('compares numbers of any length exactly', () => {
+    assert.deepEqual(sortRunParts(['100000000000000000001-a', '100000000000000000000-b', '99999999999999999999-c']), [
+      '99999999999999999999-c',
+      '100000000000000000000-b',
+      '100000000000000000001-a',
+    ]);
+  });
+
+  it('breaks ties by UTF-8 bytes, not UTF-16 code units', () => {
+    // U+1F600 is F0 9F 98 80 in UTF-8 (after EF BF BD), but D83D in UTF-16 (before FFFD).
+    assert.deepEqual(sortRunParts(['\u{1F600}', '\uFFFD']), ['\uFFFD', '\u{1F600}']);
+    assert.deepEqual(sortRunParts(['b', 'B', 'a', '_']), ['B', '_', 'a', 'b']);
+  });
+
+  it('does not change its argument', () => {
+    const names = ['2', '1'];
+    sortRunParts(names);
+    assert.deepEqual(names, ['2', '1']);
+  });
+
+  it('agrees with LANG=C sort -n on names without a decimal point', () => {
+    const names = ['10-x', '1-x', '01-x', '001', '1', 'x', 'X', '-1', '-01-a', '-', '--1', '00', '0', '20_a', '20-a', '20.a', ' 3', '\t3', '2 ', 'é', 'e', '~', '9'];
+    const sorted = execFileSync('sort', ['-n'], { input: names.join('\n') + '\n', env: { ...process.env, LANG: 'C', LC_ALL: 'C' } }).toString().split('\n').slice(0, -1);
+    assert.deepEqual(sortRunParts(names), sorted);
+  });
+});
