@@ -44,7 +44,10 @@ describe('state.json: concurrency and crash safety', () => {
       let timer: NodeJS.Timeout | undefined;
       child.once('spawn', () => {
         spawnedAt = performance.now();
-        timer = setTimeout(() => ((killed = true), child.kill('SIGKILL')), Math.floor(fraction * span));
+        timer = setTimeout(() => {
+          killed = child.exitCode === null && child.signalCode === null; // else it beat the kill
+          child.kill('SIGKILL');
+        }, Math.floor(fraction * span));
       });
       const r = await collect(child);
       clearTimeout(timer);
