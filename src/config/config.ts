@@ -10,6 +10,11 @@ import { ConfigError, ConfigMissingError, PermissionDeniedError } from '../error
 import { describeChoices } from '../util/suggest.js';
 import { formatSettingType, parseSettingType, parseSettingValue, type SettingType, type SettingValue } from './setting-types.js';
 import { scanIni, type IniScan } from './ini-scan.js';
+import { splitCommand } from './command-line.js';
+import { redactUrl } from '../util/url.js';
+
+/** Where the callback, the run and the CLI have long found it (it lives in util/url). */
+export { redactUrl };
 
 export type BackoutPolicy = 'failed' | 'all' | 'none';
 export type HeartbeatType = 'haproxy' | 'http' | 'tcp' | 'exec';
@@ -410,78 +415,4 @@ function readHeartbeats(r: Reader, all: Record<string, unknown>, file: string): 
 
 function checkHttpUrl(where: string, url: string): void {
   if (!/^https?:\/\//.test(url) || !parseSettingValue({ kind: 'url' }, url).ok) throw new ConfigError(`[${where}] url: '${redactUrl(url)}' is not an http(s) URL`);
-}
-
-/**
- * Splits a command line like a shell would split words (quotes and backslashes), with no
- * expansion of any kind: what is written is what runs.
- */
-export function splitCommand(command: string, where: string): string[] {
-  const words: string[] = [];
-  let word = '';
-  let inWord = false;
-  let quote: '"' | "'" | null = null;
-  for (let i = 0; i < command.length; i++) {
-    const c = command[i]!;
-    if (quote) {
-      if (c === quote) quote = null;
-      else if (c === '\\' && quote === '"' && i + 1 < command.length && '"\\'.includes(command[i + 1]!)) word += command[++i];
-      else word += c;
-    } else if (c === "'" || c === '"') {
-      quote = c;
-      inWord = true;
-    } else if (c === '\\' && i + 1 < command.length) {
-      word += command[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) words.push(word);
-      word = '';
-      inWord = false;
-    } else {
-      word += c;
-      inWord = true;
-    }
-  }
-  if (quote) throw new ConfigError(`[${where}] command: unterminated ${quote} quote`);
-  if (inWord) words.push(word);
-  const shell = shellSyntax(command);
-  if (shell) {
-    throw new ConfigError(
-      `[${where}] command: '${shell}' is shell syntax, and the command runs without a shell`,
-      `write command = sh -c ${JSON.stringify(command)} to run it with one`,
-    );
-  }
-  if (words.length === 0) throw new ConfigError(`[${where}] command: missing`, 'an exec check needs command = PROGRAM ARGS...');
-  return words;
-}
-
-/**
- * The first unquoted character that only a shell would act on (a pipe, a redirection, `;`, `&`,
- * `$`, a backquote, a glob), or null: such a command would run with that character as a plain
- * argument (`df -P / | tail -1` → df: invalid option).
- */
-function shellSyntax(command: string): string | null {
-  let quote: string | null = null;
-  for (let i = 0; i < command.length; i++) {
-    const c = command[i]!;
-    if (quote) {
-      if (c === quote) quote = null;
-      else if (c === '\\' && quote === '"') i++;
-      continue;
-    }
-    if (c === '\\') i++;
-    else if (c === '"' || c === "'") quote = c;
-    else if ('|&;<>$`*?(){}'.includes(c)) return c;
-  }
-  return null;
-}
-
-/** A URL fit for logs: no userinfo, no query string, no fragment. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
-  } catch {
-    return '(unparseable URL)';
-  }
 }
