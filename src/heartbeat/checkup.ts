@@ -1,19 +1,10 @@
 // Runs checks in parallel, each bounded by its own timeout: a checkup takes about the longest
 // timeout, whatever hangs.
 
-import type { HeartbeatSpec } from '../config/config.js';
-import { checkExec, checkHttp, checkTcp } from './checks.js';
-import { checkHaproxy } from './haproxy.js';
+import { checkHeartbeat, type HeartbeatSpec } from './kinds.js';
 import type { CheckResult, CheckVerdict, Checkup } from './types.js';
 import { Masker } from '../log/mask.js';
 import type { TextMasker } from '../pipeline/output.js';
-
-const checkers: Record<HeartbeatSpec['type'], (spec: HeartbeatSpec, signal: AbortSignal, env: NodeJS.ProcessEnv, masker: TextMasker) => Promise<CheckVerdict>> = {
-  haproxy: checkHaproxy,
-  http: checkHttp,
-  tcp: checkTcp,
-  exec: checkExec,
-};
 
 /**
  * `env`: the agent's environment, which an exec check's command gets (and finds its program on);
@@ -29,7 +20,7 @@ export async function runCheck(spec: HeartbeatSpec, env: NodeJS.ProcessEnv = pro
   });
   let verdict: CheckVerdict;
   try {
-    verdict = await Promise.race([checkers[spec.type](spec, signal, env, masker), hardStop]);
+    verdict = await Promise.race([checkHeartbeat(spec, { signal, env, masker }), hardStop]);
   } catch (err) {
     verdict = { healthy: false, detail: (err as Error).message };
   } finally {
