@@ -15,7 +15,7 @@ import { parseHeartbeat, type HeartbeatSpec } from '../heartbeat/kinds.js';
 import type { SectionReader } from '../heartbeat/types.js';
 import { redactUrl } from '../util/url.js';
 
-/** Where the callback, the run and the CLI have long found it (it lives in util/url). */
+/** Re-exported where the callback, the run and the CLI import them from (redactUrl lives in util/url, HeartbeatSpec in heartbeat/kinds). */
 export { redactUrl };
 export type { HeartbeatSpec };
 

@@ -10,10 +10,10 @@ import type { TextMasker } from '../pipeline/output.js';
  * `env`: the agent's environment, which an exec check's command gets (and finds its program on);
  * `masker`: secrets out of what a check says (an exec check's output), before it is cut, kept or shown.
  */
-export async function runCheck(spec: HeartbeatSpec, env: NodeJS.ProcessEnv = process.env, masker: TextMasker = new Masker()): Promise<CheckResult> {
+async function runCheck(spec: HeartbeatSpec, env: NodeJS.ProcessEnv, masker: TextMasker = new Masker()): Promise<CheckResult> {
   const t0 = performance.now();
   const signal = AbortSignal.timeout(spec.timeoutMs);
-  // Belt and braces: even a checker that ignored its signal cannot outlive the timeout by much.
+  // Belt and braces: even a kind's check that ignored its signal cannot outlive the timeout by much.
   let timer: NodeJS.Timeout | undefined;
   const hardStop = new Promise<CheckVerdict>((resolve) => {
     timer = setTimeout(() => resolve({ healthy: false, detail: `no verdict within ${spec.timeoutMs / 1000} s` }), spec.timeoutMs + 250);
@@ -30,7 +30,8 @@ export async function runCheck(spec: HeartbeatSpec, env: NodeJS.ProcessEnv = pro
   return { name: spec.name, type: spec.type, healthy: verdict.healthy, latency_ms: Math.round(performance.now() - t0), detail: masker.mask(verdict.detail) };
 }
 
-export async function runCheckup(specs: HeartbeatSpec[], env: NodeJS.ProcessEnv = process.env, masker?: TextMasker): Promise<Checkup> {
+/** Every check in parallel; `env` is the agent's (never this process's by default: an Agent may be given another). */
+export async function runCheckup(specs: HeartbeatSpec[], env: NodeJS.ProcessEnv, masker?: TextMasker): Promise<Checkup> {
   const started = new Date();
   const results = await Promise.all(specs.map((s) => runCheck(s, env, masker)));
   return { healthy: results.every((r) => r.healthy), started_at: started.toISOString(), finished_at: new Date().toISOString(), results };

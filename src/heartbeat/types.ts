@@ -44,7 +44,7 @@ export interface HeartbeatKind<S extends SpecBase & { type: string }> {
   keys: string[];
   /** Its section, read once the type and timeout were and the keys checked. */
   parse(r: SectionReader, base: SpecBase): S;
-  /** Never rejects for a failed check: an unhealthy verdict says why. */
+  /** A failed check is an unhealthy verdict saying why (checkup turns a throw into one too). */
   check(spec: S, ctx: CheckContext): Promise<CheckVerdict>;
 }
 
