@@ -1,6 +1,7 @@
 // The one list of heartbeat kinds. Everything that names the kinds derives from it: the
 // HeartbeatType and HeartbeatSpec types, the hint of an unknown `type` in bootstrap.ini, and the
-// dispatch of a check; test/heartbeat-kinds ties the callback JSON Schema's enum to it.
+// dispatch of a check; test/unit/heartbeat/kinds.test.ts ties the callback JSON Schema's enum
+// to it.
 
 import { ConfigError } from '../errors.js';
 import { exec } from './exec.js';
@@ -41,6 +42,6 @@ export function parseHeartbeat(name: string, r: SectionReader): HeartbeatSpec {
 
 /** Checks one spec with its kind. */
 export function checkHeartbeat(spec: HeartbeatSpec, ctx: CheckContext): Promise<CheckVerdict> {
-  const kind: HeartbeatKind<HeartbeatSpec> = kinds[spec.type];
+  const kind: HeartbeatKind<HeartbeatSpec> = kinds[spec.type]; // the kind spec.type names: the one whose spec it is
   return kind.check(spec, ctx);
 }
