@@ -6,38 +6,12 @@ import type { RunJournal } from '../state/journal.js';
 import { DataError, ExitCode, UsageError, oneLine } from '../errors.js';
 import { maxDurationMs } from '../config/config.js';
 import { maxValueBytes } from '../products.js';
-import type { Logger } from '../log/log.js';
-import type { CliIo } from './cli.js';
+import { commandName, type Command, type CommandContext } from './context.js';
 import { formatCheckupBrief, formatDryRun, formatJournal, formatOutcome, formatOutcomeBrief, formatPlan, formatProducts, formatRunList, formatSettingValue, formatStatus, formatCheckupTable, formatBlame, formatFacts } from './format.js';
 import { countSteps, summarizeRun as runSummary } from '../state/journal.js';
 import type { RunOutcome, RunRequest } from '../run.js';
 import { installUnits } from '../units.js';
 import { dryRunJson, factsJson, planJson, settingChangesJson, statusJson } from './json.js';
-
-export interface CommandContext {
-  json: boolean;
-  quiet: boolean;
-  io: CliIo;
-  logger: Logger;
-  exitCode: number;
-  agent(): Agent;
-  /** Progress of a run on a terminal (undefined: none). */
-  progress?: ((event: { phase: string; step: string; index: number; total: number }) => void) | undefined;
-  endProgress?: () => void;
-  /**
-   * Prints `human` on stdout (`brief` instead under -q, when given), control characters shown
-   * escaped unless `verbatim`; or `data` as JSON with --json.
-   */
-  print(human: string, data: unknown, brief?: string, how?: { verbatim?: boolean }): void;
-}
-
-export interface Command {
-  usage: string;
-  describe: string;
-  examples: [string, string][];
-  builder?: (y: Argv) => Argv;
-  run(ctx: CommandContext, args: Record<string, unknown>): Promise<void>;
-}
 
 /** `--wait[=S]`: undefined (fail at once), Infinity (bare --wait) or milliseconds. */
 export function parseWait(value: unknown): number | undefined {
@@ -385,7 +359,7 @@ export const commands: Command[] = [
         .option('words', { type: 'boolean', hidden: true, describe: 'print the words to complete, for the script' }),
     async run(ctx, args) {
       if (!args['words']) {
-        const script = completionScript(commands.map((c) => c.usage.split(' ')[0]!));
+        const script = completionScript(commands.map(commandName));
         ctx.io.stdout.write(args['shell'] === 'zsh' ? `# zsh completion for bootstrap: source it from ~/.zshrc\nautoload -U +X bashcompinit && bashcompinit\n${script}` : script);
         return;
       }
@@ -525,7 +499,7 @@ async function applyAfterChange(ctx: CommandContext, args: Record<string, unknow
 function completionWords(ctx: CommandContext, kind: string, arg: string | undefined): string[] {
   if (kind === 'flags') {
     // The command's own options, as its builder declares them (positionals are not flags).
-    const command = commands.find((c) => c.usage.split(' ')[0] === arg);
+    const command = commands.find((c) => commandName(c) === arg);
     const built = command?.builder?.(yargs([])) as unknown as { getOptions(): { key: Record<string, unknown>; hiddenOptions: string[] } } | undefined;
     const opts = built?.getOptions();
     const positional = command ? [...command.usage.matchAll(/[<[](\w+)/g)].map((m) => m[1]!) : [];
