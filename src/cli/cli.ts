@@ -6,7 +6,7 @@ import { logLevels, redactUrl, type LogLevel } from '../config/config.js';
 import { ExitCode, UsageError, oneLine, showControls, toBootstrapError } from '../errors.js';
 import { createLogger, type Logger } from '../log/log.js';
 import { readVersion } from '../version.js';
-import { commands } from './commands.js';
+import { commands } from './commands/index.js';
 import { commandName, type CliIo, type Command, type CommandContext } from './context.js';
 import { closest, describeChoices } from '../util/suggest.js';
 import { Progress } from './progress.js';
@@ -101,7 +101,6 @@ function redactArgv(argv: string[]): string[] {
     return oneLine(a);
   });
 }
-
 
 /** `--wait` takes an optional value only as `--wait=S`: a bare `--wait` must not eat the next word. */
 function normaliseArgv(argv: string[]): string[] {
