@@ -1,4 +1,6 @@
-// argv → command → Agent method → output. The only place that chooses exit codes and prints.
+// argv → command → exit code. Parses the command line (yargs), builds the command's context (its
+// Agent, logger, printer; context.ts) and runs it; the commands themselves are in commands/. The
+// only catch: every error ends here as one message (or --json error object) and its exit code.
 
 import yargs, { type Argv } from 'yargs';
 import { Agent } from '../agent.js';
@@ -12,7 +14,7 @@ import { closest, describeChoices } from '../util/suggest.js';
 import { Progress } from './progress.js';
 import { withSchema } from './json.js';
 
-export interface GlobalArgs {
+interface GlobalArgs {
   config?: string;
   'state-dir'?: string;
   'phases-dir'?: string;

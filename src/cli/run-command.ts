@@ -48,7 +48,7 @@ export function runRequest(args: Record<string, unknown>) {
   };
 }
 
-export type RunSignals = Pick<RunRequest, 'signal' | 'cleanupSignal' | 'onStep'>;
+type RunSignals = Pick<RunRequest, 'signal' | 'cleanupSignal' | 'onStep'>;
 
 /**
  * Runs a pipeline command with SIGINT/SIGTERM wired to it (first: stop the run, which then runs

@@ -1,5 +1,6 @@
 // callback.flush: deliver what waits in the callback outbox.
 
+import { ExitCode } from '../../errors.js';
 import type { Command } from '../context.js';
 
 export const callbackFlush: Command = {
@@ -8,7 +9,7 @@ export const callbackFlush: Command = {
   examples: [['$0 callback.flush --json', 'after the provisioning service was down']],
   async run(ctx) {
     const report = await ctx.agent().flushCallbacks({ lockWaitMs: 30_000 });
-    ctx.exitCode = report.waiting.length ? 1 : 0;
+    ctx.exitCode = report.waiting.length ? ExitCode.failed : ExitCode.ok;
     const human = report.busy
       ? 'another flush is running; nothing was sent'
       : `${report.delivered.length} delivered, ${report.waiting.length} still waiting, ${report.dead.length} refused for good (moved to outbox/dead/)`;

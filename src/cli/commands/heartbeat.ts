@@ -1,5 +1,6 @@
 // The heartbeat commands: heartbeat.get (named checks) and heartbeat.checkup (all, kept, reported).
 
+import { ExitCode } from '../../errors.js';
 import type { Command } from '../context.js';
 import { formatCheckupBrief, formatCheckupTable } from '../format.js';
 
@@ -13,7 +14,7 @@ export const heartbeatGet: Command = {
   builder: (y) => y.positional('names', { type: 'string', array: true, describe: 'heartbeat names ([heartbeat.NAME] sections)' }),
   async run(ctx, args) {
     const checkup = await ctx.agent().heartbeatGet(((args['names'] as unknown[] | undefined) ?? []).map(String));
-    ctx.exitCode = checkup.healthy ? 0 : 1;
+    ctx.exitCode = checkup.healthy ? ExitCode.ok : ExitCode.failed;
     ctx.print(formatCheckupTable(checkup), checkup, formatCheckupBrief(checkup));
   },
 };
@@ -25,7 +26,7 @@ export const heartbeatCheckup: Command = {
   builder: (y) => y.option('report', { type: 'boolean', describe: 'post the result as a callback' }),
   async run(ctx, args) {
     const checkup = await ctx.agent().heartbeatCheckup({ report: Boolean(args['report']) });
-    ctx.exitCode = checkup.healthy ? 0 : 1;
+    ctx.exitCode = checkup.healthy ? ExitCode.ok : ExitCode.failed;
     ctx.print(formatCheckupTable(checkup), checkup, formatCheckupBrief(checkup));
   },
 };

@@ -1,7 +1,7 @@
 // The product commands: product.get, product.set, product.unset (each optionally followed by a
 // run with --apply) and product.upgrade.
 
-import { DataError, UsageError } from '../../errors.js';
+import { DataError, ExitCode, UsageError } from '../../errors.js';
 import { maxValueBytes } from '../../products.js';
 import type { Command, CommandContext } from '../context.js';
 import { formatProducts, formatSettingValue } from '../format.js';
@@ -137,6 +137,6 @@ async function applyAfterChange(ctx: CommandContext, args: Record<string, unknow
   const outcome = await runAndReport(ctx, (signals) => ctx.agent().refresh({ ...request, ...signals }), Boolean(args['detailed-exitcodes']), { settings });
   if (outcome === null) {
     ctx.logger.warn('--apply: this server was never provisioned; the setting is saved and will apply at provisioning');
-    if (ctx.json) ctx.print('', { id: null, status: 'not-provisioned', exit_code: 0, settings });
+    if (ctx.json) ctx.print('', { id: null, status: 'not-provisioned', exit_code: ExitCode.ok, settings });
   }
 }

@@ -1,7 +1,7 @@
 // The run history commands: runs.list, runs.show (and --follow of a running run), runs.blame.
 
 import type { Agent } from '../../agent.js';
-import { UsageError, oneLine } from '../../errors.js';
+import { ExitCode, UsageError, oneLine } from '../../errors.js';
 import { summarizeRun as runSummary, type RunJournal } from '../../state/journal.js';
 import type { Command, CommandContext } from '../context.js';
 import { formatBlame, formatJournal, formatRunList } from '../format.js';
@@ -32,7 +32,7 @@ export const runsShow: Command = {
     let journal = await agent.runsShow((args['id'] as string | undefined) ?? 'last');
     if (args['follow'] && journal.status === 'running') {
       journal = await follow(ctx, agent, journal);
-      ctx.exitCode = journal.exit_code ?? 1;
+      ctx.exitCode = journal.exit_code ?? ExitCode.failed;
     }
     const alive = journal.status === 'running' ? await agent.isRunning(journal.id) : null;
     ctx.print(formatJournal(journal, alive), { ...journal, ...(alive === null ? {} : { alive }) });

@@ -62,7 +62,7 @@ export const serverRefresh: Command = {
   builder: (y) => runOptions(y),
   async run(ctx, args) {
     const outcome = await runAndReport(ctx, (signals) => ctx.agent().refresh({ ...runRequest(args), ...signals }), Boolean(args['detailed-exitcodes']));
-    if (outcome === null) ctx.print('this server was never provisioned; nothing to refresh (run bootstrap server.provision)', { id: null, status: 'not-provisioned', exit_code: 0 });
+    if (outcome === null) ctx.print('this server was never provisioned; nothing to refresh (run bootstrap server.provision)', { id: null, status: 'not-provisioned', exit_code: ExitCode.ok });
   },
 };
 
@@ -80,7 +80,7 @@ export const serverResume: Command = {
       .option('detailed-exitcodes', detailedOption),
   async run(ctx, args) {
     const outcome = await runAndReport(ctx, (signals) => ctx.agent().resume({ abandon: Boolean(args['abandon']), waitMs: parseWait(args['wait']), ...signals }), Boolean(args['detailed-exitcodes']));
-    if (outcome?.status === 'nothing') ctx.print('no run waits for a reboot; nothing to resume', { id: null, status: 'nothing', exit_code: 0 });
+    if (outcome?.status === 'nothing') ctx.print('no run waits for a reboot; nothing to resume', { id: null, status: 'nothing', exit_code: ExitCode.ok });
   },
 };
 
