@@ -9,7 +9,7 @@ import { ExitCode, UsageError, oneLine, showControls, toBootstrapError } from '.
 import { createLogger, type Logger } from '../log/log.js';
 import { readVersion } from '../version.js';
 import { commands } from './commands/index.js';
-import { commandName, type CliIo, type Command, type CommandContext } from './context.js';
+import { commandName, globalKeys, type CliIo, type Command, type CommandContext } from './context.js';
 import { closest, describeChoices } from '../util/suggest.js';
 import { Progress } from './progress.js';
 import { withSchema } from './json.js';
@@ -166,8 +166,6 @@ function buildParser(argv: string[], io: CliIo): Argv {
   }
   return y;
 }
-
-const globalKeys = ['config', 'state-dir', 'phases-dir', 'json', 'log-level', 'quiet', 'verbose'];
 
 /**
  * Examples as lines of their own, each command whole on one line and its meaning below it:

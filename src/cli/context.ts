@@ -1,6 +1,7 @@
 // What a command is and what it is handed: the declarative `Command` (usage, flags, examples,
-// run), the `CommandContext` cli.ts builds for its run, and `CliIo`, the streams and environment
-// of one invocation. cli.ts and the command files both import this file, never each other.
+// run) and its name, the `CommandContext` cli.ts builds for its run, `CliIo` (the streams and
+// environment of one invocation) and the global option names. cli.ts and the command files both
+// import this file; commands/ never imports cli.ts.
 
 import type { Argv } from 'yargs';
 import type { Agent } from '../agent.js';
@@ -38,6 +39,9 @@ export interface Command {
   builder?: (y: Argv) => Argv;
   run(ctx: CommandContext, args: Record<string, unknown>): Promise<void>;
 }
+
+/** The global options (cli.ts declares them), in the order help and completion list them. */
+export const globalKeys = ['config', 'state-dir', 'phases-dir', 'json', 'log-level', 'quiet', 'verbose'];
 
 /** The command's word (`product.set`): the first word of its usage. */
 export function commandName(command: Pick<Command, 'usage'>): string {

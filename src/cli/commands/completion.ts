@@ -4,7 +4,7 @@
 
 import yargs from 'yargs';
 import { UsageError } from '../../errors.js';
-import { commandName, type Command, type CommandContext } from '../context.js';
+import { commandName, globalKeys, type Command, type CommandContext } from '../context.js';
 
 /** The completion command; `commands()` is the command list, in help order (index.ts). */
 export function completionCommand(commands: () => readonly Command[]): Command {
@@ -41,7 +41,7 @@ function completionWords(ctx: CommandContext, commands: readonly Command[], kind
     const opts = built?.getOptions();
     const positional = command ? [...command.usage.matchAll(/[<[](\w+)/g)].map((m) => m[1]!) : [];
     const own = opts ? Object.keys(opts.key).filter((k) => k.length > 1 && !positional.includes(k) && !opts.hiddenOptions.includes(k) && !['help', 'version', '$0'].includes(k)) : [];
-    return [...own, 'config', 'state-dir', 'phases-dir', 'json', 'log-level', 'quiet', 'verbose', 'help'].map((f) => `--${f}`);
+    return [...own, ...globalKeys, 'help'].map((f) => `--${f}`);
   }
   const config = ctx.agent().config();
   const products = [...config.products.values()];
