@@ -114,7 +114,7 @@ export function formatOutcome(j: RunJournal, path: string | null): string {
 }
 
 /** `5 steps: 1 changed, 3 unchanged, 1 skipped, 0 failed` */
-export function formatCounts(j: RunJournal): string {
+function formatCounts(j: RunJournal): string {
   return describeCounts(countSteps(j));
 }
 

@@ -8,7 +8,7 @@ import type { Plan } from '../pipeline/plan.js';
 import type { DryRunReport } from '../run.js';
 
 /** Bumped only when a field changes meaning or goes away; new fields may appear at any time. */
-export const jsonSchemaVersion = 1;
+const jsonSchemaVersion = 1;
 
 export function withSchema(data: unknown): unknown {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) return data;
