@@ -5,7 +5,7 @@ import type { Config, ProductSpec, SettingSpec } from './config/config.js';
 import { formatSettingType, parseSettingValue, type SettingValue } from './config/setting-types.js';
 import { DataError, UsageError } from './errors.js';
 import type { StateDoc } from './state/state.js';
-import { settingEnvName } from './pipeline/environment.js';
+import { describeChoices } from './util/suggest.js';
 
 /**
  * The largest value a setting may have. Each reaches a step's environment as
@@ -15,7 +15,6 @@ import { settingEnvName } from './pipeline/environment.js';
  */
 export const maxValueBytes = 120 * 1024;
 export const maxSettingsBytes = 1024 * 1024;
-import { describeChoices } from './util/suggest.js';
 
 export type SettingOrigin = 'set' | 'default' | 'unset';
 
@@ -62,6 +61,11 @@ export function parseSettingPath(text: string): { product: string; setting: stri
 export interface Assignment {
   spec: SettingSpec;
   value: SettingValue;
+}
+
+/** `BOOTSTRAP_<PRODUCT>_<SETTING>`: upper case, any other character → `_`. */
+export function settingEnvName(product: string, setting: string): string {
+  return `BOOTSTRAP_${product}_${setting}`.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
 }
 
 /** Validates every `PRODUCT.SETTING=VALUE` before anything is written; VALUE may contain `=`. */

@@ -10,7 +10,7 @@ import { bashPath, endProcesses } from '../util/process.js';
 import { spawnSizeProblem } from '../util/env-size.js';
 import { LineSplitter, type TextMasker } from './output.js';
 import { settingValueToEnv } from '../config/setting-types.js';
-import type { EffectiveProduct } from '../products.js';
+import { settingEnvName, type EffectiveProduct } from '../products.js';
 
 export interface RunInfo {
   action: string;
@@ -41,11 +41,6 @@ export interface Failure {
  */
 export function runMarker(runId: string): string {
   return `BOOTSTRAP_RUN_ID=${runId}`;
-}
-
-/** `BOOTSTRAP_<PRODUCT>_<SETTING>`: upper case, any other character → `_`. */
-export function settingEnvName(product: string, setting: string): string {
-  return `BOOTSTRAP_${product}_${setting}`.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
 }
 
 export function runEnvironment(base: NodeJS.ProcessEnv, info: RunInfo): NodeJS.ProcessEnv {
