@@ -2,13 +2,14 @@
 // one process do not see each other. The CLI is a thin layer over this.
 
 import { join, resolve } from 'node:path';
-import { loadConfig, redactUrl, type Config, type HeartbeatSpec } from './config/config.js';
-import { callbackKeyToMask, flushOutbox, readSecret, type FlushReport } from './callback/deliver.js';
+import { loadConfig, type Config, type HeartbeatSpec } from './config/config.js';
+import { callbackKeyToMask, readSecret, type FlushReport } from './callback/deliver.js';
 import { Outbox } from './callback/outbox.js';
+import { CallbackReporter, type QueueOptions } from './callback/reporter.js';
 import { checkupCallback, type CallbackBody } from './callback/payload.js';
 import { runCheckup } from './heartbeat/checkup.js';
 import type { Checkup } from './heartbeat/types.js';
-import { DataError, PermissionDeniedError, UsageError, type BootstrapError } from './errors.js';
+import { DataError, PermissionDeniedError, type BootstrapError } from './errors.js';
 import { statSync } from 'node:fs';
 import { PidLock, type LockOwner } from './lock/pid-lock.js';
 import { silentLogger, type Logger } from './log/log.js';
@@ -103,6 +104,7 @@ export class Agent {
   private readonly options: AgentOptions;
   private cachedConfig: Config | undefined;
   private cachedStore: StateStore | undefined;
+  private cachedReporter: CallbackReporter | undefined;
 
   /** The working directory when the agent was made: relative path options and variables are resolved against it, once. */
   private readonly cwd: string;
@@ -430,83 +432,31 @@ export class Agent {
     if (options.report) {
       const config = this.config();
       const body = checkupCallback(newRunId(), config.server.name, state.mode ?? config.server.defaultMode, enabledVersions(effectiveProducts(config, state)), checkup);
-      if (!this.callbackTarget()) this.log.warn('--report: no [callback] url is configured; nothing was sent');
-      await this.reportCallback(body);
+      if (!this.callbacks.target()) this.log.warn('--report: no [callback] url is configured; nothing was sent');
+      await this.callbacks.report(body);
     }
     return checkup;
   }
 
   // --- callbacks -------------------------------------------------------------------------------
 
-  /** Where callbacks go: --callback-url, else [callback] url; null when neither is set. */
-  callbackTarget(override?: string): { url: string; source: 'flag' | 'config' } | null {
-    if (override) {
-      if (!/^https?:\/\//.test(override) || !URL.canParse(override)) throw new UsageError(`--callback-url: '${redactUrl(override)}' is not an http(s) URL`);
-      return { url: override, source: 'flag' };
-    }
-    const url = this.config().callback.url;
-    return url ? { url, source: 'config' } : null;
+  /** Where callbacks go, and their outbox (callback/reporter.ts). */
+  get callbacks(): CallbackReporter {
+    this.cachedReporter ??= new CallbackReporter({ stateDir: this.stateDir, config: () => this.config().callback, log: this.log });
+    return this.cachedReporter;
   }
 
   /**
    * Writes a callback to the outbox (before any attempt); nothing (null) when no URL is
-   * configured. `held`: not delivered until releaseCallback. Returns its file.
+   * configured. `held`: not delivered until released. Returns its file.
    */
-  async queueCallback(body: CallbackBody, override?: string, options: { held?: boolean; deliveryId?: string } = {}): Promise<string | null> {
-    const target = this.callbackTarget(override);
-    if (!target) return null;
-    return new Outbox(this.stateDir).add({
-      // X-Bootstrap-Delivery: the run id, but each pause of a run for a reboot has its own.
-      id: options.deliveryId ?? body.id,
-      created_at: new Date().toISOString(),
-      url_source: target.source,
-      url: target.source === 'flag' ? target.url : null,
-      body: JSON.stringify(body),
-      attempts: 0,
-      last_error: null,
-    }, options);
-  }
-
-  /** Makes a held callback deliverable (with `body` instead of the one it was held with). */
-  releaseCallback(file: string, body?: CallbackBody): Promise<void> {
-    return new Outbox(this.stateDir).release(file, body && JSON.stringify(body));
-  }
-
-  /** Callbacks of a run still held (its agent was killed before it released them). */
-  heldCallbacks(runId: string): Promise<string[]> {
-    return new Outbox(this.stateDir).held(runId);
+  queueCallback(body: CallbackBody, override?: string, options: QueueOptions = {}): Promise<string | null> {
+    return this.callbacks.queueOrThrow(body, override, options);
   }
 
   /** `callback.flush`: delivers what waits, oldest first, within `budgetMs` (default [callback] timeout). */
-  async flushCallbacks(options: { budgetMs?: number; lockWaitMs?: number } = {}): Promise<FlushReport> {
-    const config = this.config();
-    const budget = options.budgetMs ?? config.callback.timeoutMs;
-    return flushOutbox(this.stateDir, { config: config.callback, log: this.log, deadline: Date.now() + budget, lockWaitMs: options.lockWaitMs ?? 0 });
-  }
-
-  /** Queues a callback; never throws (a run's exit code never depends on callbacks). */
-  async queueCallbackSafely(body: CallbackBody, override?: string, options: { held?: boolean; deliveryId?: string } = {}): Promise<string | null> {
-    try {
-      return await this.queueCallback(body, override, options);
-    } catch (err) {
-      this.log.error(`callback ${body.id} not queued: ${err instanceof Error ? err.message : String(err)}`);
-      return null;
-    }
-  }
-
-  /** Delivers what waits within [callback] timeout; never throws. */
-  async deliverCallbacks(): Promise<void> {
-    try {
-      const report = await this.flushCallbacks();
-      if (report.waiting.length) this.log.warn(`${report.waiting.length} callback(s) wait in ${new Outbox(this.stateDir).dir}; bootstrap callback.flush or the next run delivers them`);
-    } catch (err) {
-      this.log.error(`callbacks not sent: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-
-  /** Queue, then deliver within [callback] timeout; never throws. */
-  async reportCallback(body: CallbackBody, override?: string): Promise<void> {
-    if (await this.queueCallbackSafely(body, override)) await this.deliverCallbacks();
+  flushCallbacks(options: { budgetMs?: number; lockWaitMs?: number } = {}): Promise<FlushReport> {
+    return this.callbacks.flush(options);
   }
 
   async status(options: { waitMs?: number | undefined } = {}): Promise<StatusReport> {

@@ -100,7 +100,7 @@ export async function performRun(agent: Agent, req: RunRequest): Promise<RunOutc
   const config = agent.config();
   checkIntent(agent, config, request);
   // A callback that could not be signed is refused now (78), not sent unsigned later.
-  if (agent.callbackTarget(request.callbackUrl)) readSecret(config.callback.secretFile);
+  if (agent.callbacks.target(request.callbackUrl)) readSecret(config.callback.secretFile);
   const baseDir = agent.phasesDir;
   if (request.dryRun) return dryRun(agent, config, request);
 
@@ -448,7 +448,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
  * says was committed (takeOverFrom).
  */
 async function recordRun(agent: Agent, config: Config, request: RunRequest, intent: Intent, journal: RunJournal): Promise<string | null> {
-  const held = await agent.queueCallbackSafely(runCallback(journal), request.callbackUrl, { held: true });
+  const held = await agent.callbacks.hold(runCallback(journal), request.callbackUrl);
   const journals = new JournalStore(agent.stateDir);
   let journalPath: string | null = null;
   try {
@@ -468,9 +468,9 @@ async function recordRun(agent: Agent, config: Config, request: RunRequest, inte
     });
     if (journalPath) await journals.write(journal).catch(() => {});
   }
-  if (held) await agent.releaseCallback(held, runCallback(journal)).catch((err) => agent.log.error(`callback ${journal.id} not released: ${(err as Error).message}`));
+  if (held) await agent.callbacks.release(held, journal.id, runCallback(journal));
   await journals.prune(config.phases.keepRuns, journal.id).catch((err) => agent.log.warn(`old journals not pruned: ${(err as Error).message}`));
-  if (held) await agent.deliverCallbacks();
+  if (held) await agent.callbacks.deliver();
   return journalPath;
 }
 
@@ -625,14 +625,14 @@ async function pauseForReboot(
   await o.live.stop();
   const journal = o.journal();
   const paused: PausedRun = { id: files.runId, action: journal.action, label: journal.label ?? null, ...where, reason: at.reason, requested_at: requestedAt, boot_id: bootId(agent.env), reboots: count, resuming: null };
-  const held = await agent.queueCallbackSafely(runCallback(journal), request.callbackUrl, { held: true, deliveryId: `${files.runId}.reboot-${count}` });
+  const held = await agent.callbacks.hold(runCallback(journal), request.callbackUrl, `${files.runId}.reboot-${count}`);
   await new JournalStore(agent.stateDir).write(journal);
   await agent.store.update(agent.commandLine, (s) => {
     s.paused_run = paused;
   });
   files.keep.snapshot = true;
-  if (held) await agent.releaseCallback(held).catch((err) => agent.log.error(`callback ${journal.id} not released: ${(err as Error).message}`));
-  if (held) await agent.deliverCallbacks();
+  if (held) await agent.callbacks.release(held, journal.id);
+  if (held) await agent.callbacks.deliver();
   await files.lock.update({ waiting: 'reboot' });
   const argv = config.phases.rebootCommand;
   agent.log.warn(`run ${files.runId} paused: ${at.phase}/${at.step} asked for a reboot (${at.reason}); running ${argv.join(' ')}`);
@@ -687,9 +687,9 @@ async function takeOverFrom(agent: Agent, owner: DeadOwner): Promise<void> {
 async function settleDeadRun(agent: Agent, owner: LockOwner, runId: string): Promise<void> {
   const journals = new JournalStore(agent.stateDir);
   const state = await agent.store.read();
-  const held = await agent.heldCallbacks(runId);
+  const held = await agent.callbacks.held(runId);
   if (state.last_run?.id === runId || (state.paused_run?.id === runId && !state.paused_run.resuming)) {
-    for (const file of held) await agent.releaseCallback(file);
+    for (const file of held) await agent.callbacks.release(file, runId);
     return; // it committed its outcome, or its pause for a reboot; only the lock was left
   }
   const config = agent.config();
@@ -711,8 +711,8 @@ async function settleDeadRun(agent: Agent, owner: LockOwner, runId: string): Pro
     if (s.paused_run?.id === runId) s.paused_run = null;
   });
   await fsp.rm(join(agent.stateDir, 'runs', `${runId}.config.json`), { force: true });
-  if (held.length) for (const file of held) await agent.releaseCallback(file, runCallback(journal));
-  else await agent.queueCallbackSafely(runCallback(journal));
+  if (held.length) for (const file of held) await agent.callbacks.release(file, runId, runCallback(journal));
+  else await agent.callbacks.queue(runCallback(journal));
   agent.log.warn(`recorded run ${runId} as failed: ${journal.failure!.message}`);
 }
 
