@@ -3,7 +3,7 @@
 
 import { join, resolve } from 'node:path';
 import { loadConfig, type Config, type HeartbeatSpec } from './config/config.js';
-import { callbackKeyToMask, readSecret, type FlushReport } from './callback/deliver.js';
+import { readSecret, type FlushReport } from './callback/deliver.js';
 import { Outbox } from './callback/outbox.js';
 import { CallbackReporter, type QueueOptions } from './callback/reporter.js';
 import { checkupCallback, type CallbackBody } from './callback/payload.js';
@@ -22,16 +22,16 @@ import {
   parseAssignments,
   parseSettingNames,
   parseSettingPath,
-  secretValues,
   type EffectiveProduct,
   type EffectiveSetting,
 } from './products.js';
 import type { WriteHooks } from './state/atomic.js';
 import { StateStore, type LastRun, type PausedRun, type StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
-import { planPhases, planRefusal, refusalOf, refusedPrograms, type ConfiguredProgram, type Plan } from './pipeline/plan.js';
+import { planRefusal, refusalOf, refusedPrograms, type Plan } from './pipeline/plan.js';
 import { sleep } from './util/process.js';
-import { collectFacts, performRun, type RunOutcome, type RunRequest } from './run.js';
+import { collectFacts, performRun, validateMode, type RunOutcome, type RunRequest } from './run.js';
+import { configuredPrograms, maskSecrets, planOf, registerSecrets, type RunContext } from './run/context.js';
 import { FactsStore, type FactsDoc } from './facts/facts.js';
 import { blameRun, blameRuns, type RunBlame, type StepStats } from './state/blame.js';
 import type { StepRecord } from './state/journal.js';
@@ -161,28 +161,14 @@ export class Agent {
     const config = this.config();
     const state = await this.store.read();
     const products = effectiveProducts(config, state);
-    this.maskSecrets(products);
+    maskSecrets({ config, log: this.log }, products);
     return { config, state, products };
   }
 
-  /**
-   * Registers for masking the secret settings of `products` and the callback key, together:
-   * every command that may log what a program says (a run, a dry run, facts, heartbeats)
-   * calls this once the config is read, so a step printing the key shows `********`.
-   */
-  maskSecrets(products: EffectiveProduct[]): void {
-    this.log.addSecrets(secretValues(products));
-    const key = callbackKeyToMask(this.config().callback.secretFile);
-    if (key) this.log.addSecrets([key]);
-  }
-
-  /**
-   * The secrets in force, registered for masking where a command shows what a program said (an
-   * exec heartbeat's output, explorers'). State that cannot be read registers only the callback
-   * key and fails nothing here: the command reports it where it reads state itself.
-   */
-  async registerSecrets(): Promise<void> {
-    await this.load().catch(() => this.maskSecrets([]));
+  /** What a run needs of the agent (run/context.ts); built per command, config first. */
+  runContext(): RunContext {
+    const config = this.config();
+    return { config, stateDir: this.stateDir, phasesDir: this.phasesDir, store: this.store, runLock: this.runLock, env: this.env, log: this.log, commandLine: this.commandLine, callbacks: this.callbacks };
   }
 
   // --- products -------------------------------------------------------------------------------
@@ -270,12 +256,6 @@ export class Agent {
     return modeInfo(config, state);
   }
 
-  /** Checks that MODE is one of `[server] modes`. */
-  validateMode(mode: string): void {
-    const { modes } = this.config().server;
-    if (!modes.includes(mode)) throw new DataError(`unknown mode '${mode}'`, describeChoices(mode, modes).replace(/^known:/, 'modes are:'));
-  }
-
   /** Secrets are shown only to root or the owner of the state dir. */
   private checkMayReveal(): void {
     const uid = process.getuid?.() ?? 0;
@@ -291,7 +271,7 @@ export class Agent {
 
   /** Commits a mode without running anything (`server.mode MODE --no-apply`). */
   async commitMode(mode: string): Promise<ModeInfo> {
-    this.validateMode(mode);
+    validateMode(this.config(), mode);
     const state = await this.store.update(this.commandLine, (s) => {
       s.mode = mode;
       return s;
@@ -303,7 +283,7 @@ export class Agent {
 
   /** `server.provision`: records the products to run, runs the pipeline, marks the server provisioned on success. */
   provision(options: Omit<RunRequest, 'action'> = {}): Promise<RunOutcome> {
-    return performRun(this, { ...options, action: 'provision' });
+    return performRun(this.runContext(), { ...options, action: 'provision' });
   }
 
   /** `server.refresh`: re-applies the configuration. On a server never provisioned: nothing (null). */
@@ -311,17 +291,17 @@ export class Agent {
     const state = await this.store.read();
     // A run waiting for its reboot (a provision too) is resumed by the timer's refresh.
     if (state.provisioned_at === null && !state.paused_run) return null;
-    return performRun(this, { ...options, action: 'refresh' });
+    return performRun(this.runContext(), { ...options, action: 'refresh' });
   }
 
   /** `server.mode MODE`: runs the pipeline with action mode; the mode is committed on success. */
   changeMode(options: Omit<RunRequest, 'action'> & { mode: string }): Promise<RunOutcome> {
-    return performRun(this, { ...options, action: 'mode' });
+    return performRun(this.runContext(), { ...options, action: 'mode' });
   }
 
   /** `product.upgrade PRODUCT`: the new version is recorded only on success. */
   upgrade(options: Omit<RunRequest, 'action'> & { product: string }): Promise<RunOutcome> {
-    return performRun(this, { ...options, action: 'upgrade' });
+    return performRun(this.runContext(), { ...options, action: 'upgrade' });
   }
 
   /**
@@ -329,18 +309,12 @@ export class Agent {
    * 75), or end it as failed (`abandon`). No run waiting: status `nothing`, exit 0.
    */
   resume(options: Omit<RunRequest, 'action' | 'resume'> & { abandon?: boolean } = {}): Promise<RunOutcome> {
-    return performRun(this, { ...options, action: 'refresh', resume: options.abandon ? 'abandon' : 'continue' });
+    return performRun(this.runContext(), { ...options, action: 'refresh', resume: options.abandon ? 'abandon' : 'continue' });
   }
 
   /** `phases.list`: the plan, with every skipped file and why. */
   phasesList(): Plan {
-    return planPhases(this.phasesDir, { noShebang: this.config().phases.noShebang, programs: this.configuredPrograms(), env: this.env });
-  }
-
-  /** The programs bootstrap.ini names (reboot_command, exec checks): they run as root, so they are judged as steps are. */
-  configuredPrograms(specs: HeartbeatSpec[] = [...this.config().heartbeats.values()]): ConfiguredProgram[] {
-    const exec = specs.filter((s) => s.type === 'exec').map((s) => ({ key: `[heartbeat.${s.name}] command`, argv: s.command! }));
-    return [{ key: '[phases] reboot_command', argv: this.config().phases.rebootCommand }, ...exec];
+    return planOf({ config: this.config(), phasesDir: this.phasesDir, env: this.env });
   }
 
   /** The verdict a run would give the plan (77/78 naming every refused file), or null. */
@@ -371,7 +345,7 @@ export class Agent {
    */
   async facts(options: { names?: string[]; refresh?: boolean } = {}): Promise<FactsReport> {
     const stored = options.refresh ? null : await new FactsStore(this.stateDir).read();
-    const report: FactsReport = stored ? { doc: stored, explorers: [], failure: null, collected: false } : { ...(await collectFacts(this)), collected: true };
+    const report: FactsReport = stored ? { doc: stored, explorers: [], failure: null, collected: false } : { ...(await collectFacts(this.runContext())), collected: true };
     const names = options.names ?? [];
     if (names.length) {
       const known = Object.keys(report.doc.facts);
@@ -403,7 +377,7 @@ export class Agent {
   /** `heartbeat.get`: runs the named checks in parallel; changes nothing. */
   async heartbeatGet(names: string[] = []): Promise<Checkup> {
     const specs = this.trustedChecks(this.heartbeatSpecs(names));
-    await this.registerSecrets();
+    await registerSecrets({ config: this.config(), log: this.log, store: this.store });
     return runCheckup(specs, this.env, this.log.masker);
   }
 
@@ -412,7 +386,7 @@ export class Agent {
    * naming the key otherwise (allow_insecure: run, loudly), as a run refuses its plan.
    */
   private trustedChecks(specs: HeartbeatSpec[]): HeartbeatSpec[] {
-    const refused = refusedPrograms(this.configuredPrograms(specs).filter((p) => p.key.startsWith('[heartbeat.')), this.env);
+    const refused = refusedPrograms(configuredPrograms(this.config(), specs).filter((p) => p.key.startsWith('[heartbeat.')), this.env);
     const refusal = refusalOf(refused, this.config().phases.allowInsecure);
     if (refusal) throw refusal;
     for (const r of refused) this.log.warn(`INSECURE (allow_insecure = true): running ${r.path} (named by ${r.key}), ${r.reason}`);
@@ -423,7 +397,7 @@ export class Agent {
   async heartbeatCheckup(options: { report?: boolean } = {}): Promise<Checkup> {
     if (options.report) readSecret(this.config().callback.secretFile); // refuse a bad key before checking anything
     const specs = this.trustedChecks(this.heartbeatSpecs());
-    await this.registerSecrets();
+    await registerSecrets({ config: this.config(), log: this.log, store: this.store });
     const checkup = await runCheckup(specs, this.env, this.log.masker);
     const state = await this.store.update(this.commandLine, (s) => {
       s.last_checkup = checkup;

@@ -4,7 +4,7 @@
 
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import type { Agent } from './agent.js';
+import { maskSecrets, planOf, registerSecrets, type RunContext } from './run/context.js';
 import { redactUrl, type Config } from './config/config.js';
 import { ConfigError, DataError, ExitCode, RunWaitingError, UsageError, stateFsError, toBootstrapError } from './errors.js';
 import type { DeadOwner, LockOwner } from './lock/pid-lock.js';
@@ -13,7 +13,7 @@ import { EnvironmentFileError, runEnvironment, runMarker, sourceEnvironmentFiles
 import { resumeRefusal, runPipeline, toFailureRecord, type PipelineResult, type RebootRequest } from './pipeline/pipeline.js';
 import { readFileNoFollow } from './state/atomic.js';
 import { shapeProblem, type Shape } from './state/shape.js';
-import { refusalOf, refusedPrograms, type Plan } from './pipeline/plan.js';
+import { planRefusal, refusalOf, refusedPrograms, type Plan } from './pipeline/plan.js';
 import { checkSyntax, type SyntaxResult } from './pipeline/syntax.js';
 import { previewSteps, type StepPreview } from './pipeline/preview.js';
 import { effectiveProducts, enabledVersions, findProduct, type EffectiveProduct } from './products.js';
@@ -25,6 +25,7 @@ import type { PausedRun, StateDoc } from './state/state.js';
 import { bootId, sleep, sweepMarked } from './util/process.js';
 import { describeChild, runChild } from './util/child.js';
 import { resolveProgram } from './util/trust.js';
+import { describeChoices } from './util/suggest.js';
 import { makeScratchDir, sweepDeadScratch } from './util/scratch.js';
 import { runCheckup } from './heartbeat/checkup.js';
 import { readSecret } from './callback/deliver.js';
@@ -95,29 +96,29 @@ interface Intent {
   toVersion: string | undefined;
 }
 
-export async function performRun(agent: Agent, req: RunRequest): Promise<RunOutcome> {
+export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunOutcome> {
   let request = req;
-  const config = agent.config();
-  checkIntent(agent, config, request);
+  const config = ctx.config;
+  checkIntent(ctx, config, request);
   // A callback that could not be signed is refused now (78), not sent unsigned later.
-  if (agent.callbacks.target(request.callbackUrl)) readSecret(config.callback.secretFile);
-  const baseDir = agent.phasesDir;
-  if (request.dryRun) return dryRun(agent, config, request);
+  if (ctx.callbacks.target(request.callbackUrl)) readSecret(config.callback.secretFile);
+  const baseDir = ctx.phasesDir;
+  if (request.dryRun) return dryRun(ctx, config, request);
 
-  await agent.store.ensureDir();
-  await sweepLeftovers(agent, config);
-  const lock = await agent.runLock.acquire({
-    command: agent.commandLine,
+  await ctx.store.ensureDir();
+  await sweepLeftovers(ctx, config);
+  const lock = await ctx.runLock.acquire({
+    command: ctx.commandLine,
     waitMs: request.waitMs,
-    onTakeOver: (owner) => takeOverFrom(agent, owner),
-    onWait: (owner) => agent.log.info(`waiting for the run lock: ${owner ? `${owner.command} (pid ${owner.pid}) holds it` : 'another run is taking it'}`),
-    onCompromised: (err) => agent.log.error(`the run lock was lost: ${err.message}`),
+    onTakeOver: (owner) => takeOverFrom(ctx, owner),
+    onWait: (owner) => ctx.log.info(`waiting for the run lock: ${owner ? `${owner.command} (pid ${owner.pid}) holds it` : 'another run is taking it'}`),
+    onCompromised: (err) => ctx.log.error(`the run lock was lost: ${err.message}`),
   });
   const keep = { snapshot: false };
   let files: RunFiles | null = null;
   let orc: OrcLock | null = null;
   try {
-    const state = await agent.store.read();
+    const state = await ctx.store.read();
     const paused = state.paused_run ?? null;
     // While a run waits for its reboot nothing else runs; the timer's refresh resumes it.
     if (paused && !request.resume) {
@@ -125,20 +126,20 @@ export async function performRun(agent: Agent, req: RunRequest): Promise<RunOutc
       request = { ...request, resume: 'continue' };
     }
     if (request.resume && !paused) return { id: null, status: 'nothing', exitCode: ExitCode.ok, journal: null, journalPath: null, dryRun: null };
-    if (request.resume === 'continue' && paused!.boot_id === bootId(agent.env)) throw new RunWaitingError(paused!, true);
+    if (request.resume === 'continue' && paused!.boot_id === bootId(ctx.env)) throw new RunWaitingError(paused!, true);
     // The id once the lock is ours (ids sort by start), in the record before anything is
     // written: a takeover after a kill from here on knows the run. A resumed run keeps its id.
     const runId = paused && request.resume ? paused.id : newRunId();
-    files = { runId, snapshot: join(agent.stateDir, 'runs', `${runId}.config.json`), changesDir: '', keep, lock };
+    files = { runId, snapshot: join(ctx.stateDir, 'runs', `${runId}.config.json`), changesDir: '', keep, lock };
     await lock.update({ runId, action: paused && request.resume ? paused.action : request.action });
-    agent.log.debug(`run lock ${lock.lock.path} taken for run ${runId}`);
-    orc = await takeOrcLock(config.phases.orcLockfile, request.waitMs, (m) => agent.log.warn(m));
-    files.changesDir = await makeChangesDir(agent.stateDir, runId);
-    if (paused && request.resume) return await resumeRun(agent, config, request, paused, files, baseDir);
+    ctx.log.debug(`run lock ${lock.lock.path} taken for run ${runId}`);
+    orc = await takeOrcLock(config.phases.orcLockfile, request.waitMs, (m) => ctx.log.warn(m));
+    files.changesDir = await makeChangesDir(ctx.stateDir, runId);
+    if (paused && request.resume) return await resumeRun(ctx, config, request, paused, files, baseDir);
     const intent = resolveIntent(config, state, request);
-    agent.maskSecrets(intent.products);
+    maskSecrets(ctx, intent.products);
     await writeJsonAtomic(files.snapshot, snapshotOf(config, intent, request, runId), 0o600, { durable: false });
-    return await execute(agent, config, request, intent, files, baseDir);
+    return await execute(ctx, config, request, intent, files, baseDir);
   } finally {
     // A run paused for a reboot keeps its snapshot (0600): the resume runs with it.
     if (files && !keep.snapshot) await fsp.rm(files.snapshot, { force: true });
@@ -152,40 +153,40 @@ export async function performRun(agent: Agent, req: RunRequest): Promise<RunOutc
  * server.resume: continue the run after the step that asked for the reboot, with the intent of
  * its snapshot (settings changed since are not picked up), or end it as failed (abandon).
  */
-async function resumeRun(agent: Agent, config: Config, request: RunRequest, paused: PausedRun, files: RunFiles, baseDir: string): Promise<RunOutcome> {
-  const journals = new JournalStore(agent.stateDir);
+async function resumeRun(ctx: RunContext, config: Config, request: RunRequest, paused: PausedRun, files: RunFiles, baseDir: string): Promise<RunOutcome> {
+  const journals = new JournalStore(ctx.stateDir);
   const journal = await journals.read(paused.id).catch(() => null);
   const snapshot = await readSnapshot(files.snapshot);
   const saved = typeof snapshot === 'string' ? null : snapshot;
   const abandon = request.resume === 'abandon' || !saved || !journal;
-  if (!saved || !journal) agent.log.error(`run ${paused.id} cannot be resumed: its ${!saved ? `configuration snapshot ${files.snapshot} ${snapshot}` : 'journal is gone'}; it ends as failed`);
-  const state = await agent.store.read();
+  if (!saved || !journal) ctx.log.error(`run ${paused.id} cannot be resumed: its ${!saved ? `configuration snapshot ${files.snapshot} ${snapshot}` : 'journal is gone'}; it ends as failed`);
+  const state = await ctx.store.read();
   const intent = saved?.intent ?? resolveIntent(config, state, { action: 'refresh' });
   const original: RunRequest = { ...request, action: paused.action as RunAction, ...(saved?.request ?? {}), resume: abandon ? 'abandon' : 'continue' };
-  const refusal = abandon ? null : resumeRefusal(agent.phasesList(), journal!.phases, paused);
+  const refusal = abandon ? null : resumeRefusal(planOf(ctx), journal!.phases, paused);
   if (refusal) {
     // Nothing ran: the run still waits, with its snapshot, for the phases to be put back or for --abandon.
     files.keep.snapshot = true;
     throw new ConfigError(`run ${paused.id} (${paused.action}) cannot resume: ${refusal}`, 'put the phases back as they were when it paused and run bootstrap server.resume again, or end the run: bootstrap server.resume --abandon');
   }
   if (!abandon) {
-    agent.log.info(`resuming run ${paused.id} (${paused.action}) after the reboot ${paused.phase}/${paused.step} asked for; it keeps the configuration it started with (settings changed since apply at the next run)`);
+    ctx.log.info(`resuming run ${paused.id} (${paused.action}) after the reboot ${paused.phase}/${paused.step} asked for; it keeps the configuration it started with (settings changed since apply at the next run)`);
     // From here on a killed agent leaves the run to be recorded as failed, never resumed twice.
-    await agent.store.update(agent.commandLine, (s) => {
-      if (s.paused_run?.id === paused.id) s.paused_run.resuming = { boot_id: bootId(agent.env), started_at: new Date().toISOString() };
+    await ctx.store.update(ctx.commandLine, (s) => {
+      if (s.paused_run?.id === paused.id) s.paused_run.resuming = { boot_id: bootId(ctx.env), started_at: new Date().toISOString() };
     });
-  } else agent.log.warn(`abandoning run ${paused.id} (${paused.action}), which waits for a reboot: backouts (${config.phases.backout}) and error.d run`);
-  agent.maskSecrets(intent.products);
-  const stub = () => journalStub(agent, { id: paused.id, action: paused.action, command: agent.commandLine, status: 'rebooting', startedAt: paused.requested_at, mode: intent.mode, products: enabledVersions(intent.products), label: paused.label });
-  return execute(agent, config, original, intent, files, baseDir, { paused, journal: journal ?? stub() });
+  } else ctx.log.warn(`abandoning run ${paused.id} (${paused.action}), which waits for a reboot: backouts (${config.phases.backout}) and error.d run`);
+  maskSecrets(ctx, intent.products);
+  const stub = () => journalStub(ctx, { id: paused.id, action: paused.action, command: ctx.commandLine, status: 'rebooting', startedAt: paused.requested_at, mode: intent.mode, products: enabledVersions(intent.products), label: paused.label });
+  return execute(ctx, config, original, intent, files, baseDir, { paused, journal: journal ?? stub() });
 }
 
-function checkIntent(agent: Agent, config: Config, request: RunRequest): void {
+function checkIntent(ctx: RunContext, config: Config, request: RunRequest): void {
   if (request.label !== undefined && (request.label === '' || request.label.length > 200 || /[\x00-\x1f\x7f]/.test(request.label))) {
     throw new UsageError('--label: one line of 1 to 200 characters, without control characters', 'e.g. --label rollout-42/batch-2');
   }
   for (const p of request.products ?? []) findProduct(config, p);
-  if (request.action === 'mode') agent.validateMode(request.mode ?? '');
+  if (request.action === 'mode') validateMode(ctx.config, request.mode ?? '');
   if (request.action === 'upgrade') {
     if (!request.product) throw new UsageError('product.upgrade needs PRODUCT');
     const product = findProduct(config, request.product);
@@ -226,12 +227,12 @@ function resolveIntent(config: Config, state: StateDoc, request: RunRequest): In
  * check, and a preview of the run: the facts are collected (explorer.d runs; facts.json is not
  * written) and each NAME.if runs with the environment its step would get.
  */
-async function dryRun(agent: Agent, config: Config, request: RunRequest): Promise<RunOutcome> {
-  await sweepLeftovers(agent, config);
-  const plan = agent.phasesList();
-  const refusal = agent.planRefusal(plan);
+async function dryRun(ctx: RunContext, config: Config, request: RunRequest): Promise<RunOutcome> {
+  await sweepLeftovers(ctx, config);
+  const plan = planOf(ctx);
+  const refusal = planRefusal(plan, ctx.config.phases.allowInsecure);
   const syntax = await checkSyntax(plan);
-  const preview = refusal ? null : await previewRun(agent, config, request, plan);
+  const preview = refusal ? null : await previewRun(ctx, config, request, plan);
   const ok = syntax.every((s) => s.ok) && refusal === null && preview?.failure == null;
   const exitCode = refusal ? refusal.exitCode : ok ? ExitCode.ok : ExitCode.failed;
   const report: DryRunReport = { plan, syntax, ok, refusal: refusal?.describe() ?? null, preview: preview?.steps ?? null, facts: preview?.facts ?? null, explorers: preview?.explorers ?? [], failure: preview?.failure ?? null };
@@ -245,22 +246,22 @@ interface Preview {
   failure: string | null;
 }
 
-async function previewRun(agent: Agent, config: Config, request: RunRequest, plan: Plan): Promise<Preview> {
-  const intent = resolveIntent(config, await agent.store.read(), request);
-  agent.maskSecrets(intent.products); // .if files and explorers run: their output is logged
+async function previewRun(ctx: RunContext, config: Config, request: RunRequest, plan: Plan): Promise<Preview> {
+  const intent = resolveIntent(config, await ctx.store.read(), request);
+  maskSecrets(ctx, intent.products); // .if files and explorers run: their output is logged
   const runId = newRunId();
   const marker = runMarker(runId);
   // Findable if this agent is killed: the next command removes it and ends what the .if files left.
-  const tmp = await makeScratchDir(agent.stateDir, runId, (dir) => writeJsonAtomic(join(dir, 'config.json'), snapshotOf(config, intent, request, runId), 0o600, { durable: false }));
+  const tmp = await makeScratchDir(ctx.stateDir, runId, (dir) => writeJsonAtomic(join(dir, 'config.json'), snapshotOf(config, intent, request, runId), 0o600, { durable: false }));
   try {
     const snapshot = join(tmp, 'config.json');
-    const baseEnv = runEnvironment(agent.env, runInfoOf(agent, config, request, intent, runId, snapshot));
-    const { builtin } = await withBuiltinFacts(agent, baseEnv);
-    const explored = await exploreNow(agent, config, plan, baseEnv, marker, builtin, null, request.signal);
+    const baseEnv = runEnvironment(ctx.env, runInfoOf(ctx, config, request, intent, runId, snapshot));
+    const { builtin } = await withBuiltinFacts(ctx, baseEnv);
+    const explored = await exploreNow(ctx, config, plan, baseEnv, marker, builtin, null, request.signal);
     if (explored.failure) return { steps: [], facts: explored.all, explorers: explored.records, failure: explored.failureText };
-    Object.assign(baseEnv, factEnvironment(explored.facts, (m) => agent.log.warn(m)));
-    const environment = (phase: string) => phaseEnvironment(agent, config, plan, baseEnv, marker, phase, { signal: request.signal });
-    const steps = await previewSteps({ plan, environment, marker, phases: config.phases, log: agent.log, signal: request.signal });
+    Object.assign(baseEnv, factEnvironment(explored.facts, (m) => ctx.log.warn(m)));
+    const environment = (phase: string) => phaseEnvironment(ctx, config, plan, baseEnv, marker, phase, { signal: request.signal });
+    const steps = await previewSteps({ plan, environment, marker, phases: config.phases, log: ctx.log, signal: request.signal });
     const failed = steps.find((s) => s.verdict === 'fail');
     return { steps, facts: explored.all, explorers: explored.records, failure: failed ? `${failed.phase}/${failed.step}: ${failed.reason}` : null };
   } catch (err) {
@@ -273,10 +274,10 @@ async function previewRun(agent: Agent, config: Config, request: RunRequest, pla
 }
 
 /** Refuses the plan as dry-run and phases.list would (77/78); runs what allow_insecure lets run, loudly. */
-function refuseUntrusted(agent: Agent, plan: Plan): void {
-  const refusal = agent.planRefusal(plan);
+function refuseUntrusted(ctx: RunContext, plan: Plan): void {
+  const refusal = planRefusal(plan, ctx.config.phases.allowInsecure);
   if (refusal) throw refusal;
-  for (const r of plan.refused) if (r.kind === 'insecure') agent.log.warn(`INSECURE (allow_insecure = true): running ${r.path}, ${r.reason}`);
+  for (const r of plan.refused) if (r.kind === 'insecure') ctx.log.warn(`INSECURE (allow_insecure = true): running ${r.path}, ${r.reason}`);
 }
 
 /** The files of one run: its id, its config snapshot, the dir of its steps' BOOTSTRAP_CHANGES. */
@@ -320,15 +321,15 @@ interface Resumed {
   journal: RunJournal;
 }
 
-async function execute(agent: Agent, config: Config, request: RunRequest, intent: Intent, files: RunFiles, baseDir: string, resumed?: Resumed): Promise<RunOutcome> {
+async function execute(ctx: RunContext, config: Config, request: RunRequest, intent: Intent, files: RunFiles, baseDir: string, resumed?: Resumed): Promise<RunOutcome> {
   const { runId, snapshot } = files;
   const started = resumed ? new Date(resumed.journal.started_at) : new Date();
-  const log = agent.log;
-  const plan = agent.phasesList();
-  refuseUntrusted(agent, plan);
+  const log = ctx.log;
+  const plan = planOf(ctx);
+  refuseUntrusted(ctx, plan);
   // A resumed run's bound starts again with its boot (the reboot took time no step had).
   const deadline = deadlineOf(request, config, Date.now());
-  const boots = [...(resumed?.journal.boots ?? []), { boot_id: bootId(agent.env), started_at: new Date().toISOString() }];
+  const boots = [...(resumed?.journal.boots ?? []), { boot_id: bootId(ctx.env), started_at: new Date().toISOString() }];
   const reboots: RebootRecord[] = [...(resumed?.journal.reboots ?? [])];
   const abandon = resumed && request.resume === 'abandon';
   if (log.isEnabled('debug')) {
@@ -344,7 +345,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
       schema: journalSchema,
       id: runId,
       action: request.action,
-      command: agent.commandLine,
+      command: ctx.commandLine,
       server: config.server.name,
       status: 'running',
       exit_code: null,
@@ -373,10 +374,10 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
     };
   };
   const collected: { facts: Facts | null; explorers: StepRecord[] } = { facts: null, explorers: [] };
-  const live = liveJournal(new JournalStore(agent.stateDir), journalOf);
-  const baseEnv = runEnvironment(agent.env, runInfoOf(agent, config, request, intent, runId, snapshot));
+  const live = liveJournal(new JournalStore(ctx.stateDir), journalOf);
+  const baseEnv = runEnvironment(ctx.env, runInfoOf(ctx, config, request, intent, runId, snapshot));
   const marker = runMarker(runId);
-  const { builtin, store: factsStore } = await withBuiltinFacts(agent, baseEnv);
+  const { builtin, store: factsStore } = await withBuiltinFacts(ctx, baseEnv);
   collected.facts = builtin.facts;
   const signal = request.signal ?? new AbortController().signal;
   const cleanupSignal = request.cleanupSignal ?? new AbortController().signal;
@@ -387,7 +388,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
     result = await runPipeline({
       plan,
       baseEnv,
-      environment: (phase, cleanup) => phaseEnvironment(agent, config, plan, baseEnv, marker, phase, cleanup ? { cleanup: cleanupSignal } : { signal, deadline }),
+      environment: (phase, cleanup) => phaseEnvironment(ctx, config, plan, baseEnv, marker, phase, cleanup ? { cleanup: cleanupSignal } : { signal, deadline }),
       marker,
       phases: config.phases,
       log,
@@ -396,16 +397,16 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
       deadline,
       changesDir: files.changesDir,
       beforePhases: async (env) => {
-        const explored = await exploreAndStore(plan.explorers.steps, builtin, factsStore, explorerOptions(agent, config, plan, env, deadline, signal));
+        const explored = await exploreAndStore(plan.explorers.steps, builtin, factsStore, explorerOptions(ctx, config, plan, env, deadline, signal));
         Object.assign(collected, { facts: explored.all, explorers: explored.records });
-        Object.assign(baseEnv, factEnvironment(explored.facts, (m) => agent.log.warn(m)));
+        Object.assign(baseEnv, factEnvironment(explored.facts, (m) => ctx.log.warn(m)));
         return explored.failure;
       },
       resume: resumed && { after: { phase: resumed.paused.phase, step: resumed.paused.step }, phases: resumed.journal.phases },
       abandon: abandon ? { phase: resumed.paused.phase, step: resumed.paused.step, kind: 'reboot', exitCode: null, message: `abandoned while it waited for the reboot it asked for (${resumed.paused.reason}): server.resume --abandon` } : undefined,
-      onReboot: (at, phases) => pauseForReboot(agent, config, request, files, { at, reboots, boots, journal: () => ({ ...journalOf(withPending(plan, phases)), status: 'rebooting', exit_code: ExitCode.ok }), live, previous: resumed?.paused }),
+      onReboot: (at, phases) => pauseForReboot(ctx, config, request, files, { at, reboots, boots, journal: () => ({ ...journalOf(withPending(plan, phases)), status: 'rebooting', exit_code: ExitCode.ok }), live, previous: resumed?.paused }),
       onStep: request.onStep,
-      afterPhases: config.phases.healthGate ? () => healthGate(agent, config, request.signal, (c) => (health = c)) : undefined,
+      afterPhases: config.phases.healthGate ? () => healthGate(ctx, config, request.signal, (c) => (health = c)) : undefined,
       onProgress: live.update,
     });
   } catch (err) {
@@ -424,7 +425,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
   if (result.paused) {
     const journal = { ...journalOf(withPending(plan, result.phases)), status: 'rebooting' as const, exit_code: ExitCode.ok };
     log.warn(`run ${runId}: paused for a reboot (${result.paused.phase}/${result.paused.step}: ${result.paused.reason}); bootstrap server.resume continues it after the reboot`);
-    return { id: runId, status: 'rebooting', exitCode: ExitCode.ok, journal, journalPath: join(agent.stateDir, 'runs', `${runId}.json`), dryRun: null };
+    return { id: runId, status: 'rebooting', exitCode: ExitCode.ok, journal, journalPath: join(ctx.stateDir, 'runs', `${runId}.json`), dryRun: null };
   }
   const success = result.failure === null;
   const exitCode = success ? ExitCode.ok : machineryFailed ? ExitCode.internal : ExitCode.failed;
@@ -432,7 +433,7 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
   // the journal's version and the summary's upgrade).
   const inForce = success || request.action !== 'upgrade' ? enabledVersions(intent.products) : { ...enabledVersions(intent.products), [request.product!]: intent.versionPrevious ?? null };
   const journal: RunJournal = { ...journalOf(result.phases), status: success ? 'success' : 'failure', exit_code: exitCode, products: inForce, failure: result.failure, backouts: result.backouts, error_steps: result.errorSteps, health };
-  const journalPath = await recordRun(agent, config, request, intent, journal);
+  const journalPath = await recordRun(ctx, config, request, intent, journal);
   const summary = `run ${runId}: ${journal.status} (${describeCounts(countSteps(journal))}; ${(journal.duration_ms / 1000).toFixed(1)} s); journal ${journalPath ?? '(not written)'}`;
   if (journal.status === 'success') log.info(summary);
   else log.error(`${summary}; failed at ${journal.failure!.phase}/${journal.failure!.step}: ${journal.failure!.message}`);
@@ -447,20 +448,20 @@ async function execute(agent: Agent, config: Config, request: RunRequest, intent
  * held callback says so. A takeover of a killed agent settles a held callback by what state.json
  * says was committed (takeOverFrom).
  */
-async function recordRun(agent: Agent, config: Config, request: RunRequest, intent: Intent, journal: RunJournal): Promise<string | null> {
-  const held = await agent.callbacks.hold(runCallback(journal), request.callbackUrl);
-  const journals = new JournalStore(agent.stateDir);
+async function recordRun(ctx: RunContext, config: Config, request: RunRequest, intent: Intent, journal: RunJournal): Promise<string | null> {
+  const held = await ctx.callbacks.hold(runCallback(journal), request.callbackUrl);
+  const journals = new JournalStore(ctx.stateDir);
   let journalPath: string | null = null;
   try {
     journalPath = await journals.write(journal);
-    await agent.store.update(agent.commandLine, (s) => {
+    await ctx.store.update(ctx.commandLine, (s) => {
       if (journal.status === 'success') commit(s, request, intent, new Date(journal.finished_at));
       s.last_run = lastRunOf(journal);
       if (s.paused_run?.id === journal.id) s.paused_run = null; // a resumed (or abandoned) run is over
     });
   } catch (err) {
     const error = toBootstrapError(err);
-    agent.log.error(`the outcome of run ${journal.id} could not be recorded: ${error.describe()}`);
+    ctx.log.error(`the outcome of run ${journal.id} could not be recorded: ${error.describe()}`);
     Object.assign(journal, {
       status: 'failure',
       exit_code: error.exitCode,
@@ -468,9 +469,9 @@ async function recordRun(agent: Agent, config: Config, request: RunRequest, inte
     });
     if (journalPath) await journals.write(journal).catch(() => {});
   }
-  if (held) await agent.callbacks.release(held, journal.id, runCallback(journal));
-  await journals.prune(config.phases.keepRuns, journal.id).catch((err) => agent.log.warn(`old journals not pruned: ${(err as Error).message}`));
-  if (held) await agent.callbacks.deliver();
+  if (held) await ctx.callbacks.release(held, journal.id, runCallback(journal));
+  await journals.prune(config.phases.keepRuns, journal.id).catch((err) => ctx.log.warn(`old journals not pruned: ${(err as Error).message}`));
+  if (held) await ctx.callbacks.deliver();
   return journalPath;
 }
 
@@ -493,14 +494,14 @@ function lastRunOf(journal: RunJournal): StateDoc['last_run'] {
  * The health gate: after migration.d, the checkup is repeated until every check is healthy or
  * health_timeout passes; still unhealthy then fails the run with kind `heartbeat`.
  */
-async function healthGate(agent: Agent, config: Config, signal: AbortSignal | undefined, keep: (c: Checkup) => void): Promise<Failure | null> {
+async function healthGate(ctx: RunContext, config: Config, signal: AbortSignal | undefined, keep: (c: Checkup) => void): Promise<Failure | null> {
   const deadline = Date.now() + config.phases.healthTimeoutMs;
   const specs = [...config.heartbeats.values()];
   for (let attempt = 1; ; attempt++) {
-    const checkup = await runCheckup(specs, agent.env, agent.log.masker);
+    const checkup = await runCheckup(specs, ctx.env, ctx.log.masker);
     keep(checkup);
     if (checkup.healthy) {
-      agent.log.info(`health gate: all ${specs.length} checks healthy${attempt > 1 ? ` after ${attempt} checkups` : ''}`);
+      ctx.log.info(`health gate: all ${specs.length} checks healthy${attempt > 1 ? ` after ${attempt} checkups` : ''}`);
       return null;
     }
     const bad = checkup.results.filter((r) => !r.healthy);
@@ -508,7 +509,7 @@ async function healthGate(agent: Agent, config: Config, signal: AbortSignal | un
     if (Date.now() + 1000 >= deadline || signal?.aborted) {
       return { phase: 'health', step: bad.map((r) => r.name).join(','), kind: 'heartbeat', exitCode: null, message: `unhealthy after ${(config.phases.healthTimeoutMs / 1000).toFixed(0)} s: ${detail}` };
     }
-    agent.log.info(`health gate: waiting (${detail})`);
+    ctx.log.info(`health gate: waiting (${detail})`);
     await sleep(1000);
   }
 }
@@ -584,11 +585,11 @@ async function readSnapshot(file: string): Promise<{ request: Partial<RunRequest
  * The journal of a run whose own journal is gone (its agent died before writing one, or it
  * was lost while the run waited for its reboot): enough to record the run as failed.
  */
-function journalStub(agent: Agent, o: { id: string; action: string; command: string; status: RunJournal['status']; startedAt: string; mode: string; products: Record<string, string | null>; label?: string | null }): RunJournal {
+function journalStub(ctx: RunContext, o: { id: string; action: string; command: string; status: RunJournal['status']; startedAt: string; mode: string; products: Record<string, string | null>; label?: string | null }): RunJournal {
   const now = new Date();
   return {
-    schema: journalSchema, id: o.id, action: o.action, command: o.command, server: agent.config().server.name, status: o.status, exit_code: o.status === 'failure' ? ExitCode.failed : null,
-    started_at: o.startedAt, finished_at: now.toISOString(), duration_ms: now.getTime() - Date.parse(o.startedAt), phases_dir: agent.phasesDir, mode: o.mode, mode_previous: null,
+    schema: journalSchema, id: o.id, action: o.action, command: o.command, server: ctx.config.server.name, status: o.status, exit_code: o.status === 'failure' ? ExitCode.failed : null,
+    started_at: o.startedAt, finished_at: now.toISOString(), duration_ms: now.getTime() - Date.parse(o.startedAt), phases_dir: ctx.phasesDir, mode: o.mode, mode_previous: null,
     product: null, version: null, version_previous: null, products: o.products, callback_url: null, label: o.label ?? null,
     phases: [], failure: null, backouts: [], error_steps: [], health: null,
   };
@@ -608,7 +609,7 @@ function withPending(plan: Plan, phases: PhaseRecord[]): PhaseRecord[] {
  * the run fails (kind reboot); its final record clears the pause.
  */
 async function pauseForReboot(
-  agent: Agent,
+  ctx: RunContext,
   config: Config,
   request: RunRequest,
   files: RunFiles,
@@ -624,19 +625,19 @@ async function pauseForReboot(
   o.reboots.push({ ...where, reason: at.reason, requested_at: requestedAt });
   await o.live.stop();
   const journal = o.journal();
-  const paused: PausedRun = { id: files.runId, action: journal.action, label: journal.label ?? null, ...where, reason: at.reason, requested_at: requestedAt, boot_id: bootId(agent.env), reboots: count, resuming: null };
-  const held = await agent.callbacks.hold(runCallback(journal), request.callbackUrl, `${files.runId}.reboot-${count}`);
-  await new JournalStore(agent.stateDir).write(journal);
-  await agent.store.update(agent.commandLine, (s) => {
+  const paused: PausedRun = { id: files.runId, action: journal.action, label: journal.label ?? null, ...where, reason: at.reason, requested_at: requestedAt, boot_id: bootId(ctx.env), reboots: count, resuming: null };
+  const held = await ctx.callbacks.hold(runCallback(journal), request.callbackUrl, `${files.runId}.reboot-${count}`);
+  await new JournalStore(ctx.stateDir).write(journal);
+  await ctx.store.update(ctx.commandLine, (s) => {
     s.paused_run = paused;
   });
   files.keep.snapshot = true;
-  if (held) await agent.callbacks.release(held, journal.id);
-  if (held) await agent.callbacks.deliver();
+  if (held) await ctx.callbacks.release(held, journal.id);
+  if (held) await ctx.callbacks.deliver();
   await files.lock.update({ waiting: 'reboot' });
   const argv = config.phases.rebootCommand;
-  agent.log.warn(`run ${files.runId} paused: ${at.phase}/${at.step} asked for a reboot (${at.reason}); running ${argv.join(' ')}`);
-  const failed = await runRebootCommand(argv, agent, config);
+  ctx.log.warn(`run ${files.runId} paused: ${at.phase}/${at.step} asked for a reboot (${at.reason}); running ${argv.join(' ')}`);
+  const failed = await runRebootCommand(argv, ctx, config);
   if (!failed) return null;
   files.keep.snapshot = false;
   return { ...where, kind: 'reboot', exitCode: null, message: `asked for a reboot (${at.reason}), but the reboot command failed: ${argv.join(' ')}: ${failed}` };
@@ -648,14 +649,14 @@ async function pauseForReboot(
  * daemon holding its output cannot hold the run), its output to the log; and only by the path
  * the trust rules of steps accept (util/trust), judged again now. Resolves to why it failed, or null.
  */
-async function runRebootCommand(argv: string[], agent: Agent, config: Config): Promise<string | null> {
-  const file = resolveProgram(argv[0]!, agent.env);
+async function runRebootCommand(argv: string[], ctx: RunContext, config: Config): Promise<string | null> {
+  const file = resolveProgram(argv[0]!, ctx.env);
   if (!file) return `cannot run it: ${argv[0]} not found${argv[0]!.includes('/') ? '' : ' on PATH'}`;
-  const refused = refusedPrograms([{ key: '[phases] reboot_command', argv }], agent.env);
+  const refused = refusedPrograms([{ key: '[phases] reboot_command', argv }], ctx.env);
   const refusal = refusalOf(refused, config.phases.allowInsecure);
   if (refusal) return refusal.message;
   const timeoutMs = config.phases.scriptTimeoutMs;
-  const r = await runChild({ file, args: argv.slice(1), argv0: argv[0], env: agent.env, timeoutMs, killGraceMs: config.phases.killGraceMs, masker: agent.log.masker, onLine: (line) => agent.log.step('reboot', line) });
+  const r = await runChild({ file, args: argv.slice(1), argv0: argv[0], env: ctx.env, timeoutMs, killGraceMs: config.phases.killGraceMs, masker: ctx.log.masker, onLine: (line) => ctx.log.step('reboot', line) });
   return describeChild(r, timeoutMs);
 }
 
@@ -665,34 +666,34 @@ async function runRebootCommand(argv: string[], agent: Agent, config: Config): P
  * their outcome (a held callback is released); others are recorded as failed, with a callback,
  * so no run goes unreported and none is reported twice.
  */
-async function takeOverFrom(agent: Agent, owner: DeadOwner): Promise<void> {
-  agent.log.warn(`taking over the run lock from ${owner.command} (pid ${owner.pid}, started ${owner.startedAt}), which is no longer running`);
+async function takeOverFrom(ctx: RunContext, owner: DeadOwner): Promise<void> {
+  ctx.log.warn(`taking over the run lock from ${owner.command} (pid ${owner.pid}, started ${owner.startedAt}), which is no longer running`);
   const runId = owner.runId;
   if (runId !== undefined && !isRunId(runId)) {
-    agent.log.warn(`the lock record names run '${String(runId).slice(0, 40)}', which is not a run id; ignored`);
+    ctx.log.warn(`the lock record names run '${String(runId).slice(0, 40)}', which is not a run id; ignored`);
   }
   const valid = runId !== undefined && isRunId(runId) ? runId : null;
   if (valid && owner.sameBoot) {
     const left = await sweepMarked(runMarker(valid), 1000);
-    if (left.length) agent.log.warn(`ended ${left.length} process(es) left running by the dead run ${valid}`);
+    if (left.length) ctx.log.warn(`ended ${left.length} process(es) left running by the dead run ${valid}`);
   }
   // A run that waits for its reboot keeps its snapshot (unless it died resuming: it ends now).
-  const paused = (await agent.store.read().catch(() => null))?.paused_run;
+  const paused = (await ctx.store.read().catch(() => null))?.paused_run;
   const spare = paused && !(paused.resuming && paused.id === valid) ? paused.id : null;
   if (valid) await removeChangesDirs(valid);
-  await new JournalStore(agent.stateDir).prune(agent.config().phases.keepRuns, spare).catch((err) => agent.log.error(`could not remove config snapshots: ${(err as Error).message}`));
-  if (valid) await settleDeadRun(agent, owner, valid).catch((err) => agent.log.error(`could not record the dead run ${valid}: ${(err as Error).message}`));
+  await new JournalStore(ctx.stateDir).prune(ctx.config.phases.keepRuns, spare).catch((err) => ctx.log.error(`could not remove config snapshots: ${(err as Error).message}`));
+  if (valid) await settleDeadRun(ctx, owner, valid).catch((err) => ctx.log.error(`could not record the dead run ${valid}: ${(err as Error).message}`));
 }
 
-async function settleDeadRun(agent: Agent, owner: LockOwner, runId: string): Promise<void> {
-  const journals = new JournalStore(agent.stateDir);
-  const state = await agent.store.read();
-  const held = await agent.callbacks.held(runId);
+async function settleDeadRun(ctx: RunContext, owner: LockOwner, runId: string): Promise<void> {
+  const journals = new JournalStore(ctx.stateDir);
+  const state = await ctx.store.read();
+  const held = await ctx.callbacks.held(runId);
   if (state.last_run?.id === runId || (state.paused_run?.id === runId && !state.paused_run.resuming)) {
-    for (const file of held) await agent.callbacks.release(file, runId);
+    for (const file of held) await ctx.callbacks.release(file, runId);
     return; // it committed its outcome, or its pause for a reboot; only the lock was left
   }
-  const config = agent.config();
+  const config = ctx.config;
   const resuming = state.paused_run?.id === runId;
   const message = resuming
     ? `the agent (pid ${owner.pid}) died while it resumed the run after its reboot (killed, or the power went); the run is not resumed twice; found by the next run`
@@ -700,20 +701,26 @@ async function settleDeadRun(agent: Agent, owner: LockOwner, runId: string): Pro
   const previous = await journals.read(runId).catch(() => null);
   const journal: RunJournal =
     previous ??
-    journalStub(agent, { id: runId, action: owner.action ?? 'unknown', command: owner.command, status: 'failure', startedAt: owner.startedAt, mode: state.mode ?? config.server.defaultMode, products: enabledVersions(effectiveProducts(config, state)) });
+    journalStub(ctx, { id: runId, action: owner.action ?? 'unknown', command: owner.command, status: 'failure', startedAt: owner.startedAt, mode: state.mode ?? config.server.defaultMode, products: enabledVersions(effectiveProducts(config, state)) });
   // Not committed: whatever its journal said, the run did not take effect.
   if (journal.status !== 'failure' || !journal.failure || resuming) {
     Object.assign(journal, { status: 'failure', exit_code: ExitCode.failed, failure: { phase: 'agent', step: '', kind: 'signal', exit_code: null, message } });
   }
   await journals.write(journal);
-  await agent.store.update(agent.commandLine, (s) => {
+  await ctx.store.update(ctx.commandLine, (s) => {
     s.last_run = lastRunOf(journal);
     if (s.paused_run?.id === runId) s.paused_run = null;
   });
-  await fsp.rm(join(agent.stateDir, 'runs', `${runId}.config.json`), { force: true });
-  if (held.length) for (const file of held) await agent.callbacks.release(file, runId, runCallback(journal));
-  else await agent.callbacks.queue(runCallback(journal));
-  agent.log.warn(`recorded run ${runId} as failed: ${journal.failure!.message}`);
+  await fsp.rm(join(ctx.stateDir, 'runs', `${runId}.config.json`), { force: true });
+  if (held.length) for (const file of held) await ctx.callbacks.release(file, runId, runCallback(journal));
+  else await ctx.callbacks.queue(runCallback(journal));
+  ctx.log.warn(`recorded run ${runId} as failed: ${journal.failure!.message}`);
+}
+
+/** Checks that MODE is one of `[server] modes`. */
+export function validateMode(config: Config, mode: string): void {
+  const { modes } = config.server;
+  if (!modes.includes(mode)) throw new DataError(`unknown mode '${mode}'`, describeChoices(mode, modes).replace(/^known:/, 'modes are:'));
 }
 
 /**
@@ -741,7 +748,7 @@ export function compareVersions(a: string, b: string): number {
 }
 
 /** What steps learn of the run from the environment (BOOTSTRAP_ACTION, _MODE, _VERSION …). */
-function runInfoOf(agent: Agent, config: Config, request: RunRequest, intent: Intent, runId: string, snapshot: string): RunInfo {
+function runInfoOf(ctx: RunContext, config: Config, request: RunRequest, intent: Intent, runId: string, snapshot: string): RunInfo {
   return {
     action: request.action,
     runId,
@@ -753,7 +760,7 @@ function runInfoOf(agent: Agent, config: Config, request: RunRequest, intent: In
     versionPrevious: intent.versionPrevious,
     products: intent.products,
     configJson: snapshot,
-    stateDir: agent.stateDir,
+    stateDir: ctx.stateDir,
     label: request.label,
   };
 }
@@ -764,7 +771,7 @@ function runInfoOf(agent: Agent, config: Config, request: RunRequest, intent: In
  * error.d) by cleanup_timeout and only a second signal.
  */
 function phaseEnvironment(
-  agent: Agent,
+  ctx: RunContext,
   config: Config,
   plan: Plan,
   baseEnv: NodeJS.ProcessEnv,
@@ -778,8 +785,8 @@ function phaseEnvironment(
     timeoutMs: cleanup ? config.phases.cleanupTimeoutMs : Math.max(0, Math.min(config.phases.scriptTimeoutMs, left)),
     killGraceMs: config.phases.killGraceMs,
     signal: cleanup ? bound.cleanup : bound.signal,
-    onLine: (line) => agent.log.step(`${phase}/environment.d`, line),
-    masker: agent.log.masker,
+    onLine: (line) => ctx.log.step(`${phase}/environment.d`, line),
+    masker: ctx.log.masker,
     marker,
   });
 }
@@ -789,22 +796,22 @@ function phaseEnvironment(
  * (explorers must not change the system), and stored in facts.json. Explorers get what steps
  * get of the server (name, state dir, the built-in facts) and environment.d, but no run.
  */
-export async function collectFacts(agent: Agent): Promise<{ doc: FactsDoc; explorers: StepRecord[]; failure: string | null }> {
-  const config = agent.config();
-  const plan = agent.phasesList();
-  const refusal = agent.planRefusal(plan);
+export async function collectFacts(ctx: RunContext): Promise<{ doc: FactsDoc; explorers: StepRecord[]; failure: string | null }> {
+  const config = ctx.config;
+  const plan = planOf(ctx);
+  const refusal = planRefusal(plan, ctx.config.phases.allowInsecure);
   if (refusal) throw refusal;
-  await agent.registerSecrets(); // explorers run: their output is logged and kept
-  await agent.store.ensureDir();
-  await sweepLeftovers(agent, config);
+  await registerSecrets(ctx); // explorers run: their output is logged and kept
+  await ctx.store.ensureDir();
+  await sweepLeftovers(ctx, config);
   const runId = newRunId();
   const marker = runMarker(runId);
   // Nothing in it: it names this collection, so that what its explorers leave if the agent is killed is ended by the next command.
-  const scratch = await makeScratchDir(agent.stateDir, runId);
-  const env: NodeJS.ProcessEnv = { ...agent.env, BOOTSTRAP_RUN_ID: runId, BOOTSTRAP_SERVER: config.server.name, BOOTSTRAP_STATE_DIR: agent.stateDir };
-  const { builtin, store } = await withBuiltinFacts(agent, env);
+  const scratch = await makeScratchDir(ctx.stateDir, runId);
+  const env: NodeJS.ProcessEnv = { ...ctx.env, BOOTSTRAP_RUN_ID: runId, BOOTSTRAP_SERVER: config.server.name, BOOTSTRAP_STATE_DIR: ctx.stateDir };
+  const { builtin, store } = await withBuiltinFacts(ctx, env);
   try {
-    const explored = await exploreNow(agent, config, plan, env, marker, builtin, store, undefined);
+    const explored = await exploreNow(ctx, config, plan, env, marker, builtin, store, undefined);
     const doc = (await store.read()) ?? { schema: factsSchema, collected_at: new Date().toISOString(), facts: explored.all, failed: [], builtin_ms: builtin.ms, explorers_ms: 0 };
     return { doc, explorers: explored.records, failure: explored.failureText };
   } catch (err) {
@@ -823,16 +830,16 @@ export async function collectFacts(agent: Agent): Promise<{ doc: FactsDoc; explo
  * dry run's snapshot holds secrets) and the processes their scripts started. Every run command
  * looks, as a run's takeover does for a dead run.
  */
-async function sweepLeftovers(agent: Agent, config: Config): Promise<void> {
-  const left = await sweepDeadScratch(agent.stateDir, runMarker, config.phases.killGraceMs);
-  if (left.dirs.length) agent.log.warn(`removed what ${left.dirs.length} dry run(s) or fact collection(s) left when their agent died (${left.dirs.join(', ')}), and ended ${left.processes} process(es) they left running`);
+async function sweepLeftovers(ctx: RunContext, config: Config): Promise<void> {
+  const left = await sweepDeadScratch(ctx.stateDir, runMarker, config.phases.killGraceMs);
+  if (left.dirs.length) ctx.log.warn(`removed what ${left.dirs.length} dry run(s) or fact collection(s) left when their agent died (${left.dirs.join(', ')}), and ended ${left.processes} process(es) they left running`);
 }
 
 /** The built-in facts, given to `env` as steps get them (BOOTSTRAP_FACT_*, BOOTSTRAP_FACTS_JSON). */
-async function withBuiltinFacts(agent: Agent, env: NodeJS.ProcessEnv): Promise<{ builtin: { facts: Facts; ms: number }; store: FactsStore }> {
-  const store = new FactsStore(agent.stateDir);
-  const builtin = await builtinCollection(store, agent.env);
-  Object.assign(env, factEnvironment(builtin.facts, (m) => agent.log.warn(m)), { BOOTSTRAP_FACTS_JSON: store.file });
+async function withBuiltinFacts(ctx: RunContext, env: NodeJS.ProcessEnv): Promise<{ builtin: { facts: Facts; ms: number }; store: FactsStore }> {
+  const store = new FactsStore(ctx.stateDir);
+  const builtin = await builtinCollection(store, ctx.env);
+  Object.assign(env, factEnvironment(builtin.facts, (m) => ctx.log.warn(m)), { BOOTSTRAP_FACTS_JSON: store.file });
   return { builtin, store };
 }
 
@@ -841,14 +848,14 @@ async function withBuiltinFacts(agent: Agent, env: NodeJS.ProcessEnv): Promise<{
  * phase `explorer` when there are explorers; `store` null writes no facts.json. Throws
  * EnvironmentFileError when environment.d fails.
  */
-async function exploreNow(agent: Agent, config: Config, plan: Plan, env: NodeJS.ProcessEnv, marker: string, builtin: { facts: Facts; ms: number }, store: FactsStore | null, signal: AbortSignal | undefined) {
-  const explorerEnv = plan.explorers.steps.length ? await phaseEnvironment(agent, config, plan, env, marker, 'explorer', { signal }) : { ...env, BOOTSTRAP_PHASE: 'explorer' };
-  const explored = await exploreAndStore(plan.explorers.steps, builtin, store, explorerOptions(agent, config, plan, explorerEnv, undefined, signal));
+async function exploreNow(ctx: RunContext, config: Config, plan: Plan, env: NodeJS.ProcessEnv, marker: string, builtin: { facts: Facts; ms: number }, store: FactsStore | null, signal: AbortSignal | undefined) {
+  const explorerEnv = plan.explorers.steps.length ? await phaseEnvironment(ctx, config, plan, env, marker, 'explorer', { signal }) : { ...env, BOOTSTRAP_PHASE: 'explorer' };
+  const explored = await exploreAndStore(plan.explorers.steps, builtin, store, explorerOptions(ctx, config, plan, explorerEnv, undefined, signal));
   return { ...explored, failureText: explored.failure && `explorer/${explored.failure.step}: ${explored.failure.message}` };
 }
 
 /** Explorers as steps are: script_timeout within the run's deadline, output to the log, secrets masked. */
-export function explorerOptions(agent: Agent, config: Config, plan: Plan, env: NodeJS.ProcessEnv, deadline: number | undefined, signal: AbortSignal | undefined): ExplorerOptions {
+export function explorerOptions(ctx: RunContext, config: Config, plan: Plan, env: NodeJS.ProcessEnv, deadline: number | undefined, signal: AbortSignal | undefined): ExplorerOptions {
   return {
     env,
     timeoutMs: config.phases.scriptTimeoutMs,
@@ -856,8 +863,8 @@ export function explorerOptions(agent: Agent, config: Config, plan: Plan, env: N
     killGraceMs: config.phases.killGraceMs,
     signal,
     viaSh: plan.viaSh,
-    onLine: (source, line) => agent.log.step(source, line),
-    masker: agent.log.masker,
+    onLine: (source, line) => ctx.log.step(source, line),
+    masker: ctx.log.masker,
   };
 }
 
