@@ -4,12 +4,12 @@
 
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { maskSecrets, planOf, registerSecrets, type RunContext } from './run/context.js';
+import { maskSecrets, planOf, type RunContext } from './run/context.js';
 import { redactUrl, type Config } from './config/config.js';
 import { ConfigError, DataError, ExitCode, RunWaitingError, UsageError, stateFsError, toBootstrapError } from './errors.js';
 import type { DeadOwner, LockOwner } from './lock/pid-lock.js';
 import { takeOrcLock, type OrcLock } from './lock/orc-lock.js';
-import { EnvironmentFileError, runEnvironment, runMarker, sourceEnvironmentFiles, type Failure, type RunInfo } from './pipeline/environment.js';
+import { EnvironmentFileError, phaseEnvironment, runEnvironment, runMarker, type Failure, type RunInfo } from './pipeline/environment.js';
 import { resumeRefusal, runPipeline, toFailureRecord, type PipelineResult, type RebootRequest } from './pipeline/pipeline.js';
 import { readFileNoFollow } from './state/atomic.js';
 import { shapeProblem, type Shape } from './state/shape.js';
@@ -19,14 +19,15 @@ import { previewSteps, type StepPreview } from './pipeline/preview.js';
 import { effectiveProducts, enabledVersions, findProduct, type EffectiveProduct } from './products.js';
 import { writeJsonAtomic } from './state/atomic.js';
 import { JournalStore, countSteps, describeCounts, isRunId, journalSchema, newRunId, type PhaseRecord, type RebootRecord, type RunJournal, type StepRecord } from './state/journal.js';
-import { FactsStore, builtinCollection, factEnvironment, factsSchema, type Facts, type FactsDoc } from './facts/facts.js';
-import { exploreAndStore, type ExplorerOptions } from './facts/explorers.js';
+import { factEnvironment, type Facts } from './facts/facts.js';
+import { exploreAndStore } from './facts/explorers.js';
+import { explorerOptions, exploreNow, sweepLeftovers, withBuiltinFacts } from './facts/collect.js';
 import type { PausedRun, StateDoc } from './state/state.js';
 import { bootId, sleep, sweepMarked } from './util/process.js';
 import { describeChild, runChild } from './util/child.js';
 import { resolveProgram } from './util/trust.js';
 import { describeChoices } from './util/suggest.js';
-import { makeScratchDir, sweepDeadScratch } from './util/scratch.js';
+import { makeScratchDir } from './util/scratch.js';
 import { runCheckup } from './heartbeat/checkup.js';
 import { readSecret } from './callback/deliver.js';
 import { runCallback } from './callback/payload.js';
@@ -106,7 +107,7 @@ export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunO
   if (request.dryRun) return dryRun(ctx, config, request);
 
   await ctx.store.ensureDir();
-  await sweepLeftovers(ctx, config);
+  await sweepLeftovers(ctx);
   const lock = await ctx.runLock.acquire({
     command: ctx.commandLine,
     waitMs: request.waitMs,
@@ -228,7 +229,7 @@ function resolveIntent(config: Config, state: StateDoc, request: RunRequest): In
  * written) and each NAME.if runs with the environment its step would get.
  */
 async function dryRun(ctx: RunContext, config: Config, request: RunRequest): Promise<RunOutcome> {
-  await sweepLeftovers(ctx, config);
+  await sweepLeftovers(ctx);
   const plan = planOf(ctx);
   const refusal = planRefusal(plan, ctx.config.phases.allowInsecure);
   const syntax = await checkSyntax(plan);
@@ -257,10 +258,10 @@ async function previewRun(ctx: RunContext, config: Config, request: RunRequest, 
     const snapshot = join(tmp, 'config.json');
     const baseEnv = runEnvironment(ctx.env, runInfoOf(ctx, config, request, intent, runId, snapshot));
     const { builtin } = await withBuiltinFacts(ctx, baseEnv);
-    const explored = await exploreNow(ctx, config, plan, baseEnv, marker, builtin, null, request.signal);
+    const explored = await exploreNow(ctx, plan, baseEnv, marker, builtin, null, request.signal);
     if (explored.failure) return { steps: [], facts: explored.all, explorers: explored.records, failure: explored.failureText };
     Object.assign(baseEnv, factEnvironment(explored.facts, (m) => ctx.log.warn(m)));
-    const environment = (phase: string) => phaseEnvironment(ctx, config, plan, baseEnv, marker, phase, { signal: request.signal });
+    const environment = (phase: string) => phaseEnvironment({ plan, phases: config.phases, log: ctx.log, baseEnv, marker }, phase, { signal: request.signal });
     const steps = await previewSteps({ plan, environment, marker, phases: config.phases, log: ctx.log, signal: request.signal });
     const failed = steps.find((s) => s.verdict === 'fail');
     return { steps, facts: explored.all, explorers: explored.records, failure: failed ? `${failed.phase}/${failed.step}: ${failed.reason}` : null };
@@ -388,7 +389,7 @@ async function execute(ctx: RunContext, config: Config, request: RunRequest, int
     result = await runPipeline({
       plan,
       baseEnv,
-      environment: (phase, cleanup) => phaseEnvironment(ctx, config, plan, baseEnv, marker, phase, cleanup ? { cleanup: cleanupSignal } : { signal, deadline }),
+      environment: (phase, cleanup) => phaseEnvironment({ plan, phases: config.phases, log: ctx.log, baseEnv, marker }, phase, cleanup ? { cleanup: cleanupSignal } : { signal, deadline }),
       marker,
       phases: config.phases,
       log,
@@ -397,7 +398,7 @@ async function execute(ctx: RunContext, config: Config, request: RunRequest, int
       deadline,
       changesDir: files.changesDir,
       beforePhases: async (env) => {
-        const explored = await exploreAndStore(plan.explorers.steps, builtin, factsStore, explorerOptions(ctx, config, plan, env, deadline, signal));
+        const explored = await exploreAndStore(plan.explorers.steps, builtin, factsStore, explorerOptions(ctx, plan, env, deadline, signal));
         Object.assign(collected, { facts: explored.all, explorers: explored.records });
         Object.assign(baseEnv, factEnvironment(explored.facts, (m) => ctx.log.warn(m)));
         return explored.failure;
@@ -762,109 +763,6 @@ function runInfoOf(ctx: RunContext, config: Config, request: RunRequest, intent:
     configJson: snapshot,
     stateDir: ctx.stateDir,
     label: request.label,
-  };
-}
-
-/**
- * A phase's environment: environment.d sourced again over the run's. Steps' phases are bounded
- * like a step within the run's deadline and stopped by the run's signal; clean-up (backouts,
- * error.d) by cleanup_timeout and only a second signal.
- */
-function phaseEnvironment(
-  ctx: RunContext,
-  config: Config,
-  plan: Plan,
-  baseEnv: NodeJS.ProcessEnv,
-  marker: string,
-  phase: string,
-  bound: { signal?: AbortSignal | undefined; deadline?: number | undefined } | { cleanup: AbortSignal },
-): Promise<NodeJS.ProcessEnv> {
-  const cleanup = 'cleanup' in bound;
-  const left = cleanup || bound.deadline === undefined ? Infinity : bound.deadline - Date.now();
-  return sourceEnvironmentFiles(plan.environment.files, { ...baseEnv, BOOTSTRAP_PHASE: phase }, plan.baseDir, {
-    timeoutMs: cleanup ? config.phases.cleanupTimeoutMs : Math.max(0, Math.min(config.phases.scriptTimeoutMs, left)),
-    killGraceMs: config.phases.killGraceMs,
-    signal: cleanup ? bound.cleanup : bound.signal,
-    onLine: (line) => ctx.log.step(`${phase}/environment.d`, line),
-    masker: ctx.log.masker,
-    marker,
-  });
-}
-
-/**
- * `server.facts --refresh`: the facts collected now, outside any run and without the run lock
- * (explorers must not change the system), and stored in facts.json. Explorers get what steps
- * get of the server (name, state dir, the built-in facts) and environment.d, but no run.
- */
-export async function collectFacts(ctx: RunContext): Promise<{ doc: FactsDoc; explorers: StepRecord[]; failure: string | null }> {
-  const config = ctx.config;
-  const plan = planOf(ctx);
-  const refusal = planRefusal(plan, ctx.config.phases.allowInsecure);
-  if (refusal) throw refusal;
-  await registerSecrets(ctx); // explorers run: their output is logged and kept
-  await ctx.store.ensureDir();
-  await sweepLeftovers(ctx, config);
-  const runId = newRunId();
-  const marker = runMarker(runId);
-  // Nothing in it: it names this collection, so that what its explorers leave if the agent is killed is ended by the next command.
-  const scratch = await makeScratchDir(ctx.stateDir, runId);
-  const env: NodeJS.ProcessEnv = { ...ctx.env, BOOTSTRAP_RUN_ID: runId, BOOTSTRAP_SERVER: config.server.name, BOOTSTRAP_STATE_DIR: ctx.stateDir };
-  const { builtin, store } = await withBuiltinFacts(ctx, env);
-  try {
-    const explored = await exploreNow(ctx, config, plan, env, marker, builtin, store, undefined);
-    const doc = (await store.read()) ?? { schema: factsSchema, collected_at: new Date().toISOString(), facts: explored.all, failed: [], builtin_ms: builtin.ms, explorers_ms: 0 };
-    return { doc, explorers: explored.records, failure: explored.failureText };
-  } catch (err) {
-    if (!(err instanceof EnvironmentFileError)) throw err;
-    // The built-in facts only; facts.json keeps the last collection.
-    const doc = { schema: factsSchema, collected_at: new Date().toISOString(), facts: builtin.facts, failed: [], builtin_ms: builtin.ms, explorers_ms: 0 };
-    return { doc, explorers: [], failure: `${err.message} (explorer.d did not run; facts.json was not written)` };
-  } finally {
-    await sweepMarked(marker, config.phases.killGraceMs);
-    await fsp.rm(scratch, { recursive: true, force: true });
-  }
-}
-
-/**
- * What dry runs and fact collections left when their agent died (util/scratch): their dirs (a
- * dry run's snapshot holds secrets) and the processes their scripts started. Every run command
- * looks, as a run's takeover does for a dead run.
- */
-async function sweepLeftovers(ctx: RunContext, config: Config): Promise<void> {
-  const left = await sweepDeadScratch(ctx.stateDir, runMarker, config.phases.killGraceMs);
-  if (left.dirs.length) ctx.log.warn(`removed what ${left.dirs.length} dry run(s) or fact collection(s) left when their agent died (${left.dirs.join(', ')}), and ended ${left.processes} process(es) they left running`);
-}
-
-/** The built-in facts, given to `env` as steps get them (BOOTSTRAP_FACT_*, BOOTSTRAP_FACTS_JSON). */
-async function withBuiltinFacts(ctx: RunContext, env: NodeJS.ProcessEnv): Promise<{ builtin: { facts: Facts; ms: number }; store: FactsStore }> {
-  const store = new FactsStore(ctx.stateDir);
-  const builtin = await builtinCollection(store, ctx.env);
-  Object.assign(env, factEnvironment(builtin.facts, (m) => ctx.log.warn(m)), { BOOTSTRAP_FACTS_JSON: store.file });
-  return { builtin, store };
-}
-
-/**
- * explorer.d outside a run (a dry run, server.facts --refresh): with environment.d sourced for
- * phase `explorer` when there are explorers; `store` null writes no facts.json. Throws
- * EnvironmentFileError when environment.d fails.
- */
-async function exploreNow(ctx: RunContext, config: Config, plan: Plan, env: NodeJS.ProcessEnv, marker: string, builtin: { facts: Facts; ms: number }, store: FactsStore | null, signal: AbortSignal | undefined) {
-  const explorerEnv = plan.explorers.steps.length ? await phaseEnvironment(ctx, config, plan, env, marker, 'explorer', { signal }) : { ...env, BOOTSTRAP_PHASE: 'explorer' };
-  const explored = await exploreAndStore(plan.explorers.steps, builtin, store, explorerOptions(ctx, config, plan, explorerEnv, undefined, signal));
-  return { ...explored, failureText: explored.failure && `explorer/${explored.failure.step}: ${explored.failure.message}` };
-}
-
-/** Explorers as steps are: script_timeout within the run's deadline, output to the log, secrets masked. */
-export function explorerOptions(ctx: RunContext, config: Config, plan: Plan, env: NodeJS.ProcessEnv, deadline: number | undefined, signal: AbortSignal | undefined): ExplorerOptions {
-  return {
-    env,
-    timeoutMs: config.phases.scriptTimeoutMs,
-    deadline,
-    killGraceMs: config.phases.killGraceMs,
-    signal,
-    viaSh: plan.viaSh,
-    onLine: (source, line) => ctx.log.step(source, line),
-    masker: ctx.log.masker,
   };
 }
 
