@@ -30,7 +30,7 @@ import { StateStore, type LastRun, type PausedRun, type StateDoc } from './state
 import { describeChoices } from './util/suggest.js';
 import { planRefusal, refusalOf, refusedPrograms, type Plan } from './pipeline/plan.js';
 import { sleep } from './util/process.js';
-import { performRun, validateMode, type RunOutcome, type RunRequest } from './run.js';
+import { performRun, validateMode, type RunOutcome, type RunRequest } from './run/index.js';
 import { collectFacts } from './facts/collect.js';
 import { configuredPrograms, maskSecrets, planOf, registerSecrets, type RunContext } from './run/context.js';
 import { FactsStore, type FactsDoc } from './facts/facts.js';

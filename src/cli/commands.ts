@@ -10,7 +10,7 @@ import type { Logger } from '../log/log.js';
 import type { CliIo } from './cli.js';
 import { formatCheckupBrief, formatDryRun, formatJournal, formatOutcome, formatOutcomeBrief, formatPlan, formatProducts, formatRunList, formatSettingValue, formatStatus, formatCheckupTable, formatBlame, formatFacts } from './format.js';
 import { countSteps, summarizeRun as runSummary } from '../state/journal.js';
-import type { RunOutcome, RunRequest } from '../run.js';
+import type { RunOutcome, RunRequest } from '../run/index.js';
 import { installUnits } from '../units.js';
 import { dryRunJson, factsJson, planJson, settingChangesJson, statusJson } from './json.js';
 
