@@ -3,7 +3,6 @@
 
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from '../config/config.js';
 import { ExitCode } from '../errors.js';
 import { exploreNow, sweepLeftovers, withBuiltinFacts } from '../facts/collect.js';
 import { factEnvironment, type Facts } from '../facts/facts.js';
@@ -16,8 +15,7 @@ import { newRunId, type StepRecord } from '../state/journal.js';
 import { sweepMarked } from '../util/process.js';
 import { makeScratchDir } from '../util/scratch.js';
 import { maskSecrets, planOf, type RunContext } from './context.js';
-import { runInfoOf } from './execute.js';
-import { resolveIntent } from './request.js';
+import { resolveIntent, runInfoOf } from './request.js';
 import { snapshotOf } from './run-files.js';
 import type { DryRunReport, RunOutcome, RunRequest } from './types.js';
 
@@ -26,12 +24,12 @@ import type { DryRunReport, RunOutcome, RunRequest } from './types.js';
  * check, and a preview of the run: the facts are collected (explorer.d runs; facts.json is not
  * written) and each NAME.if runs with the environment its step would get.
  */
-export async function dryRun(ctx: RunContext, config: Config, request: RunRequest): Promise<RunOutcome> {
+export async function dryRun(ctx: RunContext, request: RunRequest): Promise<RunOutcome> {
   await sweepLeftovers(ctx);
   const plan = planOf(ctx);
   const refusal = planRefusal(plan, ctx.config.phases.allowInsecure);
   const syntax = await checkSyntax(plan);
-  const preview = refusal ? null : await previewRun(ctx, config, request, plan);
+  const preview = refusal ? null : await previewRun(ctx, request, plan);
   const ok = syntax.every((s) => s.ok) && refusal === null && preview?.failure == null;
   const exitCode = refusal ? refusal.exitCode : ok ? ExitCode.ok : ExitCode.failed;
   const report: DryRunReport = { plan, syntax, ok, refusal: refusal?.describe() ?? null, preview: preview?.steps ?? null, facts: preview?.facts ?? null, explorers: preview?.explorers ?? [], failure: preview?.failure ?? null };
@@ -45,7 +43,8 @@ interface Preview {
   failure: string | null;
 }
 
-async function previewRun(ctx: RunContext, config: Config, request: RunRequest, plan: Plan): Promise<Preview> {
+async function previewRun(ctx: RunContext, request: RunRequest, plan: Plan): Promise<Preview> {
+  const config = ctx.config;
   const intent = resolveIntent(config, await ctx.store.read(), request);
   maskSecrets(ctx, intent.products); // .if files and explorers run: their output is logged
   const runId = newRunId();
@@ -54,7 +53,7 @@ async function previewRun(ctx: RunContext, config: Config, request: RunRequest, 
   const tmp = await makeScratchDir(ctx.stateDir, runId, (dir) => writeJsonAtomic(join(dir, 'config.json'), snapshotOf(config, intent, request, runId), 0o600, { durable: false }));
   try {
     const snapshot = join(tmp, 'config.json');
-    const baseEnv = runEnvironment(ctx.env, runInfoOf(ctx, config, request, intent, runId, snapshot));
+    const baseEnv = runEnvironment(ctx.env, runInfoOf(ctx, request, intent, { runId, snapshot }));
     const { builtin } = await withBuiltinFacts(ctx, baseEnv);
     const explored = await exploreNow(ctx, plan, baseEnv, marker, builtin, null, request.signal);
     if (explored.failure) return { steps: [], facts: explored.all, explorers: explored.records, failure: explored.failureText };

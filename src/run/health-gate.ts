@@ -1,6 +1,5 @@
 // The health gate after migration.d: the checkup repeated until healthy or health_timeout.
 
-import type { Config } from '../config/config.js';
 import { runCheckup } from '../heartbeat/checkup.js';
 import type { Checkup } from '../heartbeat/types.js';
 import type { Failure } from '../pipeline/environment.js';
@@ -11,7 +10,8 @@ import type { RunContext } from './context.js';
  * The health gate: after migration.d, the checkup is repeated until every check is healthy or
  * health_timeout passes; still unhealthy then fails the run with kind `heartbeat`.
  */
-export async function healthGate(ctx: RunContext, config: Config, signal: AbortSignal | undefined, keep: (c: Checkup) => void): Promise<Failure | null> {
+export async function healthGate(ctx: RunContext, signal: AbortSignal | undefined, keep: (c: Checkup) => void): Promise<Failure | null> {
+  const config = ctx.config;
   const deadline = Date.now() + config.phases.healthTimeoutMs;
   const specs = [...config.heartbeats.values()];
   for (let attempt = 1; ; attempt++) {

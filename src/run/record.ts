@@ -1,14 +1,24 @@
 // Recording a finished run so that nothing contradicts anything else across a crash: callback
-// held → journal → state.json (commit on success, last_run) → callback released.
+// held → journal → state.json (commit on success, last_run, the end of a pause) → callback
+// released; then the summary line and the run's outcome.
 
 import { runCallback } from '../callback/payload.js';
-import type { Config } from '../config/config.js';
 import { ExitCode, toBootstrapError } from '../errors.js';
 import type { EffectiveProduct } from '../products.js';
-import { JournalStore, type RunJournal } from '../state/journal.js';
+import { JournalStore, countSteps, describeCounts, type RunJournal } from '../state/journal.js';
 import type { StateDoc } from '../state/state.js';
 import type { RunContext } from './context.js';
-import type { Intent, RunRequest } from './types.js';
+import { endPause } from './reboot.js';
+import type { Intent, RunOutcome, RunRequest } from './types.js';
+
+/** Records a finished run (recordRun), logs its summary line, and returns its outcome. */
+export async function finishRun(ctx: RunContext, request: RunRequest, intent: Intent, journal: RunJournal): Promise<RunOutcome> {
+  const journalPath = await recordRun(ctx, request, intent, journal);
+  const summary = `run ${journal.id}: ${journal.status} (${describeCounts(countSteps(journal))}; ${(journal.duration_ms / 1000).toFixed(1)} s); journal ${journalPath ?? '(not written)'}`;
+  if (journal.status === 'success') ctx.log.info(summary);
+  else ctx.log.error(`${summary}; failed at ${journal.failure!.phase}/${journal.failure!.step}: ${journal.failure!.message}`);
+  return { id: journal.id, status: journal.status, exitCode: journal.exit_code ?? ExitCode.internal, journal, journalPath, dryRun: null };
+}
 
 /**
  * Records the outcome so that nothing contradicts anything else, even across a crash: the
@@ -16,9 +26,9 @@ import type { Intent, RunRequest } from './types.js';
  * journal, then state.json (commit and last_run); only then is the callback released. If the
  * journal or state cannot be written, the run becomes a failure with that exit code, and the
  * held callback says so. A takeover of a killed agent settles a held callback by what state.json
- * says was committed (takeOverFrom).
+ * says was committed (takeover.ts).
  */
-export async function recordRun(ctx: RunContext, config: Config, request: RunRequest, intent: Intent, journal: RunJournal): Promise<string | null> {
+async function recordRun(ctx: RunContext, request: RunRequest, intent: Intent, journal: RunJournal): Promise<string | null> {
   const held = await ctx.callbacks.hold(runCallback(journal), request.callbackUrl);
   const journals = new JournalStore(ctx.stateDir);
   let journalPath: string | null = null;
@@ -27,7 +37,7 @@ export async function recordRun(ctx: RunContext, config: Config, request: RunReq
     await ctx.store.update(ctx.commandLine, (s) => {
       if (journal.status === 'success') commit(s, request, intent, new Date(journal.finished_at));
       s.last_run = lastRunOf(journal);
-      if (s.paused_run?.id === journal.id) s.paused_run = null; // a resumed (or abandoned) run is over
+      endPause(s, journal.id); // a resumed (or abandoned) run is over
     });
   } catch (err) {
     const error = toBootstrapError(err);
@@ -40,7 +50,7 @@ export async function recordRun(ctx: RunContext, config: Config, request: RunReq
     if (journalPath) await journals.write(journal).catch(() => {});
   }
   if (held) await ctx.callbacks.release(held, journal.id, runCallback(journal));
-  await journals.prune(config.phases.keepRuns, journal.id).catch((err) => ctx.log.warn(`old journals not pruned: ${(err as Error).message}`));
+  await journals.prune(ctx.config.phases.keepRuns, journal.id).catch((err) => ctx.log.warn(`old journals not pruned: ${(err as Error).message}`));
   if (held) await ctx.callbacks.deliver();
   return journalPath;
 }

@@ -5,18 +5,19 @@
 import type { Config } from '../config/config.js';
 import { DataError, UsageError } from '../errors.js';
 import { effectiveProducts, findProduct } from '../products.js';
+import type { RunInfo } from '../pipeline/environment.js';
 import type { StateDoc } from '../state/state.js';
 import { describeChoices } from '../util/suggest.js';
 import type { RunContext } from './context.js';
 import type { Intent, RunRequest } from './types.js';
 
 /** What can be refused before anything runs: the label, the products, the mode, the upgrade's target. */
-export function validateRequest(ctx: RunContext, config: Config, request: RunRequest): void {
+export function validateRequest(config: Config, request: RunRequest): void {
   if (request.label !== undefined && (request.label === '' || request.label.length > 200 || /[\x00-\x1f\x7f]/.test(request.label))) {
     throw new UsageError('--label: one line of 1 to 200 characters, without control characters', 'e.g. --label rollout-42/batch-2');
   }
   for (const p of request.products ?? []) findProduct(config, p);
-  if (request.action === 'mode') validateMode(ctx.config, request.mode ?? '');
+  if (request.action === 'mode') validateMode(config, request.mode ?? '');
   if (request.action === 'upgrade') {
     if (!request.product) throw new UsageError('product.upgrade needs PRODUCT');
     const product = findProduct(config, request.product);
@@ -86,4 +87,22 @@ export function compareVersions(a: string, b: string): number {
 /** When the whole run must be over: --timeout, else [phases] run_timeout, from `from`. */
 export function deadlineOf(request: RunRequest, config: Config, from: number): number {
   return from + (request.timeoutMs ?? config.phases.runTimeoutMs);
+}
+
+/** What steps learn of the run from the environment (BOOTSTRAP_ACTION, _MODE, _VERSION …). */
+export function runInfoOf(ctx: RunContext, request: RunRequest, intent: Intent, files: { runId: string; snapshot: string }): RunInfo {
+  return {
+    action: request.action,
+    runId: files.runId,
+    server: ctx.config.server.name,
+    mode: intent.mode,
+    modePrevious: intent.modePrevious,
+    product: request.action === 'upgrade' ? request.product : undefined,
+    version: intent.toVersion,
+    versionPrevious: intent.versionPrevious,
+    products: intent.products,
+    configJson: files.snapshot,
+    stateDir: ctx.stateDir,
+    label: request.label,
+  };
 }

@@ -14,8 +14,6 @@ export interface RunFiles {
   runId: string;
   snapshot: string;
   changesDir: string;
-  /** snapshot: keep it when the run ends (it paused for a reboot). */
-  keep: { snapshot: boolean };
   /** The run lock, to record that the run waits for its reboot. */
   lock: { update(fields: Record<string, unknown>): Promise<void> };
 }

@@ -11,7 +11,8 @@ import { effectiveProducts, enabledVersions } from '../products.js';
 import { isRunId, JournalStore, type RunJournal } from '../state/journal.js';
 import { sweepMarked } from '../util/process.js';
 import type { RunContext } from './context.js';
-import { journalStub } from './journal-of.js';
+import { journalOf } from './journal-of.js';
+import { endPause } from './reboot.js';
 import { lastRunOf } from './record.js';
 import { removeChangesDirs } from './run-files.js';
 
@@ -56,7 +57,7 @@ async function settleDeadRun(ctx: RunContext, owner: LockOwner, runId: string): 
   const previous = await journals.read(runId).catch(() => null);
   const journal: RunJournal =
     previous ??
-    journalStub(ctx, { id: runId, action: owner.action ?? 'unknown', command: owner.command, status: 'failure', startedAt: owner.startedAt, mode: state.mode ?? config.server.defaultMode, products: enabledVersions(effectiveProducts(config, state)) });
+    journalOf({ id: runId, action: owner.action ?? 'unknown', command: owner.command, server: config.server.name, status: 'failure', startedAt: owner.startedAt, phasesDir: ctx.phasesDir, mode: state.mode ?? config.server.defaultMode, products: enabledVersions(effectiveProducts(config, state)) }, []);
   // Not committed: whatever its journal said, the run did not take effect.
   if (journal.status !== 'failure' || !journal.failure || resuming) {
     Object.assign(journal, { status: 'failure', exit_code: ExitCode.failed, failure: { phase: 'agent', step: '', kind: 'signal', exit_code: null, message } });
@@ -64,7 +65,7 @@ async function settleDeadRun(ctx: RunContext, owner: LockOwner, runId: string): 
   await journals.write(journal);
   await ctx.store.update(ctx.commandLine, (s) => {
     s.last_run = lastRunOf(journal);
-    if (s.paused_run?.id === runId) s.paused_run = null;
+    endPause(s, runId);
   });
   await fsp.rm(join(ctx.stateDir, 'runs', `${runId}.config.json`), { force: true });
   if (held.length) for (const file of held) await ctx.callbacks.release(file, runId, runCallback(journal));
