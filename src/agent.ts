@@ -13,29 +13,20 @@ import { DataError, PermissionDeniedError, type BootstrapError } from './errors.
 import { statSync } from 'node:fs';
 import { PidLock, type LockOwner } from './lock/pid-lock.js';
 import { silentLogger, type Logger } from './log/log.js';
-import {
-  checkSettingsBudget,
-  effectiveProducts,
-  enabledVersions,
-  findProduct,
-  findSetting,
-  parseAssignments,
-  parseSettingNames,
-  parseSettingPath,
-  type EffectiveProduct,
-  type EffectiveSetting,
-} from './products.js';
+import { auditLines, effectiveProducts, enabledVersions, findProduct, findSetting, maskProduct, parseAssignments, parseSettingNames, parseSettingPath, setSettings, unsetSettings, type EffectiveProduct, type EffectiveSetting, type SettingChange } from './products.js';
+
+export type { SettingChange } from './products.js';
+export type { FactsReport } from './facts/collect.js';
 import type { WriteHooks } from './state/atomic.js';
 import { StateStore, type LastRun, type PausedRun, type StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
-import { planRefusal, refusalOf, refusedPrograms, type Plan } from './pipeline/plan.js';
+import { planRefusal, type Plan } from './pipeline/plan.js';
 import { sleep } from './util/process.js';
 import { performRun, validateMode, type RunOutcome, type RunRequest } from './run/index.js';
-import { collectFacts } from './facts/collect.js';
-import { configuredPrograms, maskSecrets, planOf, registerSecrets, type RunContext } from './run/context.js';
-import { FactsStore, type FactsDoc } from './facts/facts.js';
+import { collectFacts, selectFacts, type FactsReport } from './facts/collect.js';
+import { maskSecrets, planOf, registerSecrets, trustedChecks, type RunContext } from './run/context.js';
+import { FactsStore } from './facts/facts.js';
 import { blameRun, blameRuns, type RunBlame, type StepStats } from './state/blame.js';
-import type { StepRecord } from './state/journal.js';
 import { JournalStore, newRunId, type RunJournal } from './state/journal.js';
 
 export const defaultPaths = {
@@ -78,25 +69,6 @@ export interface StatusReport {
   callbacks: { pending: number; oldestAgeSeconds: number | null; dead: number };
   /** The run that waits for a reboot one of its steps asked for, if any. */
   pausedRun: PausedRun | null;
-}
-
-export interface FactsReport {
-  doc: FactsDoc;
-  /** The explorers' records when they ran now. */
-  explorers: StepRecord[];
-  /** The explorer that failed when they ran now (its fact is absent), or null. */
-  failure: string | null;
-  /** True when the facts were collected now (`--refresh`, or none were stored). */
-  collected: boolean;
-}
-
-export interface SettingChange {
-  product: string;
-  setting: string;
-  value: string | number | boolean | null;
-  previous: string | number | boolean | null;
-  /** False when the setting already had this value (set) or was not set (unset). */
-  changed: boolean;
 }
 
 export class Agent {
@@ -197,35 +169,15 @@ export class Agent {
     const config = this.config();
     const assignments = parseAssignments(config, options.pairs);
     this.log.addSecrets(assignments.filter((a) => a.spec.type.kind === 'secret').map((a) => String(a.value)));
-    return this.store.update(this.commandLine, (state) => {
-      const changes = assignments.map(({ spec, value }) => {
-        const product = productState(state, spec.product);
-        const previous = Object.hasOwn(product.settings, spec.name) ? product.settings[spec.name]! : (spec.default ?? null);
-        const changed = !(Object.hasOwn(product.settings, spec.name) && product.settings[spec.name] === value);
-        product.settings[spec.name] = value;
-        const secret = spec.type.kind === 'secret';
-        if (secret) this.maskPrevious(previous);
-        return { product: spec.product, setting: spec.name, value: secret ? mask(value) : value, previous: secret ? mask(previous) : previous, changed };
-      });
-      checkSettingsBudget(effectiveProducts(config, state)); // all or none: a throw writes nothing
-      return changes;
-    }).then((changes) => this.audit('set', changes));
+    const changes = await this.store.update(this.commandLine, (state) => setSettings(config, state, assignments, (previous) => this.maskPrevious(previous)));
+    return this.audit('set', changes);
   }
 
   /** Puts settings back to their defaults. */
   async productUnset(options: { names: string[] }): Promise<SettingChange[]> {
     const specs = parseSettingNames(this.config(), options.names);
-    return this.store.update(this.commandLine, (state) =>
-      specs.map((spec) => {
-        const product = productState(state, spec.product);
-        const previous = Object.hasOwn(product.settings, spec.name) ? product.settings[spec.name]! : null;
-        const changed = Object.hasOwn(product.settings, spec.name);
-        delete product.settings[spec.name];
-        const secret = spec.type.kind === 'secret';
-        if (secret) this.maskPrevious(previous);
-        return { product: spec.product, setting: spec.name, value: secret ? mask(spec.default ?? null) : (spec.default ?? null), previous: secret ? mask(previous) : previous, changed };
-      }),
-    ).then((changes) => this.audit('unset', changes));
+    const changes = await this.store.update(this.commandLine, (state) => unsetSettings(state, specs, (previous) => this.maskPrevious(previous)));
+    return this.audit('unset', changes);
   }
 
   /**
@@ -239,13 +191,7 @@ export class Agent {
 
   /** The audit trail of settings: one info line per change, naming who (uid, and SUDO_USER). */
   private audit(verb: 'set' | 'unset', changes: SettingChange[]): SettingChange[] {
-    const uid = process.getuid?.() ?? 0;
-    const sudo = this.env['SUDO_USER'] ? ` (sudo by ${this.env['SUDO_USER']})` : '';
-    for (const c of changes) {
-      if (!c.changed) continue;
-      const show = (v: SettingChange['value']) => (v === null ? '(unset)' : JSON.stringify(v));
-      this.log.info(`product.${verb} by uid ${uid}${sudo}: ${c.product}.${c.setting} ${show(c.previous)} → ${show(c.value)}`);
-    }
+    for (const line of auditLines(verb, changes, this.env)) this.log.info(line);
     return changes;
   }
 
@@ -347,13 +293,7 @@ export class Agent {
   async facts(options: { names?: string[]; refresh?: boolean } = {}): Promise<FactsReport> {
     const stored = options.refresh ? null : await new FactsStore(this.stateDir).read();
     const report: FactsReport = stored ? { doc: stored, explorers: [], failure: null, collected: false } : { ...(await collectFacts(this.runContext())), collected: true };
-    const names = options.names ?? [];
-    if (names.length) {
-      const known = Object.keys(report.doc.facts);
-      for (const n of names) if (!Object.hasOwn(report.doc.facts, n)) throw new DataError(`no fact '${n}'`, describeChoices(n, known));
-      report.doc = { ...report.doc, facts: Object.fromEntries(names.map((n) => [n, report.doc.facts[n]])) };
-    }
-    return report;
+    return selectFacts(report, options.names ?? []);
   }
 
   /** Whether the run `id` is going on now (its agent holds the run lock), for a `running` journal. */
@@ -377,27 +317,15 @@ export class Agent {
 
   /** `heartbeat.get`: runs the named checks in parallel; changes nothing. */
   async heartbeatGet(names: string[] = []): Promise<Checkup> {
-    const specs = this.trustedChecks(this.heartbeatSpecs(names));
+    const specs = trustedChecks({ config: this.config(), env: this.env, log: this.log }, this.heartbeatSpecs(names));
     await registerSecrets({ config: this.config(), log: this.log, store: this.store });
     return runCheckup(specs, this.env, this.log.masker);
-  }
-
-  /**
-   * The checks, once the programs of their exec checks passed the trust rules of steps: 77
-   * naming the key otherwise (allow_insecure: run, loudly), as a run refuses its plan.
-   */
-  private trustedChecks(specs: HeartbeatSpec[]): HeartbeatSpec[] {
-    const refused = refusedPrograms(configuredPrograms(this.config(), specs).filter((p) => p.key.startsWith('[heartbeat.')), this.env);
-    const refusal = refusalOf(refused, this.config().phases.allowInsecure);
-    if (refusal) throw refusal;
-    for (const r of refused) this.log.warn(`INSECURE (allow_insecure = true): running ${r.path} (named by ${r.key}), ${r.reason}`);
-    return specs;
   }
 
   /** `heartbeat.checkup`: every check in parallel; the result is kept as last_checkup. */
   async heartbeatCheckup(options: { report?: boolean } = {}): Promise<Checkup> {
     if (options.report) readSecret(this.config().callback.secretFile); // refuse a bad key before checking anything
-    const specs = this.trustedChecks(this.heartbeatSpecs());
+    const specs = trustedChecks({ config: this.config(), env: this.env, log: this.log }, this.heartbeatSpecs());
     await registerSecrets({ config: this.config(), log: this.log, store: this.store });
     const checkup = await runCheckup(specs, this.env, this.log.masker);
     const state = await this.store.update(this.commandLine, (s) => {
@@ -468,17 +396,4 @@ function nonEmpty(v: string | undefined): string | undefined {
 
 function modeInfo(config: Config, state: StateDoc): ModeInfo {
   return { mode: state.mode ?? config.server.defaultMode, origin: state.mode ? 'set' : 'default', modes: config.server.modes };
-}
-
-function productState(state: StateDoc, name: string) {
-  if (!Object.hasOwn(state.products, name)) state.products[name] = { enabled: true, version: null, settings: {} };
-  return state.products[name]!;
-}
-
-function mask<T>(value: T): T | string {
-  return value === null ? value : '********';
-}
-
-function maskProduct(p: EffectiveProduct): EffectiveProduct {
-  return { ...p, settings: p.settings.map((s) => (s.secret && s.value !== null ? { ...s, value: '********' } : s)) };
 }

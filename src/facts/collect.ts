@@ -1,17 +1,38 @@
 // Facts outside a run: `server.facts --refresh` collects them without the run lock, and a dry
 // run's preview collects them without writing facts.json. Explorers get what steps get of the
 // server (name, state dir, the built-in facts) and environment.d, but no run. A run collects its
-// facts itself (run/execute) with the same explorer options.
+// facts itself (run/execute) with the same explorer options. Also what `server.facts` shows of
+// them (selectFacts).
 
 import { promises as fsp } from 'node:fs';
+import { DataError } from '../errors.js';
 import { EnvironmentFileError, phaseEnvironment, runMarker } from '../pipeline/environment.js';
 import { planRefusal, type Plan } from '../pipeline/plan.js';
 import { planOf, registerSecrets, type RunContext } from '../run/context.js';
 import { newRunId, type StepRecord } from '../state/journal.js';
 import { sweepMarked } from '../util/process.js';
 import { makeScratchDir, sweepDeadScratch } from '../util/scratch.js';
+import { describeChoices } from '../util/suggest.js';
 import { exploreAndStore, type ExplorerOptions } from './explorers.js';
 import { FactsStore, builtinCollection, factEnvironment, factsSchema, type Facts, type FactsDoc } from './facts.js';
+
+export interface FactsReport {
+  doc: FactsDoc;
+  /** The explorers' records when they ran now. */
+  explorers: StepRecord[];
+  /** The explorer that failed when they ran now (its fact is absent), or null. */
+  failure: string | null;
+  /** True when the facts were collected now (`--refresh`, or none were stored). */
+  collected: boolean;
+}
+
+/** The facts named (all when none); an unknown name is refused (65) with those that exist. */
+export function selectFacts(report: FactsReport, names: string[]): FactsReport {
+  if (names.length === 0) return report;
+  const known = Object.keys(report.doc.facts);
+  for (const n of names) if (!Object.hasOwn(report.doc.facts, n)) throw new DataError(`no fact '${n}'`, describeChoices(n, known));
+  return { ...report, doc: { ...report.doc, facts: Object.fromEntries(names.map((n) => [n, report.doc.facts[n]])) } };
+}
 
 /**
  * `server.facts --refresh`: the facts collected now, outside any run and without the run lock

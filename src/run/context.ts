@@ -1,14 +1,15 @@
 // What a run (and a fact collection outside one) needs of the agent: its config, paths, state
 // store, run lock, environment, log, command line and callback reporter. `Agent` builds it;
-// nothing under src/run/ imports agent.ts. With it, the few things a run asks of the agent's
-// config: the plan of the phases dir, the programs bootstrap.ini names, the secrets to mask.
+// nothing under src/run/ imports agent.ts. With it, the few things a run (and the agent's other
+// commands) ask of the config: the plan of the phases dir, the programs bootstrap.ini names and
+// their trust, the secrets to mask.
 
 import type { CallbackReporter } from '../callback/reporter.js';
 import { callbackKeyToMask } from '../callback/deliver.js';
 import type { Config, HeartbeatSpec } from '../config/config.js';
 import type { PidLock } from '../lock/pid-lock.js';
 import type { Logger } from '../log/log.js';
-import { planPhases, type ConfiguredProgram, type Plan } from '../pipeline/plan.js';
+import { planPhases, refusalOf, refusedPrograms, type ConfiguredProgram, type Plan } from '../pipeline/plan.js';
 import { effectiveProducts, secretValues, type EffectiveProduct } from '../products.js';
 import type { StateStore } from '../state/state.js';
 
@@ -35,6 +36,18 @@ export function planOf(ctx: Pick<RunContext, 'config' | 'phasesDir' | 'env'>): P
 export function configuredPrograms(config: Config, specs: HeartbeatSpec[] = [...config.heartbeats.values()]): ConfiguredProgram[] {
   const exec = specs.filter((s) => s.type === 'exec').map((s) => ({ key: `[heartbeat.${s.name}] command`, argv: s.command! }));
   return [{ key: '[phases] reboot_command', argv: config.phases.rebootCommand }, ...exec];
+}
+
+/**
+ * The checks, once the programs of their exec checks passed the trust rules of steps: 77
+ * naming the key otherwise (allow_insecure: run, loudly), as a run refuses its plan.
+ */
+export function trustedChecks(ctx: Pick<RunContext, 'config' | 'env' | 'log'>, specs: HeartbeatSpec[]): HeartbeatSpec[] {
+  const refused = refusedPrograms(configuredPrograms(ctx.config, specs).filter((p) => p.key.startsWith('[heartbeat.')), ctx.env);
+  const refusal = refusalOf(refused, ctx.config.phases.allowInsecure);
+  if (refusal) throw refusal;
+  for (const r of refused) ctx.log.warn(`INSECURE (allow_insecure = true): running ${r.path} (named by ${r.key}), ${r.reason}`);
+  return specs;
 }
 
 /**
