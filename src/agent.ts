@@ -1,5 +1,7 @@
 // The library: every command as a method, with no global state. Two agents on two state dirs in
-// one process do not see each other. The CLI is a thin layer over this.
+// one process do not see each other. The CLI is a thin layer over this. The agent resolves the
+// paths, reads the config, holds the state store and the run lock, and hands a run what it
+// needs of them as a RunContext (run/context.ts): the run lifecycle is run/, below it.
 
 import { join, resolve } from 'node:path';
 import { loadConfig, type Config, type HeartbeatSpec } from './config/config.js';
@@ -14,20 +16,20 @@ import { statSync } from 'node:fs';
 import { PidLock, type LockOwner } from './lock/pid-lock.js';
 import { silentLogger, type Logger } from './log/log.js';
 import { auditLines, effectiveProducts, enabledVersions, findProduct, findSetting, maskProduct, parseAssignments, parseSettingNames, parseSettingPath, setSettings, unsetSettings, type EffectiveProduct, type EffectiveSetting, type SettingChange } from './products.js';
-
-export type { SettingChange } from './products.js';
-export type { FactsReport } from './facts/collect.js';
 import type { WriteHooks } from './state/atomic.js';
 import { StateStore, type LastRun, type PausedRun, type StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
 import { planRefusal, type Plan } from './pipeline/plan.js';
 import { sleep } from './util/process.js';
-import { performRun, validateMode, type RunOutcome, type RunRequest } from './run/index.js';
 import { collectFacts, selectFacts, type FactsReport } from './facts/collect.js';
+import { performRun, validateMode, type RunOutcome, type RunRequest } from './run/index.js';
 import { maskSecrets, planOf, registerSecrets, trustedChecks, type RunContext } from './run/context.js';
 import { FactsStore } from './facts/facts.js';
 import { blameRun, blameRuns, type RunBlame, type StepStats } from './state/blame.js';
 import { JournalStore, newRunId, type RunJournal } from './state/journal.js';
+
+export type { SettingChange } from './products.js';
+export type { FactsReport } from './facts/collect.js';
 
 export const defaultPaths = {
   config: '/etc/bootstrap/bootstrap.ini',

@@ -16,7 +16,7 @@ import { describeChoices } from './util/suggest.js';
  * well within the whole environment's limit (ARG_MAX, 2 MiB with the default stack).
  */
 export const maxValueBytes = 120 * 1024;
-export const maxSettingsBytes = 1024 * 1024;
+const maxSettingsBytes = 1024 * 1024;
 
 export type SettingOrigin = 'set' | 'default' | 'unset';
 
@@ -114,7 +114,7 @@ function checkValueSize(key: string, value: string, what: string, hint = 'put la
 }
 
 /** Settings together must fit a step's environment (65 with the total and the limit). */
-export function checkSettingsBudget(products: EffectiveProduct[]): void {
+function checkSettingsBudget(products: EffectiveProduct[]): void {
   let total = 0;
   for (const p of products) for (const s of p.settings) if (s.value !== null && !s.secret) total += Buffer.byteLength(`${settingEnvName(p.name, s.name)}=${String(s.value)}`, 'utf8') + 1;
   if (total > maxSettingsBytes) throw new DataError(`the settings together take ${total} bytes of a step's environment, more than the ${maxSettingsBytes} allowed`, 'put large content in files and set their paths');

@@ -33,7 +33,7 @@ export function planOf(ctx: Pick<RunContext, 'config' | 'phasesDir' | 'env'>): P
 }
 
 /** The programs bootstrap.ini names (reboot_command, exec checks): they run as root, so they are judged as steps are. */
-export function configuredPrograms(config: Config, specs: HeartbeatSpec[] = [...config.heartbeats.values()]): ConfiguredProgram[] {
+function configuredPrograms(config: Config, specs: HeartbeatSpec[] = [...config.heartbeats.values()]): ConfiguredProgram[] {
   const exec = specs.filter((s) => s.type === 'exec').map((s) => ({ key: `[heartbeat.${s.name}] command`, argv: s.command! }));
   return [{ key: '[phases] reboot_command', argv: config.phases.rebootCommand }, ...exec];
 }

@@ -1,7 +1,8 @@
 // One run of the pipeline for provision, refresh, mode and upgrade, and its one entry: validate
 // the request → a dry run? → take the run lock → a run paused for its reboot? → snapshot the
-// effective configuration → execute → record; the locks are released and the run's files
-// removed whatever happens.
+// effective configuration (or, resuming, read it back) → execute → record. Whatever happens the
+// locks are released and the run's files removed, but for the snapshot of a run that waits for
+// its reboot.
 
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';

@@ -1,6 +1,7 @@
 // A run's request, checked before anything runs or any lock is taken: its label, products, mode
-// and upgrade target (validateRequest), what it will change (resolveIntent, with the version
-// order of compareVersions), and its deadline.
+// and upgrade target (validateRequest, validateMode), what it will change (resolveIntent, with
+// the version order of compareVersions), its deadline, and what steps learn of it from their
+// environment (runInfoOf).
 
 import type { Config } from '../config/config.js';
 import { DataError, UsageError } from '../errors.js';

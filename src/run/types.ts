@@ -1,5 +1,5 @@
 // The shapes of a run: what is asked (RunRequest), what it will change (Intent), what came of
-// it (RunOutcome, with the dry run's report).
+// it (RunOutcome, with the dry run's report), and what a resumed run starts from (Resumed).
 
 import type { Facts } from '../facts/facts.js';
 import type { Plan } from '../pipeline/plan.js';
