@@ -5,7 +5,7 @@ import type { PausedRun } from '../state/state.js';
 import { basename } from 'node:path';
 import { describeRefused, type Plan } from '../pipeline/plan.js';
 import type { EffectiveProduct } from '../products.js';
-import type { DryRunReport } from '../run.js';
+import type { DryRunReport } from '../run/index.js';
 import { changesOf, countSteps, describeCounts, type RunJournal, type StepRecord } from '../state/journal.js';
 import type { FactsDoc } from '../facts/facts.js';
 import type { RunBlame, StepStats } from '../state/blame.js';

@@ -5,7 +5,7 @@
 
 import type { FactsReport, SettingChange, StatusReport } from '../agent.js';
 import type { Plan } from '../pipeline/plan.js';
-import type { DryRunReport } from '../run.js';
+import type { DryRunReport } from '../run/index.js';
 
 /** Bumped only when a field changes meaning or goes away; new fields may appear at any time. */
 const jsonSchemaVersion = 1;

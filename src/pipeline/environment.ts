@@ -10,7 +10,10 @@ import { bashPath, endProcesses } from '../util/process.js';
 import { spawnSizeProblem } from '../util/env-size.js';
 import { LineSplitter, type TextMasker } from './output.js';
 import { settingValueToEnv } from '../config/setting-types.js';
-import type { EffectiveProduct } from '../products.js';
+import { settingEnvName, type EffectiveProduct } from '../products.js';
+import type { PhasesConfig } from '../config/config.js';
+import type { Logger } from '../log/log.js';
+import type { Plan } from './plan.js';
 
 export interface RunInfo {
   action: string;
@@ -41,11 +44,6 @@ export interface Failure {
  */
 export function runMarker(runId: string): string {
   return `BOOTSTRAP_RUN_ID=${runId}`;
-}
-
-/** `BOOTSTRAP_<PRODUCT>_<SETTING>`: upper case, any other character → `_`. */
-export function settingEnvName(product: string, setting: string): string {
-  return `BOOTSTRAP_${product}_${setting}`.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
 }
 
 export function runEnvironment(base: NodeJS.ProcessEnv, info: RunInfo): NodeJS.ProcessEnv {
@@ -184,4 +182,29 @@ export async function sourceEnvironmentFiles(files: string[], env: NodeJS.Proces
   const tooLarge = spawnSizeProblem([], result);
   if (tooLarge) throw new EnvironmentFileError(failed, 'exit', `what environment.d exports leaves no room to start a step: ${tooLarge}`);
   return result;
+}
+
+/** How long a phase's sourcing may take and what stops it: a step phase's, or clean-up's. */
+export type PhaseBound = { signal?: AbortSignal | undefined; deadline?: number | undefined } | { cleanup: AbortSignal };
+
+/**
+ * A phase's environment: environment.d sourced again over the run's. Steps' phases are bounded
+ * like a step within the run's deadline and stopped by the run's signal; clean-up (backouts,
+ * error.d) by cleanup_timeout and only a second signal.
+ */
+export function phaseEnvironment(
+  o: { plan: Plan; phases: PhasesConfig; log: Logger; baseEnv: NodeJS.ProcessEnv; marker: string },
+  phase: string,
+  bound: PhaseBound,
+): Promise<NodeJS.ProcessEnv> {
+  const cleanup = 'cleanup' in bound;
+  const left = cleanup || bound.deadline === undefined ? Infinity : bound.deadline - Date.now();
+  return sourceEnvironmentFiles(o.plan.environment.files, { ...o.baseEnv, BOOTSTRAP_PHASE: phase }, o.plan.baseDir, {
+    timeoutMs: cleanup ? o.phases.cleanupTimeoutMs : Math.max(0, Math.min(o.phases.scriptTimeoutMs, left)),
+    killGraceMs: o.phases.killGraceMs,
+    signal: cleanup ? bound.cleanup : bound.signal,
+    onLine: (line) => o.log.step(`${phase}/environment.d`, line),
+    masker: o.log.masker,
+    marker: o.marker,
+  });
 }
