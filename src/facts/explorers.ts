@@ -6,11 +6,10 @@
 // Secrets are masked in its fact after the fact is decoded (a JSON string may spell a secret
 // with escapes, `\u00e4`), and in what it prints on stderr as it comes.
 
-import type { Failure } from '../pipeline/environment.js';
 import type { RawStepResult } from '../pipeline/launcher.js';
 import { Tail } from '../pipeline/output.js';
 import { factName, type PlannedStep } from '../pipeline/plan.js';
-import { failureOf, toStepRecord } from '../pipeline/pipeline.js';
+import { failureOf, toStepRecord, type Failure } from '../pipeline/step-result.js';
 import type { StepRecord } from '../state/journal.js';
 import type { Masker } from '../log/mask.js';
 import { runChild } from '../util/child.js';

@@ -5,12 +5,17 @@
 // a step and stopped by the run's signal.
 
 import { spawn } from 'node:child_process';
+import { StepExit } from '../errors.js';
 import type { Readable } from 'node:stream';
 import { bashPath, endProcesses } from '../util/process.js';
 import { spawnSizeProblem } from '../util/env-size.js';
 import { LineSplitter, type TextMasker } from './output.js';
 import { settingValueToEnv } from '../config/setting-types.js';
 import type { EffectiveProduct } from '../products.js';
+import type { Failure } from './step-result.js';
+
+/** For callers that still import it from here (src/run.ts); it lives in ./step-result.js. */
+export type { Failure } from './step-result.js';
 
 export interface RunInfo {
   action: string;
@@ -25,14 +30,6 @@ export interface RunInfo {
   configJson: string;
   stateDir: string;
   label?: string | undefined;
-}
-
-export interface Failure {
-  phase: string;
-  step: string;
-  kind: 'exit' | 'signal' | 'timeout' | 'check' | 'heartbeat' | 'condition' | 'reboot';
-  exitCode: number | null;
-  message: string;
 }
 
 /**
@@ -154,7 +151,7 @@ export async function sourceEnvironmentFiles(files: string[], env: NodeJS.Proces
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
     child.on('error', (err) => {
       lines.push(`cannot start ${bash}: ${err.message}\n`);
-      resolve([127, null]);
+      resolve([StepExit.notFound, null]);
     });
     // 'exit', not 'close': a background process an environment file started may hold its output.
     child.on('exit', (c, s) => resolve([c, s]));
@@ -171,7 +168,7 @@ export async function sourceEnvironmentFiles(files: string[], env: NodeJS.Proces
   const marks = (split >= 0 ? text.slice(0, split) : text).split('\n').filter((m) => m !== '');
   const failed = marks.at(-1) ?? files[0]!;
   if (why) throw new EnvironmentFileError(failed, why, why === 'timeout' ? `timed out after ${(o.timeoutMs / 1000).toFixed(1)} s (killed)` : 'stopped: the agent was asked to stop');
-  if (code !== 0 || split < 0) throw new EnvironmentFileError(failed, signal ? 'signal' : 'exit', signal ? `killed by ${signal}` : `exit ${code}`);
+  if (code !== StepExit.ok || split < 0) throw new EnvironmentFileError(failed, signal ? 'signal' : 'exit', signal ? `killed by ${signal}` : `exit ${code}`);
   const result: NodeJS.ProcessEnv = {};
   for (const entry of text.slice(split + 2).split('\0')) {
     const eq = entry.indexOf('=');

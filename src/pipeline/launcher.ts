@@ -31,6 +31,7 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
+import { StepExit } from '../errors.js';
 import { spawnSizeProblem } from '../util/env-size.js';
 import { bashPath, childrenOf, endProcesses, isProcessAlive, signalPid, sleep } from '../util/process.js';
 import { LineSplitter, Tail, readStepFile, tailBytes, type TextMasker } from './output.js';
@@ -254,10 +255,10 @@ export class Launcher {
     const status = job.status;
     if (job.unprepared) error = `not run: its BOOTSTRAP_CHANGES file could not be created in ${this.changesDir} (is that filesystem full?)`;
     const changes = this.changesDir && status !== null ? readChanges(join(this.changesDir, `${this.tag}.${job.seq}`), this.masker) : { lines: [], truncated: false };
-    const signalled = status !== null && status > 128 && (job.timedOut || job.aborted || fatalSignals.has(status - 128));
+    const signalled = status !== null && status > StepExit.signalBase && (job.timedOut || job.aborted || fatalSignals.has(status - StepExit.signalBase));
     return {
       exitCode: error !== null || signalled ? null : status,
-      signal: signalled ? signalName(status! - 128) : null,
+      signal: signalled ? signalName(status! - StepExit.signalBase) : null,
       timedOut: job.timedOut,
       aborted: job.aborted,
       durationMs: Math.round(performance.now() - job.t0),

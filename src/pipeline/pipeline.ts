@@ -5,10 +5,14 @@
 import type { PhasesConfig } from '../config/config.js';
 import type { Logger } from '../log/log.js';
 import { stepChanges, type FailureRecord, type PhaseRecord, type StepRecord } from '../state/journal.js';
-import { EnvironmentFileError, failureEnvironment, type Failure } from './environment.js';
+import { EnvironmentFileError, failureEnvironment } from './environment.js';
 import { Launcher, type RawStepResult } from './launcher.js';
 import { sortRunParts, type PhasePlan, type Plan, type PlannedStep } from './plan.js';
 import { readStepFile, type TextMasker } from './output.js';
+import { failureOf, firstLine, skipReason, toFailureRecord, toStepRecord, type Failure } from './step-result.js';
+
+/** For callers that still import it from here (src/run.ts); it lives in ./step-result.js. */
+export { toFailureRecord } from './step-result.js';
 
 export interface PipelineOptions {
   plan: Plan;
@@ -287,16 +291,6 @@ function rebootReason(file: string | null, masker: TextMasker): string {
   }
 }
 
-/** Why a condition skipped its step: the first line it printed, else its exit. */
-export function skipReason(step: PlannedStep, r: RawStepResult): string {
-  return firstLine(r.output) ?? `${step.name}.if exited 1`;
-}
-
-/** A reason a script wrote: its first non-blank line, trimmed, at most 500 characters. */
-function firstLine(text: string): string | undefined {
-  return text.split('\n').map((l) => l.trim()).find((l) => l !== '')?.slice(0, 500);
-}
-
 function launcherOptions(o: PipelineOptions) {
   return { marker: o.marker, viaSh: o.plan.viaSh, changesDir: o.changesDir, masker: o.log.masker };
 }
@@ -319,51 +313,6 @@ function runOptions(o: PipelineOptions, phase: string, step: string, path: strin
     signal: cleanup ? o.cleanupSignal : o.signal,
     onLine: (line: string) => o.log.step(source, line),
   };
-}
-
-/** The one ladder from a step result to a failure: timed out, signalled, could not run, exit code. */
-export function failureOf(step: { phase: string; name: string }, r: RawStepResult): Failure | null {
-  const at = { phase: step.phase, step: step.name };
-  if (r.timedOut) return { ...at, kind: 'timeout', exitCode: null, message: `timed out after ${(r.durationMs / 1000).toFixed(1)} s (its process group was killed)` };
-  if (r.aborted) return { ...at, kind: 'signal', exitCode: null, message: 'stopped: the agent was asked to stop (SIGINT/SIGTERM)' };
-  if (r.error) return { ...at, kind: 'exit', exitCode: null, message: r.error };
-  if (r.signal) return { ...at, kind: 'signal', exitCode: null, message: `killed by ${r.signal}` };
-  // Checked before the exit code: a condition's exit 1 must not skip a step whose reports were lost.
-  if (r.reportsLost) return { ...at, kind: 'exit', exitCode: r.exitCode, message: `${describeExit(r.exitCode)}, but the filesystem of its BOOTSTRAP_CHANGES had no room left: what it reported (changes, a reboot request) may be lost` };
-  if (r.exitCode !== 0) return { ...at, kind: 'exit', exitCode: r.exitCode, message: describeExit(r.exitCode) };
-  return null;
-}
-
-function describeExit(code: number | null): string {
-  if (code === 126) return 'exit 126 (not executable, or its interpreter cannot run)';
-  if (code === 127) return 'exit 127 (its interpreter or a command was not found)';
-  return `exit ${code}`;
-}
-
-export function toStepRecord(phase: string, name: string, role: StepRecord['role'], r: RawStepResult, attempts: number): StepRecord {
-  const failure = failureOf({ phase, name }, r);
-  return {
-    phase,
-    name,
-    role,
-    status: failure ? 'failure' : 'success',
-    exit_code: r.exitCode,
-    signal: r.signal,
-    timed_out: r.timedOut,
-    started_at: r.startedAt,
-    duration_ms: r.durationMs,
-    attempts,
-    message: failure ? failure.message : 'ok',
-    output_tail: r.output,
-    output_truncated: r.outputTruncated,
-    check: null,
-    changes: r.changes,
-    changes_truncated: r.changesTruncated,
-  };
-}
-
-export function toFailureRecord(f: Failure): FailureRecord {
-  return { phase: f.phase, step: f.step, kind: f.kind, exit_code: f.exitCode, message: f.message };
 }
 
 /** `failed`: the failed step's backout; `all`: that, then every completed step's, newest first. */

@@ -6,7 +6,7 @@
 
 import type { PhasesConfig } from '../config/config.js';
 import type { Logger } from '../log/log.js';
-import { failureOf, skipReason } from './pipeline.js';
+import { failureOf, skipReason } from './step-result.js';
 import { Launcher } from './launcher.js';
 import { readHeadSync } from '../util/files.js';
 import type { Plan } from './plan.js';

@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { LineSplitter, type TextMasker } from '../pipeline/output.js';
+import { StepExit } from '../errors.js';
 import { spawnSizeProblem } from './env-size.js';
 import { endProcesses } from './process.js';
 
@@ -109,5 +110,5 @@ export function describeChild(r: ChildResult, timeoutMs: number): string | null 
   if (r.stopped === 'timeout') return `timed out after ${(timeoutMs / 1000).toFixed(1)} s (killed)`;
   if (r.stopped === 'abort') return 'stopped: the agent was asked to stop';
   if (r.signal) return `killed by ${r.signal}`;
-  return r.code === 0 ? null : `exit ${r.code}`;
+  return r.code === StepExit.ok ? null : `exit ${r.code}`;
 }
