@@ -12,6 +12,7 @@ import { spawnSizeProblem } from '../util/env-size.js';
 import { LineSplitter, type TextMasker } from './output.js';
 import { settingValueToEnv } from '../config/setting-types.js';
 import type { EffectiveProduct } from '../products.js';
+import type { PhasePlan } from './plan.js';
 import type { Failure } from './step-result.js';
 
 /** For callers that still import it from here (src/run.ts); it lives in ./step-result.js. */
@@ -91,6 +92,20 @@ export class EnvironmentFileError extends Error {
     readonly detail: string,
   ) {
     super(`environment file ${file} failed: ${detail}`);
+  }
+}
+
+/** A phase's environment, or the failure of the environment.d file that broke it. */
+export async function sourcedEnvironment(
+  environment: (phase: PhasePlan['phase'], cleanup: boolean) => Promise<NodeJS.ProcessEnv>,
+  phase: PhasePlan['phase'],
+  cleanup: boolean,
+): Promise<{ env: NodeJS.ProcessEnv } | { failure: Failure }> {
+  try {
+    return { env: await environment(phase, cleanup) };
+  } catch (err) {
+    if (!(err instanceof EnvironmentFileError)) throw err;
+    return { failure: { phase, step: `environment.d/${err.file.split('/').at(-1)}`, kind: err.kind, exitCode: null, message: err.message } };
   }
 }
 
