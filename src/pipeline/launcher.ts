@@ -11,17 +11,13 @@
 // Steps are queued ahead (a phase's steps and checks at once), so no step waits for a round trip
 // through the agent. After a step fails, the launcher skips what is queued until told `C`.
 //
-// Protocol, on the launcher's fd 3 (closed for steps): first `NONCE DIR`, then `PROBE TAG
-// CLEANUP CHANGES` (see lib/launcher.bash), then `R <seq> <name>` runs DIR/name (so $0 is
-// absolute, as under os-refresh-config), `C` clears the failed state. After each R it writes an
-// end line on stdout: NUL, a per-launcher nonce, seq, and the exit status (or K: skipped; F: not
-// run, no changes file could be created) and flags (B: asked for a reboot; L: what it reported
-// may be lost, the changes dir's filesystem had no room), so every byte a step wrote is
-// attributed to it and to no other. The
-// nonce never reaches a step's environment. A step starts when the one before it ends, so that is
-// when its timeout starts (the smaller of script_timeout and what is left of the run); to stop
-// it, its process group (its pid, under set -m) is read from the launcher's children in /proc,
-// and everything the run started is swept by its environment marker (util/process).
+// The protocol (commands on the launcher's fd 3, end lines on its stdout, NUL and a per-launcher
+// nonce that never reaches a step's environment, so every byte a step wrote is attributed to it
+// and to no other) is described once, in the header of lib/launcher.bash. A step starts when the
+// one before it ends, so that is when its timeout starts (the smaller of script_timeout and what
+// is left of the run); to stop it, its process group (its pid, under set -m) is read from the
+// launcher's children in /proc, and everything the run started is swept by its environment
+// marker (util/process).
 //
 // A step is over when its process exits, not when its output closes: a background child that
 // keeps the pipe open delays nothing (its output goes on into the log until the phase ends).
@@ -349,7 +345,7 @@ export class Launcher {
         return;
       }
       if (!job) return;
-      // The end line: `<seq> <status>`, or `<seq> K` when it was skipped.
+      // The end line: `<seq> <status> [B] [L]`; K or N for a skipped file, F for one not run.
       this.queue.shift();
       if (status === 'K' || status === 'N') job.skipped = true;
       else if (status === 'F') job.unprepared = true;
