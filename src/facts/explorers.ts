@@ -16,9 +16,9 @@ import { runChild } from '../util/child.js';
 import { factsSchema, parseFact, type Facts, type FactsStore } from './facts.js';
 
 /** Most explorers wait on a command, not on a CPU: this many at once, whatever the CPU count. */
-export const explorerConcurrency = 16;
+const explorerConcurrency = 16;
 /** A fact is small; an explorer that prints more than this fails. */
-export const maxFactBytes = 1024 * 1024;
+const maxFactBytes = 1024 * 1024;
 
 export interface ExplorerOptions {
   env: NodeJS.ProcessEnv;
@@ -40,7 +40,7 @@ export interface ExplorerResult {
   failure: Failure | null;
 }
 
-export async function runExplorers(explorers: PlannedStep[], o: ExplorerOptions): Promise<ExplorerResult> {
+async function runExplorers(explorers: PlannedStep[], o: ExplorerOptions): Promise<ExplorerResult> {
   const results: { step: PlannedStep; raw: RawStepResult; stdout: string }[] = new Array(explorers.length);
   let next = 0;
   const worker = async () => {

@@ -24,7 +24,7 @@ export interface StepPreview {
 }
 
 /** Whether a step says it may ask for a reboot (nothing is guessed from what it does). */
-export function mayReboot(path: string): boolean {
+function mayReboot(path: string): boolean {
   try {
     return /^#\s*bootstrap:\s*may-reboot\b/m.test(readHeadSync(path, 4096).text);
   } catch {

@@ -40,11 +40,6 @@ function describeExit(code: number | null): string {
   return `exit ${code}`;
 }
 
-/** A condition's result says "skip the step": it exited 1, and nothing it reported was lost. */
-export function skipsStep(r: RawStepResult): boolean {
-  return failureOf({ phase: '', name: '' }, r)?.kind === 'exit' && r.exitCode === StepExit.skip && !r.reportsLost;
-}
-
 /** Why a condition skipped its step: the first line it printed, else its exit. */
 export function skipReason(step: { name: string }, r: RawStepResult): string {
   return firstLine(r.output) ?? `${step.name}.if exited 1`;
