@@ -30,8 +30,8 @@ import { constants as osConstants } from 'node:os';
 import { StepExit } from '../errors.js';
 import { spawnSizeProblem } from '../util/env-size.js';
 import { bashPath, childrenOf, endProcesses, isProcessAlive, signalPid, sleep } from '../util/process.js';
-import { LineSplitter, Tail, readStepFile, tailBytes, type TextMasker } from './output.js';
-import { lstatSync, statfsSync } from 'node:fs';
+import { LineSplitter, Tail, readChanges, type TextMasker } from './output.js';
+import { statfsSync } from 'node:fs';
 import { packageRoot } from '../version.js';
 
 export interface RawStepResult {
@@ -377,22 +377,6 @@ function probeBytes(changesDir: string | null): number {
   } catch {
     return 4096;
   }
-}
-
-/** The changes a file reported: its lines, non-empty, secrets masked; what is past 64 KiB is cut. */
-function readChanges(path: string, masker: TextMasker): { lines: string[]; truncated: boolean } {
-  let head: { text: string; truncated: boolean };
-  try {
-    // Most steps report nothing: one lstat, and the file is opened only when it holds something.
-    const st = lstatSync(path, { throwIfNoEntry: false });
-    if (!st || st.size === 0) return { lines: [], truncated: false };
-    head = readStepFile(path, tailBytes, masker);
-  } catch {
-    return { lines: [], truncated: false }; // removed or replaced by the step: nothing we trust
-  }
-  const lines = head.text.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
-  if (head.truncated && !head.text.endsWith('\n')) lines.pop(); // a line cut in two
-  return { lines, truncated: head.truncated };
 }
 
 /** What the launcher and bash add to each step's environment (BOOTSTRAP_CHANGES, BOOTSTRAP_REBOOT_FILE, _ …): room kept for it. */
