@@ -6,7 +6,7 @@ import type { Argv } from 'yargs';
 import { ExitCode, UsageError } from '../errors.js';
 import { maxDurationMs } from '../config/config.js';
 import { countSteps, summarizeRun as runSummary } from '../state/journal.js';
-import type { RunOutcome, RunRequest } from '../run.js';
+import type { RunOutcome, RunRequest } from '../run/index.js';
 import type { CommandContext } from './context.js';
 import { formatDryRun, formatOutcome, formatOutcomeBrief } from './format.js';
 import { dryRunJson } from './json.js';

@@ -2,7 +2,7 @@
 
 import { runCheckup } from '../heartbeat/checkup.js';
 import type { Checkup } from '../heartbeat/types.js';
-import type { Failure } from '../pipeline/environment.js';
+import type { Failure } from '../pipeline/step-result.js';
 import { sleep } from '../util/process.js';
 import type { RunContext } from './context.js';
 

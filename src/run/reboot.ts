@@ -9,7 +9,7 @@
 
 import { runCallback } from '../callback/payload.js';
 import { ConfigError } from '../errors.js';
-import type { Failure } from '../pipeline/environment.js';
+import type { Failure } from '../pipeline/step-result.js';
 import { resumeRefusal, type RebootRequest } from '../pipeline/pipeline.js';
 import { refusalOf, refusedPrograms } from '../pipeline/plan.js';
 import { enabledVersions } from '../products.js';
