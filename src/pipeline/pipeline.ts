@@ -12,7 +12,6 @@ import { sortRunParts, type PhasePlan, type Plan, type PlannedStep } from './pla
 import { firstLine, toFailureRecord, type Failure } from './step-result.js';
 import { launcherFor, queueStep, runFileOptions, settleStep } from './steps.js';
 
-/** For callers that still import it from here (src/run.ts); it lives in ./step-result.js. */
 
 export interface PipelineOptions extends CleanupOptions {
   /**
