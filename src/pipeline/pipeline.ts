@@ -12,7 +12,6 @@ import { sortRunParts, type PhasePlan, type Plan, type PlannedStep } from './pla
 import { firstLine, toFailureRecord, type Failure } from './step-result.js';
 import { launcherFor, queueStep, runFileOptions, settleStep } from './steps.js';
 
-
 export interface PipelineOptions extends CleanupOptions {
   /**
    * Runs before pre-configure.d (the explorers), with the environment of phase `explorer`
