@@ -98,7 +98,8 @@ while IFS=' ' read -r -u 3 op seq name skip; do
 done
 # Here at the end of the commands, or because the running step died of SIGINT: under job
 # control bash then unwinds every loop as if it had been interrupted itself. Report the step
-# and start over, in this same process (its PID is in the run lock record).
+# and start over, in this same process (the agent knows the launcher by its PID: it finds the
+# running step among its children).
 if [ -n "$running" ]; then
   printf '\000%s %s %s\n' "$nonce" "$running" 130
   BOOTSTRAP_LAUNCHER_RESTART="1 $nonce $probe $tag $cleanup $dir" BOOTSTRAP_LAUNCHER_CHANGES=$changes exec "$BASH" --noprofile --norc "$0"

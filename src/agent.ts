@@ -1,40 +1,35 @@
 // The library: every command as a method, with no global state. Two agents on two state dirs in
-// one process do not see each other. The CLI is a thin layer over this.
+// one process do not see each other. The CLI is a thin layer over this. The agent resolves the
+// paths, reads the config, holds the state store and the run lock, and hands a run what it
+// needs of them as a RunContext (run/context.ts): the run lifecycle is run/, below it.
 
 import { join, resolve } from 'node:path';
-import { loadConfig, redactUrl, type Config, type HeartbeatSpec } from './config/config.js';
-import { callbackKeyToMask, flushOutbox, readSecret, type FlushReport } from './callback/deliver.js';
+import { loadConfig, type Config, type HeartbeatSpec } from './config/config.js';
+import { readSecret, type FlushReport } from './callback/deliver.js';
 import { Outbox } from './callback/outbox.js';
+import { CallbackReporter, type QueueOptions } from './callback/reporter.js';
 import { checkupCallback, type CallbackBody } from './callback/payload.js';
 import { runCheckup } from './heartbeat/checkup.js';
 import type { Checkup } from './heartbeat/types.js';
-import { DataError, PermissionDeniedError, UsageError, type BootstrapError } from './errors.js';
+import { DataError, PermissionDeniedError, type BootstrapError } from './errors.js';
 import { statSync } from 'node:fs';
 import { PidLock, type LockOwner } from './lock/pid-lock.js';
 import { silentLogger, type Logger } from './log/log.js';
-import {
-  checkSettingsBudget,
-  effectiveProducts,
-  enabledVersions,
-  findProduct,
-  findSetting,
-  parseAssignments,
-  parseSettingNames,
-  parseSettingPath,
-  secretValues,
-  type EffectiveProduct,
-  type EffectiveSetting,
-} from './products.js';
+import { auditLines, effectiveProducts, enabledVersions, findProduct, findSetting, maskProduct, parseAssignments, parseSettingNames, parseSettingPath, setSettings, unsetSettings, type EffectiveProduct, type EffectiveSetting, type SettingChange } from './products.js';
 import type { WriteHooks } from './state/atomic.js';
 import { StateStore, type LastRun, type PausedRun, type StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
-import { planPhases, planRefusal, refusalOf, refusedPrograms, type ConfiguredProgram, type Plan } from './pipeline/plan.js';
+import { planRefusal, type Plan } from './pipeline/plan.js';
 import { sleep } from './util/process.js';
-import { collectFacts, performRun, type RunOutcome, type RunRequest } from './run.js';
-import { FactsStore, type FactsDoc } from './facts/facts.js';
+import { collectFacts, selectFacts, type FactsReport } from './facts/collect.js';
+import { performRun, validateMode, type RunOutcome, type RunRequest } from './run/index.js';
+import { maskSecrets, planOf, registerSecrets, trustedChecks, type RunContext } from './run/context.js';
+import { FactsStore } from './facts/facts.js';
 import { blameRun, blameRuns, type RunBlame, type StepStats } from './state/blame.js';
-import type { StepRecord } from './state/journal.js';
 import { JournalStore, newRunId, type RunJournal } from './state/journal.js';
+
+export type { SettingChange } from './products.js';
+export type { FactsReport } from './facts/collect.js';
 
 export const defaultPaths = {
   config: '/etc/bootstrap/bootstrap.ini',
@@ -78,31 +73,13 @@ export interface StatusReport {
   pausedRun: PausedRun | null;
 }
 
-export interface FactsReport {
-  doc: FactsDoc;
-  /** The explorers' records when they ran now. */
-  explorers: StepRecord[];
-  /** The explorer that failed when they ran now (its fact is absent), or null. */
-  failure: string | null;
-  /** True when the facts were collected now (`--refresh`, or none were stored). */
-  collected: boolean;
-}
-
-export interface SettingChange {
-  product: string;
-  setting: string;
-  value: string | number | boolean | null;
-  previous: string | number | boolean | null;
-  /** False when the setting already had this value (set) or was not set (unset). */
-  changed: boolean;
-}
-
 export class Agent {
   readonly env: NodeJS.ProcessEnv;
   readonly log: Logger;
   private readonly options: AgentOptions;
   private cachedConfig: Config | undefined;
   private cachedStore: StateStore | undefined;
+  private cachedReporter: CallbackReporter | undefined;
 
   /** The working directory when the agent was made: relative path options and variables are resolved against it, once. */
   private readonly cwd: string;
@@ -159,28 +136,14 @@ export class Agent {
     const config = this.config();
     const state = await this.store.read();
     const products = effectiveProducts(config, state);
-    this.maskSecrets(products);
+    maskSecrets({ config, log: this.log }, products);
     return { config, state, products };
   }
 
-  /**
-   * Registers for masking the secret settings of `products` and the callback key, together:
-   * every command that may log what a program says (a run, a dry run, facts, heartbeats)
-   * calls this once the config is read, so a step printing the key shows `********`.
-   */
-  maskSecrets(products: EffectiveProduct[]): void {
-    this.log.addSecrets(secretValues(products));
-    const key = callbackKeyToMask(this.config().callback.secretFile);
-    if (key) this.log.addSecrets([key]);
-  }
-
-  /**
-   * The secrets in force, registered for masking where a command shows what a program said (an
-   * exec heartbeat's output, explorers'). State that cannot be read registers only the callback
-   * key and fails nothing here: the command reports it where it reads state itself.
-   */
-  async registerSecrets(): Promise<void> {
-    await this.load().catch(() => this.maskSecrets([]));
+  /** What a run needs of the agent (run/context.ts); built per command, config first. */
+  runContext(): RunContext {
+    const config = this.config();
+    return { config, stateDir: this.stateDir, phasesDir: this.phasesDir, store: this.store, runLock: this.runLock, env: this.env, log: this.log, commandLine: this.commandLine, callbacks: this.callbacks };
   }
 
   // --- products -------------------------------------------------------------------------------
@@ -208,35 +171,15 @@ export class Agent {
     const config = this.config();
     const assignments = parseAssignments(config, options.pairs);
     this.log.addSecrets(assignments.filter((a) => a.spec.type.kind === 'secret').map((a) => String(a.value)));
-    return this.store.update(this.commandLine, (state) => {
-      const changes = assignments.map(({ spec, value }) => {
-        const product = productState(state, spec.product);
-        const previous = Object.hasOwn(product.settings, spec.name) ? product.settings[spec.name]! : (spec.default ?? null);
-        const changed = !(Object.hasOwn(product.settings, spec.name) && product.settings[spec.name] === value);
-        product.settings[spec.name] = value;
-        const secret = spec.type.kind === 'secret';
-        if (secret) this.maskPrevious(previous);
-        return { product: spec.product, setting: spec.name, value: secret ? mask(value) : value, previous: secret ? mask(previous) : previous, changed };
-      });
-      checkSettingsBudget(effectiveProducts(config, state)); // all or none: a throw writes nothing
-      return changes;
-    }).then((changes) => this.audit('set', changes));
+    const changes = await this.store.update(this.commandLine, (state) => setSettings(config, state, assignments, (previous) => this.maskPrevious(previous)));
+    return this.audit('set', changes);
   }
 
   /** Puts settings back to their defaults. */
   async productUnset(options: { names: string[] }): Promise<SettingChange[]> {
     const specs = parseSettingNames(this.config(), options.names);
-    return this.store.update(this.commandLine, (state) =>
-      specs.map((spec) => {
-        const product = productState(state, spec.product);
-        const previous = Object.hasOwn(product.settings, spec.name) ? product.settings[spec.name]! : null;
-        const changed = Object.hasOwn(product.settings, spec.name);
-        delete product.settings[spec.name];
-        const secret = spec.type.kind === 'secret';
-        if (secret) this.maskPrevious(previous);
-        return { product: spec.product, setting: spec.name, value: secret ? mask(spec.default ?? null) : (spec.default ?? null), previous: secret ? mask(previous) : previous, changed };
-      }),
-    ).then((changes) => this.audit('unset', changes));
+    const changes = await this.store.update(this.commandLine, (state) => unsetSettings(state, specs, (previous) => this.maskPrevious(previous)));
+    return this.audit('unset', changes);
   }
 
   /**
@@ -250,13 +193,7 @@ export class Agent {
 
   /** The audit trail of settings: one info line per change, naming who (uid, and SUDO_USER). */
   private audit(verb: 'set' | 'unset', changes: SettingChange[]): SettingChange[] {
-    const uid = process.getuid?.() ?? 0;
-    const sudo = this.env['SUDO_USER'] ? ` (sudo by ${this.env['SUDO_USER']})` : '';
-    for (const c of changes) {
-      if (!c.changed) continue;
-      const show = (v: SettingChange['value']) => (v === null ? '(unset)' : JSON.stringify(v));
-      this.log.info(`product.${verb} by uid ${uid}${sudo}: ${c.product}.${c.setting} ${show(c.previous)} → ${show(c.value)}`);
-    }
+    for (const line of auditLines(verb, changes, this.env)) this.log.info(line);
     return changes;
   }
 
@@ -266,12 +203,6 @@ export class Agent {
     const config = this.config();
     const state = await this.store.read();
     return modeInfo(config, state);
-  }
-
-  /** Checks that MODE is one of `[server] modes`. */
-  validateMode(mode: string): void {
-    const { modes } = this.config().server;
-    if (!modes.includes(mode)) throw new DataError(`unknown mode '${mode}'`, describeChoices(mode, modes).replace(/^known:/, 'modes are:'));
   }
 
   /** Secrets are shown only to root or the owner of the state dir. */
@@ -289,7 +220,7 @@ export class Agent {
 
   /** Commits a mode without running anything (`server.mode MODE --no-apply`). */
   async commitMode(mode: string): Promise<ModeInfo> {
-    this.validateMode(mode);
+    validateMode(this.config(), mode);
     const state = await this.store.update(this.commandLine, (s) => {
       s.mode = mode;
       return s;
@@ -301,7 +232,7 @@ export class Agent {
 
   /** `server.provision`: records the products to run, runs the pipeline, marks the server provisioned on success. */
   provision(options: Omit<RunRequest, 'action'> = {}): Promise<RunOutcome> {
-    return performRun(this, { ...options, action: 'provision' });
+    return performRun(this.runContext(), { ...options, action: 'provision' });
   }
 
   /** `server.refresh`: re-applies the configuration. On a server never provisioned: nothing (null). */
@@ -309,17 +240,17 @@ export class Agent {
     const state = await this.store.read();
     // A run waiting for its reboot (a provision too) is resumed by the timer's refresh.
     if (state.provisioned_at === null && !state.paused_run) return null;
-    return performRun(this, { ...options, action: 'refresh' });
+    return performRun(this.runContext(), { ...options, action: 'refresh' });
   }
 
   /** `server.mode MODE`: runs the pipeline with action mode; the mode is committed on success. */
   changeMode(options: Omit<RunRequest, 'action'> & { mode: string }): Promise<RunOutcome> {
-    return performRun(this, { ...options, action: 'mode' });
+    return performRun(this.runContext(), { ...options, action: 'mode' });
   }
 
   /** `product.upgrade PRODUCT`: the new version is recorded only on success. */
   upgrade(options: Omit<RunRequest, 'action'> & { product: string }): Promise<RunOutcome> {
-    return performRun(this, { ...options, action: 'upgrade' });
+    return performRun(this.runContext(), { ...options, action: 'upgrade' });
   }
 
   /**
@@ -327,18 +258,12 @@ export class Agent {
    * 75), or end it as failed (`abandon`). No run waiting: status `nothing`, exit 0.
    */
   resume(options: Omit<RunRequest, 'action' | 'resume'> & { abandon?: boolean } = {}): Promise<RunOutcome> {
-    return performRun(this, { ...options, action: 'refresh', resume: options.abandon ? 'abandon' : 'continue' });
+    return performRun(this.runContext(), { ...options, action: 'refresh', resume: options.abandon ? 'abandon' : 'continue' });
   }
 
   /** `phases.list`: the plan, with every skipped file and why. */
   phasesList(): Plan {
-    return planPhases(this.phasesDir, { noShebang: this.config().phases.noShebang, programs: this.configuredPrograms(), env: this.env });
-  }
-
-  /** The programs bootstrap.ini names (reboot_command, exec checks): they run as root, so they are judged as steps are. */
-  configuredPrograms(specs: HeartbeatSpec[] = [...this.config().heartbeats.values()]): ConfiguredProgram[] {
-    const exec = specs.filter((s) => s.type === 'exec').map((s) => ({ key: `[heartbeat.${s.name}] command`, argv: s.command! }));
-    return [{ key: '[phases] reboot_command', argv: this.config().phases.rebootCommand }, ...exec];
+    return planOf({ config: this.config(), phasesDir: this.phasesDir, env: this.env });
   }
 
   /** The verdict a run would give the plan (77/78 naming every refused file), or null. */
@@ -369,14 +294,8 @@ export class Agent {
    */
   async facts(options: { names?: string[]; refresh?: boolean } = {}): Promise<FactsReport> {
     const stored = options.refresh ? null : await new FactsStore(this.stateDir).read();
-    const report: FactsReport = stored ? { doc: stored, explorers: [], failure: null, collected: false } : { ...(await collectFacts(this)), collected: true };
-    const names = options.names ?? [];
-    if (names.length) {
-      const known = Object.keys(report.doc.facts);
-      for (const n of names) if (!Object.hasOwn(report.doc.facts, n)) throw new DataError(`no fact '${n}'`, describeChoices(n, known));
-      report.doc = { ...report.doc, facts: Object.fromEntries(names.map((n) => [n, report.doc.facts[n]])) };
-    }
-    return report;
+    const report: FactsReport = stored ? { doc: stored, explorers: [], failure: null, collected: false } : { ...(await collectFacts(this.runContext())), collected: true };
+    return selectFacts(report, options.names ?? []);
   }
 
   /** Whether the run `id` is going on now (its agent holds the run lock), for a `running` journal. */
@@ -400,28 +319,16 @@ export class Agent {
 
   /** `heartbeat.get`: runs the named checks in parallel; changes nothing. */
   async heartbeatGet(names: string[] = []): Promise<Checkup> {
-    const specs = this.trustedChecks(this.heartbeatSpecs(names));
-    await this.registerSecrets();
+    const specs = trustedChecks({ config: this.config(), env: this.env, log: this.log }, this.heartbeatSpecs(names));
+    await registerSecrets({ config: this.config(), log: this.log, store: this.store });
     return runCheckup(specs, this.env, this.log.masker);
-  }
-
-  /**
-   * The checks, once the programs of their exec checks passed the trust rules of steps: 77
-   * naming the key otherwise (allow_insecure: run, loudly), as a run refuses its plan.
-   */
-  private trustedChecks(specs: HeartbeatSpec[]): HeartbeatSpec[] {
-    const refused = refusedPrograms(this.configuredPrograms(specs).filter((p) => p.key.startsWith('[heartbeat.')), this.env);
-    const refusal = refusalOf(refused, this.config().phases.allowInsecure);
-    if (refusal) throw refusal;
-    for (const r of refused) this.log.warn(`INSECURE (allow_insecure = true): running ${r.path} (named by ${r.key}), ${r.reason}`);
-    return specs;
   }
 
   /** `heartbeat.checkup`: every check in parallel; the result is kept as last_checkup. */
   async heartbeatCheckup(options: { report?: boolean } = {}): Promise<Checkup> {
     if (options.report) readSecret(this.config().callback.secretFile); // refuse a bad key before checking anything
-    const specs = this.trustedChecks(this.heartbeatSpecs());
-    await this.registerSecrets();
+    const specs = trustedChecks({ config: this.config(), env: this.env, log: this.log }, this.heartbeatSpecs());
+    await registerSecrets({ config: this.config(), log: this.log, store: this.store });
     const checkup = await runCheckup(specs, this.env, this.log.masker);
     const state = await this.store.update(this.commandLine, (s) => {
       s.last_checkup = checkup;
@@ -430,83 +337,31 @@ export class Agent {
     if (options.report) {
       const config = this.config();
       const body = checkupCallback(newRunId(), config.server.name, state.mode ?? config.server.defaultMode, enabledVersions(effectiveProducts(config, state)), checkup);
-      if (!this.callbackTarget()) this.log.warn('--report: no [callback] url is configured; nothing was sent');
-      await this.reportCallback(body);
+      if (!this.callbacks.target()) this.log.warn('--report: no [callback] url is configured; nothing was sent');
+      await this.callbacks.report(body);
     }
     return checkup;
   }
 
   // --- callbacks -------------------------------------------------------------------------------
 
-  /** Where callbacks go: --callback-url, else [callback] url; null when neither is set. */
-  callbackTarget(override?: string): { url: string; source: 'flag' | 'config' } | null {
-    if (override) {
-      if (!/^https?:\/\//.test(override) || !URL.canParse(override)) throw new UsageError(`--callback-url: '${redactUrl(override)}' is not an http(s) URL`);
-      return { url: override, source: 'flag' };
-    }
-    const url = this.config().callback.url;
-    return url ? { url, source: 'config' } : null;
+  /** Where callbacks go, and their outbox (callback/reporter.ts). */
+  get callbacks(): CallbackReporter {
+    this.cachedReporter ??= new CallbackReporter({ stateDir: this.stateDir, config: () => this.config().callback, log: this.log });
+    return this.cachedReporter;
   }
 
   /**
    * Writes a callback to the outbox (before any attempt); nothing (null) when no URL is
-   * configured. `held`: not delivered until releaseCallback. Returns its file.
+   * configured. `held`: not delivered until released. Returns its file.
    */
-  async queueCallback(body: CallbackBody, override?: string, options: { held?: boolean; deliveryId?: string } = {}): Promise<string | null> {
-    const target = this.callbackTarget(override);
-    if (!target) return null;
-    return new Outbox(this.stateDir).add({
-      // X-Bootstrap-Delivery: the run id, but each pause of a run for a reboot has its own.
-      id: options.deliveryId ?? body.id,
-      created_at: new Date().toISOString(),
-      url_source: target.source,
-      url: target.source === 'flag' ? target.url : null,
-      body: JSON.stringify(body),
-      attempts: 0,
-      last_error: null,
-    }, options);
-  }
-
-  /** Makes a held callback deliverable (with `body` instead of the one it was held with). */
-  releaseCallback(file: string, body?: CallbackBody): Promise<void> {
-    return new Outbox(this.stateDir).release(file, body && JSON.stringify(body));
-  }
-
-  /** Callbacks of a run still held (its agent was killed before it released them). */
-  heldCallbacks(runId: string): Promise<string[]> {
-    return new Outbox(this.stateDir).held(runId);
+  queueCallback(body: CallbackBody, override?: string, options: QueueOptions = {}): Promise<string | null> {
+    return this.callbacks.queueOrThrow(body, override, options);
   }
 
   /** `callback.flush`: delivers what waits, oldest first, within `budgetMs` (default [callback] timeout). */
-  async flushCallbacks(options: { budgetMs?: number; lockWaitMs?: number } = {}): Promise<FlushReport> {
-    const config = this.config();
-    const budget = options.budgetMs ?? config.callback.timeoutMs;
-    return flushOutbox(this.stateDir, { config: config.callback, log: this.log, deadline: Date.now() + budget, lockWaitMs: options.lockWaitMs ?? 0 });
-  }
-
-  /** Queues a callback; never throws (a run's exit code never depends on callbacks). */
-  async queueCallbackSafely(body: CallbackBody, override?: string, options: { held?: boolean; deliveryId?: string } = {}): Promise<string | null> {
-    try {
-      return await this.queueCallback(body, override, options);
-    } catch (err) {
-      this.log.error(`callback ${body.id} not queued: ${err instanceof Error ? err.message : String(err)}`);
-      return null;
-    }
-  }
-
-  /** Delivers what waits within [callback] timeout; never throws. */
-  async deliverCallbacks(): Promise<void> {
-    try {
-      const report = await this.flushCallbacks();
-      if (report.waiting.length) this.log.warn(`${report.waiting.length} callback(s) wait in ${new Outbox(this.stateDir).dir}; bootstrap callback.flush or the next run delivers them`);
-    } catch (err) {
-      this.log.error(`callbacks not sent: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-
-  /** Queue, then deliver within [callback] timeout; never throws. */
-  async reportCallback(body: CallbackBody, override?: string): Promise<void> {
-    if (await this.queueCallbackSafely(body, override)) await this.deliverCallbacks();
+  flushCallbacks(options: { budgetMs?: number; lockWaitMs?: number } = {}): Promise<FlushReport> {
+    return this.callbacks.flush(options);
   }
 
   async status(options: { waitMs?: number | undefined } = {}): Promise<StatusReport> {
@@ -543,17 +398,4 @@ function nonEmpty(v: string | undefined): string | undefined {
 
 function modeInfo(config: Config, state: StateDoc): ModeInfo {
   return { mode: state.mode ?? config.server.defaultMode, origin: state.mode ? 'set' : 'default', modes: config.server.modes };
-}
-
-function productState(state: StateDoc, name: string) {
-  if (!Object.hasOwn(state.products, name)) state.products[name] = { enabled: true, version: null, settings: {} };
-  return state.products[name]!;
-}
-
-function mask<T>(value: T): T | string {
-  return value === null ? value : '********';
-}
-
-function maskProduct(p: EffectiveProduct): EffectiveProduct {
-  return { ...p, settings: p.settings.map((s) => (s.secret && s.value !== null ? { ...s, value: '********' } : s)) };
 }

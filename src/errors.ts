@@ -18,6 +18,20 @@ export const ExitCode = {
   config: 78,
 } as const;
 
+/**
+ * Exit statuses of the programs bootstrap runs (steps, conditions, environment.d): the shell's
+ * conventions and the condition contract, not bootstrap's own exit codes.
+ */
+export const StepExit = {
+  ok: 0,
+  /** A condition (NAME.if) that exits 1 skips its step. */
+  skip: 1,
+  cannotExecute: 126,
+  notFound: 127,
+  /** A status above this is a death by signal (status - 128). */
+  signalBase: 128,
+} as const;
+
 export class BootstrapError extends Error {
   readonly exitCode: number;
   /** What to do about it: printed in parentheses after the message. */

@@ -1,11 +1,13 @@
 // Products and their settings: what exists comes from bootstrap.ini, what was set from state.json.
-// Only declared products and settings exist; anything else is refused with what exists.
+// Only declared products and settings exist; anything else is refused with what exists. Also
+// what product.set and product.unset change in state.json (with their audit lines), and the
+// name a setting has in a step's environment.
 
 import type { Config, ProductSpec, SettingSpec } from './config/config.js';
 import { formatSettingType, parseSettingValue, type SettingValue } from './config/setting-types.js';
 import { DataError, UsageError } from './errors.js';
 import type { StateDoc } from './state/state.js';
-import { settingEnvName } from './pipeline/environment.js';
+import { describeChoices } from './util/suggest.js';
 
 /**
  * The largest value a setting may have. Each reaches a step's environment as
@@ -14,8 +16,7 @@ import { settingEnvName } from './pipeline/environment.js';
  * well within the whole environment's limit (ARG_MAX, 2 MiB with the default stack).
  */
 export const maxValueBytes = 120 * 1024;
-export const maxSettingsBytes = 1024 * 1024;
-import { describeChoices } from './util/suggest.js';
+const maxSettingsBytes = 1024 * 1024;
 
 export type SettingOrigin = 'set' | 'default' | 'unset';
 
@@ -64,6 +65,11 @@ export interface Assignment {
   value: SettingValue;
 }
 
+/** `BOOTSTRAP_<PRODUCT>_<SETTING>`: upper case, any other character → `_`. */
+export function settingEnvName(product: string, setting: string): string {
+  return `BOOTSTRAP_${product}_${setting}`.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
+}
+
 /** Validates every `PRODUCT.SETTING=VALUE` before anything is written; VALUE may contain `=`. */
 export function parseAssignments(config: Config, pairs: string[]): Assignment[] {
   if (pairs.length === 0) throw new UsageError('product.set needs at least one PRODUCT.SETTING=VALUE');
@@ -108,7 +114,7 @@ function checkValueSize(key: string, value: string, what: string, hint = 'put la
 }
 
 /** Settings together must fit a step's environment (65 with the total and the limit). */
-export function checkSettingsBudget(products: EffectiveProduct[]): void {
+function checkSettingsBudget(products: EffectiveProduct[]): void {
   let total = 0;
   for (const p of products) for (const s of p.settings) if (s.value !== null && !s.secret) total += Buffer.byteLength(`${settingEnvName(p.name, s.name)}=${String(s.value)}`, 'utf8') + 1;
   if (total > maxSettingsBytes) throw new DataError(`the settings together take ${total} bytes of a step's environment, more than the ${maxSettingsBytes} allowed`, 'put large content in files and set their paths');
@@ -143,6 +149,69 @@ export function effectiveProducts(config: Config, state: StateDoc): EffectivePro
   });
   checkSettingsBudget(products);
   return products;
+}
+
+export interface SettingChange {
+  product: string;
+  setting: string;
+  value: string | number | boolean | null;
+  previous: string | number | boolean | null;
+  /** False when the setting already had this value (set) or was not set (unset). */
+  changed: boolean;
+}
+
+/**
+ * product.set on `state` (validated assignments): each change, secrets as `********`; a secret's
+ * previous value goes to `maskOld`. Throws (so the caller writes nothing) when the settings
+ * together no longer fit a step's environment.
+ */
+export function setSettings(config: Config, state: StateDoc, assignments: Assignment[], maskOld: (previous: unknown) => void): SettingChange[] {
+  const changes = assignments.map(({ spec, value }) => {
+    const product = productState(state, spec.product);
+    const previous = Object.hasOwn(product.settings, spec.name) ? product.settings[spec.name]! : (spec.default ?? null);
+    const changed = !(Object.hasOwn(product.settings, spec.name) && product.settings[spec.name] === value);
+    product.settings[spec.name] = value;
+    const secret = spec.type.kind === 'secret';
+    if (secret) maskOld(previous);
+    return { product: spec.product, setting: spec.name, value: secret ? mask(value) : value, previous: secret ? mask(previous) : previous, changed };
+  });
+  checkSettingsBudget(effectiveProducts(config, state)); // all or none: a throw writes nothing
+  return changes;
+}
+
+/** product.unset on `state`: the settings go back to their defaults. */
+export function unsetSettings(state: StateDoc, specs: SettingSpec[], maskOld: (previous: unknown) => void): SettingChange[] {
+  return specs.map((spec) => {
+    const product = productState(state, spec.product);
+    const previous = Object.hasOwn(product.settings, spec.name) ? product.settings[spec.name]! : null;
+    const changed = Object.hasOwn(product.settings, spec.name);
+    delete product.settings[spec.name];
+    const secret = spec.type.kind === 'secret';
+    if (secret) maskOld(previous);
+    return { product: spec.product, setting: spec.name, value: secret ? mask(spec.default ?? null) : (spec.default ?? null), previous: secret ? mask(previous) : previous, changed };
+  });
+}
+
+/** The audit trail of settings: one line per change, naming who (uid, and SUDO_USER). */
+export function auditLines(verb: 'set' | 'unset', changes: SettingChange[], env: NodeJS.ProcessEnv): string[] {
+  const uid = process.getuid?.() ?? 0;
+  const sudo = env['SUDO_USER'] ? ` (sudo by ${env['SUDO_USER']})` : '';
+  const show = (v: SettingChange['value']) => (v === null ? '(unset)' : JSON.stringify(v));
+  return changes.filter((c) => c.changed).map((c) => `product.${verb} by uid ${uid}${sudo}: ${c.product}.${c.setting} ${show(c.previous)} → ${show(c.value)}`);
+}
+
+/** A product with its secrets shown as `********`. */
+export function maskProduct(p: EffectiveProduct): EffectiveProduct {
+  return { ...p, settings: p.settings.map((s) => (s.secret && s.value !== null ? { ...s, value: '********' } : s)) };
+}
+
+function productState(state: StateDoc, name: string) {
+  if (!Object.hasOwn(state.products, name)) state.products[name] = { enabled: true, version: null, settings: {} };
+  return state.products[name]!;
+}
+
+function mask<T>(value: T): T | string {
+  return value === null ? value : '********';
 }
 
 /** Enabled product → version: what journals and callbacks report. */

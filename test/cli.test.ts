@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { bin, collect, exampleIni, json, sandbox } from './helpers/cli.js';
@@ -246,25 +246,36 @@ describe('a running run', () => {
     try {
       mkdirSync(join(box.phasesDir, 'configure.d'), { recursive: true });
       writeFileSync(join(box.phasesDir, 'configure.d', '10-fast'), '#!/bin/sh\necho fast\n', { mode: 0o755 });
-      writeFileSync(join(box.phasesDir, 'configure.d', '20-slow'), '#!/bin/sh\nsleep 2.5\n', { mode: 0o755 });
+      // The slow step waits for the test's word, not for a time: what is asserted never depends
+      // on how fast the machine is (a 2.5 s step had ended before --follow began at load 15).
+      writeFileSync(join(box.phasesDir, 'configure.d', '20-slow'), '#!/bin/sh\n: > "$BEGUN"\ni=0; while [ ! -f "$GO" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n', { mode: 0o755 });
       writeFileSync(join(box.phasesDir, 'configure.d', '30-fail'), '#!/bin/sh\n[ -f "$FAIL" ] && exit 4; true\n', { mode: 0o755 });
-      const fail = join(box.dir, 'fail');
+      const [fail, begun, go] = ['fail', 'begun', 'go'].map((n) => join(box.dir, n)) as [string, string, string];
       writeFileSync(fail, '');
-      const runner = collect(box.start(['server.provision'], { env: { FAIL: fail } }), 30_000);
+      const until = async (what: string, ok: () => boolean | Promise<boolean>) => {
+        for (let i = 0; i < 400; i++) {
+          if (await ok()) return;
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        assert.fail(`never: ${what}`);
+      };
+      const runner = collect(box.start(['server.provision'], { env: { FAIL: fail, BEGUN: begun, GO: go } }), 60_000);
       let id: string | null = null;
-      for (let i = 0; i < 200 && !id; i++) {
-        const st = json(await box.run(['server.status', '--json']));
-        id = st.lock.holder?.run_id ?? null;
-        if (!id) await new Promise((r) => setTimeout(r, 25));
-      }
-      assert.ok(id, 'server.status names the running run');
-      await new Promise((r) => setTimeout(r, 1300)); // a live write after 10-fast ended
-      const shown = await box.run(['runs.show', id!]);
+      await until('server.status names the running run', async () => (id = json(await box.run(['server.status', '--json'])).lock.holder?.run_id ?? null) !== null);
+      await until('20-slow began', () => existsSync(begun));
+      let shown = await box.run(['runs.show', id!]);
+      await until('runs.show shows the run at 20-slow', async () => /now at configure\/20-slow/.test((shown = await box.run(['runs.show', id!])).stdout));
       assert.equal(shown.code, 0, shown.stderr);
       assert.match(shown.stdout, new RegExp(`^run ${id}: provision running, now at configure/20-slow`));
       assert.match(shown.stdout, /ok   10-fast/);
       assert.equal(json(await box.run(['runs.show', id!, '--json'])).alive, true);
-      const followed = await box.run(['runs.show', 'last', '--follow']);
+      const follower = box.start(['runs.show', 'last', '--follow']);
+      const following = collect(follower, 60_000);
+      let seen = '';
+      follower.stdout!.on('data', (d: string) => (seen += d));
+      await until('--follow printed the steps so far', () => seen.includes('configure/10-fast: success'));
+      writeFileSync(go, '');
+      const followed = await following;
       assert.equal(followed.code, 1, 'the run\'s exit code');
       assert.match(followed.stdout, /configure\/20-slow: success ok/);
       assert.match(followed.stdout, /configure\/30-fail: failure exit 4/);

@@ -1,11 +1,19 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { parseConfig } from '../src/config/config.js';
+import { parseConfig, type Config } from '../src/config/config.js';
+import type { HeartbeatSpec, HeartbeatType } from '../src/heartbeat/kinds.js';
 import { ConfigError } from '../src/errors.js';
 import { exampleIni, json, sandbox } from './helpers/cli.js';
 
 const base = `[server]\nmodes = active, standby\ndefault_mode = standby\n`;
+
+/** The check `name` of `c`, of kind `type` (asserted). */
+function beat<T extends HeartbeatType>(c: Config, name: string, type: T): Extract<HeartbeatSpec, { type: T }> {
+  const spec = c.heartbeats.get(name);
+  assert.equal(spec?.type, type);
+  return spec as Extract<HeartbeatSpec, { type: T }>;
+}
 
 function configError(text: string, pattern: RegExp): void {
   assert.throws(
@@ -31,9 +39,9 @@ describe('config: bootstrap.ini', () => {
     assert.deepEqual(haproxy.settings.get('maxconn'), { product: 'haproxy', name: 'maxconn', type: { kind: 'int' }, default: 4096 });
     assert.equal(haproxy.settings.get('stats_password')!.default, undefined);
     assert.deepEqual(c.products.get('deepfiler')!.settings.get('log_level')!.type, { kind: 'enum', values: ['debug', 'info', 'warn', 'error'] });
-    assert.equal(c.heartbeats.get('haproxy')!.socket, '/run/haproxy/admin.sock');
-    assert.deepEqual(c.heartbeats.get('haproxy')!.backends, ['app']);
-    assert.equal(c.heartbeats.get('deepfiler')!.expectStatus, 200);
+    assert.equal(beat(c, 'haproxy', 'haproxy').socket, '/run/haproxy/admin.sock');
+    assert.deepEqual(beat(c, 'haproxy', 'haproxy').backends, ['app']);
+    assert.equal(beat(c, 'deepfiler', 'http').expectStatus, 200);
   });
 
   it('resolves relative paths against the folder of the file', () => {
@@ -70,7 +78,7 @@ describe('config: bootstrap.ini', () => {
   });
   it('accepts the quoted form and comments after white space', () => {
     const c = parseConfig(`${base}[heartbeat.h]\ntype = haproxy\nurl = "http://127.0.0.1:8404/stats;csv"\n[callback]\nurl = https://example.com/x   ; a comment\n`, '/x.ini');
-    assert.equal(c.heartbeats.get('h')!.url, 'http://127.0.0.1:8404/stats;csv');
+    assert.equal(beat(c, 'h', 'haproxy').url, 'http://127.0.0.1:8404/stats;csv');
     assert.equal(c.callback.url, 'https://example.com/x');
   });
   it('refuses an empty file and binary garbage', () => {

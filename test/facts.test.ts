@@ -469,7 +469,10 @@ describe('runs.blame', () => {
       const names = one.entries.map((e: any) => e.name);
       assert.deepEqual(names.slice(0, 3), ['20-long', '30-mid', '10-short']);
       assert.ok(names.includes('20-long.if') && names.includes('x'), 'conditions and explorers are listed');
-      assert.ok(one.entries[0].share > 0.4 && one.entries[0].share <= 1, `share ${one.entries[0].share}`);
+      // Each share is the file's time over the run's (both as the journal records them); its
+      // size against the run's fixed cost depends on the machine's speed, so only the ratio is checked.
+      for (const e of one.entries) assert.ok(Math.abs(e.share - Math.round((e.duration_ms / one.duration_ms) * 1000) / 1000) < 1e-9 && e.share <= 1, `share ${JSON.stringify(e)} of ${one.duration_ms} ms`);
+      assert.ok(one.entries[0].duration_ms >= 550, `20-long took ${one.entries[0].duration_ms} ms`);
       assert.match((await box.run(['runs.blame'])).stdout, /^run \S+: provision success[^\n]*\n +\d+ ms +[\d.]+% {2}configure\/20-long\n/);
       for (let i = 0; i < 3; i++) assert.equal((await box.run(['server.refresh'])).code, 0);
       const many = json(await box.run(['runs.blame', '--runs', '3', '--json']));

@@ -380,11 +380,12 @@ describe('safety: timeouts and processes', () => {
     '10. --timeout holds within a phase: three 1 s steps with --timeout 1.5 fail at the second',
     withBox(iniWith(), async (box, log) => {
       for (const n of ['10-a', '20-b', '30-c']) recordingStep(box.phasesDir, 'configure', n, 'sleep 1');
-      const t0 = Date.now();
       const r = await box.run(['server.provision', '--timeout', '1.5', '--json'], { env: { LOG: log } });
-      const took = Date.now() - t0;
       assert.equal(r.code, 1, r.stderr);
-      assert.ok(took < 2900, `took ${took} ms`);
+      // The run's own clock (node's start-up under load is not the run's): 20-b was stopped at the
+      // run's deadline, with what was left of it, not after its own second nor after 30-c.
+      assert.ok(json(r).duration_ms < 2900, `took ${json(r).duration_ms} ms`);
+      assert.match(json(r).failure.message, /^timed out after 0\.\d+ s/);
       assert.equal(json(r).failure.kind, 'timeout');
       assert.equal(json(r).failure.step, '20-b');
       assert.deepEqual(readLines(log), ['configure/10-a configure', 'configure/20-b configure']);

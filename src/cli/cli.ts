@@ -1,4 +1,6 @@
-// argv → command → Agent method → output. The only place that chooses exit codes and prints.
+// argv → command → exit code. Parses the command line (yargs), builds the command's context (its
+// Agent, logger, printer; context.ts) and runs it; the commands themselves are in commands/. The
+// only catch: every error ends here as one message (or --json error object) and its exit code.
 
 import yargs, { type Argv } from 'yargs';
 import { Agent } from '../agent.js';
@@ -6,19 +8,13 @@ import { logLevels, redactUrl, type LogLevel } from '../config/config.js';
 import { ExitCode, UsageError, oneLine, showControls, toBootstrapError } from '../errors.js';
 import { createLogger, type Logger } from '../log/log.js';
 import { readVersion } from '../version.js';
-import { commands, type Command, type CommandContext } from './commands.js';
+import { commands } from './commands/index.js';
+import { commandName, globalKeys, type CliIo, type Command, type CommandContext } from './context.js';
 import { closest, describeChoices } from '../util/suggest.js';
 import { Progress } from './progress.js';
 import { withSchema } from './json.js';
 
-export interface CliIo {
-  stdin?: NodeJS.ReadableStream;
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
-  env: NodeJS.ProcessEnv;
-}
-
-export interface GlobalArgs {
+interface GlobalArgs {
   config?: string;
   'state-dir'?: string;
   'phases-dir'?: string;
@@ -38,7 +34,7 @@ export async function main(argv: string[], io: CliIo = { stdin: process.stdin, s
     // whole help text on every run, ~15 ms of start-up.)
     const first = firstWord(argv);
     if (first !== undefined && !commandNames.includes(first)) throw new UsageError(`unknown command '${first}'`, describeChoices(first, commandNames).replace(/^known/, 'commands'));
-    const command = commands.find((c) => c.usage.split(' ')[0] === first);
+    const command = commands.find((c) => commandName(c) === first);
     if (json && argv.includes('--version') && !argv.some((a) => a === '--help' || a === '-h')) {
       io.stdout.write(`${JSON.stringify(withSchema({ version: readVersion() }))}\n`);
       return ExitCode.ok;
@@ -68,7 +64,7 @@ export async function main(argv: string[], io: CliIo = { stdin: process.stdin, s
   return exitCode;
 }
 
-const commandNames = commands.map((c) => c.usage.split(' ')[0]!);
+const commandNames = commands.map(commandName);
 const optionsWithValue = new Set(['--config', '--state-dir', '--phases-dir', '--log-level']);
 
 /** The command word: the first argument that is neither an option nor an option's value. */
@@ -108,7 +104,6 @@ function redactArgv(argv: string[]): string[] {
   });
 }
 
-
 /** `--wait` takes an optional value only as `--wait=S`: a bare `--wait` must not eat the next word. */
 function normaliseArgv(argv: string[]): string[] {
   return argv.map((a) => (a === '--wait' ? '--wait=' : a));
@@ -122,7 +117,7 @@ function normaliseArgv(argv: string[]): string[] {
 async function parseCommand(command: Command, argv: string[], io: CliIo): Promise<Record<string, unknown> & GlobalArgs> {
   const base = globalOptions(yargs(argv), io).strictOptions();
   const y = command.builder ? command.builder(base) : base;
-  const name = command.usage.split(' ')[0]!;
+  const name = commandName(command);
   let args: Record<string, unknown> & GlobalArgs;
   try {
     args = (await y.parseAsync()) as Record<string, unknown> & GlobalArgs;
@@ -132,11 +127,11 @@ async function parseCommand(command: Command, argv: string[], io: CliIo): Promis
   const words = (args['_'] as unknown[]).slice(1).map(String);
   for (const spec of command.usage.split(' ').slice(1)) {
     const m = /^([<[])(\w+)(\.\.)?[>\]]$/.exec(spec)!;
-    const [required, name, variadic] = [m[1] === '<', m[2]!, Boolean(m[3])];
-    if (required && words.length === 0) throw new UsageError(`${command.usage.split(' ')[0]} needs ${spec}`, `see bootstrap ${command.usage.split(' ')[0]} --help`);
-    args[name] = variadic ? words.splice(0) : words.shift();
+    const [required, key, variadic] = [m[1] === '<', m[2]!, Boolean(m[3])];
+    if (required && words.length === 0) throw new UsageError(`${name} needs ${spec}`, `see bootstrap ${name} --help`);
+    args[key] = variadic ? words.splice(0) : words.shift();
   }
-  if (words.length > 0) throw new UsageError(`unexpected argument '${words[0]}'`, `see bootstrap ${command.usage.split(' ')[0]} --help`);
+  if (words.length > 0) throw new UsageError(`unexpected argument '${words[0]}'`, `see bootstrap ${name} --help`);
   return args;
 }
 
@@ -165,14 +160,12 @@ function buildParser(argv: string[], io: CliIo): Argv {
       const built = command.builder ? command.builder(b) : b;
       // The command's own options first, then the global ones.
       const own = Object.keys((built as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key).filter((k) => !globalKeys.includes(k) && !['help', 'version', 'q', 'v', 'h', '$0', '_'].includes(k));
-      const grouped = own.length ? built.group(own, `${command.usage.split(' ')[0]} options:`) : built;
+      const grouped = own.length ? built.group(own, `${commandName(command)} options:`) : built;
       return grouped.group([...globalKeys, 'help', 'version'], 'Global options:').epilog(examplesText(command.examples));
     });
   }
   return y;
 }
-
-const globalKeys = ['config', 'state-dir', 'phases-dir', 'json', 'log-level', 'quiet', 'verbose'];
 
 /**
  * Examples as lines of their own, each command whole on one line and its meaning below it:

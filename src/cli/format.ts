@@ -5,7 +5,7 @@ import type { PausedRun } from '../state/state.js';
 import { basename } from 'node:path';
 import { describeRefused, type Plan } from '../pipeline/plan.js';
 import type { EffectiveProduct } from '../products.js';
-import type { DryRunReport } from '../run.js';
+import type { DryRunReport } from '../run/index.js';
 import { changesOf, countSteps, describeCounts, type RunJournal, type StepRecord } from '../state/journal.js';
 import type { FactsDoc } from '../facts/facts.js';
 import type { RunBlame, StepStats } from '../state/blame.js';
@@ -114,7 +114,7 @@ export function formatOutcome(j: RunJournal, path: string | null): string {
 }
 
 /** `5 steps: 1 changed, 3 unchanged, 1 skipped, 0 failed` */
-export function formatCounts(j: RunJournal): string {
+function formatCounts(j: RunJournal): string {
   return describeCounts(countSteps(j));
 }
 

@@ -5,10 +5,10 @@
 
 import type { FactsReport, SettingChange, StatusReport } from '../agent.js';
 import type { Plan } from '../pipeline/plan.js';
-import type { DryRunReport } from '../run.js';
+import type { DryRunReport } from '../run/index.js';
 
 /** Bumped only when a field changes meaning or goes away; new fields may appear at any time. */
-export const jsonSchemaVersion = 1;
+const jsonSchemaVersion = 1;
 
 export function withSchema(data: unknown): unknown {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) return data;

@@ -10,9 +10,16 @@ import { ConfigError, ConfigMissingError, PermissionDeniedError } from '../error
 import { describeChoices } from '../util/suggest.js';
 import { formatSettingType, parseSettingType, parseSettingValue, type SettingType, type SettingValue } from './setting-types.js';
 import { scanIni, type IniScan } from './ini-scan.js';
+import { splitCommand } from './command-line.js';
+import { parseHeartbeat, type HeartbeatSpec } from '../heartbeat/kinds.js';
+import type { SectionReader } from '../heartbeat/types.js';
+import { redactUrl } from '../util/url.js';
+
+/** Re-exported where the callback, the run and the CLI import them from (redactUrl lives in util/url, HeartbeatSpec in heartbeat/kinds). */
+export { redactUrl };
+export type { HeartbeatSpec };
 
 export type BackoutPolicy = 'failed' | 'all' | 'none';
-export type HeartbeatType = 'haproxy' | 'http' | 'tcp' | 'exec';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export const logLevels: LogLevel[] = ['error', 'warn', 'info', 'debug'];
 
@@ -71,19 +78,6 @@ export interface ProductSpec {
   name: string;
   version: string | undefined;
   settings: Map<string, SettingSpec>;
-}
-
-export interface HeartbeatSpec {
-  name: string;
-  type: HeartbeatType;
-  timeoutMs: number;
-  socket?: string;
-  url?: string;
-  backends?: string[];
-  expectStatus?: number;
-  expectBody?: string;
-  address?: { host: string; port: number };
-  command?: string[];
 }
 
 export interface Config {
@@ -235,6 +229,19 @@ class Reader {
       .map((s) => s.trim())
       .filter((s) => s !== '');
   }
+
+  /** This reader, bound to one section (what a heartbeat kind reads its section with). */
+  section(sec: Record<string, unknown>, name: string): SectionReader {
+    return {
+      where: name,
+      keys: (known) => this.keys(sec, name, known),
+      str: (key) => this.str(sec, name, key),
+      int: (key, dflt, min) => this.int(sec, name, key, dflt, min),
+      seconds: (key, dflt) => this.seconds(sec, name, key, dflt),
+      path: (key) => this.path(sec, name, key),
+      list: (key) => this.list(sec, name, key),
+    };
+  }
 }
 
 function readServer(r: Reader, sec: Record<string, unknown>): ServerConfig {
@@ -353,135 +360,7 @@ function readHeartbeats(r: Reader, all: Record<string, unknown>, file: string): 
     const where = `heartbeat.${name}`;
     if (!isSection(sec)) throw new ConfigError(`${file}: '${where}' must be a section [${where}]`);
     if (!namePattern.test(name)) throw new ConfigError(`[${where}]: '${name}' is not a valid heartbeat name`);
-    const type = r.str(sec, where, 'type');
-    const common = ['type', 'timeout'];
-    const spec: HeartbeatSpec = { name, type: 'http', timeoutMs: r.seconds(sec, where, 'timeout', 2) };
-    switch (type) {
-      case 'haproxy': {
-        r.keys(sec, where, [...common, 'socket', 'url', 'backends']);
-        spec.type = 'haproxy';
-        spec.socket = r.path(sec, where, 'socket');
-        spec.url = r.str(sec, where, 'url') || undefined;
-        if (!spec.socket === !spec.url) throw new ConfigError(`[${where}]: set exactly one of socket and url`, 'socket = /run/haproxy/admin.sock, or url = "http://127.0.0.1:8404/stats;csv"');
-        if (spec.url) checkHttpUrl(where, spec.url);
-        spec.backends = r.list(sec, where, 'backends');
-        break;
-      }
-      case 'http': {
-        r.keys(sec, where, [...common, 'url', 'expect_status', 'expect_body']);
-        spec.url = r.str(sec, where, 'url');
-        if (!spec.url) throw new ConfigError(`[${where}] url: missing`, 'an http check needs url = http://...');
-        checkHttpUrl(where, spec.url);
-        spec.expectStatus = r.int(sec, where, 'expect_status', 200, 100);
-        spec.expectBody = r.str(sec, where, 'expect_body') || undefined;
-        if (spec.expectBody !== undefined) {
-          try {
-            new RegExp(spec.expectBody);
-          } catch (err) {
-            throw new ConfigError(`[${where}] expect_body: not a regular expression: ${(err as Error).message}`);
-          }
-        }
-        break;
-      }
-      case 'tcp': {
-        r.keys(sec, where, [...common, 'address']);
-        spec.type = 'tcp';
-        const address = r.str(sec, where, 'address') ?? '';
-        const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(address);
-        const port = m ? Number(m[3]) : 0;
-        if (!m || port < 1 || port > 65535) throw new ConfigError(`[${where}] address: '${address}' is not host:port`, 'e.g. address = 127.0.0.1:7070');
-        spec.address = { host: (m[1] ?? m[2])!, port };
-        break;
-      }
-      case 'exec': {
-        r.keys(sec, where, [...common, 'command']);
-        spec.type = 'exec';
-        const command = r.str(sec, where, 'command') ?? '';
-        spec.command = splitCommand(command, where);
-        break;
-      }
-      default:
-        throw new ConfigError(`[${where}] type: ${type === undefined ? 'missing' : `'${type}' is not a heartbeat type`}`, 'one of haproxy, http, tcp, exec');
-    }
-    beats.set(name, spec);
+    beats.set(name, parseHeartbeat(name, r.section(sec, where)));
   }
   return beats;
-}
-
-function checkHttpUrl(where: string, url: string): void {
-  if (!/^https?:\/\//.test(url) || !parseSettingValue({ kind: 'url' }, url).ok) throw new ConfigError(`[${where}] url: '${redactUrl(url)}' is not an http(s) URL`);
-}
-
-/**
- * Splits a command line like a shell would split words (quotes and backslashes), with no
- * expansion of any kind: what is written is what runs.
- */
-export function splitCommand(command: string, where: string): string[] {
-  const words: string[] = [];
-  let word = '';
-  let inWord = false;
-  let quote: '"' | "'" | null = null;
-  for (let i = 0; i < command.length; i++) {
-    const c = command[i]!;
-    if (quote) {
-      if (c === quote) quote = null;
-      else if (c === '\\' && quote === '"' && i + 1 < command.length && '"\\'.includes(command[i + 1]!)) word += command[++i];
-      else word += c;
-    } else if (c === "'" || c === '"') {
-      quote = c;
-      inWord = true;
-    } else if (c === '\\' && i + 1 < command.length) {
-      word += command[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) words.push(word);
-      word = '';
-      inWord = false;
-    } else {
-      word += c;
-      inWord = true;
-    }
-  }
-  if (quote) throw new ConfigError(`[${where}] command: unterminated ${quote} quote`);
-  if (inWord) words.push(word);
-  const shell = shellSyntax(command);
-  if (shell) {
-    throw new ConfigError(
-      `[${where}] command: '${shell}' is shell syntax, and the command runs without a shell`,
-      `write command = sh -c ${JSON.stringify(command)} to run it with one`,
-    );
-  }
-  if (words.length === 0) throw new ConfigError(`[${where}] command: missing`, 'an exec check needs command = PROGRAM ARGS...');
-  return words;
-}
-
-/**
- * The first unquoted character that only a shell would act on (a pipe, a redirection, `;`, `&`,
- * `$`, a backquote, a glob), or null: such a command would run with that character as a plain
- * argument (`df -P / | tail -1` → df: invalid option).
- */
-function shellSyntax(command: string): string | null {
-  let quote: string | null = null;
-  for (let i = 0; i < command.length; i++) {
-    const c = command[i]!;
-    if (quote) {
-      if (c === quote) quote = null;
-      else if (c === '\\' && quote === '"') i++;
-      continue;
-    }
-    if (c === '\\') i++;
-    else if (c === '"' || c === "'") quote = c;
-    else if ('|&;<>$`*?(){}'.includes(c)) return c;
-  }
-  return null;
-}
-
-/** A URL fit for logs: no userinfo, no query string, no fragment. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
-  } catch {
-    return '(unparseable URL)';
-  }
 }

@@ -6,20 +6,19 @@
 // Secrets are masked in its fact after the fact is decoded (a JSON string may spell a secret
 // with escapes, `\u00e4`), and in what it prints on stderr as it comes.
 
-import type { Failure } from '../pipeline/environment.js';
 import type { RawStepResult } from '../pipeline/launcher.js';
 import { Tail } from '../pipeline/output.js';
 import { factName, type PlannedStep } from '../pipeline/plan.js';
-import { failureOf, toStepRecord } from '../pipeline/pipeline.js';
+import { failureOf, toStepRecord, type Failure } from '../pipeline/step-result.js';
 import type { StepRecord } from '../state/journal.js';
 import type { Masker } from '../log/mask.js';
 import { runChild } from '../util/child.js';
 import { factsSchema, parseFact, type Facts, type FactsStore } from './facts.js';
 
 /** Most explorers wait on a command, not on a CPU: this many at once, whatever the CPU count. */
-export const explorerConcurrency = 16;
+const explorerConcurrency = 16;
 /** A fact is small; an explorer that prints more than this fails. */
-export const maxFactBytes = 1024 * 1024;
+const maxFactBytes = 1024 * 1024;
 
 export interface ExplorerOptions {
   env: NodeJS.ProcessEnv;
@@ -41,7 +40,7 @@ export interface ExplorerResult {
   failure: Failure | null;
 }
 
-export async function runExplorers(explorers: PlannedStep[], o: ExplorerOptions): Promise<ExplorerResult> {
+async function runExplorers(explorers: PlannedStep[], o: ExplorerOptions): Promise<ExplorerResult> {
   const results: { step: PlannedStep; raw: RawStepResult; stdout: string }[] = new Array(explorers.length);
   let next = 0;
   const worker = async () => {

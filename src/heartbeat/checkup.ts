@@ -1,35 +1,26 @@
 // Runs checks in parallel, each bounded by its own timeout: a checkup takes about the longest
 // timeout, whatever hangs.
 
-import type { HeartbeatSpec } from '../config/config.js';
-import { checkExec, checkHttp, checkTcp } from './checks.js';
-import { checkHaproxy } from './haproxy.js';
+import { checkHeartbeat, type HeartbeatSpec } from './kinds.js';
 import type { CheckResult, CheckVerdict, Checkup } from './types.js';
 import { Masker } from '../log/mask.js';
 import type { TextMasker } from '../pipeline/output.js';
-
-const checkers: Record<HeartbeatSpec['type'], (spec: HeartbeatSpec, signal: AbortSignal, env: NodeJS.ProcessEnv, masker: TextMasker) => Promise<CheckVerdict>> = {
-  haproxy: checkHaproxy,
-  http: checkHttp,
-  tcp: checkTcp,
-  exec: checkExec,
-};
 
 /**
  * `env`: the agent's environment, which an exec check's command gets (and finds its program on);
  * `masker`: secrets out of what a check says (an exec check's output), before it is cut, kept or shown.
  */
-export async function runCheck(spec: HeartbeatSpec, env: NodeJS.ProcessEnv = process.env, masker: TextMasker = new Masker()): Promise<CheckResult> {
+async function runCheck(spec: HeartbeatSpec, env: NodeJS.ProcessEnv, masker: TextMasker = new Masker()): Promise<CheckResult> {
   const t0 = performance.now();
   const signal = AbortSignal.timeout(spec.timeoutMs);
-  // Belt and braces: even a checker that ignored its signal cannot outlive the timeout by much.
+  // Belt and braces: even a kind's check that ignored its signal cannot outlive the timeout by much.
   let timer: NodeJS.Timeout | undefined;
   const hardStop = new Promise<CheckVerdict>((resolve) => {
     timer = setTimeout(() => resolve({ healthy: false, detail: `no verdict within ${spec.timeoutMs / 1000} s` }), spec.timeoutMs + 250);
   });
   let verdict: CheckVerdict;
   try {
-    verdict = await Promise.race([checkers[spec.type](spec, signal, env, masker), hardStop]);
+    verdict = await Promise.race([checkHeartbeat(spec, { signal, env, masker }), hardStop]);
   } catch (err) {
     verdict = { healthy: false, detail: (err as Error).message };
   } finally {
@@ -39,7 +30,8 @@ export async function runCheck(spec: HeartbeatSpec, env: NodeJS.ProcessEnv = pro
   return { name: spec.name, type: spec.type, healthy: verdict.healthy, latency_ms: Math.round(performance.now() - t0), detail: masker.mask(verdict.detail) };
 }
 
-export async function runCheckup(specs: HeartbeatSpec[], env: NodeJS.ProcessEnv = process.env, masker?: TextMasker): Promise<Checkup> {
+/** Every check in parallel; `env` is the agent's (never this process's by default: an Agent may be given another). */
+export async function runCheckup(specs: HeartbeatSpec[], env: NodeJS.ProcessEnv, masker?: TextMasker): Promise<Checkup> {
   const started = new Date();
   const results = await Promise.all(specs.map((s) => runCheck(s, env, masker)));
   return { healthy: results.every((r) => r.healthy), started_at: started.toISOString(), finished_at: new Date().toISOString(), results };

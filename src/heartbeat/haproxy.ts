@@ -1,23 +1,39 @@
-// haproxy health: through the runtime API on a unix socket (`show info` for Pid, Uptime and
-// Stopping; `show stat` for proxies and servers) or through the stats page (`url = …;csv`). The
-// CSV is read by its header's field names, never by position (they move between versions).
+// The haproxy kind: its health through the runtime API on a unix socket (`show info` for Pid,
+// Uptime and Stopping; `show stat` for proxies and servers) or through the stats page
+// (`url = …;csv`). The CSV is read by its header's field names, never by position (they move
+// between versions).
 
 import { connect } from 'node:net';
-import type { HeartbeatSpec } from '../config/config.js';
-import { httpGet } from './http-get.js';
-import type { CheckVerdict } from './types.js';
+import { ConfigError } from '../errors.js';
+import { checkHttpUrl, httpGet } from './net.js';
+import type { CheckContext, CheckVerdict, HeartbeatKind, SectionReader, SpecBase } from './types.js';
+
+export type HaproxySpec = SpecBase & {
+  type: 'haproxy';
+  /** The backends to judge (default: every backend with servers). */
+  backends: string[] | undefined;
+} & ({ socket: string; url?: undefined } | { url: string; socket?: undefined });
 
 const maxResponseBytes = 4 * 1024 * 1024;
 
-export async function checkHaproxy(spec: HeartbeatSpec, signal: AbortSignal): Promise<CheckVerdict> {
+function parse(r: SectionReader, base: SpecBase): HaproxySpec {
+  const socket = r.path('socket');
+  const url = r.str('url') || undefined;
+  const source = socket && !url ? { socket } : url && !socket ? { url } : null;
+  if (!source) throw new ConfigError(`[${r.where}]: set exactly one of socket and url`, 'socket = /run/haproxy/admin.sock, or url = "http://127.0.0.1:8404/stats;csv"');
+  if (source.url !== undefined) checkHttpUrl(r.where, source.url);
+  return { ...base, type: 'haproxy', ...source, backends: r.list('backends') };
+}
+
+async function check(spec: HaproxySpec, { signal }: CheckContext): Promise<CheckVerdict> {
   let csv: string;
   let info: Record<string, string> | null = null;
   try {
-    if (spec.socket) {
+    if (spec.socket !== undefined) {
       info = parseInfo(await askSocket(spec.socket, 'show info', signal));
       csv = await askSocket(spec.socket, 'show stat', signal);
     } else {
-      const res = await httpGet(spec.url!, signal, maxResponseBytes);
+      const res = await httpGet(spec.url, signal, maxResponseBytes);
       if (res.status !== 200) return { healthy: false, detail: `stats page answered HTTP ${res.status}` };
       csv = res.body;
     }
@@ -27,6 +43,8 @@ export async function checkHaproxy(spec: HeartbeatSpec, signal: AbortSignal): Pr
   if (info && info['Stopping'] === '1') return { healthy: false, detail: `haproxy (pid ${info['Pid'] ?? '?'}) is stopping` };
   return judge(csv, spec.backends);
 }
+
+export const haproxy: HeartbeatKind<HaproxySpec> = { keys: ['socket', 'url', 'backends'], parse, check };
 
 /** Sends one runtime API command and reads the answer until haproxy closes the connection. */
 function askSocket(path: string, command: string, signal: AbortSignal): Promise<string> {
@@ -55,7 +73,7 @@ function askSocket(path: string, command: string, signal: AbortSignal): Promise<
   });
 }
 
-export function parseInfo(text: string): Record<string, string> {
+function parseInfo(text: string): Record<string, string> {
   const info: Record<string, string> = {};
   for (const line of text.split('\n')) {
     const m = /^([A-Za-z_]+):\s*(.*)$/.exec(line.trim());
@@ -135,7 +153,7 @@ export function judge(csv: string, wanted: string[] | undefined): CheckVerdict {
   return problems.length ? { healthy: false, detail: [...problems, ...fine].join('; ') } : { healthy: true, detail: fine.join('; ') };
 }
 
-function describeError(err: unknown, spec: HeartbeatSpec): string {
+function describeError(err: unknown, spec: HaproxySpec): string {
   const e = err as NodeJS.ErrnoException;
   const where = spec.socket ? `socket ${spec.socket}` : `stats page`;
   switch (e.code) {

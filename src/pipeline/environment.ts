@@ -1,16 +1,20 @@
 // The environment of steps: the agent's, the contract's BOOTSTRAP_* variables, and what the
 // files of environment.d export. As under os-refresh-config, they are sourced again before each
 // phase and before error.d (a value a phase wrote is seen by the next), in dib-run-parts' order;
-// what they print goes to the log and never into the environment; each sourcing is bounded like
-// a step and stopped by the run's signal.
+// what they print goes to the log and never into the environment; each sourcing (one bash, run
+// by util/child) is bounded like a step and stopped by the run's signal.
 
-import { spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
-import { bashPath, endProcesses } from '../util/process.js';
+import { StepExit } from '../errors.js';
+import { runChild } from '../util/child.js';
+import { bashPath } from '../util/process.js';
 import { spawnSizeProblem } from '../util/env-size.js';
-import { LineSplitter, type TextMasker } from './output.js';
+import type { TextMasker } from './output.js';
 import { settingValueToEnv } from '../config/setting-types.js';
-import type { EffectiveProduct } from '../products.js';
+import { settingEnvName, type EffectiveProduct } from '../products.js';
+import type { PhasesConfig } from '../config/config.js';
+import type { Logger } from '../log/log.js';
+import type { Plan, PhasePlan } from './plan.js';
+import type { Failure } from './step-result.js';
 
 export interface RunInfo {
   action: string;
@@ -27,25 +31,12 @@ export interface RunInfo {
   label?: string | undefined;
 }
 
-export interface Failure {
-  phase: string;
-  step: string;
-  kind: 'exit' | 'signal' | 'timeout' | 'check' | 'heartbeat' | 'condition' | 'reboot';
-  exitCode: number | null;
-  message: string;
-}
-
 /**
  * The `NAME=value` every process of a run inherits (it is in the run's environment): what
  * carries it is swept at a timeout and at the end of the run, and by a takeover of a dead run.
  */
 export function runMarker(runId: string): string {
   return `BOOTSTRAP_RUN_ID=${runId}`;
-}
-
-/** `BOOTSTRAP_<PRODUCT>_<SETTING>`: upper case, any other character → `_`. */
-export function settingEnvName(product: string, setting: string): string {
-  return `BOOTSTRAP_${product}_${setting}`.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
 }
 
 export function runEnvironment(base: NodeJS.ProcessEnv, info: RunInfo): NodeJS.ProcessEnv {
@@ -97,6 +88,20 @@ export class EnvironmentFileError extends Error {
   }
 }
 
+/** A phase's environment, or the failure of the environment.d file that broke it. */
+export async function sourcedEnvironment(
+  environment: (phase: PhasePlan['phase'], cleanup: boolean) => Promise<NodeJS.ProcessEnv>,
+  phase: PhasePlan['phase'],
+  cleanup: boolean,
+): Promise<{ env: NodeJS.ProcessEnv } | { failure: Failure }> {
+  try {
+    return { env: await environment(phase, cleanup) };
+  } catch (err) {
+    if (!(err instanceof EnvironmentFileError)) throw err;
+    return { failure: { phase, step: `environment.d/${err.file.split('/').at(-1)}`, kind: err.kind, exitCode: null, message: err.message } };
+  }
+}
+
 // The dump goes to fd 3 after a blank line that ends the progress marks; the files' own output
 // (stdout and stderr) goes to the log. Each file is sourced with fd 3 closed.
 const sourceScript = `for __bootstrap_env_file in "$@"; do
@@ -107,6 +112,12 @@ printf '\\n' >&3
 command -p env -0 >&3`;
 
 const shellNoise = new Set(['_', 'SHLVL', 'PWD', 'OLDPWD']);
+
+/**
+ * A bound on the environment dump (only to keep the agent's memory bounded): no environment
+ * larger than this could start a step anyway (Linux takes at most a quarter of the stack limit).
+ */
+const maxDumpBytes = 64 * 1024 * 1024;
 
 export interface SourceOptions {
   /** Bound on the whole sourcing. */
@@ -129,49 +140,34 @@ export async function sourceEnvironmentFiles(files: string[], env: NodeJS.Proces
   if (files.length === 0) return env;
   const bash = bashPath(env);
   if (!bash) throw new EnvironmentFileError(files[0]!, 'exit', 'bash not found (looked in /bin, /usr/bin and PATH)');
-  const tooBig = spawnSizeProblem([bash, sourceScript, ...files], env);
+  const args = ['--noprofile', '--norc', '-c', sourceScript, 'environment.d', ...files];
+  const tooBig = spawnSizeProblem([bash, ...args], env);
   if (tooBig) throw new EnvironmentFileError(files[0]!, 'exit', `cannot start bash to source it: ${tooBig}`);
-  const child = spawn(bash, ['--noprofile', '--norc', '-c', sourceScript, 'environment.d', ...files], { cwd, env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
-  const dump: Buffer[] = [];
-  const lines = new LineSplitter((line) => o.onLine?.(line), o.masker);
-  const errLines = new LineSplitter((line) => o.onLine?.(line), o.masker);
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => lines.push(d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => errLines.push(d));
-  const dumpStream = child.stdio[3] as Readable;
-  dumpStream.on('data', (d: Buffer) => dump.push(d));
-  // Only bash and env hold fd 3 (the files are sourced with it closed): it ends when bash does.
-  const dumped = new Promise<void>((resolve) => dumpStream.once('close', () => resolve()));
-  let why: 'timeout' | 'signal' | null = null;
-  let killing: Promise<void> | null = null;
-  const stop = (reason: 'timeout' | 'signal') => {
-    why ??= reason;
-    killing ??= endProcesses(child.pid ? [child.pid] : [], o.marker ?? null, o.killGraceMs);
-  };
-  const timer = setTimeout(() => stop('timeout'), Math.max(0, o.timeoutMs));
-  const onAbort = () => stop('signal');
-  o.signal?.addEventListener('abort', onAbort, { once: true });
-  if (o.signal?.aborted) onAbort();
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
-    child.on('error', (err) => {
-      lines.push(`cannot start ${bash}: ${err.message}\n`);
-      resolve([127, null]);
-    });
-    // 'exit', not 'close': a background process an environment file started may hold its output.
-    child.on('exit', (c, s) => resolve([c, s]));
+  const r = await runChild({
+    file: bash,
+    args,
+    cwd,
+    env,
+    timeoutMs: o.timeoutMs,
+    killGraceMs: o.killGraceMs,
+    signal: o.signal,
+    onLine: o.onLine,
+    masker: o.masker,
+    // Only bash and env hold fd 3 (the files are sourced with it closed): it ends when bash does.
+    collectFd3: maxDumpBytes,
+    // What the files leave running lives on (swept with the run); at a timeout it goes, by the run's marker.
+    marker: o.marker ?? null,
+    keepLeftovers: true,
   });
-  clearTimeout(timer);
-  o.signal?.removeEventListener('abort', onAbort);
-  if (killing) await killing;
-  await Promise.race([dumped, new Promise((r) => setTimeout(r, 2000).unref())]);
-  lines.flush();
-  errLines.flush();
-  for (const s of [child.stdout, child.stderr, child.stdio[3]]) (s as Readable | null)?.destroy();
-  const text = Buffer.concat(dump).toString('utf8');
+  if (r.error) o.onLine?.(o.masker.mask(`cannot start ${bash}: ${r.error}`));
+  const code = r.error ? StepExit.notFound : r.code;
+  const text = r.fd3.toString('utf8');
   const split = text.indexOf('\n\n');
   const marks = (split >= 0 ? text.slice(0, split) : text).split('\n').filter((m) => m !== '');
   const failed = marks.at(-1) ?? files[0]!;
-  if (why) throw new EnvironmentFileError(failed, why, why === 'timeout' ? `timed out after ${(o.timeoutMs / 1000).toFixed(1)} s (killed)` : 'stopped: the agent was asked to stop');
-  if (code !== 0 || split < 0) throw new EnvironmentFileError(failed, signal ? 'signal' : 'exit', signal ? `killed by ${signal}` : `exit ${code}`);
+  if (r.stopped === 'timeout' || r.stopped === 'abort') throw new EnvironmentFileError(failed, r.stopped === 'timeout' ? 'timeout' : 'signal', r.stopped === 'timeout' ? `timed out after ${(o.timeoutMs / 1000).toFixed(1)} s (killed)` : 'stopped: the agent was asked to stop');
+  if (r.stopped === 'output') throw new EnvironmentFileError(failed, 'exit', `what environment.d exports is more than ${maxDumpBytes / 1024 / 1024} MiB`);
+  if (code !== StepExit.ok || split < 0) throw new EnvironmentFileError(failed, r.signal ? 'signal' : 'exit', r.signal ? `killed by ${r.signal}` : `exit ${code}`);
   const result: NodeJS.ProcessEnv = {};
   for (const entry of text.slice(split + 2).split('\0')) {
     const eq = entry.indexOf('=');
@@ -184,4 +180,29 @@ export async function sourceEnvironmentFiles(files: string[], env: NodeJS.Proces
   const tooLarge = spawnSizeProblem([], result);
   if (tooLarge) throw new EnvironmentFileError(failed, 'exit', `what environment.d exports leaves no room to start a step: ${tooLarge}`);
   return result;
+}
+
+/** How long a phase's sourcing may take and what stops it: a step phase's, or clean-up's. */
+export type PhaseBound = { signal?: AbortSignal | undefined; deadline?: number | undefined } | { cleanup: AbortSignal };
+
+/**
+ * A phase's environment: environment.d sourced again over the run's. Steps' phases are bounded
+ * like a step within the run's deadline and stopped by the run's signal; clean-up (backouts,
+ * error.d) by cleanup_timeout and only a second signal.
+ */
+export function phaseEnvironment(
+  o: { plan: Plan; phases: PhasesConfig; log: Logger; baseEnv: NodeJS.ProcessEnv; marker: string },
+  phase: string,
+  bound: PhaseBound,
+): Promise<NodeJS.ProcessEnv> {
+  const cleanup = 'cleanup' in bound;
+  const left = cleanup || bound.deadline === undefined ? Infinity : bound.deadline - Date.now();
+  return sourceEnvironmentFiles(o.plan.environment.files, { ...o.baseEnv, BOOTSTRAP_PHASE: phase }, o.plan.baseDir, {
+    timeoutMs: cleanup ? o.phases.cleanupTimeoutMs : Math.max(0, Math.min(o.phases.scriptTimeoutMs, left)),
+    killGraceMs: o.phases.killGraceMs,
+    signal: cleanup ? bound.cleanup : bound.signal,
+    onLine: (line) => o.log.step(`${phase}/environment.d`, line),
+    masker: o.log.masker,
+    marker: o.marker,
+  });
 }

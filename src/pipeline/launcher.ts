@@ -11,17 +11,13 @@
 // Steps are queued ahead (a phase's steps and checks at once), so no step waits for a round trip
 // through the agent. After a step fails, the launcher skips what is queued until told `C`.
 //
-// Protocol, on the launcher's fd 3 (closed for steps): first `NONCE DIR`, then `PROBE TAG
-// CLEANUP CHANGES` (see lib/launcher.bash), then `R <seq> <name>` runs DIR/name (so $0 is
-// absolute, as under os-refresh-config), `C` clears the failed state. After each R it writes an
-// end line on stdout: NUL, a per-launcher nonce, seq, and the exit status (or K: skipped; F: not
-// run, no changes file could be created) and flags (B: asked for a reboot; L: what it reported
-// may be lost, the changes dir's filesystem had no room), so every byte a step wrote is
-// attributed to it and to no other. The
-// nonce never reaches a step's environment. A step starts when the one before it ends, so that is
-// when its timeout starts (the smaller of script_timeout and what is left of the run); to stop
-// it, its process group (its pid, under set -m) is read from the launcher's children in /proc,
-// and everything the run started is swept by its environment marker (util/process).
+// The protocol (commands on the launcher's fd 3, end lines on its stdout, NUL and a per-launcher
+// nonce that never reaches a step's environment, so every byte a step wrote is attributed to it
+// and to no other) is described once, in the header of lib/launcher.bash. A step starts when the
+// one before it ends, so that is when its timeout starts (the smaller of script_timeout and what
+// is left of the run); to stop it, its process group (its pid, under set -m) is read from the
+// launcher's children in /proc, and everything the run started is swept by its environment
+// marker (util/process).
 //
 // A step is over when its process exits, not when its output closes: a background child that
 // keeps the pipe open delays nothing (its output goes on into the log until the phase ends).
@@ -31,10 +27,11 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
+import { StepExit } from '../errors.js';
 import { spawnSizeProblem } from '../util/env-size.js';
 import { bashPath, childrenOf, endProcesses, isProcessAlive, signalPid, sleep } from '../util/process.js';
-import { LineSplitter, Tail, readStepFile, tailBytes, type TextMasker } from './output.js';
-import { lstatSync, statfsSync } from 'node:fs';
+import { LineSplitter, Tail, readChanges, type TextMasker } from './output.js';
+import { statfsSync } from 'node:fs';
 import { packageRoot } from '../version.js';
 
 export interface RawStepResult {
@@ -254,10 +251,10 @@ export class Launcher {
     const status = job.status;
     if (job.unprepared) error = `not run: its BOOTSTRAP_CHANGES file could not be created in ${this.changesDir} (is that filesystem full?)`;
     const changes = this.changesDir && status !== null ? readChanges(join(this.changesDir, `${this.tag}.${job.seq}`), this.masker) : { lines: [], truncated: false };
-    const signalled = status !== null && status > 128 && (job.timedOut || job.aborted || fatalSignals.has(status - 128));
+    const signalled = status !== null && status > StepExit.signalBase && (job.timedOut || job.aborted || fatalSignals.has(status - StepExit.signalBase));
     return {
       exitCode: error !== null || signalled ? null : status,
-      signal: signalled ? signalName(status! - 128) : null,
+      signal: signalled ? signalName(status! - StepExit.signalBase) : null,
       timedOut: job.timedOut,
       aborted: job.aborted,
       durationMs: Math.round(performance.now() - job.t0),
@@ -348,7 +345,7 @@ export class Launcher {
         return;
       }
       if (!job) return;
-      // The end line: `<seq> <status>`, or `<seq> K` when it was skipped.
+      // The end line: `<seq> <status> [B] [L]`; K or N for a skipped file, F for one not run.
       this.queue.shift();
       if (status === 'K' || status === 'N') job.skipped = true;
       else if (status === 'F') job.unprepared = true;
@@ -380,22 +377,6 @@ function probeBytes(changesDir: string | null): number {
   } catch {
     return 4096;
   }
-}
-
-/** The changes a file reported: its lines, non-empty, secrets masked; what is past 64 KiB is cut. */
-function readChanges(path: string, masker: TextMasker): { lines: string[]; truncated: boolean } {
-  let head: { text: string; truncated: boolean };
-  try {
-    // Most steps report nothing: one lstat, and the file is opened only when it holds something.
-    const st = lstatSync(path, { throwIfNoEntry: false });
-    if (!st || st.size === 0) return { lines: [], truncated: false };
-    head = readStepFile(path, tailBytes, masker);
-  } catch {
-    return { lines: [], truncated: false }; // removed or replaced by the step: nothing we trust
-  }
-  const lines = head.text.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
-  if (head.truncated && !head.text.endsWith('\n')) lines.pop(); // a line cut in two
-  return { lines, truncated: head.truncated };
 }
 
 /** What the launcher and bash add to each step's environment (BOOTSTRAP_CHANGES, BOOTSTRAP_REBOOT_FILE, _ …): room kept for it. */

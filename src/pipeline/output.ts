@@ -4,6 +4,7 @@
 // before any cut, so that no secret is ever stored or logged in pieces. Memory stays bounded
 // whatever a step prints: a line longer than maxLineChars is logged in pieces.
 
+import { lstatSync } from 'node:fs';
 import { readHeadSync } from '../util/files.js';
 
 export const tailBytes = 64 * 1024;
@@ -106,4 +107,20 @@ function charsWithin(text: string, bytes: number): number {
     used += size;
   }
   return text.length;
+}
+
+/** The changes a file reported: its lines, non-empty, secrets masked; what is past 64 KiB is cut. */
+export function readChanges(path: string, masker: TextMasker): { lines: string[]; truncated: boolean } {
+  let head: { text: string; truncated: boolean };
+  try {
+    // Most steps report nothing: one lstat, and the file is opened only when it holds something.
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st || st.size === 0) return { lines: [], truncated: false };
+    head = readStepFile(path, tailBytes, masker);
+  } catch {
+    return { lines: [], truncated: false }; // removed or replaced by the step: nothing we trust
+  }
+  const lines = head.text.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
+  if (head.truncated && !head.text.endsWith('\n')) lines.pop(); // a line cut in two
+  return { lines, truncated: head.truncated };
 }

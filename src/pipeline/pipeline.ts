@@ -1,36 +1,18 @@
-// Runs the phases of a plan: steps in order with their checks and retries; on the first failure
-// stop, run backouts (failed | all | none) and then error.d. Only this module turns a step
-// result into a failure, through one message ladder.
+// Runs the phases of a plan: explorers first (beforePhases), then each phase's steps in order
+// through the step runner (steps.ts), with retries; a step's reboot request pauses the run; a
+// run resumed after its reboot skips what ran before it. On the first failure it stops, and the
+// backouts and error.d run (cleanup.ts). What a result means is said once, in step-result.ts.
 
-import type { PhasesConfig } from '../config/config.js';
-import type { Logger } from '../log/log.js';
 import { stepChanges, type FailureRecord, type PhaseRecord, type StepRecord } from '../state/journal.js';
-import { EnvironmentFileError, failureEnvironment, type Failure } from './environment.js';
-import { Launcher, type RawStepResult } from './launcher.js';
-import { sortRunParts, type PhasePlan, type Plan, type PlannedStep } from './plan.js';
+import { runCleanup, type CleanupOptions } from './cleanup.js';
+import { sourcedEnvironment } from './environment.js';
+import type { RawStepResult } from './launcher.js';
 import { readStepFile, type TextMasker } from './output.js';
+import { sortRunParts, type PhasePlan, type Plan, type PlannedStep } from './plan.js';
+import { firstLine, toFailureRecord, type Failure } from './step-result.js';
+import { launcherFor, queueStep, runFileOptions, settleStep } from './steps.js';
 
-export interface PipelineOptions {
-  plan: Plan;
-  /**
-   * The environment for a phase (environment.d sourced again for each, as os-refresh-config
-   * does); throws EnvironmentFileError when a file of environment.d fails.
-   */
-  environment: (phase: PhasePlan['phase'], cleanup: boolean) => Promise<NodeJS.ProcessEnv>;
-  /** The run's environment without environment.d: for clean-up when environment.d fails. */
-  baseEnv: NodeJS.ProcessEnv;
-  /** `NAME=value` that every process of the run inherits: a timeout sweeps them all. */
-  marker: string;
-  phases: PhasesConfig;
-  log: Logger;
-  /** Aborted by SIGINT/SIGTERM to the agent: the run fails with kind `signal`. */
-  signal: AbortSignal;
-  /** Aborted by a second signal: backouts and error.d stop too. */
-  cleanupSignal: AbortSignal;
-  /** Epoch ms by which the whole run must end. */
-  deadline: number;
-  /** A dir of ours for each file's BOOTSTRAP_CHANGES (null: /dev/null, nothing recorded). */
-  changesDir: string | null;
+export interface PipelineOptions extends CleanupOptions {
   /**
    * Runs before pre-configure.d (the explorers), with the environment of phase `explorer`
    * (environment.d sourced when explorer.d has files); a failure it returns fails the run
@@ -52,8 +34,6 @@ export interface PipelineOptions {
   /** Runs after migration.d succeeded (the health gate); a failure it returns fails the run. */
   afterPhases?: () => Promise<Failure | null>;
   onStep?: (event: { phase: string; step: string; index: number; total: number }) => void;
-  /** The records so far and the step that starts now (null: between phases), for the live journal. */
-  onProgress?: (phases: PhaseRecord[], current: { phase: string; step: string } | null) => void;
 }
 
 export interface PipelineResult {
@@ -80,7 +60,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   let failure: Failure | null = o.abandon ?? null;
   let paused: RebootRequest | null = null;
   if (o.beforePhases && !failure) {
-    const sourced = o.plan.explorers.steps.length ? await phaseEnvironment(o, 'explorer', false) : { env: { ...o.baseEnv, BOOTSTRAP_PHASE: 'explorer' } };
+    const sourced = o.plan.explorers.steps.length ? await sourcedEnvironment(o.environment, 'explorer', false) : { env: { ...o.baseEnv, BOOTSTRAP_PHASE: 'explorer' } };
     failure = 'failure' in sourced ? sourced.failure : await o.beforePhases({ ...sourced.env, BOOTSTRAP_PHASE: 'explorer' });
   }
   const total = o.plan.phases.reduce((n, p) => n + p.steps.length, 0);
@@ -123,9 +103,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   const result: PipelineResult = { phases, failure: failure ? toFailureRecord(failure) : null, backouts: [], errorSteps: [], paused };
   if (!failure) return result;
   o.log.error(`${failure.phase}/${failure.step} failed: ${failure.message}`);
-  result.backouts = await runBackouts(o, failure, completed);
-  result.errorSteps = await runErrorPhase(o, failure);
-  return result;
+  return { ...result, ...(await runCleanup(o, failure, completed)) };
 }
 
 /**
@@ -149,42 +127,26 @@ export function resumeRefusal(plan: Plan, ran: PhaseRecord[], after: { phase: st
   return `${named} ${missed.length === 1 ? 'sorts' : 'sort'} before ${after.phase}/${after.step}, where the run paused for its reboot, and never ran in it (added or renamed while it waited)`;
 }
 
-/** The phase's environment, or the failure of the environment.d file that broke it. */
-async function phaseEnvironment(o: PipelineOptions, phase: PhasePlan['phase'], cleanup: boolean): Promise<{ env: NodeJS.ProcessEnv } | { failure: Failure }> {
-  try {
-    return { env: await o.environment(phase, cleanup) };
-  } catch (err) {
-    if (!(err instanceof EnvironmentFileError)) throw err;
-    return { failure: { phase, step: `environment.d/${err.file.split('/').at(-1)}`, kind: err.kind, exitCode: null, message: err.message } };
-  }
-}
-
 async function runPhase(o: PipelineOptions, phase: PhasePlan, steps: PlannedStep[], record: PhaseRecord, completed: PlannedStep[], next: () => number, total: number): Promise<Failure | RebootRequest | null> {
   if (steps.length === 0) return null;
-  const sourced = await phaseEnvironment(o, phase.phase, false);
+  const sourced = await sourcedEnvironment(o.environment, phase.phase, false);
   if ('failure' in sourced) return sourced.failure;
-  const launcher = new Launcher({ ...sourced.env, BOOTSTRAP_PHASE: phase.phase }, phase.dir, launcherOptions(o));
+  const launcher = launcherFor(o, { ...sourced.env, BOOTSTRAP_PHASE: phase.phase }, phase.dir);
+  const files = runFileOptions(o, phase.phase);
   try {
     let from = 0;
     let attempt = 1;
     // What the failed attempts of the current step reported: part of its record all the same.
     let earlier: StepRecord[] = [];
     while (from < steps.length) {
-      // Queue every remaining step with its condition and check: no step waits for a round trip
-      // through us. A condition that exits 1 makes the launcher skip the step and its check; a
-      // step that asks for a reboot makes it stop after its check.
-      const queued = steps.slice(from).map((step) => ({
-        step,
-        condition: step.condition ? launcher.submit(step.condition, runOptions(o, step.phase, `${step.name}.if`, step.condition), { condition: step.check ? 2 : 1 }) : null,
-        run: launcher.submit(step.path, runOptions(o, step.phase, step.name, step.path), { companions: step.check ? 1 : 0 }),
-        check: step.check ? launcher.submit(step.check, runOptions(o, step.phase, `${step.name}.check`, step.check)) : null,
-      }));
+      // Queue every remaining step with its condition and check: no step waits for a round trip through us.
+      const queued = steps.slice(from).map((step) => queueStep(launcher, step, files, { apply: true }));
       let retry = false;
       for (const q of queued) {
         const index = next();
         if (attempt === 1) o.onStep?.({ phase: phase.phase, step: q.step.name, index, total });
-        const [condition, run, check] = [q.condition ? await q.condition : null, await q.run, q.check ? await q.check : null];
-        const { stepRecord, failure } = outcomeOf(q.step, condition, run, check, attempt);
+        const { record: stepRecord, failure, rebootAsked } = await settleStep(q, attempt);
+        if (!stepRecord) throw new Error(`internal: ${q.step.phase}/${q.step.name} ran and has no record`);
         withEarlierChanges(stepRecord, earlier);
         if (stepRecord.status === 'skipped') o.log.info(`${q.step.phase}/${q.step.name}: skipped (${stepRecord.message})`);
         if (!failure) {
@@ -193,17 +155,10 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, steps: PlannedStep
           from++;
           attempt = 1;
           earlier = [];
-          const asked = [run, check].find((r) => r !== null && r !== 'skipped' && r.rebootAsked) as RawStepResult | undefined;
-          if (asked && stepRecord.status === 'success') {
-            const reason = rebootReason(asked.rebootFile, o.log.masker);
-            stepRecord.reboot = reason;
-            o.log.warn(`${q.step.phase}/${q.step.name} asks for a reboot: ${reason}`);
-            return { phase: q.step.phase, step: q.step.name, reason };
-          }
+          if (rebootAsked) return askReboot(o, q.step, stepRecord, rebootAsked);
           continue;
         }
-        const retryable = failure.kind !== 'signal' && !o.signal.aborted && Date.now() + o.phases.retryDelayMs < o.deadline;
-        if (attempt <= o.phases.retries && retryable) {
+        if (attempt <= o.phases.retries && retryable(o, failure)) {
           o.log.warn(`${q.step.phase}/${q.step.name} failed (${failure.message}); retrying in ${o.phases.retryDelayMs / 1000} s (attempt ${attempt + 1} of ${o.phases.retries + 1})`);
           await delay(o.phases.retryDelayMs, o.signal);
           launcher.clearFailure();
@@ -223,6 +178,19 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, steps: PlannedStep
   }
 }
 
+/** A failed step is tried again unless the agent was asked to stop or the delay would end the run. */
+function retryable(o: PipelineOptions, failure: Failure): boolean {
+  return failure.kind !== 'signal' && !o.signal.aborted && Date.now() + o.phases.retryDelayMs < o.deadline;
+}
+
+/** A step (or its check) asked for a reboot: its reason goes into its record and the log. */
+function askReboot(o: PipelineOptions, step: PlannedStep, stepRecord: StepRecord, asked: RawStepResult): RebootRequest {
+  const reason = rebootReason(asked.rebootFile, o.log.masker);
+  stepRecord.reboot = reason;
+  o.log.warn(`${step.phase}/${step.name} asks for a reboot: ${reason}`);
+  return { phase: step.phase, step: step.name, reason };
+}
+
 /**
  * Adds what the step's failed attempts reported (changes of the step, its check, its .if) before
  * its own changes, which are then the whole step's: a change made by an attempt that failed and
@@ -237,45 +205,6 @@ function withEarlierChanges(record: StepRecord, earlier: StepRecord[]): void {
 }
 
 /**
- * A step's record and failure, from the results of its condition (NAME.if), itself and its check
- * ('skipped': the step failed, or its condition exited 1).
- */
-function outcomeOf(
-  step: PlannedStep,
-  conditionRaw: RawStepResult | 'skipped' | null,
-  raw: RawStepResult | 'skipped',
-  checkRaw: RawStepResult | 'skipped' | null,
-  attempt: number,
-): { stepRecord: StepRecord; failure: Failure | null } {
-  if (conditionRaw === 'skipped') throw new Error(`internal: ${step.phase}/${step.name}.if was skipped though nothing before it failed`);
-  if (conditionRaw) {
-    const condition = toStepRecord(step.phase, `${step.name}.if`, 'condition', conditionRaw, attempt);
-    const whyNot = failureOf(step, conditionRaw);
-    if (whyNot) {
-      const skip = whyNot.kind === 'exit' && conditionRaw.exitCode === 1 && !conditionRaw.reportsLost;
-      const message = skip ? skipReason(step, conditionRaw) : `condition ${step.name}.if: ${whyNot.message}`;
-      condition.message = skip ? message : whyNot.message;
-      const stepRecord: StepRecord = { ...condition, name: step.name, role: 'step', status: skip ? 'skipped' : 'failure', message, output_tail: '', output_truncated: false, changes: [], changes_truncated: false, condition };
-      return { stepRecord, failure: skip ? null : { ...whyNot, kind: whyNot.kind === 'exit' ? 'condition' : whyNot.kind, message } };
-    }
-  }
-  if (raw === 'skipped') throw new Error(`internal: ${step.phase}/${step.name} was skipped though nothing before it failed`);
-  const stepRecord = toStepRecord(step.phase, step.name, 'step', raw, attempt);
-  if (conditionRaw) stepRecord.condition = toStepRecord(step.phase, `${step.name}.if`, 'condition', conditionRaw, attempt);
-  let failure = failureOf(step, raw);
-  if (!failure && checkRaw && checkRaw !== 'skipped') {
-    stepRecord.check = toStepRecord(step.phase, `${step.name}.check`, 'check', checkRaw, 1);
-    const checkFailure = failureOf(step, checkRaw);
-    if (checkFailure) {
-      failure = checkFailure.kind === 'exit' ? { ...checkFailure, kind: 'check', message: `check ${step.name}.check: ${checkFailure.message}` } : checkFailure;
-      stepRecord.status = 'failure';
-      stepRecord.message = failure.message;
-    }
-  }
-  return { stepRecord, failure };
-}
-
-/**
  * The first line a step wrote to its BOOTSTRAP_REBOOT_FILE (the launcher saw it created it: a
  * reason lost to a full filesystem still asks), secrets masked.
  */
@@ -285,147 +214,6 @@ function rebootReason(file: string | null, masker: TextMasker): string {
   } catch {
     return 'no reason given';
   }
-}
-
-/** Why a condition skipped its step: the first line it printed, else its exit. */
-export function skipReason(step: PlannedStep, r: RawStepResult): string {
-  return firstLine(r.output) ?? `${step.name}.if exited 1`;
-}
-
-/** A reason a script wrote: its first non-blank line, trimmed, at most 500 characters. */
-function firstLine(text: string): string | undefined {
-  return text.split('\n').map((l) => l.trim()).find((l) => l !== '')?.slice(0, 500);
-}
-
-function launcherOptions(o: PipelineOptions) {
-  return { marker: o.marker, viaSh: o.plan.viaSh, changesDir: o.changesDir, masker: o.log.masker };
-}
-
-/**
- * Steps and checks: script_timeout, within what is left of the run, stopped by the run's signal.
- * Backouts and error.d (`cleanup`): their own bound, cleanup_timeout, stopped only by a second
- * signal.
- */
-function runOptions(o: PipelineOptions, phase: string, step: string, path: string, cleanup = false) {
-  const source = `${phase}/${step}`;
-  return {
-    onStart: () => {
-      if (o.log.isEnabled('debug')) o.log.debug(`${source}: starting ${path}`); // -v: what runs
-      o.onProgress?.([], { phase, step });
-    },
-    timeoutMs: cleanup ? o.phases.cleanupTimeoutMs : o.phases.scriptTimeoutMs,
-    deadline: cleanup ? undefined : o.deadline,
-    killGraceMs: o.phases.killGraceMs,
-    signal: cleanup ? o.cleanupSignal : o.signal,
-    onLine: (line: string) => o.log.step(source, line),
-  };
-}
-
-/** The one ladder from a step result to a failure: timed out, signalled, could not run, exit code. */
-export function failureOf(step: { phase: string; name: string }, r: RawStepResult): Failure | null {
-  const at = { phase: step.phase, step: step.name };
-  if (r.timedOut) return { ...at, kind: 'timeout', exitCode: null, message: `timed out after ${(r.durationMs / 1000).toFixed(1)} s (its process group was killed)` };
-  if (r.aborted) return { ...at, kind: 'signal', exitCode: null, message: 'stopped: the agent was asked to stop (SIGINT/SIGTERM)' };
-  if (r.error) return { ...at, kind: 'exit', exitCode: null, message: r.error };
-  if (r.signal) return { ...at, kind: 'signal', exitCode: null, message: `killed by ${r.signal}` };
-  // Checked before the exit code: a condition's exit 1 must not skip a step whose reports were lost.
-  if (r.reportsLost) return { ...at, kind: 'exit', exitCode: r.exitCode, message: `${describeExit(r.exitCode)}, but the filesystem of its BOOTSTRAP_CHANGES had no room left: what it reported (changes, a reboot request) may be lost` };
-  if (r.exitCode !== 0) return { ...at, kind: 'exit', exitCode: r.exitCode, message: describeExit(r.exitCode) };
-  return null;
-}
-
-function describeExit(code: number | null): string {
-  if (code === 126) return 'exit 126 (not executable, or its interpreter cannot run)';
-  if (code === 127) return 'exit 127 (its interpreter or a command was not found)';
-  return `exit ${code}`;
-}
-
-export function toStepRecord(phase: string, name: string, role: StepRecord['role'], r: RawStepResult, attempts: number): StepRecord {
-  const failure = failureOf({ phase, name }, r);
-  return {
-    phase,
-    name,
-    role,
-    status: failure ? 'failure' : 'success',
-    exit_code: r.exitCode,
-    signal: r.signal,
-    timed_out: r.timedOut,
-    started_at: r.startedAt,
-    duration_ms: r.durationMs,
-    attempts,
-    message: failure ? failure.message : 'ok',
-    output_tail: r.output,
-    output_truncated: r.outputTruncated,
-    check: null,
-    changes: r.changes,
-    changes_truncated: r.changesTruncated,
-  };
-}
-
-export function toFailureRecord(f: Failure): FailureRecord {
-  return { phase: f.phase, step: f.step, kind: f.kind, exit_code: f.exitCode, message: f.message };
-}
-
-/** `failed`: the failed step's backout; `all`: that, then every completed step's, newest first. */
-async function runBackouts(o: PipelineOptions, failure: Failure, completed: PlannedStep[]): Promise<StepRecord[]> {
-  if (o.phases.backout === 'none') return [];
-  const failedStep = o.plan.phases.flatMap((p) => p.steps).find((s) => s.phase === failure.phase && s.name === failure.step);
-  const steps = [...(failedStep ? [failedStep] : []), ...(o.phases.backout === 'all' ? [...completed].reverse().filter((s) => s !== failedStep) : [])];
-  const records: StepRecord[] = [];
-  const envs = new Map<string, NodeJS.ProcessEnv>();
-  for (const step of steps) {
-    if (!step.backout) continue;
-    const dir = o.plan.phases.find((p) => p.phase === step.phase)!.dir;
-    if (!envs.has(step.phase)) envs.set(step.phase, await cleanupEnvironment(o, step.phase));
-    const launcher = new Launcher(failureEnvironment({ ...envs.get(step.phase)!, BOOTSTRAP_PHASE: step.phase }, failure), dir, { ...launcherOptions(o), cleanup: true });
-    try {
-      const raw = await runAlone(launcher, step.backout, runOptions(o, step.phase, `${step.name}.backout`, step.backout, true));
-      const record = toStepRecord(step.phase, `${step.name}.backout`, 'backout', raw, 1);
-      records.push(record);
-      if (record.status === 'failure') o.log.error(`${step.phase}/${step.name}.backout failed: ${record.message}`);
-    } finally {
-      await launcher.close();
-    }
-  }
-  return records;
-}
-
-async function runErrorPhase(o: PipelineOptions, failure: Failure): Promise<StepRecord[]> {
-  const phase = o.plan.error;
-  if (!phase.exists || phase.steps.length === 0) return [];
-  const env = await cleanupEnvironment(o, 'error');
-  const launcher = new Launcher(failureEnvironment({ ...env, BOOTSTRAP_PHASE: 'error' }, failure), phase.dir, { ...launcherOptions(o), cleanup: true });
-  const records: StepRecord[] = [];
-  try {
-    for (const step of phase.steps) {
-      const raw = await runAlone(launcher, step.path, runOptions(o, 'error', step.name, step.path, true));
-      const record = toStepRecord('error', step.name, 'error', raw, 1);
-      records.push(record);
-      if (record.status === 'failure') o.log.error(`error/${step.name} failed: ${record.message}`);
-    }
-  } finally {
-    await launcher.close();
-  }
-  return records;
-}
-
-/**
- * The environment for backouts and error.d: environment.d sourced again; if that fails, the
- * run's own environment (the clean-up must still run), and the failure is logged.
- */
-async function cleanupEnvironment(o: PipelineOptions, phase: PhasePlan['phase']): Promise<NodeJS.ProcessEnv> {
-  const sourced = await phaseEnvironment(o, phase, true);
-  if ('env' in sourced) return sourced.env;
-  o.log.error(`${sourced.failure.message}; ${phase === 'error' ? 'error.d' : 'backouts'} run without environment.d`);
-  return o.baseEnv;
-}
-
-/** Runs one file on its own: a failure does not keep the next one from running (error.d runs all). */
-async function runAlone(launcher: Launcher, path: string, options: ReturnType<typeof runOptions>): Promise<RawStepResult> {
-  const raw = await launcher.submit(path, options);
-  launcher.clearFailure();
-  if (raw === 'skipped') throw new Error(`internal: ${path} was skipped`);
-  return raw;
 }
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {

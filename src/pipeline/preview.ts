@@ -1,12 +1,13 @@
-// --dry-run's preview: which steps a run would run and which it would skip. It runs each step's
-// NAME.if (a condition must not change the system) with the environment the step would get, in
-// run order, and nothing else. A condition that reads what an earlier step writes sees the
+// --dry-run's preview: which steps a run would run and which it would skip. It asks the step
+// runner (steps.ts) with apply false and no checks, so it runs each step's NAME.if (a condition
+// must not change the system) with the environment the step would get, in run order, and
+// nothing else. A condition that reads what an earlier step writes sees the
 // server as it is now, not as that step would leave it: the preview says what a run started now
 // would decide for every condition that depends only on the server and its configuration.
 
 import type { PhasesConfig } from '../config/config.js';
 import type { Logger } from '../log/log.js';
-import { failureOf, skipReason } from './pipeline.js';
+import { queueStep, settleStep, type FileOptions } from './steps.js';
 import { Launcher } from './launcher.js';
 import { readHeadSync } from '../util/files.js';
 import type { Plan } from './plan.js';
@@ -23,7 +24,7 @@ export interface StepPreview {
 }
 
 /** Whether a step says it may ask for a reboot (nothing is guessed from what it does). */
-export function mayReboot(path: string): boolean {
+function mayReboot(path: string): boolean {
   try {
     return /^#\s*bootstrap:\s*may-reboot\b/m.test(readHeadSync(path, 4096).text);
   } catch {
@@ -53,27 +54,20 @@ export async function previewSteps(o: PreviewOptions): Promise<StepPreview[]> {
     }
     const env = await o.environment(phase.phase);
     const launcher = new Launcher({ ...env, BOOTSTRAP_PHASE: phase.phase }, phase.dir, { marker: o.marker, viaSh: o.plan.viaSh, masker: o.log.masker });
+    // A condition is bounded as in a run (script_timeout); a dry run has no deadline.
+    const files: FileOptions = (name) => ({
+      timeoutMs: o.phases.scriptTimeoutMs,
+      killGraceMs: o.phases.killGraceMs,
+      ...(o.signal ? { signal: o.signal } : {}),
+      onLine: (line) => o.log.step(`${phase.phase}/${name}`, line),
+    });
     try {
       for (const step of phase.steps) {
-        const may_reboot = mayReboot(step.path);
-        if (!step.condition) {
-          out.push({ phase: phase.phase, step: step.name, verdict: 'run', reason: null, may_reboot });
-          continue;
-        }
-        const source = `${phase.phase}/${step.name}.if`;
-        const raw = await launcher.submit(step.condition, {
-          timeoutMs: o.phases.scriptTimeoutMs,
-          killGraceMs: o.phases.killGraceMs,
-          ...(o.signal ? { signal: o.signal } : {}),
-          onLine: (line) => o.log.step(source, line),
-        });
-        launcher.clearFailure();
-        if (raw === 'skipped') throw new Error(`internal: ${source} was skipped`);
-        const failure = failureOf(step, raw);
-        if (!failure) out.push({ phase: phase.phase, step: step.name, verdict: 'run', reason: null, may_reboot });
-        else if (failure.kind === 'exit' && raw.exitCode === 1) {
-          out.push({ phase: phase.phase, step: step.name, verdict: 'skip', reason: skipReason(step, raw), may_reboot });
-        } else out.push({ phase: phase.phase, step: step.name, verdict: 'fail', reason: `condition ${step.name}.if: ${failure.message}`, may_reboot });
+        // One at a time: a condition that failed does not keep the next from being asked.
+        const { record, failure } = await settleStep(queueStep(launcher, step, files, { apply: false }), 1);
+        if (failure) launcher.clearFailure();
+        const verdict = failure ? 'fail' : record?.status === 'skipped' ? 'skip' : 'run';
+        out.push({ phase: phase.phase, step: step.name, verdict, reason: failure ? failure.message : verdict === 'skip' ? record!.message : null, may_reboot: mayReboot(step.path) });
       }
     } finally {
       await launcher.close();

@@ -18,7 +18,7 @@ export interface SyntaxResult {
 const shells = new Set(['sh', 'bash', 'dash']);
 
 /** The interpreter of a `#!` line (`/usr/bin/env bash` gives bash), or null. */
-export function shebangInterpreter(path: string): string | null {
+function shebangInterpreter(path: string): string | null {
   const buf = Buffer.alloc(256);
   let n = 0;
   const fd = openSync(path, 'r');

@@ -1,0 +1,142 @@
+// The product commands: product.get, product.set, product.unset (each optionally followed by a
+// run with --apply) and product.upgrade.
+
+import { DataError, ExitCode, UsageError } from '../../errors.js';
+import { maxValueBytes } from '../../products.js';
+import type { Command, CommandContext } from '../context.js';
+import { formatProducts, formatSettingValue } from '../format.js';
+import { settingChangesJson } from '../json.js';
+import { detailedOption, labelOption, parseWait, runAndReport, runOptions, runRequest, waitOption } from '../run-command.js';
+
+export const productGet: Command = {
+  usage: 'product.get [path]',
+  describe: 'effective settings of all products, one product, or one PRODUCT.SETTING',
+  examples: [
+    ['$0 product.get', 'every product and setting'],
+    ['$0 product.get haproxy.maxconn', 'one value, for scripts'],
+    ['$0 product.get haproxy --show-origin', 'where each value comes from'],
+  ],
+  builder: (y) =>
+    y
+      .positional('path', { type: 'string', describe: 'PRODUCT or PRODUCT.SETTING' })
+      .option('show-origin', { type: 'boolean', describe: 'say whether each value is set, a default, or unset' })
+      .option('reveal', { type: 'boolean', describe: 'show secret values instead of ********' }),
+  async run(ctx, args) {
+    const result = await ctx.agent().productGet({ path: args['path'] as string | undefined, reveal: Boolean(args['reveal']) });
+    if (result.setting) {
+      const s = result.setting;
+      const human = args['show-origin'] ? `${formatSettingValue(s.value)}\t(${s.origin})` : formatSettingValue(s.value);
+      // One value, for scripts: as it was set (an operator's value, not a step's text).
+      ctx.print(s.value === null && !args['show-origin'] ? '' : human, s, undefined, { verbatim: true });
+    } else {
+      ctx.print(formatProducts(result.products, Boolean(args['show-origin'])), { products: result.products });
+    }
+  },
+};
+
+export const productSet: Command = {
+  usage: 'product.set <pairs..>',
+  describe: 'set PRODUCT.SETTING=VALUE pairs: all are validated first, then all or none are written',
+  examples: [
+    ['$0 product.set haproxy.maxconn=8000 haproxy.bind_port=8080', 'two settings at once'],
+    ['$0 product.set deepfiler.log_level=debug --apply', 'set, then re-apply the configuration'],
+  ],
+  builder: (y) =>
+    y
+      .positional('pairs', { type: 'string', array: true, describe: 'PRODUCT.SETTING=VALUE (VALUE may contain =), or one PRODUCT.SETTING with --stdin' })
+      .option('stdin', { type: 'boolean', describe: 'read the value of the one PRODUCT.SETTING from standard input (one trailing newline removed): a secret never shows in the process list' })
+      .option('apply', { type: 'boolean', describe: 'then run server.refresh' })
+      .option('wait', { ...waitOption, describe: 'with --apply: wait for a running run to finish (optionally at most S seconds: --wait=S)' })
+      .option('label', labelOption)
+      .option('detailed-exitcodes', detailedOption),
+  async run(ctx, args) {
+    checkApplyOnly(args);
+    let pairs = (args['pairs'] as unknown[]).map(String);
+    if (args['stdin']) {
+      if (pairs.length !== 1 || pairs[0]!.includes('=')) throw new UsageError('product.set --stdin takes one PRODUCT.SETTING, without =VALUE', 'e.g. printf %s "$PASSWORD" | bootstrap product.set haproxy.stats_password --stdin');
+      pairs = [`${pairs[0]}=${await readStdinValue(ctx.io.stdin)}`];
+    }
+    const changes = await ctx.agent().productSet({ pairs });
+    const human = changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)}${c.changed ? '' : ' (unchanged)'}`).join('\n');
+    if (args['apply']) await applyAfterChange(ctx, args, human, settingChangesJson(changes));
+    else ctx.print(human, settingChangesJson(changes));
+  },
+};
+
+export const productUnset: Command = {
+  usage: 'product.unset <names..>',
+  describe: 'put settings back to their defaults',
+  examples: [['$0 product.unset haproxy.maxconn', 'back to the default of bootstrap.ini']],
+  builder: (y) =>
+    y
+      .positional('names', { type: 'string', array: true, describe: 'PRODUCT.SETTING' })
+      .option('apply', { type: 'boolean', describe: 'then run server.refresh' })
+      .option('wait', { ...waitOption, describe: 'with --apply: wait for a running run to finish (optionally at most S seconds: --wait=S)' })
+      .option('label', labelOption)
+      .option('detailed-exitcodes', detailedOption),
+  async run(ctx, args) {
+    checkApplyOnly(args);
+    const changes = await ctx.agent().productUnset({ names: (args['names'] as unknown[]).map(String) });
+    const human = changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)} (default${c.changed ? '' : ', unchanged'})`).join('\n');
+    if (args['apply']) await applyAfterChange(ctx, args, human, settingChangesJson(changes));
+    else ctx.print(human, settingChangesJson(changes));
+  },
+};
+
+export const productUpgrade: Command = {
+  usage: 'product.upgrade <product>',
+  describe: 'run the pipeline with action upgrade; the new version is recorded only on success',
+  examples: [
+    ['$0 product.upgrade haproxy --to 2.8', 'upgrade haproxy to 2.8'],
+    ['$0 product.upgrade deepfiler', 'to the version in bootstrap.ini'],
+  ],
+  builder: (y) =>
+    runOptions(y)
+      .option('to', { type: 'string', describe: 'the new version (default: the version in bootstrap.ini)' })
+      .option('allow-downgrade', { type: 'boolean', describe: 'allow a version older than the one in force' }),
+  async run(ctx, args) {
+    await runAndReport(ctx, (signals) =>
+      ctx.agent().upgrade({ ...runRequest(args), product: String(args['product']), toVersion: args['to'] as string | undefined, allowDowngrade: Boolean(args['allow-downgrade']), ...signals }),
+      Boolean(args['detailed-exitcodes']),
+    );
+  },
+};
+
+/**
+ * The value for `product.set --stdin`: all of standard input with one trailing newline removed,
+ * read up to the largest value a step's environment can take (and refused past it).
+ */
+async function readStdinValue(stdin: NodeJS.ReadableStream | undefined): Promise<string> {
+  if (!stdin) throw new UsageError('--stdin: no standard input');
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stdin) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    total += b.length;
+    if (total > maxValueBytes) throw new DataError(`--stdin: the value is longer than ${maxValueBytes} bytes, the most a step's environment can take`);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+/** --wait, --label and --detailed-exitcodes of product.set/unset are about the run of --apply. */
+function checkApplyOnly(args: Record<string, unknown>): void {
+  if (args['apply']) return;
+  const given = ['wait', 'label', 'detailed-exitcodes'].filter((k) => args[k] !== undefined && args[k] !== false);
+  if (given.length) throw new UsageError(`--${given[0]} is for the run of --apply`, 'add --apply, or leave it out');
+}
+
+/**
+ * `--apply` after product.set/unset: the settings are printed first, then the run. With --json,
+ * one document: the run's, with the settings' `changed`/`unchanged` under `settings` (scripts
+ * and the fleet playbook parse one object).
+ */
+async function applyAfterChange(ctx: CommandContext, args: Record<string, unknown>, human: string, settings: ReturnType<typeof settingChangesJson>): Promise<void> {
+  if (!ctx.json) ctx.print(human, null);
+  const request = { waitMs: parseWait(args['wait']), label: args['label'] as string | undefined };
+  const outcome = await runAndReport(ctx, (signals) => ctx.agent().refresh({ ...request, ...signals }), Boolean(args['detailed-exitcodes']), { settings });
+  if (outcome === null) {
+    ctx.logger.warn('--apply: this server was never provisioned; the setting is saved and will apply at provisioning');
+    if (ctx.json) ctx.print('', { id: null, status: 'not-provisioned', exit_code: ExitCode.ok, settings });
+  }
+}

@@ -1,0 +1,72 @@
+// The dry run: changes nothing and takes no lock — the plan and its verdict, the syntax check,
+// and a preview of what a run started now would do (facts collected, NAME.if files run).
+
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { ExitCode } from '../errors.js';
+import { exploreNow, sweepLeftovers, withBuiltinFacts } from '../facts/collect.js';
+import { factEnvironment, type Facts } from '../facts/facts.js';
+import { EnvironmentFileError, phaseEnvironment, runEnvironment, runMarker } from '../pipeline/environment.js';
+import { type Plan, planRefusal } from '../pipeline/plan.js';
+import { previewSteps, type StepPreview } from '../pipeline/preview.js';
+import { checkSyntax } from '../pipeline/syntax.js';
+import { writeJsonAtomic } from '../state/atomic.js';
+import { newRunId, type StepRecord } from '../state/journal.js';
+import { sweepMarked } from '../util/process.js';
+import { makeScratchDir } from '../util/scratch.js';
+import { maskSecrets, planOf, type RunContext } from './context.js';
+import { resolveIntent, runInfoOf } from './request.js';
+import { snapshotOf } from './run-files.js';
+import type { DryRunReport, RunOutcome, RunRequest } from './types.js';
+
+/**
+ * Changes nothing and takes no lock: the plan, its verdict (as a run would judge it), the syntax
+ * check, and a preview of the run: the facts are collected (explorer.d runs; facts.json is not
+ * written) and each NAME.if runs with the environment its step would get.
+ */
+export async function dryRun(ctx: RunContext, request: RunRequest): Promise<RunOutcome> {
+  await sweepLeftovers(ctx);
+  const plan = planOf(ctx);
+  const refusal = planRefusal(plan, ctx.config.phases.allowInsecure);
+  const syntax = await checkSyntax(plan);
+  const preview = refusal ? null : await previewRun(ctx, request, plan);
+  const ok = syntax.every((s) => s.ok) && refusal === null && preview?.failure == null;
+  const exitCode = refusal ? refusal.exitCode : ok ? ExitCode.ok : ExitCode.failed;
+  const report: DryRunReport = { plan, syntax, ok, refusal: refusal?.describe() ?? null, preview: preview?.steps ?? null, facts: preview?.facts ?? null, explorers: preview?.explorers ?? [], failure: preview?.failure ?? null };
+  return { id: null, status: 'dry-run', exitCode, journal: null, journalPath: null, dryRun: report };
+}
+
+interface Preview {
+  steps: StepPreview[];
+  facts: Facts | null;
+  explorers: StepRecord[];
+  failure: string | null;
+}
+
+async function previewRun(ctx: RunContext, request: RunRequest, plan: Plan): Promise<Preview> {
+  const config = ctx.config;
+  const intent = resolveIntent(config, await ctx.store.read(), request);
+  maskSecrets(ctx, intent.products); // .if files and explorers run: their output is logged
+  const runId = newRunId();
+  const marker = runMarker(runId);
+  // Findable if this agent is killed: the next command removes it and ends what the .if files left.
+  const tmp = await makeScratchDir(ctx.stateDir, runId, (dir) => writeJsonAtomic(join(dir, 'config.json'), snapshotOf(config, intent, request, runId), 0o600, { durable: false }));
+  try {
+    const snapshot = join(tmp, 'config.json');
+    const baseEnv = runEnvironment(ctx.env, runInfoOf(ctx, request, intent, { runId, snapshot }));
+    const { builtin } = await withBuiltinFacts(ctx, baseEnv);
+    const explored = await exploreNow(ctx, plan, baseEnv, marker, builtin, null, request.signal);
+    if (explored.failure) return { steps: [], facts: explored.all, explorers: explored.records, failure: explored.failureText };
+    Object.assign(baseEnv, factEnvironment(explored.facts, (m) => ctx.log.warn(m)));
+    const environment = (phase: string) => phaseEnvironment({ plan, phases: config.phases, log: ctx.log, baseEnv, marker }, phase, { signal: request.signal });
+    const steps = await previewSteps({ plan, environment, marker, phases: config.phases, log: ctx.log, signal: request.signal });
+    const failed = steps.find((s) => s.verdict === 'fail');
+    return { steps, facts: explored.all, explorers: explored.records, failure: failed ? `${failed.phase}/${failed.step}: ${failed.reason}` : null };
+  } catch (err) {
+    if (err instanceof EnvironmentFileError) return { steps: [], facts: null, explorers: [], failure: err.message };
+    throw err;
+  } finally {
+    await sweepMarked(marker, config.phases.killGraceMs);
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,90 @@
+// One run of the pipeline for provision, refresh, mode and upgrade, and its one entry: validate
+// the request → a dry run? → take the run lock → a run paused for its reboot? → snapshot the
+// effective configuration (or, resuming, read it back) → execute → record. Whatever happens the
+// locks are released and the run's files removed, but for the snapshot of a run that waits for
+// its reboot.
+
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { readSecret } from '../callback/deliver.js';
+import { ExitCode, RunWaitingError } from '../errors.js';
+import { sweepLeftovers } from '../facts/collect.js';
+import { type OrcLock, takeOrcLock } from '../lock/orc-lock.js';
+import { writeJsonAtomic } from '../state/atomic.js';
+import { newRunId } from '../state/journal.js';
+import { bootId } from '../util/process.js';
+import { maskSecrets, type RunContext } from './context.js';
+import { dryRun } from './dry-run.js';
+import { execute } from './execute.js';
+import { prepareResume } from './reboot.js';
+import { finishRun } from './record.js';
+import { validateRequest, resolveIntent } from './request.js';
+import { makeChangesDir, type RunFiles, snapshotOf } from './run-files.js';
+import { takeOverFrom } from './takeover.js';
+import type { Intent, Resumed, RunOutcome, RunRequest } from './types.js';
+
+export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunOutcome> {
+  let request = req;
+  const config = ctx.config;
+  validateRequest(config, request);
+  // A callback that could not be signed is refused now (78), not sent unsigned later.
+  if (ctx.callbacks.target(request.callbackUrl)) readSecret(config.callback.secretFile);
+  if (request.dryRun) return dryRun(ctx, request);
+
+  await ctx.store.ensureDir();
+  await sweepLeftovers(ctx);
+  const lock = await takeRunLock(ctx, request.waitMs);
+  // A run paused for a reboot keeps its snapshot (0600): the resume runs with it.
+  let keepSnapshot = false;
+  let files: RunFiles | null = null;
+  let orc: OrcLock | null = null;
+  try {
+    const state = await ctx.store.read();
+    const paused = state.paused_run ?? null;
+    // While a run waits for its reboot nothing else runs; the timer's refresh resumes it.
+    if (paused && !request.resume) {
+      if (request.action !== 'refresh') throw new RunWaitingError(paused);
+      request = { ...request, resume: 'continue' };
+    }
+    if (request.resume && !paused) return { id: null, status: 'nothing', exitCode: ExitCode.ok, journal: null, journalPath: null, dryRun: null };
+    if (request.resume === 'continue' && paused!.boot_id === bootId(ctx.env)) throw new RunWaitingError(paused!, true);
+    // The id once the lock is ours (ids sort by start), in the record before anything is
+    // written: a takeover after a kill from here on knows the run. A resumed run keeps its id.
+    const runId = paused && request.resume ? paused.id : newRunId();
+    files = { runId, snapshot: join(ctx.stateDir, 'runs', `${runId}.config.json`), changesDir: '', lock };
+    await lock.update({ runId, action: paused && request.resume ? paused.action : request.action });
+    ctx.log.debug(`run lock ${lock.lock.path} taken for run ${runId}`);
+    orc = await takeOrcLock(config.phases.orcLockfile, request.waitMs, (m) => ctx.log.warn(m));
+    files.changesDir = await makeChangesDir(ctx.stateDir, runId);
+    let run: { request: RunRequest; intent: Intent; resumed?: Resumed };
+    if (paused && request.resume) {
+      const resume = await prepareResume(ctx, request, paused, files.snapshot);
+      keepSnapshot = 'refused' in resume; // nothing ran: the run still waits, with its snapshot
+      if ('refused' in resume) throw resume.refused;
+      run = resume;
+    } else {
+      run = { request, intent: resolveIntent(config, state, request) };
+      maskSecrets(ctx, run.intent.products);
+      await writeJsonAtomic(files.snapshot, snapshotOf(config, run.intent, request, runId), 0o600, { durable: false });
+    }
+    const executed = await execute(ctx, run.request, run.intent, files, run.resumed);
+    keepSnapshot = executed.paused;
+    return executed.paused ? executed.outcome : await finishRun(ctx, run.request, run.intent, executed.journal);
+  } finally {
+    if (files && !keepSnapshot) await fsp.rm(files.snapshot, { force: true });
+    if (files?.changesDir) await fsp.rm(files.changesDir, { recursive: true, force: true });
+    await orc?.release();
+    await lock.release();
+  }
+}
+
+/** The run lock; a dead holder's run is settled first (takeover.ts). */
+function takeRunLock(ctx: RunContext, waitMs: number | undefined) {
+  return ctx.runLock.acquire({
+    command: ctx.commandLine,
+    waitMs,
+    onTakeOver: (owner) => takeOverFrom(ctx, owner),
+    onWait: (owner) => ctx.log.info(`waiting for the run lock: ${owner ? `${owner.command} (pid ${owner.pid}) holds it` : 'another run is taking it'}`),
+    onCompromised: (err) => ctx.log.error(`the run lock was lost: ${err.message}`),
+  });
+}

@@ -1,0 +1,89 @@
+// Recording a finished run so that nothing contradicts anything else across a crash: callback
+// held → journal → state.json (commit on success, last_run, the end of a pause) → callback
+// released; then the summary line and the run's outcome.
+
+import { runCallback } from '../callback/payload.js';
+import { ExitCode, toBootstrapError } from '../errors.js';
+import type { EffectiveProduct } from '../products.js';
+import { JournalStore, countSteps, describeCounts, type RunJournal } from '../state/journal.js';
+import type { StateDoc } from '../state/state.js';
+import type { RunContext } from './context.js';
+import { endPause } from './reboot.js';
+import type { Intent, RunOutcome, RunRequest } from './types.js';
+
+/** Records a finished run (recordRun), logs its summary line, and returns its outcome. */
+export async function finishRun(ctx: RunContext, request: RunRequest, intent: Intent, journal: RunJournal): Promise<RunOutcome> {
+  const journalPath = await recordRun(ctx, request, intent, journal);
+  const summary = `run ${journal.id}: ${journal.status} (${describeCounts(countSteps(journal))}; ${(journal.duration_ms / 1000).toFixed(1)} s); journal ${journalPath ?? '(not written)'}`;
+  if (journal.status === 'success') ctx.log.info(summary);
+  else ctx.log.error(`${summary}; failed at ${journal.failure!.phase}/${journal.failure!.step}: ${journal.failure!.message}`);
+  return { id: journal.id, status: journal.status, exitCode: journal.exit_code ?? ExitCode.internal, journal, journalPath, dryRun: null };
+}
+
+/**
+ * Records the outcome so that nothing contradicts anything else, even across a crash: the
+ * callback is queued first but held (an agent killed from here on still reports), then the
+ * journal, then state.json (commit and last_run); only then is the callback released. If the
+ * journal or state cannot be written, the run becomes a failure with that exit code, and the
+ * held callback says so. A takeover of a killed agent settles a held callback by what state.json
+ * says was committed (takeover.ts).
+ */
+async function recordRun(ctx: RunContext, request: RunRequest, intent: Intent, journal: RunJournal): Promise<string | null> {
+  const held = await ctx.callbacks.hold(runCallback(journal), request.callbackUrl);
+  const journals = new JournalStore(ctx.stateDir);
+  let journalPath: string | null = null;
+  try {
+    journalPath = await journals.write(journal);
+    await ctx.store.update(ctx.commandLine, (s) => {
+      if (journal.status === 'success') commit(s, request, intent, new Date(journal.finished_at));
+      s.last_run = lastRunOf(journal);
+      endPause(s, journal.id); // a resumed (or abandoned) run is over
+    });
+  } catch (err) {
+    const error = toBootstrapError(err);
+    ctx.log.error(`the outcome of run ${journal.id} could not be recorded: ${error.describe()}`);
+    Object.assign(journal, {
+      status: 'failure',
+      exit_code: error.exitCode,
+      failure: journal.failure ?? { phase: 'agent', step: '', kind: 'exit', exit_code: null, message: `nothing was committed: ${error.message}` },
+    });
+    if (journalPath) await journals.write(journal).catch(() => {});
+  }
+  if (held) await ctx.callbacks.release(held, journal.id, runCallback(journal));
+  await journals.prune(ctx.config.phases.keepRuns, journal.id).catch((err) => ctx.log.warn(`old journals not pruned: ${(err as Error).message}`));
+  if (held) await ctx.callbacks.deliver();
+  return journalPath;
+}
+
+/** last_run of a finished run's journal. */
+export function lastRunOf(journal: RunJournal): StateDoc['last_run'] {
+  const f = journal.failure;
+  return {
+    id: journal.id,
+    action: journal.action,
+    status: journal.status === 'success' ? 'success' : 'failure',
+    exit_code: journal.exit_code ?? ExitCode.failed,
+    started_at: journal.started_at,
+    finished_at: journal.finished_at,
+    duration_ms: journal.duration_ms,
+    failure: f && { phase: f.phase, step: f.step, kind: f.kind, exit_code: f.exit_code },
+  };
+}
+
+/** The state changes of a successful run (a failed run leaves state.json as it was). */
+function commit(s: StateDoc, request: RunRequest, intent: Intent, finished: Date): void {
+  const record = (p: EffectiveProduct) => {
+    const saved = (s.products[p.name] ??= { enabled: p.enabled, version: null, settings: {} });
+    saved.enabled = p.enabled;
+    return saved;
+  };
+  if (request.action === 'provision') {
+    s.provisioned_at = finished.toISOString();
+    for (const p of intent.products) record(p).version = p.enabled ? p.version : (s.products[p.name]?.version ?? null);
+  }
+  if (request.action === 'mode') s.mode = intent.mode;
+  if (request.action === 'upgrade') {
+    const p = intent.products.find((x) => x.name === request.product)!;
+    record(p).version = intent.toVersion!;
+  }
+}
