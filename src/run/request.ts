@@ -1,7 +1,7 @@
 // A run's request, checked before anything runs or any lock is taken: its label, products, mode
 // and upgrade target (validateRequest, validateMode), what it will change (resolveIntent, with
-// the version order of compareVersions in ../versions.ts), its deadline, and what steps learn of it from their
-// environment (runInfoOf).
+// the version order of compareVersions, in ../versions.ts), its deadline, and what steps learn
+// of it from their environment (runInfoOf).
 
 import type { Config } from '../config/config.js';
 import { DataError, UsageError } from '../errors.js';
