@@ -60,6 +60,39 @@ export interface LoggerOptions {
 const priority: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, debug: 7 };
 const rank: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
+/** A line as the console shows it: plain (timestamped off a terminal), coloured, or journald's `<N>`. */
+function formatLine(entry: LogEntry, options: LoggerOptions, stream: { isTTY?: boolean }): string {
+  const e = { ...entry, message: showControls(entry.message, true) };
+  const text = e.source ? `${e.source} | ${e.message}` : e.message;
+  if (options.journal) return `<${priority[e.level]}>${text}`;
+  const label = e.level === 'info' ? '' : `${e.level}: `;
+  if (options.color) {
+    const colors: Record<LogLevel, string> = { error: '\x1b[31m', warn: '\x1b[33m', info: '', debug: '\x1b[2m' };
+    const c = colors[e.level];
+    const src = e.source ? `\x1b[36m${e.source}\x1b[0m | ` : '';
+    return `${src}${c}${label}${e.message}${c ? '\x1b[0m' : ''}`;
+  }
+  return `${stream.isTTY ? '' : `${new Date().toISOString()} `}${label}${text}`;
+}
+
+/** winston, loaded on the first line logged: the console stream, and the JSON file when there is one. */
+function openWinston(stream: NodeJS.WritableStream, fileFd: number | undefined) {
+  const winston = loadWinston();
+  const { transports, format: wf } = winston;
+  const list: import('winston').transport[] = [new transports.Stream({ stream, format: wf.printf((info) => String(info['line'])) })];
+  let fileTransport: import('winston').transport | null = null;
+  let fileStream: WriteStream | null = null;
+  if (fileFd !== undefined) {
+    // Written through the descriptor that was checked (prepareLogFile), never opened again by
+    // name: what was judged is what is written.
+    fileStream = createWriteStream('', { fd: fileFd });
+    fileTransport = new transports.Stream({ stream: fileStream, format: wf.combine(wf.timestamp(), wf.json()) });
+    list.push(fileTransport);
+  }
+  const logger = winston.createLogger({ level: 'debug', levels: rank, transports: list, exitOnError: false });
+  return { logger, fileTransport, fileStream };
+}
+
 export function createLogger(initial: LoggerOptions): Logger {
   const options = { ...initial };
   const stream = options.stream ?? process.stderr;
@@ -72,40 +105,14 @@ export function createLogger(initial: LoggerOptions): Logger {
 
   const mask = (text: string): string => masker.mask(text);
 
-  const format = (entry: LogEntry): string => {
-    const e = { ...entry, message: showControls(entry.message, true) };
-    const text = e.source ? `${e.source} | ${e.message}` : e.message;
-    if (options.journal) return `<${priority[e.level]}>${text}`;
-    const label = e.level === 'info' ? '' : `${e.level}: `;
-    if (options.color) {
-      const colors: Record<LogLevel, string> = { error: '\x1b[31m', warn: '\x1b[33m', info: '', debug: '\x1b[2m' };
-      const c = colors[e.level];
-      const src = e.source ? `\x1b[36m${e.source}\x1b[0m | ` : '';
-      return `${src}${c}${label}${e.message}${c ? '\x1b[0m' : ''}`;
-    }
-    return `${stream.isTTY ? '' : `${new Date().toISOString()} `}${label}${text}`;
-  };
-
   const load = (): void => {
-    const winston = loadWinston();
-    const { transports, format: wf } = winston;
-    const list: import('winston').transport[] = [
-      new transports.Stream({ stream: stream as NodeJS.WritableStream, format: wf.printf((info) => String(info['line'])) }),
-    ];
-    if (options.file) {
-      // Written through the descriptor that was checked (prepareLogFile), never opened again by
-      // name: what was judged is what is written.
-      fileFd ??= prepareLogFile(options.file);
-      fileStream = createWriteStream('', { fd: fileFd });
-      fileTransport = new transports.Stream({ stream: fileStream, format: wf.combine(wf.timestamp(), wf.json()) });
-      list.push(fileTransport);
-    }
-    winstonLogger = winston.createLogger({ level: 'debug', levels: rank, transports: list, exitOnError: false });
+    fileFd ??= options.file ? prepareLogFile(options.file) : undefined;
+    ({ logger: winstonLogger, fileTransport, fileStream } = openWinston(stream, fileFd));
   };
 
   const write = (e: LogEntry): void => {
     const meta = e.source ? { source: e.source } : {};
-    const emit = () => winstonLogger!.log({ level: e.level, message: e.message, line: format(e), ...meta });
+    const emit = () => winstonLogger!.log({ level: e.level, message: e.message, line: formatLine(e, options, stream), ...meta });
     if (options.around) options.around(emit);
     else emit();
   };
