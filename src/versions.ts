@@ -18,7 +18,11 @@ export function compareVersions(a: string, b: string): number {
     if (q === '~' || p === undefined) return q === '~' ? 1 : -1;
     const np = /^\d+$/.test(p);
     const nq = /^\d+$/.test(q);
-    if (np && nq) return BigInt(p) < BigInt(q) ? -1 : BigInt(p) > BigInt(q) ? 1 : 0;
+    if (np && nq) {
+      // 01 and 1 are the same number: the parts after them decide (as dpkg compares).
+      if (BigInt(p) === BigInt(q)) continue;
+      return BigInt(p) < BigInt(q) ? -1 : 1;
+    }
     if (np !== nq) return np ? 1 : -1;
     return p < q ? -1 : 1;
   }

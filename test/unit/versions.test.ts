@@ -41,18 +41,16 @@ describe('compareVersions', () => {
   });
 
   it('is transitive over every triple of a mixed list', () => {
-    // '1.01' is left out: see the todo below (with it, 1-1 = 1.01 = 1.1~ but 1-1 > 1.1~).
-    const vs = ['1', '1.0', '1.0~a', '1.0a', '1.a', '2', '10', '1-1', '1.1~', '1.1.0', 'a', '~', ''];
+    const vs = ['1', '1.0', '1.0~a', '1.0a', '1.a', '2', '10', '1-1', '1.01', '1.1~', '1.1.0', 'a', '~', ''];
     for (const a of vs) for (const b of vs) for (const c of vs) {
       if (compareVersions(a, b) <= 0 && compareVersions(b, c) <= 0) assert.ok(compareVersions(a, c) <= 0, `${a} <= ${b} <= ${c}`);
     }
   });
 
-  // Found while writing these tests: two digit runs that are equal as numbers but not as text
-  // ('01' and '1') end the comparison with 0, so the parts after them are never looked at and
-  // an upgrade from 1.1.5 to 1.01.0 is not refused as a downgrade. Fixing it changes behaviour:
-  // left for the maintainers to decide.
-  it('compares past digit runs equal only as numbers (01 vs 1)', { todo: 'compareVersions returns 0 at the first such pair' }, () => {
+  // Found while writing these tests: two digit runs equal as numbers but not as text ('01' and
+  // '1') ended the comparison with 0, so an upgrade from 1.1.5 to 1.01.0 was not refused as a
+  // downgrade.
+  it('compares past digit runs equal only as numbers (01 vs 1)', () => {
     assert.equal(sign(compareVersions('1.01.0', '1.1.5')), -1);
     assert.equal(sign(compareVersions('1.01', '1.1~')), 1);
   });
