@@ -5,12 +5,12 @@ import { createServer as createHttpsServer } from 'node:https';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { validate } from './helpers/json-schema.js';
+import { validate } from '../helpers/json-schema.js';
 import { describe, it } from 'node:test';
-import { Agent } from '../src/agent.js';
-import { collect, json, root, sandbox, type Sandbox } from './helpers/cli.js';
-import { iniWith, script } from './helpers/phases.js';
-import { freePort, httpStub, type HttpStub } from './helpers/servers.js';
+import { Agent } from '../../src/agent.js';
+import { collect, json, root, sandbox, type Sandbox } from '../helpers/cli.js';
+import { iniWith, script } from '../helpers/phases.js';
+import { freePort, httpStub, type HttpStub } from '../helpers/servers.js';
 
 interface Received {
   headers: IncomingMessage['headers'];

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { collect, ended, json, root, sandbox, type Sandbox } from './helpers/cli.js';
-import { validate } from './helpers/json-schema.js';
-import { iniWith, readLines, script } from './helpers/phases.js';
-import { jsonReceiver, type HttpStub } from './helpers/servers.js';
+import { collect, ended, json, root, sandbox, type Sandbox } from '../helpers/cli.js';
+import { validate } from '../helpers/json-schema.js';
+import { iniWith, readLines, script } from '../helpers/phases.js';
+import { jsonReceiver, type HttpStub } from '../helpers/servers.js';
 
 interface Rig {
   box: Sandbox;

@@ -7,9 +7,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { asNobody, bin, json, root, sandbox, type Sandbox } from './helpers/cli.js';
-import { iniWith, journals, script, withBox } from './helpers/phases.js';
-import { nodeBinary, nodeVersions } from './helpers/node-bins.js';
+import { asNobody, bin, json, root, sandbox, type Sandbox } from '../helpers/cli.js';
+import { iniWith, journals, script, withBox } from '../helpers/phases.js';
+import { nodeBinary, nodeVersions } from '../helpers/node-bins.js';
 
 /** Provisions once with a one-step tree; returns the run id. */
 async function provisioned(box: Sandbox): Promise<string> {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { json, sandbox } from './helpers/cli.js';
+import { json, sandbox } from '../helpers/cli.js';
 
 describe('product.get / product.set / product.unset', () => {
   const box = sandbox();

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Agent } from '../src/agent.js';
-import { json, sandbox } from './helpers/cli.js';
-import { iniWith } from './helpers/phases.js';
+import { Agent } from '../../src/agent.js';
+import { json, sandbox } from '../helpers/cli.js';
+import { iniWith } from '../helpers/phases.js';
 
 const name = 'BOOTSTRAP_TEST_HB_ONLY_HERE';
 const ini = (phases: Record<string, string | number> = {}) => iniWith(phases, `[heartbeat.env]\ntype = exec\ncommand = printenv ${name}\n`);

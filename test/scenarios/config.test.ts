@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { parseConfig, type Config } from '../src/config/config.js';
-import type { HeartbeatSpec, HeartbeatType } from '../src/heartbeat/kinds.js';
-import { ConfigError } from '../src/errors.js';
-import { exampleIni, json, sandbox } from './helpers/cli.js';
+import { parseConfig, type Config } from '../../src/config/config.js';
+import type { HeartbeatSpec, HeartbeatType } from '../../src/heartbeat/kinds.js';
+import { ConfigError } from '../../src/errors.js';
+import { exampleIni, json, sandbox } from '../helpers/cli.js';
 
 const base = `[server]\nmodes = active, standby\ndefault_mode = standby\n`;
 

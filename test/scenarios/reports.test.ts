@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { json, type Sandbox } from './helpers/cli.js';
-import { iniWith as iniWithPhases, readLines, script, withBox } from './helpers/phases.js';
+import { json, type Sandbox } from '../helpers/cli.js';
+import { iniWith as iniWithPhases, readLines, script, withBox } from '../helpers/phases.js';
 
 /** The tests' ini: never the machine's os-refresh-config lock (tests touch no machine path). */
 const iniWith = (phases: Record<string, string | number> = {}) => iniWithPhases({ orc_lockfile: "''", ...phases });

@@ -3,9 +3,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { collect, ended, json, type Sandbox } from './helpers/cli.js';
-import { iniWith, journals, readLines, recordingStep, script } from './helpers/phases.js';
-import { withBox } from './helpers/phases.js';
+import { collect, ended, json, type Sandbox } from '../helpers/cli.js';
+import { iniWith, journals, readLines, recordingStep, script } from '../helpers/phases.js';
+import { withBox } from '../helpers/phases.js';
 
 
 const state = (box: Sandbox) => JSON.parse(readFileSync(join(box.stateDir, 'state.json'), 'utf8'));

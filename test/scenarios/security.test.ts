@@ -4,11 +4,11 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Agent } from '../src/agent.js';
-import { asNobody, bin, json, runCli, sandbox } from './helpers/cli.js';
-import { filesUnder, iniWith, journals, readLines, recordingStep, script } from './helpers/phases.js';
-import { withBox } from './helpers/phases.js';
-import { httpStub } from './helpers/servers.js';
+import { Agent } from '../../src/agent.js';
+import { asNobody, bin, json, runCli, sandbox } from '../helpers/cli.js';
+import { filesUnder, iniWith, journals, readLines, recordingStep, script } from '../helpers/phases.js';
+import { withBox } from '../helpers/phases.js';
+import { httpStub } from '../helpers/servers.js';
 
 
 describe('trust: files that run as root', () => {

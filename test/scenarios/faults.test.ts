@@ -11,9 +11,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { collect, isRunning, sandbox } from './helpers/cli.js';
-import { iniWith, readLines, script } from './helpers/phases.js';
-import { httpStub } from './helpers/servers.js';
+import { collect, isRunning, sandbox } from '../helpers/cli.js';
+import { iniWith, readLines, script } from '../helpers/phases.js';
+import { httpStub } from '../helpers/servers.js';
 
 const seed0 = Number(process.env['FAULT_SEED'] ?? 20261121);
 let seed = seed0;
@@ -173,7 +173,7 @@ describe('fault injection (SIGKILL and SIGSTOP at random moments, clock steps)',
     });
     const box = sandbox(iniWith({}, `\n[callback]\nurl = ${receiver.url}/cb\ntimeout = 30\n`));
     try {
-      const { Agent } = await import('../src/agent.js');
+      const { Agent } = await import('../../src/agent.js');
       const agent = new Agent({ config: box.config, stateDir: box.stateDir, env: {} });
       await agent.store.ensureDir();
       const all: string[] = [];

@@ -6,10 +6,10 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statS
 import { availableParallelism, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ended, isRunning, json, root, sandbox, type Sandbox } from './helpers/cli.js';
-import { validate } from './helpers/json-schema.js';
-import { iniWith, readLines, script, withBox } from './helpers/phases.js';
-import { jsonReceiver } from './helpers/servers.js';
+import { ended, isRunning, json, root, sandbox, type Sandbox } from '../helpers/cli.js';
+import { validate } from '../helpers/json-schema.js';
+import { iniWith, readLines, script, withBox } from '../helpers/phases.js';
+import { jsonReceiver } from '../helpers/servers.js';
 
 const lastJournal = async (box: Sandbox) => json(await box.run(['runs.show', 'last', '--json']));
 const step = (j: any, phase: string, name: string) => j.phases.find((p: any) => p.phase === phase).steps.find((s: any) => s.name === name);

@@ -6,9 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { bin, json, root } from './helpers/cli.js';
-import { iniWith, recordingStep, script, withBox } from './helpers/phases.js';
-import { httpStub } from './helpers/servers.js';
+import { bin, json, root } from '../helpers/cli.js';
+import { iniWith, recordingStep, script, withBox } from '../helpers/phases.js';
+import { httpStub } from '../helpers/servers.js';
 
 describe('what a fleet rollout needs of the agent', () => {
   it('--label on every run command: in the journal, the callback, BOOTSTRAP_LABEL and the --json output; a bad one is 64', async () => {

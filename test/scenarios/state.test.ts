@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Agent } from '../src/agent.js';
-import { collect, json, sandbox } from './helpers/cli.js';
+import { Agent } from '../../src/agent.js';
+import { collect, json, sandbox } from '../helpers/cli.js';
 
 describe('state.json: concurrency and crash safety', () => {
   const settings = Array.from({ length: 50 }, (_, i) => `s${i} = int`).join('\n');

@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { bin, collect, exampleIni, json, sandbox } from './helpers/cli.js';
-import { iniWith } from './helpers/phases.js';
+import { bin, collect, exampleIni, json, sandbox } from '../helpers/cli.js';
+import { iniWith } from '../helpers/phases.js';
 
 describe('CLI', () => {
   const box = sandbox();

@@ -4,7 +4,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { exampleIni, isolatedIni, root, runCli } from './helpers/cli.js';
+import { exampleIni, isolatedIni, root, runCli } from '../helpers/cli.js';
 
 /** The example's bootstrap.ini, copied into `dir` with the machine's os-refresh-config lock not honoured (helpers/cli). */
 function exampleIn(dir: string): string {
@@ -12,7 +12,7 @@ function exampleIn(dir: string): string {
   writeFileSync(copy, isolatedIni(readFileSync(exampleIni, 'utf8')));
   return copy;
 }
-import { script } from './helpers/phases.js';
+import { script } from '../helpers/phases.js';
 
 describe('packaging: npm pack, npm install -g into a fresh prefix', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bootstrap-pack-'));

@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { bin, sandbox } from './helpers/cli.js';
-import { iniWith, script } from './helpers/phases.js';
+import { bin, sandbox } from '../helpers/cli.js';
+import { iniWith, script } from '../helpers/phases.js';
 
 describe('logging', () => {
   it('under systemd (JOURNAL_STREAM): <N> priorities, no colour, no timestamps; secrets masked', async () => {

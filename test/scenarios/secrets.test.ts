@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { json, type CliResult } from './helpers/cli.js';
-import { filesUnder, iniWith, journals, script, withBox } from './helpers/phases.js';
-import { jsonReceiver } from './helpers/servers.js';
+import { json, type CliResult } from '../helpers/cli.js';
+import { filesUnder, iniWith, journals, script, withBox } from '../helpers/phases.js';
+import { jsonReceiver } from '../helpers/servers.js';
 
 /** Non-ASCII, so that JSON encoders (Python's json.dumps) spell it with escapes. */
 const secret = 'Pä55wörd-Zq9';

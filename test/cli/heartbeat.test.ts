@@ -4,9 +4,9 @@ import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { asNobody, json, sandbox, type Sandbox } from './helpers/cli.js';
-import { iniWith, readLines, script } from './helpers/phases.js';
-import { httpStub, serverStatus, startHaproxy, type Haproxy, type HttpStub } from './helpers/servers.js';
+import { asNobody, json, sandbox, type Sandbox } from '../helpers/cli.js';
+import { iniWith, readLines, script } from '../helpers/phases.js';
+import { httpStub, serverStatus, startHaproxy, type Haproxy, type HttpStub } from '../helpers/servers.js';
 
 function beats(sections: Record<string, Record<string, string | number>>): string {
   return Object.entries(sections)

@@ -7,11 +7,11 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Agent } from '../src/agent.js';
-import { silentLogger } from '../src/log/log.js';
-import { asNobody, bin, collect, ended, isRunning, json, sandbox, type Sandbox } from './helpers/cli.js';
-import { filesUnder, iniWith, journals, readLines, recordingStep, script, withBox } from './helpers/phases.js';
-import { httpStub } from './helpers/servers.js';
+import { Agent } from '../../src/agent.js';
+import { silentLogger } from '../../src/log/log.js';
+import { asNobody, bin, collect, ended, isRunning, json, sandbox, type Sandbox } from '../helpers/cli.js';
+import { filesUnder, iniWith, journals, readLines, recordingStep, script, withBox } from '../helpers/phases.js';
+import { httpStub } from '../helpers/servers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

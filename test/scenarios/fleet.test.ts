@@ -7,8 +7,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fleetUnavailable, installAgent, leftOnMachine, machineDirs, makeFleet, newerAnsible, newFleetDir, removeFleetDir, type Fleet, type FleetHost, type MachineDirs } from './helpers/fleet.js';
-import { iniWith } from './helpers/phases.js';
+import { fleetUnavailable, installAgent, leftOnMachine, machineDirs, makeFleet, newerAnsible, newFleetDir, removeFleetDir, type Fleet, type FleetHost, type MachineDirs } from '../helpers/fleet.js';
+import { iniWith } from '../helpers/phases.js';
 
 const unavailable = fleetUnavailable();
 if (unavailable) console.log(`fleet tests skipped: ${unavailable}`);
@@ -478,7 +478,7 @@ it("the machine's own /etc/bootstrap and /var/bootstrap are untouched by the fle
 // its betas and means to again), and templates inside conditionals (refused with untrusted data
 // since 2.15.7/2.16.1).
 describe('fleet/rollout.yml keeps to newer ansible-core', () => {
-  const playbook = readFileSync(new URL('../../fleet/rollout.yml', import.meta.url), 'utf8');
+  const playbook = readFileSync(new URL('../../../fleet/rollout.yml', import.meta.url), 'utf8');
 
   it('no template calls a mutating method; state is built with namespace() and filters', () => {
     assert.deepEqual(playbook.match(/\.(append|update|extend|insert|pop|setdefault|remove|clear)\(/g), null);

@@ -4,9 +4,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { LockHeldError } from '../src/errors.js';
-import { PidLock } from '../src/lock/pid-lock.js';
-import { root } from './helpers/cli.js';
+import { LockHeldError } from '../../src/errors.js';
+import { PidLock } from '../../src/lock/pid-lock.js';
+import { root } from '../helpers/cli.js';
 
 /** A child process that takes the lock, says so, and holds it until killed. */
 function holder(path: string, command = 'server.provision') {

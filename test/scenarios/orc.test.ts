@@ -7,8 +7,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { bin, ended, json, type Sandbox } from './helpers/cli.js';
-import { iniWith, readLines, script, withBox } from './helpers/phases.js';
+import { bin, ended, json, type Sandbox } from '../helpers/cli.js';
+import { iniWith, readLines, script, withBox } from '../helpers/phases.js';
 
 const haveOrc = spawnSync('sh', ['-c', 'command -v os-refresh-config && command -v dib-run-parts']).status === 0;
 const skip = haveOrc ? false : 'os-refresh-config is not installed (apt-get install python3-os-refresh-config; .ci/run does)';
