@@ -138,7 +138,7 @@ export class RunWaitingError extends BootstrapError {
 }
 
 /** A bug. The CLI asks for a report. */
-export class InternalError extends BootstrapError {
+class InternalError extends BootstrapError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, ExitCode.internal, 'this is a bug in bootstrap: please report it with the command you ran', options);
   }

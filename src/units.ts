@@ -54,7 +54,7 @@ export async function installUnits(options: { dir?: string | undefined; bin: str
 }
 
 /** One word of a systemd command line: quoted when it needs to be, `%` and `$` escaped. */
-export function systemdWord(word: string): string {
+function systemdWord(word: string): string {
   const escaped = word.replaceAll('%', '%%').replaceAll('$', '$$$$');
   if (!/[\s"'\\;]/.test(escaped)) return escaped;
   return `"${escaped.replace(/[\\"]/g, (c) => `\\${c}`)}"`;

@@ -201,7 +201,7 @@ async function deliverOne(outbox: Outbox, entry: OutboxEntry, key: Buffer | null
  * Userinfo in the callback URL (`https://user:pass@host/…`) is sent as HTTP Basic auth, as curl
  * does; it is never logged (redactUrl drops it).
  */
-export function splitUserinfo(url: string): { target: string; authorization: string | null } {
+function splitUserinfo(url: string): { target: string; authorization: string | null } {
   const u = new URL(url);
   if (u.username === '' && u.password === '') return { target: url, authorization: null };
   const credentials = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;

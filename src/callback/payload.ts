@@ -4,7 +4,7 @@
 import type { Checkup } from '../heartbeat/types.js';
 import { summarizeRun, type RunJournal, type RunSummary } from '../state/journal.js';
 
-export const callbackSchema = { name: 'bootstrap.callback', version: 1 } as const;
+const callbackSchema = { name: 'bootstrap.callback', version: 1 } as const;
 
 /** The fields of schema/callback.schema.json: a run's summary (as --json prints it) and more. */
 export type CallbackBody = Omit<RunSummary, 'action' | 'counts' | 'changes'> & {

@@ -37,7 +37,7 @@ function readText(path: string): string | null {
 }
 
 /** KEY=value lines of os-release(5), quotes removed. */
-export function parseOsRelease(text: string): Record<string, string> {
+function parseOsRelease(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of text.split('\n')) {
     const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
@@ -87,7 +87,7 @@ function detectVirt(): Promise<string | null> {
  * The built-in facts. `previous`: the last collection, whose `virtualization` is reused within
  * the same boot (finding it costs a process).
  */
-export async function builtinFacts(previous: FactsDoc | null = null, env: NodeJS.ProcessEnv = process.env): Promise<Facts> {
+async function builtinFacts(previous: FactsDoc | null = null, env: NodeJS.ProcessEnv = process.env): Promise<Facts> {
   const facts: Facts = {};
   const put = (name: string, value: unknown) => {
     if (value !== null && value !== undefined && value !== '') facts[name] = value;
@@ -118,8 +118,8 @@ export async function builtinFacts(previous: FactsDoc | null = null, env: NodeJS
  * exports at most 32 KiB, all of them 256 KiB. A larger fact (a package list) stays in
  * facts.json, journals and callbacks; only its variable is left out, with a warning.
  */
-export const maxFactEnvBytes = 32 * 1024;
-export const maxFactsEnvBytes = 256 * 1024;
+const maxFactEnvBytes = 32 * 1024;
+const maxFactsEnvBytes = 256 * 1024;
 
 /**
  * `BOOTSTRAP_FACT_<NAME>` for each scalar fact (upper case, any other character → `_`), within

@@ -158,7 +158,7 @@ export function createLogger(initial: LoggerOptions): Logger {
  * (0700, as Puppet and Chef create theirs) and the file (0600). One that cannot be opened is
  * refused there (77, 73) naming the key, never found out at a run's first log line.
  */
-export function prepareLogFile(file: string): number {
+function prepareLogFile(file: string): number {
   const hint = 'fix [log] file in bootstrap.ini, or its directory';
   const uid = currentUid();
   let fd: number;

@@ -3,7 +3,7 @@
 // the agent (pipeline/output.ts), after it is decoded and before it is cut, so that neither an
 // escape (JSON's `\u00e4`) nor a cut (a long line logged in pieces) can let a secret through.
 
-export const maskText = '********';
+const maskText = '********';
 /** Lines of a multi-line secret this long or longer are masked wherever they appear. */
 const minSecretLine = 8;
 

@@ -136,7 +136,7 @@ export interface SourceOptions {
  * Sources the files in one bash and returns the environment that results: variables the files
  * export are added or changed, those they unset are removed.
  */
-export async function sourceEnvironmentFiles(files: string[], env: NodeJS.ProcessEnv, cwd: string, o: SourceOptions): Promise<NodeJS.ProcessEnv> {
+async function sourceEnvironmentFiles(files: string[], env: NodeJS.ProcessEnv, cwd: string, o: SourceOptions): Promise<NodeJS.ProcessEnv> {
   if (files.length === 0) return env;
   const bash = bashPath(env);
   if (!bash) throw new EnvironmentFileError(files[0]!, 'exit', 'bash not found (looked in /bin, /usr/bin and PATH)');

@@ -12,8 +12,8 @@ import { commandTrustProblem, pathTrustProblem, trustProblem, type TrustProblem 
 export const runPhases = ['pre-configure', 'configure', 'post-configure', 'migration'] as const;
 export type PhaseName = (typeof runPhases)[number] | 'error' | 'explorer';
 
-export const stepNamePattern = /^[0-9A-Za-z_-]+$/;
-export const environmentNamePattern = /^[0-9A-Za-z_.-]+$/;
+const stepNamePattern = /^[0-9A-Za-z_-]+$/;
+const environmentNamePattern = /^[0-9A-Za-z_.-]+$/;
 
 export interface PlannedStep {
   phase: PhaseName;
@@ -207,7 +207,7 @@ export function describeRefused(r: RefusedFile): string {
 }
 
 /** Lists a phase dir: steps in run order, with `.check` / `.backout` companions attached. */
-export function scanPhaseDir(phase: PhaseName, dir: string, stats = new Map<string, Stats>()): PhasePlan {
+function scanPhaseDir(phase: PhaseName, dir: string, stats = new Map<string, Stats>()): PhasePlan {
   const entries = listDir(dir);
   if (entries === null) return { phase, dir, exists: false, steps: [], skipped: [] };
   const entryOf = new Map(entries.map((e) => [e.name, e]));

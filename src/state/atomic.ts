@@ -45,7 +45,7 @@ export async function writeJsonAtomic(path: string, value: unknown, mode = 0o600
   await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, mode, hooks);
 }
 
-export async function fsyncDir(dir: string): Promise<void> {
+async function fsyncDir(dir: string): Promise<void> {
   const fh = await fsp.open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
   try {
     await fh.sync();

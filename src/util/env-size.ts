@@ -8,15 +8,15 @@
 import { readFileSync } from 'node:fs';
 
 /** Largest `NAME=value` (with its NUL) execve takes. */
-export const maxEnvStringBytes = 128 * 1024;
+const maxEnvStringBytes = 128 * 1024;
 
 /** The bytes one `NAME=value` takes on the new program's stack: the string, its NUL, its pointer. */
-export function envEntryBytes(name: string, value: string): number {
+function envEntryBytes(name: string, value: string): number {
   return Buffer.byteLength(name) + 1 + Buffer.byteLength(value) + 1 + 8;
 }
 
 /** What argv and the environment together may take: a quarter of the stack rlimit, at least 128 KiB (as the kernel counts). */
-export function argMaxBytes(): number {
+function argMaxBytes(): number {
   try {
     const m = /^Max stack size\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
     if (m && m[1] !== 'unlimited') return Math.max(128 * 1024, Math.floor(Number(m[1]) / 4));

@@ -60,7 +60,7 @@ function processState(pid: number): string | null {
  * True while any process of the group runs. Zombies do not count: a killed grandchild waits
  * for its reaper (init, in a container often slow) and runs nothing.
  */
-export function isGroupAlive(pgid: number): boolean {
+function isGroupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
   } catch (err) {
@@ -94,7 +94,7 @@ export function childrenOf(pid: number): number[] {
   }
 }
 
-export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pgid, signal);
   } catch {
@@ -115,7 +115,7 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** TERM to each group, KILL after `graceMs`; resolves once every group is gone (bounded). */
-export async function terminateGroups(groups: number[], graceMs: number): Promise<void> {
+async function terminateGroups(groups: number[], graceMs: number): Promise<void> {
   const alive = () => groups.some(isGroupAlive);
   for (const g of groups) signalGroup(g, 'SIGTERM');
   const deadline = Date.now() + graceMs;
@@ -138,7 +138,7 @@ export async function endProcesses(groups: number[], marker: string | null, grac
  * inherits the run's marker, also after `setsid` or a double fork. Zombies have no environment
  * and are not listed; processes of other users are unreadable (and not ours).
  */
-export function processesWithEnv(entry: string, exclude: ReadonlySet<number> = new Set()): number[] {
+function processesWithEnv(entry: string, exclude: ReadonlySet<number> = new Set()): number[] {
   const inner = Buffer.from(`\0${entry}\0`);
   const first = Buffer.from(`${entry}\0`);
   const found: number[] = [];

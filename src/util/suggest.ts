@@ -1,6 +1,6 @@
 // "did you mean" for unknown names: the closest known name within a small edit distance.
 
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];

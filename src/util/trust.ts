@@ -124,7 +124,7 @@ const launchers = /^(?:env|nice|nohup|timeout|setsid|stdbuf|ionice|chrt|taskset|
  * launcher, every file its arguments name (see namedFiles). Another program's arguments are its
  * data (`check_file_age -f /var/log/app.log`), not judged.
  */
-export function commandFiles(argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
+function commandFiles(argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
   const program = resolveProgram(argv[0] ?? '', env);
   if (!program) return [];
   const name = basename(program);
