@@ -21,7 +21,7 @@ import { StateStore, type LastRun, type PausedRun, type StateDoc } from './state
 import { describeChoices } from './util/suggest.js';
 import { planRefusal, type Plan } from './pipeline/plan.js';
 import { sleep } from './util/process.js';
-import { collectFacts, selectFacts, type FactsReport } from './facts/collect.js';
+import { collectFacts, selectFacts, type FactsReport } from './run/facts.js';
 import { performRun, validateMode, type RunOutcome, type RunRequest } from './run/index.js';
 import { maskSecrets, planOf, registerSecrets, trustedChecks, type RunContext } from './run/context.js';
 import { FactsStore } from './facts/facts.js';
@@ -29,7 +29,7 @@ import { blameRun, blameRuns, type RunBlame, type StepStats } from './state/blam
 import { JournalStore, newRunId, type RunJournal } from './state/journal.js';
 
 export type { SettingChange } from './products.js';
-export type { FactsReport } from './facts/collect.js';
+export type { FactsReport } from './run/facts.js';
 
 export const defaultPaths = {
   config: '/etc/bootstrap/bootstrap.ini',

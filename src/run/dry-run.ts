@@ -4,7 +4,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode } from '../errors.js';
-import { exploreNow, sweepLeftovers, withBuiltinFacts } from '../facts/collect.js';
+import { exploreNow, sweepLeftovers, withBuiltinFacts } from './facts.js';
 import { factEnvironment, type Facts } from '../facts/facts.js';
 import { EnvironmentFileError, phaseEnvironment, runEnvironment, runMarker } from '../pipeline/environment.js';
 import { type Plan, planRefusal } from '../pipeline/plan.js';

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { redactUrl } from '../config/config.js';
 import { ExitCode, toBootstrapError } from '../errors.js';
-import { explorerOptions, withBuiltinFacts } from '../facts/collect.js';
+import { explorerOptions, withBuiltinFacts } from './facts.js';
 import { exploreAndStore } from '../facts/explorers.js';
 import { factEnvironment, type Facts, type FactsStore } from '../facts/facts.js';
 import type { Checkup } from '../heartbeat/types.js';

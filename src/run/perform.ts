@@ -8,7 +8,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { readSecret } from '../callback/deliver.js';
 import { ExitCode, RunWaitingError } from '../errors.js';
-import { sweepLeftovers } from '../facts/collect.js';
+import { sweepLeftovers } from './facts.js';
 import { type OrcLock, takeOrcLock } from '../lock/orc-lock.js';
 import { writeJsonAtomic } from '../state/atomic.js';
 import { newRunId } from '../state/journal.js';
@@ -71,10 +71,21 @@ export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunO
     keepSnapshot = executed.paused;
     return executed.paused ? executed.outcome : await finishRun(ctx, run.request, run.intent, executed.journal);
   } finally {
-    if (files && !keepSnapshot) await fsp.rm(files.snapshot, { force: true });
+    // A run paused for its reboot keeps its snapshot (the resume reads it back), even when
+    // something threw after the pause was recorded: state.json says whether it is paused.
+    if (files && !keepSnapshot && !(await pausedAs(ctx, files.runId))) await fsp.rm(files.snapshot, { force: true });
     if (files?.changesDir) await fsp.rm(files.changesDir, { recursive: true, force: true });
     await orc?.release();
     await lock.release();
+  }
+}
+
+/** Whether state.json records run `runId` as paused for its reboot (unreadable: assume so, keep). */
+async function pausedAs(ctx: RunContext, runId: string): Promise<boolean> {
+  try {
+    return (await ctx.store.read()).paused_run?.id === runId;
+  } catch {
+    return true;
   }
 }
 

@@ -8,13 +8,13 @@ import { promises as fsp } from 'node:fs';
 import { DataError } from '../errors.js';
 import { EnvironmentFileError, phaseEnvironment, runMarker } from '../pipeline/environment.js';
 import { planRefusal, type Plan } from '../pipeline/plan.js';
-import { planOf, registerSecrets, type RunContext } from '../run/context.js';
+import { planOf, registerSecrets, type RunContext } from './context.js';
 import { newRunId, type StepRecord } from '../state/journal.js';
 import { sweepMarked } from '../util/process.js';
 import { makeScratchDir, sweepDeadScratch } from '../util/scratch.js';
 import { describeChoices } from '../util/suggest.js';
-import { exploreAndStore, type ExplorerOptions } from './explorers.js';
-import { FactsStore, builtinCollection, factEnvironment, factsSchema, type Facts, type FactsDoc } from './facts.js';
+import { exploreAndStore, type ExplorerOptions } from '../facts/explorers.js';
+import { FactsStore, builtinCollection, factEnvironment, factsSchema, type Facts, type FactsDoc } from '../facts/facts.js';
 
 export interface FactsReport {
   doc: FactsDoc;
