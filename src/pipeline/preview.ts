@@ -40,6 +40,8 @@ export interface PreviewOptions {
   phases: PhasesConfig;
   log: Logger;
   signal?: AbortSignal | undefined;
+  /** Also run each step's NAME.check (a verify: is the server still as configured?). The dry run does not. */
+  check?: boolean | undefined;
 }
 
 /** Every step of the run phases in order, with its verdict. */
@@ -47,8 +49,8 @@ export async function previewSteps(o: PreviewOptions): Promise<StepPreview[]> {
   const out: StepPreview[] = [];
   for (const phase of o.plan.phases) {
     if (!phase.exists || phase.steps.length === 0) continue;
-    const conditional = phase.steps.filter((s) => s.condition);
-    if (conditional.length === 0) {
+    const asked = phase.steps.filter((s) => s.condition || (o.check && s.check));
+    if (asked.length === 0) {
       out.push(...phase.steps.map((s) => ({ phase: phase.phase, step: s.name, verdict: 'run' as const, reason: null, may_reboot: mayReboot(s.path) })));
       continue;
     }
@@ -63,8 +65,8 @@ export async function previewSteps(o: PreviewOptions): Promise<StepPreview[]> {
     });
     try {
       for (const step of phase.steps) {
-        // One at a time: a condition that failed does not keep the next from being asked.
-        const { record, failure } = await settleStep(queueStep(launcher, step, files, { apply: false }), 1);
+        // One at a time: a file that failed does not keep the next from being asked.
+        const { record, failure } = await settleStep(queueStep(launcher, step, files, { apply: false, check: o.check ?? false }), 1);
         if (failure) launcher.clearFailure();
         const verdict = failure ? 'fail' : record?.status === 'skipped' ? 'skip' : 'run';
         out.push({ phase: phase.phase, step: step.name, verdict, reason: failure ? failure.message : verdict === 'skip' ? record!.message : null, may_reboot: mayReboot(step.path) });

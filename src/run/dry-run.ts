@@ -44,6 +44,25 @@ interface Preview {
 }
 
 async function previewRun(ctx: RunContext, request: RunRequest, plan: Plan): Promise<Preview> {
+  return outOfRun(ctx, request, plan, async (environment, explored) => {
+    const steps = await previewSteps({ plan, environment, marker: explored.marker, phases: ctx.config.phases, log: ctx.log, signal: request.signal });
+    const failed = steps.find((s) => s.verdict === 'fail');
+    return { steps, facts: explored.facts, explorers: explored.records, failure: failed ? `${failed.phase}/${failed.step}: ${failed.reason}` : null };
+  });
+}
+
+/**
+ * What a run started now would give its files, without its lock and without writing anything
+ * of the state: a scratch dir with the config snapshot, the run's environment, the facts
+ * (explorers run, facts.json not written), each phase's environment (environment.d sourced).
+ * `ask` runs files in it (the dry run: each NAME.if); everything they started ends with it.
+ */
+async function outOfRun(
+  ctx: RunContext,
+  request: RunRequest,
+  plan: Plan,
+  ask: (environment: (phase: string) => Promise<NodeJS.ProcessEnv>, explored: { marker: string; facts: Facts | null; records: StepRecord[] }) => Promise<Preview>,
+): Promise<Preview> {
   const config = ctx.config;
   const intent = resolveIntent(config, await ctx.store.read(), request);
   maskSecrets(ctx, intent.products); // .if files and explorers run: their output is logged
@@ -59,9 +78,7 @@ async function previewRun(ctx: RunContext, request: RunRequest, plan: Plan): Pro
     if (explored.failure) return { steps: [], facts: explored.all, explorers: explored.records, failure: explored.failureText };
     Object.assign(baseEnv, factEnvironment(explored.facts, (m) => ctx.log.warn(m)));
     const environment = (phase: string) => phaseEnvironment({ plan, phases: config.phases, log: ctx.log, baseEnv, marker }, phase, { signal: request.signal });
-    const steps = await previewSteps({ plan, environment, marker, phases: config.phases, log: ctx.log, signal: request.signal });
-    const failed = steps.find((s) => s.verdict === 'fail');
-    return { steps, facts: explored.all, explorers: explored.records, failure: failed ? `${failed.phase}/${failed.step}: ${failed.reason}` : null };
+    return await ask(environment, { marker, facts: explored.all, records: explored.records });
   } catch (err) {
     if (err instanceof EnvironmentFileError) return { steps: [], facts: null, explorers: [], failure: err.message };
     throw err;
