@@ -37,6 +37,7 @@ export function statusJson(s: StatusReport) {
         host: owner.host,
         run_id: owner.runId ?? null,
         action: owner.action ?? null,
+        waiting: owner.waiting ?? null,
       },
     },
     last_checkup: s.lastCheckup,

@@ -31,6 +31,8 @@ export interface LockOwner extends LockHolder {
   /** The run this lock is held for, so that a takeover can record a run whose agent died. */
   runId?: string;
   action?: string;
+  /** Set while the run's reboot command runs (run/reboot.ts): the holder waits for the reboot. */
+  waiting?: 'reboot';
 }
 
 // A lock record read back (state/shape.ts): anything else is no record of ours.
@@ -45,6 +47,7 @@ const ownerShape: Shape = {
   bootId: 'string?',
   runId: 'string?',
   action: 'string?',
+  waiting: 'string?',
 };
 
 /** A dead holder, and whether it died in this boot (what it left may still run). */

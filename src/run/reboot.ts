@@ -21,7 +21,7 @@ import { resolveProgram } from '../util/trust.js';
 import { maskSecrets, planOf, type RunContext } from './context.js';
 import { journalOf } from './journal-of.js';
 import { resolveIntent } from './request.js';
-import { readSnapshot } from './run-files.js';
+import { readSnapshot, type RunLockRecord } from './run-files.js';
 import type { Intent, Resumed, RunAction, RunRequest } from './types.js';
 
 /** What a step's request for a reboot came to: the run paused (its pause recorded, the reboot command ran), or it fails there. */
@@ -44,7 +44,7 @@ export async function pauseForReboot(
     request: RunRequest;
     runId: string;
     /** The run lock, to record that the run waits for its reboot. */
-    lock: { update(fields: Record<string, unknown>): Promise<void> };
+    lock: RunLockRecord;
     reboots: RebootRecord[];
     journal: () => RunJournal;
     live: { stop(): Promise<unknown> };

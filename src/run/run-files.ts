@@ -4,18 +4,24 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/config.js';
+import type { LockOwner } from '../lock/pid-lock.js';
 import { stateFsError } from '../errors.js';
 import { readFileNoFollow } from '../state/atomic.js';
 import { type Shape, shapeProblem } from '../state/shape.js';
 import type { Intent, RunRequest } from './types.js';
 
 /** The files of one run: its id, its config snapshot, the dir of its steps' BOOTSTRAP_CHANGES. */
+/** What a run writes into its run lock's record (the rest is the lock's own). */
+export interface RunLockRecord {
+  update(fields: Partial<Pick<LockOwner, 'runId' | 'action' | 'waiting'>>): Promise<void>;
+}
+
 export interface RunFiles {
   runId: string;
   snapshot: string;
   changesDir: string;
   /** The run lock, to record that the run waits for its reboot. */
-  lock: { update(fields: Record<string, unknown>): Promise<void> };
+  lock: RunLockRecord;
 }
 
 /**

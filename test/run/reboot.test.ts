@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { collect, ended, json, root, sandbox, type Sandbox } from '../helpers/cli.js';
+import { bin, collect, ended, json, root, sandbox, type Sandbox } from '../helpers/cli.js';
 import { validate } from '../helpers/json-schema.js';
 import { iniWith, readLines, script } from '../helpers/phases.js';
 import { jsonReceiver, type HttpStub } from '../helpers/servers.js';
@@ -28,7 +28,7 @@ async function rig(phases: Record<string, string | number> = {}): Promise<Rig> {
   const stub = await jsonReceiver();
   const bodies = stub.bodies;
   const box0 = sandbox('');
-  const reboot = script(join(box0.dir, 'reboot'), `echo "reboot $*" >> "${join(box0.dir, 'steps.log')}"; cp "${join(box0.stateDir, 'run.lock')}" "${join(box0.dir, 'lock-at-reboot')}"; [ ! -e "${join(box0.dir, 'reboot-fails')}" ]`);
+  const reboot = script(join(box0.dir, 'reboot'), `echo "reboot $*" >> "${join(box0.dir, 'steps.log')}"; cp "${join(box0.stateDir, 'run.lock')}" "${join(box0.dir, 'lock-at-reboot')}"; "${process.execPath}" "${bin}" server.status --json > "${join(box0.dir, 'status-at-reboot')}"; [ ! -e "${join(box0.dir, 'reboot-fails')}" ]`);
   writeFileSync(box0.config, iniWith({ reboot_command: `${reboot} now`, backout: 'all', ...phases }, `\n[callback]\nurl = ${stub.url}/cb\ntimeout = 5\n`));
   const bootFile = join(box0.dir, 'boot_id');
   writeFileSync(bootFile, 'boot-1\n');
@@ -89,6 +89,7 @@ describe('reboot and resume', () => {
       const snapshot = join(r.box.stateDir, 'runs', `${id}.config.json`);
       assert.equal(statSync(snapshot).mode & 0o777, 0o600);
       assert.equal(JSON.parse(readFileSync(join(r.box.dir, 'lock-at-reboot'), 'utf8')).waiting, 'reboot');
+      assert.equal(JSON.parse(readFileSync(join(r.box.dir, 'status-at-reboot'), 'utf8')).lock.holder.waiting, 'reboot', 'server.status shows it');
       const paused = r.state().paused_run;
       assert.equal(paused.id, id);
       assert.equal(paused.boot_id, 'boot-1');
