@@ -153,7 +153,9 @@ async function sourceEnvironmentFiles(files: string[], env: NodeJS.ProcessEnv, c
     signal: o.signal,
     onLine: o.onLine,
     masker: o.masker,
-    // Only bash and env hold fd 3 (the files are sourced with it closed): it ends when bash does.
+    // The files are sourced with fd 3 closed, but bash keeps a saved copy of it meanwhile, which a
+    // background job a file starts in a subshell inherits: fd 3 then outlives bash, and what
+    // bash dumped is read for child.ts's drain time (1 s) after it exits.
     collectFd3: maxDumpBytes,
     // What the files leave running lives on (swept with the run); at a timeout it goes, by the run's marker.
     marker: o.marker ?? null,

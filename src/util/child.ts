@@ -64,7 +64,7 @@ export interface ChildResult {
 /** Once it exited, how long what it wrote just before may take to be read (its pipes drain). */
 const drainMs = 1000;
 
-/** Runs one program to its exit (or its bound), then ends whatever it left. Never rejects. */
+/** Runs one program to its exit (or its bound), then ends whatever it left (unless keepLeftovers, at a normal exit). Never rejects. */
 export async function runChild(o: ChildOptions): Promise<ChildResult> {
   const t0 = performance.now();
   const id = o.marker === undefined ? randomBytes(8).toString('hex') : null;
@@ -105,7 +105,8 @@ export async function runChild(o: ChildOptions): Promise<ChildResult> {
   });
   clearTimeout(timer);
   o.signal?.removeEventListener('abort', onAbort);
-  // Over: whatever it left running goes now (TERM, KILL after the grace), so nothing holds its pipes.
+  // Over: whatever it left running goes now (TERM, KILL after the grace), so nothing holds its
+  // pipes; with keepLeftovers (environment.d: an ssh-agent it started) only when it was stopped.
   if (killing || !o.keepLeftovers) await (killing ?? endProcesses(groups(), marker, o.killGraceMs));
   let grace: NodeJS.Timeout | undefined;
   await Promise.race([closed, new Promise((r) => (grace = setTimeout(r, drainMs)))]);
