@@ -13,7 +13,7 @@ import { factEnvironment, type Facts, type FactsStore } from '../facts/facts.js'
 import type { Checkup } from '../heartbeat/types.js';
 import { phaseEnvironment, runEnvironment, runMarker } from '../pipeline/environment.js';
 import { toFailureRecord, type Failure } from '../pipeline/step-result.js';
-import { runPipeline, type PipelineResult } from '../pipeline/pipeline.js';
+import { runPipeline, type PipelineResult, type RebootRequest } from '../pipeline/pipeline.js';
 import { planRefusal, type Plan } from '../pipeline/plan.js';
 import { enabledVersions } from '../products.js';
 import { JournalStore, type PhaseRecord, type RunJournal } from '../state/journal.js';
@@ -128,7 +128,7 @@ async function runPhases(r: Running, builtin: { facts: Facts; ms: number }, stor
 }
 
 /** A step asked for a reboot: pause the run (reboot.ts); null lets the pipeline stop there, a failure ends the run. */
-async function onReboot(r: Running, at: Parameters<typeof pauseForReboot>[1]['at'], phases: PhaseRecord[]): Promise<Failure | null> {
+async function onReboot(r: Running, at: RebootRequest, phases: PhaseRecord[]): Promise<Failure | null> {
   const journal = () => ({ ...r.journal(withPending(r.plan, phases)), status: 'rebooting' as const, exit_code: ExitCode.ok });
   const pause = await pauseForReboot(r.ctx, { at, request: r.request, runId: r.files.runId, lock: r.files.lock, reboots: r.run.reboots, journal, live: r.live, previous: r.resumed?.paused });
   return pause.paused ? null : pause.failure;
