@@ -34,6 +34,14 @@ export const productGet: Command = {
   },
 };
 
+/** The flags of a setting change followed by a run (--apply), shared by product.set and product.unset. */
+const applyOptions = {
+  apply: { type: 'boolean', describe: 'then run server.refresh' },
+  wait: { ...waitOption, describe: 'with --apply: wait for a running run to finish (optionally at most S seconds: --wait=S)' },
+  label: labelOption,
+  'detailed-exitcodes': detailedOption,
+} as const;
+
 export const productSet: Command = {
   usage: 'product.set <pairs..>',
   describe: 'set PRODUCT.SETTING=VALUE pairs: all are validated first, then all or none are written',
@@ -45,10 +53,7 @@ export const productSet: Command = {
     y
       .positional('pairs', { type: 'string', array: true, describe: 'PRODUCT.SETTING=VALUE (VALUE may contain =), or one PRODUCT.SETTING with --stdin' })
       .option('stdin', { type: 'boolean', describe: 'read the value of the one PRODUCT.SETTING from standard input (one trailing newline removed): a secret never shows in the process list' })
-      .option('apply', { type: 'boolean', describe: 'then run server.refresh' })
-      .option('wait', { ...waitOption, describe: 'with --apply: wait for a running run to finish (optionally at most S seconds: --wait=S)' })
-      .option('label', labelOption)
-      .option('detailed-exitcodes', detailedOption),
+      .options(applyOptions),
   async run(ctx, args) {
     checkApplyOnly(args);
     let pairs = (args['pairs'] as unknown[]).map(String);
@@ -70,10 +75,7 @@ export const productUnset: Command = {
   builder: (y) =>
     y
       .positional('names', { type: 'string', array: true, describe: 'PRODUCT.SETTING' })
-      .option('apply', { type: 'boolean', describe: 'then run server.refresh' })
-      .option('wait', { ...waitOption, describe: 'with --apply: wait for a running run to finish (optionally at most S seconds: --wait=S)' })
-      .option('label', labelOption)
-      .option('detailed-exitcodes', detailedOption),
+      .options(applyOptions),
   async run(ctx, args) {
     checkApplyOnly(args);
     const changes = await ctx.agent().productUnset({ names: (args['names'] as unknown[]).map(String) });
