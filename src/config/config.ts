@@ -60,6 +60,13 @@ export interface CallbackConfig {
   secretFile: string | undefined;
   caFile: string | undefined;
   timeoutMs: number;
+  /** Undelivered callbacks older than this move to outbox/dead/ (undefined: never). */
+  maxAgeMs: number | undefined;
+}
+
+export interface MetricsConfig {
+  /** node_exporter's textfile collector dir (undefined: no metrics written). */
+  textfileDir: string | undefined;
 }
 
 export interface LogConfig {
@@ -87,6 +94,7 @@ export interface Config {
   phases: PhasesConfig;
   callback: CallbackConfig;
   log: LogConfig;
+  metrics: MetricsConfig;
   products: Map<string, ProductSpec>;
   heartbeats: Map<string, HeartbeatSpec>;
 }
@@ -135,9 +143,9 @@ export function parseConfig(text: string, file: string): Config {
   if (Object.keys(raw).length === 0) throw new ConfigError(`config file ${file} has no sections`, 'it needs at least a [server] section; see etc/bootstrap.ini');
 
   for (const key of Object.keys(raw)) {
-    if (!['server', 'phases', 'callback', 'log', 'product', 'heartbeat'].includes(key)) {
+    if (!['server', 'phases', 'callback', 'log', 'metrics', 'product', 'heartbeat'].includes(key)) {
       if (!isSection(raw[key])) throw new ConfigError(`${file}: key '${key}' is outside any section`, 'put it under a section such as [server]');
-      throw new ConfigError(`${file}: unknown section [${key}]`, describeChoices(key, ['server', 'phases', 'callback', 'log', 'product.NAME', 'heartbeat.NAME']));
+      throw new ConfigError(`${file}: unknown section [${key}]`, describeChoices(key, ['server', 'phases', 'callback', 'log', 'metrics', 'product.NAME', 'heartbeat.NAME']));
     }
   }
 
@@ -145,9 +153,10 @@ export function parseConfig(text: string, file: string): Config {
   const phases = readPhases(r, section(raw, 'phases', file));
   const callback = readCallback(r, section(raw, 'callback', file));
   const log = readLog(r, section(raw, 'log', file));
+  const metrics = readMetrics(r, section(raw, 'metrics', file));
   const products = readProducts(r, section(raw, 'product', file), file);
   const heartbeats = readHeartbeats(r, section(raw, 'heartbeat', file), file);
-  return { file, dir, server, phases, callback, log, products, heartbeats };
+  return { file, dir, server, phases, callback, log, metrics, products, heartbeats };
 }
 
 function isSection(v: unknown): v is Record<string, unknown> {
@@ -296,13 +305,18 @@ function rebootCommand(value: string | undefined): string[] {
 
 function readCallback(r: Reader, sec: Record<string, unknown>): CallbackConfig {
   const n = 'callback';
-  r.keys(sec, n, ['url', 'secret_file', 'ca_file', 'timeout']);
+  r.keys(sec, n, ['url', 'secret_file', 'ca_file', 'timeout', 'max_age']);
   const url = r.str(sec, n, 'url') || undefined;
   if (url !== undefined) {
     const parsed = parseSettingValue({ kind: 'url' }, url);
     if (!parsed.ok || !/^https?:/.test(url)) throw new ConfigError(`[callback] url: '${redactUrl(url)}' is not an http(s) URL`);
   }
-  return { url, secretFile: r.path(sec, n, 'secret_file'), caFile: r.path(sec, n, 'ca_file'), timeoutMs: r.seconds(sec, n, 'timeout', 10) };
+  return { url, secretFile: r.path(sec, n, 'secret_file'), caFile: r.path(sec, n, 'ca_file'), timeoutMs: r.seconds(sec, n, 'timeout', 10), maxAgeMs: r.str(sec, n, 'max_age') ? r.seconds(sec, n, 'max_age', 0) : undefined };
+}
+
+function readMetrics(r: Reader, sec: Record<string, unknown>): MetricsConfig {
+  r.keys(sec, 'metrics', ['textfile_dir']);
+  return { textfileDir: r.path(sec, 'metrics', 'textfile_dir') };
 }
 
 function readLog(r: Reader, sec: Record<string, unknown>): LogConfig {

@@ -26,7 +26,8 @@ export interface ProductState {
 export interface LastRun {
   id: string;
   action: string;
-  status: 'success' | 'failure';
+  /** refused: the run command was refused before its first step (trust, state, config, plan). */
+  status: 'success' | 'failure' | 'refused';
   exit_code: number;
   started_at: string;
   finished_at: string;
@@ -52,12 +53,45 @@ export interface PausedRun {
   resuming: { boot_id: string | null; started_at: string } | null;
 }
 
+/** The last run that succeeded: kept across failed runs (monitoring keys on its age). */
+export interface LastSuccess {
+  id: string;
+  action: string;
+  finished_at: string;
+}
+
+/** `server.disable --reason`: runs are stopped until `server.enable`. */
+export interface Disabled {
+  since: string;
+  /** Who: the user (SUDO_USER, else the login name) and the uid. */
+  by: string;
+  reason: string;
+}
+
+/** The last `server.verify`: how many steps drifted (their .check failed). */
+export interface LastVerify {
+  id: string;
+  finished_at: string;
+  /** ok: no drift; drift: a check failed; error: a check could not run. */
+  status: 'ok' | 'drift' | 'error';
+  drift: number;
+  ok: number;
+  no_check: number;
+  skipped: number;
+}
+
 export interface StateDoc {
   schema: number;
   mode: string | null;
   provisioned_at: string | null;
   products: Record<string, ProductState>;
   last_run: LastRun | null;
+  /** Absent or null: no run has succeeded yet. */
+  last_success?: LastSuccess | null;
+  /** Runs (refused ones too) that failed since last_success; 0 after a success. */
+  failed_runs_since_success?: number;
+  disabled?: Disabled | null;
+  last_verify?: LastVerify | null;
   last_checkup: unknown;
   /** Absent or null: no run waits for a reboot. */
   paused_run?: PausedRun | null;
@@ -244,6 +278,10 @@ const stateShape: Shape = {
     reboots: 'number',
     resuming: { '?': 'nullable', boot_id: 'string?', started_at: 'string' },
   },
+  last_success: { '?': 'nullable', id: 'string', action: 'string', finished_at: 'string' },
+  failed_runs_since_success: 'number?',
+  disabled: { '?': 'nullable', since: 'string', by: 'string', reason: 'string' },
+  last_verify: { '?': 'nullable', id: 'string', finished_at: 'string', status: 'string', drift: 'number', ok: 'number', no_check: 'number', skipped: 'number' },
   last_checkup: {
     '?': 'nullable',
     healthy: 'boolean',
