@@ -9,9 +9,9 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync 
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { collect, json, root, type Sandbox } from '../helpers/cli.js';
+import { collect, ended, json, root, type Sandbox } from '../helpers/cli.js';
 import { validate } from '../helpers/json-schema.js';
-import { iniWith, readLines, script, withBox } from '../helpers/phases.js';
+import { iniWith, journals, readLines, script, withBox } from '../helpers/phases.js';
 import { httpStub } from '../helpers/servers.js';
 
 const state = (box: Sandbox) => JSON.parse(readFileSync(join(box.stateDir, 'state.json'), 'utf8'));
@@ -201,6 +201,27 @@ describe('server.verify', () => {
       const refused = await box.run(['server.verify'], { env: { LOG: log } });
       assert.equal(refused.code, 75);
       assert.match(refused.stderr, /waits for the reboot configure\/20-reboot asked for .*\(new kernel\)/);
+    }),
+  );
+
+  it(
+    'a SIGKILLed verify: the next command ends its checks and takes the lock over; no run is recorded for it',
+    withBox(iniWith(), async (box, log) => {
+      script(join(box.phasesDir, 'configure.d', '10-a'), 'exit 0');
+      script(join(box.phasesDir, 'configure.d', '10-a.check'), 'echo $$ > "$LOG.pid"; sleep 60');
+      const first = box.start(['server.verify'], { env: { LOG: log } });
+      const firstDone = collect(first);
+      await until('the check runs', () => readLines(`${log}.pid`).length === 1);
+      const check = Number(readFileSync(`${log}.pid`, 'utf8'));
+      first.kill('SIGKILL');
+      await firstDone;
+      script(join(box.phasesDir, 'configure.d', '10-a.check'), 'exit 0');
+      const next = await box.run(['server.verify'], { env: { LOG: log } });
+      assert.equal(next.code, 0, next.stderr);
+      assert.match(next.stderr, /taking over the run lock from server\.verify \(pid \d+/);
+      assert.ok(await ended(check, 5000), 'the check the killed verify left running was ended');
+      assert.equal(state(box).last_run, null, 'a dead verify is not recorded as a failed run');
+      assert.equal(journals(box.stateDir).length, 1, 'only the finished verify has a journal');
     }),
   );
 
