@@ -146,7 +146,7 @@ describe('server.verify', () => {
   );
 
   it(
-    'a failing explorer: exit 1 before any check, the journal says where',
+    'a failing explorer, or environment.d: exit 1 before any check, the journal says where',
     withBox(iniWith(), async (box, log) => {
       script(join(box.phasesDir, 'explorer.d', '10-broken'), 'exit 4');
       script(join(box.phasesDir, 'configure.d', '10-a'), 'exit 0');
@@ -158,6 +158,14 @@ describe('server.verify', () => {
       assert.deepEqual(readLines(log), []);
       const j = json(await box.run(['runs.show', 'last', '--json']));
       assert.deepEqual([j.action, j.status, j.failure.phase, j.failure.step], ['verify', 'failure', 'explorer', '10-broken']);
+      // environment.d that fails: the same, named.
+      rmSync(join(box.phasesDir, 'explorer.d'), { recursive: true });
+      script(join(box.phasesDir, 'environment.d', '10-bad'), 'return 3');
+      const env = await box.run(['server.verify', '--json'], { env: { LOG: log } });
+      assert.equal(env.code, 1, env.stderr);
+      assert.deepEqual([json(env).status, json(env).failure.phase, json(env).failure.step], ['error', 'configure', 'environment.d/10-bad']);
+      assert.match(json(env).failure.message, /exit 3/);
+      assert.deepEqual(readLines(log), []);
     }),
   );
 
