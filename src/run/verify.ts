@@ -150,7 +150,6 @@ interface Looked {
 /** The verify's journal: action verify, status success / drift / failure (a check could not run), its summary. */
 function journalOfVerify(ctx: RunContext, request: VerifyRequest, intent: Intent, l: Looked): RunJournal {
   const summary = summarize(verifyVerdicts(l.phases), l.stopped !== null);
-  const target = request.report ? ctx.callbacks.target(request.callbackUrl) : null;
   const head = {
     id: l.runId,
     action: 'verify',
@@ -161,7 +160,7 @@ function journalOfVerify(ctx: RunContext, request: VerifyRequest, intent: Intent
     phasesDir: ctx.phasesDir,
     mode: intent.mode,
     products: enabledVersions(intent.products),
-    callbackUrl: target ? redactUrl(target.url) : null,
+    callbackUrl: request.callbackUrl ? redactUrl(request.callbackUrl) : null, // as a run's journal: the flag's, redacted
     label: request.label,
   };
   const status = summary.status === 'ok' ? 'success' : summary.status === 'drift' ? 'drift' : 'failure';
