@@ -99,7 +99,7 @@ export class Agent {
   config(): Config {
     if (!this.cachedConfig) {
       const config = loadConfig(this.configFile);
-      this.log.configure(config.log); // may refuse [log] file: then no command goes on without its log
+      this.log.configure({ ...config.log, server: config.server.name }); // may refuse [log] file: then no command goes on without its log
       this.cachedConfig = config;
     }
     return this.cachedConfig;
