@@ -360,7 +360,7 @@ export class Agent {
   }
 
   /** `callback.flush`: delivers what waits, oldest first, within `budgetMs` (default [callback] timeout). */
-  flushCallbacks(options: { budgetMs?: number; lockWaitMs?: number } = {}): Promise<FlushReport> {
+  flushCallbacks(options: { budgetMs?: number; lockWaitMs?: number; requeueDead?: boolean } = {}): Promise<FlushReport> {
     return this.callbacks.flush(options);
   }
 
