@@ -165,6 +165,7 @@ export class Outbox {
       }
       if (itemProblem(dead)) continue; // the record of a broken file
       const { dead_reason: reason, dead_at: _at, ...item } = dead;
+      item.kind ??= kindOfBody(item.body); // buried by an older version, whose files did not say
       await writeJsonAtomic(join(this.dir, nameOf(item, now.toISOString())), { ...item, last_error: reason ?? item.last_error }, 0o600);
       await fsp.rm(file, { force: true });
       moved.push(item.id);
@@ -188,6 +189,14 @@ export class Outbox {
 }
 
 const heldSuffix = '.hold';
+
+function kindOfBody(body: string): 'run' | 'checkup' {
+  try {
+    return (JSON.parse(body) as { kind?: unknown }).kind === 'checkup' ? 'checkup' : 'run';
+  } catch {
+    return 'run';
+  }
+}
 
 /** `<created>-<id>@<kind>.<receiver>.json`; `created` is an ISO time. */
 function nameOf(item: OutboxItem, created: string): string {

@@ -32,6 +32,11 @@ export interface FlushRequest {
 export class CallbackReporter {
   constructor(private readonly o: { stateDir: string; config: () => CallbackConfig; log: Logger }) {}
 
+  /** The same reporter, logging to `log` (a run's child logger: its lines carry the run id). */
+  withLog(log: Logger): CallbackReporter {
+    return new CallbackReporter({ ...this.o, log });
+  }
+
   /** Where callbacks go: --callback-url, else [callback] url; null when neither is set. */
   target(override?: string): CallbackTarget | null {
     if (override) {

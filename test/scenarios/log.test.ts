@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { bin, collect, json, root, sandbox } from '../helpers/cli.js';
 import { iniWith, script } from '../helpers/phases.js';
+import { httpStub } from '../helpers/servers.js';
 
 /** The JSON lines of a log file, each parsed (a line that is not JSON fails the test). */
 function readJsonLines(file: string): Record<string, unknown>[] {
@@ -62,7 +63,8 @@ describe('logging', () => {
   it('[log] file: every line carries server and level, a run\'s lines its run_id, a step\'s output phase and step; secrets masked in every field', async () => {
     const box = sandbox();
     const logFile = join(box.dir, 'log', 'bootstrap.log');
-    writeFileSync(box.config, iniWith({}, `\n[log]\nfile = ${logFile}\n`));
+    const receiver = await httpStub();
+    writeFileSync(box.config, iniWith({}, `\n[log]\nfile = ${logFile}\n\n[callback]\nurl = ${receiver.url}/cb\ntimeout = 5\n`));
     try {
       mkdirSync(box.phasesDir);
       await box.run(['product.set', 'haproxy.stats_password=pa55word-xyz']);
@@ -84,10 +86,12 @@ describe('logging', () => {
       assert.equal(b?.['step'], '20-b');
       assert.equal(b?.['run_id'], runId);
       assert.ok(all.some((e) => e['run_id'] === runId && String(e['message']).startsWith(`run ${runId}: provision on test-01`)), 'the run\'s own lines carry run_id');
+      assert.ok(all.some((e) => e['run_id'] === runId && String(e['message']).startsWith(`callback ${runId} delivered to`)), 'so does its callback\'s delivery');
       assert.doesNotMatch(readFileSync(logFile, 'utf8'), /pa55word-xyz/);
       assert.doesNotMatch(r.stderr, /pa55word-xyz/, 'nor on the console, in the step\'s name');
     } finally {
       box.cleanup();
+      await receiver.close();
     }
   });
 
