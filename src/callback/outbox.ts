@@ -14,6 +14,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { stateFsError } from '../errors.js';
 import { readFileNoFollow, writeJsonAtomic } from '../state/atomic.js';
+import type { CallbackBody } from './payload.js';
 
 export interface OutboxItem {
   id: string;
@@ -25,8 +26,8 @@ export interface OutboxItem {
   body: string;
   attempts: number;
   last_error: string | null;
-  /** Only the newest undelivered checkup report of a receiver is kept (absent in files of older versions). */
-  kind?: 'run' | 'checkup';
+  /** The body's kind: only the newest undelivered checkup report of a receiver is kept (absent in files of older versions). */
+  kind?: CallbackBody['kind'];
 }
 
 export interface OutboxEntry {
@@ -190,9 +191,10 @@ export class Outbox {
 
 const heldSuffix = '.hold';
 
-function kindOfBody(body: string): 'run' | 'checkup' {
+function kindOfBody(body: string): CallbackBody['kind'] {
   try {
-    return (JSON.parse(body) as { kind?: unknown }).kind === 'checkup' ? 'checkup' : 'run';
+    const kind = (JSON.parse(body) as { kind?: unknown }).kind;
+    return typeof kind === 'string' && /^\w+$/.test(kind) ? (kind as CallbackBody['kind']) : 'run';
   } catch {
     return 'run';
   }
@@ -217,17 +219,17 @@ export interface WaitingName {
   id: string;
   /** When it was queued (from the name); null when the name does not say. */
   queuedMs: number | null;
-  /** null: a file of an older version, whose name does not say. */
-  kind: 'run' | 'checkup' | null;
+  /** The body's kind (`run`, `checkup`, …); null: a file of an older version, whose name does not say. */
+  kind: string | null;
   receiver: string | null;
 }
 
 /** What a waiting file's name says, without reading it. */
 export function parseName(name: string): WaitingName {
-  const m = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)(\d{3})?\d*Z-(.+?)(?:@(run|checkup)\.(\w+))?\.json$/.exec(name);
+  const m = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)(\d{3})?\d*Z-(.+?)(?:@([a-z]+)\.(\w+))?\.json$/.exec(name);
   if (!m) return { name, id: idFromName(name), queuedMs: null, kind: null, receiver: null };
   const queuedMs = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +(m[7] ?? 0));
-  return { name, id: m[8]!, queuedMs, kind: (m[9] as 'run' | 'checkup' | undefined) ?? null, receiver: m[10] ?? null };
+  return { name, id: m[8]!, queuedMs, kind: m[9] ?? null, receiver: m[10] ?? null };
 }
 
 /** The id a waiting file's name carries (`<created>-<id>[@<kind>.<receiver>].json`), without reading it. */
