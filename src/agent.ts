@@ -101,7 +101,7 @@ export class Agent {
   config(): Config {
     if (!this.cachedConfig) {
       const config = loadConfig(this.configFile);
-      this.log.configure(config.log); // may refuse [log] file: then no command goes on without its log
+      this.log.configure({ ...config.log, server: config.server.name }); // may refuse [log] file: then no command goes on without its log
       this.cachedConfig = config;
     }
     return this.cachedConfig;
@@ -370,7 +370,7 @@ export class Agent {
   }
 
   /** `callback.flush`: delivers what waits, oldest first, within `budgetMs` (default [callback] timeout). */
-  flushCallbacks(options: { budgetMs?: number; lockWaitMs?: number } = {}): Promise<FlushReport> {
+  flushCallbacks(options: { budgetMs?: number; lockWaitMs?: number; requeueDead?: boolean } = {}): Promise<FlushReport> {
     return this.callbacks.flush(options);
   }
 

@@ -3,7 +3,7 @@
 export { Agent, defaultPaths, type AgentOptions, type ModeInfo, type StatusReport, type SettingChange } from './agent.js';
 export { loadConfig, parseConfig, type Config, type ProductSpec, type SettingSpec, type HeartbeatSpec } from './config/config.js';
 export * from './errors.js';
-export { createLogger, silentLogger, type Logger, type LoggerOptions } from './log/log.js';
+export { createLogger, silentLogger, type LogFields, type Logger, type LoggerOptions } from './log/log.js';
 export { Masker } from './log/mask.js';
 export { StateStore, type StateDoc } from './state/state.js';
 export { PidLock, type LockOwner } from './lock/pid-lock.js';

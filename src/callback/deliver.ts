@@ -1,7 +1,11 @@
-// Delivery of the outbox: signed POSTs through node:http/https (loaded only here), oldest
-// first, each bounded by AbortSignal.timeout. Network errors, timeouts, 408, 429 (honouring Retry-After)
-// and 5xx are retried with capped exponential backoff and jitter while the budget lasts; other
-// 4xx go to dead/ for good. Delivery never throws into a run: what is not delivered waits.
+// Delivery of the outbox: signed POSTs through node:http/https (loaded only here), each bounded
+// by AbortSignal.timeout. Callbacks are grouped by receiver (their URL): each receiver's go oldest
+// first and stop at its own first failure, so a later one never overtakes an earlier one to the
+// same receiver; receivers are served in parallel (at most `receiversAtOnce`), all within the one
+// deadline, so a receiver that does not answer never holds back another's callbacks. Network
+// errors, timeouts, 408, 429 (honouring Retry-After) and 5xx are retried with capped exponential
+// backoff and jitter while the budget lasts; other 4xx go to dead/ for good. Delivery never throws
+// into a run: what is not delivered waits.
 
 import { createHmac } from 'node:crypto';
 import { lstatSync, type Stats } from 'node:fs';
@@ -13,13 +17,18 @@ import { ConfigError } from '../errors.js';
 import { PidLock } from '../lock/pid-lock.js';
 import type { Logger } from '../log/log.js';
 import { readVersion } from '../version.js';
-import { Outbox, idFromName, type OutboxEntry } from './outbox.js';
+import { buryExpired, dropOlderCheckups, receiverOf } from './hygiene.js';
+import { Outbox, idFromName, parseName, type OutboxEntry, type WaitingName } from './outbox.js';
 import { join } from 'node:path';
 
 export interface FlushReport {
   delivered: string[];
   waiting: string[];
   dead: string[];
+  /** Older checkup reports dropped unsent: only each receiver's newest is kept. */
+  superseded: string[];
+  /** Moved back from dead/ to be sent again (`--requeue-dead`). */
+  requeued: string[];
   /** Another flusher holds the outbox lock: nothing was tried. */
   busy: boolean;
 }
@@ -32,6 +41,20 @@ export interface FlushOptions {
   /** How long to wait for another flusher (0: skip when busy). */
   lockWaitMs?: number;
   backoff?: { baseMs: number; capMs: number };
+  /** First move every dead callback back to the outbox. */
+  requeueDead?: boolean;
+}
+
+/** Receivers sent to at once; more wait for a free slot (within the same deadline). */
+const receiversAtOnce = 8;
+
+/** What every POST of one flush shares. */
+interface Delivery {
+  outbox: Outbox;
+  key: Buffer | null;
+  ca: Buffer | undefined;
+  o: FlushOptions;
+  report: FlushReport;
 }
 
 /**
@@ -100,49 +123,75 @@ export function sign(key: Buffer, body: string): string {
 
 export async function flushOutbox(stateDir: string, o: FlushOptions): Promise<FlushReport> {
   const outbox = new Outbox(stateDir);
-  const report: FlushReport = { delivered: [], waiting: [], dead: [], busy: false };
+  const report: FlushReport = { delivered: [], waiting: [], dead: [], superseded: [], requeued: [], busy: false };
   const waiting = await outbox.names();
-  if (waiting.length === 0) return report;
+  if (waiting.length === 0 && !(o.requeueDead && (await outbox.counts()).dead > 0)) return report;
   let handle;
   try {
     handle = await new PidLock(join(outbox.dir, 'flush.lock')).acquire({ command: 'callback.flush', waitMs: o.lockWaitMs ?? 0, pollMs: 100 });
   } catch {
     report.busy = true;
-    report.waiting = waiting;
+    report.waiting = waiting.map(idFromName);
     return report;
   }
   try {
     const key = readSecret(o.config.secretFile);
     if (key) o.log.addSecrets([key.toString('utf8')]); // masked in logs like a secret setting
     const ca = o.config.caFile ? readBoundedSync(o.config.caFile, { maxBytes: 1024 * 1024 }) : undefined;
-    {
-      // Listed again under the lock (another flusher may have delivered some), read one by one,
-      // and only while there is time and the receiver answers: the rest are named, not read.
-      const names = await outbox.names();
-      let i = 0;
-      for (; i < names.length && Date.now() < o.deadline; i++) {
-        const entry = await outbox.read(names[i]!);
-        if (!entry) continue;
-        if ('broken' in entry) {
-          await outbox.buryBroken(entry.file, entry.broken);
-          o.log.error(`outbox file ${entry.file} is broken (${entry.broken}); moved to ${outbox.deadDir}`);
-          report.dead.push(idFromName(names[i]!));
-          continue;
-        }
-        const outcome = await deliverOne(outbox, entry, key, ca, o);
-        report[outcome].push(entry.item.id);
-        // A receiver that is down for one is down for the rest: leave them for later.
-        if (outcome === 'waiting') {
-          i++;
-          break;
-        }
-      }
-      for (; i < names.length; i++) report.waiting.push(idFromName(names[i]!));
-    }
+    if (o.requeueDead) report.requeued = await outbox.requeueDead();
+    // Listed again under the lock (another flusher may have delivered some); tidied from the names.
+    const listed = (await outbox.names()).map(parseName);
+    const fresh = await dropOlderCheckups(outbox, listed, o.config.url, o.log);
+    report.superseded = fresh.dropped;
+    const young = await buryExpired(outbox, fresh.kept, o.config.maxAgeMs, o.log);
+    report.dead.push(...young.buried);
+    await deliverByReceiver(young.kept, { outbox, key, ca, o, report });
   } finally {
     await handle.release();
   }
   return report;
+}
+
+/**
+ * Each receiver's callbacks in their own line, the lines in parallel (at most receiversAtOnce).
+ * Files of an older version, whose names do not say where they go, share one line as before.
+ */
+async function deliverByReceiver(names: WaitingName[], d: Delivery): Promise<void> {
+  const lines = new Map<string, WaitingName[]>();
+  for (const w of names) {
+    const receiver = receiverOf(w, d.o.config.url) ?? '';
+    const line = lines.get(receiver);
+    if (line) line.push(w);
+    else lines.set(receiver, [w]);
+  }
+  const todo = [...lines.values()];
+  const worker = async (): Promise<void> => {
+    for (let line = todo.shift(); line; line = todo.shift()) await deliverLine(line, d);
+  };
+  await Promise.all(Array.from({ length: Math.min(receiversAtOnce, todo.length) }, worker));
+}
+
+/** One receiver's callbacks, oldest first, while there is time and it answers: the rest are named, not read. */
+async function deliverLine(names: WaitingName[], d: Delivery): Promise<void> {
+  let i = 0;
+  for (; i < names.length && Date.now() < d.o.deadline; i++) {
+    const entry = await d.outbox.read(names[i]!.name);
+    if (!entry) continue;
+    if ('broken' in entry) {
+      await d.outbox.buryBroken(entry.file, entry.broken);
+      d.o.log.error(`outbox file ${entry.file} is broken (${entry.broken}); moved to ${d.outbox.deadDir}`);
+      d.report.dead.push(names[i]!.id);
+      continue;
+    }
+    const outcome = await deliverOne(d.outbox, entry, d.key, d.ca, d.o);
+    d.report[outcome].push(entry.item.id);
+    // A receiver that is down for one is down for the rest of its own: leave them for later.
+    if (outcome === 'waiting') {
+      i++;
+      break;
+    }
+  }
+  for (; i < names.length; i++) d.report.waiting.push(names[i]!.id);
 }
 
 async function deliverOne(outbox: Outbox, entry: OutboxEntry, key: Buffer | null, ca: Buffer | undefined, o: FlushOptions): Promise<'delivered' | 'waiting' | 'dead'> {

@@ -1,14 +1,20 @@
 // The durable outbox: one file per callback in `outbox/`, written atomically before the first
 // attempt and removed only after a 2xx; refused ones go to `outbox/dead/` with the reason.
-// Names sort by creation time, so the oldest is delivered first. A run's own callback is first
+// Names sort by creation time, so the oldest is delivered first, and say what a flush must know
+// without reading the file: `<created>-<id>@<kind>.<receiver>.json` (kind `run` or `checkup`;
+// receiver `config` for [callback] url, or `u` and a hash of a --callback-url), so one receiver's
+// callbacks are found, and older checkup reports dropped, from the listing alone (files queued by
+// older versions, `<created>-<id>.json`, are read as before). A run's own callback is first
 // written "held" (`….json.hold`, never delivered) and released once its outcome is committed, so
 // no callback ever contradicts what state.json says. A file that cannot be read as a callback
 // is moved to dead/ with the reason: it never blocks the others.
 
+import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { stateFsError } from '../errors.js';
 import { readFileNoFollow, writeJsonAtomic } from '../state/atomic.js';
+import type { CallbackBody } from './payload.js';
 
 export interface OutboxItem {
   id: string;
@@ -20,6 +26,8 @@ export interface OutboxItem {
   body: string;
   attempts: number;
   last_error: string | null;
+  /** The body's kind: only the newest undelivered checkup report of a receiver is kept (absent in files of older versions). */
+  kind?: CallbackBody['kind'];
 }
 
 export interface OutboxEntry {
@@ -39,7 +47,7 @@ export class Outbox {
   /** Writes a callback; `held`: not delivered until `release`. Returns its file. */
   async add(item: OutboxItem, options: { held?: boolean } = {}): Promise<string> {
     try {
-      const file = join(this.dir, `${item.created_at.replace(/[-:.]/g, '')}-${item.id}.json${options.held ? heldSuffix : ''}`);
+      const file = join(this.dir, `${nameOf(item, item.created_at)}${options.held ? heldSuffix : ''}`);
       await writeJsonAtomic(file, item, 0o600);
       return file;
     } catch (err) {
@@ -65,7 +73,8 @@ export class Outbox {
   async held(runId: string): Promise<string[]> {
     try {
       // A run's callbacks: its outcome (`<id>`) and those of its pauses for a reboot (`<id>.reboot-N`).
-      return (await fsp.readdir(this.dir)).filter((n) => n.endsWith(`-${runId}.json${heldSuffix}`) || new RegExp(`-${runId}\\.reboot-\\d+\\.json${heldSuffix.replace('.', '\\.')}$`).test(n)).map((n) => join(this.dir, n));
+      const ours = new RegExp(`-${runId.replace(/[^\w-]/g, '\\$&')}(\\.reboot-\\d+)?(@\\w+\\.\\w+)?\\.json\\.hold$`);
+      return (await fsp.readdir(this.dir)).filter((n) => ours.test(n)).map((n) => join(this.dir, n));
     } catch {
       return [];
     }
@@ -134,6 +143,37 @@ export class Outbox {
     await fsp.rm(entry.file, { force: true });
   }
 
+  /**
+   * `callback.flush --requeue-dead`: every dead callback back in the outbox, as if queued now
+   * (its name, hence its order and its age for max_age, from now; `last_error` says why it was
+   * dead). Records of broken files stay. Returns the ids moved.
+   */
+  async requeueDead(now = new Date()): Promise<string[]> {
+    let names: string[];
+    try {
+      names = (await fsp.readdir(this.deadDir)).filter((n) => n.endsWith('.json')).sort();
+    } catch {
+      return [];
+    }
+    const moved: string[] = [];
+    for (const name of names) {
+      const file = join(this.deadDir, name);
+      let dead: OutboxItem & { dead_reason?: string; dead_at?: string };
+      try {
+        dead = JSON.parse(await readFileNoFollow(file));
+      } catch {
+        continue; // unreadable: left where it is, counted as dead
+      }
+      if (itemProblem(dead)) continue; // the record of a broken file
+      const { dead_reason: reason, dead_at: _at, ...item } = dead;
+      item.kind ??= kindOfBody(item.body); // buried by an older version, whose files did not say
+      await writeJsonAtomic(join(this.dir, nameOf(item, now.toISOString())), { ...item, last_error: reason ?? item.last_error }, 0o600);
+      await fsp.rm(file, { force: true });
+      moved.push(item.id);
+    }
+    return moved;
+  }
+
   async counts(now = Date.now()): Promise<{ pending: number; oldestAgeSeconds: number | null; dead: number }> {
     const names = await this.names();
     const read = names[0] ? await this.read(names[0]) : null;
@@ -151,9 +191,50 @@ export class Outbox {
 
 const heldSuffix = '.hold';
 
-/** The id a waiting file's name carries (`<created>-<id>.json`), without reading it. */
+function kindOfBody(body: string): CallbackBody['kind'] {
+  try {
+    const kind = (JSON.parse(body) as { kind?: unknown }).kind;
+    return typeof kind === 'string' && /^\w+$/.test(kind) ? (kind as CallbackBody['kind']) : 'run';
+  } catch {
+    return 'run';
+  }
+}
+
+/** `<created>-<id>@<kind>.<receiver>.json`; `created` is an ISO time. */
+function nameOf(item: OutboxItem, created: string): string {
+  return `${created.replace(/[-:.]/g, '')}-${item.id}@${item.kind ?? 'run'}.${receiverTag(item)}.json`;
+}
+
+/** `config` ([callback] url, whatever it is at delivery), or `u` and a hash of the URL a --callback-url named. */
+function receiverTag(item: Pick<OutboxItem, 'url_source' | 'url'>): string {
+  return item.url_source === 'config' || item.url === null ? 'config' : urlTag(item.url);
+}
+
+export function urlTag(url: string): string {
+  return `u${createHash('sha256').update(url).digest('hex').slice(0, 16)}`;
+}
+
+export interface WaitingName {
+  name: string;
+  id: string;
+  /** When it was queued (from the name); null when the name does not say. */
+  queuedMs: number | null;
+  /** The body's kind (`run`, `checkup`, …); null: a file of an older version, whose name does not say. */
+  kind: string | null;
+  receiver: string | null;
+}
+
+/** What a waiting file's name says, without reading it. */
+export function parseName(name: string): WaitingName {
+  const m = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)(\d{3})?\d*Z-(.+?)(?:@([a-z]+)\.(\w+))?\.json$/.exec(name);
+  if (!m) return { name, id: idFromName(name), queuedMs: null, kind: null, receiver: null };
+  const queuedMs = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +(m[7] ?? 0));
+  return { name, id: m[8]!, queuedMs, kind: m[9] ?? null, receiver: m[10] ?? null };
+}
+
+/** The id a waiting file's name carries (`<created>-<id>[@<kind>.<receiver>].json`), without reading it. */
 export function idFromName(name: string): string {
-  return name.replace(/\.json$/, '').replace(/^\d{8}T\d{6}\d*Z-/, '');
+  return name.replace(/\.json$/, '').replace(/@\w+\.\w+$/, '').replace(/^\d{8}T\d{6}\d*Z-/, '');
 }
 
 function itemProblem(v: unknown): string | null {

@@ -23,8 +23,19 @@ export interface QueueOptions {
   deliveryId?: string;
 }
 
+export interface FlushRequest {
+  budgetMs?: number;
+  lockWaitMs?: number;
+  requeueDead?: boolean;
+}
+
 export class CallbackReporter {
   constructor(private readonly o: { stateDir: string; config: () => CallbackConfig; log: Logger }) {}
+
+  /** The same reporter, logging to `log` (a run's child logger: its lines carry the run id). */
+  withLog(log: Logger): CallbackReporter {
+    return new CallbackReporter({ ...this.o, log });
+  }
 
   /** Where callbacks go: --callback-url, else [callback] url; null when neither is set. */
   target(override?: string): CallbackTarget | null {
@@ -53,6 +64,7 @@ export class CallbackReporter {
         body: JSON.stringify(body),
         attempts: 0,
         last_error: null,
+        kind: body.kind,
       },
       options,
     );
@@ -83,11 +95,14 @@ export class CallbackReporter {
     return new Outbox(this.o.stateDir).held(runId);
   }
 
-  /** `callback.flush`: delivers what waits, oldest first, within `budgetMs` (default [callback] timeout). */
-  flush(options: { budgetMs?: number; lockWaitMs?: number } = {}): Promise<FlushReport> {
+  /**
+   * `callback.flush`: delivers what waits, each receiver's oldest first, within `budgetMs` (default
+   * [callback] timeout); `requeueDead`: the dead ones first moved back to be sent again.
+   */
+  flush(options: FlushRequest = {}): Promise<FlushReport> {
     const config = this.o.config();
     const budget = options.budgetMs ?? config.timeoutMs;
-    return flushOutbox(this.o.stateDir, { config, log: this.o.log, deadline: Date.now() + budget, lockWaitMs: options.lockWaitMs ?? 0 });
+    return flushOutbox(this.o.stateDir, { config, log: this.o.log, deadline: Date.now() + budget, lockWaitMs: options.lockWaitMs ?? 0, requeueDead: options.requeueDead ?? false });
   }
 
   /** Delivers what waits within [callback] timeout; never throws. */

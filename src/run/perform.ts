@@ -51,6 +51,8 @@ export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunO
     // The id once the lock is ours (ids sort by start), in the record before anything is
     // written: a takeover after a kill from here on knows the run. A resumed run keeps its id.
     const runId = paused && request.resume ? paused.id : newRunId();
+    const log = ctx.log.child({ run_id: runId }); // [log] file: every line of the run carries run_id
+    ctx = { ...ctx, log, callbacks: ctx.callbacks.withLog(log) };
     files = { runId, snapshot: join(ctx.stateDir, 'runs', `${runId}.config.json`), changesDir: '', lock };
     await lock.update({ runId, action: paused && request.resume ? paused.action : request.action });
     ctx.log.debug(`run lock ${lock.lock.path} taken for run ${runId}`);
