@@ -74,8 +74,11 @@ export async function performVerify(ctx: RunContext, request: VerifyRequest): Pr
     const state = await ctx.store.read();
     // The server is mid-change while a run waits for its reboot: what a check says means nothing yet.
     if (state.paused_run) throw new RunWaitingError(state.paused_run);
-    const journal = await look(ctx, request, plan, state);
-    return await record(ctx, request, journal);
+    const runId = newRunId();
+    const log = ctx.log.child({ run_id: runId }); // [log] file: every line of the verify carries run_id
+    const own = { ...ctx, log, callbacks: ctx.callbacks.withLog(log) };
+    const journal = await look(own, request, plan, state, runId);
+    return await record(own, request, journal);
   } finally {
     await orc?.release();
     await lock.release();
@@ -97,11 +100,10 @@ function refuseUntrusted(ctx: RunContext, plan: Plan): void {
 }
 
 /** The look itself, in a scratch dir of its own (the config snapshot): explorers, then the steps' checks. */
-async function look(ctx: RunContext, request: VerifyRequest, plan: Plan, state: StateDoc): Promise<RunJournal> {
+async function look(ctx: RunContext, request: VerifyRequest, plan: Plan, state: StateDoc, runId: string): Promise<RunJournal> {
   const startedAt = new Date().toISOString();
   const intent = resolveIntent(ctx.config, state, { action: 'refresh' });
   maskSecrets(ctx, intent.products);
-  const runId = newRunId();
   const marker = runMarker(runId);
   const snapshot = { ...snapshotOf(ctx.config, intent, { action: 'refresh', label: request.label }, runId), action: 'verify', resume: undefined };
   const scratch = await makeScratchDir(ctx.stateDir, runId, (dir) => writeJsonAtomic(join(dir, 'config.json'), snapshot, 0o600, { durable: false }));
