@@ -273,7 +273,9 @@ export class Agent {
 
   /** The gate of every run command: 75 while disabled, unless a dry run or forced (run/disable.ts). */
   async checkEnabled(gate: RunGate = {}): Promise<void> {
-    assertEnabled(await this.store.read(), gate, this.log);
+    // A state.json that cannot be read is the run's to report (and record) as it always did.
+    const state = await this.store.read().catch(() => null);
+    if (state) assertEnabled(state, gate, this.log);
   }
 
   /** `server.disable --reason`: stops runs until `server.enable`. */
