@@ -23,6 +23,7 @@ import { planRefusal, type Plan } from './pipeline/plan.js';
 import { sleep } from './util/process.js';
 import { collectFacts, selectFacts, type FactsReport } from './run/facts.js';
 import { performRun, validateMode, type RunOutcome, type RunRequest } from './run/index.js';
+import { performVerify, type VerifyOutcome, type VerifyRequest } from './run/verify.js';
 import { maskSecrets, planOf, registerSecrets, trustedChecks, type RunContext } from './run/context.js';
 import { FactsStore } from './facts/facts.js';
 import { blameRun, blameRuns, type RunBlame, type StepStats } from './state/blame.js';
@@ -33,6 +34,7 @@ import { probeStatus } from './status/probe.js';
 
 export type { SettingChange } from './products.js';
 export type { FactsReport } from './run/facts.js';
+export type { VerifyOutcome, VerifyRequest } from './run/verify.js';
 
 export const defaultPaths = {
   config: '/etc/bootstrap/bootstrap.ini',
@@ -287,6 +289,14 @@ export class Agent {
   /** `server.enable`: the disable it ended, or null when runs were not disabled. */
   enable(): Promise<Disabled | null> {
     return enableRuns(this.runContext());
+  }
+
+  /**
+   * `server.verify`: under the run lock, explorers, then each step's NAME.if and NAME.check;
+   * never a step, backout or error.d. Recorded as a journal (action verify) and last_verify.
+   */
+  verify(options: VerifyRequest = {}): Promise<VerifyOutcome> {
+    return performVerify(this.runContext(), options);
   }
 
   /** `phases.list`: the plan, with every skipped file and why. */

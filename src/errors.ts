@@ -6,6 +6,8 @@ export const ExitCode = {
   failed: 1,
   /** Only with --detailed-exitcodes: the run succeeded and steps reported changes, or it paused for a reboot. */
   changes: 2,
+  /** server.verify: a step's check failed (the server drifted from its configuration); none failed to run. */
+  drift: 2,
   usage: 64,
   data: 65,
   noConfig: 66,

@@ -2,7 +2,7 @@
 // JSON Schema is schema/callback.schema.json; receivers deduplicate on `id`.
 
 import type { Checkup } from '../heartbeat/types.js';
-import { summarizeRun, type RunJournal, type RunSummary } from '../state/journal.js';
+import { summarizeRun, type RunJournal, type RunSummary, type StepVerdict, type VerifySummary, verifyVerdicts } from '../state/journal.js';
 
 const callbackSchema = { name: 'bootstrap.callback', version: 1 } as const;
 
@@ -10,7 +10,7 @@ const callbackSchema = { name: 'bootstrap.callback', version: 1 } as const;
 export type CallbackBody = Omit<RunSummary, 'action' | 'counts' | 'changes'> & {
   schema: string;
   schema_version: number;
-  kind: 'run' | 'checkup';
+  kind: 'run' | 'checkup' | 'verify';
   server: string;
   action: string;
   heartbeat: Checkup | null;
@@ -20,6 +20,8 @@ export type CallbackBody = Omit<RunSummary, 'action' | 'counts' | 'changes'> & {
   facts?: Record<string, unknown> | null;
   /** Checkups: `server.disable`'s record while runs are disabled, else null. */
   disabled?: { since: string; by: string; reason: string } | null;
+  /** server.verify --report: the summary and each step's result. */
+  verify?: VerifyCallback;
 };
 
 export function runCallback(j: RunJournal): CallbackBody {
@@ -55,5 +57,26 @@ export function checkupCallback(id: string, server: string, mode: string, produc
     failure: null,
     phases: [],
     heartbeat: c,
+  };
+}
+
+/** What a verify's callback adds: its summary and each step's result (ok, drift, no check, skipped, error). */
+export type VerifyCallback = VerifySummary & { steps: StepVerdict[] };
+
+/**
+ * `server.verify --report`: kind and action `verify`; status `success` (no drift), `drift` (a
+ * check failed) or `failure` (a check, an explorer or environment.d could not run).
+ */
+export function verifyCallback(j: RunJournal): CallbackBody {
+  const { counts: _counts, changes: _changes, ...summary } = summarizeRun(j);
+  return {
+    schema: callbackSchema.name,
+    schema_version: callbackSchema.version,
+    kind: 'verify',
+    server: j.server,
+    ...summary,
+    heartbeat: null,
+    facts: j.facts ?? null,
+    verify: { ...j.verify!, steps: verifyVerdicts(j.phases) },
   };
 }

@@ -75,7 +75,7 @@ export async function collectFacts(ctx: RunContext): Promise<{ doc: FactsDoc; ex
  */
 export async function sweepLeftovers(ctx: RunContext): Promise<void> {
   const left = await sweepDeadScratch(ctx.stateDir, runMarker, ctx.config.phases.killGraceMs);
-  if (left.dirs.length) ctx.log.warn(`removed what ${left.dirs.length} dry run(s) or fact collection(s) left when their agent died (${left.dirs.join(', ')}), and ended ${left.processes} process(es) they left running`);
+  if (left.dirs.length) ctx.log.warn(`removed what ${left.dirs.length} dry run(s), verify(s) or fact collection(s) left when their agent died (${left.dirs.join(', ')}), and ended ${left.processes} process(es) they left running`);
 }
 
 /** The built-in facts, given to `env` as steps get them (BOOTSTRAP_FACT_*, BOOTSTRAP_FACTS_JSON). */

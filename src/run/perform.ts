@@ -89,8 +89,8 @@ async function pausedAs(ctx: RunContext, runId: string): Promise<boolean> {
   }
 }
 
-/** The run lock; a dead holder's run is settled first (takeover.ts). */
-function takeRunLock(ctx: RunContext, waitMs: number | undefined) {
+/** The run lock (a run's, and server.verify's); a dead holder's run is settled first (takeover.ts). */
+export function takeRunLock(ctx: RunContext, waitMs: number | undefined) {
   return ctx.runLock.acquire({
     command: ctx.commandLine,
     waitMs,

@@ -56,8 +56,8 @@ export interface DryRunReport {
 
 export interface RunOutcome {
   id: string | null;
-  /** rebooting: paused for a reboot a step asked for; nothing: server.resume found no run waiting. */
-  status: 'success' | 'failure' | 'running' | 'dry-run' | 'rebooting' | 'nothing';
+  /** Its journal's (rebooting: paused for a reboot a step asked for); nothing: server.resume found no run waiting. */
+  status: RunJournal['status'] | 'dry-run' | 'nothing';
   exitCode: number;
   journal: RunJournal | null;
   journalPath: string | null;

@@ -41,7 +41,7 @@ function filesOf(j: RunJournal): StepRecord[] {
   for (const p of j.phases) {
     for (const s of p.steps) {
       if (s.condition) out.push(s.condition);
-      if (s.status !== 'skipped') out.push(s);
+      if (s.status !== 'skipped' && s.verify === undefined) out.push(s); // a verify's step never ran: only its .if and .check did
       if (s.check) out.push(s.check);
     }
   }

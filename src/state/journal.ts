@@ -33,6 +33,39 @@ export interface StepRecord {
   changes_truncated?: boolean;
   /** It asked for a reboot, with this reason. */
   reboot?: string;
+  /** In a verify's journal (the step itself never ran): what its NAME.if and NAME.check said of it. */
+  verify?: VerifyResult;
+}
+
+/**
+ * server.verify, per step: `ok` its check passed, `drift` its check failed, `no check` it has
+ * none, `skipped` its NAME.if exited 1, `error` its check or NAME.if could not run (timeout,
+ * signal, cannot start; a NAME.if that exits neither 0 nor 1).
+ */
+export type VerifyResult = 'ok' | 'drift' | 'no check' | 'skipped' | 'error';
+
+/** A verified step's result, as --json and the callback give it. */
+export interface StepVerdict {
+  phase: string;
+  step: string;
+  result: VerifyResult;
+  /** Why: a skip's reason, what a drifted check printed first, how a check failed to run; null for ok and no check. */
+  message: string | null;
+}
+
+/** The results of a verify's steps, in order, from its journal's records. */
+export function verifyVerdicts(phases: PhaseRecord[]): StepVerdict[] {
+  return phases.flatMap((p) => p.steps.map((s) => ({ phase: p.phase, step: s.name, result: s.verify ?? 'error', message: s.verify === 'ok' || s.verify === 'no check' ? null : s.message })));
+}
+
+/** A verify in brief: `error` when a check could not run, else `drift` when one failed, else `ok`. */
+export interface VerifySummary {
+  status: 'ok' | 'drift' | 'error';
+  ok: number;
+  drift: number;
+  no_check: number;
+  skipped: number;
+  error: number;
 }
 
 export interface RebootRecord {
@@ -75,9 +108,10 @@ export interface RunJournal {
   server: string;
   /**
    * `running`: written while the run goes on (at its start, then about once a second);
-   * `rebooting`: paused for a reboot a step asked for, until server.resume.
+   * `rebooting`: paused for a reboot a step asked for, until server.resume;
+   * `drift` (action verify only): a check failed, none failed to run.
    */
-  status: 'success' | 'failure' | 'running' | 'rebooting';
+  status: 'success' | 'failure' | 'running' | 'rebooting' | 'drift';
   /** null while running. */
   exit_code: number | null;
   started_at: string;
@@ -110,6 +144,8 @@ export interface RunJournal {
   reboots?: RebootRecord[];
   /** While running: the step that runs now. */
   current?: { phase: string; step: string; started_at: string } | null;
+  /** Action verify: its outcome in brief (each step's result is its record's `verify`). */
+  verify?: VerifySummary;
 }
 
 export type RunSummary = ReturnType<typeof summarizeRun>;

@@ -11,6 +11,7 @@ import { productGet, productSet, productUnset, productUpgrade } from './product.
 import { runsBlame, runsList, runsShow } from './runs.js';
 import { serverDisable, serverEnable, serverFacts, serverMode, serverProvision, serverRefresh, serverResume, serverStatus } from './server.js';
 import { unitsInstall } from './units.js';
+import { serverVerify } from './verify.js';
 
 export const commands: readonly Command[] = [
   productGet,
@@ -21,6 +22,7 @@ export const commands: readonly Command[] = [
   serverRefresh,
   productUpgrade,
   serverResume,
+  serverVerify,
   phasesList,
   runsList,
   runsShow,
