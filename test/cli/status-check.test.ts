@@ -163,6 +163,7 @@ describe('server.status --check', () => {
       const j = await box.run(['server.status', '--check', '--json', `--max-age=${bad}`]);
       assert.equal(json(j).error.code, 64);
     }
+    assert.equal((await box.run(['server.status', '--check', '--wait=5'])).code, 64, '--check never waits');
     const alone = await box.run(['server.status', '--max-age', '1h']);
     assert.equal(alone.code, 64);
     assert.match(alone.stderr, /--max-age is for --check/);

@@ -182,6 +182,7 @@ async function whileDisabledOk<T>(ctx: CommandContext, start: () => Promise<T>):
 
 /** `server.status --check [--max-age D]`: one line per problem and exit 1, or an ok line and 0. */
 async function statusCheck(ctx: CommandContext, args: Record<string, unknown>): Promise<void> {
+  if (args['wait'] !== undefined) throw new UsageError('--check never waits: a run going on is no problem, and a monitor wants its answer now', 'leave out --wait');
   const check = await ctx.agent().statusCheck({ maxAgeMs: parseMaxAge(args['max-age']) });
   ctx.exitCode = check.ok ? ExitCode.ok : ExitCode.failed;
   ctx.print(formatCheck(check), checkJson(check));
