@@ -3,10 +3,10 @@
 // dry runs pass), the reason's bounds and masking, who is recorded, disabling during a run, and
 // the record in server.status and the checkup callback.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { collect, json, root, type Sandbox } from '../helpers/cli.js';
+import { asNobody, collect, json, root, type Sandbox } from '../helpers/cli.js';
 import { validate } from '../helpers/json-schema.js';
 import { iniWith, journals, readLines, script, withBox } from '../helpers/phases.js';
 import { jsonReceiver } from '../helpers/servers.js';
@@ -169,6 +169,18 @@ describe('server.disable / server.enable', () => {
     // state.json holds the secret as the setting's value (0600); the record never does.
     assert.equal(state(box).disabled.reason, 'rotating ******** now');
     assert.doesNotMatch((await box.run(['server.status'])).stdout + (await box.run(['server.status', '--check'])).stdout, /Hunter2/);
+  }));
+
+  it("another user may neither disable nor enable root's server (77), nor read its --check", withBox(iniWith(), async (box, log) => {
+    await provisionedAndDisabled(box, log);
+    chmodSync(box.dir, 0o755);
+    chmodSync(box.config, 0o644);
+    for (const argv of [['server.disable', '--reason', 'mine now'], ['server.enable'], ['server.status', '--check']]) {
+      const r = await box.run(argv, { prefix: asNobody });
+      assert.equal(r.code, 77, `${argv.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /belongs to uid 0, not to the user running bootstrap \(uid 65534\)/);
+    }
+    assert.equal(state(box).disabled.reason, 'kernel upgrade, OPS-1');
   }));
 
   it('disabling during a long run works at once (no run lock) and stops the next run', withBox(iniWith(), async (box, log) => {
