@@ -17,7 +17,7 @@ import { PidLock, type LockOwner } from './lock/pid-lock.js';
 import { silentLogger, type Logger } from './log/log.js';
 import { auditLines, effectiveProducts, enabledVersions, findProduct, findSetting, maskProduct, parseAssignments, parseSettingNames, parseSettingPath, setSettings, unsetSettings, type EffectiveProduct, type EffectiveSetting, type SettingChange } from './products.js';
 import type { WriteHooks } from './state/atomic.js';
-import { StateStore, type LastRun, type PausedRun, type StateDoc } from './state/state.js';
+import { StateStore, type Disabled, type LastRun, type PausedRun, type StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
 import { planRefusal, type Plan } from './pipeline/plan.js';
 import { sleep } from './util/process.js';
@@ -28,6 +28,9 @@ import { maskSecrets, planOf, registerSecrets, trustedChecks, type RunContext } 
 import { FactsStore } from './facts/facts.js';
 import { blameRun, blameRuns, type RunBlame, type StepStats } from './state/blame.js';
 import { JournalStore, newRunId, type RunJournal } from './state/journal.js';
+import { assertEnabled, disableRuns, enableRuns, validateReason, type RunGate } from './run/disable.js';
+import type { StatusCheck } from './status/check.js';
+import { probeStatus } from './status/probe.js';
 
 export type { SettingChange } from './products.js';
 export type { FactsReport } from './run/facts.js';
@@ -73,6 +76,8 @@ export interface StatusReport {
   callbacks: { pending: number; oldestAgeSeconds: number | null; dead: number };
   /** The run that waits for a reboot one of its steps asked for, if any. */
   pausedRun: PausedRun | null;
+  /** `server.disable`: runs are stopped until `server.enable`. */
+  disabled: Disabled | null;
 }
 
 export class Agent {
@@ -233,12 +238,14 @@ export class Agent {
   // --- runs -------------------------------------------------------------------------------------
 
   /** `server.provision`: records the products to run, runs the pipeline, marks the server provisioned on success. */
-  provision(options: Omit<RunRequest, 'action'> = {}): Promise<RunOutcome> {
+  async provision(options: Omit<RunRequest, 'action'> & RunGate = {}): Promise<RunOutcome> {
+    await this.checkEnabled(options);
     return performRun(this.runContext(), { ...options, action: 'provision' });
   }
 
   /** `server.refresh`: re-applies the configuration. On a server never provisioned: nothing (null). */
-  async refresh(options: Omit<RunRequest, 'action' | 'products'> = {}): Promise<RunOutcome | null> {
+  async refresh(options: Omit<RunRequest, 'action' | 'products'> & RunGate = {}): Promise<RunOutcome | null> {
+    await this.checkEnabled(options);
     const state = await this.store.read();
     // A run waiting for its reboot (a provision too) is resumed by the timer's refresh.
     if (state.provisioned_at === null && !state.paused_run) return null;
@@ -246,12 +253,14 @@ export class Agent {
   }
 
   /** `server.mode MODE`: runs the pipeline with action mode; the mode is committed on success. */
-  changeMode(options: Omit<RunRequest, 'action'> & { mode: string }): Promise<RunOutcome> {
+  async changeMode(options: Omit<RunRequest, 'action'> & RunGate & { mode: string }): Promise<RunOutcome> {
+    await this.checkEnabled(options);
     return performRun(this.runContext(), { ...options, action: 'mode' });
   }
 
   /** `product.upgrade PRODUCT`: the new version is recorded only on success. */
-  upgrade(options: Omit<RunRequest, 'action'> & { product: string }): Promise<RunOutcome> {
+  async upgrade(options: Omit<RunRequest, 'action'> & RunGate & { product: string }): Promise<RunOutcome> {
+    await this.checkEnabled(options);
     return performRun(this.runContext(), { ...options, action: 'upgrade' });
   }
 
@@ -259,8 +268,27 @@ export class Agent {
    * `server.resume`: continue the run that waits for its reboot (once the boot id changed; else
    * 75), or end it as failed (`abandon`). No run waiting: status `nothing`, exit 0.
    */
-  resume(options: Omit<RunRequest, 'action' | 'resume'> & { abandon?: boolean } = {}): Promise<RunOutcome> {
+  async resume(options: Omit<RunRequest, 'action' | 'resume'> & RunGate & { abandon?: boolean } = {}): Promise<RunOutcome> {
+    await this.checkEnabled(options);
     return performRun(this.runContext(), { ...options, action: 'refresh', resume: options.abandon ? 'abandon' : 'continue' });
+  }
+
+  /** The gate of every run command: 75 while disabled, unless a dry run or forced (run/disable.ts). */
+  async checkEnabled(gate: RunGate = {}): Promise<void> {
+    // A state.json that cannot be read is the run's to report (and record) as it always did.
+    const state = await this.store.read().catch(() => null);
+    if (state) assertEnabled(state, gate, this.log);
+  }
+
+  /** `server.disable --reason`: stops runs until `server.enable`. */
+  disable(reason: string): Promise<{ disabled: Disabled; previous: Disabled | null }> {
+    validateReason(reason); // a usage error (64) before the config is read
+    return disableRuns(this.runContext(), reason);
+  }
+
+  /** `server.enable`: the disable it ended, or null when runs were not disabled. */
+  enable(): Promise<Disabled | null> {
+    return enableRuns(this.runContext());
   }
 
   /**
@@ -346,7 +374,8 @@ export class Agent {
     });
     if (options.report) {
       const config = this.config();
-      const body = checkupCallback(newRunId(), config.server.name, state.mode ?? config.server.defaultMode, enabledVersions(effectiveProducts(config, state)), checkup);
+      // A disabled server's checkups say so: the receiver sees why runs stopped.
+      const body = { ...checkupCallback(newRunId(), config.server.name, state.mode ?? config.server.defaultMode, enabledVersions(effectiveProducts(config, state)), checkup), disabled: state.disabled ?? null };
       if (!this.callbacks.target()) this.log.warn('--report: no [callback] url is configured; nothing was sent');
       await this.callbacks.report(body);
     }
@@ -398,7 +427,13 @@ export class Agent {
       lastCheckup: state.last_checkup,
       callbacks: await new Outbox(this.stateDir).counts(),
       pausedRun: state.paused_run ?? null,
+      disabled: state.disabled ?? null,
     };
+  }
+
+  /** `server.status --check`: what a monitor alerts on (status/); the run lock is probed, never taken. */
+  statusCheck(options: { maxAgeMs?: number | undefined; now?: number } = {}): Promise<StatusCheck> {
+    return probeStatus({ store: this.store, stateDir: this.stateDir, runLock: this.runLock }, options);
   }
 }
 

@@ -139,6 +139,22 @@ export class RunWaitingError extends BootstrapError {
   }
 }
 
+/**
+ * `server.disable` stopped runs until `server.enable`: a run command exits 75 with the one line
+ * `disabled since T by U: REASON` (`--force` runs anyway). The timer's `server.refresh` and the
+ * boot's `server.resume` print the same line and exit 0 (the CLI decides that).
+ */
+export class DisabledError extends BootstrapError {
+  constructor(readonly disabled: { since: string; by: string; reason: string }) {
+    super(DisabledError.line(disabled), ExitCode.locked, 'bootstrap server.enable allows runs again; --force runs this one anyway');
+  }
+
+  /** The one line every command shows for a disabled server. */
+  static line(d: { since: string; by: string; reason: string }): string {
+    return oneLine(`disabled since ${d.since} by ${d.by}: ${d.reason}`);
+  }
+}
+
 /** A bug. The CLI asks for a report. */
 class InternalError extends BootstrapError {
   constructor(message: string, options?: { cause?: unknown }) {

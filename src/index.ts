@@ -8,4 +8,5 @@ export { Masker } from './log/mask.js';
 export { StateStore, type StateDoc } from './state/state.js';
 export { PidLock, type LockOwner } from './lock/pid-lock.js';
 export { main } from './cli/cli.js';
+export type { StatusCheck, Problem, ProblemKind } from './status/check.js';
 export type { VerifyOutcome, VerifyRequest, StepVerdict } from './run/verify.js';

@@ -18,6 +18,8 @@ export type CallbackBody = Omit<RunSummary, 'action' | 'counts' | 'changes'> & {
   counts?: RunSummary['counts'];
   changes?: RunSummary['changes'];
   facts?: Record<string, unknown> | null;
+  /** Checkups: `server.disable`'s record while runs are disabled, else null. */
+  disabled?: { since: string; by: string; reason: string } | null;
   /** server.verify --report: the summary and each step's result. */
   verify?: VerifyCallback;
 };

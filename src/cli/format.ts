@@ -2,6 +2,7 @@
 
 import type { StatusReport } from '../agent.js';
 import type { PausedRun } from '../state/state.js';
+import { DisabledError } from '../errors.js';
 import { basename } from 'node:path';
 import { describeRefused, type Plan } from '../pipeline/plan.js';
 import type { EffectiveProduct } from '../products.js';
@@ -38,6 +39,7 @@ export function formatStatus(s: StatusReport): string {
     ['last run', s.lastRun ? `${s.lastRun.action} ${s.lastRun.status} at ${s.lastRun.finished_at} (${(s.lastRun.duration_ms / 1000).toFixed(1)} s, run ${s.lastRun.id})` : 'none'],
     ['lock', formatLock(s.lock)],
     ...(s.pausedRun ? [['reboot', formatPaused(s.pausedRun)] as [string, string]] : []),
+    ...(s.disabled ? [['disabled', `${DisabledError.line(s.disabled).replace(/^disabled /, '')}; runs exit 75 (the timer's: 0) until bootstrap server.enable`] as [string, string]] : []),
     ['heartbeat', formatCheckup(s.lastCheckup)],
     ['callbacks', `${s.callbacks.pending} pending${s.callbacks.oldestAgeSeconds !== null ? `, oldest ${s.callbacks.oldestAgeSeconds} s old` : ''}${s.callbacks.dead ? `, ${s.callbacks.dead} dead` : ''}`],
     ['state dir', s.stateDir],

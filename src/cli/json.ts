@@ -43,6 +43,7 @@ export function statusJson(s: StatusReport) {
     last_checkup: s.lastCheckup,
     callbacks: { pending: s.callbacks.pending, oldest_age_seconds: s.callbacks.oldestAgeSeconds, dead: s.callbacks.dead },
     paused_run: s.pausedRun,
+    disabled: s.disabled,
   };
 }
 

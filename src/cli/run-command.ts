@@ -1,5 +1,5 @@
 // The wiring every command that starts a run shares: its flags (--dry-run, --wait, --timeout,
-// --callback-url, --label, --detailed-exitcodes), the request they make, and SIGINT/SIGTERM wired
+// --callback-url, --label, --detailed-exitcodes, --force), the request they make, and SIGINT/SIGTERM wired
 // to the run while it goes, then its outcome printed and turned into the exit code.
 
 import type { Argv } from 'yargs';
@@ -29,8 +29,11 @@ export function runOptions(y: Argv): Argv {
     .option('timeout', { type: 'number', describe: 'bound on the whole run, in seconds (default: [phases] run_timeout)' })
     .option('callback-url', { type: 'string', describe: 'where to report the outcome (default: [callback] url)' })
     .option('label', labelOption)
-    .option('detailed-exitcodes', detailedOption);
+    .option('detailed-exitcodes', detailedOption)
+    .option('force', forceOption);
 }
+
+export const forceOption = { type: 'boolean', describe: 'run even though server.disable is in force (the server stays disabled)' } as const;
 
 export const labelOption = { type: 'string', describe: 'a label for this run (a rollout id, a batch): in its journal, callback and BOOTSTRAP_LABEL' } as const;
 
@@ -45,6 +48,7 @@ export function runRequest(args: Record<string, unknown>) {
     timeoutMs: timeout === undefined ? undefined : timeout * 1000,
     callbackUrl: args['callback-url'] as string | undefined,
     label: args['label'] as string | undefined,
+    force: Boolean(args['force']),
   };
 }
 

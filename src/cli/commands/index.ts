@@ -9,7 +9,7 @@ import { heartbeatCheckup, heartbeatGet } from './heartbeat.js';
 import { phasesList } from './phases.js';
 import { productGet, productSet, productUnset, productUpgrade } from './product.js';
 import { runsBlame, runsList, runsShow } from './runs.js';
-import { serverFacts, serverMode, serverProvision, serverRefresh, serverResume, serverStatus } from './server.js';
+import { serverDisable, serverEnable, serverFacts, serverMode, serverProvision, serverRefresh, serverResume, serverStatus } from './server.js';
 import { unitsInstall } from './units.js';
 import { serverVerify } from './verify.js';
 
@@ -32,6 +32,8 @@ export const commands: readonly Command[] = [
   heartbeatCheckup,
   callbackFlush,
   serverStatus,
+  serverDisable,
+  serverEnable,
   unitsInstall,
   completionCommand(() => commands),
 ];

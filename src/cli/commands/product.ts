@@ -6,7 +6,7 @@ import { maxValueBytes } from '../../products.js';
 import type { Command, CommandContext } from '../context.js';
 import { formatProducts, formatSettingValue } from '../format.js';
 import { settingChangesJson } from '../json.js';
-import { detailedOption, labelOption, parseWait, runAndReport, runOptions, runRequest, waitOption } from '../run-command.js';
+import { detailedOption, forceOption, labelOption, parseWait, runAndReport, runOptions, runRequest, waitOption } from '../run-command.js';
 
 export const productGet: Command = {
   usage: 'product.get [path]',
@@ -40,6 +40,7 @@ const applyOptions = {
   wait: { ...waitOption, describe: 'with --apply: wait for a running run to finish (optionally at most S seconds: --wait=S)' },
   label: labelOption,
   'detailed-exitcodes': detailedOption,
+  force: { ...forceOption, describe: 'with --apply: run even though server.disable is in force' },
 } as const;
 
 export const productSet: Command = {
@@ -55,7 +56,7 @@ export const productSet: Command = {
       .option('stdin', { type: 'boolean', describe: 'read the value of the one PRODUCT.SETTING from standard input (one trailing newline removed): a secret never shows in the process list' })
       .options(applyOptions),
   async run(ctx, args) {
-    checkApplyOnly(args);
+    await checkApplyOnly(ctx, args);
     let pairs = (args['pairs'] as unknown[]).map(String);
     if (args['stdin']) {
       if (pairs.length !== 1 || pairs[0]!.includes('=')) throw new UsageError('product.set --stdin takes one PRODUCT.SETTING, without =VALUE', 'e.g. printf %s "$PASSWORD" | bootstrap product.set haproxy.stats_password --stdin');
@@ -77,7 +78,7 @@ export const productUnset: Command = {
       .positional('names', { type: 'string', array: true, describe: 'PRODUCT.SETTING' })
       .options(applyOptions),
   async run(ctx, args) {
-    checkApplyOnly(args);
+    await checkApplyOnly(ctx, args);
     const changes = await ctx.agent().productUnset({ names: (args['names'] as unknown[]).map(String) });
     const human = changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)} (default${c.changed ? '' : ', unchanged'})`).join('\n');
     if (args['apply']) await applyAfterChange(ctx, args, human, settingChangesJson(changes));
@@ -121,10 +122,13 @@ async function readStdinValue(stdin: NodeJS.ReadableStream | undefined): Promise
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
-/** --wait, --label and --detailed-exitcodes of product.set/unset are about the run of --apply. */
-function checkApplyOnly(args: Record<string, unknown>): void {
-  if (args['apply']) return;
-  const given = ['wait', 'label', 'detailed-exitcodes'].filter((k) => args[k] !== undefined && args[k] !== false);
+/**
+ * --wait, --label, --detailed-exitcodes and --force of product.set/unset are about the run of
+ * --apply. A disabled server refuses --apply (75) before any setting is written: all or none.
+ */
+async function checkApplyOnly(ctx: CommandContext, args: Record<string, unknown>): Promise<void> {
+  if (args['apply']) return args['force'] ? undefined : ctx.agent().checkEnabled(); // forced: the run warns
+  const given = ['wait', 'label', 'detailed-exitcodes', 'force'].filter((k) => args[k] !== undefined && args[k] !== false);
   if (given.length) throw new UsageError(`--${given[0]} is for the run of --apply`, 'add --apply, or leave it out');
 }
 
@@ -135,7 +139,7 @@ function checkApplyOnly(args: Record<string, unknown>): void {
  */
 async function applyAfterChange(ctx: CommandContext, args: Record<string, unknown>, human: string, settings: ReturnType<typeof settingChangesJson>): Promise<void> {
   if (!ctx.json) ctx.print(human, null);
-  const request = { waitMs: parseWait(args['wait']), label: args['label'] as string | undefined };
+  const request = { waitMs: parseWait(args['wait']), label: args['label'] as string | undefined, force: Boolean(args['force']) };
   const outcome = await runAndReport(ctx, (signals) => ctx.agent().refresh({ ...request, ...signals }), Boolean(args['detailed-exitcodes']), { settings });
   if (outcome === null) {
     ctx.logger.warn('--apply: this server was never provisioned; the setting is saved and will apply at provisioning');
