@@ -59,6 +59,8 @@ function completionWords(ctx: CommandContext, commands: readonly Command[], kind
       const type = config.products.get(product ?? '')?.settings.get(setting ?? '')?.type;
       if (type?.kind === 'enum') return type.values;
       if (type?.kind === 'bool') return ['true', 'false'];
+      // A bounded int: its bounds, so that TAB TAB shows the range.
+      if (type?.kind === 'int') return [type.min, type.max].filter((b) => b !== undefined).map(String);
       return [];
     }
     default:
