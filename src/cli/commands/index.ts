@@ -10,7 +10,7 @@ import { phasesList } from './phases.js';
 import { productGet, productSet, productUnset, productUpgrade } from './product.js';
 import { runsBlame, runsList, runsShow } from './runs.js';
 import { serverFacts, serverMode, serverProvision, serverRefresh, serverResume, serverStatus } from './server.js';
-import { unitsInstall } from './units.js';
+import { unitsInstall, unitsUninstall } from './units.js';
 
 export const commands: readonly Command[] = [
   productGet,
@@ -31,5 +31,6 @@ export const commands: readonly Command[] = [
   callbackFlush,
   serverStatus,
   unitsInstall,
+  unitsUninstall,
   completionCommand(() => commands),
 ];
