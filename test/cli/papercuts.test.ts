@@ -129,3 +129,27 @@ describe('BOOTSTRAP_<PRODUCT>_VERSION', () => {
     }),
   );
 });
+
+describe('help shows how commands are called', () => {
+  it(
+    'a positional is listed as an argument, never also as a --flag; completion is `completion [--shell zsh]`',
+    withBox(iniWith(), async (box) => {
+      const positionals: [string, string][] = [['product.get', 'path'], ['product.set', 'pairs'], ['product.unset', 'names'], ['server.mode', 'mode'], ['runs.show', 'id'], ['heartbeat.get', 'names']];
+      for (const [command, name] of positionals) {
+        const r = await box.run([command, '--help']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, new RegExp(`^Positionals:\\n  ${name} `, 'm'), command);
+        assert.doesNotMatch(r.stdout, new RegExp(`--${name}\\b`), command);
+      }
+      const top = await box.run(['--help']);
+      assert.match(top.stdout, /^  bootstrap completion {2,}print a completion script/m);
+      assert.doesNotMatch(top.stdout, /completion \[kind\]/);
+      const own = await box.run(['completion', '--help']);
+      assert.match(own.stdout, /^bootstrap completion\n/);
+      assert.doesNotMatch(own.stdout, /--words|kind|Positionals/);
+      // What the script calls still answers; a stray word is a usage error.
+      assert.equal((await box.run(['completion', '--words', 'values', 'deepfiler.log_level'])).stdout, 'debug\ninfo\nwarn\nerror\n');
+      assert.equal((await box.run(['completion', 'values'])).code, 64);
+    }),
+  );
+});
