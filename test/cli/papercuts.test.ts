@@ -153,3 +153,29 @@ describe('help shows how commands are called', () => {
     }),
   );
 });
+
+describe('phases.list without a bootstrap.ini', () => {
+  it(
+    'lists the tree under the defaults and says so; a run still needs the ini (66); a broken ini is still 78',
+    withBox(iniWith(), async (box) => {
+      script(join(box.phasesDir, 'configure.d', '10-ok'), 'true');
+      const missing = join(box.dir, 'none.ini');
+      const r = await box.run(['phases.list', '--config', missing]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.split('\n')[0], `no ${missing}: the plan under the defaults (as with [server] alone: no_shebang = refuse, allow_insecure = false)`);
+      assert.match(r.stdout, new RegExp(`^phases dir: ${box.phasesDir}$`, 'm'));
+      assert.match(r.stdout, /^ {4}1\. 10-ok$/m);
+      const fromFlag = json(await box.run(['phases.list', '--json', '--config', missing, '--phases-dir', join(box.dir, 'elsewhere')], { env: { BOOTSTRAP_PHASES_DIR: '' } }));
+      assert.equal(fromFlag.base_dir, join(box.dir, 'elsewhere'));
+      assert.match(fromFlag.defaults, /^no .*none\.ini: the plan under the defaults/);
+      // The defaults' verdict: a file with no #! line is refused, as a run would refuse it.
+      writeFileSync(join(box.phasesDir, 'configure.d', '20-orc'), 'true\n', { mode: 0o755 });
+      const refused = await box.run(['phases.list', '--config', missing]);
+      assert.equal(refused.code, 78);
+      assert.match(refused.stderr, /20-orc: has no #! line/);
+      assert.equal((await box.run(['server.provision', '--config', missing])).code, 66);
+      writeFileSync(box.config, '[bogus]\n');
+      assert.equal((await box.run(['phases.list'])).code, 78);
+    }),
+  );
+});
