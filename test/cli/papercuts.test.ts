@@ -69,12 +69,17 @@ describe('[phases] no_shebang = bash', () => {
       assert.equal(bySh.code, 1, bySh.stderr);
       assert.deepEqual(readLines(log), []);
       writeFileSync(box.config, iniWith({ no_shebang: 'bash' }));
+      // An explorer with no #! line runs under bash too: its fact reaches the step.
+      const explorer = join(box.phasesDir, 'explorer.d', '50-shellish');
+      script(explorer, '#!/bin/sh\n');
+      writeFileSync(explorer, 'arr=(x y)\necho "${arr[1]}"\n');
+      writeFileSync(step, `${bashOnly}echo "fact $BOOTSTRAP_FACT_SHELLISH" >> "$LOG"\n`);
       const dry = await box.run(['server.provision', '--dry-run', '--json']);
       assert.equal(dry.code, 0, dry.stdout);
       assert.deepEqual(json(dry).syntax.map((s: any) => [s.step, s.interpreter, s.ok, s.message]), [['10-orc-style', 'bash', true, 'syntax ok']]);
       const byBash = await box.run(['server.provision'], { env: { LOG: log } });
       assert.equal(byBash.code, 0, byBash.stderr);
-      assert.deepEqual(readLines(log), [`bash ran ${step}`]);
+      assert.deepEqual(readLines(log), [`bash ran ${step}`, 'fact y']);
     }),
   );
 
