@@ -74,6 +74,9 @@ describe('[phases] no_shebang = bash', () => {
       script(explorer, '#!/bin/sh\n');
       writeFileSync(explorer, 'arr=(x y)\necho "${arr[1]}"\n');
       writeFileSync(step, `${bashOnly}echo "fact $BOOTSTRAP_FACT_SHELLISH" >> "$LOG"\n`);
+      // And its condition (NAME.if), also with no #! line: bash's [[ ]] decides that it runs.
+      script(`${step}.if`, '#!/bin/sh\n');
+      writeFileSync(`${step}.if`, '[[ -n "$BOOTSTRAP_ACTION" ]]\n');
       const dry = await box.run(['server.provision', '--dry-run', '--json']);
       assert.equal(dry.code, 0, dry.stdout);
       assert.deepEqual(json(dry).syntax.map((s: any) => [s.step, s.interpreter, s.ok, s.message]), [['10-orc-style', 'bash', true, 'syntax ok']]);
