@@ -10,7 +10,9 @@
 #                    BOOTSTRAP_REBOOT_FILE), its end line says B, the next k files (its check) still run, and
 #                    then nothing more: the run pauses.
 #   S <seq> <name> [<k>]   the same, with /bin/sh (no #! line, [phases] no_shebang = sh)
-#   IR|IS <seq> <name> <n>   a condition (NAME.if): exit 0 goes on, 1 skips the next n (the
+#   B <seq> <name> [<k>]   the same, with this bash (no #! line, [phases] no_shebang = bash: a new
+#                    process, as dib-run-parts' bash runs such a file, without this script's variables)
+#   IR|IS|IB <seq> <name> <n>   a condition (NAME.if): exit 0 goes on, 1 skips the next n (the
 #                    step and its check), anything else fails as a step does
 #   C                clear the failed state
 # Each file gets BOOTSTRAP_CHANGES, an empty file of its own (CHANGES/<tag>.<seq>), to report
@@ -73,6 +75,7 @@ while IFS=' ' read -r -u 3 op seq name skip; do
     running=$seq
     case $op in
       *S) /bin/sh "$dir/$name" 2>&1 3<&- 4>&- ;;
+      *B) "$BASH" --noprofile --norc "$dir/$name" 2>&1 3<&- 4>&- ;;
       *) "$dir/$name" 2>&1 3<&- 4>&- ;;
     esac
     rc=$?

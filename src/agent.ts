@@ -4,7 +4,7 @@
 // needs of them as a RunContext (run/context.ts): the run lifecycle is run/, below it.
 
 import { join, resolve } from 'node:path';
-import { loadConfig, type Config, type HeartbeatSpec } from './config/config.js';
+import { loadConfig, parseConfig, type Config, type HeartbeatSpec } from './config/config.js';
 import { readSecret, type FlushReport } from './callback/deliver.js';
 import { Outbox } from './callback/outbox.js';
 import { CallbackReporter, type QueueOptions } from './callback/reporter.js';
@@ -119,9 +119,13 @@ export class Agent {
 
   /** --phases-dir > BOOTSTRAP_PHASES_DIR > OS_REFRESH_CONFIG_BASE_DIR (os-refresh-config's) > ini > default. */
   get phasesDir(): string {
+    return this.phasesDirWith(() => this.config());
+  }
+
+  private phasesDirWith(config: () => Config): string {
     return resolve(
       this.cwd,
-      this.options.phasesDir ?? nonEmpty(this.env['BOOTSTRAP_PHASES_DIR']) ?? nonEmpty(this.env['OS_REFRESH_CONFIG_BASE_DIR']) ?? this.config().server.phasesDir ?? defaultPaths.phasesDir,
+      this.options.phasesDir ?? nonEmpty(this.env['BOOTSTRAP_PHASES_DIR']) ?? nonEmpty(this.env['OS_REFRESH_CONFIG_BASE_DIR']) ?? config().server.phasesDir ?? defaultPaths.phasesDir,
     );
   }
 
@@ -302,6 +306,17 @@ export class Agent {
   /** `phases.list`: the plan, with every skipped file and why. */
   phasesList(): Plan {
     return planOf({ config: this.config(), phasesDir: this.phasesDir, env: this.env });
+  }
+
+  /**
+   * `phases.list` with no bootstrap.ini (a tree to look at before writing one): the plan under
+   * the defaults a `[server]`-only ini gives (no_shebang = refuse, allow_insecure = false), in
+   * the phases dir of --phases-dir, the environment or the default; and its verdict.
+   */
+  phasesListWithoutConfig(): { plan: Plan; refusal: BootstrapError | null } {
+    const config = parseConfig('[server]\n', this.configFile);
+    const plan = planOf({ config, phasesDir: this.phasesDirWith(() => config), env: this.env });
+    return { plan, refusal: planRefusal(plan, config.phases.allowInsecure) };
   }
 
   /** The verdict a run would give the plan (77/78 naming every refused file), or null. */

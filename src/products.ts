@@ -4,7 +4,7 @@
 // name a setting has in a step's environment.
 
 import type { Config, ProductSpec, SettingSpec } from './config/config.js';
-import { formatSettingType, parseSettingValue, type SettingValue } from './config/setting-types.js';
+import { formatSettingType, parseSettingValue, productEnvName, type SettingValue } from './config/setting-types.js';
 import { DataError, UsageError } from './errors.js';
 import type { StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
@@ -67,7 +67,12 @@ export interface Assignment {
 
 /** `BOOTSTRAP_<PRODUCT>_<SETTING>`: upper case, any other character → `_`. */
 export function settingEnvName(product: string, setting: string): string {
-  return `BOOTSTRAP_${product}_${setting}`.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
+  return productEnvName(product, setting);
+}
+
+/** `BOOTSTRAP_<PRODUCT>_VERSION`: the product's version (an upgrade's target), for every enabled product. */
+export function versionEnvName(product: string): string {
+  return productEnvName(product, 'version');
 }
 
 /** Validates every `PRODUCT.SETTING=VALUE` before anything is written; VALUE may contain `=`. */

@@ -9,7 +9,7 @@ import { ExitCode, UsageError, oneLine, showControls, toBootstrapError } from '.
 import { createLogger, type Logger } from '../log/log.js';
 import { readVersion } from '../version.js';
 import { commands } from './commands/index.js';
-import { commandName, globalKeys, type CliIo, type Command, type CommandContext } from './context.js';
+import { commandName, globalKeys, positionalNames, type CliIo, type Command, type CommandContext } from './context.js';
 import { closest, describeChoices } from '../util/suggest.js';
 import { Progress } from './progress.js';
 import { withSchema } from './json.js';
@@ -159,7 +159,9 @@ function buildParser(argv: string[], io: CliIo): Argv {
     y = y.command(command.usage, command.describe, (b: Argv) => {
       const built = command.builder ? command.builder(b) : b;
       // The command's own options first, then the global ones.
-      const own = Object.keys((built as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key).filter((k) => !globalKeys.includes(k) && !['help', 'version', 'q', 'v', 'h', '$0', '_'].includes(k));
+      // Positionals are arguments (listed under Positionals), not `--pairs` flags.
+      const skip = [...globalKeys, ...positionalNames(command), 'help', 'version', 'q', 'v', 'h', '$0', '_'];
+      const own = Object.keys((built as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key).filter((k) => !skip.includes(k));
       const grouped = own.length ? built.group(own, `${commandName(command)} options:`) : built;
       return grouped.group([...globalKeys, 'help', 'version'], 'Global options:').epilog(examplesText(command.examples));
     });

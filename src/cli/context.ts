@@ -47,3 +47,8 @@ export const globalKeys = ['config', 'state-dir', 'phases-dir', 'json', 'log-lev
 export function commandName(command: Pick<Command, 'usage'>): string {
   return command.usage.split(' ')[0]!;
 }
+
+/** The command's positionals (`pairs` of `product.set <pairs..>`): arguments, never flags in help or completion. */
+export function positionalNames(command: Pick<Command, 'usage'>): string[] {
+  return [...command.usage.matchAll(/[<[](\w+)/g)].map((m) => m[1]!);
+}

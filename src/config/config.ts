@@ -8,7 +8,7 @@ import { packageRoot } from '../version.js';
 import { parse as parseIni } from 'ini';
 import { ConfigError, ConfigMissingError, PermissionDeniedError } from '../errors.js';
 import { describeChoices } from '../util/suggest.js';
-import { formatSettingType, parseSettingType, parseSettingValue, type SettingType, type SettingValue } from './setting-types.js';
+import { formatSettingType, parseSettingType, parseSettingValue, productEnvName, type SettingType, type SettingValue } from './setting-types.js';
 import { scanIni, type IniScan } from './ini-scan.js';
 import { splitCommand } from './command-line.js';
 import { parseHeartbeat, type HeartbeatSpec } from '../heartbeat/kinds.js';
@@ -45,8 +45,8 @@ export interface PhasesConfig {
   healthTimeoutMs: number;
   keepRuns: number;
   allowInsecure: boolean;
-  /** A step with no #! line: refused, or run with /bin/sh as os-refresh-config (bash) would. */
-  noShebang: 'refuse' | 'sh';
+  /** A step with no #! line: refused, or run with /bin/sh, or with bash (what os-refresh-config's dib-run-parts does). */
+  noShebang: 'refuse' | 'sh' | 'bash';
   /** os-refresh-config's lock file: held too while a run runs, when it exists ('' to ignore). */
   orcLockfile: string;
   /** What a run runs after it paused for a reboot a step asked for (argv, no shell). */
@@ -276,7 +276,7 @@ function readPhases(r: Reader, sec: Record<string, unknown>): PhasesConfig {
     throw new ConfigError(`[phases] backout: '${backout}' is not one of failed, all, none`);
   }
   const noShebang = r.str(sec, n, 'no_shebang') || 'refuse';
-  if (noShebang !== 'refuse' && noShebang !== 'sh') throw new ConfigError(`[phases] no_shebang: '${noShebang}' is not one of refuse, sh`);
+  if (noShebang !== 'refuse' && noShebang !== 'sh' && noShebang !== 'bash') throw new ConfigError(`[phases] no_shebang: '${noShebang}' is not one of refuse, sh, bash`, 'bash runs them as os-refresh-config does');
   const orc = r.str(sec, n, 'orc_lockfile');
   return {
     scriptTimeoutMs: r.seconds(sec, n, 'script_timeout', 1800),
@@ -344,7 +344,27 @@ function readProducts(r: Reader, all: Record<string, unknown>, file: string): Ma
     }
     products.set(name, { name, version: r.str(sec, where, 'version') || undefined, settings });
   }
+  checkEnvNames(products);
   return products;
+}
+
+/**
+ * Each product's version and settings reach steps as `BOOTSTRAP_<PRODUCT>_<NAME>`: two that
+ * give the same name would hide one another, so they are refused (78) naming both. A setting
+ * named `version` is refused first: BOOTSTRAP_<PRODUCT>_VERSION is the product's version.
+ */
+function checkEnvNames(products: Map<string, ProductSpec>): void {
+  const seen = new Map<string, string>();
+  for (const p of products.values()) {
+    const version = `[product.${p.name}] version`;
+    const names: [string, string][] = [[productEnvName(p.name, 'version'), version], ...[...p.settings.keys()].map((k): [string, string] => [productEnvName(p.name, k), `[product.${p.name}.settings] ${k}`])];
+    for (const [name, what] of names) {
+      const other = seen.get(name);
+      if (other === version) throw new ConfigError(`${what}: a setting may not be named version: steps get the product's version as ${name}`, 'rename the setting (e.g. app_version)');
+      if (other) throw new ConfigError(`${what}: steps would get it as ${name}, as ${other}`, 'rename one of them');
+      seen.set(name, what);
+    }
+  }
 }
 
 function readSetting(r: Reader, product: string, key: string, sec: Record<string, unknown>): SettingSpec {
@@ -352,10 +372,11 @@ function readSetting(r: Reader, product: string, key: string, sec: Record<string
   if (!namePattern.test(key)) throw new ConfigError(`[${where}] ${key}: not a valid setting name`, 'use letters, digits, - and _');
   if (isSection(sec[key])) throw new ConfigError(`[${where}.${key}]: settings have no subsections`);
   const spec = r.str(sec, where, key) ?? '';
-  const m = /^(enum\([^()]*\)|[a-z]+)(?::(.*))?$/s.exec(spec);
+  const m = /^([a-z]+(?:\([^()]*\))?)(?::(.*))?$/s.exec(spec);
   const type = m ? parseSettingType(m[1]!) : null;
+  if (type && 'error' in type) throw new ConfigError(`[${where}] ${key}: ${type.error}`, 'write int(MIN..MAX), int(MIN..) or int(..MAX) with MIN <= MAX');
   if (!m || !type) {
-    throw new ConfigError(`[${where}] ${key}: '${spec}' is not a setting type`, `write TYPE[:DEFAULT] with TYPE one of string, int, bool, port, path, url, enum(a|b), secret`);
+    throw new ConfigError(`[${where}] ${key}: '${spec}' is not a setting type`, `write TYPE[:DEFAULT] with TYPE one of string, int, int(MIN..MAX), bool, port, path, url, enum(a|b), secret`);
   }
   let dflt: SettingValue | undefined;
   if (m[2] !== undefined) {

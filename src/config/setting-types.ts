@@ -6,11 +6,15 @@ import { isAbsolute } from 'node:path';
 export type SettingValue = string | number | boolean;
 
 export type SettingType =
-  | { kind: 'string' | 'int' | 'bool' | 'port' | 'path' | 'url' | 'secret' }
+  | { kind: 'string' | 'bool' | 'port' | 'path' | 'url' | 'secret' }
+  | { kind: 'int'; min?: number | undefined; max?: number | undefined }
   | { kind: 'enum'; values: string[] };
 
-/** Parses `int`, `enum(a|b)` ... Returns null when it is not a type. */
-export function parseSettingType(text: string): SettingType | null {
+/**
+ * Parses `int`, `int(1..100)`, `int(0..)`, `int(..-1)`, `enum(a|b)` ... Returns null when it is
+ * not a type, or the reason when it is one written wrong (bounds MIN > MAX).
+ */
+export function parseSettingType(text: string): SettingType | null | { error: string } {
   const t = text.trim();
   const enumMatch = /^enum\(([^()]*)\)$/.exec(t);
   if (enumMatch) {
@@ -18,6 +22,8 @@ export function parseSettingType(text: string): SettingType | null {
     if (values.length === 0 || values.some((v) => v === '')) return null;
     return { kind: 'enum', values };
   }
+  const intMatch = /^int\(([^()]*)\)$/.exec(t);
+  if (intMatch) return parseIntBounds(intMatch[1]!);
   switch (t) {
     case 'string':
     case 'int':
@@ -32,8 +38,27 @@ export function parseSettingType(text: string): SettingType | null {
   }
 }
 
+/** `MIN..MAX`, `MIN..` or `..MAX` (integers, negative allowed): at least one bound, MIN <= MAX. */
+function parseIntBounds(text: string): SettingType | null | { error: string } {
+  const m = /^\s*([-+]?\d+)?\s*\.\.\s*([-+]?\d+)?\s*$/.exec(text);
+  if (!m || (m[1] === undefined && m[2] === undefined)) return null;
+  const [min, max] = [m[1], m[2]].map((b) => (b === undefined ? undefined : Number(b)));
+  if ([min, max].some((b) => b !== undefined && !Number.isSafeInteger(b))) return { error: `the bounds of int(${text}) must be integers of at most 15 digits` };
+  if (min !== undefined && max !== undefined && min > max) return { error: `int(${text}): the lower bound ${min} is above the upper bound ${max}` };
+  return { kind: 'int', min, max };
+}
+
 export function formatSettingType(type: SettingType): string {
-  return type.kind === 'enum' ? `enum(${type.values.join('|')})` : type.kind;
+  if (type.kind === 'enum') return `enum(${type.values.join('|')})`;
+  if (type.kind === 'int' && (type.min !== undefined || type.max !== undefined)) return `int(${type.min ?? ''}..${type.max ?? ''})`;
+  return type.kind;
+}
+
+/** The bounds of an int, in words: `from 1 to 100000`, `of at least 0`, `of at most -1`. */
+function describeBounds(min: number | undefined, max: number | undefined): string {
+  if (min !== undefined && max !== undefined) return `an integer from ${min} to ${max}`;
+  if (min !== undefined) return `an integer of at least ${min}`;
+  return max !== undefined ? `an integer of at most ${max}` : 'an integer';
 }
 
 const trueWords = new Set(['true', 'yes', 'on', '1']);
@@ -50,7 +75,8 @@ export function parseSettingValue(type: SettingType, text: string): ParseResult 
       return { ok: true, value: text };
     case 'int': {
       const n = /^[-+]?\d+$/.test(text.trim()) ? Number(text.trim()) : NaN;
-      return Number.isSafeInteger(n) ? { ok: true, value: n } : { ok: false, expected: 'an integer' };
+      const inBounds = (type.min === undefined || n >= type.min) && (type.max === undefined || n <= type.max);
+      return Number.isSafeInteger(n) && inBounds ? { ok: true, value: n } : { ok: false, expected: describeBounds(type.min, type.max) };
     }
     case 'port': {
       const n = /^\d+$/.test(text.trim()) ? Number(text.trim()) : NaN;
@@ -83,4 +109,12 @@ function isUrl(text: string): boolean {
 /** How a value reaches a step's environment. */
 export function settingValueToEnv(value: SettingValue): string {
   return typeof value === 'string' ? value : String(value);
+}
+
+/**
+ * A product's variable in a step's environment: `BOOTSTRAP_<PRODUCT>_<NAME>`, upper case, any
+ * other character → `_`. NAME is a setting, or VERSION (the product's version).
+ */
+export function productEnvName(product: string, name: string): string {
+  return `BOOTSTRAP_${product}_${name}`.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
 }

@@ -8,11 +8,12 @@
 
 import type { RawStepResult } from '../pipeline/launcher.js';
 import { Tail } from '../pipeline/output.js';
-import { factName, type PlannedStep } from '../pipeline/plan.js';
+import { factName, type PlannedStep, type ShellFiles } from '../pipeline/plan.js';
 import { failureOf, toStepRecord, type Failure } from '../pipeline/step-result.js';
 import type { StepRecord } from '../state/journal.js';
 import type { Masker } from '../log/mask.js';
 import { runChild } from '../util/child.js';
+import { bashPath } from '../util/process.js';
 import { factsSchema, parseFact, type Facts, type FactsStore } from './facts.js';
 
 /** Most explorers wait on a command, not on a CPU: this many at once, whatever the CPU count. */
@@ -27,8 +28,8 @@ export interface ExplorerOptions {
   deadline?: number | undefined;
   killGraceMs: number;
   signal?: AbortSignal | undefined;
-  /** Files with no #! line to run with /bin/sh. */
-  viaSh: ReadonlySet<string>;
+  /** Files with no #! line to run with a shell, and which (sh or bash). */
+  viaSh: ShellFiles;
   onLine: (source: string, line: string) => void;
   masker: Masker;
 }
@@ -65,7 +66,7 @@ async function runExplorers(explorers: PlannedStep[], o: ExplorerOptions): Promi
 
 async function runOne(step: PlannedStep, o: ExplorerOptions): Promise<{ raw: RawStepResult; stdout: string }> {
   const startedAt = new Date();
-  const [file, args] = o.viaSh.has(step.path) ? ['/bin/sh', [step.path]] : [step.path, []];
+  const [file, args] = o.viaSh.has(step.path) ? [o.viaSh.shell === 'bash' ? (bashPath(o.env) ?? 'bash') : '/bin/sh', [step.path]] : [step.path, []];
   const tail = new Tail();
   const source = `explorer/${step.name}`;
   const timeoutMs = Math.max(0, Math.min(o.timeoutMs, o.deadline === undefined ? Infinity : o.deadline - Date.now()));

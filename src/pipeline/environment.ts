@@ -10,7 +10,7 @@ import { bashPath } from '../util/process.js';
 import { spawnSizeProblem } from '../util/env-size.js';
 import type { TextMasker } from './output.js';
 import { settingValueToEnv } from '../config/setting-types.js';
-import { settingEnvName, type EffectiveProduct } from '../products.js';
+import { settingEnvName, versionEnvName, type EffectiveProduct } from '../products.js';
 import type { PhasesConfig } from '../config/config.js';
 import type { Logger } from '../log/log.js';
 import type { Plan, PhasePlan } from './plan.js';
@@ -58,6 +58,9 @@ export function runEnvironment(base: NodeJS.ProcessEnv, info: RunInfo): NodeJS.P
     env['BOOTSTRAP_VERSION'] = info.version ?? '';
     env['BOOTSTRAP_VERSION_PREVIOUS'] = info.versionPrevious ?? '';
   }
+  // Every enabled product's version (an upgrade's: its target), on every action. Config
+  // refuses a setting whose name would be the same variable (config.ts: checkEnvNames).
+  for (const p of enabled) env[versionEnvName(p.name)] = p.version ?? '';
   for (const p of info.products) {
     for (const s of p.settings) {
       // Secrets never go to the environment: steps read them from BOOTSTRAP_CONFIG_JSON (0600).

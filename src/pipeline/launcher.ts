@@ -33,6 +33,7 @@ import { bashPath, childrenOf, endProcesses, isProcessAlive, signalPid, sleep } 
 import { LineSplitter, Tail, readChanges, type TextMasker } from './output.js';
 import { statfsSync } from 'node:fs';
 import { packageRoot } from '../version.js';
+import { ShellFiles } from './plan.js';
 
 export interface RawStepResult {
   exitCode: number | null;
@@ -72,8 +73,8 @@ export interface LauncherOptions {
    * (setsid and double-forked children included) besides the step's own group.
    */
   marker?: string | null;
-  /** Files with no #! line to run with /bin/sh ([phases] no_shebang = sh). */
-  viaSh?: ReadonlySet<string>;
+  /** Files with no #! line to run with a shell ([phases] no_shebang = sh | bash), and which. */
+  viaSh?: ShellFiles;
   /** A dir of ours (0700) for each file's BOOTSTRAP_CHANGES; none: /dev/null. */
   changesDir?: string | null;
   /** Masks secrets in what the files print and report, as it comes in. */
@@ -132,7 +133,7 @@ export class Launcher {
   private relayPid: number | null = null;
 
   private readonly marker: string | null;
-  private readonly viaSh: ReadonlySet<string>;
+  private readonly viaSh: ShellFiles;
   private readonly changesDir: string | null;
   private readonly masker: TextMasker;
 
@@ -143,7 +144,7 @@ export class Launcher {
   ) {
     this.masker = options.masker;
     this.marker = options.marker ?? null;
-    this.viaSh = options.viaSh ?? new Set();
+    this.viaSh = options.viaSh ?? new ShellFiles();
     this.changesDir = options.changesDir ?? null;
     const bash = bashPath(env);
     // A file of the package, not a string for `bash -c`: see the end of the script.
@@ -209,7 +210,7 @@ export class Launcher {
     this.jobs.set(seq, job);
     this.queue.push(seq);
     if (this.queue.length === 1) this.started(job);
-    const runner = this.viaSh.has(path) ? 'S' : 'R';
+    const runner = !this.viaSh.has(path) ? 'R' : this.viaSh.shell === 'bash' ? 'B' : 'S';
     this.commands.write(how.condition === undefined ? `${runner} ${seq} ${basename(path)} ${how.companions ?? 0}\n` : `I${runner} ${seq} ${basename(path)} ${how.condition}\n`);
     return finished.then(async () => {
       if (job.killing) await job.killing; // nothing the step started is left running

@@ -66,13 +66,20 @@ export interface Plan {
   explorers: PhasePlan;
   /** Files and dirs that make the whole run refuse to start (unless allow_insecure, for `insecure`). */
   refused: RefusedFile[];
-  /** Files with no `#!` line that run with /bin/sh (`[phases] no_shebang = sh`). */
-  viaSh: Set<string>;
+  /** Files with no `#!` line that run with a shell (`[phases] no_shebang = sh | bash`). */
+  viaSh: ShellFiles;
+}
+
+/** Files with no `#!` line, and the shell they run with: `sh` (/bin/sh) or `bash` (as dib-run-parts does). */
+export class ShellFiles extends Set<string> {
+  constructor(readonly shell: 'sh' | 'bash' = 'sh') {
+    super();
+  }
 }
 
 export interface PlanOptions {
-  /** A step with no `#!` line that is no program: refused (default), or run with /bin/sh. */
-  noShebang?: 'refuse' | 'sh';
+  /** A step with no `#!` line that is no program: refused (default), or run with /bin/sh or bash. */
+  noShebang?: 'refuse' | 'sh' | 'bash';
   /** Programs named in bootstrap.ini, judged as steps are; `env` gives the PATH they are found on. */
   programs?: readonly ConfiguredProgram[];
   env?: NodeJS.ProcessEnv;
@@ -89,9 +96,9 @@ export function planPhases(baseDir: string, options: PlanOptions = {}): Plan {
     error: scanPhaseDir('error', join(baseDir, 'error.d'), stats),
     explorers: scanPhaseDir('explorer', join(baseDir, 'explorer.d'), stats),
     refused: [],
-    viaSh: new Set(),
+    viaSh: new ShellFiles(options.noShebang === 'bash' ? 'bash' : 'sh'),
   };
-  plan.refused = findRefused(plan, stats, options.noShebang === 'sh', options.programs ?? [], options.env ?? process.env);
+  plan.refused = findRefused(plan, stats, options.noShebang === 'sh' || options.noShebang === 'bash', options.programs ?? [], options.env ?? process.env);
   return plan;
 }
 
@@ -198,7 +205,7 @@ export function refusalOf(all: readonly RefusedFile[], allowInsecure: boolean): 
   if (refused.some((r) => r.kind === 'insecure')) {
     return new PermissionDeniedError(`refusing to run ${refused.length} file${refused.length === 1 ? '' : 's'}: ${list}`, 'chmod go-w them and chown them to root, or set [phases] allow_insecure = true for development');
   }
-  return new ConfigError(`refusing to run ${refused.length} file${refused.length === 1 ? '' : 's'}: ${list}`, 'add a #! line such as #!/bin/sh, or set [phases] no_shebang = sh to run such files with /bin/sh as os-refresh-config does');
+  return new ConfigError(`refusing to run ${refused.length} file${refused.length === 1 ? '' : 's'}: ${list}`, 'add a #! line such as #!/bin/bash; or set [phases] no_shebang = bash to run such files with bash as os-refresh-config does, or set [phases] no_shebang = sh to run such files with /bin/sh');
 }
 
 /** `PATH: REASON`, with the ini key that names it for a configured program. */

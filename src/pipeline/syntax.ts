@@ -46,7 +46,7 @@ export async function checkSyntax(plan: Plan): Promise<SyntaxResult[]> {
     files.map(async (f) => {
       let interpreter: string | null;
       try {
-        interpreter = plan.viaSh.has(f.path) ? 'sh' : shebangInterpreter(f.path);
+        interpreter = plan.viaSh.has(f.path) ? plan.viaSh.shell : shebangInterpreter(f.path);
       } catch (err) {
         return { ...f, interpreter: null, ok: false, message: `cannot read it: ${(err as Error).message}` };
       }

@@ -59,7 +59,7 @@ describe('product.get / product.set / product.unset', () => {
   for (const [args, code, pattern] of [
     [['product.set', 'haproxyy.maxconn=1'], 65, /unknown product 'haproxyy' \(known: deepfiler, haproxy; did you mean haproxy\?\)/],
     [['product.set', 'haproxy.maxcon=1'], 65, /unknown setting 'haproxy\.maxcon' \(haproxy has: bind_port, maxconn, stats_password; did you mean maxconn\?\)/],
-    [['product.set', 'haproxy.maxconn=lots'], 65, /haproxy\.maxconn: value 'lots' is not an integer \(haproxy\.maxconn is of type int\)/],
+    [['product.set', 'haproxy.maxconn=lots'], 65, /haproxy\.maxconn: value 'lots' is not an integer from 1 to 100000 \(haproxy\.maxconn is of type int\(1\.\.100000\)\)/],
     [['product.set', 'haproxy.bind_port=0'], 65, /is not a port number from 1 to 65535/],
     [['product.set', 'deepfiler.log_level=loud'], 65, /is not one of debug, info, warn, error/],
     [['product.set', '='], 64, /'=…' is not PRODUCT\.SETTING=VALUE/],

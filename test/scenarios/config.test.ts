@@ -36,7 +36,7 @@ describe('config: bootstrap.ini', () => {
     assert.equal(c.phases.backout, 'failed');
     const haproxy = c.products.get('haproxy')!;
     assert.equal(haproxy.version, '2.6');
-    assert.deepEqual(haproxy.settings.get('maxconn'), { product: 'haproxy', name: 'maxconn', type: { kind: 'int' }, default: 4096 });
+    assert.deepEqual(haproxy.settings.get('maxconn'), { product: 'haproxy', name: 'maxconn', type: { kind: 'int', min: 1, max: 100000 }, default: 4096 });
     assert.equal(haproxy.settings.get('stats_password')!.default, undefined);
     assert.deepEqual(c.products.get('deepfiler')!.settings.get('log_level')!.type, { kind: 'enum', values: ['debug', 'info', 'warn', 'error'] });
     assert.equal(beat(c, 'haproxy', 'haproxy').socket, '/run/haproxy/admin.sock');

@@ -4,12 +4,13 @@
 
 import yargs from 'yargs';
 import { UsageError } from '../../errors.js';
-import { commandName, globalKeys, type Command, type CommandContext } from '../context.js';
+import { commandName, globalKeys, positionalNames, type Command, type CommandContext } from '../context.js';
 
 /** The completion command; `commands()` is the command list, in help order (index.ts). */
 export function completionCommand(commands: () => readonly Command[]): Command {
   return {
-    usage: 'completion [kind] [arg]',
+    // `completion [--shell zsh]` is how people call it; the script's own `--words KIND [ARG]` is hidden.
+    usage: 'completion',
     describe: 'print a completion script for bash (source it, or save it to /etc/bash_completion.d/bootstrap), or for zsh with --shell zsh',
     examples: [
       ['$0 completion > /etc/bash_completion.d/bootstrap', 'install completion for bash'],
@@ -17,17 +18,18 @@ export function completionCommand(commands: () => readonly Command[]): Command {
     ],
     builder: (y) =>
       y
-        .positional('kind', { type: 'string', describe: 'with --words: products, settings, values, heartbeats, modes or flags' })
-        .positional('arg', { type: 'string', describe: 'with --words: the PRODUCT.SETTING (values) or the command (flags)' })
         .option('shell', { type: 'string', choices: ['bash', 'zsh'], describe: 'the shell (default bash)' })
-        .option('words', { type: 'boolean', hidden: true, describe: 'print the words to complete, for the script' }),
+        // KIND [ARG]: products, settings, values PRODUCT.SETTING, heartbeats, modes or flags COMMAND.
+        .option('words', { type: 'string', array: true, hidden: true, describe: 'print the words to complete, for the script' }),
     async run(ctx, args) {
-      if (!args['words']) {
+      const words = args['words'] as string[] | undefined;
+      if (!words) {
         const script = completionScript(commands().map(commandName));
         ctx.io.stdout.write(args['shell'] === 'zsh' ? `# zsh completion for bootstrap: source it from ~/.zshrc\nautoload -U +X bashcompinit && bashcompinit\n${script}` : script);
         return;
       }
-      ctx.io.stdout.write(`${completionWords(ctx, commands(), String(args['kind'] ?? 'settings'), args['arg'] as string | undefined).join('\n')}\n`);
+      if (words.length > 2) throw new UsageError(`completion --words: unexpected '${words[2]}'`, 'KIND [ARG]');
+      ctx.io.stdout.write(`${completionWords(ctx, commands(), words[0] ?? 'settings', words[1]).join('\n')}\n`);
     },
   };
 }
@@ -39,7 +41,7 @@ function completionWords(ctx: CommandContext, commands: readonly Command[], kind
     const command = commands.find((c) => commandName(c) === arg);
     const built = command?.builder?.(yargs([])) as unknown as { getOptions(): { key: Record<string, unknown>; hiddenOptions: string[] } } | undefined;
     const opts = built?.getOptions();
-    const positional = command ? [...command.usage.matchAll(/[<[](\w+)/g)].map((m) => m[1]!) : [];
+    const positional = command ? positionalNames(command) : [];
     const own = opts ? Object.keys(opts.key).filter((k) => k.length > 1 && !positional.includes(k) && !opts.hiddenOptions.includes(k) && !['help', 'version', '$0'].includes(k)) : [];
     return [...own, ...globalKeys, 'help'].map((f) => `--${f}`);
   }
@@ -59,6 +61,8 @@ function completionWords(ctx: CommandContext, commands: readonly Command[], kind
       const type = config.products.get(product ?? '')?.settings.get(setting ?? '')?.type;
       if (type?.kind === 'enum') return type.values;
       if (type?.kind === 'bool') return ['true', 'false'];
+      // A bounded int: its bounds, so that TAB TAB shows the range.
+      if (type?.kind === 'int') return [type.min, type.max].filter((b) => b !== undefined).map(String);
       return [];
     }
     default:

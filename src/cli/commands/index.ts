@@ -10,7 +10,7 @@ import { phasesList } from './phases.js';
 import { productGet, productSet, productUnset, productUpgrade } from './product.js';
 import { runsBlame, runsList, runsShow } from './runs.js';
 import { serverDisable, serverEnable, serverFacts, serverMode, serverProvision, serverRefresh, serverResume, serverStatus } from './server.js';
-import { unitsInstall } from './units.js';
+import { unitsInstall, unitsUninstall } from './units.js';
 import { serverVerify } from './verify.js';
 
 export const commands: readonly Command[] = [
@@ -35,5 +35,6 @@ export const commands: readonly Command[] = [
   serverDisable,
   serverEnable,
   unitsInstall,
+  unitsUninstall,
   completionCommand(() => commands),
 ];
