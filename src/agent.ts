@@ -27,6 +27,7 @@ import { maskSecrets, planOf, registerSecrets, trustedChecks, type RunContext } 
 import { FactsStore } from './facts/facts.js';
 import { blameRun, blameRuns, type RunBlame, type StepStats } from './state/blame.js';
 import { JournalStore, newRunId, type RunJournal } from './state/journal.js';
+import { writeMetrics, type MetricsKind } from './metrics/index.js';
 
 export type { SettingChange } from './products.js';
 export type { FactsReport } from './run/facts.js';
@@ -232,25 +233,31 @@ export class Agent {
 
   /** `server.provision`: records the products to run, runs the pipeline, marks the server provisioned on success. */
   provision(options: Omit<RunRequest, 'action'> = {}): Promise<RunOutcome> {
-    return performRun(this.runContext(), { ...options, action: 'provision' });
+    return this.withMetrics('run', () => performRun(this.runContext(), { ...options, action: 'provision' }), options.dryRun);
   }
 
   /** `server.refresh`: re-applies the configuration. On a server never provisioned: nothing (null). */
-  async refresh(options: Omit<RunRequest, 'action' | 'products'> = {}): Promise<RunOutcome | null> {
-    const state = await this.store.read();
-    // A run waiting for its reboot (a provision too) is resumed by the timer's refresh.
-    if (state.provisioned_at === null && !state.paused_run) return null;
-    return performRun(this.runContext(), { ...options, action: 'refresh' });
+  refresh(options: Omit<RunRequest, 'action' | 'products'> = {}): Promise<RunOutcome | null> {
+    return this.withMetrics(
+      'run',
+      async () => {
+        const state = await this.store.read();
+        // A run waiting for its reboot (a provision too) is resumed by the timer's refresh.
+        if (state.provisioned_at === null && !state.paused_run) return null;
+        return performRun(this.runContext(), { ...options, action: 'refresh' });
+      },
+      options.dryRun,
+    );
   }
 
   /** `server.mode MODE`: runs the pipeline with action mode; the mode is committed on success. */
   changeMode(options: Omit<RunRequest, 'action'> & { mode: string }): Promise<RunOutcome> {
-    return performRun(this.runContext(), { ...options, action: 'mode' });
+    return this.withMetrics('run', () => performRun(this.runContext(), { ...options, action: 'mode' }), options.dryRun);
   }
 
   /** `product.upgrade PRODUCT`: the new version is recorded only on success. */
   upgrade(options: Omit<RunRequest, 'action'> & { product: string }): Promise<RunOutcome> {
-    return performRun(this.runContext(), { ...options, action: 'upgrade' });
+    return this.withMetrics('run', () => performRun(this.runContext(), { ...options, action: 'upgrade' }), options.dryRun);
   }
 
   /**
@@ -258,7 +265,7 @@ export class Agent {
    * 75), or end it as failed (`abandon`). No run waiting: status `nothing`, exit 0.
    */
   resume(options: Omit<RunRequest, 'action' | 'resume'> & { abandon?: boolean } = {}): Promise<RunOutcome> {
-    return performRun(this.runContext(), { ...options, action: 'refresh', resume: options.abandon ? 'abandon' : 'continue' });
+    return this.withMetrics('run', () => performRun(this.runContext(), { ...options, action: 'refresh', resume: options.abandon ? 'abandon' : 'continue' }));
   }
 
   /** `phases.list`: the plan, with every skipped file and why. */
@@ -325,7 +332,11 @@ export class Agent {
   }
 
   /** `heartbeat.checkup`: every check in parallel; the result is kept as last_checkup. */
-  async heartbeatCheckup(options: { report?: boolean } = {}): Promise<Checkup> {
+  heartbeatCheckup(options: { report?: boolean } = {}): Promise<Checkup> {
+    return this.withMetrics('heartbeat', () => this.checkup(options));
+  }
+
+  private async checkup(options: { report?: boolean }): Promise<Checkup> {
     if (options.report) readSecret(this.config().callback.secretFile); // refuse a bad key before checking anything
     const specs = trustedChecks({ config: this.config(), env: this.env, log: this.log }, this.heartbeatSpecs());
     await registerSecrets({ config: this.config(), log: this.log, store: this.store });
@@ -361,7 +372,27 @@ export class Agent {
 
   /** `callback.flush`: delivers what waits, oldest first, within `budgetMs` (default [callback] timeout). */
   flushCallbacks(options: { budgetMs?: number; lockWaitMs?: number } = {}): Promise<FlushReport> {
-    return this.callbacks.flush(options);
+    return this.withMetrics('run', () => this.callbacks.flush(options));
+  }
+
+  // --- metrics ---------------------------------------------------------------------------------
+
+  /**
+   * Rewrites node_exporter's textfile of `kind` from state.json and the outbox (metrics/); off
+   * without [metrics] textfile_dir. Never throws: a failure is one warning. Writers of 'run' also:
+   * server.verify, server.disable, server.enable (each: `await this.writeMetrics('run')` in a finally).
+   */
+  writeMetrics(kind: MetricsKind): Promise<void> {
+    return writeMetrics(kind, () => ({ config: this.config(), stateDir: this.stateDir, store: this.store }), this.log);
+  }
+
+  /** `work`, then the metrics of `kind` whatever happened (a refusal, a failure too); none for a dry run. */
+  private async withMetrics<T>(kind: MetricsKind, work: () => Promise<T>, dryRun = false): Promise<T> {
+    try {
+      return await work();
+    } finally {
+      if (!dryRun) await this.writeMetrics(kind);
+    }
   }
 
   async status(options: { waitMs?: number | undefined } = {}): Promise<StatusReport> {
