@@ -3,12 +3,15 @@
 // written, chmod 0644 whatever the umask (node_exporter runs unprivileged: 0600 would hide it),
 // then renamed over NAME. A scrape sees the old file or the new one, never a part.
 //
-// No fsync: the file is a view of state.json that every run, checkup and flush rewrites. After a
-// power loss it may be the previous one (or empty: an empty file is valid, no samples) until the
-// next event; an fsync of file and dir costs milliseconds on every run for nothing more.
+// state/atomic.ts's steps, but synchronous: five syscalls on a 3 KB file, where each promise
+// step is a thread-pool round trip that a loaded server stretches (bench/metrics.mjs). No fsync:
+// the file is a view of state.json that every run, checkup and flush rewrites; after a power
+// loss it may be the previous one (or empty: valid, no samples) until the next event, and an
+// fsync of file and dir costs milliseconds on every run for nothing more.
 
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants as fsc, fchmodSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../state/atomic.js';
 import { currentUid } from '../util/files.js';
 
 export const textfileMode = 0o644;
@@ -16,11 +19,20 @@ export const textfileMode = 0o644;
 /** Why a metrics file could not be written: the file, the errno and what to do, in one line. */
 export class TextfileWriteError extends Error {}
 
-export async function writeTextfile(dir: string, name: string, text: string): Promise<void> {
+export function writeTextfile(dir: string, name: string, text: string): void {
   const file = join(dir, name);
+  const tmp = join(dir, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  let fd: number | null = null;
   try {
-    await writeFileAtomic(file, text, textfileMode, { durable: false });
+    fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, textfileMode);
+    fchmodSync(fd, textfileMode); // the umask took bits away
+    writeFileSync(fd, text);
+    closeSync(fd);
+    fd = null;
+    renameSync(tmp, file);
   } catch (err) {
+    if (fd !== null) closeSync(fd);
+    rmSync(tmp, { force: true });
     throw new TextfileWriteError(describeWriteFailure(err as NodeJS.ErrnoException, dir, file));
   }
 }
