@@ -226,6 +226,7 @@ export class Agent {
       s.mode = mode;
       return s;
     });
+    await this.writeMetrics('run'); // bootstrap_info{mode}
     return modeInfo(this.config(), state);
   }
 

@@ -155,6 +155,12 @@ describe('metrics: node_exporter textfiles', () => {
       assert.equal(m.get('bootstrap_last_success_timestamp_seconds'), s.last_success ? secs(first.finished_at) : 0);
       assert.deepEqual(steps(m), { changed: 0, unchanged: 0, skipped: 0, failed: 1 });
       assertFromState(m, s);
+
+      const mode = await r.run(['server.mode', 'active', '--no-apply']);
+      assert.equal(mode.code, 0, mode.stderr);
+      m = r.scrape();
+      assert.equal(m.get(`bootstrap_info{mode="active",server="test-01",version="${version}"}`), 1, 'a committed mode shows at once');
+      assert.equal(m.has(`bootstrap_info{mode="standby",server="test-01",version="${version}"}`), false);
     }));
 
   it('state.json fields other commands own (last_success, failed_runs_since_success, last_verify, disabled, set by hand): callback.flush rewrites bootstrap.prom with them', () =>
