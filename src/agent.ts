@@ -239,16 +239,14 @@ export class Agent {
 
   /** `server.refresh`: re-applies the configuration. On a server never provisioned: nothing (null). */
   refresh(options: Omit<RunRequest, 'action' | 'products'> = {}): Promise<RunOutcome | null> {
-    return this.withMetrics(
-      'run',
-      async () => {
-        const state = await this.store.read();
-        // A run waiting for its reboot (a provision too) is resumed by the timer's refresh.
-        if (state.provisioned_at === null && !state.paused_run) return null;
-        return performRun(this.runContext(), { ...options, action: 'refresh' });
-      },
-      options.dryRun,
-    );
+    return this.withMetrics('run', () => this.refreshRun(options), options.dryRun);
+  }
+
+  private async refreshRun(options: Omit<RunRequest, 'action' | 'products'>): Promise<RunOutcome | null> {
+    const state = await this.store.read();
+    // A run waiting for its reboot (a provision too) is resumed by the timer's refresh.
+    if (state.provisioned_at === null && !state.paused_run) return null;
+    return performRun(this.runContext(), { ...options, action: 'refresh' });
   }
 
   /** `server.mode MODE`: runs the pipeline with action mode; the mode is committed on success. */

@@ -9,7 +9,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { asNobody, root, sandbox, type CliResult, type Sandbox } from '../helpers/cli.js';
+import { asNobody, root, runCli, sandbox, type CliResult, type Sandbox } from '../helpers/cli.js';
 import { iniWith, script } from '../helpers/phases.js';
 import { httpStub } from '../helpers/servers.js';
 
@@ -314,26 +314,24 @@ describe('metrics: a textfile dir that cannot be written', () => {
     try {
       chmodSync(open, 0o755);
       const prom = join(open, 'prom');
-      mkdirSync(prom, { mode: 0o755 });
+      mkdirSync(prom);
+      chmodSync(prom, 0o755); // others may read, not write
       const phases = join(open, 'phases');
       script(join(phases, 'configure.d', '10-a'), 'true');
+      for (const d of [phases, join(phases, 'configure.d')]) chmodSync(d, 0o755); // whatever the test's umask
       const state = join(open, 'state');
       mkdirSync(state, { mode: 0o700 });
       chownSync(state, 65534, 65534);
       const ini = join(open, 'bootstrap.ini');
-      writeFileSync(ini, iniWith({}, `\n[metrics]\ntextfile_dir = ${prom}\n`), { mode: 0o644 });
+      writeFileSync(ini, iniWith({}, `\n[metrics]\ntextfile_dir = ${prom}\n`));
+      chmodSync(ini, 0o644);
       const env = { PATH: process.env['PATH'], BOOTSTRAP_CONFIG: ini, BOOTSTRAP_STATE_DIR: state, BOOTSTRAP_PHASES_DIR: phases };
-      const box = sandbox('');
-      try {
-        const r = await box.run(['server.provision'], { env, prefix: asNobody });
-        assert.equal(r.code, 0, r.stderr);
-        const warnings = r.stderr.split('\n').filter((l) => /metrics not written/.test(l));
-        assert.equal(warnings.length, 1, r.stderr);
-        assert.match(warnings[0]!, new RegExp(`metrics not written: cannot write ${prom}/bootstrap\\.prom: permission denied \\(EACCES\\) for uid 65534; make ${prom} writable by the user running bootstrap or unset \\[metrics\\] textfile_dir`));
-        assert.deepEqual(readdirNames(prom), [], 'no temp file left behind');
-      } finally {
-        box.cleanup();
-      }
+      const r = await runCli(['server.provision'], { env, prefix: asNobody });
+      assert.equal(r.code, 0, r.stderr);
+      const warnings = r.stderr.split('\n').filter((l) => /metrics not written/.test(l));
+      assert.equal(warnings.length, 1, r.stderr);
+      assert.match(warnings[0]!, new RegExp(`metrics not written: cannot write ${prom}/bootstrap\\.prom: permission denied \\(EACCES\\) for uid 65534; make ${prom} writable by the user running bootstrap or unset \\[metrics\\] textfile_dir`));
+      assert.deepEqual(readdirNames(prom), [], 'no temp file left behind');
     } finally {
       rmSync(open, { recursive: true, force: true });
     }
