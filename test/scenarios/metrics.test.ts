@@ -244,6 +244,23 @@ describe('metrics: node_exporter textfiles', () => {
       assertFromState(m, r.state());
     }));
 
+  // server.verify is another branch's: this runs once it is merged (and Agent.verify writes the metrics).
+  it('after server.verify: drift_steps and when; the last run stays the last run', { skip: !existsSync(join(root, 'dist/src/run/verify.js')) && 'server.verify is not on this branch' }, () =>
+    withRig(async (r) => {
+      tree(r);
+      script(join(r.box.phasesDir, 'configure.d', '20-same.check'), '[ ! -e "$LOG.drift" ]');
+      assert.equal((await r.run(['server.provision'])).code, 0);
+      const last = r.state().last_run;
+      writeFileSync(join(r.box.dir, 'steps.log.drift'), '');
+      const verify = await r.run(['server.verify']);
+      assert.equal(verify.code, 2, verify.stderr);
+      const m = r.scrape();
+      assert.equal(m.get('bootstrap_drift_steps'), 1);
+      assert.equal(m.get('bootstrap_last_verify_timestamp_seconds'), secs(r.state().last_verify.finished_at));
+      assert.equal(m.get('bootstrap_last_run_timestamp_seconds'), secs(last.finished_at));
+      assertFromState(m, r.state());
+    }));
+
   it('heartbeat.checkup writes bootstrap_heartbeat.prom only (up per check, healthy, when); heartbeat.get and a dry run write nothing', () =>
     withRig(async (r) => {
       const checkup = await r.run(['heartbeat.checkup']);
