@@ -31,8 +31,12 @@ export function writeTextfile(dir: string, name: string, text: string): void {
     fd = null;
     renameSync(tmp, file);
   } catch (err) {
-    if (fd !== null) closeSync(fd);
-    rmSync(tmp, { force: true });
+    try {
+      if (fd !== null) closeSync(fd);
+      rmSync(tmp, { force: true });
+    } catch {
+      // the first error is the one to report
+    }
     throw new TextfileWriteError(describeWriteFailure(err as NodeJS.ErrnoException, dir, file));
   }
 }
