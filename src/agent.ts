@@ -31,6 +31,7 @@ import { JournalStore, newRunId, type RunJournal } from './state/journal.js';
 import { assertEnabled, disableRuns, enableRuns, validateReason, type RunGate } from './run/disable.js';
 import type { StatusCheck } from './status/check.js';
 import { probeStatus } from './status/probe.js';
+import { writeMetrics, type MetricsKind } from './metrics/index.js';
 
 export type { SettingChange } from './products.js';
 export type { FactsReport } from './run/facts.js';
@@ -236,19 +237,23 @@ export class Agent {
       s.mode = mode;
       return s;
     });
+    await this.writeMetrics('run'); // bootstrap_info{mode}
     return modeInfo(this.config(), state);
   }
 
   // --- runs -------------------------------------------------------------------------------------
 
   /** `server.provision`: records the products to run, runs the pipeline, marks the server provisioned on success. */
-  async provision(options: Omit<RunRequest, 'action'> & RunGate = {}): Promise<RunOutcome> {
-    await this.checkEnabled(options);
-    return performRun(this.runContext(), { ...options, action: 'provision' });
+  provision(options: Omit<RunRequest, 'action'> & RunGate = {}): Promise<RunOutcome> {
+    return this.startRun({ ...options, action: 'provision' }, options);
   }
 
   /** `server.refresh`: re-applies the configuration. On a server never provisioned: nothing (null). */
-  async refresh(options: Omit<RunRequest, 'action' | 'products'> & RunGate = {}): Promise<RunOutcome | null> {
+  refresh(options: Omit<RunRequest, 'action' | 'products'> & RunGate = {}): Promise<RunOutcome | null> {
+    return this.withMetrics('run', () => this.refreshRun(options), options.dryRun);
+  }
+
+  private async refreshRun(options: Omit<RunRequest, 'action' | 'products'> & RunGate): Promise<RunOutcome | null> {
     await this.checkEnabled(options);
     const state = await this.store.read();
     // A run waiting for its reboot (a provision too) is resumed by the timer's refresh.
@@ -257,24 +262,33 @@ export class Agent {
   }
 
   /** `server.mode MODE`: runs the pipeline with action mode; the mode is committed on success. */
-  async changeMode(options: Omit<RunRequest, 'action'> & RunGate & { mode: string }): Promise<RunOutcome> {
-    await this.checkEnabled(options);
-    return performRun(this.runContext(), { ...options, action: 'mode' });
+  changeMode(options: Omit<RunRequest, 'action'> & RunGate & { mode: string }): Promise<RunOutcome> {
+    return this.startRun({ ...options, action: 'mode' }, options);
   }
 
   /** `product.upgrade PRODUCT`: the new version is recorded only on success. */
-  async upgrade(options: Omit<RunRequest, 'action'> & RunGate & { product: string }): Promise<RunOutcome> {
-    await this.checkEnabled(options);
-    return performRun(this.runContext(), { ...options, action: 'upgrade' });
+  upgrade(options: Omit<RunRequest, 'action'> & RunGate & { product: string }): Promise<RunOutcome> {
+    return this.startRun({ ...options, action: 'upgrade' }, options);
   }
 
   /**
    * `server.resume`: continue the run that waits for its reboot (once the boot id changed; else
    * 75), or end it as failed (`abandon`). No run waiting: status `nothing`, exit 0.
    */
-  async resume(options: Omit<RunRequest, 'action' | 'resume'> & RunGate & { abandon?: boolean } = {}): Promise<RunOutcome> {
-    await this.checkEnabled(options);
-    return performRun(this.runContext(), { ...options, action: 'refresh', resume: options.abandon ? 'abandon' : 'continue' });
+  resume(options: Omit<RunRequest, 'action' | 'resume'> & RunGate & { abandon?: boolean } = {}): Promise<RunOutcome> {
+    return this.startRun({ ...options, action: 'refresh', resume: options.abandon ? 'abandon' : 'continue' }, options);
+  }
+
+  /** Every run command: the disable gate, the run, then the metrics whatever happened (none for a dry run). */
+  private startRun(request: RunRequest, gate: RunGate): Promise<RunOutcome> {
+    return this.withMetrics(
+      'run',
+      async () => {
+        await this.checkEnabled(gate);
+        return performRun(this.runContext(), request);
+      },
+      request.dryRun,
+    );
   }
 
   /** The gate of every run command: 75 while disabled, unless a dry run or forced (run/disable.ts). */
@@ -287,12 +301,12 @@ export class Agent {
   /** `server.disable --reason`: stops runs until `server.enable`. */
   disable(reason: string): Promise<{ disabled: Disabled; previous: Disabled | null }> {
     validateReason(reason); // a usage error (64) before the config is read
-    return disableRuns(this.runContext(), reason);
+    return this.withMetrics('run', () => disableRuns(this.runContext(), reason));
   }
 
   /** `server.enable`: the disable it ended, or null when runs were not disabled. */
   enable(): Promise<Disabled | null> {
-    return enableRuns(this.runContext());
+    return this.withMetrics('run', () => enableRuns(this.runContext()));
   }
 
   /**
@@ -300,7 +314,7 @@ export class Agent {
    * never a step, backout or error.d. Recorded as a journal (action verify) and last_verify.
    */
   verify(options: VerifyRequest = {}): Promise<VerifyOutcome> {
-    return performVerify(this.runContext(), options);
+    return this.withMetrics('run', () => performVerify(this.runContext(), options));
   }
 
   /** `phases.list`: the plan, with every skipped file and why. */
@@ -378,7 +392,11 @@ export class Agent {
   }
 
   /** `heartbeat.checkup`: every check in parallel; the result is kept as last_checkup. */
-  async heartbeatCheckup(options: { report?: boolean } = {}): Promise<Checkup> {
+  heartbeatCheckup(options: { report?: boolean } = {}): Promise<Checkup> {
+    return this.withMetrics('heartbeat', () => this.checkup(options));
+  }
+
+  private async checkup(options: { report?: boolean }): Promise<Checkup> {
     if (options.report) readSecret(this.config().callback.secretFile); // refuse a bad key before checking anything
     const specs = trustedChecks({ config: this.config(), env: this.env, log: this.log }, this.heartbeatSpecs());
     await registerSecrets({ config: this.config(), log: this.log, store: this.store });
@@ -415,7 +433,26 @@ export class Agent {
 
   /** `callback.flush`: delivers what waits, oldest first, within `budgetMs` (default [callback] timeout). */
   flushCallbacks(options: { budgetMs?: number; lockWaitMs?: number; requeueDead?: boolean } = {}): Promise<FlushReport> {
-    return this.callbacks.flush(options);
+    return this.withMetrics('run', () => this.callbacks.flush(options));
+  }
+
+  // --- metrics ---------------------------------------------------------------------------------
+
+  /**
+   * Rewrites node_exporter's textfile of `kind` from state.json and the outbox (metrics/); off
+   * without [metrics] textfile_dir. Never throws: a failure is one warning.
+   */
+  writeMetrics(kind: MetricsKind): Promise<void> {
+    return writeMetrics(kind, () => ({ config: this.config(), stateDir: this.stateDir, store: this.store }), this.log);
+  }
+
+  /** `work`, then the metrics of `kind` whatever happened (a refusal, a failure too); none for a dry run. */
+  private async withMetrics<T>(kind: MetricsKind, work: () => Promise<T>, dryRun = false): Promise<T> {
+    try {
+      return await work();
+    } finally {
+      if (!dryRun) await this.writeMetrics(kind);
+    }
   }
 
   async status(options: { waitMs?: number | undefined } = {}): Promise<StatusReport> {
