@@ -129,6 +129,8 @@ export class Launcher {
   private readonly queue: number[] = [];
   private seq = 0;
   private exited: string | null = null;
+  /** Stops in progress (a step's group, then the run's marker): close waits for them. */
+  private readonly killings = new Set<Promise<void>>();
   /** The cat that relays the steps' pipe to us: a child of the launcher, but not a step. */
   private relayPid: number | null = null;
 
@@ -230,6 +232,9 @@ export class Launcher {
    * after that: a background child of a step that still holds the pipe keeps nothing waiting.
    */
   async close(): Promise<void> {
+    // No stop outlives its launcher: a sweep by the run's marker still going after close would
+    // end what the run starts next (the backouts, error.d, after a SIGTERM).
+    while (this.killings.size > 0) await Promise.all([...this.killings]);
     if (!this.exited) {
       const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
       this.commands.end();
@@ -291,24 +296,32 @@ export class Launcher {
   }
 
   private stop(job: Job, why: 'timeout' | 'abort'): void {
-    if (job.status !== null || job.skipped || !this.child.pid) return;
+    if (job.status !== null || job.skipped || job.unprepared || !this.child.pid) return;
     if (why === 'timeout') job.timedOut = true;
     else job.aborted = true;
-    job.killing ??= this.killStep(job.options.killGraceMs, () => job.status !== null || this.exited !== null);
+    if (job.killing) return;
+    const killing = this.killStep(job);
+    job.killing = killing;
+    this.killings.add(killing);
+    void killing.finally(() => this.killings.delete(killing));
   }
 
   /**
    * TERM to the running step's process group, KILL after the grace period; then everything else
-   * the run started (by its marker). The step is the launcher's only child but the relay.
+   * the run started (by its marker). The step is the launcher's only child but the relay. A job
+   * that turns out not to have run (skipped after the failure its stop caused, or its launcher
+   * gone) is not a step to end: no sweep for it, which would end whatever the run starts next.
    */
-  private async killStep(graceMs: number, ended: () => boolean): Promise<void> {
+  private async killStep(job: Job): Promise<void> {
     const launcher = this.child.pid!;
+    const ranNot = () => job.skipped || job.unprepared || (job.status === null && this.exited !== null);
     let groups: number[] = [];
-    for (let i = 0; i < 200 && groups.length === 0 && !ended(); i++) {
+    for (let i = 0; i < 200 && groups.length === 0 && job.status === null && !ranNot(); i++) {
       groups = childrenOf(launcher).filter((p) => p !== this.relayPid);
       if (groups.length === 0) await sleep(5); // between two steps: the next one is being forked
     }
-    await endProcesses(groups, this.marker, graceMs, new Set([launcher, ...(this.relayPid ? [this.relayPid] : [])]));
+    if (groups.length === 0 && ranNot()) return;
+    await endProcesses(groups, this.marker, job.options.killGraceMs, new Set([launcher, ...(this.relayPid ? [this.relayPid] : [])]));
   }
 
   private readOutput(stream: Readable): void {
