@@ -17,6 +17,7 @@ import { PidLock, type LockOwner } from './lock/pid-lock.js';
 import { silentLogger, type Logger } from './log/log.js';
 import { auditLines, effectiveProducts, enabledVersions, findProduct, findSetting, maskProduct, parseAssignments, parseSettingNames, parseSettingPath, setSettings, unsetSettings, type EffectiveProduct, type EffectiveSetting, type SettingChange } from './products.js';
 import type { WriteHooks } from './state/atomic.js';
+import { readKeys, restoreSettings, undoOf, type SettingUndo, type SettingsRestore } from './settings-undo.js';
 import { StateStore, type Disabled, type LastRun, type PausedRun, type StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
 import { planRefusal, type Plan } from './pipeline/plan.js';
@@ -34,6 +35,7 @@ import { probeStatus } from './status/probe.js';
 import { writeMetrics, type MetricsKind } from './metrics/index.js';
 
 export type { SettingChange } from './products.js';
+export type { SettingUndo, SettingsRestore } from './settings-undo.js';
 export type { FactsReport } from './run/facts.js';
 export type { VerifyOutcome, VerifyRequest } from './run/verify.js';
 
@@ -180,18 +182,54 @@ export class Agent {
    * current value is reported unchanged.
    */
   async productSet(options: { pairs: string[] }): Promise<SettingChange[]> {
-    const config = this.config();
-    const assignments = parseAssignments(config, options.pairs);
-    this.log.addSecrets(assignments.filter((a) => a.spec.type.kind === 'secret').map((a) => String(a.value)));
-    const changes = await this.store.update(this.commandLine, (state) => setSettings(config, state, assignments, (previous) => this.maskPrevious(previous)));
-    return this.audit('set', changes);
+    return (await this.productSetUndoable(options)).changes;
   }
 
   /** Puts settings back to their defaults. */
   async productUnset(options: { names: string[] }): Promise<SettingChange[]> {
+    return (await this.productUnsetUndoable(options)).changes;
+  }
+
+  /** productSet, with what puts its changes back (`restoreSettings`) when the run of --apply fails. */
+  async productSetUndoable(options: { pairs: string[] }): Promise<{ changes: SettingChange[]; undo: SettingUndo[] }> {
+    const config = this.config();
+    const assignments = parseAssignments(config, options.pairs);
+    this.log.addSecrets(assignments.filter((a) => a.spec.type.kind === 'secret').map((a) => String(a.value)));
+    const keys = assignments.map((a) => ({ product: a.spec.product, setting: a.spec.name }));
+    return this.changeSettings('set', keys, (state) => setSettings(config, state, assignments, (previous) => this.maskPrevious(previous)));
+  }
+
+  /** productUnset, with what puts its changes back when the run of --apply fails. */
+  async productUnsetUndoable(options: { names: string[] }): Promise<{ changes: SettingChange[]; undo: SettingUndo[] }> {
     const specs = parseSettingNames(this.config(), options.names);
-    const changes = await this.store.update(this.commandLine, (state) => unsetSettings(state, specs, (previous) => this.maskPrevious(previous)));
-    return this.audit('unset', changes);
+    const keys = specs.map((s) => ({ product: s.product, setting: s.name }));
+    return this.changeSettings('unset', keys, (state) => unsetSettings(state, specs, (previous) => this.maskPrevious(previous)));
+  }
+
+  /** One settings change under the state lock, with each key's raw value before and after it. */
+  private async changeSettings(verb: 'set' | 'unset', keys: { product: string; setting: string }[], change: (state: StateDoc) => SettingChange[]): Promise<{ changes: SettingChange[]; undo: SettingUndo[] }> {
+    let undo: SettingUndo[] = [];
+    const changes = await this.store.update(this.commandLine, (state) => {
+      const before = readKeys(state, keys);
+      const made = change(state);
+      undo = undoOf(made, before, readKeys(state, keys));
+      return made;
+    });
+    return { changes: this.audit(verb, changes), undo };
+  }
+
+  /**
+   * After the run of product.set/unset --apply failed (or never started): under the state lock,
+   * each key the command changed goes back to its previous value, unless another command has set
+   * it since (that value stands: it is reported kept). Audited as the change was.
+   */
+  async restoreSettings(undo: SettingUndo[]): Promise<SettingsRestore> {
+    if (undo.length === 0) return { restored: [], kept: [] };
+    const result = await this.store.update(this.commandLine, (state) => restoreSettings(state, undo));
+    const back = new Set(result.restored.map((r) => `${r.product}.${r.setting}`));
+    const undone = undo.filter((u) => back.has(`${u.product}.${u.setting}`)).map((u) => ({ ...u.change, value: u.change.previous, previous: u.change.value }));
+    for (const line of auditLines('set', undone, this.env)) this.log.info(`${line} (put back: the run of --apply did not succeed)`);
+    return result;
   }
 
   /**

@@ -4,6 +4,7 @@
 import { DataError, ExitCode, UsageError } from '../../errors.js';
 import { maxValueBytes } from '../../products.js';
 import type { Command, CommandContext } from '../context.js';
+import { keptOnFailure, type SettingUndo, type SettingsRestore } from '../../settings-undo.js';
 import { formatProducts, formatSettingValue } from '../format.js';
 import { settingChangesJson } from '../json.js';
 import { detailedOption, forceOption, labelOption, parseWait, runAndReport, runOptions, runRequest, waitOption } from '../run-command.js';
@@ -41,6 +42,7 @@ const applyOptions = {
   label: labelOption,
   'detailed-exitcodes': detailedOption,
   force: { ...forceOption, describe: 'with --apply: run even though server.disable is in force' },
+  'keep-on-failure': { type: 'boolean', describe: 'with --apply: keep the new values when the run fails (default: they are put back)' },
 } as const;
 
 export const productSet: Command = {
@@ -62,9 +64,9 @@ export const productSet: Command = {
       if (pairs.length !== 1 || pairs[0]!.includes('=')) throw new UsageError('product.set --stdin takes one PRODUCT.SETTING, without =VALUE', 'e.g. printf %s "$PASSWORD" | bootstrap product.set haproxy.stats_password --stdin');
       pairs = [`${pairs[0]}=${await readStdinValue(ctx.io.stdin)}`];
     }
-    const changes = await ctx.agent().productSet({ pairs });
+    const { changes, undo } = await ctx.agent().productSetUndoable({ pairs });
     const human = changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)}${c.changed ? '' : ' (unchanged)'}`).join('\n');
-    if (args['apply']) await applyAfterChange(ctx, args, human, settingChangesJson(changes));
+    if (args['apply']) await applyAfterChange(ctx, args, human, settingChangesJson(changes), undo);
     else ctx.print(human, settingChangesJson(changes));
   },
 };
@@ -79,9 +81,9 @@ export const productUnset: Command = {
       .options(applyOptions),
   async run(ctx, args) {
     await checkApplyOnly(ctx, args);
-    const changes = await ctx.agent().productUnset({ names: (args['names'] as unknown[]).map(String) });
+    const { changes, undo } = await ctx.agent().productUnsetUndoable({ names: (args['names'] as unknown[]).map(String) });
     const human = changes.map((c) => `${c.product}.${c.setting} = ${formatSettingValue(c.value)} (default${c.changed ? '' : ', unchanged'})`).join('\n');
-    if (args['apply']) await applyAfterChange(ctx, args, human, settingChangesJson(changes));
+    if (args['apply']) await applyAfterChange(ctx, args, human, settingChangesJson(changes), undo);
     else ctx.print(human, settingChangesJson(changes));
   },
 };
@@ -123,12 +125,12 @@ async function readStdinValue(stdin: NodeJS.ReadableStream | undefined): Promise
 }
 
 /**
- * --wait, --label, --detailed-exitcodes and --force of product.set/unset are about the run of
+ * --wait, --label, --detailed-exitcodes, --force and --keep-on-failure of product.set/unset are about the run of
  * --apply. A disabled server refuses --apply (75) before any setting is written: all or none.
  */
 async function checkApplyOnly(ctx: CommandContext, args: Record<string, unknown>): Promise<void> {
   if (args['apply']) return args['force'] ? undefined : ctx.agent().checkEnabled(); // forced: the run warns
-  const given = ['wait', 'label', 'detailed-exitcodes', 'force'].filter((k) => args[k] !== undefined && args[k] !== false);
+  const given = ['wait', 'label', 'detailed-exitcodes', 'force', 'keep-on-failure'].filter((k) => args[k] !== undefined && args[k] !== false);
   if (given.length) throw new UsageError(`--${given[0]} is for the run of --apply`, 'add --apply, or leave it out');
 }
 
@@ -136,13 +138,49 @@ async function checkApplyOnly(ctx: CommandContext, args: Record<string, unknown>
  * `--apply` after product.set/unset: the settings are printed first, then the run. With --json,
  * one document: the run's, with the settings' `changed`/`unchanged` under `settings` (scripts
  * and the fleet playbook parse one object).
+ *
+ * The change and its run are one: a run that fails (a SIGTERM too) or never starts (refused: the
+ * run lock held, the plan or config refused) puts the changed keys back before the outcome is
+ * printed (`settings_restored`), unless --keep-on-failure. A run paused for a reboot goes on
+ * after it: kept. Never provisioned: kept, applied by the provision.
  */
-async function applyAfterChange(ctx: CommandContext, args: Record<string, unknown>, human: string, settings: ReturnType<typeof settingChangesJson>): Promise<void> {
+async function applyAfterChange(ctx: CommandContext, args: Record<string, unknown>, human: string, settings: ReturnType<typeof settingChangesJson>, undo: SettingUndo[]): Promise<void> {
   if (!ctx.json) ctx.print(human, null);
   const request = { waitMs: parseWait(args['wait']), label: args['label'] as string | undefined, force: Boolean(args['force']) };
-  const outcome = await runAndReport(ctx, (signals) => ctx.agent().refresh({ ...request, ...signals }), Boolean(args['detailed-exitcodes']), { settings });
+  const extra: Record<string, unknown> = { settings };
+  let restore: SettingsRestore | null = null;
+  const putBack = async () => {
+    restore ??= args['keep-on-failure'] ? keptOnFailure(undo) : await ctx.agent().restoreSettings(undo);
+    extra['settings'] = { ...settings, restored: restore.restored, kept: restore.kept };
+    extra['settings_restored'] = restore.kept.length === 0;
+  };
+  let outcome: Awaited<ReturnType<typeof runAndReport>>;
+  try {
+    outcome = await runAndReport(
+      ctx,
+      async (signals) => {
+        const run = await ctx.agent().refresh({ ...request, ...signals });
+        if (run?.status === 'failure') await putBack(); // before the outcome is printed, which says so
+        return run;
+      },
+      Boolean(args['detailed-exitcodes']),
+      extra,
+    );
+  } catch (err) {
+    await putBack().catch((e: Error) => ctx.logger.error(`--apply: the settings could not be put back: ${e.message}`));
+    if (restore) ctx.logger.warn(`--apply: the run did not start; ${restoreText(restore)}`);
+    throw err;
+  }
+  if (restore && !ctx.json) ctx.print(restoreText(restore), null);
   if (outcome === null) {
     ctx.logger.warn('--apply: this server was never provisioned; the setting is saved and will apply at provisioning');
     if (ctx.json) ctx.print('', { id: null, status: 'not-provisioned', exit_code: ExitCode.ok, settings });
   }
+}
+
+/** One line: what was put back, and what was kept and why. */
+function restoreText(restore: SettingsRestore): string {
+  const back = restore.restored.map((r) => `${r.product}.${r.setting} = ${formatSettingValue(r.value)}`);
+  const kept = restore.kept.map((k) => `${k.product}.${k.setting} = ${formatSettingValue(k.value)} (${k.why === 'keep-on-failure' ? '--keep-on-failure' : 'set again by another command since'})`);
+  return [back.length ? `settings put back: ${back.join(', ')}` : '', kept.length ? `settings kept: ${kept.join(', ')}` : ''].filter(Boolean).join('; ');
 }

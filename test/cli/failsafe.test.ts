@@ -1,0 +1,101 @@
+// #23, failing safe: a failed product.set --apply puts its values back; heartbeats per mode; a
+// failed first provision is retried by the refresh; what a step that reports nothing counts as.
+
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { collect, json, type Sandbox } from '../helpers/cli.js';
+import { iniWith, readLines, script, withBox } from '../helpers/phases.js';
+
+const state = (box: Sandbox) => JSON.parse(readFileSync(join(box.stateDir, 'state.json'), 'utf8'));
+const maxconn = (box: Sandbox) => state(box).products.haproxy?.settings.maxconn;
+
+/** haproxy's config step: refuses a maxconn below 1 (as haproxy would fail to start). */
+function haproxyStep(box: Sandbox): void {
+  script(join(box.phasesDir, 'configure.d', '20-haproxy'), 'echo "maxconn=$BOOTSTRAP_HAPROXY_MAXCONN" >> "$LOG"\n[ "$BOOTSTRAP_HAPROXY_MAXCONN" -gt 0 ] || { echo "haproxy: maxconn must be positive"; exit 1; }');
+}
+
+describe('product.set --apply is one change', () => {
+  it(
+    'a run that fails puts the previous value back (exit 1, the output says so; --json settings_restored); --keep-on-failure keeps it',
+    withBox(iniWith(), async (box, log) => {
+      haproxyStep(box);
+      const env = { LOG: log };
+      assert.equal((await box.run(['server.provision'], { env })).code, 0);
+      assert.equal((await box.run(['product.set', 'haproxy.maxconn=5000', '--apply'], { env })).code, 0);
+      const bad = await box.run(['product.set', 'haproxy.maxconn=-5', '--apply'], { env });
+      assert.equal(bad.code, 1, bad.stderr);
+      assert.match(bad.stdout, /^settings put back: haproxy\.maxconn = 5000$/m);
+      assert.equal(maxconn(box), 5000);
+      assert.match(bad.stderr, /product\.set by uid \d+: haproxy\.maxconn -5 → 5000 \(put back: the run of --apply did not succeed\)/);
+
+      const j = json(await box.run(['product.set', 'haproxy.maxconn=-6', '--apply', '--json'], { env }));
+      assert.equal(j.status, 'failure');
+      assert.equal(j.settings_restored, true);
+      assert.deepEqual(j.settings.restored, [{ product: 'haproxy', setting: 'maxconn', value: 5000 }]);
+      assert.deepEqual(j.settings.kept, []);
+      assert.equal(maxconn(box), 5000);
+
+      const kept = await box.run(['product.set', 'haproxy.maxconn=-7', '--apply', '--keep-on-failure', '--json'], { env });
+      assert.equal(kept.code, 1);
+      assert.equal(json(kept).settings_restored, false);
+      assert.deepEqual(json(kept).settings.kept, [{ product: 'haproxy', setting: 'maxconn', value: -7, why: 'keep-on-failure' }]);
+      assert.equal(maxconn(box), -7);
+      // The next refresh still applies it (and fails): what --keep-on-failure asks for.
+      assert.equal((await box.run(['server.refresh'], { env })).code, 1);
+      assert.equal(readLines(log).at(-1), 'maxconn=-7');
+    }),
+  );
+
+  it(
+    'product.unset --apply: a failed run sets the value again; a value never set goes back to unset',
+    withBox(iniWith(), async (box, log) => {
+      haproxyStep(box);
+      const env = { LOG: log };
+      assert.equal((await box.run(['server.provision'], { env })).code, 0);
+      // The default (4096) fails here: the unset is put back.
+      writeFileSync(box.config, readFileSync(box.config, 'utf8').replace('maxconn = int:4096', 'maxconn = int:0'));
+      assert.equal((await box.run(['product.set', 'haproxy.maxconn=300', '--apply'], { env })).code, 0);
+      const r = await box.run(['product.unset', 'haproxy.maxconn', '--apply'], { env });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stdout, /^settings put back: haproxy\.maxconn = 300$/m);
+      assert.equal(maxconn(box), 300);
+      // Set where it was not set: put back to not set (the default), not to the default's value.
+      assert.equal((await box.run(['product.unset', 'haproxy.maxconn'], { env })).code, 0);
+      writeFileSync(box.config, readFileSync(box.config, 'utf8').replace('maxconn = int:0', 'maxconn = int:10'));
+      assert.equal((await box.run(['product.set', 'haproxy.maxconn=-1', '--apply'], { env })).code, 1);
+      assert.equal(Object.hasOwn(state(box).products.haproxy.settings, 'maxconn'), false);
+    }),
+  );
+
+  it(
+    'a value another command set while the run went is not clobbered: reported kept; a run refused (lock held) puts back too',
+    withBox(iniWith(), async (box, log) => {
+      haproxyStep(box);
+      // The step sets maxconn itself (as another operator would meanwhile), then fails.
+      script(join(box.phasesDir, 'configure.d', '30-other'), `[ -e "$LOG.other" ] && { BOOTSTRAP_CONFIG=${box.config} BOOTSTRAP_STATE_DIR=${box.stateDir} "$NODE" "$BIN" product.set haproxy.maxconn=777 haproxy.bind_port=8081 >/dev/null; exit 1; }; exit 0`);
+      const env = { LOG: log, NODE: process.execPath, BIN: join(import.meta.dirname, '../../../bin/bootstrap') };
+      assert.equal((await box.run(['server.provision'], { env })).code, 0);
+      writeFileSync(`${log}.other`, '');
+      const r = await box.run(['product.set', 'haproxy.maxconn=9000', 'haproxy.bind_port=8080', '--apply', '--json'], { env });
+      assert.equal(r.code, 1, r.stderr);
+      const j = json(r);
+      assert.equal(j.settings_restored, false);
+      assert.deepEqual(j.settings.kept.map((k: { setting: string; why: string }) => [k.setting, k.why]), [['maxconn', 'changed since'], ['bind_port', 'changed since']]);
+      assert.equal(maxconn(box), 777);
+
+      // Refused: another run holds the lock (no --wait): nothing was applied, the value goes back.
+      script(join(box.phasesDir, 'configure.d', '30-other'), 'echo started >> "$LOG.slow"; sleep 30');
+      const holder = box.start(['server.refresh'], { env });
+      const held = collect(holder);
+      for (let i = 0; i < 200 && readLines(`${log}.slow`).length === 0; i++) await new Promise((res) => setTimeout(res, 25));
+      const refused = await box.run(['product.set', 'haproxy.maxconn=1234', '--apply'], { env });
+      holder.kill('SIGTERM');
+      await held;
+      assert.equal(refused.code, 75, refused.stderr);
+      assert.match(refused.stderr, /--apply: the run did not start; settings put back: haproxy\.maxconn = 777/);
+      assert.equal(maxconn(box), 777);
+    }),
+  );
+});
