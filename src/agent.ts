@@ -24,6 +24,7 @@ import { planRefusal, type Plan } from './pipeline/plan.js';
 import { sleep } from './util/process.js';
 import { collectFacts, selectFacts, type FactsReport } from './run/facts.js';
 import { performRun, validateMode, type RunOutcome, type RunRequest } from './run/index.js';
+import { validateRequest } from './run/request.js';
 import { performVerify, type VerifyOutcome, type VerifyRequest } from './run/verify.js';
 import { maskSecrets, planOf, registerSecrets, trustedChecks, type RunContext } from './run/context.js';
 import { FactsStore } from './facts/facts.js';
@@ -283,7 +284,20 @@ export class Agent {
 
   /** `server.provision`: records the products to run, runs the pipeline, marks the server provisioned on success. */
   provision(options: Omit<RunRequest, 'action'> & RunGate = {}): Promise<RunOutcome> {
-    return this.startRun({ ...options, action: 'provision' }, options);
+    return this.startRun({ ...options, action: 'provision' }, options, (request) => this.recordProvisionRequest(request));
+  }
+
+  /**
+   * state.json's provision_requested, as a provision starts (its request valid, not a dry run):
+   * a server whose provision was asked for and never succeeded is provisioned by the refresh.
+   */
+  private async recordProvisionRequest(request: RunRequest): Promise<void> {
+    if (request.dryRun) return;
+    validateRequest(this.config(), request); // an unknown --products is refused, not retried for ever
+    const products = request.products?.length ? [...request.products] : null;
+    await this.store.update(this.commandLine, (s) => {
+      s.provision_requested = { at: new Date().toISOString(), products };
+    });
   }
 
   /** `server.refresh`: re-applies the configuration. On a server never provisioned: nothing (null). */
@@ -295,7 +309,14 @@ export class Agent {
     await this.checkEnabled(options);
     const state = await this.store.read();
     // A run waiting for its reboot (a provision too) is resumed by the timer's refresh.
-    if (state.provisioned_at === null && !state.paused_run) return null;
+    if (state.provisioned_at === null && !state.paused_run) {
+      // A provision asked for and never succeeded is run again, as os-collect-config re-runs
+      // os-refresh-config until it succeeds; never asked: nothing to do.
+      const asked = state.provision_requested;
+      if (!asked) return null;
+      this.log.info(`server.refresh: the provision asked for at ${asked.at} never succeeded; provisioning again${asked.products ? ` (products ${asked.products.join(', ')})` : ''}`);
+      return performRun(this.runContext(), { ...options, action: 'provision', ...(asked.products ? { products: asked.products } : {}) });
+    }
     return performRun(this.runContext(), { ...options, action: 'refresh' });
   }
 
@@ -318,11 +339,12 @@ export class Agent {
   }
 
   /** Every run command: the disable gate, the run, then the metrics whatever happened (none for a dry run). */
-  private startRun(request: RunRequest, gate: RunGate): Promise<RunOutcome> {
+  private startRun(request: RunRequest, gate: RunGate, before?: (request: RunRequest) => Promise<void>): Promise<RunOutcome> {
     return this.withMetrics(
       'run',
       async () => {
         await this.checkEnabled(gate);
+        await before?.(request);
         return performRun(this.runContext(), request);
       },
       request.dryRun,

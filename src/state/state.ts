@@ -95,6 +95,17 @@ export interface StateDoc {
   last_checkup: unknown;
   /** Absent or null: no run waits for a reboot. */
   paused_run?: PausedRun | null;
+  /**
+   * The last `server.provision` asked for (written as it starts, whatever comes of it): while the
+   * server was never provisioned, `server.refresh` runs it again. Absent or null: never asked.
+   */
+  provision_requested?: ProvisionRequested | null;
+}
+
+/** A provision asked for: when, and its --products (null: the default, those recorded else all). */
+export interface ProvisionRequested {
+  at: string;
+  products: string[] | null;
 }
 
 export function emptyState(): StateDoc {
@@ -282,6 +293,7 @@ const stateShape: Shape = {
   failed_runs_since_success: 'number?',
   disabled: { '?': 'nullable', since: 'string', by: 'string', reason: 'string' },
   last_verify: { '?': 'nullable', id: 'string', finished_at: 'string', status: 'string', drift: 'number', ok: 'number', no_check: 'number', skipped: 'number' },
+  provision_requested: { '?': 'nullable', at: 'string', products: ['string', '?'] },
   last_checkup: {
     '?': 'nullable',
     healthy: 'boolean',

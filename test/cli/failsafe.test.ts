@@ -99,3 +99,45 @@ describe('product.set --apply is one change', () => {
     }),
   );
 });
+
+describe('a failed first provision is retried by server.refresh', () => {
+  it(
+    'provision fails → each refresh provisions again (same --products, action provision, says so) until it succeeds; then refreshes',
+    withBox(iniWith(), async (box, log) => {
+      const env = { LOG: log };
+      script(join(box.phasesDir, 'configure.d', '10-web'), 'echo "$BOOTSTRAP_ACTION $BOOTSTRAP_PRODUCTS" >> "$LOG"; [ -e "$LOG.ok" ]');
+      const first = await box.run(['server.provision', '--products', 'haproxy'], { env });
+      assert.equal(first.code, 1, first.stderr);
+      assert.equal(state(box).provisioned_at, null);
+      assert.deepEqual(state(box).provision_requested.products, ['haproxy']);
+
+      const again = await box.run(['server.refresh'], { env });
+      assert.equal(again.code, 1, again.stderr);
+      assert.match(again.stderr, /server\.refresh: the provision asked for at \S+ never succeeded; provisioning again \(products haproxy\)/);
+      assert.equal(json(await box.run(['runs.show', 'last', '--json'])).action, 'provision');
+
+      writeFileSync(`${log}.ok`, '');
+      const fixed = await box.run(['server.refresh', '--json'], { env });
+      assert.equal(fixed.code, 0, fixed.stderr);
+      assert.equal(json(fixed).status, 'success');
+      assert.ok(state(box).provisioned_at);
+      assert.equal(state(box).products.deepfiler?.enabled, false, 'the products of the provision asked for');
+      assert.equal((await box.run(['server.refresh'], { env })).code, 0);
+      assert.deepEqual(readLines(log).map((l) => l.split(' ')[0]), ['provision', 'provision', 'provision', 'refresh']);
+    }),
+  );
+
+  it(
+    'a server never asked to provision: refresh is exit 0, nothing to do, and runs nothing',
+    withBox(iniWith(), async (box, log) => {
+      script(join(box.phasesDir, 'configure.d', '10-web'), 'echo ran >> "$LOG"');
+      const r = await box.run(['server.refresh'], { env: { LOG: log } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /never provisioned; nothing to refresh/);
+      // A dry run of a provision asks for nothing either.
+      assert.equal((await box.run(['server.provision', '--dry-run'], { env: { LOG: log } })).code, 0);
+      assert.equal((await box.run(['server.refresh'], { env: { LOG: log } })).code, 0);
+      assert.deepEqual(readLines(log), []);
+    }),
+  );
+});
