@@ -9,7 +9,7 @@ import { readSecret, type FlushReport } from './callback/deliver.js';
 import { Outbox } from './callback/outbox.js';
 import { CallbackReporter, type QueueOptions } from './callback/reporter.js';
 import { checkupCallback, type CallbackBody } from './callback/payload.js';
-import { runCheckup } from './heartbeat/checkup.js';
+import { runCheckup, runCheckupOfMode } from './heartbeat/checkup.js';
 import type { Checkup } from './heartbeat/types.js';
 import { DataError, PermissionDeniedError, type BootstrapError } from './errors.js';
 import { statSync } from 'node:fs';
@@ -444,14 +444,14 @@ export class Agent {
     });
   }
 
-  /** `heartbeat.get`: runs the named checks in parallel; changes nothing. */
+  /** `heartbeat.get`: runs the named checks (all when none) in parallel, whatever the mode; changes nothing. */
   async heartbeatGet(names: string[] = []): Promise<Checkup> {
     const specs = trustedChecks({ config: this.config(), env: this.env, log: this.log }, this.heartbeatSpecs(names));
     await registerSecrets({ config: this.config(), log: this.log, store: this.store });
     return runCheckup(specs, this.env, this.log.masker);
   }
 
-  /** `heartbeat.checkup`: every check in parallel; the result is kept as last_checkup. */
+  /** `heartbeat.checkup`: every check of the mode in force in parallel; the result is kept as last_checkup. */
   heartbeatCheckup(options: { report?: boolean } = {}): Promise<Checkup> {
     return this.withMetrics('heartbeat', () => this.checkup(options));
   }
@@ -460,7 +460,9 @@ export class Agent {
     if (options.report) readSecret(this.config().callback.secretFile); // refuse a bad key before checking anything
     const specs = trustedChecks({ config: this.config(), env: this.env, log: this.log }, this.heartbeatSpecs());
     await registerSecrets({ config: this.config(), log: this.log, store: this.store });
-    const checkup = await runCheckup(specs, this.env, this.log.masker);
+    // The checks of the mode in force only ([heartbeat.NAME] modes); the others are listed as not run.
+    const inForce = (await this.store.read()).mode ?? this.config().server.defaultMode;
+    const checkup = await runCheckupOfMode(specs, inForce, this.env, this.log.masker);
     const state = await this.store.update(this.commandLine, (s) => {
       s.last_checkup = checkup;
       return s;

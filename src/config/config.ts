@@ -155,7 +155,7 @@ export function parseConfig(text: string, file: string): Config {
   const log = readLog(r, section(raw, 'log', file));
   const metrics = readMetrics(r, section(raw, 'metrics', file));
   const products = readProducts(r, section(raw, 'product', file), file);
-  const heartbeats = readHeartbeats(r, section(raw, 'heartbeat', file), file);
+  const heartbeats = readHeartbeats(r, section(raw, 'heartbeat', file), file, server.modes);
   return { file, dir, server, phases, callback, log, metrics, products, heartbeats };
 }
 
@@ -388,14 +388,14 @@ function readSetting(r: Reader, product: string, key: string, sec: Record<string
   return { product, name: key, type, default: dflt };
 }
 
-function readHeartbeats(r: Reader, all: Record<string, unknown>, file: string): Map<string, HeartbeatSpec> {
+function readHeartbeats(r: Reader, all: Record<string, unknown>, file: string, modes: string[]): Map<string, HeartbeatSpec> {
   const beats = new Map<string, HeartbeatSpec>();
   for (const name of Object.keys(all).sort()) {
     const sec = all[name];
     const where = `heartbeat.${name}`;
     if (!isSection(sec)) throw new ConfigError(`${file}: '${where}' must be a section [${where}]`);
     if (!namePattern.test(name)) throw new ConfigError(`[${where}]: '${name}' is not a valid heartbeat name`);
-    beats.set(name, parseHeartbeat(name, r.section(sec, where)));
+    beats.set(name, parseHeartbeat(name, r.section(sec, where), modes));
   }
   return beats;
 }

@@ -36,3 +36,19 @@ export async function runCheckup(specs: HeartbeatSpec[], env: NodeJS.ProcessEnv,
   const results = await Promise.all(specs.map((s) => runCheck(s, env, masker)));
   return { healthy: results.every((r) => r.healthy), started_at: started.toISOString(), finished_at: new Date().toISOString(), results };
 }
+
+/**
+ * The checkup of a mode (heartbeat.checkup: the mode in force; the health gate: the run's target
+ * mode): the checks that belong to it run; the others are listed in `not_run`.
+ */
+export async function runCheckupOfMode(specs: HeartbeatSpec[], mode: string, env: NodeJS.ProcessEnv, masker?: TextMasker): Promise<Checkup> {
+  const inMode = specs.filter((s) => belongsTo(s, mode));
+  const checkup = await runCheckup(inMode, env, masker);
+  const notRun = specs.filter((s) => !belongsTo(s, mode)).map((s) => ({ name: s.name, type: s.type, modes: s.modes ?? [] }));
+  return { ...checkup, mode, not_run: notRun };
+}
+
+/** Whether the check belongs to `mode` (no `modes`: every mode). */
+export function belongsTo(spec: HeartbeatSpec, mode: string): boolean {
+  return spec.modes === null || spec.modes.includes(mode);
+}

@@ -28,16 +28,29 @@ function isHeartbeatType(type: string): type is HeartbeatType {
   return Object.hasOwn(kinds, type);
 }
 
-/** Reads one [heartbeat.NAME] section: its type and timeout, then the rest as its kind reads it. */
-export function parseHeartbeat(name: string, r: SectionReader): HeartbeatSpec {
+/**
+ * Reads one [heartbeat.NAME] section: its type, timeout and modes (each one of `serverModes`),
+ * then the rest as its kind reads it.
+ */
+export function parseHeartbeat(name: string, r: SectionReader, serverModes: string[]): HeartbeatSpec {
   const type = r.str('type');
   const timeoutMs = r.seconds('timeout', 2);
   if (type === undefined || !isHeartbeatType(type)) {
     throw new ConfigError(`[${r.where}] type: ${type === undefined ? 'missing' : `'${type}' is not a heartbeat type`}`, `one of ${heartbeatTypes.join(', ')}`);
   }
   const kind: HeartbeatKind<HeartbeatSpec> = kinds[type];
-  r.keys(['type', 'timeout', ...kind.keys]);
-  return kind.parse(r, { name, timeoutMs });
+  r.keys(['type', 'timeout', 'modes', ...kind.keys]);
+  return kind.parse(r, { name, timeoutMs, modes: readModes(r, serverModes) });
+}
+
+/** `modes = a, b`: the modes the check belongs to; absent: every mode. */
+function readModes(r: SectionReader, serverModes: string[]): string[] | null {
+  const modes = r.list('modes');
+  if (modes === undefined) return null;
+  if (modes.length === 0) throw new ConfigError(`[${r.where}] modes: is empty`, `leave it out (every mode), or list some of ${serverModes.join(', ')}`);
+  const unknown = modes.find((m) => !serverModes.includes(m));
+  if (unknown !== undefined) throw new ConfigError(`[${r.where}] modes: '${unknown}' is not one of [server] modes`, `modes are: ${serverModes.join(', ')}`);
+  return [...new Set(modes)];
 }
 
 /** Checks one spec with its kind. */

@@ -4,10 +4,14 @@
 
 import type { TextMasker } from '../pipeline/output.js';
 
-/** What every check has, whatever its kind: its name and its timeout (`timeout`, default 2 s). */
+/**
+ * What every check has, whatever its kind: its name, its timeout (`timeout`, default 2 s) and the
+ * modes it belongs to (`modes`, of [server] modes; null: every mode).
+ */
 export interface SpecBase {
   name: string;
   timeoutMs: number;
+  modes: string[] | null;
 }
 
 /**
@@ -60,8 +64,14 @@ export interface CheckResult extends CheckVerdict {
 }
 
 export interface Checkup {
+  /** Every check that ran is healthy (none ran: true). */
   healthy: boolean;
   started_at: string;
   finished_at: string;
+  /** The checks that ran. */
   results: CheckResult[];
+  /** The mode whose checks ran (heartbeat.checkup, the health gate); absent: those asked for ran (heartbeat.get). */
+  mode?: string;
+  /** The checks that do not belong to `mode`: not run, neither healthy nor unhealthy. */
+  not_run?: { name: string; type: string; modes: string[] }[];
 }

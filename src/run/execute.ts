@@ -110,7 +110,8 @@ async function runPhases(r: Running, builtin: { facts: Facts; ms: number }, stor
       abandon: resumed && request.resume === 'abandon' ? abandonFailure(resumed) : undefined,
       onReboot: (at, phases) => onReboot(r, at, phases),
       onStep: request.onStep,
-      afterPhases: config.phases.healthGate ? () => healthGate(ctx, request.signal, (c) => (health = c)) : undefined,
+      // The checks of the run's target mode (BOOTSTRAP_MODE is the intent's mode).
+      afterPhases: config.phases.healthGate ? () => healthGate(ctx, request.signal, (c) => (health = c), baseEnv['BOOTSTRAP_MODE']!) : undefined,
       onProgress: r.live.update,
     });
     return { result, health, machineryFailed: false };

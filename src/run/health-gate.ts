@@ -1,24 +1,26 @@
 // The health gate after migration.d: the checkup repeated until healthy or health_timeout.
 
-import { runCheckup } from '../heartbeat/checkup.js';
+import { runCheckupOfMode } from '../heartbeat/checkup.js';
 import type { Checkup } from '../heartbeat/types.js';
 import type { Failure } from '../pipeline/step-result.js';
 import { sleep } from '../util/process.js';
 import type { RunContext } from './context.js';
 
 /**
- * The health gate: after migration.d, the checkup is repeated until every check is healthy or
+ * The health gate: after migration.d, the checkup of `mode` (the run's target mode: a check
+ * whose `modes` leave it out is not run) is repeated until every check is healthy or
  * health_timeout passes; still unhealthy then fails the run with kind `heartbeat`.
  */
-export async function healthGate(ctx: RunContext, signal: AbortSignal | undefined, keep: (c: Checkup) => void): Promise<Failure | null> {
+export async function healthGate(ctx: RunContext, signal: AbortSignal | undefined, keep: (c: Checkup) => void, mode: string): Promise<Failure | null> {
   const config = ctx.config;
   const deadline = Date.now() + config.phases.healthTimeoutMs;
   const specs = [...config.heartbeats.values()];
   for (let attempt = 1; ; attempt++) {
-    const checkup = await runCheckup(specs, ctx.env, ctx.log.masker);
+    const checkup = await runCheckupOfMode(specs, mode, ctx.env, ctx.log.masker);
     keep(checkup);
     if (checkup.healthy) {
-      ctx.log.info(`health gate: all ${specs.length} checks healthy${attempt > 1 ? ` after ${attempt} checkups` : ''}`);
+      const notRun = checkup.not_run?.length ? `; not run in mode ${mode}: ${checkup.not_run.map((c) => c.name).join(', ')}` : '';
+      ctx.log.info(`health gate: all ${checkup.results.length} checks healthy${attempt > 1 ? ` after ${attempt} checkups` : ''}${notRun}`);
       return null;
     }
     const bad = checkup.results.filter((r) => !r.healthy);

@@ -300,5 +300,7 @@ const stateShape: Shape = {
     started_at: 'string',
     finished_at: 'string',
     results: [{ name: 'string', type: 'string', healthy: 'boolean', detail: 'string', latency_ms: 'number' }],
+    mode: 'string?',
+    not_run: [{ name: 'string', type: 'string', modes: ['string'] }, '?'],
   },
 };

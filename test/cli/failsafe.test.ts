@@ -2,7 +2,7 @@
 // failed first provision is retried by the refresh; what a step that reports nothing counts as.
 
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { collect, json, type Sandbox } from '../helpers/cli.js';
@@ -138,6 +138,66 @@ describe('a failed first provision is retried by server.refresh', () => {
       assert.equal((await box.run(['server.provision', '--dry-run'], { env: { LOG: log } })).code, 0);
       assert.equal((await box.run(['server.refresh'], { env: { LOG: log } })).code, 0);
       assert.deepEqual(readLines(log), []);
+    }),
+  );
+});
+
+describe('[heartbeat.NAME] modes: checks belong to modes', () => {
+  /** haproxy marks the server MAINT in maintenance: its check fails then, and belongs to active and standby only. */
+  const ini = (flag: string, prom: string) =>
+    iniWith({ health_gate: 'true', health_timeout: 3 }, `\n[heartbeat.haproxy]\ntype = exec\ncommand = test ! -e ${flag}\nmodes = active, standby\n\n[heartbeat.disk]\ntype = exec\ncommand = true\n\n[metrics]\ntextfile_dir = ${prom}\n`);
+
+  it(
+    'server.mode maintenance passes the health gate, a refresh in maintenance too; checkup skips haproxy (not run, no heartbeat_up); heartbeat.get haproxy runs it',
+    withBox(iniWith(), async (box) => {
+        writeFileSync(box.config, ini(join(box.dir, 'maint'), join(box.dir, 'prom')));
+        mkdirSync(join(box.dir, 'prom'), { mode: 0o755 });
+        const maint = join(box.dir, 'maint');
+        script(join(box.phasesDir, 'configure.d', '10-haproxy'), `if [ "$BOOTSTRAP_MODE" = maintenance ]; then touch ${maint}; else rm -f ${maint}; fi`);
+        assert.equal((await box.run(['server.provision'])).code, 0);
+        const mode = await box.run(['server.mode', 'maintenance']);
+        assert.equal(mode.code, 0, mode.stderr);
+        assert.match(mode.stderr, /health gate: all 1 checks healthy; not run in mode maintenance: haproxy/);
+        assert.equal(json(await box.run(['runs.show', 'last', '--json'])).health.not_run[0].name, 'haproxy');
+        assert.equal((await box.run(['server.refresh'])).code, 0);
+
+        const checkup = await box.run(['heartbeat.checkup']);
+        assert.equal(checkup.code, 0, checkup.stdout);
+        assert.match(checkup.stdout, /^not run in mode maintenance: haproxy \(modes active, standby\)$/m);
+        const j = json(await box.run(['heartbeat.checkup', '--json']));
+        assert.equal(j.mode, 'maintenance');
+        assert.deepEqual(j.results.map((r: { name: string }) => r.name), ['disk']);
+        assert.deepEqual(j.not_run, [{ name: 'haproxy', type: 'exec', modes: ['active', 'standby'] }]);
+        const metrics = readFileSync(join(box.dir, 'prom', 'bootstrap_heartbeat.prom'), 'utf8');
+        assert.match(metrics, /^bootstrap_heartbeat_up\{check="disk"\} 1$/m);
+        assert.doesNotMatch(metrics, /bootstrap_heartbeat_up\{check="haproxy"\}/);
+        assert.match(metrics, /^bootstrap_heartbeat_not_run\{check="haproxy"\} 1$/m);
+        assert.match(metrics, /^bootstrap_heartbeat_healthy 1$/m);
+
+        // Asked for by name, it runs whatever the mode.
+        const get = await box.run(['heartbeat.get', 'haproxy', '--json']);
+        assert.equal(get.code, 1);
+        assert.equal(json(get).results[0].healthy, false);
+
+        // Back in standby, the check is run again by the gate and the checkup.
+        assert.equal((await box.run(['server.mode', 'standby'])).code, 0);
+        assert.deepEqual(json(await box.run(['heartbeat.checkup', '--json'])).results.map((r: { name: string }) => r.name), ['disk', 'haproxy']);
+    }),
+  );
+
+  it(
+    'an unknown mode, or an empty list, is refused (78) naming the section and key',
+    withBox(iniWith(), async (box) => {
+      const base = readFileSync(box.config, 'utf8');
+      writeFileSync(box.config, `${base}\n[heartbeat.web]\ntype = exec\ncommand = true\nmodes = active, maintenace\n`);
+      const r = await box.run(['heartbeat.checkup']);
+      assert.equal(r.code, 78, r.stderr);
+      assert.match(r.stderr, /\[heartbeat\.web\] modes: 'maintenace' is not one of \[server\] modes/);
+      assert.match(r.stderr, /active, standby, maintenance/);
+      writeFileSync(box.config, `${base}\n[heartbeat.web]\ntype = exec\ncommand = true\nmodes =\n`);
+      const empty = await box.run(['heartbeat.checkup']);
+      assert.equal(empty.code, 78);
+      assert.match(empty.stderr, /\[heartbeat\.web\] modes: is empty/);
     }),
   );
 });
