@@ -53,6 +53,8 @@ export interface PhasesConfig {
   rebootCommand: string[];
   /** Reboots one run may ask for; one more fails it (kind reboot). */
   maxReboots: number;
+  /** What a step that ran and reported nothing (BOOTSTRAP_CHANGES empty) counts as. */
+  unreported: 'unchanged' | 'changed';
 }
 
 export interface CallbackConfig {
@@ -270,13 +272,15 @@ function readServer(r: Reader, sec: Record<string, unknown>): ServerConfig {
 
 function readPhases(r: Reader, sec: Record<string, unknown>): PhasesConfig {
   const n = 'phases';
-  r.keys(sec, n, ['script_timeout', 'run_timeout', 'retries', 'retry_delay', 'backout', 'kill_grace', 'cleanup_timeout', 'health_gate', 'health_timeout', 'keep_runs', 'allow_insecure', 'no_shebang', 'orc_lockfile', 'reboot_command', 'max_reboots']);
+  r.keys(sec, n, ['script_timeout', 'run_timeout', 'retries', 'retry_delay', 'backout', 'kill_grace', 'cleanup_timeout', 'health_gate', 'health_timeout', 'keep_runs', 'allow_insecure', 'no_shebang', 'orc_lockfile', 'reboot_command', 'max_reboots', 'unreported']);
   const backout = r.str(sec, n, 'backout') || 'failed';
   if (backout !== 'failed' && backout !== 'all' && backout !== 'none') {
     throw new ConfigError(`[phases] backout: '${backout}' is not one of failed, all, none`);
   }
   const noShebang = r.str(sec, n, 'no_shebang') || 'refuse';
   if (noShebang !== 'refuse' && noShebang !== 'sh' && noShebang !== 'bash') throw new ConfigError(`[phases] no_shebang: '${noShebang}' is not one of refuse, sh, bash`, 'bash runs them as os-refresh-config does');
+  const unreported = r.str(sec, n, 'unreported') || 'unchanged';
+  if (unreported !== 'unchanged' && unreported !== 'changed') throw new ConfigError(`[phases] unreported: '${unreported}' is not one of unchanged, changed`, 'changed: a step that reports nothing counts as changed (a migrated tree whose steps never report)');
   const orc = r.str(sec, n, 'orc_lockfile');
   return {
     scriptTimeoutMs: r.seconds(sec, n, 'script_timeout', 1800),
@@ -294,6 +298,7 @@ function readPhases(r: Reader, sec: Record<string, unknown>): PhasesConfig {
     orcLockfile: orc === undefined ? '/var/run/os-refresh-config.lock' : orc === '' ? '' : resolve(r.dir, orc),
     rebootCommand: rebootCommand(r.str(sec, n, 'reboot_command')),
     maxReboots: r.int(sec, n, 'max_reboots', 3),
+    unreported,
   };
 }
 

@@ -150,6 +150,7 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, steps: PlannedStep
         withEarlierChanges(stepRecord, earlier);
         if (stepRecord.status === 'skipped') o.log.info(`${q.step.phase}/${q.step.name}: skipped (${stepRecord.message})`);
         if (!failure) {
+          countUnreported(o, stepRecord);
           record.steps.push(stepRecord);
           if (stepRecord.status === 'success') completed.push(q.step);
           from++;
@@ -176,6 +177,14 @@ async function runPhase(o: PipelineOptions, phase: PhasePlan, steps: PlannedStep
   } finally {
     await launcher.close();
   }
+}
+
+/**
+ * `[phases] unreported = changed`: a step that ran and reported nothing is recorded as counted
+ * changed, at record time, so its journal counts the same whatever the ini says later.
+ */
+function countUnreported(o: PipelineOptions, record: StepRecord): void {
+  if (o.phases.unreported === 'changed' && record.status === 'success' && stepChanges(record).length === 0) record.unreported = 'changed';
 }
 
 /** A failed step is tried again unless the agent was asked to stop or the delay would end the run. */

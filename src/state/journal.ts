@@ -33,6 +33,8 @@ export interface StepRecord {
   changes_truncated?: boolean;
   /** It asked for a reboot, with this reason. */
   reboot?: string;
+  /** It ran and reported nothing, under `[phases] unreported = changed`: counted as changed. */
+  unreported?: 'changed';
   /** In a verify's journal (the step itself never ran): what its NAME.if and NAME.check said of it. */
   verify?: VerifyResult;
 }
@@ -189,7 +191,7 @@ export function countSteps(j: Pick<RunJournal, 'phases'>): StepCounts {
   for (const s of j.phases.flatMap((p) => p.steps)) {
     // A step skipped by its .if on a retry may have changed things on the attempt before: changed.
     if (s.status === 'failure') counts.failed++;
-    else if (stepChanges(s).length) counts.changed++;
+    else if (stepChanges(s).length || s.unreported === 'changed') counts.changed++;
     else if (s.status === 'skipped') counts.skipped++;
     else counts.unchanged++;
   }
@@ -245,7 +247,7 @@ const stepFields: Record<string, Shape> = {
   reboot: 'string?',
 };
 const companionShape: Shape = { '?': 'nullable', ...stepFields, check: 'object?', condition: 'object?' };
-const stepShape: Shape = { ...stepFields, check: companionShape, condition: companionShape };
+const stepShape: Shape = { ...stepFields, check: companionShape, condition: companionShape, unreported: 'string?' };
 const failureShape: Shape = { '?': 'nullable', phase: 'string', step: 'string', kind: 'string', exit_code: 'number?', message: 'string' };
 const journalShape: Shape = {
   schema: 'number',

@@ -201,3 +201,43 @@ describe('[heartbeat.NAME] modes: checks belong to modes', () => {
     }),
   );
 });
+
+describe('[phases] unreported: what a step that reports nothing counts as', () => {
+  const steps = (box: Sandbox) => {
+    script(join(box.phasesDir, 'configure.d', '10-silent'), 'exit 0'); // an os-refresh-config step: reports nothing
+    script(join(box.phasesDir, 'configure.d', '20-skipped'), 'exit 0');
+    script(join(box.phasesDir, 'configure.d', '20-skipped.if'), 'exit 1');
+  };
+
+  it(
+    'default unchanged: --detailed-exitcodes 0; changed: 2, counted changed in the journal, the callback counts and the summary',
+    withBox(iniWith(), async (box) => {
+      steps(box);
+      const quiet = await box.run(['server.provision', '--detailed-exitcodes', '--json']);
+      assert.equal(quiet.code, 0, quiet.stderr);
+      assert.deepEqual(json(quiet).counts, { changed: 0, unchanged: 1, skipped: 1, failed: 0 });
+
+      writeFileSync(box.config, readFileSync(box.config, 'utf8').replace('[phases]\n', '[phases]\nunreported = changed\n'));
+      const loud = await box.run(['server.refresh', '--detailed-exitcodes']);
+      assert.equal(loud.code, 2, loud.stderr);
+      assert.match(loud.stdout, /1 changed, 0 unchanged, 1 skipped, 0 failed/);
+      const j = json(await box.run(['runs.show', 'last', '--json']));
+      assert.equal(j.phases.find((p: { phase: string }) => p.phase === 'configure').steps[0].unreported, 'changed');
+
+      // Recorded when the run ran: the journal reads the same after the ini changes back.
+      const id = j.id;
+      writeFileSync(box.config, readFileSync(box.config, 'utf8').replace('unreported = changed\n', 'unreported = unchanged\n'));
+      assert.deepEqual(json(await box.run(['runs.show', id, '--json'])).counts, { changed: 1, unchanged: 0, skipped: 1, failed: 0 });
+      assert.equal((await box.run(['server.refresh', '--detailed-exitcodes'])).code, 0);
+    }),
+  );
+
+  it(
+    'a value other than unchanged or changed is refused (78)',
+    withBox(iniWith({ unreported: 'sometimes' }), async (box) => {
+      const r = await box.run(['server.provision']);
+      assert.equal(r.code, 78);
+      assert.match(r.stderr, /\[phases\] unreported: 'sometimes' is not one of unchanged, changed/);
+    }),
+  );
+});
