@@ -100,6 +100,36 @@ describe('product.set --apply is one change', () => {
   );
 });
 
+describe('product.set --apply: the other ways a run ends', () => {
+  it(
+    'SIGTERM during the run: stopped, error.d runs, the value is put back; a pause for a reboot keeps it (the run goes on after the boot)',
+    withBox(iniWith({ kill_grace: 2, reboot_command: 'true' }), async (box, log) => {
+      const env = { LOG: log, BOOTSTRAP_TEST_BOOT_ID_FILE: join(box.dir, 'boot_id') };
+      writeFileSync(env.BOOTSTRAP_TEST_BOOT_ID_FILE, 'boot-1\n');
+      script(join(box.phasesDir, 'configure.d', '20-haproxy'), 'echo "maxconn=$BOOTSTRAP_HAPROXY_MAXCONN" >> "$LOG"\n[ "$BOOTSTRAP_HAPROXY_MAXCONN" = 111 ] && { echo started > "$LOG.slow"; sleep 30; }\n[ "$BOOTSTRAP_HAPROXY_MAXCONN" = 222 ] && echo "new kernel" > "$BOOTSTRAP_REBOOT_FILE"\nexit 0');
+      script(join(box.phasesDir, 'error.d', '10-e'), 'echo "error.d $BOOTSTRAP_FAILURE" >> "$LOG"');
+      assert.equal((await box.run(['server.provision'], { env })).code, 0);
+      assert.equal((await box.run(['product.set', 'haproxy.maxconn=5000', '--apply'], { env })).code, 0);
+
+      const child = box.start(['product.set', 'haproxy.maxconn=111', '--apply', '--json'], { env });
+      const done = collect(child);
+      for (let i = 0; i < 400 && readLines(`${log}.slow`).length === 0; i++) await new Promise((res) => setTimeout(res, 25));
+      child.kill('SIGTERM');
+      const r = await done;
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(json(r).failure.kind, 'signal');
+      assert.equal(json(r).settings_restored, true);
+      assert.equal(maxconn(box), 5000);
+      assert.equal(readLines(log).at(-1), 'error.d signal');
+
+      const paused = await box.run(['product.set', 'haproxy.maxconn=222', '--apply', '--json'], { env });
+      assert.equal(json(paused).status, 'rebooting', paused.stderr);
+      assert.equal(json(paused).settings_restored, undefined);
+      assert.equal(maxconn(box), 222);
+    }),
+  );
+});
+
 describe('a failed first provision is retried by server.refresh', () => {
   it(
     'provision fails → each refresh provisions again (same --products, action provision, says so) until it succeeds; then refreshes',
