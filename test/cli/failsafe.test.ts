@@ -42,6 +42,9 @@ describe('product.set --apply is one change', () => {
       assert.equal(json(kept).settings_restored, false);
       assert.deepEqual(json(kept).settings.kept, [{ product: 'haproxy', setting: 'maxconn', value: -7, why: 'keep-on-failure' }]);
       assert.equal(maxconn(box), -7);
+      const usage = await box.run(['product.set', 'haproxy.maxconn=1', '--keep-on-failure']);
+      assert.equal(usage.code, 64);
+      assert.match(usage.stderr, /--keep-on-failure is for the run of --apply/);
       // The next refresh still applies it (and fails): what --keep-on-failure asks for.
       assert.equal((await box.run(['server.refresh'], { env })).code, 1);
       assert.equal(readLines(log).at(-1), 'maxconn=-7');
@@ -94,7 +97,7 @@ describe('product.set --apply is one change', () => {
       holder.kill('SIGTERM');
       await held;
       assert.equal(refused.code, 75, refused.stderr);
-      assert.match(refused.stderr, /--apply: the run did not start; settings put back: haproxy\.maxconn = 777/);
+      assert.match(refused.stderr, /--apply: no run succeeded; settings put back: haproxy\.maxconn = 777/);
       assert.equal(maxconn(box), 777);
     }),
   );

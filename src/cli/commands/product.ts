@@ -1,7 +1,7 @@
 // The product commands: product.get, product.set, product.unset (each optionally followed by a
 // run with --apply) and product.upgrade.
 
-import { DataError, ExitCode, UsageError } from '../../errors.js';
+import { DataError, ExitCode, UsageError, toBootstrapError } from '../../errors.js';
 import { maxValueBytes } from '../../products.js';
 import type { Command, CommandContext } from '../context.js';
 import { keptOnFailure, type SettingUndo, type SettingsRestore } from '../../settings-undo.js';
@@ -148,34 +148,55 @@ async function applyAfterChange(ctx: CommandContext, args: Record<string, unknow
   if (!ctx.json) ctx.print(human, null);
   const request = { waitMs: parseWait(args['wait']), label: args['label'] as string | undefined, force: Boolean(args['force']) };
   const extra: Record<string, unknown> = { settings };
-  let restore: SettingsRestore | null = null;
-  const putBack = async () => {
-    restore ??= args['keep-on-failure'] ? keptOnFailure(undo) : await ctx.agent().restoreSettings(undo);
-    extra['settings'] = { ...settings, restored: restore.restored, kept: restore.kept };
-    extra['settings_restored'] = restore.kept.length === 0;
-  };
+  const restorer = settingsRestorer(ctx, undo, Boolean(args['keep-on-failure']), extra);
   let outcome: Awaited<ReturnType<typeof runAndReport>>;
   try {
     outcome = await runAndReport(
       ctx,
       async (signals) => {
         const run = await ctx.agent().refresh({ ...request, ...signals });
-        if (run?.status === 'failure') await putBack(); // before the outcome is printed, which says so
+        if (run?.status === 'failure') await restorer.run(); // before the outcome is printed, which says so
         return run;
       },
       Boolean(args['detailed-exitcodes']),
       extra,
     );
   } catch (err) {
-    await putBack().catch((e: Error) => ctx.logger.error(`--apply: the settings could not be put back: ${e.message}`));
-    if (restore) ctx.logger.warn(`--apply: the run did not start; ${restoreText(restore)}`);
+    const restore = await restorer.run();
+    if (restore) ctx.logger.warn(`--apply: no run succeeded; ${restoreText(restore)}`);
     throw err;
   }
+  const restore = restorer.result();
   if (restore && !ctx.json) ctx.print(restoreText(restore), null);
   if (outcome === null) {
     ctx.logger.warn('--apply: this server was never provisioned; the setting is saved and will apply at provisioning');
     if (ctx.json) ctx.print('', { id: null, status: 'not-provisioned', exit_code: ExitCode.ok, settings });
   }
+}
+
+/**
+ * Puts the changed keys back, once (or, with --keep-on-failure, reports them kept), and adds
+ * what it did to the run's --json document (`extra`): `settings_restored`, and `settings.restored`
+ * and `settings.kept`. A put-back that fails is logged, and `settings_restored` is false.
+ */
+function settingsRestorer(ctx: CommandContext, undo: SettingUndo[], keep: boolean, extra: Record<string, unknown>) {
+  let done: SettingsRestore | null | undefined; // undefined: not tried yet; null: it failed
+  return {
+    async run(): Promise<SettingsRestore | null> {
+      if (done !== undefined) return done;
+      try {
+        done = keep ? keptOnFailure(undo) : await ctx.agent().restoreSettings(undo);
+      } catch (err) {
+        ctx.logger.error(`--apply: the settings could not be put back: ${toBootstrapError(err).message}`);
+        extra['settings_restored'] = false;
+        return (done = null);
+      }
+      extra['settings'] = { ...(extra['settings'] as object), restored: done.restored, kept: done.kept };
+      extra['settings_restored'] = done.kept.length === 0;
+      return done;
+    },
+    result: (): SettingsRestore | null => done ?? null,
+  };
 }
 
 /** One line: what was put back, and what was kept and why. */
