@@ -70,7 +70,8 @@ export interface StatusReport {
   modeOrigin: 'set' | 'default';
   provisioned: boolean;
   provisionedAt: string | null;
-  products: { name: string; version: string | null; enabled: boolean }[];
+  /** declared_version: bootstrap.ini's, which an upgrade applies (products.ts: describeVersionDrift). */
+  products: { name: string; version: string | null; declared_version: string | null; enabled: boolean }[];
   lastRun: LastRun | null;
   lock: { state: 'free' | 'held' | 'dead'; owner: LockOwner | null; path: string };
   lastCheckup: unknown;
@@ -473,7 +474,7 @@ export class Agent {
       modeOrigin: origin,
       provisioned: state.provisioned_at !== null,
       provisionedAt: state.provisioned_at,
-      products: products.map((p) => ({ name: p.name, version: p.version, enabled: p.enabled })),
+      products: products.map((p) => ({ name: p.name, version: p.version, declared_version: p.declared_version, enabled: p.enabled })),
       lastRun: state.last_run,
       lock: { state: probe.state, owner: probe.state === 'free' ? null : probe.owner, path: lock.path },
       lastCheckup: state.last_checkup,

@@ -5,7 +5,7 @@ import type { PausedRun } from '../state/state.js';
 import { DisabledError } from '../errors.js';
 import { basename } from 'node:path';
 import { describeRefused, type Plan } from '../pipeline/plan.js';
-import type { EffectiveProduct } from '../products.js';
+import { describeVersionDrift, type EffectiveProduct } from '../products.js';
 import type { DryRunReport } from '../run/index.js';
 import { changesOf, countSteps, describeCounts, type RunJournal, type StepRecord } from '../state/journal.js';
 import type { FactsDoc } from '../facts/facts.js';
@@ -20,7 +20,8 @@ export function formatSettingValue(value: unknown): string {
 export function formatProducts(products: EffectiveProduct[], showOrigin: boolean): string {
   const lines: string[] = [];
   for (const p of products) {
-    lines.push(`${p.name} ${p.version ?? '(no version)'}${p.enabled ? '' : ' (disabled)'}`);
+    const drift = describeVersionDrift(p);
+    lines.push(`${p.name} ${p.version ?? '(no version)'}${p.enabled ? '' : ' (disabled)'}${drift ? `  (${drift})` : ''}`);
     const width = Math.max(0, ...p.settings.map((s) => s.name.length));
     for (const s of p.settings) {
       const value = s.value === null ? '(unset)' : formatSettingValue(s.value);
@@ -30,17 +31,19 @@ export function formatProducts(products: EffectiveProduct[], showOrigin: boolean
   return lines.join('\n');
 }
 
-export function formatStatus(s: StatusReport): string {
+export function formatStatus(s: StatusReport, now = Date.now()): string {
+  const drifts = s.products.map(describeVersionDrift).filter((d): d is string => d !== null);
   const rows: [string, string][] = [
     ['server', s.server],
     ['mode', `${s.mode}${s.modeOrigin === 'default' ? ' (default)' : ''}`],
-    ['provisioned', s.provisionedAt ? `yes, ${s.provisionedAt}` : 'no'],
+    ['provisioned', s.provisionedAt ? `yes, ${formatWhen(s.provisionedAt, now)}` : 'no'],
     ['products', s.products.map((p) => `${p.name} ${p.version ?? '?'}${p.enabled ? '' : ' (disabled)'}`).join(', ') || '(none declared)'],
-    ['last run', s.lastRun ? `${s.lastRun.action} ${s.lastRun.status} at ${s.lastRun.finished_at} (${(s.lastRun.duration_ms / 1000).toFixed(1)} s, run ${s.lastRun.id})` : 'none'],
+    ...drifts.map((d) => ['version', d] as [string, string]),
+    ['last run', s.lastRun ? `${s.lastRun.action} ${s.lastRun.status} ${formatWhen(s.lastRun.finished_at, now)} (${(s.lastRun.duration_ms / 1000).toFixed(1)} s, run ${s.lastRun.id})` : 'none'],
     ['lock', formatLock(s.lock)],
     ...(s.pausedRun ? [['reboot', formatPaused(s.pausedRun)] as [string, string]] : []),
     ...(s.disabled ? [['disabled', `${DisabledError.line(s.disabled).replace(/^disabled /, '')}; runs exit 75 (the timer's: 0) until bootstrap server.enable`] as [string, string]] : []),
-    ['heartbeat', formatCheckup(s.lastCheckup)],
+    ['heartbeat', formatCheckup(s.lastCheckup, now)],
     ['callbacks', `${s.callbacks.pending} pending${s.callbacks.oldestAgeSeconds !== null ? `, oldest ${s.callbacks.oldestAgeSeconds} s old` : ''}${s.callbacks.dead ? `, ${s.callbacks.dead} dead` : ''}`],
     ['state dir', s.stateDir],
     ['config', s.config],
@@ -60,11 +63,29 @@ function formatLock(lock: StatusReport['lock']): string {
   return lock.state === 'dead' ? `left by a dead process: ${who}; the next run takes it over` : `held by ${who}`;
 }
 
-function formatCheckup(checkup: unknown): string {
+function formatCheckup(checkup: unknown, now: number): string {
   const c = checkup as { healthy?: boolean; finished_at?: string; results?: { name: string; healthy: boolean }[] } | null;
   if (!c || typeof c !== 'object') return 'never checked';
   const bad = (c.results ?? []).filter((r) => !r.healthy).map((r) => r.name);
-  return `${c.healthy ? 'healthy' : `unhealthy (${bad.join(', ')})`} at ${c.finished_at ?? '?'}`;
+  return `${c.healthy ? 'healthy' : `unhealthy (${bad.join(', ')})`} ${c.finished_at ? formatWhen(c.finished_at, now) : 'at ?'}`;
+}
+
+/** `3 min ago (2026-12-05T00:14:02.120Z)`: how old, then when exactly (a stale status reads as one). */
+export function formatWhen(iso: string, now: number): string {
+  const ms = now - Date.parse(iso);
+  if (!Number.isFinite(ms)) return `at ${iso}`;
+  return `${formatAge(ms)} (${iso})`;
+}
+
+function formatAge(ms: number): string {
+  if (ms < -5000) return 'in the future (is the clock right?)';
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s ago`;
+  const min = Math.floor(s / 60);
+  if (min < 60) return `${min} min ago`;
+  const h = Math.floor(min / 60);
+  if (h < 48) return `${h} h ${min % 60} min ago`;
+  return `${Math.floor(h / 24)} days ago`;
 }
 
 export function formatPlan(plan: Plan): string {
@@ -92,7 +113,7 @@ export function formatPlan(plan: Plan): string {
 
 export function formatDryRun(report: DryRunReport): string {
   const bad = report.syntax.filter((s) => !s.ok);
-  const lines = [formatPlan(report.plan), ''];
+  const lines = [...formatDryRunChange(report), formatPlan(report.plan), ''];
   if (report.preview) {
     const conditions = report.plan.phases.reduce((n, p) => n + p.steps.filter((s) => s.condition).length, 0);
     lines.push(`a run now would (${report.explorers.length} explorer${report.explorers.length === 1 ? '' : 's'} and ${conditions} .if file${conditions === 1 ? '' : 's'} ran to tell):`);
@@ -106,6 +127,12 @@ export function formatDryRun(report: DryRunReport): string {
   const problems = [bad.length ? `${bad.length} syntax error${bad.length === 1 ? '' : 's'}` : '', report.failure ? 'it would fail' : ''].filter(Boolean).join(', ');
   lines.push(report.ok ? 'dry run: ok' : `dry run: ${report.refusal ? 'refused' : problems}`);
   return lines.join('\n');
+}
+
+/** An upgrade's versions, first: `upgrade: web 1.1 → 1.2`. */
+function formatDryRunChange({ upgrade }: DryRunReport): string[] {
+  if (!upgrade) return [];
+  return [`upgrade: ${upgrade.product} ${upgrade.from ?? '(no version recorded)'} → ${upgrade.to}${upgrade.from === upgrade.to ? ' (the version in force: the run repeats it)' : ''}`];
 }
 
 export function formatOutcome(j: RunJournal, path: string | null): string {

@@ -17,7 +17,7 @@ import { runPipeline, type PipelineResult, type RebootRequest } from '../pipelin
 import { planRefusal, type Plan } from '../pipeline/plan.js';
 import { enabledVersions } from '../products.js';
 import { JournalStore, type PhaseRecord, type RunJournal } from '../state/journal.js';
-import { bootId, sweepMarked } from '../util/process.js';
+import { bootId, describeProcesses, sweepMarkedNamed } from '../util/process.js';
 import { planOf, type RunContext } from './context.js';
 import { healthGate } from './health-gate.js';
 import { journalOf, withPending, type JournalHead, type JournalRun } from './journal-of.js';
@@ -122,8 +122,8 @@ async function runPhases(r: Running, builtin: { facts: Facts; ms: number }, stor
     return { result, health, machineryFailed: true };
   } finally {
     // At the end of a run nothing a step started is left running (setsid and double forks too).
-    const left = await sweepMarked(marker, config.phases.killGraceMs);
-    if (left.length) ctx.log.warn(`ended ${left.length} process(es) the run's steps left running (pids ${left.slice(0, 10).join(', ')}${left.length > 10 ? ', …' : ''})`);
+    const left = await sweepMarkedNamed(marker, config.phases.killGraceMs);
+    if (left.length) ctx.log.warn(`ended ${left.length} process(es) the run's steps left running: ${describeProcesses(left)} (to keep a service: bootstrap-detach or systemd-run, README: Migrating from os-refresh-config)`);
   }
 }
 
