@@ -339,7 +339,7 @@ describe('dry-run leftovers', () => {
           rmSync(slow);
           const r = await box.run(next, { env: { LOG: log } });
           assert.ok(r.code === 0 || next[0] === 'server.facts', r.stderr);
-          assert.match(r.stderr, /removed what 1 dry run\(s\) or fact collection\(s\) left when their agent died .*, and ended \d+ process\(es\) they left running/);
+          assert.match(r.stderr, /removed what 1 dry run\(s\), verify\(s\) or fact collection\(s\) left when their agent died .*, and ended \d+ process\(es\) they left running/);
           assert.ok(!existsSync(snapshot), 'the snapshot is gone');
           assert.ok(!existsSync(dirname(snapshot)), 'and its dir');
           for (const pid of started) assert.ok(await ended(pid, 5000), `pid ${pid} (the .if, its daemon, the launcher) was ended`);
