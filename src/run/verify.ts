@@ -23,7 +23,7 @@ import { enabledVersions } from '../products.js';
 import { writeJsonAtomic } from '../state/atomic.js';
 import { JournalStore, newRunId, verifyVerdicts, type FailureRecord, type PhaseRecord, type RunJournal, type StepVerdict, type VerifySummary } from '../state/journal.js';
 import type { StateDoc } from '../state/state.js';
-import { bootId, sweepMarked } from '../util/process.js';
+import { bootId, describeProcesses, sweepMarkedNamed } from '../util/process.js';
 import { makeScratchDir } from '../util/scratch.js';
 import { maskSecrets, planOf, type RunContext } from './context.js';
 import { exploreNow, sweepLeftovers, withBuiltinFacts } from './facts.js';
@@ -115,8 +115,8 @@ async function look(ctx: RunContext, request: VerifyRequest, plan: Plan, state: 
     const { phases, stopped } = await explorersThenSteps(ctx, request, plan, baseEnv, marker, run);
     return journalOfVerify(ctx, request, intent, { runId, startedAt, phases, stopped, run });
   } finally {
-    const left = await sweepMarked(marker, ctx.config.phases.killGraceMs);
-    if (left.length) ctx.log.warn(`ended ${left.length} process(es) the checks left running (pids ${left.slice(0, 10).join(', ')}${left.length > 10 ? ', …' : ''})`);
+    const left = await sweepMarkedNamed(marker, ctx.config.phases.killGraceMs);
+    if (left.length) ctx.log.warn(`ended ${left.length} process(es) the checks left running: ${describeProcesses(left)}`);
     await fsp.rm(scratch, { recursive: true, force: true });
   }
 }
