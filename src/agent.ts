@@ -17,13 +17,14 @@ import { PidLock, type LockOwner } from './lock/pid-lock.js';
 import { silentLogger, type Logger } from './log/log.js';
 import { auditLines, effectiveProducts, enabledVersions, findProduct, findSetting, maskProduct, parseAssignments, parseSettingNames, parseSettingPath, setSettings, unsetSettings, type EffectiveProduct, type EffectiveSetting, type SettingChange } from './products.js';
 import type { WriteHooks } from './state/atomic.js';
-import { StateStore, type LastRun, type PausedRun, type StateDoc } from './state/state.js';
+import { StateStore, type LastRun, type LastSuccess, type PausedRun, type StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
 import { planRefusal, type Plan } from './pipeline/plan.js';
 import { sleep } from './util/process.js';
 import { collectFacts, selectFacts, type FactsReport } from './run/facts.js';
-import { performRun, validateMode, type RunOutcome, type RunRequest } from './run/index.js';
+import { performRun, successOf, validateMode, type RunOutcome, type RunRequest } from './run/index.js';
 import { maskSecrets, planOf, registerSecrets, trustedChecks, type RunContext } from './run/context.js';
+import { settleRefusal } from './run/refusal.js';
 import { FactsStore } from './facts/facts.js';
 import { blameRun, blameRuns, type RunBlame, type StepStats } from './state/blame.js';
 import { JournalStore, newRunId, type RunJournal } from './state/journal.js';
@@ -66,6 +67,9 @@ export interface StatusReport {
   provisionedAt: string | null;
   products: { name: string; version: string | null; enabled: boolean }[];
   lastRun: LastRun | null;
+  /** The last run that succeeded (kept across failed runs), and the failed or refused runs since. */
+  lastSuccess: LastSuccess | null;
+  failedRunsSinceSuccess: number;
   lock: { state: 'free' | 'held' | 'dead'; owner: LockOwner | null; path: string };
   lastCheckup: unknown;
   callbacks: { pending: number; oldestAgeSeconds: number | null; dead: number };
@@ -232,25 +236,27 @@ export class Agent {
 
   /** `server.provision`: records the products to run, runs the pipeline, marks the server provisioned on success. */
   provision(options: Omit<RunRequest, 'action'> = {}): Promise<RunOutcome> {
-    return performRun(this.runContext(), { ...options, action: 'provision' });
+    return this.run({ ...options, action: 'provision' });
   }
 
   /** `server.refresh`: re-applies the configuration. On a server never provisioned: nothing (null). */
-  async refresh(options: Omit<RunRequest, 'action' | 'products'> = {}): Promise<RunOutcome | null> {
-    const state = await this.store.read();
-    // A run waiting for its reboot (a provision too) is resumed by the timer's refresh.
-    if (state.provisioned_at === null && !state.paused_run) return null;
-    return performRun(this.runContext(), { ...options, action: 'refresh' });
+  refresh(options: Omit<RunRequest, 'action' | 'products'> = {}): Promise<RunOutcome | null> {
+    return this.run({ ...options, action: 'refresh' }, async (ctx, request) => {
+      const state = await ctx.store.read();
+      // A run waiting for its reboot (a provision too) is resumed by the timer's refresh.
+      if (state.provisioned_at === null && !state.paused_run) return null;
+      return performRun(ctx, request);
+    });
   }
 
   /** `server.mode MODE`: runs the pipeline with action mode; the mode is committed on success. */
   changeMode(options: Omit<RunRequest, 'action'> & { mode: string }): Promise<RunOutcome> {
-    return performRun(this.runContext(), { ...options, action: 'mode' });
+    return this.run({ ...options, action: 'mode' });
   }
 
   /** `product.upgrade PRODUCT`: the new version is recorded only on success. */
   upgrade(options: Omit<RunRequest, 'action'> & { product: string }): Promise<RunOutcome> {
-    return performRun(this.runContext(), { ...options, action: 'upgrade' });
+    return this.run({ ...options, action: 'upgrade' });
   }
 
   /**
@@ -258,7 +264,22 @@ export class Agent {
    * 75), or end it as failed (`abandon`). No run waiting: status `nothing`, exit 0.
    */
   resume(options: Omit<RunRequest, 'action' | 'resume'> & { abandon?: boolean } = {}): Promise<RunOutcome> {
-    return performRun(this.runContext(), { ...options, action: 'refresh', resume: options.abandon ? 'abandon' : 'continue' });
+    return this.run({ ...options, action: 'refresh', resume: options.abandon ? 'abandon' : 'continue' });
+  }
+
+  /**
+   * Every run command starts here: a refusal before its first step (73, 77, 78, a plan refusal)
+   * is recorded as a run and thrown with its exit code (run/refusal.ts).
+   */
+  private async run<T extends RunOutcome | null = RunOutcome>(request: RunRequest, start: (ctx: RunContext, request: RunRequest) => Promise<T> = (ctx, r) => performRun(ctx, r) as Promise<T>): Promise<T> {
+    const startedAt = new Date();
+    let ctx: RunContext | null = null;
+    try {
+      ctx = this.runContext();
+      return await start(ctx, request);
+    } catch (err) {
+      throw await settleRefusal(err, request, startedAt, ctx, { configFile: this.configFile, flags: this.options, env: this.env, cwd: this.cwd, defaultStateDir: defaultPaths.stateDir, commandLine: this.commandLine, log: this.log });
+    }
   }
 
   /** `phases.list`: the plan, with every skipped file and why. */
@@ -336,7 +357,7 @@ export class Agent {
     });
     if (options.report) {
       const config = this.config();
-      const body = checkupCallback(newRunId(), config.server.name, state.mode ?? config.server.defaultMode, enabledVersions(effectiveProducts(config, state)), checkup);
+      const body = checkupCallback(newRunId(), config.server.name, state.mode ?? config.server.defaultMode, enabledVersions(effectiveProducts(config, state)), checkup, successOf(state));
       if (!this.callbacks.target()) this.log.warn('--report: no [callback] url is configured; nothing was sent');
       await this.callbacks.report(body);
     }
@@ -384,6 +405,8 @@ export class Agent {
       provisionedAt: state.provisioned_at,
       products: products.map((p) => ({ name: p.name, version: p.version, enabled: p.enabled })),
       lastRun: state.last_run,
+      lastSuccess: successOf(state).last_success,
+      failedRunsSinceSuccess: successOf(state).failed_runs_since_success,
       lock: { state: probe.state, owner: probe.state === 'free' ? null : probe.owner, path: lock.path },
       lastCheckup: state.last_checkup,
       callbacks: await new Outbox(this.stateDir).counts(),

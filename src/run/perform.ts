@@ -15,13 +15,13 @@ import { newRunId } from '../state/journal.js';
 import { bootId } from '../util/process.js';
 import { maskSecrets, type RunContext } from './context.js';
 import { dryRun } from './dry-run.js';
-import { execute } from './execute.js';
+import { execute, type ToExecute } from './execute.js';
 import { prepareResume } from './reboot.js';
 import { finishRun } from './record.js';
 import { validateRequest, resolveIntent } from './request.js';
 import { makeChangesDir, type RunFiles, snapshotOf } from './run-files.js';
 import { takeOverFrom } from './takeover.js';
-import type { Intent, Resumed, RunOutcome, RunRequest } from './types.js';
+import type { RunOutcome, RunRequest } from './types.js';
 
 export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunOutcome> {
   let request = req;
@@ -33,7 +33,9 @@ export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunO
 
   await ctx.store.ensureDir();
   await sweepLeftovers(ctx);
+  const asked = performance.now();
   const lock = await takeRunLock(ctx, request.waitMs);
+  let lockWaitMs = performance.now() - asked;
   // A run paused for a reboot keeps its snapshot (0600): the resume runs with it.
   let keepSnapshot = false;
   let files: RunFiles | null = null;
@@ -54,9 +56,11 @@ export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunO
     files = { runId, snapshot: join(ctx.stateDir, 'runs', `${runId}.config.json`), changesDir: '', lock };
     await lock.update({ runId, action: paused && request.resume ? paused.action : request.action });
     ctx.log.debug(`run lock ${lock.lock.path} taken for run ${runId}`);
+    const orcAsked = performance.now();
     orc = await takeOrcLock(config.phases.orcLockfile, request.waitMs, (m) => ctx.log.warn(m));
+    lockWaitMs += performance.now() - orcAsked;
     files.changesDir = await makeChangesDir(ctx.stateDir, runId);
-    let run: { request: RunRequest; intent: Intent; resumed?: Resumed };
+    let run: ToExecute;
     if (paused && request.resume) {
       const resume = await prepareResume(ctx, request, paused, files.snapshot);
       keepSnapshot = 'refused' in resume; // nothing ran: the run still waits, with its snapshot
@@ -67,7 +71,7 @@ export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunO
       maskSecrets(ctx, run.intent.products);
       await writeJsonAtomic(files.snapshot, snapshotOf(config, run.intent, request, runId), 0o600, { durable: false });
     }
-    const executed = await execute(ctx, run.request, run.intent, files, run.resumed);
+    const executed = await execute(ctx, run, files, lockWaitMs);
     keepSnapshot = executed.paused;
     return executed.paused ? executed.outcome : await finishRun(ctx, run.request, run.intent, executed.journal);
   } finally {

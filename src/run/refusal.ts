@@ -1,0 +1,148 @@
+// Refused runs are runs: a run command refused before its first step (an untrusted step 77, a
+// state dir or state.json that cannot be used 73, an invalid bootstrap.ini 78, a plan refusal)
+// is journaled with status `refused`, becomes last_run, counts as a failure and is called back
+// when a callback URL is known. Its exit code and one-line error stay as they are; where it could
+// not be recorded, a second clause of the error says so and why.
+
+import { readSecret } from '../callback/deliver.js';
+import { runCallback } from '../callback/payload.js';
+import { CallbackReporter } from '../callback/reporter.js';
+import { redactUrl } from '../config/config.js';
+import { BootstrapError, ConfigError, ExitCode, oneLine, toBootstrapError } from '../errors.js';
+import type { Logger } from '../log/log.js';
+import { effectiveProducts, enabledVersions } from '../products.js';
+import { JournalStore, newRunId, type RunJournal } from '../state/journal.js';
+import { StateStore, type StateDoc } from '../state/state.js';
+import type { RunContext } from './context.js';
+import { journalOf } from './journal-of.js';
+import { lastRunOf, tallyAfter } from './record.js';
+import { placeOf, placeOfInvalidConfig, type InvalidConfigPaths, type RefusalPlace } from './refusal-place.js';
+import type { RunRequest } from './types.js';
+
+const refusalCodes: number[] = [ExitCode.cantWrite, ExitCode.permission, ExitCode.config];
+
+/**
+ * What a run command throws for `err`: a refusal recorded (recordRefusal), or `err` as it is.
+ * `ctx` null: bootstrap.ini was refused, so only its 78 is a refusal, recorded where the flags,
+ * the environment and the raw ini say (refusal-place.ts); any other error of the config (66, a
+ * [log] file that cannot be opened, an ini root cannot read) is thrown as it is.
+ */
+export async function settleRefusal(err: unknown, request: RunRequest, startedAt: Date, ctx: RunContext | null, paths: InvalidConfigPaths): Promise<unknown> {
+  if (!isRefusal(err, request) || (!ctx && !(err instanceof ConfigError))) return err;
+  return recordRefusal(ctx ? placeOf(ctx) : placeOfInvalidConfig(paths), request, err, startedAt);
+}
+
+/**
+ * Whether `err` refused the run before its first step: 73, 77 or 78 (what a run throws once a
+ * step ran is recorded as its failure, never thrown). Not: 75 (locked, a run waits for its
+ * reboot), 64 and 65 (the command line), a dry run.
+ */
+function isRefusal(err: unknown, request: RunRequest): err is BootstrapError {
+  return !request.dryRun && err instanceof BootstrapError && refusalCodes.includes(err.exitCode);
+}
+
+/** The refusal's error, with a second clause where it could not be recorded: same exit code, same first line. */
+export class UnrecordedRefusalError extends BootstrapError {
+  constructor(
+    readonly refusal: BootstrapError,
+    readonly clause: string,
+  ) {
+    super(refusal.message, refusal.exitCode, refusal.hint, { cause: refusal });
+  }
+
+  override describe(): string {
+    return oneLine(`${this.refusal.describe()}; ${this.clause}`);
+  }
+}
+
+/** Bound on the error kept in the journal and callback (a plan refusal lists every file). */
+const maxMessage = 2000;
+
+/**
+ * Records a refused run: journal (status refused), state.json (last_run, a failure counted), a
+ * callback held until both are written, then delivered. Resolves to the error to throw: the
+ * refusal itself, or with a clause saying what could not be recorded and why.
+ */
+export async function recordRefusal(place: RefusalPlace, request: RunRequest, refusal: BootstrapError, startedAt: Date): Promise<BootstrapError> {
+  if (!place.stateDir) return new UnrecordedRefusalError(refusal, `the refusal could not be recorded: ${place.unknown ?? 'the state dir is not known'}`);
+  const store = new StateStore(place.stateDir, { warn: (m) => place.log.warn(m) });
+  const why = (err: unknown) => reasonOf(err, refusal, place.log);
+  try {
+    await store.ensureDir();
+  } catch (err) {
+    return new UnrecordedRefusalError(refusal, `the refusal could not be recorded${why(err)}`);
+  }
+  const state = await store.read().catch(() => null);
+  const journal = refusedJournal(place, request, refusal, startedAt, state);
+  if (state) Object.assign(journal, tallyAfter(state, journal)); // unknown when state.json cannot be read
+  const callbacks = reporterOf(place, place.stateDir, request);
+  const held = callbacks && (await callbacks.hold(runCallback(journal), request.callbackUrl));
+  const journals = new JournalStore(place.stateDir);
+  const unjournaled = await journals.write(journal).then(() => null, (err: unknown) => err ?? new Error('unknown'));
+  const unstated = await store
+    .update(place.commandLine, (s) => {
+      s.last_run = lastRunOf(journal);
+      Object.assign(s, tallyAfter(s, journal));
+    })
+    .then(() => null, (err: unknown) => err ?? new Error('unknown'));
+  if (held) await callbacks.release(held, journal.id);
+  // Journals only: another run may be going on (a refusal holds no run lock), its files stay.
+  await journals.pruneJournals(place.keepRuns).catch(() => {});
+  if (held) await callbacks.deliver();
+  place.log.debug(`run ${journal.id}: ${journal.action} refused (exit ${refusal.exitCode})${held ? '; called back' : ''}`);
+  if (unjournaled && unstated) return new UnrecordedRefusalError(refusal, `the refusal could not be recorded${why(unstated)}`);
+  if (unstated) return new UnrecordedRefusalError(refusal, `the refusal could not be recorded in state.json${why(unstated)}; it is journaled as run ${journal.id}`);
+  if (unjournaled) return new UnrecordedRefusalError(refusal, `the refusal could not be journaled${why(unjournaled)}; state.json records it as run ${journal.id}`);
+  return refusal;
+}
+
+/** `: REASON`, or `, for the same reason` when it is the refusal's own error (a broken state.json). */
+function reasonOf(err: unknown, refusal: BootstrapError, log: Logger): string {
+  const error = toBootstrapError(err);
+  return error.message === refusal.message ? ', for the same reason' : `: ${log.mask(error.message)}`;
+}
+
+/** The journal of a refused run: the command's action and times, the error, no phases. */
+function refusedJournal(place: RefusalPlace, request: RunRequest, refusal: BootstrapError, startedAt: Date, state: StateDoc | null): RunJournal {
+  const { config } = place;
+  const message = place.log.mask(refusal.describe());
+  const products = config && state ? enabledVersions(effectiveProducts(config, state)) : {};
+  const label = request.label !== undefined && /^[^\x00-\x1f\x7f]{1,200}$/.test(request.label) ? request.label : null; // as validateRequest allows
+  const journal = journalOf(
+    {
+      id: newRunId(),
+      action: request.action,
+      command: place.commandLine,
+      server: place.server,
+      status: 'refused',
+      startedAt: startedAt.toISOString(),
+      phasesDir: place.phasesDir,
+      mode: state?.mode ?? config?.server.defaultMode ?? '',
+      product: request.action === 'upgrade' && request.product && config?.products.has(request.product) ? request.product : null,
+      products,
+      callbackUrl: request.callbackUrl ? redactUrl(request.callbackUrl) : null, // as a run's journal: --callback-url only
+      label,
+    },
+    [],
+  );
+  const bounded = message.length > maxMessage ? `${message.slice(0, maxMessage)}…` : message;
+  return { ...journal, exit_code: refusal.exitCode, failure: { phase: 'agent', step: '', kind: 'refused', exit_code: null, message: bounded } };
+}
+
+/**
+ * The reporter of the refusal's callback, or null: no URL known, or a key that cannot sign it (a
+ * callback is never sent unsigned; the refusal may be that very key).
+ */
+function reporterOf(place: RefusalPlace, stateDir: string, request: RunRequest): CallbackReporter | null {
+  const callback = place.callback;
+  if (!callback) return null;
+  const reporter = new CallbackReporter({ stateDir, config: () => callback, log: place.log });
+  try {
+    if (!reporter.target(request.callbackUrl)) return null;
+    readSecret(callback.secretFile);
+    return reporter;
+  } catch (err) {
+    place.log.debug(`the refusal is not called back: ${toBootstrapError(err).message}`);
+    return null;
+  }
+}
