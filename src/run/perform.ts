@@ -11,7 +11,7 @@ import { ExitCode, RunWaitingError } from '../errors.js';
 import { sweepLeftovers } from './facts.js';
 import { type OrcLock, takeOrcLock } from '../lock/orc-lock.js';
 import { writeJsonAtomic } from '../state/atomic.js';
-import { newRunId } from '../state/journal.js';
+import { JournalStore } from '../state/journal.js';
 import { bootId } from '../util/process.js';
 import { maskSecrets, type RunContext } from './context.js';
 import { dryRun } from './dry-run.js';
@@ -52,7 +52,7 @@ export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunO
     if (request.resume === 'continue' && paused!.boot_id === bootId(ctx.env)) throw new RunWaitingError(paused!, true);
     // The id once the lock is ours (ids sort by start), in the record before anything is
     // written: a takeover after a kill from here on knows the run. A resumed run keeps its id.
-    const runId = paused && request.resume ? paused.id : newRunId();
+    const runId = paused && request.resume ? paused.id : await new JournalStore(ctx.stateDir).newId();
     files = { runId, snapshot: join(ctx.stateDir, 'runs', `${runId}.config.json`), changesDir: '', lock };
     await lock.update({ runId, action: paused && request.resume ? paused.action : request.action });
     ctx.log.debug(`run lock ${lock.lock.path} taken for run ${runId}`);

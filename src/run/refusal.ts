@@ -11,7 +11,7 @@ import { redactUrl } from '../config/config.js';
 import { BootstrapError, ConfigError, ExitCode, oneLine, toBootstrapError } from '../errors.js';
 import type { Logger } from '../log/log.js';
 import { effectiveProducts, enabledVersions } from '../products.js';
-import { JournalStore, newRunId, type RunJournal } from '../state/journal.js';
+import { JournalStore, type RunJournal } from '../state/journal.js';
 import { StateStore, type StateDoc } from '../state/state.js';
 import type { RunContext } from './context.js';
 import { journalOf } from './journal-of.js';
@@ -73,11 +73,11 @@ export async function recordRefusal(place: RefusalPlace, request: RunRequest, re
     return new UnrecordedRefusalError(refusal, `the refusal could not be recorded${why(err)}`);
   }
   const state = await store.read().catch(() => null);
-  const journal = refusedJournal(place, request, refusal, startedAt, state);
+  const journals = new JournalStore(place.stateDir);
+  const journal = refusedJournal(place, request, refusal, startedAt, state, await journals.newId());
   if (state) Object.assign(journal, tallyAfter(state, journal)); // unknown when state.json cannot be read
   const callbacks = reporterOf(place, place.stateDir, request);
   const held = callbacks && (await callbacks.hold(runCallback(journal), request.callbackUrl));
-  const journals = new JournalStore(place.stateDir);
   const unjournaled = await journals.write(journal).then(() => null, (err: unknown) => err ?? new Error('unknown'));
   const unstated = await store
     .update(place.commandLine, (s) => {
@@ -103,14 +103,14 @@ function reasonOf(err: unknown, refusal: BootstrapError, log: Logger): string {
 }
 
 /** The journal of a refused run: the command's action and times, the error, no phases. */
-function refusedJournal(place: RefusalPlace, request: RunRequest, refusal: BootstrapError, startedAt: Date, state: StateDoc | null): RunJournal {
+function refusedJournal(place: RefusalPlace, request: RunRequest, refusal: BootstrapError, startedAt: Date, state: StateDoc | null, id: string): RunJournal {
   const { config } = place;
   const message = place.log.mask(refusal.describe());
   const products = config && state ? enabledVersions(effectiveProducts(config, state)) : {};
   const label = request.label !== undefined && /^[^\x00-\x1f\x7f]{1,200}$/.test(request.label) ? request.label : null; // as validateRequest allows
   const journal = journalOf(
     {
-      id: newRunId(),
+      id,
       action: request.action,
       command: place.commandLine,
       server: place.server,
@@ -136,7 +136,7 @@ function refusedJournal(place: RefusalPlace, request: RunRequest, refusal: Boots
 function reporterOf(place: RefusalPlace, stateDir: string, request: RunRequest): CallbackReporter | null {
   const callback = place.callback;
   if (!callback) return null;
-  const reporter = new CallbackReporter({ stateDir, config: () => callback, log: place.log });
+  const reporter = new CallbackReporter({ stateDir, config: () => callback, log: quieter(place.log) });
   try {
     if (!reporter.target(request.callbackUrl)) return null;
     readSecret(callback.secretFile);
@@ -145,4 +145,26 @@ function reporterOf(place: RefusalPlace, stateDir: string, request: RunRequest):
     place.log.debug(`the refusal is not called back: ${toBootstrapError(err).message}`);
     return null;
   }
+}
+
+/**
+ * The log of a refusal's callback: its info lines (`delivered to …`) at debug, so the command's
+ * output is its error line as before; what went wrong (warnings, errors) is still said.
+ */
+function quieter(log: Logger): Logger {
+  return {
+    error: (m) => log.error(m),
+    warn: (m) => log.warn(m),
+    info: (m) => log.debug(m),
+    debug: (m) => log.debug(m),
+    step: (source, line) => log.step(source, line),
+    addSecrets: (values) => log.addSecrets(values),
+    mask: (text) => log.mask(text),
+    get masker() {
+      return log.masker;
+    },
+    isEnabled: (level) => log.isEnabled(level),
+    configure: (settings) => log.configure(settings),
+    close: () => log.close(),
+  };
 }

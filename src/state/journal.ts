@@ -294,6 +294,19 @@ export class JournalStore {
     return file;
   }
 
+  /**
+   * A new run id that sorts after the journals here: ids of one second would otherwise sort at
+   * random (a refusal and the run after it), and `last` must be the newest.
+   */
+  async newId(now = new Date()): Promise<string> {
+    const id = newRunId(now);
+    const second = id.slice(0, id.indexOf('-'));
+    const latest = (await this.ids().catch(() => [])).filter((i) => i.startsWith(`${second}-`)).at(-1);
+    const floor = latest === undefined ? -1 : parseInt(latest.slice(second.length + 1), 16);
+    if (latest === undefined || latest < id || floor >= 0xffffff) return id;
+    return `${second}-${(floor + 1 + Math.floor(Math.random() * (0xffffff - floor))).toString(16).padStart(6, '0')}`;
+  }
+
   /** Run ids, oldest first. */
   async ids(): Promise<string[]> {
     try {
