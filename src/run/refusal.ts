@@ -29,7 +29,12 @@ const refusalCodes: number[] = [ExitCode.cantWrite, ExitCode.permission, ExitCod
  */
 export async function settleRefusal(err: unknown, request: RunRequest, startedAt: Date, ctx: RunContext | null, paths: InvalidConfigPaths): Promise<unknown> {
   if (!isRefusal(err, request) || (!ctx && !(err instanceof ConfigError))) return err;
-  return recordRefusal(ctx ? placeOf(ctx) : placeOfInvalidConfig(paths), request, err, startedAt);
+  // Recording never replaces the refusal's error (nor its exit code): what fails is its clause.
+  try {
+    return await recordRefusal(ctx ? placeOf(ctx) : placeOfInvalidConfig(paths), request, err, startedAt);
+  } catch (failed) {
+    return new UnrecordedRefusalError(err, `the refusal could not be recorded: ${paths.log.mask(toBootstrapError(failed).message)}`);
+  }
 }
 
 /**
@@ -106,7 +111,12 @@ function reasonOf(err: unknown, refusal: BootstrapError, log: Logger): string {
 function refusedJournal(place: RefusalPlace, request: RunRequest, refusal: BootstrapError, startedAt: Date, state: StateDoc | null, id: string): RunJournal {
   const { config } = place;
   const message = place.log.mask(refusal.describe());
-  const products = config && state ? enabledVersions(effectiveProducts(config, state)) : {};
+  let products: Record<string, string | null> = {};
+  try {
+    if (config && state) products = enabledVersions(effectiveProducts(config, state));
+  } catch {
+    // a setting in state.json the config refuses: the versions are not known
+  }
   const label = request.label !== undefined && /^[^\x00-\x1f\x7f]{1,200}$/.test(request.label) ? request.label : null; // as validateRequest allows
   const journal = journalOf(
     {
