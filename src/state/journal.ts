@@ -69,11 +69,7 @@ export interface FailureRecord {
   message: string;
 }
 
-/**
- * Where a run spent its time outside its files, in ms: runs.blame's rows of their own. null: it
- * did not happen (no environment.d, no health gate, no callback target). A resumed run adds up
- * its boots.
- */
+/** Where a run spent its time outside its files (ms; null: did not happen), its boots added up: runs.blame's own rows. */
 export interface RunTimings {
   /** From asking for the run lock (and os-refresh-config's) to holding them, a dead run's takeover included. */
   lock_wait_ms: number;
@@ -294,10 +290,7 @@ export class JournalStore {
     return file;
   }
 
-  /**
-   * A new run id that sorts after the journals here: ids of one second would otherwise sort at
-   * random (a refusal and the run after it), and `last` must be the newest.
-   */
+  /** A new run id that sorts after the journals of its second (else at random: a refusal, then a run), so `last` is the newest. */
   async newId(now = new Date()): Promise<string> {
     const id = newRunId(now);
     const second = id.slice(0, id.indexOf('-'));
