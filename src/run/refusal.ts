@@ -64,8 +64,8 @@ export class UnrecordedRefusalError extends BootstrapError {
 const maxMessage = 2000;
 
 /**
- * Records a refused run: journal (status refused), state.json (last_run, a failure counted), a
- * callback held until both are written, then delivered. Resolves to the error to throw: the
+ * Records a refused run: journal (status refused), state.json (last_run, a failure counted),
+ * then its callback, queued and delivered. Resolves to the error to throw: the
  * refusal itself, or with a clause saying what could not be recorded and why.
  */
 export async function recordRefusal(place: RefusalPlace, request: RunRequest, refusal: BootstrapError, startedAt: Date): Promise<BootstrapError> {
@@ -81,8 +81,6 @@ export async function recordRefusal(place: RefusalPlace, request: RunRequest, re
   const journals = new JournalStore(place.stateDir);
   const journal = refusedJournal(place, request, refusal, startedAt, state, await journals.newId());
   if (state) Object.assign(journal, tallyAfter(state, journal)); // unknown when state.json cannot be read
-  const callbacks = reporterOf(place, place.stateDir, request);
-  const held = callbacks && (await callbacks.hold(runCallback(journal), request.callbackUrl));
   const unjournaled = await journals.write(journal).then(() => null, (err: unknown) => err ?? new Error('unknown'));
   const unstated = await store
     .update(place.commandLine, (s) => {
@@ -90,11 +88,14 @@ export async function recordRefusal(place: RefusalPlace, request: RunRequest, re
       Object.assign(s, tallyAfter(s, journal));
     })
     .then(() => null, (err: unknown) => err ?? new Error('unknown'));
-  if (held) await callbacks.release(held, journal.id);
+  // Queued once recorded, not held before: a refusal holds no run lock, so no takeover would
+  // release a held callback of an agent killed here (one killed before this line sends none).
+  const callbacks = reporterOf(place, place.stateDir, request);
+  const queued = callbacks && (await callbacks.queue(runCallback(journal), request.callbackUrl));
   // Journals only: another run may be going on (a refusal holds no run lock), its files stay.
   await journals.pruneJournals(place.keepRuns).catch(() => {});
-  if (held) await callbacks.deliver();
-  place.log.debug(`run ${journal.id}: ${journal.action} refused (exit ${refusal.exitCode})${held ? '; called back' : ''}`);
+  if (queued) await callbacks.deliver();
+  place.log.debug(`run ${journal.id}: ${journal.action} refused (exit ${refusal.exitCode})${queued ? '; called back' : ''}`);
   if (unjournaled && unstated) return new UnrecordedRefusalError(refusal, `the refusal could not be recorded${why(unstated)}`);
   if (unstated) return new UnrecordedRefusalError(refusal, `the refusal could not be recorded in state.json${why(unstated)}; it is journaled as run ${journal.id}`);
   if (unjournaled) return new UnrecordedRefusalError(refusal, `the refusal could not be journaled${why(unjournaled)}; state.json records it as run ${journal.id}`);
