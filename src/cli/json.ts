@@ -27,6 +27,8 @@ export function statusJson(s: StatusReport) {
     provisioned_at: s.provisionedAt,
     products: s.products,
     last_run: s.lastRun,
+    last_success: s.lastSuccess,
+    failed_runs_since_success: s.failedRunsSinceSuccess,
     lock: {
       state: s.lock.state,
       path: s.lock.path,

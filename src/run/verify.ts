@@ -27,7 +27,7 @@ import { bootId, describeProcesses, sweepMarkedNamed } from '../util/process.js'
 import { makeScratchDir } from '../util/scratch.js';
 import { maskSecrets, planOf, type RunContext } from './context.js';
 import { exploreNow, sweepLeftovers, withBuiltinFacts } from './facts.js';
-import { journalOf, type JournalRun } from './journal-of.js';
+import { journalOf, startTimings, type JournalRun } from './journal-of.js';
 import { takeRunLock } from './perform.js';
 import { resolveIntent, runInfoOf, validateRequest } from './request.js';
 import { snapshotOf } from './run-files.js';
@@ -107,7 +107,7 @@ async function look(ctx: RunContext, request: VerifyRequest, plan: Plan, state: 
   const marker = runMarker(runId);
   const snapshot = { ...snapshotOf(ctx.config, intent, { action: 'refresh', label: request.label }, runId), action: 'verify', resume: undefined };
   const scratch = await makeScratchDir(ctx.stateDir, runId, (dir) => writeJsonAtomic(join(dir, 'config.json'), snapshot, 0o600, { durable: false }));
-  const run: JournalRun = { facts: null, explorers: [], boots: [{ boot_id: bootId(ctx.env), started_at: startedAt }], reboots: [] };
+  const run: JournalRun = { facts: null, explorers: [], boots: [{ boot_id: bootId(ctx.env), started_at: startedAt }], reboots: [], timings: startTimings(undefined) };
   ctx.log.info(`verify ${runId}: checks on ${ctx.config.server.name} (mode ${intent.mode}), phases from ${ctx.phasesDir}`);
   try {
     const info = runInfoOf(ctx, { action: 'refresh', label: request.label }, intent, { runId, snapshot: join(scratch, 'config.json') });
