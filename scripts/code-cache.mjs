@@ -10,7 +10,13 @@ import vm from 'node:vm';
 
 const root = new URL('..', import.meta.url).pathname;
 const file = join(root, 'dist/bootstrap.cjs');
-const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file });
+// V8 keeps the name a script was compiled under in its code cache, and a script loaded from the
+// cache reports that name in stack traces, whatever file it was loaded from: compiled under this
+// build machine's path, every installed copy would name it. A name relative to the package
+// instead; with BOOTSTRAP_DEBUG set, bin/bootstrap compiles without the cache, so traces name
+// the installed file itself.
+const cachedName = 'bootstrap-agent/dist/bootstrap.cjs';
+const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), { filename: cachedName });
 const module = { exports: {} };
 script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
 

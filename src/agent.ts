@@ -18,15 +18,16 @@ import { silentLogger, type Logger } from './log/log.js';
 import { auditLines, effectiveProducts, enabledVersions, findProduct, findSetting, maskProduct, parseAssignments, parseSettingNames, parseSettingPath, setSettings, unsetSettings, type EffectiveProduct, type EffectiveSetting, type SettingChange } from './products.js';
 import type { WriteHooks } from './state/atomic.js';
 import { readKeys, restoreSettings, undoOf, type SettingUndo, type SettingsRestore } from './settings-undo.js';
-import { StateStore, type Disabled, type LastRun, type PausedRun, type StateDoc } from './state/state.js';
+import { StateStore, type Disabled, type LastRun, type LastSuccess, type PausedRun, type StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
 import { planRefusal, type Plan } from './pipeline/plan.js';
 import { sleep } from './util/process.js';
 import { collectFacts, selectFacts, type FactsReport } from './run/facts.js';
-import { performRun, validateMode, type RunOutcome, type RunRequest } from './run/index.js';
+import { performRun, successOf, validateMode, type RunOutcome, type RunRequest } from './run/index.js';
 import { validateRequest } from './run/request.js';
 import { performVerify, type VerifyOutcome, type VerifyRequest } from './run/verify.js';
 import { maskSecrets, planOf, registerSecrets, trustedChecks, type RunContext } from './run/context.js';
+import { settleRefusal } from './run/refusal.js';
 import { FactsStore } from './facts/facts.js';
 import { blameRun, blameRuns, type RunBlame, type StepStats } from './state/blame.js';
 import { JournalStore, newRunId, type RunJournal } from './state/journal.js';
@@ -73,8 +74,12 @@ export interface StatusReport {
   modeOrigin: 'set' | 'default';
   provisioned: boolean;
   provisionedAt: string | null;
-  products: { name: string; version: string | null; enabled: boolean }[];
+  /** declared_version: bootstrap.ini's, which an upgrade applies (products.ts: describeVersionDrift). */
+  products: { name: string; version: string | null; declared_version: string | null; enabled: boolean }[];
   lastRun: LastRun | null;
+  /** The last run that succeeded (kept across failed runs), and the failed or refused runs since. */
+  lastSuccess: LastSuccess | null;
+  failedRunsSinceSuccess: number;
   lock: { state: 'free' | 'held' | 'dead'; owner: LockOwner | null; path: string };
   lastCheckup: unknown;
   callbacks: { pending: number; oldestAgeSeconds: number | null; dead: number };
@@ -284,40 +289,29 @@ export class Agent {
 
   /** `server.provision`: records the products to run, runs the pipeline, marks the server provisioned on success. */
   provision(options: Omit<RunRequest, 'action'> & RunGate = {}): Promise<RunOutcome> {
-    return this.startRun({ ...options, action: 'provision' }, options, (request) => this.recordProvisionRequest(request));
-  }
-
-  /**
-   * state.json's provision_requested, as a provision starts (its request valid, not a dry run):
-   * a server whose provision was asked for and never succeeded is provisioned by the refresh.
-   */
-  private async recordProvisionRequest(request: RunRequest): Promise<void> {
-    if (request.dryRun) return;
-    validateRequest(this.config(), request); // an unknown --products is refused, not retried for ever
-    const products = request.products?.length ? [...request.products] : null;
-    await this.store.update(this.commandLine, (s) => {
-      s.provision_requested = { at: new Date().toISOString(), products };
+    return this.startRun({ ...options, action: 'provision' }, options, async (ctx, request) => {
+      await recordProvisionRequest(ctx, request);
+      return performRun(ctx, request);
     });
   }
 
   /** `server.refresh`: re-applies the configuration. On a server never provisioned: nothing (null). */
   refresh(options: Omit<RunRequest, 'action' | 'products'> & RunGate = {}): Promise<RunOutcome | null> {
-    return this.withMetrics('run', () => this.refreshRun(options), options.dryRun);
+    return this.startRun({ ...options, action: 'refresh' }, options, (ctx, request) => this.refreshRun(ctx, request));
   }
 
-  private async refreshRun(options: Omit<RunRequest, 'action' | 'products'> & RunGate): Promise<RunOutcome | null> {
-    await this.checkEnabled(options);
-    const state = await this.store.read();
+  private async refreshRun(ctx: RunContext, request: RunRequest): Promise<RunOutcome | null> {
+    const state = await ctx.store.read();
     // A run waiting for its reboot (a provision too) is resumed by the timer's refresh.
     if (state.provisioned_at === null && !state.paused_run) {
       // A provision asked for and never succeeded is run again, as os-collect-config re-runs
       // os-refresh-config until it succeeds; never asked: nothing to do.
       const asked = state.provision_requested;
       if (!asked) return null;
-      this.log.info(`server.refresh: the provision asked for at ${asked.at} never succeeded; provisioning again${asked.products ? ` (products ${asked.products.join(', ')})` : ''}`);
-      return performRun(this.runContext(), { ...options, action: 'provision', ...(asked.products ? { products: asked.products } : {}) });
+      ctx.log.info(`server.refresh: the provision asked for at ${asked.at} never succeeded; provisioning again${asked.products ? ` (products ${asked.products.join(', ')})` : ''}`);
+      return performRun(ctx, { ...request, action: 'provision', ...(asked.products ? { products: asked.products } : {}) });
     }
-    return performRun(this.runContext(), { ...options, action: 'refresh' });
+    return performRun(ctx, request);
   }
 
   /** `server.mode MODE`: runs the pipeline with action mode; the mode is committed on success. */
@@ -338,14 +332,13 @@ export class Agent {
     return this.startRun({ ...options, action: 'refresh', resume: options.abandon ? 'abandon' : 'continue' }, options);
   }
 
-  /** Every run command: the disable gate, the run, then the metrics whatever happened (none for a dry run). */
-  private startRun(request: RunRequest, gate: RunGate, before?: (request: RunRequest) => Promise<void>): Promise<RunOutcome> {
+  /** Every run command: the disable gate, the run (a refusal recorded), then the metrics whatever happened (none for a dry run). */
+  private startRun<T extends RunOutcome | null = RunOutcome>(request: RunRequest, gate: RunGate, start?: (ctx: RunContext, request: RunRequest) => Promise<T>): Promise<T> {
     return this.withMetrics(
       'run',
       async () => {
         await this.checkEnabled(gate);
-        await before?.(request);
-        return performRun(this.runContext(), request);
+        return this.run(request, start);
       },
       request.dryRun,
     );
@@ -375,6 +368,21 @@ export class Agent {
    */
   verify(options: VerifyRequest = {}): Promise<VerifyOutcome> {
     return this.withMetrics('run', () => performVerify(this.runContext(), options));
+  }
+
+  /**
+   * Every run command starts here: a refusal before its first step (73, 77, 78, a plan refusal)
+   * is recorded as a run and thrown with its exit code (run/refusal.ts).
+   */
+  private async run<T extends RunOutcome | null = RunOutcome>(request: RunRequest, start: (ctx: RunContext, request: RunRequest) => Promise<T> = (ctx, r) => performRun(ctx, r) as Promise<T>): Promise<T> {
+    const startedAt = new Date();
+    let ctx: RunContext | null = null;
+    try {
+      ctx = this.runContext();
+      return await start(ctx, request);
+    } catch (err) {
+      throw await settleRefusal(err, request, startedAt, ctx, { configFile: this.configFile, flags: this.options, env: this.env, cwd: this.cwd, defaultStateDir: defaultPaths.stateDir, commandLine: this.commandLine, log: this.log });
+    }
   }
 
   /** `phases.list`: the plan, with every skipped file and why. */
@@ -470,7 +478,7 @@ export class Agent {
     if (options.report) {
       const config = this.config();
       // A disabled server's checkups say so: the receiver sees why runs stopped.
-      const body = { ...checkupCallback(newRunId(), config.server.name, state.mode ?? config.server.defaultMode, enabledVersions(effectiveProducts(config, state)), checkup), disabled: state.disabled ?? null };
+      const body = { ...checkupCallback(newRunId(), config.server.name, state.mode ?? config.server.defaultMode, enabledVersions(effectiveProducts(config, state)), checkup, successOf(state)), disabled: state.disabled ?? null };
       if (!this.callbacks.target()) this.log.warn('--report: no [callback] url is configured; nothing was sent');
       await this.callbacks.report(body);
     }
@@ -535,8 +543,10 @@ export class Agent {
       modeOrigin: origin,
       provisioned: state.provisioned_at !== null,
       provisionedAt: state.provisioned_at,
-      products: products.map((p) => ({ name: p.name, version: p.version, enabled: p.enabled })),
+      products: products.map((p) => ({ name: p.name, version: p.version, declared_version: p.declared_version, enabled: p.enabled })),
       lastRun: state.last_run,
+      lastSuccess: successOf(state).last_success,
+      failedRunsSinceSuccess: successOf(state).failed_runs_since_success,
       lock: { state: probe.state, owner: probe.state === 'free' ? null : probe.owner, path: lock.path },
       lastCheckup: state.last_checkup,
       callbacks: await new Outbox(this.stateDir).counts(),
@@ -549,6 +559,19 @@ export class Agent {
   statusCheck(options: { maxAgeMs?: number | undefined; now?: number } = {}): Promise<StatusCheck> {
     return probeStatus({ store: this.store, stateDir: this.stateDir, runLock: this.runLock }, options);
   }
+}
+
+/**
+ * state.json's provision_requested, as a provision starts (its request valid, not a dry run):
+ * a server whose provision was asked for and never succeeded is provisioned by the refresh.
+ */
+async function recordProvisionRequest(ctx: RunContext, request: RunRequest): Promise<void> {
+  if (request.dryRun) return;
+  validateRequest(ctx.config, request); // an unknown --products is refused, not retried for ever
+  const products = request.products?.length ? [...request.products] : null;
+  await ctx.store.update(ctx.commandLine, (s) => {
+    s.provision_requested = { at: new Date().toISOString(), products };
+  });
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

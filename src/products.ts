@@ -8,6 +8,7 @@ import { formatSettingType, parseSettingValue, productEnvName, type SettingValue
 import { DataError, UsageError } from './errors.js';
 import type { StateDoc } from './state/state.js';
 import { describeChoices } from './util/suggest.js';
+import { compareVersions } from './versions.js';
 
 /**
  * The largest value a setting may have. Each reaches a step's environment as
@@ -31,7 +32,10 @@ export interface EffectiveSetting {
 
 export interface EffectiveProduct {
   name: string;
+  /** The version in force: state.json's (recorded by the last provision or upgrade), else bootstrap.ini's. */
   version: string | null;
+  /** bootstrap.ini's `version`: differs from `version` until product.upgrade applies it. */
+  declared_version: string | null;
   enabled: boolean;
   settings: EffectiveSetting[];
 }
@@ -150,10 +154,20 @@ export function effectiveProducts(config: Config, state: StateDoc): EffectivePro
       const origin: SettingOrigin = set !== undefined ? 'set' : spec.default !== undefined ? 'default' : 'unset';
       return { product: product.name, name: spec.name, type: formatSettingType(spec.type), secret: spec.type.kind === 'secret', value, origin };
     });
-    return { name: product.name, version: saved?.version ?? product.version ?? null, enabled: saved?.enabled ?? true, settings };
+    return { name: product.name, version: saved?.version ?? product.version ?? null, declared_version: product.version ?? null, enabled: saved?.enabled ?? true, settings };
   });
   checkSettingsBudget(products);
   return products;
+}
+
+/**
+ * `bootstrap.ini declares 1.2, state has 1.1: …` when the ini's version is not the one in force
+ * (editing the ini changes nothing by itself: an upgrade run applies it); null when they agree.
+ */
+export function describeVersionDrift(p: Pick<EffectiveProduct, 'name' | 'version' | 'declared_version'>): string | null {
+  if (p.declared_version === null || p.version === null || p.declared_version === p.version) return null;
+  const older = compareVersions(p.declared_version, p.version) < 0;
+  return `bootstrap.ini declares ${p.declared_version}, state has ${p.version}: bootstrap product.upgrade ${p.name}${older ? ' --allow-downgrade' : ''} applies it`;
 }
 
 export interface SettingChange {

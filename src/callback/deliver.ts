@@ -100,9 +100,23 @@ export function readSecret(file: string | undefined): Buffer | null {
   if ((st.mode & 0o077) !== 0) throw new ConfigError(`[callback] secret_file: ${file} is readable by group or others (mode ${(st.mode & 0o777).toString(8)})`, `chmod 600 ${file}`);
   const untrusted = pathTrustProblem(file, process.getuid?.() ?? 0);
   if (untrusted) throw new ConfigError(`[callback] secret_file: ${file} cannot be trusted: ${untrusted.path} ${untrusted.reason}`, `chown root ${file} and chmod go-w the directories above it`);
-  const trimmed = Buffer.from(key.toString('utf8').trim(), 'utf8');
+  const trimmed = trimAsciiSpace(key);
   if (trimmed.length === 0) throw new ConfigError(`[callback] secret_file: ${file} is empty`, 'put the HMAC key in it');
   return trimmed;
+}
+
+/**
+ * The HMAC key is the file's bytes with leading and trailing ASCII whitespace (space, tab, LF, VT,
+ * FF, CR) removed, nothing else changed or decoded: what Python's `bytes.strip()` does, so a
+ * receiver can read the same file and get the same key (README: Callbacks).
+ */
+function trimAsciiSpace(bytes: Buffer): Buffer {
+  const space = (b: number) => b === 0x20 || (b >= 0x09 && b <= 0x0d);
+  let start = 0;
+  let end = bytes.length;
+  while (start < end && space(bytes[start]!)) start++;
+  while (end > start && space(bytes[end - 1]!)) end--;
+  return bytes.subarray(start, end);
 }
 
 /**

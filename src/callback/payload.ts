@@ -1,5 +1,7 @@
 // The callback body: one JSON schema for runs and checkups (`kind`), named and versioned. The
-// JSON Schema is schema/callback.schema.json; receivers deduplicate on `id`.
+// JSON Schema is schema/callback.schema.json; receivers deduplicate on `id`. Fields are added
+// compatibly within version 1 (optional, receivers ignore what they do not know); the version
+// moves only when a field changes meaning or goes away.
 
 import type { Checkup } from '../heartbeat/types.js';
 import { summarizeRun, type RunJournal, type RunSummary, type StepVerdict, type VerifySummary, verifyVerdicts } from '../state/journal.js';
@@ -36,7 +38,13 @@ export function runCallback(j: RunJournal): CallbackBody {
   };
 }
 
-export function checkupCallback(id: string, server: string, mode: string, products: Record<string, string | null>, c: Checkup): CallbackBody {
+/** What a checkup's callback says of the runs: the last success and the failed runs since (state.json's). */
+export interface RunTally {
+  last_success: RunJournal['last_success'];
+  failed_runs_since_success: number;
+}
+
+export function checkupCallback(id: string, server: string, mode: string, products: Record<string, string | null>, c: Checkup, tally?: RunTally): CallbackBody {
   const started = Date.parse(c.started_at);
   const finished = Date.parse(c.finished_at);
   return {
@@ -57,6 +65,7 @@ export function checkupCallback(id: string, server: string, mode: string, produc
     failure: null,
     phases: [],
     heartbeat: c,
+    ...(tally ? { last_success: tally.last_success ?? null, failed_runs_since_success: tally.failed_runs_since_success } : {}),
   };
 }
 

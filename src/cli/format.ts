@@ -1,11 +1,11 @@
 // Human output of the commands (the --json output is the data itself).
 
 import type { StatusReport } from '../agent.js';
-import type { PausedRun } from '../state/state.js';
+import type { LastRun, PausedRun } from '../state/state.js';
 import { DisabledError } from '../errors.js';
 import { basename } from 'node:path';
 import { describeRefused, type Plan } from '../pipeline/plan.js';
-import type { EffectiveProduct } from '../products.js';
+import { describeVersionDrift, type EffectiveProduct } from '../products.js';
 import type { DryRunReport } from '../run/index.js';
 import { changesOf, countSteps, describeCounts, type RunJournal, type StepRecord } from '../state/journal.js';
 import type { FactsDoc } from '../facts/facts.js';
@@ -20,7 +20,8 @@ export function formatSettingValue(value: unknown): string {
 export function formatProducts(products: EffectiveProduct[], showOrigin: boolean): string {
   const lines: string[] = [];
   for (const p of products) {
-    lines.push(`${p.name} ${p.version ?? '(no version)'}${p.enabled ? '' : ' (disabled)'}`);
+    const drift = describeVersionDrift(p);
+    lines.push(`${p.name} ${p.version ?? '(no version)'}${p.enabled ? '' : ' (disabled)'}${drift ? `  (${drift})` : ''}`);
     const width = Math.max(0, ...p.settings.map((s) => s.name.length));
     for (const s of p.settings) {
       const value = s.value === null ? '(unset)' : formatSettingValue(s.value);
@@ -30,22 +31,38 @@ export function formatProducts(products: EffectiveProduct[], showOrigin: boolean
   return lines.join('\n');
 }
 
-export function formatStatus(s: StatusReport): string {
+export function formatStatus(s: StatusReport, now = Date.now()): string {
+  const drifts = s.products.map(describeVersionDrift).filter((d): d is string => d !== null);
   const rows: [string, string][] = [
     ['server', s.server],
     ['mode', `${s.mode}${s.modeOrigin === 'default' ? ' (default)' : ''}`],
-    ['provisioned', s.provisionedAt ? `yes, ${s.provisionedAt}` : 'no'],
+    ['provisioned', s.provisionedAt ? `yes, ${formatWhen(s.provisionedAt, now)}` : 'no'],
     ['products', s.products.map((p) => `${p.name} ${p.version ?? '?'}${p.enabled ? '' : ' (disabled)'}`).join(', ') || '(none declared)'],
-    ['last run', s.lastRun ? `${s.lastRun.action} ${s.lastRun.status} at ${s.lastRun.finished_at} (${(s.lastRun.duration_ms / 1000).toFixed(1)} s, run ${s.lastRun.id})` : 'none'],
+    ...drifts.map((d) => ['version', d] as [string, string]),
+    ['last run', s.lastRun ? formatLastRun(s.lastRun, now) : 'none'],
+    ['last success', formatLastSuccess(s, now)],
     ['lock', formatLock(s.lock)],
     ...(s.pausedRun ? [['reboot', formatPaused(s.pausedRun)] as [string, string]] : []),
     ...(s.disabled ? [['disabled', `${DisabledError.line(s.disabled).replace(/^disabled /, '')}; runs exit 75 (the timer's: 0) until bootstrap server.enable`] as [string, string]] : []),
-    ['heartbeat', formatCheckup(s.lastCheckup)],
+    ['heartbeat', formatCheckup(s.lastCheckup, now)],
     ['callbacks', `${s.callbacks.pending} pending${s.callbacks.oldestAgeSeconds !== null ? `, oldest ${s.callbacks.oldestAgeSeconds} s old` : ''}${s.callbacks.dead ? `, ${s.callbacks.dead} dead` : ''}`],
     ['state dir', s.stateDir],
     ['config', s.config],
   ];
-  return rows.map(([k, v]) => `${`${k}:`.padEnd(13)}${v}`).join('\n');
+  const width = Math.max(...rows.map(([k]) => k.length)) + 2;
+  return rows.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`).join('\n');
+}
+
+function formatLastRun(r: LastRun, now: number): string {
+  const how = r.status === 'refused' ? `exit ${r.exit_code}, refused before its first step` : `${(r.duration_ms / 1000).toFixed(1)} s`;
+  return `${r.action} ${r.status} ${formatWhen(r.finished_at, now)} (${how}, run ${r.id})`;
+}
+
+/** `provision at T (run ID); 2 failed runs since`. */
+function formatLastSuccess(s: StatusReport, now: number): string {
+  const n = s.failedRunsSinceSuccess;
+  const since = n === 0 ? '' : `; ${n} failed run${n === 1 ? '' : 's'} since`;
+  return s.lastSuccess ? `${s.lastSuccess.action} ${formatWhen(s.lastSuccess.finished_at, now)} (run ${s.lastSuccess.id})${since}` : `none${since}`;
 }
 
 function formatPaused(p: PausedRun): string {
@@ -60,11 +77,29 @@ function formatLock(lock: StatusReport['lock']): string {
   return lock.state === 'dead' ? `left by a dead process: ${who}; the next run takes it over` : `held by ${who}`;
 }
 
-function formatCheckup(checkup: unknown): string {
+function formatCheckup(checkup: unknown, now: number): string {
   const c = checkup as { healthy?: boolean; finished_at?: string; results?: { name: string; healthy: boolean }[] } | null;
   if (!c || typeof c !== 'object') return 'never checked';
   const bad = (c.results ?? []).filter((r) => !r.healthy).map((r) => r.name);
-  return `${c.healthy ? 'healthy' : `unhealthy (${bad.join(', ')})`} at ${c.finished_at ?? '?'}`;
+  return `${c.healthy ? 'healthy' : `unhealthy (${bad.join(', ')})`} ${c.finished_at ? formatWhen(c.finished_at, now) : 'at ?'}`;
+}
+
+/** `3 min ago (2026-12-05T00:14:02.120Z)`: how old, then when exactly (a stale status reads as one). */
+export function formatWhen(iso: string, now: number): string {
+  const ms = now - Date.parse(iso);
+  if (!Number.isFinite(ms)) return `at ${iso}`;
+  return `${formatAge(ms)} (${iso})`;
+}
+
+function formatAge(ms: number): string {
+  if (ms < -5000) return 'in the future (is the clock right?)';
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s ago`;
+  const min = Math.floor(s / 60);
+  if (min < 60) return `${min} min ago`;
+  const h = Math.floor(min / 60);
+  if (h < 48) return `${h} h ${min % 60} min ago`;
+  return `${Math.floor(h / 24)} days ago`;
 }
 
 export function formatPlan(plan: Plan): string {
@@ -92,7 +127,7 @@ export function formatPlan(plan: Plan): string {
 
 export function formatDryRun(report: DryRunReport): string {
   const bad = report.syntax.filter((s) => !s.ok);
-  const lines = [formatPlan(report.plan), ''];
+  const lines = [...formatDryRunChange(report), formatPlan(report.plan), ''];
   if (report.preview) {
     const conditions = report.plan.phases.reduce((n, p) => n + p.steps.filter((s) => s.condition).length, 0);
     lines.push(`a run now would (${report.explorers.length} explorer${report.explorers.length === 1 ? '' : 's'} and ${conditions} .if file${conditions === 1 ? '' : 's'} ran to tell):`);
@@ -108,11 +143,18 @@ export function formatDryRun(report: DryRunReport): string {
   return lines.join('\n');
 }
 
+/** An upgrade's versions, first: `upgrade: web 1.1 → 1.2`. */
+function formatDryRunChange({ upgrade }: DryRunReport): string[] {
+  if (!upgrade) return [];
+  return [`upgrade: ${upgrade.product} ${upgrade.from ?? '(no version recorded)'} → ${upgrade.to}${upgrade.from === upgrade.to ? ' (the version in force: the run repeats it)' : ''}`];
+}
+
 export function formatOutcome(j: RunJournal, path: string | null): string {
   const changes = changesOf(j).flatMap((c) => c.changes.map((line) => `  ${c.phase}/${c.step}: ${line}`));
   const fail = j.failure ? `\nfailed at ${j.failure.phase}/${j.failure.step}: ${j.failure.message}` : '';
   const reboot = j.status === 'rebooting' && j.reboots?.length ? `\npaused: ${j.reboots.at(-1)!.phase}/${j.reboots.at(-1)!.step} asked for a reboot (${j.reboots.at(-1)!.reason}); bootstrap server.resume continues the run after it` : '';
-  return `${j.action} ${j.status}: ${formatCounts(j)}, ${(j.duration_ms / 1000).toFixed(1)} s${reboot}${fail}${changes.length ? `\nchanges:\n${changes.join('\n')}` : ''}\njournal: ${path ?? '-'} (bootstrap runs.show ${j.id})`;
+  const since = j.status === 'failure' && j.failed_runs_since_success !== undefined ? `\n${formatJournalSuccess(j)}` : '';
+  return `${j.action} ${j.status}: ${formatCounts(j)}, ${(j.duration_ms / 1000).toFixed(1)} s${reboot}${fail}${since}${changes.length ? `\nchanges:\n${changes.join('\n')}` : ''}\njournal: ${path ?? '-'} (bootstrap runs.show ${j.id})`;
 }
 
 /** `5 steps: 1 changed, 3 unchanged, 1 skipped, 0 failed` */
@@ -134,17 +176,30 @@ export function formatBlame(b: { run: RunBlame } | { runs: number; steps: StepSt
   if ('run' in b) {
     const r = b.run;
     const head = `run ${r.id}: ${r.action} ${r.status}, ${(r.duration_ms / 1000).toFixed(2)} s`;
-    return [head, ...r.entries.map((e) => `${`${e.duration_ms} ms`.padStart(10)}  ${`${(e.share * 100).toFixed(1)}%`.padStart(6)}  ${e.phase}/${e.name}${e.status === 'failure' ? '  (failed)' : ''}`)].join('\n');
+    const refused = r.status === 'refused' ? ['  (refused before its first step: nothing ran; bootstrap runs.show says why)'] : [];
+    return [head, ...refused, ...r.entries.map((e) => `${`${e.duration_ms} ms`.padStart(10)}  ${`${(e.share * 100).toFixed(1)}%`.padStart(6)}  ${blameName(e)}${e.status === 'failure' ? '  (failed)' : ''}`)].join('\n');
   }
   const head = `over the last ${b.runs} run${b.runs === 1 ? '' : 's'}: median, worst, runs`;
-  return [head, ...b.steps.map((s) => `${`${s.median_ms} ms`.padStart(10)}  ${`${s.worst_ms} ms`.padStart(10)}  ${String(s.runs).padStart(4)}  ${s.phase}/${s.name}`)].join('\n');
+  return [head, ...b.steps.map((s) => `${`${s.median_ms} ms`.padStart(10)}  ${`${s.worst_ms} ms`.padStart(10)}  ${String(s.runs).padStart(4)}  ${blameName(s)}`)].join('\n');
+}
+
+/** `configure/20-haproxy`, or the agent's own row as it is: `(lock wait)`. */
+function blameName(e: { role: string; phase: string; name: string }): string {
+  return e.role === 'agent' ? e.name : `${e.phase}/${e.name}`;
 }
 
 export function formatRunList(runs: RunJournal[]): string {
   if (runs.length === 0) return 'no runs recorded';
   return runs
-    .map((j) => `${j.id}  ${j.action.padEnd(9)} ${j.status.padEnd(7)} ${(j.duration_ms / 1000).toFixed(1).padStart(7)} s${j.failure ? `  ${j.failure.phase}/${j.failure.step}: ${j.failure.kind}` : ''}`)
+    .map((j) => `${j.id}  ${j.action.padEnd(9)} ${j.status.padEnd(7)} ${(j.duration_ms / 1000).toFixed(1).padStart(7)} s${j.failure ? `  ${describeFailure(j)}` : ''}`)
     .join('\n');
+}
+
+/** `configure/20-haproxy: check`; a refusal: `exit 77: refusing to run …` (its first 100 characters). */
+function describeFailure(j: RunJournal): string {
+  const f = j.failure!;
+  if (f.kind !== 'refused') return `${f.phase}/${f.step}: ${f.kind}`;
+  return `exit ${j.exit_code}: ${f.message.length > 100 ? `${f.message.slice(0, 100)}…` : f.message}`;
 }
 
 /** `alive`: for a running run, whether its agent still holds the lock (null: not running). */
@@ -159,9 +214,11 @@ export function formatJournal(j: RunJournal, alive: boolean | null = null): stri
       ? `started ${j.started_at} (${((Date.now() - Date.parse(j.started_at)) / 1000).toFixed(0)} s ago)`
       : `started ${j.started_at}, finished ${j.finished_at} (${(j.duration_ms / 1000).toFixed(1)} s)`,
     `server ${j.server}, mode ${j.mode}${j.mode_previous ? ` (was ${j.mode_previous})` : ''}${j.product ? `, ${j.product} ${j.version_previous ?? '?'} → ${j.version}` : ''}`,
-    `phases dir ${j.phases_dir}`,
+    `phases dir ${j.phases_dir ?? '(not known)'}`,
   ];
-  if (j.failure) lines.push(`failure: ${j.failure.phase}/${j.failure.step}: ${j.failure.kind}: ${j.failure.message}`);
+  if (j.failure?.kind === 'refused') lines.push(`refused before its first step: ${j.failure.message}`);
+  else if (j.failure) lines.push(`failure: ${j.failure.phase}/${j.failure.step}: ${j.failure.kind}: ${j.failure.message}`);
+  if (j.failed_runs_since_success !== undefined) lines.push(formatJournalSuccess(j));
   if (!running && j.counts) lines.push(formatCounts(j));
   for (const r of j.reboots ?? []) lines.push(`reboot asked by ${r.phase}/${r.step} at ${r.requested_at}: ${r.reason}`);
   if ((j.boots?.length ?? 0) > 1 || j.status === 'rebooting') lines.push(`boots: ${(j.boots ?? []).map((b) => `${b.boot_id ?? '?'} (from ${b.started_at})`).join(', ')}${j.status === 'rebooting' ? ', then waiting for the reboot' : ''}`);
@@ -173,6 +230,14 @@ export function formatJournal(j: RunJournal, alive: boolean | null = null): stri
   if (j.backouts.length) lines.push('backouts:', ...j.backouts.flatMap((s) => formatStep(s, '  ')));
   if (j.error_steps.length) lines.push('error.d:', ...j.error_steps.flatMap((s) => formatStep(s, '  ')));
   return lines.join('\n');
+}
+
+/** `last success: this run` / `last success: provision at T (run ID); 3 failed runs since (this one included)`. */
+function formatJournalSuccess(j: RunJournal): string {
+  const last = j.last_success;
+  if (last?.id === j.id) return 'last success: this run';
+  const n = j.failed_runs_since_success ?? 0;
+  return `last success: ${last ? `${last.action} at ${last.finished_at} (run ${last.id})` : 'none'}; ${n} failed run${n === 1 ? '' : 's'} since (this one included)`;
 }
 
 function formatStep(s: StepRecord, indent: string): string[] {

@@ -27,6 +27,8 @@ export function statusJson(s: StatusReport) {
     provisioned_at: s.provisionedAt,
     products: s.products,
     last_run: s.lastRun,
+    last_success: s.lastSuccess,
+    failed_runs_since_success: s.failedRunsSinceSuccess,
     lock: {
       state: s.lock.state,
       path: s.lock.path,
@@ -62,7 +64,7 @@ export function planJson(plan: Plan, refusal: string | null) {
 }
 
 export function dryRunJson(r: DryRunReport) {
-  return { status: 'dry-run', ok: r.ok, refusal: r.refusal, failure: r.failure, plan: planJson(r.plan, r.refusal), syntax: r.syntax, preview: r.preview, facts: r.facts, explorers: r.explorers };
+  return { status: 'dry-run', action: r.action, upgrade: r.upgrade, ok: r.ok, refusal: r.refusal, failure: r.failure, plan: planJson(r.plan, r.refusal), syntax: r.syntax, preview: r.preview, facts: r.facts, explorers: r.explorers };
 }
 
 /** server.facts: the facts (by name), when and at what cost they were collected. */

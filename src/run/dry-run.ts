@@ -17,7 +17,7 @@ import { makeScratchDir } from '../util/scratch.js';
 import { maskSecrets, planOf, type RunContext } from './context.js';
 import { resolveIntent, runInfoOf } from './request.js';
 import { snapshotOf } from './run-files.js';
-import type { DryRunReport, RunOutcome, RunRequest } from './types.js';
+import type { DryRunReport, Intent, RunOutcome, RunRequest } from './types.js';
 
 /**
  * Changes nothing and takes no lock: the plan, its verdict (as a run would judge it), the syntax
@@ -29,11 +29,29 @@ export async function dryRun(ctx: RunContext, request: RunRequest): Promise<RunO
   const plan = planOf(ctx);
   const refusal = planRefusal(plan, ctx.config.phases.allowInsecure);
   const syntax = await checkSyntax(plan);
-  const preview = refusal ? null : await previewRun(ctx, request, plan);
+  // Worked out as the run would (a downgrade is refused the same way), before anything runs.
+  const intent = resolveIntent(ctx.config, await ctx.store.read(), request);
+  const preview = refusal ? null : await previewRun(ctx, request, plan, intent);
   const ok = syntax.every((s) => s.ok) && refusal === null && preview?.failure == null;
   const exitCode = refusal ? refusal.exitCode : ok ? ExitCode.ok : ExitCode.failed;
-  const report: DryRunReport = { plan, syntax, ok, refusal: refusal?.describe() ?? null, preview: preview?.steps ?? null, facts: preview?.facts ?? null, explorers: preview?.explorers ?? [], failure: preview?.failure ?? null };
+  const report: DryRunReport = {
+    action: request.action,
+    upgrade: upgradeOf(request, intent),
+    plan,
+    syntax,
+    ok,
+    refusal: refusal?.describe() ?? null,
+    preview: preview?.steps ?? null,
+    facts: preview?.facts ?? null,
+    explorers: preview?.explorers ?? [],
+    failure: preview?.failure ?? null,
+  };
   return { id: null, status: 'dry-run', exitCode, journal: null, journalPath: null, dryRun: report };
+}
+
+/** product.upgrade: the product, the version in force and the target (what the run's summary says after it). */
+function upgradeOf(request: RunRequest, intent: Intent): DryRunReport['upgrade'] {
+  return request.action === 'upgrade' ? { product: request.product!, from: intent.versionPrevious ?? null, to: intent.toVersion! } : null;
 }
 
 interface Preview {
@@ -43,8 +61,8 @@ interface Preview {
   failure: string | null;
 }
 
-async function previewRun(ctx: RunContext, request: RunRequest, plan: Plan): Promise<Preview> {
-  return outOfRun(ctx, request, plan, async (environment, explored) => {
+async function previewRun(ctx: RunContext, request: RunRequest, plan: Plan, intent: Intent): Promise<Preview> {
+  return outOfRun(ctx, request, plan, intent, async (environment, explored) => {
     const steps = await previewSteps({ plan, environment, marker: explored.marker, phases: ctx.config.phases, log: ctx.log, signal: request.signal });
     const failed = steps.find((s) => s.verdict === 'fail');
     return { steps, facts: explored.facts, explorers: explored.records, failure: failed ? `${failed.phase}/${failed.step}: ${failed.reason}` : null };
@@ -61,10 +79,10 @@ async function outOfRun(
   ctx: RunContext,
   request: RunRequest,
   plan: Plan,
+  intent: Intent,
   ask: (environment: (phase: string) => Promise<NodeJS.ProcessEnv>, explored: { marker: string; facts: Facts | null; records: StepRecord[] }) => Promise<Preview>,
 ): Promise<Preview> {
   const config = ctx.config;
-  const intent = resolveIntent(config, await ctx.store.read(), request);
   maskSecrets(ctx, intent.products); // .if files and explorers run: their output is logged
   const runId = newRunId();
   const marker = runMarker(runId);

@@ -1,8 +1,9 @@
 // Executing a run once its lock is held: the plan (refused when untrusted), the run's
 // environment, the facts, the pipeline (phases, a pause for a reboot, the health gate). It
 // returns whether the run paused for a reboot (its pause is recorded: the snapshot is kept) or
-// the journal of its outcome, which perform.ts hands to record.ts. Nothing a step started
-// outlives it.
+// the journal of its outcome, which perform.ts hands to record.ts, with where the run spent its
+// time besides its files (timings: explorers, environment.d, the health gate). Nothing a step
+// started outlives it.
 
 import { join } from 'node:path';
 import { redactUrl } from '../config/config.js';
@@ -16,11 +17,11 @@ import { toFailureRecord, type Failure } from '../pipeline/step-result.js';
 import { runPipeline, type PipelineResult, type RebootRequest } from '../pipeline/pipeline.js';
 import { planRefusal, type Plan } from '../pipeline/plan.js';
 import { enabledVersions } from '../products.js';
-import { JournalStore, type PhaseRecord, type RunJournal } from '../state/journal.js';
-import { bootId, sweepMarked } from '../util/process.js';
+import { JournalStore, type PhaseRecord, type RunJournal, type RunTimings } from '../state/journal.js';
+import { bootId, describeProcesses, sweepMarkedNamed } from '../util/process.js';
 import { planOf, type RunContext } from './context.js';
 import { healthGate } from './health-gate.js';
-import { journalOf, withPending, type JournalHead, type JournalRun } from './journal-of.js';
+import { addTiming, journalOf, startTimings, withPending, type JournalHead, type JournalRun } from './journal-of.js';
 import { liveJournal } from './live-journal.js';
 import { pauseForReboot } from './reboot.js';
 import { deadlineOf, runInfoOf } from './request.js';
@@ -45,7 +46,16 @@ interface Running {
   journal: (phases: PhaseRecord[]) => RunJournal;
 }
 
-export async function execute(ctx: RunContext, request: RunRequest, intent: Intent, files: RunFiles, resumed?: Resumed): Promise<Executed> {
+/** What perform.ts asks to run: the request, its intent, and the pause it resumes, if any. */
+export interface ToExecute {
+  request: RunRequest;
+  intent: Intent;
+  resumed?: Resumed | undefined;
+}
+
+/** Executes the run once its locks are held (`lockWaitMs`: how long taking them took). */
+export async function execute(ctx: RunContext, asked: ToExecute, files: RunFiles, lockWaitMs: number): Promise<Executed> {
+  const { request, intent, resumed } = asked;
   const { runId } = files;
   const startedAt = (resumed ? new Date(resumed.journal.started_at) : new Date()).toISOString();
   const plan = planOf(ctx);
@@ -53,7 +63,8 @@ export async function execute(ctx: RunContext, request: RunRequest, intent: Inte
   // A resumed run's bound starts again with its boot (the reboot took time no step had).
   const deadline = deadlineOf(request, ctx.config, Date.now());
   const boots = [...(resumed?.journal.boots ?? []), { boot_id: bootId(ctx.env), started_at: new Date().toISOString() }];
-  const run: JournalRun = { facts: null, explorers: [], boots, reboots: [...(resumed?.journal.reboots ?? [])] };
+  const run: JournalRun = { facts: null, explorers: [], boots, reboots: [...(resumed?.journal.reboots ?? [])], timings: startTimings(resumed?.journal.timings) };
+  addTiming(run.timings, 'lock_wait_ms', lockWaitMs);
   logStart(ctx, request, intent, runId, plan, deadline);
   const head = headOf(ctx, request, intent, runId, startedAt);
   /** The journal as it stands: `running` until the end, then the outcome. */
@@ -63,6 +74,7 @@ export async function execute(ctx: RunContext, request: RunRequest, intent: Inte
   const marker = runMarker(runId);
   const { builtin, store } = await withBuiltinFacts(ctx, baseEnv);
   run.facts = builtin.facts;
+  addTiming(run.timings, 'explorers_ms', builtin.ms);
   const r: Running = { ctx, request, files, resumed, plan, deadline, baseEnv, marker, run, live, journal };
   const { result, health, machineryFailed } = await runPhases(r, builtin, store);
   await live.done();
@@ -87,12 +99,13 @@ async function runPhases(r: Running, builtin: { facts: Facts; ms: number }, stor
   const signal = request.signal ?? new AbortController().signal;
   const cleanupSignal = request.cleanupSignal ?? new AbortController().signal;
   const sourcing = { plan, phases: config.phases, log: ctx.log, baseEnv, marker };
+  const timings = r.run.timings;
   let health: Checkup | null = null;
   try {
     const result = await runPipeline({
       plan,
       baseEnv,
-      environment: (phase, cleanup) => phaseEnvironment(sourcing, phase, cleanup ? { cleanup: cleanupSignal } : { signal, deadline }),
+      environment: (phase, cleanup) => timed(timings, 'environment_ms', () => phaseEnvironment(sourcing, phase, cleanup ? { cleanup: cleanupSignal } : { signal, deadline }), plan.environment.files.length > 0),
       marker,
       phases: config.phases,
       log: ctx.log,
@@ -101,7 +114,7 @@ async function runPhases(r: Running, builtin: { facts: Facts; ms: number }, stor
       deadline,
       changesDir: r.files.changesDir,
       beforePhases: async (env) => {
-        const explored = await exploreAndStore(plan.explorers.steps, builtin, store, explorerOptions(ctx, plan, env, deadline, signal));
+        const explored = await timed(timings, 'explorers_ms', () => exploreAndStore(plan.explorers.steps, builtin, store, explorerOptions(ctx, plan, env, deadline, signal)));
         Object.assign(r.run, { facts: explored.all, explorers: explored.records });
         Object.assign(baseEnv, factEnvironment(explored.facts, (m) => ctx.log.warn(m)));
         return explored.failure;
@@ -111,7 +124,7 @@ async function runPhases(r: Running, builtin: { facts: Facts; ms: number }, stor
       onReboot: (at, phases) => onReboot(r, at, phases),
       onStep: request.onStep,
       // The checks of the run's target mode (BOOTSTRAP_MODE is the intent's mode).
-      afterPhases: config.phases.healthGate ? () => healthGate(ctx, request.signal, (c) => (health = c), baseEnv['BOOTSTRAP_MODE']!) : undefined,
+      afterPhases: config.phases.healthGate ? () => timed(timings, 'health_gate_ms', () => healthGate(ctx, request.signal, (c) => (health = c), baseEnv['BOOTSTRAP_MODE']!)) : undefined,
       onProgress: r.live.update,
     });
     return { result, health, machineryFailed: false };
@@ -123,8 +136,18 @@ async function runPhases(r: Running, builtin: { facts: Facts; ms: number }, stor
     return { result, health, machineryFailed: true };
   } finally {
     // At the end of a run nothing a step started is left running (setsid and double forks too).
-    const left = await sweepMarked(marker, config.phases.killGraceMs);
-    if (left.length) ctx.log.warn(`ended ${left.length} process(es) the run's steps left running (pids ${left.slice(0, 10).join(', ')}${left.length > 10 ? ', …' : ''})`);
+    const left = await sweepMarkedNamed(marker, config.phases.killGraceMs);
+    if (left.length) ctx.log.warn(`ended ${left.length} process(es) the run's steps left running: ${describeProcesses(left)} (to keep a service: bootstrap-detach or systemd-run, README: Migrating from os-refresh-config)`);
+  }
+}
+
+/** Runs `work`, adding the time it took to `timings[key]` (unless `when` is false: nothing was done). */
+async function timed<T>(timings: RunTimings, key: keyof RunTimings, work: () => Promise<T>, when = true): Promise<T> {
+  const t0 = performance.now();
+  try {
+    return await work();
+  } finally {
+    if (when) addTiming(timings, key, performance.now() - t0);
   }
 }
 

@@ -5,7 +5,7 @@
 import { ExitCode } from '../errors.js';
 import type { Facts } from '../facts/facts.js';
 import type { Plan } from '../pipeline/plan.js';
-import { countSteps, journalSchema, type PhaseRecord, type RebootRecord, type RunJournal, type StepRecord } from '../state/journal.js';
+import { countSteps, journalSchema, type PhaseRecord, type RebootRecord, type RunJournal, type RunTimings, type StepRecord } from '../state/journal.js';
 
 /** What a journal says of its run beside its phases. */
 export interface JournalHead {
@@ -15,7 +15,8 @@ export interface JournalHead {
   server: string;
   status: RunJournal['status'];
   startedAt: string;
-  phasesDir: string;
+  /** null: not known (a refusal of an invalid bootstrap.ini). */
+  phasesDir: string | null;
   mode: string;
   modePrevious?: string | null | undefined;
   product?: string | null | undefined;
@@ -33,6 +34,8 @@ export interface JournalRun {
   explorers: StepRecord[];
   boots: { boot_id: string | null; started_at: string }[];
   reboots: RebootRecord[];
+  /** Where it spent its time besides its files, as it stands. */
+  timings: RunTimings;
 }
 
 /** The journal: `running` (exit_code null) until the caller puts the outcome in; a stub `failure` has exit 1. */
@@ -65,7 +68,17 @@ export function journalOf(head: JournalHead, phases: PhaseRecord[], run?: Journa
     health: null,
   };
   if (!run) return journal;
-  return { ...journal, facts: run.facts, explorers: run.explorers, counts: countSteps({ phases }), boots: run.boots, reboots: run.reboots };
+  return { ...journal, facts: run.facts, explorers: run.explorers, counts: countSteps({ phases }), boots: run.boots, reboots: run.reboots, timings: { ...run.timings } };
+}
+
+/** Timings of a run that starts: none yet; a resumed run starts from those of its boots before. */
+export function startTimings(before: RunTimings | undefined): RunTimings {
+  return { lock_wait_ms: 0, explorers_ms: null, environment_ms: null, health_gate_ms: null, callback_ms: null, ...before };
+}
+
+/** Adds `ms` to one timing (null becomes a number: it happened). */
+export function addTiming(t: RunTimings, key: keyof RunTimings, ms: number): void {
+  t[key] = (t[key] ?? 0) + Math.round(ms);
 }
 
 /** The phases of a paused run's journal: those run so far, then the rest as pending. */

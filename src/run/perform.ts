@@ -11,17 +11,17 @@ import { ExitCode, RunWaitingError } from '../errors.js';
 import { sweepLeftovers } from './facts.js';
 import { type OrcLock, takeOrcLock } from '../lock/orc-lock.js';
 import { writeJsonAtomic } from '../state/atomic.js';
-import { newRunId } from '../state/journal.js';
+import { JournalStore } from '../state/journal.js';
 import { bootId } from '../util/process.js';
 import { maskSecrets, type RunContext } from './context.js';
 import { dryRun } from './dry-run.js';
-import { execute } from './execute.js';
+import { execute, type ToExecute } from './execute.js';
 import { prepareResume } from './reboot.js';
 import { finishRun } from './record.js';
 import { validateRequest, resolveIntent } from './request.js';
 import { makeChangesDir, type RunFiles, snapshotOf } from './run-files.js';
 import { takeOverFrom } from './takeover.js';
-import type { Intent, Resumed, RunOutcome, RunRequest } from './types.js';
+import type { RunOutcome, RunRequest } from './types.js';
 
 export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunOutcome> {
   let request = req;
@@ -33,7 +33,9 @@ export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunO
 
   await ctx.store.ensureDir();
   await sweepLeftovers(ctx);
+  const asked = performance.now();
   const lock = await takeRunLock(ctx, request.waitMs);
+  let lockWaitMs = performance.now() - asked;
   // A run paused for a reboot keeps its snapshot (0600): the resume runs with it.
   let keepSnapshot = false;
   let files: RunFiles | null = null;
@@ -50,15 +52,17 @@ export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunO
     if (request.resume === 'continue' && paused!.boot_id === bootId(ctx.env)) throw new RunWaitingError(paused!, true);
     // The id once the lock is ours (ids sort by start), in the record before anything is
     // written: a takeover after a kill from here on knows the run. A resumed run keeps its id.
-    const runId = paused && request.resume ? paused.id : newRunId();
+    const runId = paused && request.resume ? paused.id : await new JournalStore(ctx.stateDir).newId();
     const log = ctx.log.child({ run_id: runId }); // [log] file: every line of the run carries run_id
     ctx = { ...ctx, log, callbacks: ctx.callbacks.withLog(log) };
     files = { runId, snapshot: join(ctx.stateDir, 'runs', `${runId}.config.json`), changesDir: '', lock };
     await lock.update({ runId, action: paused && request.resume ? paused.action : request.action });
     ctx.log.debug(`run lock ${lock.lock.path} taken for run ${runId}`);
+    const orcAsked = performance.now();
     orc = await takeOrcLock(config.phases.orcLockfile, request.waitMs, (m) => ctx.log.warn(m));
+    lockWaitMs += performance.now() - orcAsked;
     files.changesDir = await makeChangesDir(ctx.stateDir, runId);
-    let run: { request: RunRequest; intent: Intent; resumed?: Resumed };
+    let run: ToExecute;
     if (paused && request.resume) {
       const resume = await prepareResume(ctx, request, paused, files.snapshot);
       keepSnapshot = 'refused' in resume; // nothing ran: the run still waits, with its snapshot
@@ -69,7 +73,7 @@ export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunO
       maskSecrets(ctx, run.intent.products);
       await writeJsonAtomic(files.snapshot, snapshotOf(config, run.intent, request, runId), 0o600, { durable: false });
     }
-    const executed = await execute(ctx, run.request, run.intent, files, run.resumed);
+    const executed = await execute(ctx, run, files, lockWaitMs);
     keepSnapshot = executed.paused;
     return executed.paused ? executed.outcome : await finishRun(ctx, run.request, run.intent, executed.journal);
   } finally {

@@ -1,12 +1,13 @@
 // Recording a finished run so that nothing contradicts anything else across a crash: callback
-// held → journal → state.json (commit on success, last_run, the end of a pause) → callback
-// released; then the summary line and the run's outcome.
+// held → journal → state.json (commit on success, last_run, the last success and the failures
+// since, the end of a pause) → callback released → delivered, its time in the journal; then the
+// summary line and the run's outcome. The tally of successes (tallyAfter) is refusal.ts's too.
 
 import { runCallback } from '../callback/payload.js';
 import { ExitCode, toBootstrapError } from '../errors.js';
 import type { EffectiveProduct } from '../products.js';
 import { JournalStore, countSteps, describeCounts, type RunJournal } from '../state/journal.js';
-import type { StateDoc } from '../state/state.js';
+import type { LastSuccess, StateDoc } from '../state/state.js';
 import type { RunContext } from './context.js';
 import { endPause } from './reboot.js';
 import type { Intent, RunOutcome, RunRequest } from './types.js';
@@ -17,7 +18,7 @@ export async function finishRun(ctx: RunContext, request: RunRequest, intent: In
   const summary = `run ${journal.id}: ${journal.status} (${describeCounts(countSteps(journal))}; ${(journal.duration_ms / 1000).toFixed(1)} s); journal ${journalPath ?? '(not written)'}`;
   if (journal.status === 'success') ctx.log.info(summary);
   else ctx.log.error(`${summary}; failed at ${journal.failure!.phase}/${journal.failure!.step}: ${journal.failure!.message}`);
-  return { id: journal.id, status: journal.status, exitCode: journal.exit_code ?? ExitCode.internal, journal, journalPath, dryRun: null };
+  return { id: journal.id, status: journal.status === 'refused' ? 'failure' : journal.status, exitCode: journal.exit_code ?? ExitCode.internal, journal, journalPath, dryRun: null };
 }
 
 /**
@@ -29,6 +30,9 @@ export async function finishRun(ctx: RunContext, request: RunRequest, intent: In
  * says was committed (takeover.ts).
  */
 async function recordRun(ctx: RunContext, request: RunRequest, intent: Intent, journal: RunJournal): Promise<string | null> {
+  // The journal and callback say what state.json will: the last success with this run counted.
+  const before = await ctx.store.read().catch(() => null);
+  if (before) Object.assign(journal, tallyAfter(before, journal));
   const held = await ctx.callbacks.hold(runCallback(journal), request.callbackUrl);
   const journals = new JournalStore(ctx.stateDir);
   let journalPath: string | null = null;
@@ -37,6 +41,7 @@ async function recordRun(ctx: RunContext, request: RunRequest, intent: Intent, j
     await ctx.store.update(ctx.commandLine, (s) => {
       if (journal.status === 'success') commit(s, request, intent, new Date(journal.finished_at));
       s.last_run = lastRunOf(journal);
+      Object.assign(s, tallyAfter(s, journal));
       endPause(s, journal.id); // a resumed (or abandoned) run is over
     });
   } catch (err) {
@@ -47,12 +52,46 @@ async function recordRun(ctx: RunContext, request: RunRequest, intent: Intent, j
       exit_code: error.exitCode,
       failure: journal.failure ?? { phase: 'agent', step: '', kind: 'exit', exit_code: null, message: `nothing was committed: ${error.message}` },
     });
+    if (before) Object.assign(journal, tallyAfter(before, journal)); // a failure (state.json could not count it)
     if (journalPath) await journals.write(journal).catch(() => {});
   }
   if (held) await ctx.callbacks.release(held, journal.id, runCallback(journal));
   await journals.prune(ctx.config.phases.keepRuns, journal.id).catch((err) => ctx.log.warn(`old journals not pruned: ${(err as Error).message}`));
-  if (held) await ctx.callbacks.deliver();
+  if (held) await deliverTimed(ctx, journal, journalPath);
   return journalPath;
+}
+
+/**
+ * Delivers the outbox and puts the time it took in the journal, rewritten for it (not durably: it
+ * was written durably before; a crash loses only this timing). Rewritten rather than carried to
+ * the next run's journal: runs.blame's `(callback)` row belongs to the run that waited for it.
+ */
+async function deliverTimed(ctx: RunContext, journal: RunJournal, journalPath: string | null): Promise<void> {
+  const t0 = performance.now();
+  await ctx.callbacks.deliver();
+  if (!journal.timings) return;
+  journal.timings = { ...journal.timings, callback_ms: Math.round(performance.now() - t0) };
+  if (journalPath) await new JournalStore(ctx.stateDir).write(journal, { durable: false }).catch(() => {});
+}
+
+/**
+ * last_success and the failed runs since, as state.json has them. A state.json of an older agent
+ * (no counter yet) gives them from last_run: its success, or at least one failure.
+ */
+export function successOf(s: StateDoc): { last_success: LastSuccess | null; failed_runs_since_success: number } {
+  const last = s.last_run;
+  const fromLastRun = last?.status === 'success' ? { id: last.id, action: last.action, finished_at: last.finished_at } : null;
+  return {
+    last_success: s.last_success !== undefined ? s.last_success : fromLastRun,
+    failed_runs_since_success: s.failed_runs_since_success ?? (last && last.status !== 'success' ? 1 : 0),
+  };
+}
+
+/** What last_success and failed_runs_since_success become once `run` is over: a success resets, a failure or refusal counts (a pause is neither: never called for one). */
+export function tallyAfter(before: StateDoc, run: Pick<RunJournal, 'id' | 'action' | 'status' | 'finished_at'>): { last_success: LastSuccess | null; failed_runs_since_success: number } {
+  if (run.status === 'success') return { last_success: { id: run.id, action: run.action, finished_at: run.finished_at }, failed_runs_since_success: 0 };
+  const previous = successOf(before);
+  return { last_success: previous.last_success, failed_runs_since_success: previous.failed_runs_since_success + 1 };
 }
 
 /** last_run of a finished run's journal. */
@@ -61,7 +100,7 @@ export function lastRunOf(journal: RunJournal): StateDoc['last_run'] {
   return {
     id: journal.id,
     action: journal.action,
-    status: journal.status === 'success' ? 'success' : 'failure',
+    status: journal.status === 'success' || journal.status === 'refused' ? journal.status : 'failure',
     exit_code: journal.exit_code ?? ExitCode.failed,
     started_at: journal.started_at,
     finished_at: journal.finished_at,

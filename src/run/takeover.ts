@@ -13,7 +13,7 @@ import { sweepMarked } from '../util/process.js';
 import type { RunContext } from './context.js';
 import { journalOf } from './journal-of.js';
 import { endPause } from './reboot.js';
-import { lastRunOf } from './record.js';
+import { lastRunOf, tallyAfter } from './record.js';
 import { removeChangesDirs } from './run-files.js';
 
 /**
@@ -62,9 +62,11 @@ async function settleDeadRun(ctx: RunContext, owner: LockOwner, runId: string): 
   if (journal.status !== 'failure' || !journal.failure || resuming) {
     Object.assign(journal, { status: 'failure', exit_code: ExitCode.failed, failure: { phase: 'agent', step: '', kind: 'signal', exit_code: null, message } });
   }
+  Object.assign(journal, tallyAfter(state, journal)); // a failure, counted as such
   await journals.write(journal);
   await ctx.store.update(ctx.commandLine, (s) => {
     s.last_run = lastRunOf(journal);
+    Object.assign(s, tallyAfter(s, journal));
     endPause(s, runId);
   });
   await fsp.rm(join(ctx.stateDir, 'runs', `${runId}.config.json`), { force: true });

@@ -40,6 +40,9 @@ export interface RunRequest {
 }
 
 export interface DryRunReport {
+  action: RunAction;
+  /** product.upgrade: the product, the version in force (null: none recorded) and the target. */
+  upgrade: { product: string; from: string | null; to: string } | null;
   plan: Plan;
   syntax: SyntaxResult[];
   ok: boolean;

@@ -23,11 +23,11 @@ import { enabledVersions } from '../products.js';
 import { writeJsonAtomic } from '../state/atomic.js';
 import { JournalStore, newRunId, verifyVerdicts, type FailureRecord, type PhaseRecord, type RunJournal, type StepVerdict, type VerifySummary } from '../state/journal.js';
 import type { StateDoc } from '../state/state.js';
-import { bootId, sweepMarked } from '../util/process.js';
+import { bootId, describeProcesses, sweepMarkedNamed } from '../util/process.js';
 import { makeScratchDir } from '../util/scratch.js';
 import { maskSecrets, planOf, type RunContext } from './context.js';
 import { exploreNow, sweepLeftovers, withBuiltinFacts } from './facts.js';
-import { journalOf, type JournalRun } from './journal-of.js';
+import { journalOf, startTimings, type JournalRun } from './journal-of.js';
 import { takeRunLock } from './perform.js';
 import { resolveIntent, runInfoOf, validateRequest } from './request.js';
 import { snapshotOf } from './run-files.js';
@@ -107,7 +107,7 @@ async function look(ctx: RunContext, request: VerifyRequest, plan: Plan, state: 
   const marker = runMarker(runId);
   const snapshot = { ...snapshotOf(ctx.config, intent, { action: 'refresh', label: request.label }, runId), action: 'verify', resume: undefined };
   const scratch = await makeScratchDir(ctx.stateDir, runId, (dir) => writeJsonAtomic(join(dir, 'config.json'), snapshot, 0o600, { durable: false }));
-  const run: JournalRun = { facts: null, explorers: [], boots: [{ boot_id: bootId(ctx.env), started_at: startedAt }], reboots: [] };
+  const run: JournalRun = { facts: null, explorers: [], boots: [{ boot_id: bootId(ctx.env), started_at: startedAt }], reboots: [], timings: startTimings(undefined) };
   ctx.log.info(`verify ${runId}: checks on ${ctx.config.server.name} (mode ${intent.mode}), phases from ${ctx.phasesDir}`);
   try {
     const info = runInfoOf(ctx, { action: 'refresh', label: request.label }, intent, { runId, snapshot: join(scratch, 'config.json') });
@@ -115,8 +115,8 @@ async function look(ctx: RunContext, request: VerifyRequest, plan: Plan, state: 
     const { phases, stopped } = await explorersThenSteps(ctx, request, plan, baseEnv, marker, run);
     return journalOfVerify(ctx, request, intent, { runId, startedAt, phases, stopped, run });
   } finally {
-    const left = await sweepMarked(marker, ctx.config.phases.killGraceMs);
-    if (left.length) ctx.log.warn(`ended ${left.length} process(es) the checks left running (pids ${left.slice(0, 10).join(', ')}${left.length > 10 ? ', …' : ''})`);
+    const left = await sweepMarkedNamed(marker, ctx.config.phases.killGraceMs);
+    if (left.length) ctx.log.warn(`ended ${left.length} process(es) the checks left running: ${describeProcesses(left)}`);
     await fsp.rm(scratch, { recursive: true, force: true });
   }
 }

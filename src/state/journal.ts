@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { DataError, stateFsError } from '../errors.js';
 import { readFileNoFollow, writeFileAtomic } from './atomic.js';
 import { shapeProblem, type Shape } from './shape.js';
+import type { LastSuccess } from './state.js';
 
 export const journalSchema = 1;
 
@@ -97,10 +98,25 @@ export interface PhaseRecord {
 export interface FailureRecord {
   phase: string;
   step: string;
-  kind: 'exit' | 'signal' | 'timeout' | 'check' | 'heartbeat' | 'condition' | 'reboot';
+  /** `refused`: the run was refused before its first step (phase `agent`; the journal's exit_code says why: 73, 77, 78). */
+  kind: 'exit' | 'signal' | 'timeout' | 'check' | 'heartbeat' | 'condition' | 'reboot' | 'refused';
   exit_code: number | null;
   message: string;
 }
+
+/** Where a run spent its time outside its files (ms; null: did not happen), its boots added up: runs.blame's own rows. */
+export interface RunTimings {
+  /** From asking for the run lock (and os-refresh-config's) to holding them, a dead run's takeover included. */
+  lock_wait_ms: number;
+  /** The built-in facts and explorer.d (its environment.d sourcing is in environment_ms). */
+  explorers_ms: number | null;
+  /** Every sourcing of environment.d, summed (each phase's, explorer.d's, backouts' and error.d's). */
+  environment_ms: number | null;
+  health_gate_ms: number | null;
+  /** The in-run delivery of the outbox (older callbacks first, then this run's), bounded by [callback] timeout. */
+  callback_ms: number | null;
+}
+
 
 export interface RunJournal {
   schema: number;
@@ -111,15 +127,17 @@ export interface RunJournal {
   /**
    * `running`: written while the run goes on (at its start, then about once a second);
    * `rebooting`: paused for a reboot a step asked for, until server.resume;
-   * `drift` (action verify only): a check failed, none failed to run.
+   * `drift` (action verify only): a check failed, none failed to run;
+   * `refused`: refused before its first step (trust, state, config, plan): no phases, the error in `failure`.
    */
-  status: 'success' | 'failure' | 'running' | 'rebooting' | 'drift';
+  status: 'success' | 'failure' | 'running' | 'rebooting' | 'drift' | 'refused';
   /** null while running. */
   exit_code: number | null;
   started_at: string;
   finished_at: string;
   duration_ms: number;
-  phases_dir: string;
+  /** null: not known (a run refused for an invalid bootstrap.ini, without --phases-dir). */
+  phases_dir: string | null;
   mode: string;
   mode_previous: string | null;
   product: string | null;
@@ -148,6 +166,14 @@ export interface RunJournal {
   current?: { phase: string; step: string; started_at: string } | null;
   /** Action verify: its outcome in brief (each step's result is its record's `verify`). */
   verify?: VerifySummary;
+  /** Where the run spent its time besides its files (absent in journals of older agents). */
+  timings?: RunTimings;
+  /**
+   * Once the run is over: the last success with this run counted (itself, when it succeeded) and
+   * the failed or refused runs since (absent while running, and in journals of older agents).
+   */
+  last_success?: LastSuccess | null;
+  failed_runs_since_success?: number;
 }
 
 export type RunSummary = ReturnType<typeof summarizeRun>;
@@ -172,6 +198,7 @@ export function summarizeRun(j: RunJournal) {
     changes: changesOf(j),
     ...(j.boots && j.boots.length > 1 ? { boots: j.boots } : {}),
     ...(j.reboots?.length ? { reboots: j.reboots } : {}),
+    ...(j.failed_runs_since_success === undefined ? {} : { last_success: j.last_success ?? null, failed_runs_since_success: j.failed_runs_since_success }),
   };
 }
 
@@ -279,6 +306,9 @@ const journalShape: Shape = {
   boots: [{ boot_id: 'string?', started_at: 'string' }, '?'],
   reboots: [{ phase: 'string', step: 'string', reason: 'string', requested_at: 'string' }, '?'],
   current: { '?': 'nullable', phase: 'string', step: 'string', started_at: 'string' },
+  timings: { '?': 'nullable', lock_wait_ms: 'number', explorers_ms: 'number?', environment_ms: 'number?', health_gate_ms: 'number?', callback_ms: 'number?' },
+  last_success: { '?': 'nullable', id: 'string', action: 'string', finished_at: 'string' },
+  failed_runs_since_success: 'number?',
 };
 
 export class JournalStore {
@@ -296,6 +326,16 @@ export class JournalStore {
       throw stateFsError(err, `write run journal ${file}`);
     }
     return file;
+  }
+
+  /** A new run id that sorts after the journals of its second (else at random: a refusal, then a run), so `last` is the newest. */
+  async newId(now = new Date()): Promise<string> {
+    const id = newRunId(now);
+    const second = id.slice(0, id.indexOf('-'));
+    const latest = (await this.ids().catch(() => [])).filter((i) => i.startsWith(`${second}-`)).at(-1);
+    const floor = latest === undefined ? -1 : parseInt(latest.slice(second.length + 1), 16);
+    if (latest === undefined || latest < id || floor >= 0xffffff) return id;
+    return `${second}-${(floor + 1 + Math.floor(Math.random() * (0xffffff - floor))).toString(16).padStart(6, '0')}`;
   }
 
   /** Run ids, oldest first. */
@@ -372,8 +412,7 @@ export class JournalStore {
    * changes dirs of every run but `running`, e.g. those a killed agent left.
    */
   async prune(keep: number, running: string | null = null): Promise<void> {
-    const ids = await this.ids();
-    for (const id of ids.slice(0, Math.max(0, ids.length - keep))) await fsp.rm(join(this.dir, `${id}.json`), { force: true });
+    await this.pruneJournals(keep);
     let names: string[] = [];
     try {
       names = await fsp.readdir(this.dir);
@@ -385,5 +424,11 @@ export class JournalStore {
       const leftOver = (n.endsWith('.config.json') && n !== `${running}.config.json`) || (n.endsWith('.changes') && n !== `${running}.changes`);
       if (leftOver) await fsp.rm(join(this.dir, n), { recursive: true, force: true });
     }
+  }
+
+  /** Keeps the newest `keep` journals and touches nothing else: safe while another run goes on (a refusal is recorded without the run lock). */
+  async pruneJournals(keep: number): Promise<void> {
+    const ids = await this.ids();
+    for (const id of ids.slice(0, Math.max(0, ids.length - keep))) await fsp.rm(join(this.dir, `${id}.json`), { force: true });
   }
 }

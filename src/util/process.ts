@@ -162,29 +162,59 @@ function processesWithEnv(entry: string, exclude: ReadonlySet<number> = new Set(
   return found;
 }
 
+/** A process a sweep ended: its PID and command name (/proc/PID/comm, read before it was signalled). */
+export interface EndedProcess {
+  pid: number;
+  command: string;
+}
+
 /**
  * Ends every process whose environment holds `entry`: TERM (again to what they fork meanwhile)
  * until they are gone or `graceMs` passed, then KILL, bounded. Returns the PIDs it found.
  */
 export async function sweepMarked(entry: string, graceMs: number, exclude: ReadonlySet<number> = new Set()): Promise<number[]> {
-  const seen = new Set<number>();
+  return (await sweepMarkedNamed(entry, graceMs, exclude)).map((p) => p.pid);
+}
+
+/** sweepMarked, naming what it ended (for the run's warning: `sleep (1234)`). */
+export async function sweepMarkedNamed(entry: string, graceMs: number, exclude: ReadonlySet<number> = new Set()): Promise<EndedProcess[]> {
+  const seen = new Map<number, string>();
+  const see = (pid: number) => seen.has(pid) || seen.set(pid, commandOf(pid));
   const deadline = Date.now() + graceMs;
   let pids = processesWithEnv(entry, exclude);
   while (pids.length > 0 && Date.now() < deadline) {
     for (const pid of pids) if (!seen.has(pid)) signalPid(pid, 'SIGTERM');
-    pids.forEach((p) => seen.add(p));
+    pids.forEach(see);
     await sleep(25);
     pids = processesWithEnv(entry, exclude);
   }
   for (let round = 0; round < 50 && pids.length > 0; round++) {
     for (const pid of pids) {
-      seen.add(pid);
+      see(pid);
       signalPid(pid, 'SIGKILL');
     }
     await sleep(10);
     pids = processesWithEnv(entry, exclude);
   }
-  return [...seen];
+  return [...seen].map(([pid, command]) => ({ pid, command }));
+}
+
+/**
+ * The command name of `pid` (/proc/PID/comm, at most 15 bytes, set by the process itself: shown
+ * with anything but printable ASCII as `?`); `?` when it is gone.
+ */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'latin1').replace(/\n$/, '').replace(/[^\x20-\x7e]/g, '?') || '?';
+  } catch {
+    return '?';
+  }
+}
+
+/** `python3 (1234), sleep (1240)`: at most `max` named, then how many more. */
+export function describeProcesses(list: readonly EndedProcess[], max = 10): string {
+  const named = list.slice(0, max).map((p) => `${p.command} (${p.pid})`);
+  return `${named.join(', ')}${list.length > max ? `, … (${list.length - max} more)` : ''}`;
 }
 
 let bash: string | null | undefined;

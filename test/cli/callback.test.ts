@@ -258,7 +258,10 @@ describe('callbacks', () => {
       assert.equal(open.code, 78);
       assert.match(open.stderr, /readable by group or others \(mode 644\) \(chmod 600 /);
       assert.equal(r.received.length, 0, 'never sent unsigned');
-      assert.ok(!readdirSync(box.dir).includes('state') || !readdirSync(box.stateDir).includes('runs') || readdirSync(join(box.stateDir, 'runs')).length === 0, 'no run happened');
+      // No run happened: each is recorded as refused (refused runs are runs), none called back unsigned.
+      const journals = readdirSync(join(box.stateDir, 'runs')).filter((n) => n.endsWith('.json'));
+      assert.equal(journals.length, 3);
+      for (const n of journals) assert.equal(JSON.parse(readFileSync(join(box.stateDir, 'runs', n), 'utf8')).status, 'refused');
     } finally {
       box.cleanup();
       await r.close();

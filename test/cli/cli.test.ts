@@ -68,8 +68,8 @@ describe('CLI', () => {
     assert.equal(s.mode, 'maintenance');
     assert.equal(s.provisioned, false);
     assert.deepEqual(s.products, [
-      { name: 'deepfiler', version: '1.4.0', enabled: true },
-      { name: 'haproxy', version: '2.6', enabled: true },
+      { name: 'deepfiler', version: '1.4.0', declared_version: '1.4.0', enabled: true },
+      { name: 'haproxy', version: '2.6', declared_version: '2.6', enabled: true },
     ]);
     assert.equal(s.lock.state, 'free');
     assert.equal(s.callbacks.pending, 0);

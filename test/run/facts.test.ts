@@ -6,10 +6,10 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statS
 import { availableParallelism, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ended, isRunning, json, root, sandbox, type Sandbox } from '../helpers/cli.js';
+import { collect, ended, isRunning, json, root, sandbox, type Sandbox } from '../helpers/cli.js';
 import { validate } from '../helpers/json-schema.js';
 import { iniWith, readLines, script, withBox } from '../helpers/phases.js';
-import { jsonReceiver } from '../helpers/servers.js';
+import { httpStub, jsonReceiver } from '../helpers/servers.js';
 
 const lastJournal = async (box: Sandbox) => json(await box.run(['runs.show', 'last', '--json']));
 const step = (j: any, phase: string, name: string) => j.phases.find((p: any) => p.phase === phase).steps.find((s: any) => s.name === name);
@@ -339,7 +339,7 @@ describe('dry-run leftovers', () => {
           rmSync(slow);
           const r = await box.run(next, { env: { LOG: log } });
           assert.ok(r.code === 0 || next[0] === 'server.facts', r.stderr);
-          assert.match(r.stderr, /removed what 1 dry run\(s\) or fact collection\(s\) left when their agent died .*, and ended \d+ process\(es\) they left running/);
+          assert.match(r.stderr, /removed what 1 dry run\(s\), verify\(s\) or fact collection\(s\) left when their agent died .*, and ended \d+ process\(es\) they left running/);
           assert.ok(!existsSync(snapshot), 'the snapshot is gone');
           assert.ok(!existsSync(dirname(snapshot)), 'and its dir');
           for (const pid of started) assert.ok(await ended(pid, 5000), `pid ${pid} (the .if, its daemon, the launcher) was ended`);
@@ -466,7 +466,7 @@ describe('runs.blame', () => {
       script(join(box.phasesDir, 'explorer.d', 'x'), 'echo 1');
       assert.equal((await box.run(['server.provision'])).code, 0);
       const one = json(await box.run(['runs.blame', '--json'])).run;
-      const names = one.entries.map((e: any) => e.name);
+      const names = one.entries.filter((e: any) => e.role !== 'agent').map((e: any) => e.name);
       assert.deepEqual(names.slice(0, 3), ['20-long', '30-mid', '10-short']);
       assert.ok(names.includes('20-long.if') && names.includes('x'), 'conditions and explorers are listed');
       // Each share is the file's time over the run's (both as the journal records them); its
@@ -477,12 +477,93 @@ describe('runs.blame', () => {
       for (let i = 0; i < 3; i++) assert.equal((await box.run(['server.refresh'])).code, 0);
       const many = json(await box.run(['runs.blame', '--runs', '3', '--json']));
       assert.equal(many.runs, 3);
-      assert.equal(many.steps[0].name, '20-long');
-      assert.equal(many.steps[0].runs, 3);
-      assert.ok(many.steps[0].median_ms >= 550 && many.steps[0].worst_ms >= many.steps[0].median_ms);
+      assert.equal(many.steps.filter((x: any) => x.role !== 'agent')[0].name, '20-long');
+      const long = many.steps.find((x: any) => x.name === '20-long');
+      assert.equal(long.runs, 3);
+      assert.ok(long.median_ms >= 550 && long.worst_ms >= long.median_ms);
       assert.equal(json(await box.run(['runs.blame', '--runs', '50', '--json'])).runs, 4);
       assert.equal((await box.run(['runs.blame', '--runs', '0'])).code, 64);
       assert.equal((await box.run(['runs.blame', 'nope'])).code, 65);
     }),
   );
+
+  it(
+    'the lock wait, explorers, environment.d, the health gate and the callback have rows of their own, for one run and over N; a journal without timings still blames',
+    async () => {
+      const receiver = await slowReceiver(300);
+      const box = sandbox(iniWith({ health_gate: 'true', health_timeout: 30 }, `\n[heartbeat.slow]\ntype = exec\ncommand = sleep 0.4\n\n[callback]\nurl = ${receiver.url}/hook\ntimeout = 10\n`));
+      try {
+        const gate = join(box.dir, 'gate');
+        script(join(box.phasesDir, 'environment.d', '10-env'), 'sleep 0.2');
+        script(join(box.phasesDir, 'explorer.d', 'x'), 'sleep 0.3; echo 1');
+        // The first run holds the run lock until the test lets it go: the second waits for it.
+        script(join(box.phasesDir, 'configure.d', '10-hold'), `while [ ! -e "${gate}" ] && [ -e "${box.dir}/hold" ]; do sleep 0.05; done`);
+        writeFileSync(join(box.dir, 'hold'), '');
+        const first = box.start(['server.provision', '-q']);
+        await waitUntil(() => existsSync(join(box.stateDir, 'run.lock')) && readdirSync(join(box.stateDir, 'runs')).some((n) => n.endsWith('.json')));
+        const second = box.start(['server.provision', '--wait=120']);
+        const results = Promise.all([collect(first, 120_000), collect(second, 120_000)]);
+        let said = '';
+        second.stderr!.on('data', (d: Buffer | string) => (said += String(d)));
+        await waitUntil(() => said.includes('waiting for the run lock'));
+        await new Promise((r) => setTimeout(r, 600)); // the wait to be measured
+        writeFileSync(gate, '');
+        const [a, b] = await results;
+        assert.equal(a.code, 0, a.stderr);
+        assert.equal(b.code, 0, b.stderr);
+        const one = json(await box.run(['runs.blame', '--json'])).run;
+        const row = (name: string) => one.entries.find((e: any) => e.name === name);
+        for (const name of ['(lock wait)', '(explorers)', '(environment.d)', '(health gate)', '(callback)']) {
+          assert.ok(row(name), `${name} in ${JSON.stringify(one.entries)}`);
+          assert.equal(row(name).role, 'agent');
+          assert.equal(row(name).phase, 'agent');
+        }
+        assert.ok(row('(lock wait)').duration_ms >= 500, `lock wait ${row('(lock wait)').duration_ms} ms`);
+        assert.ok(row('(explorers)').duration_ms >= 250, `explorers ${row('(explorers)').duration_ms} ms`);
+        // environment.d is sourced for explorer.d and for configure (at least): twice 0.2 s.
+        assert.ok(row('(environment.d)').duration_ms >= 350, `environment.d ${row('(environment.d)').duration_ms} ms`);
+        assert.ok(row('(health gate)').duration_ms >= 350, `health gate ${row('(health gate)').duration_ms} ms`);
+        assert.ok(row('(callback)').duration_ms >= 250, `callback ${row('(callback)').duration_ms} ms`);
+        const human = (await box.run(['runs.blame'])).stdout;
+        for (const name of ['(lock wait)', '(explorers)', '(environment.d)', '(health gate)', '(callback)']) assert.match(human, new RegExp(`^ +\\d+ ms +[\\d.]+% {2}${name.replace(/[().]/g, '\\$&')}$`, 'm'));
+        const journal = json(await box.run(['runs.show', '--json']));
+        assert.equal(journal.timings.callback_ms, row('(callback)').duration_ms, 'the journal was rewritten with the callback time');
+        const many = json(await box.run(['runs.blame', '--runs', '2', '--json']));
+        const stat = (name: string) => many.steps.find((x: any) => x.name === name);
+        assert.equal(stat('(health gate)').runs, 2);
+        assert.equal(stat('(explorers)').runs, 2);
+        assert.ok(stat('(lock wait)').worst_ms >= 500 && stat('(lock wait)').worst_run === journal.id);
+        assert.match((await box.run(['runs.blame', '--runs', '2'])).stdout, /^ +\d+ ms +\d+ ms +2 {2}\(health gate\)$/m);
+        // A journal of an older agent (no timings): its files only, no error.
+        const file = join(box.stateDir, 'runs', `${journal.id}.json`);
+        const { timings: _, ...old } = JSON.parse(readFileSync(file, 'utf8'));
+        writeFileSync(file, JSON.stringify(old));
+        const before = json(await box.run(['runs.blame', '--json'])).run;
+        assert.deepEqual(before.entries.filter((e: any) => e.role === 'agent'), []);
+        assert.ok(before.entries.some((e: any) => e.name === '10-hold'));
+        const stats = await box.run(['runs.blame', '--runs', '2', '--json']);
+        assert.equal(stats.code, 0, stats.stderr);
+        assert.equal(json(stats).steps.find((x: any) => x.name === '(health gate)').runs, 1);
+      } finally {
+        box.cleanup();
+        await receiver.close();
+      }
+    },
+  );
 });
+
+/** A callback receiver that answers 200 after `delayMs`. */
+async function slowReceiver(delayMs: number) {
+  return httpStub((req, res) => {
+    req.resume();
+    req.on('end', () => setTimeout(() => res.end(), delayMs));
+  });
+}
+
+async function waitUntil(condition: () => boolean, withinMs = 60_000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

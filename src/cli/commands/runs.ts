@@ -41,7 +41,7 @@ export const runsShow: Command = {
 
 export const runsBlame: Command = {
   usage: 'runs.blame [id]',
-  describe: "where a run spent its time: its steps, checks, .if files, explorers and backouts by duration, with their share of the run; --runs N: each one's median and worst over the last N runs",
+  describe: "where a run spent its time: its steps, checks, .if files, explorers and backouts by duration, with their share of the run, and the agent's own waits ((lock wait), (explorers), (environment.d), (health gate), (callback)); --runs N: each one's median and worst over the last N runs",
   examples: [
     ['$0 runs.blame', 'the last run, slowest first'],
     ['$0 runs.blame --runs 20', 'median and worst of each step over the last 20 runs'],
