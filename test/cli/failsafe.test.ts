@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { collect, json, type Sandbox } from '../helpers/cli.js';
+import { collect, json, root, type Sandbox } from '../helpers/cli.js';
+import { validate } from '../helpers/json-schema.js';
 import { iniWith, readLines, script, withBox } from '../helpers/phases.js';
 
 const state = (box: Sandbox) => JSON.parse(readFileSync(join(box.stateDir, 'state.json'), 'utf8'));
@@ -201,6 +202,8 @@ describe('[heartbeat.NAME] modes: checks belong to modes', () => {
         assert.equal(j.mode, 'maintenance');
         assert.deepEqual(j.results.map((r: { name: string }) => r.name), ['disk']);
         assert.deepEqual(j.not_run, [{ name: 'haproxy', type: 'exec', modes: ['active', 'standby'] }]);
+        const schema = JSON.parse(readFileSync(join(root, 'schema/callback.schema.json'), 'utf8'));
+        assert.deepEqual(validate(schema.properties.heartbeat, j), [], 'the callback schema describes mode and not_run');
         const metrics = readFileSync(join(box.dir, 'prom', 'bootstrap_heartbeat.prom'), 'utf8');
         assert.match(metrics, /^bootstrap_heartbeat_up\{check="disk"\} 1$/m);
         assert.doesNotMatch(metrics, /bootstrap_heartbeat_up\{check="haproxy"\}/);
