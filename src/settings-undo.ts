@@ -20,8 +20,8 @@ export interface SettingUndo {
 
 /** What became of each key when a failed --apply put its settings back. */
 export interface SettingsRestore {
-  /** Put back to its previous value (`value`: as shown, secrets masked). */
-  restored: { product: string; setting: string; value: SettingChange['previous'] }[];
+  /** Put back to its previous value (`value`: as shown, secrets masked), set or (not set) the default. */
+  restored: { product: string; setting: string; value: SettingChange['previous']; origin: 'set' | 'default' | 'unset' }[];
   /** Left as it is: `keep-on-failure`, or `changed since` (another command set it meanwhile). */
   kept: { product: string; setting: string; value: SettingChange['value']; why: 'keep-on-failure' | 'changed since' }[];
 }
@@ -52,7 +52,8 @@ export function restoreSettings(state: StateDoc, undo: SettingUndo[]): SettingsR
     if (settings && u.before === undefined) delete settings[u.setting];
     else if (settings) settings[u.setting] = u.before!;
     else if (u.before !== undefined) state.products[u.product] = { enabled: true, version: null, settings: { [u.setting]: u.before } };
-    result.restored.push({ product: u.product, setting: u.setting, value: u.change.previous });
+    const origin = u.before !== undefined ? 'set' : u.change.previous === null ? 'unset' : 'default';
+    result.restored.push({ product: u.product, setting: u.setting, value: u.change.previous, origin });
   });
   return result;
 }

@@ -34,7 +34,7 @@ describe('product.set --apply is one change', () => {
       const j = json(await box.run(['product.set', 'haproxy.maxconn=-6', '--apply', '--json'], { env }));
       assert.equal(j.status, 'failure');
       assert.equal(j.settings_restored, true);
-      assert.deepEqual(j.settings.restored, [{ product: 'haproxy', setting: 'maxconn', value: 5000 }]);
+      assert.deepEqual(j.settings.restored, [{ product: 'haproxy', setting: 'maxconn', value: 5000, origin: 'set' }]);
       assert.deepEqual(j.settings.kept, []);
       assert.equal(maxconn(box), 5000);
 
@@ -68,7 +68,9 @@ describe('product.set --apply is one change', () => {
       // Set where it was not set: put back to not set (the default), not to the default's value.
       assert.equal((await box.run(['product.unset', 'haproxy.maxconn'], { env })).code, 0);
       writeFileSync(box.config, readFileSync(box.config, 'utf8').replace('maxconn = int:0', 'maxconn = int:10'));
-      assert.equal((await box.run(['product.set', 'haproxy.maxconn=-1', '--apply'], { env })).code, 1);
+      const back = await box.run(['product.set', 'haproxy.maxconn=-1', '--apply'], { env });
+      assert.equal(back.code, 1);
+      assert.match(back.stdout, /^settings put back: haproxy\.maxconn = 10 \(default\)$/m);
       assert.equal(Object.hasOwn(state(box).products.haproxy.settings, 'maxconn'), false);
     }),
   );

@@ -201,7 +201,7 @@ function settingsRestorer(ctx: CommandContext, undo: SettingUndo[], keep: boolea
 
 /** One line: what was put back, and what was kept and why. */
 function restoreText(restore: SettingsRestore): string {
-  const back = restore.restored.map((r) => `${r.product}.${r.setting} = ${formatSettingValue(r.value)}`);
+  const back = restore.restored.map((r) => `${r.product}.${r.setting} = ${formatSettingValue(r.value)}${r.origin === 'set' ? '' : ` (${r.origin})`}`);
   const kept = restore.kept.map((k) => `${k.product}.${k.setting} = ${formatSettingValue(k.value)} (${k.why === 'keep-on-failure' ? '--keep-on-failure' : 'set again by another command since'})`);
   return [back.length ? `settings put back: ${back.join(', ')}` : '', kept.length ? `settings kept: ${kept.join(', ')}` : ''].filter(Boolean).join('; ');
 }
