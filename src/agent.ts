@@ -24,7 +24,7 @@ import { planRefusal, type Plan } from './pipeline/plan.js';
 import { sleep } from './util/process.js';
 import { collectFacts, selectFacts, type FactsReport } from './run/facts.js';
 import { performRun, successOf, validateMode, type RunOutcome, type RunRequest } from './run/index.js';
-import { validateRequest } from './run/request.js';
+import { recordProvisionRequest } from './run/provision-request.js';
 import { performVerify, type VerifyOutcome, type VerifyRequest } from './run/verify.js';
 import { maskSecrets, planOf, registerSecrets, trustedChecks, type RunContext } from './run/context.js';
 import { settleRefusal } from './run/refusal.js';
@@ -558,37 +558,6 @@ export class Agent {
   /** `server.status --check`: what a monitor alerts on (status/); the run lock is probed, never taken. */
   statusCheck(options: { maxAgeMs?: number | undefined; now?: number } = {}): Promise<StatusCheck> {
     return probeStatus({ store: this.store, stateDir: this.stateDir, runLock: this.runLock }, options);
-  }
-}
-
-/**
- * state.json's provision_requested, as a provision starts (its request valid, not a dry run), on
- * a server not provisioned yet: the refresh provisions it again until one succeeds. Best effort,
- * and it changes nothing of the run: a state.json the run will refuse is never rewritten, and a
- * write that fails (a full disk) is a warning; the run goes on to report its own outcome.
- */
-async function recordProvisionRequest(ctx: RunContext, request: RunRequest): Promise<void> {
-  if (request.dryRun) return;
-  validateRequest(ctx.config, request); // an unknown --products is refused, not retried for ever
-  const state = await ctx.store.read().catch(() => null);
-  if (!state || state.provisioned_at !== null || !storedValuesValid(ctx.config, state)) return;
-  const products = request.products?.length ? [...request.products] : null;
-  try {
-    await ctx.store.update(ctx.commandLine, (s) => {
-      s.provision_requested = { at: new Date().toISOString(), products };
-    });
-  } catch (err) {
-    ctx.log.warn(`the provision asked for could not be recorded (server.refresh will not run it again): ${(err as Error).message}`);
-  }
-}
-
-/** Whether state.json's settings pass the run's own check (else the run refuses it: 65). */
-function storedValuesValid(config: Config, state: StateDoc): boolean {
-  try {
-    effectiveProducts(config, state);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -129,8 +129,8 @@ export class Launcher {
   private readonly queue: number[] = [];
   private seq = 0;
   private exited: string | null = null;
-  /** Stops in progress (a step's group, then the run's marker): close waits for them. */
-  private readonly killings = new Set<Promise<void>>();
+  /** Stops in progress: close waits for them. */
+  private readonly killings: Promise<void>[] = [];
   /** The cat that relays the steps' pipe to us: a child of the launcher, but not a step. */
   private relayPid: number | null = null;
 
@@ -232,9 +232,8 @@ export class Launcher {
    * after that: a background child of a step that still holds the pipe keeps nothing waiting.
    */
   async close(): Promise<void> {
-    // No stop outlives its launcher: a sweep by the run's marker still going after close would
-    // end what the run starts next (the backouts, error.d, after a SIGTERM).
-    while (this.killings.size > 0) await Promise.all([...this.killings]);
+    // No stop outlives its launcher: its sweep would end what the run starts next (error.d).
+    for (let from = 0, to = this.killings.length; from < to; from = to, to = this.killings.length) await Promise.all(this.killings.slice(from, to));
     if (!this.exited) {
       const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
       this.commands.end();
@@ -299,18 +298,13 @@ export class Launcher {
     if (job.status !== null || job.skipped || job.unprepared || !this.child.pid) return;
     if (why === 'timeout') job.timedOut = true;
     else job.aborted = true;
-    if (job.killing) return;
-    const killing = this.killStep(job);
-    job.killing = killing;
-    this.killings.add(killing);
-    void killing.finally(() => this.killings.delete(killing));
+    if (!job.killing) this.killings.push((job.killing = this.killStep(job)));
   }
 
   /**
    * TERM to the running step's process group, KILL after the grace period; then everything else
    * the run started (by its marker). The step is the launcher's only child but the relay. A job
-   * that turns out not to have run (skipped after the failure its stop caused, or its launcher
-   * gone) is not a step to end: no sweep for it, which would end whatever the run starts next.
+   * that did not run (skipped after the failure, or its launcher gone) is not ended: no sweep.
    */
   private async killStep(job: Job): Promise<void> {
     const launcher = this.child.pid!;
