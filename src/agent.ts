@@ -346,8 +346,10 @@ export class Agent {
 
   /** The gate of every run command: 75 while disabled, unless a dry run or forced (run/disable.ts). */
   async checkEnabled(gate: RunGate = {}): Promise<void> {
-    // A state.json that cannot be read is the run's to report (and record) as it always did.
-    const state = await this.store.read().catch(() => null);
+    // A config or state.json that cannot be read is the run's to report (and record as refused).
+    const state = await Promise.resolve()
+      .then(() => this.store.read())
+      .catch(() => null);
     if (state) assertEnabled(state, gate, this.log);
   }
 

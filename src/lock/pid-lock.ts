@@ -88,16 +88,10 @@ export class PidLock {
     // An intent record, written just before each mkdir attempt and removed right after it fails
     // or once the owner record is written: a mutex dir with no owner record and no live intent
     // has a dead creator, and is taken over at once instead of after the staleness delay.
-    const intent = `${this.path}.pending.${process.pid}.${randomBytes(4).toString('hex')}`;
-    const intentRecord = JSON.stringify({ pid: process.pid, pidStart: processStartTime(process.pid) });
     let waited = false;
     for (;;) {
       let release: (() => Promise<void>) | null;
-      try {
-        await writeFileAtomic(intent, intentRecord, 0o600, { durable: false });
-      } catch (err) {
-        throw stateFsError(err, `take lock ${this.path}`);
-      }
+      const intent = await this.writeIntent();
       try {
         release = await this.tryMutex(options.onCompromised);
         if (release) return await this.recordOwner(options.command, release);
@@ -122,6 +116,22 @@ export class PidLock {
       // Jitter spreads out many waiters (50 product.set at once).
       await sleep(Math.min(deadline - now, pollMs * (0.5 + Math.random())));
     }
+  }
+
+  /**
+   * Writes an intent record of this process (see acquire) and returns its path. A holder writes one
+   * too while it releases: between removing its record and its mutex dir it would otherwise look
+   * like a creator that died before writing its record, and a takeover then could remove the
+   * mutex dir another process has just made (seen once in 50 product.set at once).
+   */
+  async writeIntent(): Promise<string> {
+    const intent = `${this.path}.pending.${process.pid}.${randomBytes(4).toString('hex')}`;
+    try {
+      await writeFileAtomic(intent, JSON.stringify({ pid: process.pid, pidStart: processStartTime(process.pid) }), 0o600, { durable: false });
+    } catch (err) {
+      throw stateFsError(err, `take lock ${this.path}`);
+    }
+    return intent;
   }
 
   /** What the lock looks like now: free, held (by whom, if known), or held by a dead process. */
@@ -292,10 +302,16 @@ export class LockHandle {
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
-    const current = await this.lock.readOwner();
-    if (current && current.pid === this.owner.pid && current.lockIno === this.owner.lockIno) {
-      await fsp.rm(this.lock.path, { force: true }).catch(() => {});
+    // Alive and releasing, said by an intent record until the mutex dir is gone (see writeIntent).
+    const intent = await this.lock.writeIntent().catch(() => null);
+    try {
+      const current = await this.lock.readOwner();
+      if (current && current.pid === this.owner.pid && current.lockIno === this.owner.lockIno) {
+        await fsp.rm(this.lock.path, { force: true }).catch(() => {});
+      }
+      await this.releaseMutex().catch(() => {}); // compromised or already gone: nothing left to free
+    } finally {
+      if (intent) await fsp.rm(intent, { force: true }).catch(() => {});
     }
-    await this.releaseMutex().catch(() => {}); // compromised or already gone: nothing left to free
   }
 }

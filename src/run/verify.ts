@@ -66,6 +66,7 @@ export async function performVerify(ctx: RunContext, request: VerifyRequest): Pr
   await sweepLeftovers(ctx);
   const plan = planOf(ctx);
   refuseUntrusted(ctx, plan);
+  const waitStart = Date.now();
   const lock = await takeRunLock(ctx, request.waitMs);
   let orc: OrcLock | null = null;
   try {
@@ -77,7 +78,7 @@ export async function performVerify(ctx: RunContext, request: VerifyRequest): Pr
     const runId = newRunId();
     const log = ctx.log.child({ run_id: runId }); // [log] file: every line of the verify carries run_id
     const own = { ...ctx, log, callbacks: ctx.callbacks.withLog(log) };
-    const journal = await look(own, request, plan, state, runId);
+    const journal = await look(own, request, plan, state, runId, Date.now() - waitStart);
     return await record(own, request, journal);
   } finally {
     await orc?.release();
@@ -100,14 +101,14 @@ function refuseUntrusted(ctx: RunContext, plan: Plan): void {
 }
 
 /** The look itself, in a scratch dir of its own (the config snapshot): explorers, then the steps' checks. */
-async function look(ctx: RunContext, request: VerifyRequest, plan: Plan, state: StateDoc, runId: string): Promise<RunJournal> {
+async function look(ctx: RunContext, request: VerifyRequest, plan: Plan, state: StateDoc, runId: string, lockWaitMs: number): Promise<RunJournal> {
   const startedAt = new Date().toISOString();
   const intent = resolveIntent(ctx.config, state, { action: 'refresh' });
   maskSecrets(ctx, intent.products);
   const marker = runMarker(runId);
   const snapshot = { ...snapshotOf(ctx.config, intent, { action: 'refresh', label: request.label }, runId), action: 'verify', resume: undefined };
   const scratch = await makeScratchDir(ctx.stateDir, runId, (dir) => writeJsonAtomic(join(dir, 'config.json'), snapshot, 0o600, { durable: false }));
-  const run: JournalRun = { facts: null, explorers: [], boots: [{ boot_id: bootId(ctx.env), started_at: startedAt }], reboots: [], timings: startTimings(undefined) };
+  const run: JournalRun = { facts: null, explorers: [], boots: [{ boot_id: bootId(ctx.env), started_at: startedAt }], reboots: [], timings: { ...startTimings(undefined), lock_wait_ms: Math.round(lockWaitMs) } };
   ctx.log.info(`verify ${runId}: checks on ${ctx.config.server.name} (mode ${intent.mode}), phases from ${ctx.phasesDir}`);
   try {
     const info = runInfoOf(ctx, { action: 'refresh', label: request.label }, intent, { runId, snapshot: join(scratch, 'config.json') });

@@ -100,7 +100,8 @@ describe('server.verify', () => {
       assert.match((await box.run(['runs.list'])).stdout, new RegExp(`^${id}  verify +drift .*configure/30-drift: check$`, 'm'));
       // runs.blame: the files that ran (explorer, .if, .check), not the steps, which did not.
       const blame = json(await box.run(['runs.blame', id, '--json']));
-      assert.deepEqual(blame.run.entries.map((e: any) => `${e.phase}/${e.name}`).sort(), ['configure/20-conf.check', 'configure/30-drift.check', 'configure/40-off.if', 'configure/50-on.if', 'explorer/10-colour']);
+      // …and the agent's own wait for the run lock, as for a run.
+      assert.deepEqual(blame.run.entries.map((e: any) => `${e.phase}/${e.name}`).sort(), ['agent/(lock wait)', 'configure/20-conf.check', 'configure/30-drift.check', 'configure/40-off.if', 'configure/50-on.if', 'explorer/10-colour']);
 
       rmSync(`${log}.drifted`);
       const ok = await box.run(['server.verify', '--json'], { env });

@@ -86,6 +86,10 @@ describe('os-refresh-config, side by side', { skip }, () => {
         assert.ok(orc.ms < 30_000 && bootstrap.ms < 30_000, `orc ${orc.ms} ms, bootstrap ${bootstrap.ms} ms`);
       } finally {
         writeFileSync(release, '');
+        // os-refresh-config leaves the child running: let it write and end before the box is
+        // removed (else the removal races its write: ENOTEMPTY). Bounded: 10 s.
+        for (let i = 0; i < 100 && !existsSync(join(box.dir, 'orc.log.late')); i++) await new Promise((r) => setTimeout(r, 100));
+        await new Promise((r) => setTimeout(r, 200));
       }
     }),
   );
