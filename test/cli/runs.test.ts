@@ -84,6 +84,19 @@ describe('runs.list and runs.show', () => {
   );
 
   it(
+    'the first failed or refused run on a fresh state counts once (failed_runs_since_success: 1, as its journal says)',
+    withBox(iniWith(), async (box) => {
+      script(join(box.phasesDir, 'configure.d', '10-no-shebang'), 'echo x');
+      writeFileSync(join(box.phasesDir, 'configure.d', '10-no-shebang'), 'echo x\n');
+      const refused = await box.run(['server.provision']);
+      assert.equal(refused.code, 78, refused.stderr);
+      const state = JSON.parse(readFileSync(join(box.stateDir, 'state.json'), 'utf8'));
+      const journal = json(await box.run(['runs.show', '--json']));
+      assert.deepEqual([state.last_run.status, state.failed_runs_since_success, journal.failed_runs_since_success], ['refused', 1, 1]);
+    }),
+  );
+
+  it(
     'a `running` journal whose run holds no run lock is listed as interrupted (--json: alive false)',
     withBox(iniWith(), async (box) => {
       script(join(box.phasesDir, 'configure.d', '10-a'), 'echo ok');
