@@ -3,6 +3,8 @@
 // since, the end of a pause) → callback released → delivered, its time in the journal; then the
 // summary line and the run's outcome. The tally of successes (tallyAfter) is refusal.ts's too.
 
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
 import { runCallback } from '../callback/payload.js';
 import { ExitCode, toBootstrapError, type BootstrapError } from '../errors.js';
 import type { EffectiveProduct } from '../products.js';
@@ -39,10 +41,9 @@ async function recordRun(ctx: RunContext, request: RunRequest, intent: Intent, j
     notRecorded(ctx, journal, before, toBootstrapError(err), 'journal');
     return null;
   });
-  // Its live journal must not say `running` for ever: removed (which frees room for state.json,
-  // what monitoring reads), then a smaller one written if it fits.
+  // Its live journal must not say `running` for ever: removed, then a smaller one written if it fits.
   const unwritten = journalPath === null;
-  if (unwritten) await removeJournal(ctx.stateDir, journal.id).catch((err) => ctx.log.warn(`run ${journal.id}: its live journal could not be removed: ${(err as Error).message}`));
+  if (unwritten) await makeRoom(ctx, journal.id);
   try {
     await ctx.store.update(ctx.commandLine, (s) => {
       // The tally first: successOf reads last_run when state.json has no counter yet.
@@ -76,6 +77,17 @@ function notRecorded(ctx: RunContext, journal: RunJournal, before: StateDoc | nu
     failure: journal.failure ?? { phase: 'agent', step: 'record', kind: 'exit', exit_code: null, message },
   });
   if (before) Object.assign(journal, tallyAfter(before, journal)); // a failure (state.json may not count it)
+}
+
+/**
+ * The journal could not be written (a full disk, most often): the run's files that are of no use
+ * any more go first — its live journal (which says `running`), its changes dir (the launcher's
+ * probe holds a block a step) and its config snapshot (a run that is not paused: the caller
+ * removes both anyway) — making room for state.json, what server.status and metrics read.
+ */
+async function makeRoom(ctx: RunContext, id: string): Promise<void> {
+  await removeJournal(ctx.stateDir, id).catch((err) => ctx.log.warn(`run ${id}: its live journal could not be removed: ${(err as Error).message}`));
+  for (const name of [`${id}.changes`, `${id}.config.json`]) await fsp.rm(join(ctx.stateDir, 'runs', name), { recursive: true, force: true }).catch(() => {});
 }
 
 /**
