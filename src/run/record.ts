@@ -56,6 +56,7 @@ async function recordRun(ctx: RunContext, request: RunRequest, intent: Intent, j
     notRecorded(ctx, journal, before, toBootstrapError(err), 'state');
     if (journalPath) await journals.write(journal).catch(() => {});
   }
+  // Before the callback's release and delivery, which may need room too: the journal is what runs.show reads.
   if (unwritten) journalPath = await writeSmaller(ctx, journals, journal);
   if (held) await ctx.callbacks.release(held, journal.id, runCallback(journal));
   await journals.prune(ctx.config.phases.keepRuns, journal.id).catch((err) => ctx.log.warn(`old journals not pruned: ${(err as Error).message}`));

@@ -77,7 +77,7 @@ describe('a disk that fills during a run', () => {
       })(),
     ));
 
-  it('a step fills the disk to the last block: the step fails (its reports may be lost), exit 73, no `running` journal, --json says where, server.status counts it', (t) =>
+  it('a step fills the disk to the last block: the step fails (its reports may be lost), exit 73, no `running` journal, --json says where, server.status counts it, a smaller journal is written', (t) =>
     withTmpfs(t, (mnt) =>
       withBox(iniWith(), async (box) => {
         const stateDir = join(mnt, 'state');
@@ -88,10 +88,13 @@ describe('a disk that fills during a run', () => {
         assert.deepEqual([out.status, out.exit_code, out.failure.phase, out.failure.step], ['failure', 73, 'configure', '10-fill']);
         assert.match(out.failure.message, /no room left/);
         assert.equal(out.journal === null, !existsSync(join(stateDir, 'runs', `${out.id}.json`)), 'journal names a file only when there is one');
-        // Before room is made again: the run's spent files made room for state.json.
+        // Before room is made again.
         const status = await box.run(['server.status'], { env: { BOOTSTRAP_STATE_DIR: stateDir } });
         assert.match(status.stdout, new RegExp(`^last run: +provision failure .*run ${out.id}\\)$`, 'm'));
         assert.equal(JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')).last_run.exit_code, 73);
+        // The run's spent files made room for state.json and a journal without output tails.
+        const journal = JSON.parse(readFileSync(join(stateDir, 'runs', `${out.id}.json`), 'utf8'));
+        assert.deepEqual([journal.status, journal.exit_code, out.journal], ['failure', 73, join(stateDir, 'runs', `${out.id}.json`)]);
         await afterTheRun(box, stateDir, out.id);
       })(),
     ));
