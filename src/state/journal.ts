@@ -446,7 +446,7 @@ export function describeRunCounts(j: Pick<RunJournal, 'phases' | 'status' | 'fai
   const counts = countSteps(j);
   const text = describeCounts(counts);
   if (j.status !== 'failure' || !j.failure || counts.failed > 0) return text;
-  const place = j.failure.kind === 'heartbeat' ? 'the health gate' : failurePlace(j.failure);
+  const place = j.failure.kind === 'heartbeat' ? 'the health gate' : j.failure.phase === 'agent' ? 'the agent' : failurePlace(j.failure);
   return `${text.replace(/, 0 failed$/, '')}; ${place} failed`;
 }
 

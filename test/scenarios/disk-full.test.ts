@@ -66,6 +66,7 @@ describe('a disk that fills during a run', () => {
         assert.equal(human.code, 73, human.stdout + human.stderr);
         assert.match(human.stdout, /^failed at agent\/record: the run's journal could not be written, so nothing was committed: cannot write run journal \S+: no space left on device$/m);
         assert.doesNotMatch(human.stdout + human.stderr, /agent\/:/);
+        assert.match(human.stdout, /^provision failure: 1 step: 0 changed, 1 unchanged, 0 skipped; the agent failed, [\d.]+ s$/m);
         const id = /bootstrap runs\.show (\S+)\)|run (\S+): failure/.exec(human.stdout + human.stderr)!.slice(1).find(Boolean)!;
         assertJournalHint(human.stdout, stateDir, id);
         await afterTheRun(box, stateDir, id);
