@@ -2,12 +2,12 @@
 
 import type { StatusReport } from '../agent.js';
 import type { LastRun, PausedRun } from '../state/state.js';
-import { DisabledError } from '../errors.js';
+import { DisabledError, oneLine } from '../errors.js';
 import { basename } from 'node:path';
 import { describeRefused, type Plan } from '../pipeline/plan.js';
 import { describeVersionDrift, type EffectiveProduct } from '../products.js';
 import type { DryRunReport } from '../run/index.js';
-import { changesOf, countSteps, describeCounts, type RunJournal, type StepRecord } from '../state/journal.js';
+import { changesOf, describeRunCounts, failurePlace, type FailureRecord, type RunJournal, type StepRecord } from '../state/journal.js';
 import type { FactsDoc } from '../facts/facts.js';
 import type { RunBlame, StepStats } from '../state/blame.js';
 import type { Checkup } from '../heartbeat/types.js';
@@ -151,15 +151,22 @@ function formatDryRunChange({ upgrade }: DryRunReport): string[] {
 
 export function formatOutcome(j: RunJournal, path: string | null): string {
   const changes = changesOf(j).flatMap((c) => c.changes.map((line) => `  ${c.phase}/${c.step}: ${line}`));
-  const fail = j.failure ? `\nfailed at ${j.failure.phase}/${j.failure.step}: ${j.failure.message}` : '';
+  const fail = j.failure ? `\nfailed at ${describeFailureAt(j.failure)}` : '';
   const reboot = j.status === 'rebooting' && j.reboots?.length ? `\npaused: ${j.reboots.at(-1)!.phase}/${j.reboots.at(-1)!.step} asked for a reboot (${j.reboots.at(-1)!.reason}); bootstrap server.resume continues the run after it` : '';
   const since = j.status === 'failure' && j.failed_runs_since_success !== undefined ? `\n${formatJournalSuccess(j)}` : '';
-  return `${j.action} ${j.status}: ${formatCounts(j)}, ${(j.duration_ms / 1000).toFixed(1)} s${reboot}${fail}${since}${changes.length ? `\nchanges:\n${changes.join('\n')}` : ''}\njournal: ${path ?? '-'} (bootstrap runs.show ${j.id})`;
+  // The journal's line only when it was written: a hint to a file that is not there misleads.
+  const journal = path ? `\njournal: ${path} (bootstrap runs.show ${j.id})` : '';
+  return `${j.action} ${j.status}: ${formatCounts(j)}, ${(j.duration_ms / 1000).toFixed(1)} s${reboot}${fail}${since}${changes.length ? `\nchanges:\n${changes.join('\n')}` : ''}${journal}`;
 }
 
-/** `5 steps: 1 changed, 3 unchanged, 1 skipped, 0 failed` */
+/** `5 steps: 1 changed, 3 unchanged, 1 skipped, 0 failed`; a run failed by the health gate says so instead of `0 failed`. */
 function formatCounts(j: RunJournal): string {
-  return describeCounts(countSteps(j));
+  return describeRunCounts(j);
+}
+
+/** `configure/40-myapp-validate: exit 1`, `the health gate (web): unhealthy after 60 s: …`: one line, escaped. */
+export function describeFailureAt(f: FailureRecord): string {
+  return oneLine(`${failurePlace(f)}: ${f.message}`);
 }
 
 export function formatFacts(doc: FactsDoc, valuesOnly: boolean): string {
@@ -188,18 +195,31 @@ function blameName(e: { role: string; phase: string; name: string }): string {
   return e.role === 'agent' ? e.name : `${e.phase}/${e.name}`;
 }
 
-export function formatRunList(runs: RunJournal[]): string {
+/** A failure reason in runs.list is cut here (with a visible `…`) unless --wide. */
+export const runListReasonChars = 160;
+
+/**
+ * runs.list, in the order given (newest first): one line a run. `gone`: the ids of running
+ * journals whose run no longer holds the run lock (shown `interrupted`).
+ */
+export function formatRunList(runs: RunJournal[], options: { wide?: boolean; gone?: ReadonlySet<string> } = {}): string {
   if (runs.length === 0) return 'no runs recorded';
-  return runs
-    .map((j) => `${j.id}  ${j.action.padEnd(9)} ${j.status.padEnd(7)} ${(j.duration_ms / 1000).toFixed(1).padStart(7)} s${j.failure ? `  ${describeFailure(j)}` : ''}`)
-    .join('\n');
+  let cut = false;
+  const lines = runs.map((j) => {
+    const status = j.status === 'running' && options.gone?.has(j.id) ? 'interrupted' : j.status;
+    let reason = j.failure ? describeFailure(j) : status === 'interrupted' ? 'its agent is gone (no run holds the run lock)' : '';
+    if (!options.wide && reason.length > runListReasonChars) [reason, cut] = [`${reason.slice(0, runListReasonChars - 1)}…`, true];
+    return `${j.id}  ${j.action.padEnd(9)} ${status.padEnd(9)} ${(j.duration_ms / 1000).toFixed(1).padStart(7)} s${reason ? `  ${reason}` : ''}`;
+  });
+  if (cut) lines.push(`(reasons cut at ${runListReasonChars} characters: runs.list --wide shows them whole, runs.show ID shows one run)`);
+  return lines.join('\n');
 }
 
-/** `configure/20-haproxy: check`; a refusal: `exit 77: refusing to run …` (its first 100 characters). */
+/** `configure/20-haproxy: check 20-haproxy.check: exit 1`; a refusal: `exit 77: refusing to run …`. One line, escaped. */
 function describeFailure(j: RunJournal): string {
   const f = j.failure!;
-  if (f.kind !== 'refused') return `${f.phase}/${f.step}: ${f.kind}`;
-  return `exit ${j.exit_code}: ${f.message.length > 100 ? `${f.message.slice(0, 100)}…` : f.message}`;
+  if (f.kind !== 'refused') return describeFailureAt(f);
+  return oneLine(`exit ${j.exit_code}: ${f.message}`);
 }
 
 /** `alive`: for a running run, whether its agent still holds the lock (null: not running). */
@@ -217,7 +237,7 @@ export function formatJournal(j: RunJournal, alive: boolean | null = null): stri
     `phases dir ${j.phases_dir ?? '(not known)'}`,
   ];
   if (j.failure?.kind === 'refused') lines.push(`refused before its first step: ${j.failure.message}`);
-  else if (j.failure) lines.push(`failure: ${j.failure.phase}/${j.failure.step}: ${j.failure.kind}: ${j.failure.message}`);
+  else if (j.failure) lines.push(`failed at ${describeFailureAt(j.failure)}`);
   if (j.failed_runs_since_success !== undefined) lines.push(formatJournalSuccess(j));
   if (!running && j.counts) lines.push(formatCounts(j));
   for (const r of j.reboots ?? []) lines.push(`reboot asked by ${r.phase}/${r.step} at ${r.requested_at}: ${r.reason}`);
@@ -262,7 +282,7 @@ export function formatCheckupTable(c: Checkup): string {
 
 /** The one-line result of a run, for -q: the timer's journal gets one line per run. */
 export function formatOutcomeBrief(j: RunJournal): string {
-  return `${j.action} ${j.status} (${formatCounts(j)}; ${(j.duration_ms / 1000).toFixed(1)} s, run ${j.id})${j.failure ? `: failed at ${j.failure.phase}/${j.failure.step}: ${j.failure.message}` : ''}`;
+  return `${j.action} ${j.status} (${formatCounts(j)}; ${(j.duration_ms / 1000).toFixed(1)} s, run ${j.id})${j.failure ? `: failed at ${describeFailureAt(j.failure)}` : ''}`;
 }
 
 /** The one-line result of a checkup, for -q. */

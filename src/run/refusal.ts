@@ -84,8 +84,8 @@ export async function recordRefusal(place: RefusalPlace, request: RunRequest, re
   const unjournaled = await journals.write(journal).then(() => null, (err: unknown) => err ?? new Error('unknown'));
   const unstated = await store
     .update(place.commandLine, (s) => {
+      Object.assign(s, tallyAfter(s, journal)); // before last_run: an older state.json's tally is read from the previous one
       s.last_run = lastRunOf(journal);
-      Object.assign(s, tallyAfter(s, journal));
     })
     .then(() => null, (err: unknown) => err ?? new Error('unknown'));
   // Queued once recorded, not held before: a refusal holds no run lock, so no takeover would

@@ -65,8 +65,8 @@ async function settleDeadRun(ctx: RunContext, owner: LockOwner, runId: string): 
   Object.assign(journal, tallyAfter(state, journal)); // a failure, counted as such
   await journals.write(journal);
   await ctx.store.update(ctx.commandLine, (s) => {
+    Object.assign(s, tallyAfter(s, journal)); // before last_run: an older state.json's tally is read from the previous one
     s.last_run = lastRunOf(journal);
-    Object.assign(s, tallyAfter(s, journal));
     endPause(s, runId);
   });
   await fsp.rm(join(ctx.stateDir, 'runs', `${runId}.config.json`), { force: true });

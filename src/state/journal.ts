@@ -432,3 +432,28 @@ export class JournalStore {
     for (const id of ids.slice(0, Math.max(0, ids.length - keep))) await fsp.rm(join(this.dir, `${id}.json`), { force: true });
   }
 }
+
+/** Where a run failed: `configure/20-haproxy`, `the health gate (web)`, or `agent` alone (the agent's own failure, no file). */
+export function failurePlace(f: Pick<FailureRecord, 'phase' | 'step' | 'kind'>): string {
+  if (f.kind === 'heartbeat') return `the health gate${f.step ? ` (${f.step})` : ''}`;
+  return f.step ? `${f.phase}/${f.step}` : f.phase;
+}
+
+/**
+ * The counts in words, for people: as describeCounts, but a run that failed where no step did (the
+ * health gate, the agent) says where instead of `0 failed`. The `counts` field stays steps only:
+ * callbacks, metrics (bootstrap_last_run_steps) and --json count files; `failure` says the rest.
+ */
+export function describeRunCounts(j: Pick<RunJournal, 'phases' | 'status' | 'failure'>): string {
+  const counts = countSteps(j);
+  const text = describeCounts(counts);
+  if (j.status !== 'failure' || !j.failure || counts.failed > 0) return text;
+  const place = j.failure.kind === 'heartbeat' ? 'the health gate' : j.failure.phase === 'agent' ? 'the agent' : failurePlace(j.failure);
+  return `${text.replace(/, 0 failed$/, '')}; ${place} failed`;
+}
+
+/** Removes a run's journal (a live one that could not be replaced by the final one: see record.ts). */
+export async function removeJournal(stateDir: string, id: string): Promise<void> {
+  if (!isRunId(id)) throw new DataError(`not a run id: '${id}'`);
+  await fsp.rm(join(stateDir, 'runs', `${id}.json`), { force: true });
+}

@@ -97,7 +97,7 @@ describe('server.verify', () => {
       assert.match(steps[2].check.output_tail, /maxconn is 100/);
       assert.deepEqual(journal.backouts, []);
       assert.deepEqual(journal.error_steps, []);
-      assert.match((await box.run(['runs.list'])).stdout, new RegExp(`^${id}  verify +drift .*configure/30-drift: check$`, 'm'));
+      assert.match((await box.run(['runs.list'])).stdout, new RegExp(`^${id}  verify +drift .*configure/30-drift: maxconn is 100, not 4096 \\(exit 1\\)$`, 'm'));
       // runs.blame: the files that ran (explorer, .if, .check), not the steps, which did not.
       const blame = json(await box.run(['runs.blame', id, '--json']));
       // …and the agent's own wait for the run lock, as for a run.

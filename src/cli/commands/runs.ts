@@ -8,11 +8,21 @@ import { formatBlame, formatJournal, formatRunList } from '../format.js';
 
 export const runsList: Command = {
   usage: 'runs.list',
-  describe: 'run history from the journals, oldest first',
-  examples: [['$0 runs.list --json', 'for scripts']],
-  async run(ctx) {
-    const runs = await ctx.agent().runsList();
-    ctx.print(formatRunList(runs), { runs: runs.map(runSummary) });
+  describe: 'run history from the journals, newest first (as git log; --json: the same order), one line a run with why it failed',
+  examples: [
+    ['$0 runs.list | head', 'the last runs'],
+    ['$0 runs.list --wide', 'failure reasons whole, not cut at 160 characters'],
+    ['$0 runs.list --json', 'for scripts: runs[0] is the newest'],
+  ],
+  builder: (y) => y.option('wide', { type: 'boolean', describe: 'failure reasons whole (default: cut at 160 characters, marked …)' }),
+  async run(ctx, args) {
+    const agent = ctx.agent();
+    const runs = (await agent.runsList()).reverse();
+    // A `running` journal whose run holds no lock is not running: its agent is gone.
+    const gone = new Set<string>();
+    for (const j of runs) if (j.status === 'running' && !(await agent.isRunning(j.id))) gone.add(j.id);
+    const json = runs.map((j) => ({ ...runSummary(j), ...(j.status === 'running' ? { alive: !gone.has(j.id) } : {}) }));
+    ctx.print(formatRunList(runs, { wide: Boolean(args['wide']), gone }), { runs: json });
   },
 };
 
