@@ -1,44 +1,44 @@
 // The library: every command as a method, with no global state. Two agents on two state dirs in
 // one process do not see each other. The CLI is a thin layer over this. The agent resolves the
 // paths, reads the config, holds the state store and the run lock, and hands a run what it
-// needs of them as a RunContext (run/context.ts): the run lifecycle is run/, below it.
+// needs of them as a RunContext (run/context.ts): the run lifecycle is run/, below it. Each
+// method delegates to the module of its concept (settings/, status/, heartbeat/commands.ts, …).
 
 import { join, resolve } from 'node:path';
 import { loadConfig, parseConfig, type Config, type HeartbeatSpec } from './config/config.js';
-import { readSecret, type FlushReport } from './callback/deliver.js';
-import { Outbox } from './callback/outbox.js';
+import type { FlushReport } from './callback/deliver.js';
 import { CallbackReporter, type QueueOptions } from './callback/reporter.js';
-import { checkupCallback, type CallbackBody } from './callback/payload.js';
-import { runCheckup, runCheckupOfMode } from './heartbeat/checkup.js';
+import type { CallbackBody } from './callback/payload.js';
+import { heartbeatCheckup, heartbeatGet, selectHeartbeats } from './heartbeat/commands.js';
 import type { Checkup } from './heartbeat/types.js';
-import { DataError, PermissionDeniedError, type BootstrapError } from './errors.js';
-import { statSync } from 'node:fs';
-import { PidLock, type LockOwner } from './lock/pid-lock.js';
+import type { BootstrapError } from './errors.js';
+import { PidLock } from './lock/pid-lock.js';
 import { silentLogger, type Logger } from './log/log.js';
-import { auditLines, effectiveProducts, enabledVersions, findProduct, findSetting, maskProduct, parseAssignments, parseSettingNames, parseSettingPath, setSettings, unsetSettings, type EffectiveProduct, type EffectiveSetting, type SettingChange } from './products.js';
+import { effectiveProducts, type EffectiveProduct, type EffectiveSetting, type SettingChange } from './products.js';
 import type { WriteHooks } from './state/atomic.js';
-import { readKeys, restoreSettings, undoOf, type SettingUndo, type SettingsRestore } from './settings-undo.js';
-import { StateStore, type Disabled, type LastRun, type LastSuccess, type PausedRun, type StateDoc } from './state/state.js';
-import { describeChoices } from './util/suggest.js';
+import type { SettingUndo, SettingsRestore } from './settings/undo.js';
+import { putBack, setUndoable, unsetUndoable, type SettingsContext } from './settings/change.js';
+import { assertMayReveal, selectSettings } from './settings/show.js';
+import { StateStore, type Disabled, type StateDoc } from './state/state.js';
 import { planRefusal, type Plan } from './pipeline/plan.js';
-import { sleep } from './util/process.js';
-import { collectFacts, selectFacts, type FactsReport } from './run/facts.js';
-import { performRun, successOf, validateMode, type RunOutcome, type RunRequest } from './run/index.js';
-import { recordProvisionRequest } from './run/provision-request.js';
+import { factsReport, type FactsReport } from './run/facts.js';
+import { performRun, validateMode, type RunOutcome, type RunRequest } from './run/index.js';
+import { performRefresh, recordProvisionRequest } from './run/provision-request.js';
 import { performVerify, type VerifyOutcome, type VerifyRequest } from './run/verify.js';
-import { maskSecrets, planOf, registerSecrets, trustedChecks, type RunContext } from './run/context.js';
-import { settleRefusal } from './run/refusal.js';
-import { FactsStore } from './facts/facts.js';
-import { blameRun, blameRuns, type RunBlame, type StepStats } from './state/blame.js';
-import { JournalStore, newRunId, type RunJournal } from './state/journal.js';
-import { assertEnabled, disableRuns, enableRuns, validateReason, type RunGate } from './run/disable.js';
+import { maskSecrets, planOf, type RunContext } from './run/context.js';
+import { startOrRefuse } from './run/refusal.js';
+import { blameJournals, type RunBlame, type StepStats } from './state/blame.js';
+import { JournalStore, type RunJournal } from './state/journal.js';
+import { checkEnabled, disableRuns, enableRuns, validateReason, type RunGate } from './run/disable.js';
 import type { StatusCheck } from './status/check.js';
 import { probeStatus } from './status/probe.js';
+import { modeInfo, statusReport, type ModeInfo, type StatusReport } from './status/report.js';
 import { writeMetrics, type MetricsKind } from './metrics/index.js';
 
 export type { SettingChange } from './products.js';
-export type { SettingUndo, SettingsRestore } from './settings-undo.js';
+export type { SettingUndo, SettingsRestore } from './settings/undo.js';
 export type { FactsReport } from './run/facts.js';
+export type { ModeInfo, StatusReport } from './status/report.js';
 export type { VerifyOutcome, VerifyRequest } from './run/verify.js';
 
 export const defaultPaths = {
@@ -58,35 +58,6 @@ export interface AgentOptions {
   /** The command line, recorded in the lock owner record. */
   commandLine?: string;
   stateWriteHooks?: WriteHooks;
-}
-
-export interface ModeInfo {
-  mode: string;
-  origin: 'set' | 'default';
-  modes: string[];
-}
-
-export interface StatusReport {
-  server: string;
-  config: string;
-  stateDir: string;
-  mode: string;
-  modeOrigin: 'set' | 'default';
-  provisioned: boolean;
-  provisionedAt: string | null;
-  /** declared_version: bootstrap.ini's, which an upgrade applies (products.ts: describeVersionDrift). */
-  products: { name: string; version: string | null; declared_version: string | null; enabled: boolean }[];
-  lastRun: LastRun | null;
-  /** The last run that succeeded (kept across failed runs), and the failed or refused runs since. */
-  lastSuccess: LastSuccess | null;
-  failedRunsSinceSuccess: number;
-  lock: { state: 'free' | 'held' | 'dead'; owner: LockOwner | null; path: string };
-  lastCheckup: unknown;
-  callbacks: { pending: number; oldestAgeSeconds: number | null; dead: number };
-  /** The run that waits for a reboot one of its steps asked for, if any. */
-  pausedRun: PausedRun | null;
-  /** `server.disable`: runs are stopped until `server.enable`. */
-  disabled: Disabled | null;
 }
 
 export class Agent {
@@ -170,16 +141,9 @@ export class Agent {
 
   /** Effective settings; secrets as `********` unless `reveal`. */
   async productGet(options: { path?: string | undefined; reveal?: boolean } = {}): Promise<{ products: EffectiveProduct[]; setting?: EffectiveSetting }> {
-    if (options.reveal) this.checkMayReveal();
+    if (options.reveal) assertMayReveal(this.stateDir);
     const { config, products } = await this.load();
-    const shown = options.reveal ? products : products.map(maskProduct);
-    if (!options.path) return { products: shown };
-    const { product, setting } = parseSettingPath(options.path);
-    findProduct(config, product);
-    const selected = shown.filter((p) => p.name === product);
-    if (!setting) return { products: selected };
-    findSetting(config, product, setting);
-    return { products: selected, setting: selected[0]!.settings.find((s) => s.name === setting)! };
+    return selectSettings(config, products, options);
   }
 
   /**
@@ -198,80 +162,29 @@ export class Agent {
 
   /** productSet, with what puts its changes back (`restoreSettings`) when the run of --apply fails. */
   async productSetUndoable(options: { pairs: string[] }): Promise<{ changes: SettingChange[]; undo: SettingUndo[] }> {
-    const config = this.config();
-    const assignments = parseAssignments(config, options.pairs);
-    this.log.addSecrets(assignments.filter((a) => a.spec.type.kind === 'secret').map((a) => String(a.value)));
-    const keys = assignments.map((a) => ({ product: a.spec.product, setting: a.spec.name }));
-    return this.changeSettings('set', keys, (state) => setSettings(config, state, assignments, (previous) => this.maskPrevious(previous)));
+    return setUndoable(this.settingsContext(), options.pairs);
   }
 
   /** productUnset, with what puts its changes back when the run of --apply fails. */
   async productUnsetUndoable(options: { names: string[] }): Promise<{ changes: SettingChange[]; undo: SettingUndo[] }> {
-    const specs = parseSettingNames(this.config(), options.names);
-    const keys = specs.map((s) => ({ product: s.product, setting: s.name }));
-    return this.changeSettings('unset', keys, (state) => unsetSettings(state, specs, (previous) => this.maskPrevious(previous)));
+    return unsetUndoable(this.settingsContext(), options.names);
   }
 
-  /** One settings change under the state lock, with each key's raw value before and after it. */
-  private async changeSettings(verb: 'set' | 'unset', keys: { product: string; setting: string }[], change: (state: StateDoc) => SettingChange[]): Promise<{ changes: SettingChange[]; undo: SettingUndo[] }> {
-    let undo: SettingUndo[] = [];
-    const changes = await this.store.update(this.commandLine, (state) => {
-      const before = readKeys(state, keys);
-      const made = change(state);
-      undo = undoOf(made, before, readKeys(state, keys));
-      return made;
-    });
-    return { changes: this.audit(verb, changes), undo };
-  }
-
-  /**
-   * After the run of product.set/unset --apply failed (or never started): under the state lock,
-   * each key the command changed goes back to its previous value, unless another command has set
-   * it since (that value stands: it is reported kept). Audited as the change was.
-   */
+  /** After the run of product.set/unset --apply did not succeed: its changes put back (settings/change.ts). */
   async restoreSettings(undo: SettingUndo[]): Promise<SettingsRestore> {
     if (undo.length === 0) return { restored: [], kept: [] };
-    const result = await this.store.update(this.commandLine, (state) => restoreSettings(state, undo));
-    const back = new Set(result.restored.map((r) => `${r.product}.${r.setting}`));
-    const undone = undo.filter((u) => back.has(`${u.product}.${u.setting}`)).map((u) => ({ ...u.change, value: u.change.previous, previous: u.change.value }));
-    for (const line of auditLines('set', undone, this.env)) this.log.info(`${line} (put back: the run of --apply did not succeed)`);
-    return result;
+    return putBack({ store: this.store, log: this.log, env: this.env, commandLine: this.commandLine }, undo);
   }
 
-  /**
-   * A secret's value before product.set/unset changed it stays masked for the rest of the command:
-   * the run of --apply (and whatever else this command runs) may still print the old value (a
-   * step showing the config it replaces, a service's error naming the old password).
-   */
-  private maskPrevious(previous: unknown): void {
-    if (previous !== null && previous !== undefined) this.log.addSecrets([String(previous)]);
-  }
-
-  /** The audit trail of settings: one info line per change, naming who (uid, and SUDO_USER). */
-  private audit(verb: 'set' | 'unset', changes: SettingChange[]): SettingChange[] {
-    for (const line of auditLines(verb, changes, this.env)) this.log.info(line);
-    return changes;
+  private settingsContext(): SettingsContext {
+    const config = this.config();
+    return { config, store: this.store, log: this.log, env: this.env, commandLine: this.commandLine };
   }
 
   // --- server ---------------------------------------------------------------------------------
 
   async getMode(): Promise<ModeInfo> {
-    const config = this.config();
-    const state = await this.store.read();
-    return modeInfo(config, state);
-  }
-
-  /** Secrets are shown only to root or the owner of the state dir. */
-  private checkMayReveal(): void {
-    const uid = process.getuid?.() ?? 0;
-    if (uid === 0) return;
-    let owner: number | null = null;
-    try {
-      owner = statSync(this.stateDir).uid;
-    } catch {
-      // no state dir yet: only ini defaults, still secrets
-    }
-    if (owner !== uid) throw new PermissionDeniedError('--reveal shows secrets only to root or the owner of the state dir', 'run as root');
+    return modeInfo(this.config(), await this.store.read());
   }
 
   /** Commits a mode without running anything (`server.mode MODE --no-apply`). */
@@ -297,21 +210,7 @@ export class Agent {
 
   /** `server.refresh`: re-applies the configuration. On a server never provisioned: nothing (null). */
   refresh(options: Omit<RunRequest, 'action' | 'products'> & RunGate = {}): Promise<RunOutcome | null> {
-    return this.startRun({ ...options, action: 'refresh' }, options, (ctx, request) => this.refreshRun(ctx, request));
-  }
-
-  private async refreshRun(ctx: RunContext, request: RunRequest): Promise<RunOutcome | null> {
-    const state = await ctx.store.read();
-    // A run waiting for its reboot (a provision too) is resumed by the timer's refresh.
-    if (state.provisioned_at === null && !state.paused_run) {
-      // A provision asked for and never succeeded is run again, as os-collect-config re-runs
-      // os-refresh-config until it succeeds; never asked: nothing to do.
-      const asked = state.provision_requested;
-      if (!asked) return null;
-      ctx.log.info(`server.refresh: the provision asked for at ${asked.at} never succeeded; provisioning again${asked.products ? ` (products ${asked.products.join(', ')})` : ''}`);
-      return performRun(ctx, { ...request, action: 'provision', ...(asked.products ? { products: asked.products } : {}) });
-    }
-    return performRun(ctx, request);
+    return this.startRun({ ...options, action: 'refresh' }, options, performRefresh);
   }
 
   /** `server.mode MODE`: runs the pipeline with action mode; the mode is committed on success. */
@@ -332,13 +231,18 @@ export class Agent {
     return this.startRun({ ...options, action: 'refresh', resume: options.abandon ? 'abandon' : 'continue' }, options);
   }
 
-  /** Every run command: the disable gate, the run (a refusal recorded), then the metrics whatever happened (none for a dry run). */
-  private startRun<T extends RunOutcome | null = RunOutcome>(request: RunRequest, gate: RunGate, start?: (ctx: RunContext, request: RunRequest) => Promise<T>): Promise<T> {
+  /**
+   * Every run command: the disable gate, the run (a refusal before its first step recorded as a
+   * run and thrown with its exit code: run/refusal.ts), then the metrics whatever happened (none
+   * for a dry run).
+   */
+  private startRun<T extends RunOutcome | null = RunOutcome>(request: RunRequest, gate: RunGate, start: (ctx: RunContext, request: RunRequest) => Promise<T> = (ctx, r) => performRun(ctx, r) as Promise<T>): Promise<T> {
+    const paths = () => ({ configFile: this.configFile, flags: this.options, env: this.env, cwd: this.cwd, defaultStateDir: defaultPaths.stateDir, commandLine: this.commandLine, log: this.log });
     return this.withMetrics(
       'run',
       async () => {
         await this.checkEnabled(gate);
-        return this.run(request, start);
+        return startOrRefuse(request, () => this.runContext(), start, paths);
       },
       request.dryRun,
     );
@@ -346,11 +250,7 @@ export class Agent {
 
   /** The gate of every run command: 75 while disabled, unless a dry run or forced (run/disable.ts). */
   async checkEnabled(gate: RunGate = {}): Promise<void> {
-    // A config or state.json that cannot be read is the run's to report (and record as refused).
-    const state = await Promise.resolve()
-      .then(() => this.store.read())
-      .catch(() => null);
-    if (state) assertEnabled(state, gate, this.log);
+    return checkEnabled(() => this.store.read(), gate, this.log);
   }
 
   /** `server.disable --reason`: stops runs until `server.enable`. */
@@ -370,21 +270,6 @@ export class Agent {
    */
   verify(options: VerifyRequest = {}): Promise<VerifyOutcome> {
     return this.withMetrics('run', () => performVerify(this.runContext(), options));
-  }
-
-  /**
-   * Every run command starts here: a refusal before its first step (73, 77, 78, a plan refusal)
-   * is recorded as a run and thrown with its exit code (run/refusal.ts).
-   */
-  private async run<T extends RunOutcome | null = RunOutcome>(request: RunRequest, start: (ctx: RunContext, request: RunRequest) => Promise<T> = (ctx, r) => performRun(ctx, r) as Promise<T>): Promise<T> {
-    const startedAt = new Date();
-    let ctx: RunContext | null = null;
-    try {
-      ctx = this.runContext();
-      return await start(ctx, request);
-    } catch (err) {
-      throw await settleRefusal(err, request, startedAt, ctx, { configFile: this.configFile, flags: this.options, env: this.env, cwd: this.cwd, defaultStateDir: defaultPaths.stateDir, commandLine: this.commandLine, log: this.log });
-    }
   }
 
   /** `phases.list`: the plan, with every skipped file and why. */
@@ -418,11 +303,7 @@ export class Agent {
 
   /** `runs.blame`: one run's files by duration, or (runs) each file's median and worst over the last `runs` journals. */
   async runsBlame(options: { id?: string | undefined; runs?: number | undefined } = {}): Promise<{ run: RunBlame } | { runs: number; steps: StepStats[] }> {
-    const journals = new JournalStore(this.stateDir);
-    if (options.runs === undefined) return { run: blameRun(await journals.read(options.id ?? 'last')) };
-    const recent = (await journals.recent(options.runs, (problem) => this.log.warn(problem))).filter((j) => j.status !== 'running');
-    if (recent.length === 0) throw new DataError('no run has been recorded yet', 'run bootstrap server.provision first');
-    return { runs: recent.length, steps: blameRuns(recent) };
+    return blameJournals(new JournalStore(this.stateDir), options, (problem) => this.log.warn(problem));
   }
 
   /**
@@ -430,9 +311,7 @@ export class Agent {
    * none were ever collected. Collecting takes no run lock and runs explorer.d.
    */
   async facts(options: { names?: string[]; refresh?: boolean } = {}): Promise<FactsReport> {
-    const stored = options.refresh ? null : await new FactsStore(this.stateDir).read();
-    const report: FactsReport = stored ? { doc: stored, explorers: [], failure: null, collected: false } : { ...(await collectFacts(this.runContext())), collected: true };
-    return selectFacts(report, options.names ?? []);
+    return factsReport(this.stateDir, () => this.runContext(), options);
   }
 
   /** Whether the run `id` is going on now (its agent holds the run lock), for a `running` journal. */
@@ -445,46 +324,17 @@ export class Agent {
 
   /** The checks named (all when none). Unknown names are refused with the names that exist. */
   heartbeatSpecs(names: string[] = []): HeartbeatSpec[] {
-    const beats = this.config().heartbeats;
-    if (names.length === 0) return [...beats.values()];
-    return names.map((n) => {
-      const spec = beats.get(n);
-      if (!spec) throw new DataError(`unknown heartbeat '${n}'`, describeChoices(n, [...beats.keys()]));
-      return spec;
-    });
+    return selectHeartbeats(this.config(), names);
   }
 
   /** `heartbeat.get`: runs the named checks (all when none) in parallel, whatever the mode; changes nothing. */
   async heartbeatGet(names: string[] = []): Promise<Checkup> {
-    const specs = trustedChecks({ config: this.config(), env: this.env, log: this.log }, this.heartbeatSpecs(names));
-    await registerSecrets({ config: this.config(), log: this.log, store: this.store });
-    return runCheckup(specs, this.env, this.log.masker);
+    return heartbeatGet({ config: this.config(), env: this.env, log: this.log, store: this.store }, names);
   }
 
-  /** `heartbeat.checkup`: every check of the mode in force in parallel; the result is kept as last_checkup. */
+  /** `heartbeat.checkup`: every check of the mode in force in parallel; the result is kept as last_checkup (heartbeat/commands.ts). */
   heartbeatCheckup(options: { report?: boolean } = {}): Promise<Checkup> {
-    return this.withMetrics('heartbeat', () => this.checkup(options));
-  }
-
-  private async checkup(options: { report?: boolean }): Promise<Checkup> {
-    if (options.report) readSecret(this.config().callback.secretFile); // refuse a bad key before checking anything
-    const specs = trustedChecks({ config: this.config(), env: this.env, log: this.log }, this.heartbeatSpecs());
-    await registerSecrets({ config: this.config(), log: this.log, store: this.store });
-    // The checks of the mode in force only ([heartbeat.NAME] modes); the others are listed as not run.
-    const inForce = (await this.store.read()).mode ?? this.config().server.defaultMode;
-    const checkup = await runCheckupOfMode(specs, inForce, this.env, this.log.masker);
-    const state = await this.store.update(this.commandLine, (s) => {
-      s.last_checkup = checkup;
-      return s;
-    });
-    if (options.report) {
-      const config = this.config();
-      // A disabled server's checkups say so: the receiver sees why runs stopped.
-      const body = { ...checkupCallback(newRunId(), config.server.name, state.mode ?? config.server.defaultMode, enabledVersions(effectiveProducts(config, state)), checkup, successOf(state)), disabled: state.disabled ?? null };
-      if (!this.callbacks.target()) this.log.warn('--report: no [callback] url is configured; nothing was sent');
-      await this.callbacks.report(body);
-    }
-    return checkup;
+    return this.withMetrics('heartbeat', () => heartbeatCheckup({ config: this.config(), env: this.env, log: this.log, store: this.store, commandLine: this.commandLine, callbacks: this.callbacks }, options));
   }
 
   // --- callbacks -------------------------------------------------------------------------------
@@ -527,34 +377,9 @@ export class Agent {
     }
   }
 
+  /** `server.status`: config, state, the run lock (waited on up to `waitMs` while held), the outbox (status/report.ts). */
   async status(options: { waitMs?: number | undefined } = {}): Promise<StatusReport> {
-    const lock = this.runLock;
-    const until = Date.now() + (options.waitMs ?? 0);
-    let probe = await lock.probe();
-    while (probe.state === 'held' && Date.now() < until) {
-      await sleep(Math.min(200, until - Date.now()));
-      probe = await lock.probe();
-    }
-    const { config, state, products } = await this.load();
-    const { mode, origin } = modeInfo(config, state);
-    return {
-      server: config.server.name,
-      config: config.file,
-      stateDir: this.stateDir,
-      mode,
-      modeOrigin: origin,
-      provisioned: state.provisioned_at !== null,
-      provisionedAt: state.provisioned_at,
-      products: products.map((p) => ({ name: p.name, version: p.version, declared_version: p.declared_version, enabled: p.enabled })),
-      lastRun: state.last_run,
-      lastSuccess: successOf(state).last_success,
-      failedRunsSinceSuccess: successOf(state).failed_runs_since_success,
-      lock: { state: probe.state, owner: probe.state === 'free' ? null : probe.owner, path: lock.path },
-      lastCheckup: state.last_checkup,
-      callbacks: await new Outbox(this.stateDir).counts(),
-      pausedRun: state.paused_run ?? null,
-      disabled: state.disabled ?? null,
-    };
+    return statusReport({ stateDir: this.stateDir, runLock: this.runLock, load: () => this.load() }, options);
   }
 
   /** `server.status --check`: what a monitor alerts on (status/); the run lock is probed, never taken. */
@@ -565,8 +390,4 @@ export class Agent {
 
 function nonEmpty(v: string | undefined): string | undefined {
   return v === undefined || v === '' ? undefined : v;
-}
-
-function modeInfo(config: Config, state: StateDoc): ModeInfo {
-  return { mode: state.mode ?? config.server.defaultMode, origin: state.mode ? 'set' : 'default', modes: config.server.modes };
 }

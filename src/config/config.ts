@@ -9,14 +9,16 @@ import { parse as parseIni } from 'ini';
 import { ConfigError, ConfigMissingError, PermissionDeniedError } from '../errors.js';
 import { describeChoices } from '../util/suggest.js';
 import { formatSettingType, parseSettingType, parseSettingValue, productEnvName, type SettingType, type SettingValue } from './setting-types.js';
-import { scanIni, type IniScan } from './ini-scan.js';
+import { scanIni } from './ini-scan.js';
 import { splitCommand } from './command-line.js';
 import { parseHeartbeat, type HeartbeatSpec } from '../heartbeat/kinds.js';
-import type { SectionReader } from '../heartbeat/types.js';
 import { redactUrl } from '../util/url.js';
+import { isSection, maxDurationMs, parseDuration, Reader } from './reader.js';
 
 /** Re-exported where the callback, the run and the CLI import them from (redactUrl lives in util/url, HeartbeatSpec in heartbeat/kinds). */
 export { redactUrl };
+/** Re-exported where the CLI and the refusal record import them from (they live with the reader). */
+export { maxDurationMs, parseDuration };
 export type { HeartbeatSpec };
 
 export type BackoutPolicy = 'failed' | 'all' | 'none';
@@ -103,17 +105,6 @@ export interface Config {
 
 const maxConfigBytes = 1024 * 1024;
 
-/** Timers hold at most 2^31-1 ms (a larger delay fires at once): the longest duration is 24 days. */
-export const maxDurationMs = 24 * 24 * 3600 * 1000;
-const units: Record<string, number> = { '': 1000, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `90`, `1.5`, `30s`, `30m`, `4h`, `2d` → ms; null when it is not a duration (negative included). */
-export function parseDuration(text: string): number | null {
-  const m = /^(\d+(?:\.\d+)?)\s*([smhd]?)$/.exec(text.trim());
-  if (!m) return null;
-  const ms = Math.round(Number(m[1]) * units[m[2]!]!);
-  return Number.isFinite(ms) ? ms : null;
-}
 const namePattern = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 
 /** Reads and validates the config file. */
@@ -161,98 +152,11 @@ export function parseConfig(text: string, file: string): Config {
   return { file, dir, server, phases, callback, log, metrics, products, heartbeats };
 }
 
-function isSection(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function section(raw: Record<string, unknown>, name: string, file: string): Record<string, unknown> {
   if (!Object.hasOwn(raw, name)) return Object.create(null);
   const v = raw[name];
   if (!isSection(v)) throw new ConfigError(`${file}: '${name}' must be a section, not a key`);
   return v;
-}
-
-/** Reads typed keys of one section, refusing unknown keys. */
-class Reader {
-  constructor(
-    readonly scan: IniScan,
-    readonly dir: string,
-  ) {}
-
-  keys(sec: Record<string, unknown>, name: string, known: string[], subsections: string[] = []): void {
-    for (const key of Object.keys(sec)) {
-      if (subsections.includes(key) && isSection(sec[key])) continue;
-      if (!known.includes(key)) throw new ConfigError(`[${name}] ${key}: unknown key`, describeChoices(key, known));
-    }
-  }
-
-  str(sec: Record<string, unknown>, name: string, key: string): string | undefined {
-    if (!Object.hasOwn(sec, key)) return undefined;
-    const id = `${name}\0${key}`;
-    if (this.scan.noValue.has(id)) throw new ConfigError(`[${name}] ${key}: has no value`, `write ${key} = VALUE`);
-    let v = sec[key];
-    // ini turns the words true, false and null into JSON values; we want the text.
-    if (typeof v === 'boolean' || v === null) v = String(v);
-    if (typeof v !== 'string') throw new ConfigError(`[${name}] ${key}: must be a single value`);
-    const cut = this.scan.cutValues.get(id);
-    if (cut) {
-      throw new ConfigError(`[${name}] ${key}: the value was cut at '${cut.char}' (an unquoted ; or # starts a comment)`, `quote the whole value, ${key} = "${cut.raw}", with no comment after it, or escape it as \\${cut.char}`);
-    }
-    return v.trim();
-  }
-
-  int(sec: Record<string, unknown>, name: string, key: string, dflt: number, min = 0): number {
-    const v = this.str(sec, name, key);
-    if (v === undefined || v === '') return dflt;
-    const n = /^\d+$/.test(v) ? Number(v) : NaN;
-    if (!Number.isSafeInteger(n) || n < min) throw new ConfigError(`[${name}] ${key}: '${v}' is not a whole number${min > 0 ? ` of at least ${min}` : ''}`);
-    return n;
-  }
-
-  /** A duration: seconds, or a number with a unit (`90`, `1.5`, `30s`, `30m`, `4h`, `2d`). */
-  seconds(sec: Record<string, unknown>, name: string, key: string, dfltSeconds: number, allowZero = false): number {
-    const v = this.str(sec, name, key);
-    if (v === undefined || v === '') return dfltSeconds * 1000;
-    const ms = parseDuration(v);
-    if (ms === null || (ms === 0 && !allowZero)) throw new ConfigError(`[${name}] ${key}: '${v}' is not a ${allowZero ? '' : 'positive '}duration`, 'write seconds, or a number with a unit: 90, 30s, 30m, 4h, 2d');
-    if (ms > maxDurationMs) throw new ConfigError(`[${name}] ${key}: '${v}' is longer than the longest duration bootstrap can wait (24 days)`, 'use a shorter duration');
-    return ms;
-  }
-
-  bool(sec: Record<string, unknown>, name: string, key: string, dflt: boolean): boolean {
-    const v = this.str(sec, name, key);
-    if (v === undefined || v === '') return dflt;
-    const parsed = parseSettingValue({ kind: 'bool' }, v);
-    if (!parsed.ok) throw new ConfigError(`[${name}] ${key}: '${v}' is not ${parsed.expected}`);
-    return parsed.value as boolean;
-  }
-
-  path(sec: Record<string, unknown>, name: string, key: string): string | undefined {
-    const v = this.str(sec, name, key);
-    return v ? resolve(this.dir, v) : undefined;
-  }
-
-  list(sec: Record<string, unknown>, name: string, key: string): string[] | undefined {
-    const v = this.str(sec, name, key);
-    if (v === undefined) return undefined;
-    return v
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== '');
-  }
-
-  /** This reader, bound to one section (what a heartbeat kind reads its section with). */
-  section(sec: Record<string, unknown>, name: string): SectionReader {
-    return {
-      where: name,
-      keys: (known) => this.keys(sec, name, known),
-      str: (key) => this.str(sec, name, key),
-      int: (key, dflt, min) => this.int(sec, name, key, dflt, min),
-      seconds: (key, dflt) => this.seconds(sec, name, key, dflt),
-      path: (key) => this.path(sec, name, key),
-      list: (key) => this.list(sec, name, key),
-    };
-  }
 }
 
 function readServer(r: Reader, sec: Record<string, unknown>): ServerConfig {

@@ -93,3 +93,11 @@ export function assertEnabled(state: Pick<StateDoc, 'disabled'>, gate: RunGate, 
   if (!gate.force) throw new DisabledError(disabled);
   log.warn(`${DisabledError.line(disabled)}; running anyway (--force)`);
 }
+
+/** assertEnabled on state.json as `read` gives it now; one that cannot be read (nor its config) is the run's to report (and record as refused). */
+export async function checkEnabled(read: () => Promise<StateDoc>, gate: RunGate, log: Logger): Promise<void> {
+  const state = await Promise.resolve()
+    .then(read)
+    .catch(() => null);
+  if (state) assertEnabled(state, gate, log);
+}

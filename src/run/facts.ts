@@ -35,6 +35,16 @@ export function selectFacts(report: FactsReport, names: string[]): FactsReport {
 }
 
 /**
+ * `server.facts`: the stored facts (all, or those `names`); collected now with `refresh`, or when
+ * none were ever collected. `ctx` is asked for only to collect.
+ */
+export async function factsReport(stateDir: string, ctx: () => RunContext, options: { names?: string[]; refresh?: boolean }): Promise<FactsReport> {
+  const stored = options.refresh ? null : await new FactsStore(stateDir).read();
+  const report: FactsReport = stored ? { doc: stored, explorers: [], failure: null, collected: false } : { ...(await collectFacts(ctx())), collected: true };
+  return selectFacts(report, options.names ?? []);
+}
+
+/**
  * `server.facts --refresh`: the facts collected now, outside any run and without the run lock
  * (explorers must not change the system), and stored in facts.json. Explorers get what steps
  * get of the server (name, state dir, the built-in facts) and environment.d, but no run.

@@ -12,6 +12,7 @@ import { sweepLeftovers } from './facts.js';
 import { type OrcLock, takeOrcLock } from '../lock/orc-lock.js';
 import { writeJsonAtomic } from '../state/atomic.js';
 import { JournalStore } from '../state/journal.js';
+import type { PausedRun } from '../state/state.js';
 import { bootId } from '../util/process.js';
 import { maskSecrets, type RunContext } from './context.js';
 import { dryRun } from './dry-run.js';
@@ -43,13 +44,9 @@ export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunO
   try {
     const state = await ctx.store.read();
     const paused = state.paused_run ?? null;
-    // While a run waits for its reboot nothing else runs; the timer's refresh resumes it.
-    if (paused && !request.resume) {
-      if (request.action !== 'refresh') throw new RunWaitingError(paused);
-      request = { ...request, resume: 'continue' };
-    }
-    if (request.resume && !paused) return { id: null, status: 'nothing', exitCode: ExitCode.ok, journal: null, journalPath: null, dryRun: null };
-    if (request.resume === 'continue' && paused!.boot_id === bootId(ctx.env)) throw new RunWaitingError(paused!, true);
+    const given = requestGiven(ctx, request, paused);
+    if (!given) return { id: null, status: 'nothing', exitCode: ExitCode.ok, journal: null, journalPath: null, dryRun: null };
+    request = given;
     // The id once the lock is ours (ids sort by start), in the record before anything is
     // written: a takeover after a kill from here on knows the run. A resumed run keeps its id.
     const runId = paused && request.resume ? paused.id : await new JournalStore(ctx.stateDir).newId();
@@ -84,6 +81,20 @@ export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunO
     await orc?.release();
     await lock.release();
   }
+}
+
+/**
+ * The request, given the run paused for its reboot (if any): while one waits nothing else runs
+ * (75) and the timer's refresh resumes it, once the boot id changed. Null: nothing to resume.
+ */
+function requestGiven(ctx: RunContext, request: RunRequest, paused: PausedRun | null): RunRequest | null {
+  if (paused && !request.resume) {
+    if (request.action !== 'refresh') throw new RunWaitingError(paused);
+    request = { ...request, resume: 'continue' };
+  }
+  if (!paused) return request.resume ? null : request;
+  if (request.resume === 'continue' && paused.boot_id === bootId(ctx.env)) throw new RunWaitingError(paused, true);
+  return request;
 }
 
 /** Whether state.json records run `runId` as paused for its reboot (unreadable: assume so, keep). */

@@ -1,13 +1,14 @@
 // What a provision leaves for the refresh (state.json's provision_requested): a server whose
 // provision was asked for and never succeeded is provisioned again by the timer's refresh
-// (agent.ts), as os-collect-config re-runs os-refresh-config until it succeeds.
+// (performRefresh, here), as os-collect-config re-runs os-refresh-config until it succeeds.
 
 import type { Config } from '../config/config.js';
 import { effectiveProducts } from '../products.js';
 import type { StateDoc } from '../state/state.js';
 import type { RunContext } from './context.js';
+import { performRun } from './perform.js';
 import { validateRequest } from './request.js';
-import type { RunRequest } from './types.js';
+import type { RunOutcome, RunRequest } from './types.js';
 
 /**
  * state.json's provision_requested, as a provision starts (its request valid, not a dry run), on
@@ -38,4 +39,19 @@ function storedValuesValid(config: Config, state: StateDoc): boolean {
   } catch {
     return false;
   }
+}
+
+/** `server.refresh`: re-applies the configuration. On a server never provisioned: nothing (null). */
+export async function performRefresh(ctx: RunContext, request: RunRequest): Promise<RunOutcome | null> {
+  const state = await ctx.store.read();
+  // A run waiting for its reboot (a provision too) is resumed by the timer's refresh.
+  if (state.provisioned_at === null && !state.paused_run) {
+    // A provision asked for and never succeeded is run again, as os-collect-config re-runs
+    // os-refresh-config until it succeeds; never asked: nothing to do.
+    const asked = state.provision_requested;
+    if (!asked) return null;
+    ctx.log.info(`server.refresh: the provision asked for at ${asked.at} never succeeded; provisioning again${asked.products ? ` (products ${asked.products.join(', ')})` : ''}`);
+    return performRun(ctx, { ...request, action: 'provision', ...(asked.products ? { products: asked.products } : {}) });
+  }
+  return performRun(ctx, request);
 }

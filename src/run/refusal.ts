@@ -22,6 +22,22 @@ import type { RunRequest } from './types.js';
 const refusalCodes: number[] = [ExitCode.cantWrite, ExitCode.permission, ExitCode.config];
 
 /**
+ * Every run command starts here: its context made (bootstrap.ini and the state dir read), then
+ * `start`; a refusal before the first step (73, 77, 78, a plan refusal) is recorded as a run and
+ * thrown with its exit code. `paths`: where to record it when the config itself was refused.
+ */
+export async function startOrRefuse<T>(request: RunRequest, makeContext: () => RunContext, start: (ctx: RunContext, request: RunRequest) => Promise<T>, paths: () => InvalidConfigPaths): Promise<T> {
+  const startedAt = new Date();
+  let ctx: RunContext | null = null;
+  try {
+    ctx = makeContext();
+    return await start(ctx, request);
+  } catch (err) {
+    throw await settleRefusal(err, request, startedAt, ctx, paths());
+  }
+}
+
+/**
  * What a run command throws for `err`: a refusal recorded (recordRefusal), or `err` as it is.
  * `ctx` null: bootstrap.ini was refused, so only its 78 is a refusal, recorded where the flags,
  * the environment and the raw ini say (refusal-place.ts); any other error of the config (66, a

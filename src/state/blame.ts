@@ -4,7 +4,8 @@
 // `(lock wait)`, `(explorers)`, `(environment.d)`, `(health gate)`, `(callback)`, from the
 // journal's timings (journals of older agents have none: their files only).
 
-import type { RunJournal, RunTimings, StepRecord } from './journal.js';
+import { DataError } from '../errors.js';
+import type { JournalStore, RunJournal, RunTimings, StepRecord } from './journal.js';
 
 export interface BlameEntry {
   /** `explorer`, a phase, `backout` or `error`; `agent` for the agent's own rows. */
@@ -108,4 +109,12 @@ export function blameRuns(journals: RunJournal[]): StepStats[] {
       return { phase: s.phase, name: s.name, role: s.role, runs: durations.length, median_ms: median, worst_ms: worst.ms, worst_run: worst.run };
     })
     .sort((a, b) => b.median_ms - a.median_ms || b.worst_ms - a.worst_ms);
+}
+
+/** `runs.blame`: one run's files by duration, or (runs) each file's median and worst over the last `runs` finished journals. */
+export async function blameJournals(journals: JournalStore, options: { id?: string | undefined; runs?: number | undefined }, warn: (problem: string) => void): Promise<{ run: RunBlame } | { runs: number; steps: StepStats[] }> {
+  if (options.runs === undefined) return { run: blameRun(await journals.read(options.id ?? 'last')) };
+  const recent = (await journals.recent(options.runs, warn)).filter((j) => j.status !== 'running');
+  if (recent.length === 0) throw new DataError('no run has been recorded yet', 'run bootstrap server.provision first');
+  return { runs: recent.length, steps: blameRuns(recent) };
 }

@@ -1,5 +1,5 @@
-// The layout check (scripts/layout.mjs) over src/: no import circle. The sizes it prints (files
-// over 400 lines, functions over 60) are not asserted yet.
+// The layout check (scripts/layout.mjs) over src/: no import circle, no file over 400 lines, no
+// function over 60 (architecture issue #21: sizes that grew back silently once features landed).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,18 @@ interface Layout {
   files: number;
   imports: number;
   circles: Array<{ files: string[]; edges: string[] }>;
+  bigFiles: Array<{ file: string; lines: number }>;
+  bigFunctions: Array<{ file: string; line: number; name: string; lines: number }>;
 }
+
+/**
+ * Files allowed over 400 lines for now, each with why. Remove an entry once its file is back
+ * under: the list only shrinks.
+ */
+const knownBigFiles = new Map<string, string>([
+  // 434 lines when the limit became a test; another change of issue #21 is splitting it.
+  ['src/state/journal.ts', 'being split (issue #21)'],
+]);
 
 function layout(): Promise<{ code: number | null; report: Layout; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -33,5 +44,13 @@ describe('layout of src/', () => {
     assert.ok(report.files > 40 && report.imports > 100, `layout.mjs saw ${report.files} files and ${report.imports} imports: is it reading src/? ${stderr}`);
     assert.equal(code, report.circles.length ? 1 : 0, 'exit 1 exactly when there is a circle');
     assert.deepEqual(report.circles, [], 'import circles (node scripts/layout.mjs shows them)');
+  });
+
+  it('has no file over 400 lines and no function over 60 (scripts/layout.mjs)', async () => {
+    const { report } = await layout();
+    const over = report.bigFiles.filter((f) => !knownBigFiles.has(f.file)).map((f) => `${f.file}: ${f.lines} lines`);
+    assert.deepEqual(over, [], 'files over 400 lines: split them by concept (node scripts/layout.mjs)');
+    const long = report.bigFunctions.map((f) => `${f.file}:${f.line} ${f.name}: ${f.lines} lines`);
+    assert.deepEqual(long, [], 'functions over 60 lines (node scripts/layout.mjs)');
   });
 });

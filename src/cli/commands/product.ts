@@ -4,7 +4,7 @@
 import { DataError, ExitCode, UsageError, toBootstrapError } from '../../errors.js';
 import { maxValueBytes } from '../../products.js';
 import type { Command, CommandContext } from '../context.js';
-import { keptOnFailure, type SettingUndo, type SettingsRestore } from '../../settings-undo.js';
+import { keptOnFailure, type SettingUndo, type SettingsRestore } from '../../settings/undo.js';
 import { formatProducts, formatSettingValue } from '../format.js';
 import { settingChangesJson } from '../json.js';
 import { detailedOption, forceOption, labelOption, parseWait, runAndReport, runOptions, runRequest, waitOption } from '../run-command.js';

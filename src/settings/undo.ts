@@ -4,9 +4,9 @@
 // runs inside StateStore.update: a key goes back only while it still holds this command's value,
 // so a product.set made by someone else in between is never clobbered.
 
-import type { SettingValue } from './config/setting-types.js';
-import type { SettingChange } from './products.js';
-import type { StateDoc } from './state/state.js';
+import type { SettingValue } from '../config/setting-types.js';
+import type { SettingChange } from '../products.js';
+import type { StateDoc } from '../state/state.js';
 
 /** One key a command changed: its raw value before and after (undefined: not set, the default). */
 export interface SettingUndo {
