@@ -108,7 +108,7 @@ export function readSecret(file: string | undefined): Buffer | null {
 /**
  * The HMAC key is the file's bytes with leading and trailing ASCII whitespace (space, tab, LF, VT,
  * FF, CR) removed, nothing else changed or decoded: what Python's `bytes.strip()` does, so a
- * receiver can read the same file and get the same key (README: Callbacks).
+ * receiver can read the same file and get the same key (docs/callbacks.md).
  */
 function trimAsciiSpace(bytes: Buffer): Buffer {
   const space = (b: number) => b === 0x20 || (b >= 0x09 && b <= 0x0d);

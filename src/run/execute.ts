@@ -137,7 +137,7 @@ async function runPhases(r: Running, builtin: { facts: Facts; ms: number }, stor
   } finally {
     // At the end of a run nothing a step started is left running (setsid and double forks too).
     const left = await sweepMarkedNamed(marker, config.phases.killGraceMs);
-    if (left.length) ctx.log.warn(`ended ${left.length} process(es) the run's steps left running: ${describeProcesses(left)} (to keep a service: bootstrap-detach or systemd-run, README: Migrating from os-refresh-config)`);
+    if (left.length) ctx.log.warn(`ended ${left.length} process(es) the run's steps left running: ${describeProcesses(left)} (to keep a service: bootstrap-detach or systemd-run, docs/writing-steps.md: Migrating from os-refresh-config)`);
   }
 }
 

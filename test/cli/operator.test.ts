@@ -1,7 +1,7 @@
 // Issue #23, what an operator sees, black-box through bin/bootstrap: an upgrade's versions in its
 // dry run, the ini's version beside the one in force, ages in server.status, services handed over
 // by bootstrap-detach (and the run naming what it ended), the callback key's documented rule
-// (README snippets run against what the agent signs), stack traces naming the installed bundle.
+// (the snippets of docs/callbacks.md run against what the agent signs), stack traces naming the installed bundle.
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -153,17 +153,17 @@ describe('services a step starts: ended and named, unless handed over with boots
   });
 });
 
-/** The fenced code block of `language` in the README's callback verification text. */
+/** The fenced code block of `language` in the callback verification text of docs/callbacks.md. */
 function readmeSnippet(language: string): string {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const readme = readFileSync(join(root, 'docs', 'callbacks.md'), 'utf8');
   const section = readme.slice(readme.indexOf('Verifying the signature'), readme.indexOf('Deduplicate on `id`'));
   const found = new RegExp('```' + language + '\\n([\\s\\S]*?)```').exec(section);
-  assert.ok(found, `README: a ${language} verification snippet`);
+  assert.ok(found, `docs/callbacks.md: a ${language} verification snippet`);
   return found[1]!;
 }
 
 describe('the callback key: the documented rule is what the agent signs with', () => {
-  it('a key file with surrounding whitespace and CRLF: the README snippets (Node, Python, openssl) verify the signature from the file as is', async () => {
+  it('a key file with surrounding whitespace and CRLF: the docs/callbacks.md snippets (Node, Python, openssl) verify the signature from the file as is', async () => {
     const r = await jsonReceiver();
     const raw: { body: Buffer; signature: string }[] = [];
     r.server.prependListener('request', (req) => {

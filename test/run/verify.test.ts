@@ -171,7 +171,7 @@ describe('server.verify', () => {
   );
 
   it(
-    'a dirty check is not prevented (a .check must not change the server: the README says so)',
+    'a dirty check is not prevented (a .check must not change the server: docs/pipeline.md says so)',
     withBox(iniWith(), async (box, log) => {
       script(join(box.phasesDir, 'configure.d', '10-a'), 'exit 0');
       script(join(box.phasesDir, 'configure.d', '10-a.check'), 'echo "written by a check" > "$LOG.dirty"');

@@ -1,6 +1,6 @@
 // The shipped Prometheus alerting rules (etc/prometheus/bootstrap.rules.yml), checked by the real
-// promtool (Debian's prometheus package): the file parses, and each alert fires exactly when the
-// README says — a server with no success for an hour, one that never succeeded, one disabled for
+// promtool (Debian's prometheus package): the file parses, and each alert fires exactly when
+// docs/monitoring.md says — a server with no success for an hour, one that never succeeded, one disabled for
 // more than a day, one whose metrics file went stale — and stays quiet otherwise.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -102,7 +102,7 @@ describe('the shipped Prometheus alerting rules, by promtool', () => {
     assert.match(r.stdout, /SUCCESS: 3 rules found/);
   });
 
-  it('each alert fires when the README says, and only then (promtool test rules)', () => {
+  it('each alert fires when docs/monitoring.md says, and only then (promtool test rules)', () => {
     writeFileSync(join(dir, 'tests.yml'), unitTests);
     const r = promtool(['test', 'rules', 'tests.yml'], dir);
     assert.equal(r.status, 0, r.stdout + r.stderr);

@@ -20,10 +20,10 @@ describe('packaging: npm pack, npm install -g into a fresh prefix', () => {
   const prefix = join(dir, 'prefix');
   const installed = join(prefix, 'bin', 'bootstrap');
 
-  it('the tarball ships the CLI, library, example, units, schema, README and licence, and no tests or sources', () => {
+  it('the tarball ships the CLI, library, example, units, schema, README, docs and licence, and no tests or sources', () => {
     const out = execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const files: string[] = JSON.parse(out)[0].files.map((f: { path: string }) => f.path);
-    for (const f of ['bin/bootstrap', 'bin/package.json', 'lib/launcher.bash', 'lib/bootstrap-detach', 'dist/bootstrap.cjs', 'dist/src/index.js', 'dist/src/index.d.ts', 'etc/bootstrap.ini', 'phases/configure.d/20-haproxy', 'systemd/bootstrap-refresh.timer', 'schema/callback.schema.json', 'README.md', 'LICENSE']) {
+    for (const f of ['bin/bootstrap', 'bin/package.json', 'lib/launcher.bash', 'lib/bootstrap-detach', 'dist/bootstrap.cjs', 'dist/src/index.js', 'dist/src/index.d.ts', 'etc/bootstrap.ini', 'phases/configure.d/20-haproxy', 'systemd/bootstrap-refresh.timer', 'schema/callback.schema.json', 'README.md', 'docs/README.md', 'docs/contract.md', 'docs/commands.md', 'LICENSE']) {
       assert.ok(files.includes(f), `${f} is in the tarball`);
     }
     for (const f of files) assert.doesNotMatch(f, /^(test|src|dist\/test|bench|scripts)\/|\.ts$(?<!\.d\.ts$)|\.map$/, `${f} should not ship`);
@@ -36,7 +36,7 @@ describe('packaging: npm pack, npm install -g into a fresh prefix', () => {
     for (const dev of ['typescript', 'esbuild']) assert.ok(!modules.includes(dev), `${dev} installed`);
     const types = modules.includes('@types') ? readdirSync(join(prefix, 'lib', 'node_modules', 'bootstrap-agent', 'node_modules', '@types')) : [];
     for (const dev of ['node', 'yargs', 'ini', 'proper-lockfile']) assert.ok(!types.includes(dev), `@types/${dev} installed`);
-    // The service hand-over helper is on PATH beside bootstrap (README: Migrating from os-refresh-config).
+    // The service hand-over helper is on PATH beside bootstrap (docs/writing-steps.md: Migrating from os-refresh-config).
     assert.equal(spawnSync(join(prefix, 'bin', 'bootstrap-detach'), [], { encoding: 'utf8' }).status, 64);
     const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
     assert.equal(execFileSync(installed, ['--version'], { encoding: 'utf8' }).trim(), version);
