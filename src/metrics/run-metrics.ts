@@ -19,9 +19,10 @@ export interface RunMetricsInput {
   server: string;
 }
 
-/** The counts of the journal of state.json's last run; null when there is none or it cannot be read. */
+/** The step counts of state.json's last run (from its journal for a state.json of an older agent); null when there is none or it cannot be read. */
 export async function lastRunSteps(stateDir: string, state: StateDoc): Promise<StepCounts | null> {
   if (!state.last_run) return null;
+  if (state.last_run.counts) return state.last_run.counts;
   try {
     return countSteps(await new JournalStore(stateDir).read(state.last_run.id));
   } catch {

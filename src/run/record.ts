@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { runCallback } from '../callback/payload.js';
 import { ExitCode, toBootstrapError, type BootstrapError } from '../errors.js';
 import type { EffectiveProduct } from '../products.js';
-import { JournalStore, describeRunCounts, failurePlace, removeJournal, type RunJournal } from '../state/journal.js';
+import { JournalStore, countSteps, describeRunCounts, failurePlace, removeJournal, type RunJournal } from '../state/journal.js';
 import type { LastSuccess, StateDoc } from '../state/state.js';
 import type { RunContext } from './context.js';
 import { endPause } from './reboot.js';
@@ -152,6 +152,8 @@ export function lastRunOf(journal: RunJournal): StateDoc['last_run'] {
     finished_at: journal.finished_at,
     duration_ms: journal.duration_ms,
     failure: f && { phase: f.phase, step: f.step, kind: f.kind, exit_code: f.exit_code },
+    // The step counts too, so what reads state.json (metrics after every run) need not open the journal.
+    counts: countSteps(journal),
   };
 }
 

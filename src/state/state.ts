@@ -33,6 +33,8 @@ export interface LastRun {
   finished_at: string;
   duration_ms: number;
   failure: { phase: string; step: string; kind: string; exit_code: number | null } | null;
+  /** The run's step counts (absent in a state.json of an older agent: its journal has them). */
+  counts?: { changed: number; unchanged: number; skipped: number; failed: number };
 }
 
 /** A run that paused for a reboot a step asked for, until `server.resume` continues or ends it. */
@@ -275,6 +277,7 @@ const stateShape: Shape = {
     finished_at: 'string',
     duration_ms: 'number',
     failure: { '?': 'nullable', ...failureShape },
+    counts: { '?': 'nullable', changed: 'number', unchanged: 'number', skipped: 'number', failed: 'number' },
   },
   paused_run: {
     '?': 'nullable',
