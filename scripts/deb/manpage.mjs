@@ -2,6 +2,7 @@
 // command's `--help`, so the man page can never disagree with the CLI it ships with.
 // Usage: node scripts/deb/manpage.mjs VERSION DATE (run from the repository root, after a build).
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -13,12 +14,18 @@ const roff = (text) => text.replace(/\\/g, '\\e').replace(/-/g, '\\-').replace(/
 /** A block of help output, kept as laid out. */
 const pre = (text) => `.nf\n${roff(text.trimEnd())}\n.fi\n`;
 
+/** bootstrap-detach(8) is this page too: its usage, from the header comment of lib/bootstrap-detach. */
+function detach() {
+  const lines = readFileSync(join(root, 'lib/bootstrap-detach'), 'utf8').split('\n').slice(1);
+  return lines.slice(0, lines.findIndex((l) => !l.startsWith('#'))).map((l) => l.replace(/^# ?/, '')).join('\n');
+}
+
 const top = help([]);
 const commands = [...top.matchAll(/^ {2}bootstrap ([a-z]+\.[a-z]+)/gm)].map((m) => m[1]);
 const out = [
   `.TH BOOTSTRAP 8 "${date}" "bootstrap-agent ${version}" "System Administration"`,
   '.SH NAME',
-  'bootstrap \\- per\\-server agent: brings this server to the state its configuration describes',
+  'bootstrap, bootstrap\\-detach \\- per\\-server agent: brings this server to the state its configuration describes',
   '.SH SYNOPSIS',
   '.B bootstrap',
   '.I COMMAND',
@@ -34,6 +41,8 @@ const out = [
   pre(top),
   '.SH COMMANDS',
   ...commands.map((c) => `.SS ${c}\n${pre(help([c]))}`),
+  '.SH BOOTSTRAP\\-DETACH',
+  pre(detach()),
   '.SH FILES',
   '.TP',
   '.I /etc/bootstrap/bootstrap.ini',
