@@ -104,7 +104,6 @@ finish() {
 	$fields
 	Section: admin
 	Priority: optional
-	Homepage: https://github.com/bootstrap-agent/bootstrap-agent
 	Description: per-server agent that applies phase scripts and reports runs
 	 bootstrap brings a server to the state its configuration describes, in
 	 ordered, testable, reversible steps (os-refresh-config style phase
