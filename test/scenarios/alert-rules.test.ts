@@ -4,7 +4,7 @@
 // more than a day, one whose metrics file went stale — and stays quiet otherwise.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -107,6 +107,15 @@ describe('the shipped Prometheus alerting rules, by promtool', () => {
     const r = promtool(['test', 'rules', 'tests.yml'], dir);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /SUCCESS/);
+  });
+
+  it('the alerts the README and docs/monitoring.md show are the shipped ones, word for word', () => {
+    const shipped = readFileSync(rules, 'utf8');
+    for (const page of ['README.md', 'docs/monitoring.md']) {
+      const exprs = [...readFileSync(join(root, page), 'utf8').matchAll(/^\s*(?:- )?expr: (.+)$/gm)].map((m) => m[1]!.trim());
+      assert.ok(exprs.length >= 2, `${page} shows the alert rules`);
+      for (const e of exprs) assert.ok(shipped.includes(`expr: ${e}`), `${page}: '${e}' is not in etc/prometheus/bootstrap.rules.yml`);
+    }
   });
 
   it('a broken expectation fails (the test above can fail)', () => {
