@@ -120,7 +120,7 @@ describe('services a step starts: ended and named, unless handed over with boots
         pid = Number(await lineIn(service));
         const [background] = readLines(log).map(Number);
         assert.ok(await ended(background!, 5000), 'the backgrounded sleep was ended');
-        assert.match(r.stderr, new RegExp(`ended 1 process\\(es\\) the run's steps left running: sleep \\(${background}\\) \\(to keep a service: bootstrap-detach`));
+        assert.match(r.stderr, new RegExp(`ended 1 process\\(es\\) the run's steps left running: [^ ]+ \\(${background}\\) \\(to keep a service: bootstrap-detach`));
         assert.ok(isRunning(pid), 'the detached service outlived the run');
         const environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
         assert.ok(!environ.some((e) => e.startsWith('BOOTSTRAP_RUN_ID=')), 'no run marker');
