@@ -9,7 +9,7 @@ import type { Config, HeartbeatSpec } from '../config/config.js';
 import { DataError } from '../errors.js';
 import { effectiveProducts, enabledVersions } from '../products.js';
 import { registerSecrets, trustedChecks, type RunContext } from '../run/context.js';
-import { successOf } from '../run/record.js';
+import { successOf } from '../state/state.js';
 import { newRunId } from '../state/journal.js';
 import { describeChoices } from '../util/suggest.js';
 import { runCheckup, runCheckupOfMode } from './checkup.js';

@@ -6,7 +6,7 @@
 // server that never succeeded too, where an absent series would silence the alert.
 
 import { JournalStore, countSteps, type StepCounts } from '../state/journal.js';
-import type { StateDoc } from '../state/state.js';
+import { successOf, type StateDoc } from '../state/state.js';
 import type { Family, Sample } from './render.js';
 
 export interface RunMetricsInput {
@@ -62,14 +62,12 @@ export function runFamilies(i: RunMetricsInput): Family[] {
  * succeeded, is the last success; otherwise unknown until the next success (0).
  */
 function lastSuccessAt(state: StateDoc): string | undefined {
-  if (state.last_success) return state.last_success.finished_at;
-  return state.last_run?.status === 'success' ? state.last_run.finished_at : undefined;
+  return successOf(state).last_success?.finished_at;
 }
 
-/** Without the count (an older agent's state.json): 1 when the last run failed, a lower bound until the next run. */
+/** Without the count (an older agent's state.json): 1 when the last run failed, a lower bound until the next run (successOf). */
 function failedSinceSuccess(state: StateDoc): number {
-  if (state.failed_runs_since_success !== undefined) return state.failed_runs_since_success;
-  return state.last_run && state.last_run.status !== 'success' ? 1 : 0;
+  return successOf(state).failed_runs_since_success;
 }
 
 export function gauge(name: string, help: string, value: number | Sample[]): Family {

@@ -5,7 +5,7 @@
 
 export { performRun } from './perform.js';
 export { validateMode } from './request.js';
-export { successOf } from './record.js';
+export { successOf } from '../state/state.js';
 export { compareVersions } from '../versions.js';
 export type { RunContext } from './context.js';
 export type { DryRunReport, RunAction, RunOutcome, RunRequest } from './types.js';

@@ -9,7 +9,7 @@ import { runCallback } from '../callback/payload.js';
 import { ExitCode, toBootstrapError, type BootstrapError } from '../errors.js';
 import type { EffectiveProduct } from '../products.js';
 import { JournalStore, countSteps, describeRunCounts, failurePlace, removeJournal, type RunJournal } from '../state/journal.js';
-import type { LastSuccess, StateDoc } from '../state/state.js';
+import { successOf, type LastSuccess, type StateDoc } from '../state/state.js';
 import type { RunContext } from './context.js';
 import { endPause } from './reboot.js';
 import type { Intent, RunOutcome, RunRequest } from './types.js';
@@ -120,18 +120,6 @@ async function deliverTimed(ctx: RunContext, journal: RunJournal, journalPath: s
   if (journalPath) await new JournalStore(ctx.stateDir).write(journal, { durable: false }).catch(() => {});
 }
 
-/**
- * last_success and the failed runs since, as state.json has them. A state.json of an older agent
- * (no counter yet) gives them from last_run: its success, or at least one failure.
- */
-export function successOf(s: StateDoc): { last_success: LastSuccess | null; failed_runs_since_success: number } {
-  const last = s.last_run;
-  const fromLastRun = last?.status === 'success' ? { id: last.id, action: last.action, finished_at: last.finished_at } : null;
-  return {
-    last_success: s.last_success !== undefined ? s.last_success : fromLastRun,
-    failed_runs_since_success: s.failed_runs_since_success ?? (last && last.status !== 'success' ? 1 : 0),
-  };
-}
 
 /** What last_success and failed_runs_since_success become once `run` is over: a success resets, a failure or refusal counts (a pause is neither: never called for one). */
 export function tallyAfter(before: StateDoc, run: Pick<RunJournal, 'id' | 'action' | 'status' | 'finished_at'>): { last_success: LastSuccess | null; failed_runs_since_success: number } {

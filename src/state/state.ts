@@ -110,6 +110,19 @@ export interface ProvisionRequested {
   products: string[] | null;
 }
 
+/**
+ * last_success and the failed runs since, as state.json has them. A state.json of an older agent
+ * (no counter yet) gives them from last_run: its success, or at least one failure.
+ */
+export function successOf(s: Pick<StateDoc, 'last_run' | 'last_success' | 'failed_runs_since_success'>): { last_success: LastSuccess | null; failed_runs_since_success: number } {
+  const last = s.last_run;
+  const fromLastRun = last?.status === 'success' ? { id: last.id, action: last.action, finished_at: last.finished_at } : null;
+  return {
+    last_success: s.last_success !== undefined ? s.last_success : fromLastRun,
+    failed_runs_since_success: s.failed_runs_since_success ?? (last && last.status !== 'success' ? 1 : 0),
+  };
+}
+
 export function emptyState(): StateDoc {
   return { schema: stateSchema, mode: null, provisioned_at: null, products: {}, last_run: null, last_checkup: null };
 }

@@ -2,7 +2,7 @@
 // counts, the time and the allowed age of the last success. One problem, one line; none: healthy.
 
 import { DisabledError, oneLine } from '../errors.js';
-import type { LastSuccess, StateDoc } from '../state/state.js';
+import { successOf, type LastSuccess, type StateDoc } from '../state/state.js';
 
 const minuteMs = 60_000;
 
@@ -65,9 +65,7 @@ export function checkStatus(input: CheckInput): StatusCheck {
  * run succeeded has that run as its last success.
  */
 export function lastSuccessOf(state: CheckInput['state']): LastSuccess | null {
-  if (state.last_success !== undefined) return state.last_success;
-  const run = state.last_run;
-  return run?.status === 'success' ? { id: run.id, action: run.action, finished_at: run.finished_at } : null;
+  return successOf(state).last_success;
 }
 
 function successProblem(success: LastSuccess | null, now: number, maxAgeMs: number, runningSince: string | null): Problem | null {

@@ -6,7 +6,7 @@ import { Outbox } from '../callback/outbox.js';
 import type { Config } from '../config/config.js';
 import type { LockOwner, PidLock } from '../lock/pid-lock.js';
 import type { EffectiveProduct } from '../products.js';
-import { successOf } from '../run/record.js';
+import { successOf } from '../state/state.js';
 import type { Disabled, LastRun, LastSuccess, PausedRun, StateDoc } from '../state/state.js';
 import { sleep } from '../util/process.js';
 
