@@ -178,14 +178,18 @@ export class Outbox {
     const names = await this.names();
     const read = names[0] ? await this.read(names[0]) : null;
     const first = read && 'item' in read ? read : null;
-    let dead = 0;
-    try {
-      dead = (await fsp.readdir(this.deadDir)).filter((n) => n.endsWith('.json')).length;
-    } catch {
-      // none yet
-    }
+    const dead = await this.deadCount();
     const oldest = first ? Date.parse(first.item.created_at) : NaN;
     return { pending: names.length, oldestAgeSeconds: Number.isNaN(oldest) ? null : Math.max(0, Math.round((now - oldest) / 1000)), dead };
+  }
+
+  /** Callbacks refused for good (outbox/dead/, records of broken files not counted); 0 when the dir is not there yet. */
+  async deadCount(): Promise<number> {
+    try {
+      return (await fsp.readdir(this.deadDir)).filter((n) => n.endsWith('.json')).length;
+    } catch {
+      return 0; // none yet
+    }
   }
 }
 

@@ -3,7 +3,6 @@
 // One file per writer: the run and heartbeat timers never write the same file. Off when
 // [metrics] textfile_dir is unset. Never throws: metrics never change a command's outcome.
 
-import { promises as fsp } from 'node:fs';
 import { Outbox } from '../callback/outbox.js';
 import type { Config } from '../config/config.js';
 import { BootstrapError } from '../errors.js';
@@ -65,11 +64,8 @@ async function stateAndSteps(src: MetricsSource): Promise<{ state: StateDoc; ste
 /** server.status's counts (callback/outbox.ts) without reading the oldest callback for its age. */
 async function callbackCounts(stateDir: string): Promise<{ pending: number; dead: number }> {
   const outbox = new Outbox(stateDir);
-  const dead = fsp.readdir(outbox.deadDir).then(
-    (names) => names.filter((n) => n.endsWith('.json')).length,
-    () => 0, // none yet
-  );
-  return { pending: (await outbox.names()).length, dead: await dead };
+  const [names, dead] = await Promise.all([outbox.names(), outbox.deadCount()]);
+  return { pending: names.length, dead };
 }
 
 function describe(err: unknown): string {
