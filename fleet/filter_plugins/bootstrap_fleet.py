@@ -139,13 +139,32 @@ def _run(doc):
     """A run's outcome (or the agent's error): its id, its duration, where it failed ('' if not)."""
     error = _get(doc, '', 'error', 'object?', False)
     if error is not None:
-        return {'id': None, 'duration_ms': None, 'failed_at': _message(_get(error, 'error.', 'message', 'string'))}
+        return {**_KINDS['run'][1], 'failed_at': _message(_get(error, 'error.', 'message', 'string'))}
     _get(doc, '', 'status', 'string')
     failure = _get(doc, '', 'failure', 'object?', False)
     return {
         'id': _get(doc, '', 'id', 'string?'),
         'duration_ms': _get(doc, '', 'duration_ms', 'number?', False),
         'failed_at': '' if failure is None else _message('%s/%s: %s' % tuple(_get(failure, 'failure.', k, 'string') for k in ('phase', 'step', 'message'))),
+        **_run_detail(doc, failure),
+    }
+
+
+def _run_detail(doc, failure):
+    """What the report shows of a run beside its row (all optional: an older agent prints less): its
+    times, the mode and versions after it, its step counts, where it failed, the settings it changed."""
+    products = _get(doc, '', 'products', 'object?', False) or {}
+    counts = _get(doc, '', 'counts', 'object?', False) or {}
+    settings = _get(doc, '', 'settings', 'object?', False) or {}
+    return {
+        'started_at': _get(doc, '', 'started_at', 'string?', False),
+        'finished_at': _get(doc, '', 'finished_at', 'string?', False),
+        'mode': _get(doc, '', 'mode', 'string?', False),
+        'versions': None if not products else {_clean(k): _get(products, 'products.', k, 'string?') for k in products},
+        'steps': None if not counts else {_clean(k): _get(counts, 'counts.', k, 'number') for k in counts},
+        'failure': None if failure is None else {k: _message(_get(failure, 'failure.', k, 'string')) for k in ('phase', 'step', 'message')},
+        'settings_changed': {_get(s, at, 'product', 'string') + '.' + _get(s, at, 'setting', 'string'): _get(s, at, 'value', 'scalar?')
+                             for at, s in _objects(settings, 'settings.', 'changed')} if 'changed' in settings else {},
     }
 
 
@@ -155,7 +174,8 @@ def _run(doc):
 _KINDS = {
     'status': (_status, {'mode': None, 'provisioned': False, 'versions': {}, 'lock_holder': None}, 'server.status: '),
     'products': (_products, {'settings': {}, 'secrets': []}, 'product.get: '),
-    'run': (_run, {'id': None, 'duration_ms': None, 'failed_at': ''}, ''),
+    'run': (_run, {'id': None, 'duration_ms': None, 'failed_at': '', 'started_at': None, 'finished_at': None, 'mode': None,
+                   'versions': None, 'steps': None, 'failure': None, 'settings_changed': {}}, ''),
     # An answer the playbook reads nothing of but that it is one (settings put back).
     'object': (lambda doc: {}, {}, ''),
     # What the playbook itself printed in a document's place (no product.get but for a set).
