@@ -31,6 +31,9 @@ _COLOURS = {
 _OTHER = '#607d8b'
 # What counts as a host that did not make it (the page's red banner); anything unknown does too.
 _GOOD = ('success', 'skipped')
+# A host that ran counts against the failure budget unless it ended one of these (a backout's
+# statuses replace a success); an unknown status counts, as the budget would rather stop.
+_NOT_FAILED = _GOOD + ('backed out', 'backout failed')
 
 
 def _plain(value):
@@ -128,7 +131,7 @@ def bs_report(rows, pre_all, batch_times, parameters, controller, summary):
     report.update({
         'parameters': params, 'controller': _plain(controller), 'counts': _counts(hosts),
         'budget': {'max_fail_percentage': params.get('max_fail_percentage'), 'exceeded': report.get('budget_exceeded', False),
-                   'hosts': len(hosts), 'not_succeeded': sum(1 for h in hosts if h.get('status') not in _GOOD)},
+                   'hosts': len(hosts), 'failed': sum(1 for h in hosts if h.get('ran') and h.get('status') not in _NOT_FAILED)},
         'batches': _batches(hosts, _plain(batch_times)), 'hosts': hosts,
     })
     return wrap_var(report)
@@ -193,8 +196,8 @@ def _summary(r):
     c = r.get('controller') or {}
     started, finished = _time(r.get('started_at')), _time(r.get('finished_at'))
     facts = [('Stopped', 'yes' if r.get('stopped') else 'no'), ('Why', r.get('stop_reason') or '—'),
-             ('Failure budget', '%s%% of %s hosts (max_fail_percentage); %s did not succeed; exceeded: %s'
-              % (_or_dash(budget.get('max_fail_percentage')), budget.get('hosts'), budget.get('not_succeeded'), 'yes' if budget.get('exceeded') else 'no')),
+             ('Failure budget', 'max_fail_percentage %s%% of %s hosts; %s failed; exceeded: %s'
+              % (_or_dash(budget.get('max_fail_percentage')), budget.get('hosts'), budget.get('failed'), 'yes' if budget.get('exceeded') else 'no')),
              ('Started', r.get('started_at') or '—'), ('Finished', r.get('finished_at') or '—'), ('Took', _span(started, finished)),
              ('Controller', '%s@%s, ansible-core %s' % (c.get('user'), c.get('host'), c.get('ansible_core')))]
     params = [(k, _value(v)) for k, v in (r.get('parameters') or {}).items() if v is not None]
