@@ -199,7 +199,7 @@ def _summary(r):
              ('Failure budget', 'max_fail_percentage %s%% of %s hosts; %s failed; exceeded: %s'
               % (_or_dash(budget.get('max_fail_percentage')), budget.get('hosts'), budget.get('failed'), 'yes' if budget.get('exceeded') else 'no')),
              ('Started', r.get('started_at') or '—'), ('Finished', r.get('finished_at') or '—'), ('Took', _span(started, finished)),
-             ('Controller', '%s@%s, ansible-core %s' % (c.get('user'), c.get('host'), c.get('ansible_core')))]
+             ('Controller', '%s%s@%s, ansible-core %s' % (c.get('user'), ' (sudo by %s)' % c['sudo_user'] if c.get('sudo_user') else '', c.get('host'), c.get('ansible_core')))]
     params = [(k, _value(v)) for k, v in (r.get('parameters') or {}).items() if v is not None]
     kv = lambda pairs, id_: '<table class="kv" id="%s">%s</table>' % (id_, ''.join('<tr><th>%s</th><td>%s</td></tr>' % (_esc(k), _esc(v)) for k, v in pairs))
     return ('<section id="summary"><h1>Rollout %s: %s</h1><div class="banner %s" id="verdict">%s</div><ul class="counts" id="counts">%s</ul>%s'
@@ -209,9 +209,9 @@ def _summary(r):
 
 def _extent(r):
     """The timeline's first and last moments: of the batches (the controller's clock) and the runs
-    (each server's clock, which NTP keeps close)."""
+    and backouts (each server's clock, which NTP keeps close)."""
     moments = [_time(b.get(k)) for b in r.get('batches') or [] for k in ('started_at', 'finished_at')]
-    moments += [_time(h.get(k)) for h in r.get('hosts') or [] for k in ('started_at', 'finished_at')]
+    moments += [_time(h.get(p + k)) for h in r.get('hosts') or [] for p in ('', 'backout_') for k in ('started_at', 'finished_at')]
     moments = [t for t in moments if t]
     return (min(moments), max(moments)) if moments else (None, None)
 
@@ -220,17 +220,24 @@ def _pos(t, t0, total):
     return 0.0 if not t else max(0.0, min(100.0, (t - t0).total_seconds() * 100.0 / total))
 
 
-def _bar(h, b_start, window, t0, total):
-    """One host's bar: from its run's start to its end; a host that did not run is a mark at its
-    batch's start."""
-    s, e = _time(h.get('started_at')), _time(h.get('finished_at'))
+def _bar(h, times, b_start, window, t0, total):
+    """One host's bar: from its run's start to its end (`times`: the keys of its row that hold
+    them); a host that did not run is a mark at its batch's start."""
+    s, e = _time(h.get(times[0])), _time(h.get(times[1]))
     status = h.get('status')
     left = _pos(s or b_start, t0, total)
     width = max(0.0, _pos(e, t0, total) - left) if s and e else 0.0
-    tip = '%s: %s, %s – %s' % (h.get('host'), status, h.get('started_at') or 'no run', h.get('finished_at') or '')
+    tip = '%s: %s, %s – %s' % (h.get('host'), status, h.get(times[0]) or 'no run', h.get(times[1]) or '')
     return ('<div class="trow" data-host="%s"><span class="tname">%s</span><div class="track">%s<div class="bar%s" style="left:%.3f%%;width:%.3f%%;background:%s" title="%s"></div></div>'
             '<span class="tstat">%s · %s</span></div>') % (_esc(h.get('host')), _esc(h.get('host')), window, '' if s else ' norun', left, width,
                                                          _colour(status), _esc(tip), _esc(status), _span(s, e))
+
+
+def _block(name, hosts, times, bs, be, t0, t1, total):
+    window = '<div class="window" style="left:%.3f%%;width:%.3f%%"></div>' % (_pos(bs, t0, total), max(0.0, _pos(be or t1, t0, total) - _pos(bs, t0, total)))
+    bars = ''.join(_bar(h, times, bs, window, t0, total) for h in hosts)
+    return ('<div class="batch" data-batch="%s"><div class="bhead">%s · %s – %s (%s)</div>%s</div>'
+            % (_esc(name), _esc(name), _hms(bs), _hms(be), _span(bs, be), bars))
 
 
 def _timeline(r):
@@ -239,13 +246,14 @@ def _timeline(r):
         return '<section id="timeline"><h2>Timeline</h2><p>Nothing ran.</p></section>'
     total = max((t1 - t0).total_seconds(), 0.001)
     rows = {h.get('host'): h for h in r.get('hosts') or []}
-    out = []
-    for b in r.get('batches') or []:
-        bs, be = _time(b.get('started_at')), _time(b.get('finished_at'))
-        window = '<div class="window" style="left:%.3f%%;width:%.3f%%"></div>' % (_pos(bs, t0, total), max(0.0, _pos(be or t1, t0, total) - _pos(bs, t0, total)))
-        bars = ''.join(_bar(rows[h], bs, window, t0, total) for h in b.get('hosts') or [] if h in rows)
-        out.append('<div class="batch" data-batch="%s"><div class="bhead">%s · %s – %s (%s)</div>%s</div>'
-                   % (_esc(b.get('name')), _esc(b.get('name')), _hms(bs), _hms(be), _span(bs, be), bars))
+    out = [_block(b.get('name'), [rows[h] for h in b.get('hosts') or [] if h in rows], ('started_at', 'finished_at'),
+                  _time(b.get('started_at')), _time(b.get('finished_at')), t0, t1, total) for b in r.get('batches') or []]
+    # A fleet backout: the hosts put back, after the batches (the times of their backout runs).
+    backed = [h for h in r.get('hosts') or [] if _time(h.get('backout_started_at'))]
+    if backed:
+        starts = [_time(h.get('backout_started_at')) for h in backed]
+        ends = [t for t in (_time(h.get('backout_finished_at')) for h in backed) if t]
+        out.append(_block('backout', backed, ('backout_started_at', 'backout_finished_at'), min(starts), max(ends) if ends else None, t0, t1, total))
     axis = '<div class="axis"><span>%s</span><span>%s</span></div>' % (_hms(t0), _hms(t1))
     return '<section id="timeline"><h2>Timeline (UTC)</h2>%s%s%s</section>' % (axis, ''.join(out), axis)
 

@@ -81,19 +81,21 @@ describe('the rollout report', { skip: unavailable || noBrowser || false, concur
     assert.equal(h2.steps.failed, 1);
     assert.deepEqual(h2.failure, { phase: 'configure', step: '10-app', message: 'exit 3' });
     // Times: each run's, each batch's (in order, one after another), the rollout's around them.
-    for (const h of [h1, h2]) assert.ok(iso.test(h.started_at) && iso.test(h.finished_at) && h.started_at <= h.finished_at, JSON.stringify(h));
+    const at = (t: string) => Date.parse(t);
+    for (const h of [h1, h2]) assert.ok(iso.test(h.started_at) && iso.test(h.finished_at) && at(h.started_at) <= at(h.finished_at), JSON.stringify(h));
     assert.equal(h3.started_at, null);
     assert.deepEqual(report.batches.map((b: any) => [b.name, b.hosts]), [['canary', ['host01']], ['batch-1', ['host02']], ['batch-2', ['host03']]]);
     const times = [report.started_at, ...report.batches.flatMap((b: any) => [b.started_at, b.finished_at]), report.finished_at];
     for (const t of times) assert.match(t, iso);
-    assert.deepEqual([...times].sort(), times, 'rollout start, each batch start and end, rollout end: in order');
-    assert.ok(report.batches[0].started_at <= h1.started_at && h1.finished_at <= report.batches[0].finished_at);
+    assert.deepEqual([...times].sort((a, b) => at(a) - at(b)), times, 'rollout start, each batch start and end, rollout end: in order');
+    assert.ok(at(report.batches[0].started_at) <= at(h1.started_at) && at(h1.finished_at) <= at(report.batches[0].finished_at), 'the canary ran within its batch');
     assert.equal(report.parameters.command, 'upgrade');
     assert.equal(report.parameters.version, '2.8');
     assert.deepEqual(report.parameters.batches, [1, 1]);
     assert.equal(report.parameters.max_fail_percentage, 0);
     assert.equal(report.parameters.rollout_id, 'rep1');
     assert.equal(report.controller.user, userInfo().username);
+    assert.equal(report.controller.sudo_user, process.env['SUDO_USER'] || null);
     const ansible = /core ([\d.]+)/.exec(execFileSync('ansible-playbook', ['--version'], { encoding: 'utf8' }))![1];
     assert.equal(report.controller.ansible_core, ansible);
 
@@ -136,7 +138,8 @@ describe('the report page with hostile strings', { skip: noBrowser || false }, (
       const bad = `<script>document.title='pwned'</script><img src=x onerror="document.title='img'">"q' {{ lookup('pipe','touch ${dir}/ran') }} {% set x = 1 %} {# c #} %s`;
       const row = { host: 'web01', batch: 'canary', ran: true, status: 'failed', exit_code: 1, duration_s: 1, run_id: bad, failed_at: bad, started_at: '2026-01-01T00:00:01.000Z', finished_at: '2026-01-01T00:00:02.000Z',
         steps: { changed: 0, unchanged: 0, skipped: 0, failed: 1 }, failure: { phase: 'configure', step: bad, message: bad }, after: { mode: bad, versions: { haproxy: bad }, settings_changed: {} } };
-      const input = { rows: [row, { host: bad, batch: 'batch-1', ran: true, status: 'rebooting' }, { host: 'web03', batch: 'batch-1', ran: false, status: `odd ${bad}` }],
+      const input = { rows: [row, { host: bad, batch: 'batch-1', ran: true, status: 'rebooting' }, { host: 'web03', batch: 'batch-1', ran: false, status: `odd ${bad}` },
+        { host: 'web04', batch: 'canary', ran: true, status: 'backed out', started_at: '2026-01-01T00:00:01.000Z', finished_at: '2026-01-01T00:00:01.500Z', backout_started_at: '2026-01-01T00:00:03.500Z', backout_finished_at: '2026-01-01T00:00:03.900Z' }],
         pre: { web01: { ok: true, mode: 'standby', versions: { haproxy: '2.6' }, settings: {}, secrets: [] } },
         batches: { canary: { started_at: '2026-01-01T00:00:00.500000Z', finished_at: '2026-01-01T00:00:02.500000Z' }, 'batch-1': { started_at: '2026-01-01T00:00:03.000000Z', finished_at: null } },
         params: { command: 'set', settings: { 'haproxy.maxconn': 1, 'haproxy.stats_password': 'hunter2' }, backout: 'none' },
@@ -152,7 +155,7 @@ describe('the report page with hostile strings', { skip: noBrowser || false }, (
       if (ansible || !unavailable) assert.deepEqual([pageType, message], ['AnsibleUnsafeText', 'AnsibleUnsafeText']);
       assert.equal(report.budget.failed, 2, 'the failed host and the one whose status the report does not know');
       assert.deepEqual(report.parameters.settings, { 'haproxy.maxconn': 1, 'haproxy.stats_password': '********' }, "a secret's value is never in the report");
-      assert.deepEqual(report.counts, { rebooting: 1, failed: 1, [`odd ${bad}`]: 1 });
+      assert.deepEqual(report.counts, { rebooting: 1, failed: 1, 'backed out': 1, [`odd ${bad}`]: 1 });
       const page = readFileSync(file, 'utf8');
       assert.doesNotMatch(page, /<script|<img|\{\{|\{%|\{#|hunter2/, 'no markup and no Jinja marker from the data, no secret');
       assert.match(page, /&lt;script&gt;document\.title=&#x27;pwned&#x27;&lt;\/script&gt;&lt;img src=x onerror=&quot;/);
@@ -164,7 +167,9 @@ describe('the report page with hostile strings', { skip: noBrowser || false }, (
       assert.ok(dom.includes(`{{ lookup('pipe','touch ${dir}/ran') }} {% set x = 1 %} {# c #} %s`));
       assert.ok(dom.includes('&lt;script&gt;document.title=\'pwned\'&lt;/script&gt;'));
       assert.equal(existsSync(join(dir, 'ran')), false);
-      assert.deepEqual(Object.values(rows(dom)).map((r) => r.status), ['failed', 'rebooting', `odd ${bad}`.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;')]);
+      assert.deepEqual(Object.values(rows(dom)).map((r) => r.status), ['failed', 'rebooting', `odd ${bad}`.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;'), 'backed out']);
+      // A fleet backout is a block of the timeline after the batches, with the hosts put back.
+      assert.match(dom, /<div class="batch" data-batch="backout"><div class="bhead">backout · 00:00:03 – 00:00:03 \(0\.4 s\)<\/div><div class="trow" data-host="web04">/);
     } finally {
       rmSync(join(dir, '..'), { recursive: true, force: true });
     }
