@@ -67,9 +67,12 @@ install_deb() {
 
 # Stop new runs and wait for the one in progress (steps 1 and 2 above); 1: still busy.
 quiesce() {
-	status_out=$("$agent" server.status 2>&1) || { say "server.status failed, no run can be started by this agent: $status_out"; return 0; }
+	status_out=$("$agent" server.status 2>&1) || { say "server.status failed, so not quiesced (an agent that cannot read its configuration starts no run): $status_out"; return 0; }
 	if printf '%s\n' "$status_out" | grep -q '^reboot:'; then message="a run waits for its reboot: not upgraded (run it again once it has resumed)"; return 1; fi
-	if ! printf '%s\n' "$status_out" | grep -q '^disabled:'; then
+	# A disable of an earlier install.yml whose worker was killed (kill -9, a crash) is ours too.
+	if printf '%s\n' "$status_out" | grep -q '^disabled:.*agent upgrade .* (fleet/install.yml)'; then
+		ours=true
+	elif ! printf '%s\n' "$status_out" | grep -q '^disabled:'; then
 		"$agent" server.disable --reason "agent upgrade $label (fleet/install.yml)" || { message="server.disable failed"; return 1; }
 		ours=true
 	fi

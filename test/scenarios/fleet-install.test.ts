@@ -110,8 +110,10 @@ describe('fleet/install.yml: the agent package, its ini and phases tree, on a fl
     assert.equal(existsSync('/usr/lib/bootstrap-agent'), usrBefore, 'this machine\'s /usr is untouched');
   });
 
-  it('an upgrade waits for the run in progress (it starts only after the run ended, which succeeded), and runs are allowed again', () => {
+  it('an upgrade waits for the run in progress (it starts only after the run ended, which succeeded), runs are allowed again; an operator\'s disable stays', () => {
     const h = f.hosts[0]!;
+    const kept = f.hosts[2]!;
+    assert.equal(agent(kept, 'server.disable', '--reason', 'kernel work OPS-1').code, 0);
     writeFileSync(join(h.etc, 'SLOW'), '6');
     const slow = f.spawnIn(h, ['/usr/bin/bootstrap', 'server.provision', '-q']);
     try {
@@ -128,7 +130,9 @@ describe('fleet/install.yml: the agent package, its ini and phases tree, on a fl
       assert.ok(row.waited_s >= 1, `waited ${row.waited_s} s`);
       for (const x of f.hosts) {
         assert.equal(agent(x, '--version').stdout.trim(), '9.0.0');
-        assert.equal(JSON.parse(agent(x, 'server.status', '--json').stdout).disabled, null, `${x.name}: runs allowed again`);
+        const disabled = JSON.parse(agent(x, 'server.status', '--json').stdout).disabled;
+        if (x === kept) assert.equal(disabled?.reason, 'kernel work OPS-1', 'the operator\'s disable stays');
+        else assert.equal(disabled, null, `${x.name}: runs allowed again`);
       }
     } finally {
       slow.kill();
@@ -137,6 +141,8 @@ describe('fleet/install.yml: the agent package, its ini and phases tree, on a fl
   });
 
   it('a package whose bootstrap --version fails is put back on the canary (the previous one, kept on the server), and the install stops', () => {
+    // As a worker killed with -9 would leave it: its disable is lifted by the next install.
+    assert.equal(agent(f.hosts[0]!, 'server.disable', '--reason', 'agent upgrade install-x/canary (fleet/install.yml)').code, 0);
     const r = run({ package: debs['broken'], canary: 1, batches: ['100%'] });
     assert.notEqual(r.code, 0);
     assert.deepEqual(statuses(r.report), { host01: 'failed', host02: 'not run', host03: 'not run' });
