@@ -43,6 +43,7 @@ finish() {
 		printf ' "put_back": %s, "installed_at": %s, "waited_s": %s, "phases_version": %s}\n' "$put_back" "$(jsn "$installed_at")" "$waited" "$(jsn "$version")"
 	} >"$stage/result.json.tmp"
 	mv "$stage/result.json.tmp" "$stage/result.json"
+	say "done: $status${message:+ ($message)}"
 }
 trap finish EXIT
 trap 'message="stopped by a signal"; exit 1' HUP INT TERM

@@ -188,7 +188,7 @@ export function makeFleet(o: FleetOptions): Fleet {
       const conf = join(dir, `sshd-${name}.conf`);
       writeFileSync(
         conf,
-        [`ListenAddress [${address}]:22`, `HostKey ${join(dir, 'hostkey')}`, 'PermitRootLogin prohibit-password', `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`, 'StrictModes no', 'UsePAM no', 'PidFile none', 'MaxStartups 100', 'MaxSessions 100'].join('\n') + '\n',
+        [`ListenAddress [${address}]:22`, `HostKey ${join(dir, 'hostkey')}`, 'PermitRootLogin prohibit-password', `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`, 'StrictModes no', 'UsePAM no', 'PidFile none', 'MaxStartups 100', 'MaxSessions 100', 'Subsystem sftp internal-sftp'].join('\n') + '\n',
       );
       const host: FleetHost = { name, address, netns, etc, state, sshd: null };
       host.sshd = startSshd(host, hostDir, sshd, libs, conf, dir, o.overlayUsr ?? false);

@@ -62,8 +62,14 @@ describe('fleet/install.yml: the agent package, its ini and phases tree, on a fl
     // The controller's config dir: an ini and a phases tree (a git checkout: its commit is its version).
     config = join(dir, 'config');
     mkdirSync(join(config, 'phases/configure.d'), { recursive: true });
-    writeFileSync(join(config, 'bootstrap.ini'), iniWith({ script_timeout: 60 }));
-    writeFileSync(join(config, 'phases/configure.d/10-app'), '#!/bin/sh\n[ -f /etc/bootstrap/SLOW ] && sleep "$(cat /etc/bootstrap/SLOW)"\necho "$BOOTSTRAP_ACTION" >> /var/bootstrap/applied.log\n', { mode: 0o755 });
+    writeFileSync(join(config, 'bootstrap.ini'), iniWith({ script_timeout: 180 }));
+    // With HOLD on the server, the run lasts until an upgrade has disabled runs (it waits for this
+    // run), then 2 s more (at most 120 s): so the upgrade provably starts during the run.
+    writeFileSync(
+      join(config, 'phases/configure.d/10-app'),
+      '#!/bin/sh\nif [ -f /etc/bootstrap/HOLD ]; then n=0; until grep -q "agent upgrade" /var/bootstrap/state.json || [ $n -ge 600 ]; do sleep 0.2; n=$((n + 1)); done; sleep 2; fi\necho "$BOOTSTRAP_ACTION" >> /var/bootstrap/applied.log\n',
+      { mode: 0o755 },
+    );
     const git = (...a: string[]) => execFileSync('git', ['-C', config, '-c', 'user.name=t', '-c', 'user.email=t@t', ...a], { encoding: 'utf8' }).trim();
     git('init', '-q');
     git('add', '.');
@@ -114,12 +120,12 @@ describe('fleet/install.yml: the agent package, its ini and phases tree, on a fl
     const h = f.hosts[0]!;
     const kept = f.hosts[2]!;
     assert.equal(agent(kept, 'server.disable', '--reason', 'kernel work OPS-1').code, 0);
-    writeFileSync(join(h.etc, 'SLOW'), '6');
+    writeFileSync(join(h.etc, 'HOLD'), '');
     const slow = f.spawnIn(h, ['/usr/bin/bootstrap', 'server.provision', '-q']);
     try {
       const until = Date.now() + 30_000;
       while (!existsSync(join(h.state, 'run.lock')) && Date.now() < until) spawnSync('sleep', ['0.1']);
-      assert.ok(existsSync(join(h.state, 'run.lock')), 'the slow run holds the run lock');
+      assert.ok(existsSync(join(h.state, 'run.lock')), 'the held run holds the run lock');
       const r = run({ package: debs['v2'] });
       assert.equal(r.code, 0, r.output);
       assert.deepEqual(statuses(r.report), { host01: 'success', host02: 'success', host03: 'success' });
@@ -127,7 +133,8 @@ describe('fleet/install.yml: the agent package, its ini and phases tree, on a fl
       assert.equal(last.status, 'success', 'the run was not interrupted');
       const row = r.report.hosts.find((x: any) => x.host === h.name);
       assert.ok(Date.parse(row.installed_at) > Date.parse(last.finished_at), `installed at ${row.installed_at}, the run ended at ${last.finished_at}`);
-      assert.ok(row.waited_s >= 1, `waited ${row.waited_s} s`);
+      assert.ok(row.waited_s >= 2, `waited ${row.waited_s} s`);
+      assert.equal(readFileSync(join(h.state, 'applied.log'), 'utf8'), 'provision\n', 'the run went through its step');
       for (const x of f.hosts) {
         assert.equal(agent(x, '--version').stdout.trim(), '9.0.0');
         const disabled = JSON.parse(agent(x, 'server.status', '--json').stdout).disabled;
@@ -136,7 +143,7 @@ describe('fleet/install.yml: the agent package, its ini and phases tree, on a fl
       }
     } finally {
       slow.kill();
-      rmSync(join(h.etc, 'SLOW'), { force: true });
+      rmSync(join(h.etc, 'HOLD'), { force: true });
     }
   });
 
