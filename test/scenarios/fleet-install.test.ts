@@ -161,3 +161,16 @@ describe('fleet/install.yml: the agent package, its ini and phases tree, on a fl
     assert.equal(JSON.parse(agent(f.hosts[0]!, 'server.status', '--json').stdout).disabled, null, 'runs allowed again after the failure');
   });
 });
+
+// As fleet.test.ts checks rollout.yml: nothing newer ansible-core refuses (a mutating call in a
+// template, a template in a conditional).
+describe('fleet/install.yml keeps to newer ansible-core', () => {
+  const playbook = readFileSync(join(root, 'fleet/install.yml'), 'utf8');
+
+  it('no template calls a mutating method; no conditional holds a template', () => {
+    assert.deepEqual(playbook.match(/\.(append|update|extend|insert|pop|setdefault|remove|clear)\(/g), null);
+    const conditionals = playbook.split('\n').filter((l) => /^\s*(when|changed_when|failed_when|until):/.test(l));
+    assert.ok(conditionals.length >= 5, String(conditionals.length));
+    for (const l of conditionals) assert.doesNotMatch(l, /\{\{|\{%/, l);
+  });
+});
