@@ -4,7 +4,8 @@
 #   BUNDLE LABEL BUSY_WAIT SETTLE TIMEOUT
 # Unpacks it into a new dir under /var/lib/bootstrap-agent/install/, starts install-agent.sh
 # there in a session of its own (a lost connection never cuts dpkg short), waits up to TIMEOUT s
-# for its result and prints it (one JSON object). The last 5 such dirs are kept (their log).
+# for its result and prints it (one JSON object). The last 5 such dirs are kept (their log and
+# result).
 set -eu
 umask 077
 label=$1 busy_wait=$2 settle=$3 timeout=$4
@@ -24,7 +25,8 @@ while [ ! -f "$stage/result.json" ]; do
 	n=$((n + 1))
 done
 cat "$stage/result.json"
-rm -f "$stage/agent.deb" "$stage/previous.deb"
+# Only the log and the result stay: the packages are kept elsewhere, the ini may hold secrets.
+rm -rf "$stage/agent.deb" "$stage/previous.deb" "$stage/bootstrap.ini" "$stage/phases"
 ls -d "$base"/*/ 2>/dev/null | sort -r | tail -n +6 | while read -r old; do rm -rf "$old"; done
 exit 0
 __BOOTSTRAP_INSTALL_PAYLOAD__

@@ -133,6 +133,12 @@ export interface FleetOptions {
    * are links into /usr on Debian 12+ (merged /usr): they follow.
    */
   overlayUsr?: boolean;
+  /**
+   * root's login shell in the servers (their /etc/passwd is a copy): /bin/sh keeps this machine's
+   * /root/.bashrc (pyenv init, whose rehash lock once made every ssh command wait 60 s) out of
+   * every command Ansible runs there. Default: the machine's.
+   */
+  rootShell?: string;
 }
 
 export function makeFleet(o: FleetOptions): Fleet {
@@ -157,7 +163,8 @@ export function makeFleet(o: FleetOptions): Fleet {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'clientkey')]);
     writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'clientkey.pub')));
     const passwd = readFileSync('/etc/passwd', 'utf8');
-    writeFileSync(join(dir, 'passwd'), /^sshd:/m.test(passwd) ? passwd : `${passwd}sshd:x:65500:65534:sshd privsep:/run/sshd:/usr/sbin/nologin\n`);
+    const withShell = o.rootShell ? passwd.replace(/^(root:[^:\n]*:0:0:[^:\n]*:[^:\n]*:).*$/m, `$1${o.rootShell}`) : passwd;
+    writeFileSync(join(dir, 'passwd'), /^sshd:/m.test(withShell) ? withShell : `${withShell}sshd:x:65500:65534:sshd privsep:/run/sshd:/usr/sbin/nologin\n`);
     ip('netns', 'add', hub);
     made.push(hub);
     ip('-n', hub, 'link', 'set', 'lo', 'up');

@@ -75,7 +75,7 @@ describe('fleet/install.yml: the agent package, its ini and phases tree, on a fl
     git('add', '.');
     git('commit', '-q', '-m', 'tree');
     commit = git('rev-parse', 'HEAD');
-    f = makeFleet({ hosts: 3, dir, bin: '/usr/bin/bootstrap', overlayUsr: true, ini: () => '', phases: () => {} });
+    f = makeFleet({ hosts: 3, dir, bin: '/usr/bin/bootstrap', overlayUsr: true, rootShell: '/bin/sh', ini: () => '', phases: () => {} });
     for (const h of f.hosts) {
       rmSync(join(h.etc, 'bootstrap.ini'));
       // man-db's trigger (7 s an install here) off, in the server's /var only: as many images do.
