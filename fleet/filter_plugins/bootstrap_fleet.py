@@ -106,6 +106,8 @@ def _status(doc):
         'provisioned': _get(doc, '', 'provisioned', 'boolean'),
         'versions': {_get(p, at, 'name', 'string'): _get(p, at, 'version', 'string?') for at, p in _objects(doc, '', 'products')},
         'lock_holder': _holder(_get(doc, '', 'lock', 'object?', False) or {}),
+        # The phases tree's version (fleet/install.yml records it); an older agent has none.
+        'phases_version': _get(doc, '', 'phases_version', 'string?', False),
     }
 
 
@@ -168,11 +170,27 @@ def _run_detail(doc, failure):
     }
 
 
+def _install(doc):
+    """fleet/install-agent.sh's result: how it ended, the package before and after, the tree's version."""
+    return {
+        'status': _get(doc, '', 'status', 'string'),
+        'message': _message(_get(doc, '', 'message', 'string')),
+        'package_before': _get(doc, '', 'package_before', 'string?', False),
+        'package_after': _get(doc, '', 'package_after', 'string?', False),
+        'put_back': bool(_get(doc, '', 'put_back', 'boolean?', False)),
+        'installed_at': _get(doc, '', 'installed_at', 'string?', False),
+        'waited_s': _get(doc, '', 'waited_s', 'number?', False),
+        'phases_version': _get(doc, '', 'phases_version', 'string?', False),
+    }
+
+
 # Each kind of document: its checker (the normal form, or _Unexpected), its normal form when there
 # is none to read (not run, or a problem), so the playbook reads every key unguarded, and what
 # names it in a problem (preflight reads two).
 _KINDS = {
-    'status': (_status, {'mode': None, 'provisioned': False, 'versions': {}, 'lock_holder': None}, 'server.status: '),
+    'status': (_status, {'mode': None, 'provisioned': False, 'versions': {}, 'lock_holder': None, 'phases_version': None}, 'server.status: '),
+    'install': (_install, {'status': None, 'message': '', 'package_before': None, 'package_after': None, 'put_back': False,
+                           'installed_at': None, 'waited_s': None, 'phases_version': None}, ''),
     'products': (_products, {'settings': {}, 'secrets': []}, 'product.get: '),
     'run': (_run, {'id': None, 'duration_ms': None, 'failed_at': '', 'started_at': None, 'finished_at': None, 'mode': None,
                    'versions': None, 'steps': None, 'failure': None, 'settings_changed': {}}, ''),
@@ -227,7 +245,7 @@ def _read(text, kinds):
 
 def bs_server_json(text, *kinds):
     """What a server printed, read as one JSON document per kind named ('status', 'products',
-    'run', 'object', 'null'), one after another: {'docs': [normal form, ...], 'problem': ''}; when
+    'run', 'install', 'object', 'null'), one after another: {'docs': [normal form, ...], 'problem': ''}; when
     it printed anything else, the empty normal forms and 'unparseable output: <the first line from
     where it stopped making sense>' or 'unexpected output: <what is off>'. None (nothing was run)
     reads as the empty forms, no problem. Never raises. Every string in the result is marked unsafe."""
