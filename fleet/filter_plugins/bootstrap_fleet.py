@@ -136,14 +136,17 @@ def _message(text):
 
 
 def _run(doc):
-    """A run's outcome (or the agent's error): its id, its duration, where it failed ('' if not)."""
+    """A run's outcome (or the agent's error): its id, its status (`rebooting`: paused for a
+    reboot; null for an error), its duration, where it failed ('' if not). The same of
+    `runs.show ID --json` (the run's journal)."""
     error = _get(doc, '', 'error', 'object?', False)
     if error is not None:
-        return {'id': None, 'duration_ms': None, 'failed_at': _message(_get(error, 'error.', 'message', 'string'))}
-    _get(doc, '', 'status', 'string')
+        return {'id': None, 'status': None, 'exit_code': None, 'duration_ms': None, 'failed_at': _message(_get(error, 'error.', 'message', 'string'))}
     failure = _get(doc, '', 'failure', 'object?', False)
     return {
         'id': _get(doc, '', 'id', 'string?'),
+        'status': _get(doc, '', 'status', 'string'),
+        'exit_code': _get(doc, '', 'exit_code', 'number?', False),
         'duration_ms': _get(doc, '', 'duration_ms', 'number?', False),
         'failed_at': '' if failure is None else _message('%s/%s: %s' % tuple(_get(failure, 'failure.', k, 'string') for k in ('phase', 'step', 'message'))),
     }
@@ -155,7 +158,7 @@ def _run(doc):
 _KINDS = {
     'status': (_status, {'mode': None, 'provisioned': False, 'versions': {}, 'lock_holder': None}, 'server.status: '),
     'products': (_products, {'settings': {}, 'secrets': []}, 'product.get: '),
-    'run': (_run, {'id': None, 'duration_ms': None, 'failed_at': ''}, ''),
+    'run': (_run, {'id': None, 'status': None, 'exit_code': None, 'duration_ms': None, 'failed_at': ''}, ''),
     # An answer the playbook reads nothing of but that it is one (settings put back).
     'object': (lambda doc: {}, {}, ''),
     # What the playbook itself printed in a document's place (no product.get but for a set).

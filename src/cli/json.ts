@@ -46,6 +46,7 @@ export function statusJson(s: StatusReport) {
     callbacks: { pending: s.callbacks.pending, oldest_age_seconds: s.callbacks.oldestAgeSeconds, dead: s.callbacks.dead },
     paused_run: s.pausedRun,
     disabled: s.disabled,
+    last_verify: s.lastVerify,
   };
 }
 

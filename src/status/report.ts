@@ -7,7 +7,7 @@ import type { Config } from '../config/config.js';
 import type { LockOwner, PidLock } from '../lock/pid-lock.js';
 import type { EffectiveProduct } from '../products.js';
 import { successOf } from '../state/state.js';
-import type { Disabled, LastRun, LastSuccess, PausedRun, StateDoc } from '../state/state.js';
+import type { Disabled, LastRun, LastVerify, LastSuccess, PausedRun, StateDoc } from '../state/state.js';
 import { sleep } from '../util/process.js';
 
 export interface ModeInfo {
@@ -37,6 +37,8 @@ export interface StatusReport {
   pausedRun: PausedRun | null;
   /** `server.disable`: runs are stopped until `server.enable`. */
   disabled: Disabled | null;
+  /** The last `server.verify` (drift). */
+  lastVerify: LastVerify | null;
 }
 
 /** What the report needs of the agent: `load` reads config and state, secrets registered. */
@@ -80,5 +82,6 @@ export async function statusReport(inputs: StatusInputs, options: { waitMs?: num
     callbacks: await new Outbox(inputs.stateDir).counts(),
     pausedRun: state.paused_run ?? null,
     disabled: state.disabled ?? null,
+    lastVerify: state.last_verify ?? null,
   };
 }
