@@ -131,6 +131,34 @@ def _products(doc):
     return {'settings': settings, 'secrets': secrets}
 
 
+def _sub(doc, where, key, fields):
+    """doc[key], an object or null/absent, as {field: value} of `fields` (name -> type; each
+    optional: an older agent prints fewer), or None."""
+    obj = _get(doc, where, key, 'object?', False)
+    if obj is None:
+        return None
+    return {name: _get(obj, f'{where}{key}.', name, want if want.endswith('?') else want + '?', False) for name, want in fields.items()}
+
+
+def _fleet_status(doc):
+    """server.status for command=status: what the fleet's table shows of each server."""
+    callbacks = _sub(doc, '', 'callbacks', {'pending': 'number', 'dead': 'number'}) or {}
+    return {
+        'mode': _get(doc, '', 'mode', 'string'),
+        'provisioned': _get(doc, '', 'provisioned', 'boolean'),
+        'phases_version': _get(doc, '', 'phases_version', 'scalar?', False),
+        'versions': {_get(p, at, 'name', 'string'): _get(p, at, 'version', 'string?') for at, p in _objects(doc, '', 'products')},
+        'last_run': _sub(doc, '', 'last_run', {'id': 'string', 'action': 'string', 'status': 'string', 'finished_at': 'string', 'label': 'string'}),
+        'last_success': _sub(doc, '', 'last_success', {'id': 'string', 'finished_at': 'string'}),
+        'failures_since': _get(doc, '', 'failed_runs_since_success', 'number?', False) or 0,
+        'paused_run': _sub(doc, '', 'paused_run', {'id': 'string', 'reason': 'string', 'requested_at': 'string'}),
+        'disabled': _sub(doc, '', 'disabled', {'reason': 'string', 'since': 'string', 'by': 'string'}),
+        'last_checkup': _sub(doc, '', 'last_checkup', {'healthy': 'boolean', 'finished_at': 'string'}),
+        'last_verify': _sub(doc, '', 'last_verify', {'status': 'string', 'drift': 'number', 'finished_at': 'string'}),
+        'callbacks': {'pending': callbacks.get('pending') or 0, 'dead': callbacks.get('dead') or 0},
+    }
+
+
 def _message(text):
     return text if len(text) <= _MESSAGE_MAX else text[:_MESSAGE_MAX] + '…'
 
@@ -163,6 +191,11 @@ _KINDS = {
     'object': (lambda doc: {}, {}, ''),
     # What the playbook itself printed in a document's place (no product.get but for a set).
     'null': (None, None, ''),
+    'fleet_status': (_fleet_status, {'mode': None, 'provisioned': False, 'phases_version': None, 'versions': {}, 'last_run': None, 'last_success': None,
+                                     'failures_since': 0, 'paused_run': None, 'disabled': None, 'last_checkup': None, 'last_verify': None,
+                                     'callbacks': {'pending': 0, 'dead': 0}}, 'server.status: '),
+    # One line of text, not JSON (`bootstrap --version`): valid Unicode, at most 200 characters.
+    'line': (None, '', ''),
 }
 
 
@@ -185,6 +218,13 @@ def _read(text, kinds):
     pos = 0
     for kind in kinds:
         check, _, label = _KINDS[kind]
+        if kind == 'line':
+            end = text.find('\n', pos)
+            end = len(text) if end < 0 else end
+            line = text[pos:end].strip()
+            docs.append(_clean(line if len(line) <= _LINE_MAX else line[:_LINE_MAX] + '…'))
+            pos = min(end + 1, len(text))
+            continue
         start = len(text) - len(text[pos:].lstrip())
         try:
             doc, pos = decoder.raw_decode(text, start)
@@ -210,7 +250,7 @@ def _read(text, kinds):
 
 def bs_server_json(text, *kinds):
     """What a server printed, read as one JSON document per kind named ('status', 'products',
-    'run', 'object', 'null'), one after another: {'docs': [normal form, ...], 'problem': ''}; when
+    'run', 'object', 'null', 'fleet_status'; 'line': a line of text), one after another: {'docs': [normal form, ...], 'problem': ''}; when
     it printed anything else, the empty normal forms and 'unparseable output: <the first line from
     where it stopped making sense>' or 'unexpected output: <what is off>'. None (nothing was run)
     reads as the empty forms, no problem. Never raises. Every string in the result is marked unsafe."""
