@@ -26,6 +26,7 @@ import shlex
 import time
 
 from ansible.errors import AnsibleConnectionFailure
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.unsafe_proxy import wrap_var
 
@@ -54,7 +55,7 @@ class ActionModule(ActionBase):
         read = _filters().bs_server_json
         doc = read(ran['stdout'], 'run')
         paused = ran['rc'] == 0 and not doc['problem'] and doc['docs'][0]['status'] == 'rebooting' and doc['docs'][0]['id']
-        healthy_wanted = ran['rc'] == 0 and not doc['problem'] and not paused and bool(args.get('health_after_run'))
+        healthy_wanted = ran['rc'] == 0 and not doc['problem'] and not paused and boolean(args.get('health_after_run', False), strict=False)
         if paused:
             show = str(args['show']) + ' ' + shlex.quote(str(doc['docs'][0]['id']))
             resumed = self._wait(read, show, float(args.get('reboot_timeout', 900)), float(args.get('delay', 5)))

@@ -166,9 +166,10 @@ describe('fleet rollouts with reboots (ansible-core 2.14)', { skip: unavailable 
     );
   });
 
-  it('a host that never comes back within reboot_timeout, and one whose resumed run fails: both failed, the budget stops the rollout, nothing else changed', () =>
-    withFleet(3, async (f) => {
-      const [h1, h2, h3] = f.hosts as [FleetHost, FleetHost, FleetHost];
+  // One fleet for both (CI time): the status is read off the fleet the failed rollout left.
+  it('a host that never comes back within reboot_timeout, and one whose resumed run fails: both failed, the budget stops the rollout, nothing else changed; then command=status of that fleet', () =>
+    withFleet(4, async (f) => {
+      const [h1, h2, h3, h4] = f.hosts as [FleetHost, FleetHost, FleetHost, FleetHost];
       for (const h of [h1, h2]) writeFileSync(join(h.etc, 'ASK_REBOOT'), '');
       writeFileSync(join(h2.etc, 'FAIL_AFTER'), '');
       const gone = rebootWhenAsked(f, h1, { downMs: 0, back: false });
@@ -177,7 +178,7 @@ describe('fleet rollouts with reboots (ansible-core 2.14)', { skip: unavailable 
       const r = await f.rolloutAsync({ command: 'refresh', rollout_id: 'rb2', canary: 2, batches: ['100%'], reboot_timeout: 40, reboot_poll: 1 });
       await Promise.all([gone, failing]);
       assert.notEqual(r.code, 0, r.output);
-      assert.deepEqual(statuses(r.report), { host01: 'failed', host02: 'failed', host03: 'not run' }, JSON.stringify(r.report?.hosts));
+      assert.deepEqual(statuses(r.report), { host01: 'failed', host02: 'failed', host03: 'not run', host04: 'not run' }, JSON.stringify(r.report?.hosts));
       const [row1, row2] = r.report.hosts;
       assert.match(row1.failed_at, /^did not come back from its reboot within reboot_timeout/);
       assert.equal(row1.rebooted, true);
@@ -187,62 +188,60 @@ describe('fleet rollouts with reboots (ansible-core 2.14)', { skip: unavailable 
       assert.equal(last2.status, 'failure');
       assert.match(row2.failed_at, /^configure\/20-app: /);
       assert.equal(row2.exit_code, 1);
-      assert.match(r.report.stop_reason, /failure budget: 2 of 3 hosts failed/);
+      assert.match(r.report.stop_reason, /failure budget: 2 of 4 hosts failed/);
       assert.equal(readFileSync(join(h3.state, 'state.json'), 'utf8'), before3, 'host03 untouched');
       assert.equal(applied(h3), '');
+      fleetStatus(f, h3, h4);
     }));
 });
 
 /** Jinja in every form. Templated anywhere on the controller, it creates a file in `marks` (its `{# #}` would vanish). */
 const jinja = (marks: string, where: string) => `{{ lookup('pipe', 'touch ${marks}/${where}') }}{% set x = lookup('pipe', 'touch ${marks}/${where}-statement') %}{# ${where} #}`;
 
-describe('fleet status (command=status, ansible-core 2.14)', { skip: unavailable || false }, () => {
-  it('every host at once, read-only: a table the worst first and JSON; an unreachable host is a row; a hostile host\'s status is shown as printed, never templated', async () => {
-    const fdir = join(dir, `s${Date.now()}`);
-    mkdirSync(fdir);
-    const marks = join(fdir, 'marks');
-    mkdirSync(marks);
-    const f = makeFleet({ hosts: 3, ini: () => ini(), phases, bin, dir: fdir });
-    try {
-      const [h1, h2, h3] = f.hosts as [FleetHost, FleetHost, FleetHost];
-      assert.equal(f.runIn(h1, [bin, 'server.provision', '-q', '--label', 'p1']).code, 0);
-      assert.equal(f.runIn(h1, [bin, 'server.disable', '--reason', 'kernel work', '-q']).code, 0);
-      // host02's agent prints Jinja where server.status has text, and as its version.
-      const hostile = { mode: jinja(marks, 'mode'), provisioned: true, products: [{ name: jinja(marks, 'product'), version: '1' }], last_run: { id: 'x', action: 'refresh', status: 'failure', finished_at: jinja(marks, 'time'), label: jinja(marks, 'label') }, failed_runs_since_success: 1 };
-      writeFileSync(join(h2.etc, 'agent'), '#!/bin/sh\ncase "$1" in --version) cat /etc/bootstrap/hostile.version ;; *) cat /etc/bootstrap/hostile.json ;; esac\n', { mode: 0o755 });
-      writeFileSync(join(h2.etc, 'hostile.version'), `${jinja(marks, 'version')}\n`);
-      writeFileSync(join(h2.etc, 'hostile.json'), JSON.stringify(hostile));
-      writeFileSync(f.inventory, readFileSync(f.inventory, 'utf8').replace(/^(host02 .*)$/m, '$1 bootstrap_bin=/etc/bootstrap/agent'));
-      f.stopSshd(h3);
-      const before1 = readFileSync(join(h1.state, 'state.json'), 'utf8');
-      const r = f.rollout({ command: 'status', status_id: 'st1' });
-      assert.equal(r.code, 0, r.output);
-      assert.deepEqual(readdirSync(marks), [], 'nothing a host printed was templated');
-      assert.equal(r.report.status, 'st1');
-      const rows = r.report.hosts;
-      assert.deepEqual(rows.map((x: any) => [x.host, x.state]), [['host03', 'unreachable'], ['host02', 'attention'], ['host01', 'attention']]);
-      assert.deepEqual(rows[0].problems, ['unreachable']);
-      assert.equal(rows[1].mode, hostile.mode);
-      // A line of at most 200 characters (the rest cut, marked …).
-      assert.equal(rows[1].agent_version, `${jinja(marks, 'version').slice(0, 200)}…`);
-      assert.deepEqual(rows[1].products, { [hostile.products[0]!.name]: '1' });
-      assert.equal(rows[1].last_run.label, hostile.last_run.label);
-      assert.deepEqual(rows[1].problems, ['last run failure', 'failed runs since the last success: 1', 'never succeeded']);
-      const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-      assert.equal(rows[2].agent_version, pkg.version);
-      assert.equal(rows[2].mode, 'standby');
-      assert.deepEqual(rows[2].products, { haproxy: '2.6', deepfiler: '1.4.0' });
-      assert.equal(rows[2].last_run.status, 'success');
-      assert.equal(rows[2].last_run.label, 'p1');
-      assert.equal(rows[2].disabled.reason, 'kernel work');
-      assert.deepEqual(rows[2].problems, ['disabled']);
-      assert.deepEqual(rows[2].callbacks, { pending: 0, dead: 0 });
-      assert.match(r.output, /HOST \| STATE \| AGENT/);
-      assert.ok(r.output.includes(`host02 | attention | ${rows[1].agent_version} | - | ${hostile.mode}`), 'the table shows the hostile text as printed');
-      assert.doesNotMatch(r.output, /TASK \[(Run the agent|What each server has now)/, 'preflight and the run plays do nothing');
-      assert.equal(readFileSync(join(h1.state, 'state.json'), 'utf8'), before1, 'read-only');
-    } finally {
-      f.teardown();
-    }
-  });
-});
+/**
+ * command=status of a fleet whose host01 is down and host02's last run failed; `ok` is disabled
+ * first, `hostile`'s agent prints Jinja where server.status has text, and as its version.
+ */
+function fleetStatus(f: Fleet, ok: FleetHost, hostile: FleetHost): void {
+  const marks = join(f.dir, 'marks');
+  mkdirSync(marks);
+  assert.equal(f.runIn(ok, ['/etc/bootstrap/agent', 'server.disable', '--reason', 'kernel work', '-q']).code, 0);
+  const printed = { mode: jinja(marks, 'mode'), provisioned: true, products: [{ name: jinja(marks, 'product'), version: '1' }], last_run: { id: 'x', action: 'refresh', status: 'failure', finished_at: jinja(marks, 'time'), label: jinja(marks, 'label') }, failed_runs_since_success: 1, last_success: { id: 'w', finished_at: 'then' } };
+  writeFileSync(join(hostile.etc, 'agent'), '#!/bin/sh\ncase "$1" in --version) cat /etc/bootstrap/hostile.version ;; *) cat /etc/bootstrap/hostile.json ;; esac\n', { mode: 0o755 });
+  writeFileSync(join(hostile.etc, 'hostile.version'), `${jinja(marks, 'version')}\n`);
+  writeFileSync(join(hostile.etc, 'hostile.json'), JSON.stringify(printed));
+  const before = readFileSync(join(ok.state, 'state.json'), 'utf8');
+  const r = f.rollout({ command: 'status', status_id: 'st1' });
+  assert.equal(r.code, 0, r.output);
+  assert.deepEqual(readdirSync(marks), [], 'nothing a host printed was templated');
+  assert.equal(r.report.status, 'st1');
+  const rows = r.report.hosts;
+  assert.deepEqual(
+    rows.map((x: any) => [x.host, x.state, x.problems]),
+    [
+      ['host01', 'unreachable', ['unreachable']],
+      ['host02', 'attention', ['last run failure', 'failed runs since the last success: 1']],
+      ['host04', 'attention', ['last run failure', 'failed runs since the last success: 1']],
+      ['host03', 'attention', ['disabled']],
+    ],
+    'the worst first, by name within a rank',
+  );
+  const [, failed, bad, disabled] = rows;
+  assert.equal(failed.last_run.label, 'rb2/canary');
+  assert.equal(bad.mode, printed.mode);
+  // A line of at most 200 characters (the rest cut, marked …).
+  assert.equal(bad.agent_version, `${jinja(marks, 'version').slice(0, 200)}…`);
+  assert.deepEqual(bad.products, { [printed.products[0]!.name]: '1' });
+  assert.equal(bad.last_run.label, printed.last_run.label);
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  assert.equal(disabled.agent_version, pkg.version);
+  assert.equal(disabled.mode, 'standby');
+  assert.deepEqual(disabled.products, { haproxy: '2.6', deepfiler: '1.4.0' });
+  assert.equal(disabled.last_run.status, 'success');
+  assert.equal(disabled.disabled.reason, 'kernel work');
+  assert.deepEqual(disabled.callbacks, { pending: 0, dead: 0 });
+  assert.match(r.output, /HOST \| STATE \| AGENT/);
+  assert.ok(r.output.includes(`host04 | attention | ${bad.agent_version} | - | ${printed.mode}`), 'the table shows the hostile text as printed');
+  assert.doesNotMatch(r.output, /TASK \[(Run the agent|What each server has now)/, 'preflight and the run plays do nothing');
+  assert.equal(readFileSync(join(ok.state, 'state.json'), 'utf8'), before, 'read-only');
+}
