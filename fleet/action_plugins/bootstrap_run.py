@@ -48,6 +48,10 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
+        if self._play_context.check_mode:
+            # As `raw`: in --check nothing runs.
+            result['skipped'] = True
+            return result
         args = self._task.args
         # Connection failure here propagates: the task is unreachable, as a `raw` run would be.
         ran = self._execute(args['run'])
@@ -57,8 +61,12 @@ class ActionModule(ActionBase):
         paused = ran['rc'] == 0 and not doc['problem'] and doc['docs'][0]['status'] == 'rebooting' and doc['docs'][0]['id']
         healthy_wanted = ran['rc'] == 0 and not doc['problem'] and not paused and boolean(args.get('health_after_run', False), strict=False)
         if paused:
-            show = str(args['show']) + ' ' + shlex.quote(str(doc['docs'][0]['id']))
-            resumed = self._wait(read, show, float(args.get('reboot_timeout', 900)), float(args.get('delay', 5)))
+            run_id = str(doc['docs'][0]['id'])
+            timeout = float(args.get('reboot_timeout', 900))
+            # What the operator watches meanwhile (the id is the server's: printable characters only).
+            shown = ''.join(c if c.isprintable() else '?' for c in run_id[:80])
+            self._display.display('%s: rebooting (run %s paused for a reboot); waiting up to %d s for it to come back and end' % ((task_vars or {}).get('inventory_hostname', '?'), shown, timeout))
+            resumed = self._wait(read, str(args['show']) + ' ' + shlex.quote(run_id), timeout, float(args.get('delay', 5)))
             result['resumed'] = resumed
             answer = read(resumed['stdout'], 'run')
             healthy_wanted = not resumed['timed_out'] and not answer['problem'] and answer['docs'][0]['status'] == 'success'

@@ -37,6 +37,10 @@ function phases(dir: string): void {
 
 const ini = (extra = '') => iniWith({ script_timeout: 30, reboot_command: '/etc/bootstrap/reboot' }, extra);
 
+// A rollout with a reboot in it: several minutes on a loaded 2-core machine (each ssh command and
+// agent start slows down many times over); far less alone.
+const rolloutTimeout = 480_000;
+
 const statuses = (report: any) => Object.fromEntries(report.hosts.map((r: any) => [r.host, r.status]));
 const state = (h: FleetHost) => JSON.parse(readFileSync(join(h.state, 'state.json'), 'utf8'));
 const journal = (h: FleetHost, id: string) => JSON.parse(readFileSync(join(h.state, 'runs', `${id}.json`), 'utf8'));
@@ -68,9 +72,15 @@ function agentRunning(h: FleetHost): boolean {
  * the run as bootstrap-resume.service would (after `onBoot`, e.g. starting its app). Resolves
  * once it has done so; `seen` gets what the test watches at each moment.
  */
-async function rebootWhenAsked(f: Fleet, h: FleetHost, o: { downMs: number; back?: boolean; onBoot?: () => void; seen?: (moment: 'down' | 'up') => void }): Promise<void> {
+function rebootWhenAsked(f: Fleet, h: FleetHost, o: { downMs: number; back?: boolean; onBoot?: () => void; seen?: (moment: 'down' | 'up') => void }): Promise<void> {
+  const done = machineReboots(f, h, o);
+  done.catch(() => {}); // rethrown where the test awaits it, after its rollout: never an unhandled rejection meanwhile
+  return done;
+}
+
+async function machineReboots(f: Fleet, h: FleetHost, o: { downMs: number; back?: boolean; onBoot?: () => void; seen?: (moment: 'down' | 'up') => void }): Promise<void> {
   const asked = join(h.state, 'reboot-asked');
-  await until(`${h.name} to ask for its reboot`, () => existsSync(asked), 150_000);
+  await until(`${h.name} to ask for its reboot`, () => existsSync(asked), rolloutTimeout);
   await until(`${h.name}'s agent to end`, () => !agentRunning(h), 60_000);
   // The moment a machine takes between `systemctl reboot` and its network going: the run's
   // output reaches the controller meanwhile.
@@ -140,7 +150,7 @@ describe('fleet rollouts with reboots (ansible-core 2.14)', { skip: unavailable 
         writeFileSync(join(h1.etc, 'ASK_REBOOT'), '');
         const lb: Record<string, string | undefined> = {};
         const rebooted = rebootWhenAsked(f, h1, { downMs: 1000, onBoot: () => serve((argv) => f.spawnIn(h1, argv)), seen: (m) => (lb[m] = f.lbStatus().host01) });
-        const r = await f.rolloutAsync({ command: 'refresh', rollout_id: 'rb1', batches: ['100%'], reboot_timeout: 120, reboot_poll: 1 });
+        const r = await f.rolloutAsync({ command: 'refresh', rollout_id: 'rb1', batches: ['100%'], reboot_timeout: 300, reboot_poll: 1 }, rolloutTimeout);
         await rebooted;
         assert.equal(r.code, 0, r.output);
         assert.deepEqual(statuses(r.report), { host01: 'success', host02: 'success', host03: 'success' });
@@ -151,6 +161,7 @@ describe('fleet rollouts with reboots (ansible-core 2.14)', { skip: unavailable 
         assert.equal(row.rebooted, true);
         const last = state(h1).last_run;
         assert.equal(row.run_id, last.id, 'the row is the resumed run: the same id');
+        assert.ok(r.output.includes(`host01: rebooting (run ${last.id} paused for a reboot)`), 'the operator sees it rebooting');
         assert.equal(last.status, 'success');
         assert.equal(state(h1).paused_run, null);
         assert.equal(journal(h1, last.id).boots.length, 2, 'the run went on in a second boot');
@@ -175,8 +186,12 @@ describe('fleet rollouts with reboots (ansible-core 2.14)', { skip: unavailable 
       const gone = rebootWhenAsked(f, h1, { downMs: 0, back: false });
       const failing = rebootWhenAsked(f, h2, { downMs: 1000 });
       const before3 = readFileSync(join(h3.state, 'state.json'), 'utf8');
-      const r = await f.rolloutAsync({ command: 'refresh', rollout_id: 'rb2', canary: 2, batches: ['100%'], reboot_timeout: 40, reboot_poll: 1 });
+      // reboot_timeout per host (inventory): short where nothing will come back, generous where a
+      // loaded machine boots and resumes.
+      writeFileSync(f.inventory, readFileSync(f.inventory, 'utf8').replace(/^(host01 .*)$/m, '$1 reboot_timeout=15').replace(/^(host02 .*)$/m, '$1 reboot_timeout=300'));
+      const r = await f.rolloutAsync({ command: 'refresh', rollout_id: 'rb2', canary: 2, batches: ['100%'], reboot_poll: 1 }, rolloutTimeout);
       await Promise.all([gone, failing]);
+      assert.ok(r.report, r.output);
       assert.notEqual(r.code, 0, r.output);
       assert.deepEqual(statuses(r.report), { host01: 'failed', host02: 'failed', host03: 'not run', host04: 'not run' }, JSON.stringify(r.report?.hosts));
       const [row1, row2] = r.report.hosts;
