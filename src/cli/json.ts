@@ -47,6 +47,7 @@ export function statusJson(s: StatusReport) {
     paused_run: s.pausedRun,
     disabled: s.disabled,
     phases_version: s.phasesVersion,
+    last_verify: s.lastVerify,
   };
 }
 

@@ -10,7 +10,7 @@ import type { Config } from '../config/config.js';
 import type { LockOwner, PidLock } from '../lock/pid-lock.js';
 import type { EffectiveProduct } from '../products.js';
 import { successOf } from '../state/state.js';
-import type { Disabled, LastRun, LastSuccess, PausedRun, StateDoc } from '../state/state.js';
+import type { Disabled, LastRun, LastVerify, LastSuccess, PausedRun, StateDoc } from '../state/state.js';
 import { sleep } from '../util/process.js';
 
 export interface ModeInfo {
@@ -42,6 +42,8 @@ export interface StatusReport {
   disabled: Disabled | null;
   /** The phases tree's version: the first line of its VERSION file (fleet/install.yml writes it), or null. */
   phasesVersion: string | null;
+  /** The last `server.verify` (drift). */
+  lastVerify: LastVerify | null;
 }
 
 /** What the report needs of the agent: `load` reads config and state, secrets registered. */
@@ -87,6 +89,7 @@ export async function statusReport(inputs: StatusInputs, options: { waitMs?: num
     pausedRun: state.paused_run ?? null,
     disabled: state.disabled ?? null,
     phasesVersion: await phasesVersion(inputs.phasesDir),
+    lastVerify: state.last_verify ?? null,
   };
 }
 

@@ -41,6 +41,12 @@ export interface Fleet {
   inventory: string;
   /** Runs fleet/rollout.yml (or another playbook of fleet/) in the hub namespace with these extra vars (and ansible settings in `env`). */
   rollout(vars: Record<string, unknown>, timeoutMs?: number, env?: Record<string, string>, playbook?: string): { code: number | null; output: string; report: any };
+  /** The same, without blocking this process (a test acts on the hosts meanwhile: reboots them). */
+  rolloutAsync(vars: Record<string, unknown>, timeoutMs?: number, env?: Record<string, string>): Promise<{ code: number | null; output: string; report: any }>;
+  /** The host "goes down": every process in its network namespace is killed (its sshd, sessions, agent). */
+  powerOff(host: FleetHost): void;
+  /** The host "boots": its sshd again, in fresh mount and UTS namespaces (a new /run; its /etc/bootstrap, /var/bootstrap and overlays as they were). */
+  powerOn(host: FleetHost): void;
   stopSshd(host: FleetHost): void;
   /** Starts `argv` inside the host (its namespaces: network, mount, hostname). */
   spawnIn(host: FleetHost, argv: string[]): ChildProcess;
@@ -249,6 +255,21 @@ export function makeFleet(o: FleetOptions): Fleet {
       (lb ? `[lb]\nlb01 ansible_host=${lb.host.address} ansible_python_interpreter=/usr/bin/python3 lb_socket=${lb.socket} lb_backends='["app"]'\n\n` : '') +
       `[all:vars]\nansible_user=root\nansible_ssh_private_key_file=${join(dir, 'clientkey')}\nansible_ssh_common_args=-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR\nbootstrap_bin=${o.bin}\n`,
   );
+  /** ansible-playbook's command line and options for a rollout with `vars`, and its JSON report once it ended. */
+  const playbookCall = (vars: Record<string, unknown>, env: Record<string, string>, playbook = 'rollout.yml') => {
+    const reportDir = mkdtempSync(join(dir, 'report-'));
+    const varsFile = join(dir, `vars-${Date.now()}.json`);
+    writeFileSync(varsFile, JSON.stringify({ report_dir: reportDir, ...vars }));
+    const options = {
+      cwd: join(root, 'fleet'),
+      env: { ...process.env, ANSIBLE_CONFIG: join(root, 'fleet/ansible.cfg'), ANSIBLE_LOCAL_TEMP: join(dir, 'ansible-local'), ANSIBLE_REMOTE_TEMP: join(dir, 'ansible-remote'), ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, 'cp'), ANSIBLE_NOCOLOR: '1', ...o.env, ...env },
+    };
+    const report = () => {
+      const files = readdirSync(reportDir).filter((n) => n.endsWith('.json'));
+      return files.length ? JSON.parse(readFileSync(join(reportDir, files[0]!), 'utf8')) : null;
+    };
+    return { argv: ['ip', 'netns', 'exec', hub, 'ansible-playbook', '-i', inventory, join(root, 'fleet', playbook), '-e', `@${varsFile}`], options, report };
+  };
   return {
     dir,
     hub,
@@ -266,18 +287,26 @@ export function makeFleet(o: FleetOptions): Fleet {
     bin: o.bin,
     inventory,
     rollout(vars, timeoutMs = 180_000, env = {}, playbook = 'rollout.yml') {
-      const reportDir = mkdtempSync(join(dir, 'report-'));
-      const varsFile = join(dir, `vars-${Date.now()}.json`);
-      writeFileSync(varsFile, JSON.stringify({ report_dir: reportDir, ...vars }));
-      const r = spawnSync('ip', ['netns', 'exec', hub, 'ansible-playbook', '-i', inventory, join(root, 'fleet', playbook), '-e', `@${varsFile}`], {
-        cwd: join(root, 'fleet'),
-        env: { ...process.env, ANSIBLE_CONFIG: join(root, 'fleet/ansible.cfg'), ANSIBLE_LOCAL_TEMP: join(dir, 'ansible-local'), ANSIBLE_REMOTE_TEMP: join(dir, 'ansible-remote'), ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, 'cp'), ANSIBLE_NOCOLOR: '1', ...o.env, ...env },
-        encoding: 'utf8',
-        timeout: timeoutMs,
-      });
-      const files = readdirSync(reportDir).filter((n) => n.endsWith('.json'));
-      const report = files.length ? JSON.parse(readFileSync(join(reportDir, files[0]!), 'utf8')) : null;
-      return { code: r.status, output: `${r.stdout}\n${r.stderr}`, report };
+      const call = playbookCall(vars, env, playbook);
+      const r = spawnSync(call.argv[0]!, call.argv.slice(1), { ...call.options, encoding: 'utf8', timeout: timeoutMs });
+      return { code: r.status, output: `${r.stdout}\n${r.stderr}`, report: call.report() };
+    },
+    rolloutAsync(vars, timeoutMs = 180_000, env = {}) {
+      const call = playbookCall(vars, env);
+      const child = spawn(call.argv[0]!, call.argv.slice(1), { ...call.options, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+      let output = '';
+      child.stdout.on('data', (d) => (output += d));
+      child.stderr.on('data', (d) => (output += d));
+      return new Promise((resolve) => child.on('close', (code) => resolve({ code, output, report: call.report() })));
+    },
+    powerOff(host) {
+      for (const pid of spawnSync('ip', ['netns', 'pids', host.netns], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean)) spawnSync('kill', ['-9', pid]);
+      host.sshd = null;
+    },
+    powerOn(host) {
+      const { sshd, libs } = unpackSshd();
+      host.sshd = startSshd(host, join(dir, host.name), sshd, libs, join(dir, `sshd-${host.name}.conf`), dir, o.overlayUsr ?? false);
+      waitForSshd(hub, [host], join(dir, 'clientkey'));
     },
     runIn(host, argv) {
       const r = spawnSync('nsenter', [...inHost(host), ...argv], { encoding: 'utf8', timeout: 60_000 });
