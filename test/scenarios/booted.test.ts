@@ -6,7 +6,6 @@
 // /var/tmp/bootstrap-test-rootfs), the packages once per build (shared with deb.test.ts); then
 // about a minute of scenarios.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -81,17 +80,23 @@ async function installYml(inventory: string, work: string, vars: Record<string, 
   const varsFile = `${reportDir}.json`;
   writeFileSync(varsFile, JSON.stringify({ report_dir: reportDir, settle: 1, busy_wait: 120, canary: 1, batches: ['100%'], ...vars }));
   const env = { ...process.env, ANSIBLE_CONFIG: join(fleetDir, 'ansible.cfg'), ANSIBLE_LOCAL_TEMP: join(work, 'ansible-local'), ANSIBLE_NOCOLOR: '1' };
+  const t = Date.now();
   const r = await run(['ansible-playbook', '-i', inventory, join(fleetDir, 'install.yml'), '-e', `@${varsFile}`], { cwd: fleetDir, env, timeoutMs: 600_000 });
+  console.log(`# booted: install.yml on ${inventory} took ${((Date.now() - t) / 1000).toFixed(0)} s`);
   const files = readdirSync(reportDir).filter((n) => n.endsWith('.json'));
   const report = files.length ? JSON.parse(readFileSync(join(reportDir, files[0]!), 'utf8')) : null;
   return { code: r.code, output: `${r.stdout}\n${r.stderr}`, report, row: report?.hosts?.[0] };
 }
 
 /** The package again as `version` (control and package.json); `broken`: its bundle throws at once. */
-function repack(real: string, out: string, version: string, broken = false): string {
+async function repack(real: string, out: string, version: string, broken = false): Promise<string> {
   const upstream = real.split('_')[1]!.replace(/-1$/, '');
   const tree = `${out}.d`;
-  execFileSync('dpkg-deb', ['-R', real, tree]);
+  const must = async (argv: string[]) => {
+    const r = await run(argv, { timeoutMs: 300_000 });
+    if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${r.code} ${r.stderr}`);
+  };
+  await must(['dpkg-deb', '-R', real, tree]);
   const control = join(tree, 'DEBIAN/control');
   writeFileSync(control, readFileSync(control, 'utf8').replace(/^Version: .*$/m, `Version: ${version}-1`));
   const pkg = join(tree, 'usr/lib/bootstrap-agent/package.json');
@@ -99,7 +104,7 @@ function repack(real: string, out: string, version: string, broken = false): str
   if (broken) writeFileSync(join(tree, 'usr/lib/bootstrap-agent/dist/bootstrap.cjs'), 'throw new Error("a broken build");\n');
   rmSync(join(tree, 'usr/lib/bootstrap-agent/dist/bootstrap.cjs.cache'), { force: true });
   rmSync(join(tree, 'DEBIAN/md5sums'));
-  execFileSync('dpkg-deb', ['-Zgzip', '-z1', '--root-owner-group', '--build', tree, out], { stdio: 'ignore', timeout: 300_000 });
+  await must(['dpkg-deb', '-Zgzip', '-z1', '--root-owner-group', '--build', tree, out]);
   rmSync(tree, { recursive: true });
   return out;
 }
@@ -134,6 +139,7 @@ describe('booted Debian machines (systemd-nspawn)', { skip, timeout: 1_200_000, 
       let rx: Receiver;
       let inventory: string;
       let v1: string;
+      let repacked: Promise<{ v2: string; broken: string }>;
       const work = join(dir, `fleet-${suite}`);
       before(async () => {
         const { key, debs, roots } = await ready;
@@ -142,6 +148,12 @@ describe('booted Debian machines (systemd-nspawn)', { skip, timeout: 1_200_000, 
         rx = await receiver(m);
         inventory = ansibleInventory([m], key, join(work, 'inventory'));
         v1 = join(debs, deb);
+        // The upgrade's packages, made while the first scenarios run.
+        if (!noInstallYml) {
+          mkdirSync(work, { recursive: true });
+          repacked = Promise.all([repack(v1, join(work, 'v2.deb'), '9.0.0'), repack(v1, join(work, 'broken.deb'), '9.0.1', true)]).then(([v2, broken]) => ({ v2, broken }));
+          repacked.catch(() => {});
+        }
         console.log(`# booted: ${suite} up after ${seconds()}`);
       });
       after(async () => {
@@ -212,8 +224,8 @@ describe('booted Debian machines (systemd-nspawn)', { skip, timeout: 1_200_000, 
       });
 
       it('fleet/install.yml upgrades the agent while a refresh runs: it waits for the run to end (which succeeds), then upgrades', { skip: noInstallYml }, async () => {
-        const v2 = repack(v1, join(work, 'v2.deb'), '9.0.0');
-        await m.sh('rm -f /run/slow-run && echo 10 > /etc/bootstrap/SLOW && systemctl start --no-block bootstrap-refresh.service');
+        const { v2 } = await repacked;
+        await m.sh('rm -f /run/slow-run && echo 6 > /etc/bootstrap/SLOW && systemctl start --no-block bootstrap-refresh.service');
         await m.sh('for i in $(seq 600); do [ -s /run/slow-run ] && exit 0; sleep 0.2; done; exit 1', { timeoutMs: 180_000 });
         const slowRun = (await m.sh('cat /run/slow-run')).trim();
         const r = await installYml(inventory, work, { package: v2 }).finally(() => m.ssh('rm -f /etc/bootstrap/SLOW'));
@@ -229,7 +241,7 @@ describe('booted Debian machines (systemd-nspawn)', { skip, timeout: 1_200_000, 
       });
 
       it('fleet/install.yml puts the previous package back where the new one fails (bootstrap --version), and the timers still run', { skip: noInstallYml }, async () => {
-        const broken = repack(v1, join(work, 'broken.deb'), '9.0.1', true);
+        const { broken } = await repacked;
         const r = await installYml(inventory, work, { package: broken });
         assert.notEqual(r.code, 0, r.output);
         assert.equal(r.row?.status, 'failed', r.output);
