@@ -219,8 +219,11 @@ async function killNetns(netns: string): Promise<void> {
 }
 
 function machineApi(o: MachineOptions, merged: string, netns: string, nspawn: Nspawn): Omit<Machine, 'teardown'> {
+  // One connection kept open (ControlPersist) serves the many short commands of a test: a new
+  // handshake for each costs a second on a loaded machine. After a reboot the next one connects again.
+  const multiplex = ['-o', 'ControlMaster=auto', '-o', `ControlPath=${join(o.dir, 'ssh-%C')}`, '-o', 'ControlPersist=60s'];
   const ssh: Machine['ssh'] = (command, options = {}) =>
-    run(['ip', 'netns', 'exec', netns, 'ssh', '-i', o.sshKey, ...sshOptions, 'root@127.0.0.1', command], options);
+    run(['ip', 'netns', 'exec', netns, 'ssh', '-i', o.sshKey, ...sshOptions, ...multiplex, 'root@127.0.0.1', command], options);
   const sh: Machine['sh'] = async (command, options) => {
     const r = await ssh(command, options);
     if (r.code !== 0) throw new Error(`${o.name}: \`${command}\` exited ${r.code}\n${r.stdout}\n${r.stderr}`);
