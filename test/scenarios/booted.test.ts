@@ -2,12 +2,12 @@
 // test/helpers/booted.ts): the package meant for each installed with apt-get, the units run by
 // the real systemd (timers, a reboot and the resume), then removed and purged as docs/packages.md
 // says. One boot per machine (plus the reboot); the two machines run at the same time.
-// Cost: the two root filesystems are built once (about 100 s each, in parallel, then cached in
-// /var/tmp/bootstrap-test-rootfs), the packages once per build (shared with deb.test.ts); then
-// about a minute of scenarios.
+// Cost (docs/testing.md): the two root filesystems are built once (100-190 s, in parallel, then
+// cached in /var/tmp/bootstrap-test-rootfs), the packages once per build (shared with
+// deb.test.ts); then about 4 minutes of scenarios, most of it the five fleet/install.yml runs.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ansibleInventory, bootedUnavailable, bootMachine, receiver, rootfs, run, sshKeyPair, type Machine, type Receiver, type Suite } from '../helpers/booted.js';
 import { root } from '../helpers/cli.js';
@@ -82,7 +82,7 @@ async function installYml(inventory: string, work: string, vars: Record<string, 
   const env = { ...process.env, ANSIBLE_CONFIG: join(fleetDir, 'ansible.cfg'), ANSIBLE_LOCAL_TEMP: join(work, 'ansible-local'), ANSIBLE_NOCOLOR: '1' };
   const t = Date.now();
   const r = await run(['ansible-playbook', '-i', inventory, join(fleetDir, 'install.yml'), '-e', `@${varsFile}`], { cwd: fleetDir, env, timeoutMs: 600_000 });
-  console.log(`# booted: install.yml on ${inventory} took ${((Date.now() - t) / 1000).toFixed(0)} s`);
+  console.log(`# booted: install.yml (${basename(work)}) took ${((Date.now() - t) / 1000).toFixed(0)} s`);
   const files = readdirSync(reportDir).filter((n) => n.endsWith('.json'));
   const report = files.length ? JSON.parse(readFileSync(join(reportDir, files[0]!), 'utf8')) : null;
   return { code: r.code, output: `${r.stdout}\n${r.stderr}`, report, row: report?.hosts?.[0] };
