@@ -12,10 +12,11 @@
 
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const cacheDir = '/var/tmp/bootstrap-test-rootfs';
+const tmpBase = '/var/tmp';
 const maxAgeMs = 7 * 24 * 3600_000;
 const sshOptions = ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-o', 'ServerAliveInterval=5', '-o', 'ServerAliveCountMax=6'];
 
@@ -38,6 +39,36 @@ export function bootedUnavailable(): string | false {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `booted machines need ${tool} (.ci/run installs it)`;
   }
   return false;
+}
+
+/**
+ * What an earlier test process killed before its tear-down (a CI timeout) left: its machines'
+ * namespaces (bs-PID-bs-SUITE), their processes, overlay mounts and dirs
+ * (/var/tmp/bootstrap-booted-PID-*), when that PID no longer runs.
+ */
+export async function sweepStale(): Promise<void> {
+  const dead = (pid: string) => pid !== String(process.pid) && !existsSync(`/proc/${pid}`);
+  for (const ns of (await run(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!)) {
+    const pid = /^bs-(\d+)-bs-(bookworm|trixie)$/.exec(ns)?.[1];
+    if (pid && dead(pid)) {
+      await killNetns(ns);
+      await run(['ip', 'netns', 'del', ns]);
+    }
+  }
+  for (const name of existsSync(tmpBase) ? readdirSync(tmpBase) : []) {
+    const pid = /^bootstrap-booted-(\d+)-/.exec(name)?.[1];
+    if (!pid || !dead(pid)) continue;
+    for (const suite of Object.keys(rootfsPackages)) {
+      const merged = join(tmpBase, name, suite, 'merged');
+      if (existsSync(merged) && (await run(['mountpoint', '-q', merged])).code === 0) await unmount(merged);
+    }
+    rmSync(join(tmpBase, name), { recursive: true, force: true });
+  }
+}
+
+/** A dir for this test process's machines (swept by sweepStale if it is killed). */
+export function machinesDir(): string {
+  return mkdtempSync(join(tmpBase, `bootstrap-booted-${process.pid}-`));
 }
 
 export interface Result {
@@ -69,6 +100,8 @@ export async function rootfs(suite: Suite): Promise<string> {
     const argv = ['mmdebstrap', '--variant=minbase', `--include=${rootfsPackages[suite].join(',')}`, `--customize-hook=${customize}`, suite, join(work, 'root')];
     const r = await run(argv, { timeoutMs: 900_000 });
     if (r.code !== 0) throw new Error(`mmdebstrap ${suite} failed (${r.code}):\n${r.stderr.slice(-4000)}`);
+    // Another test process may have finished first: its root is as good (and may be in use).
+    if (existsSync(dir) && Date.now() - statSync(dir).mtimeMs < maxAgeMs) return dir;
     rmSync(dir, { recursive: true, force: true });
     renameSync(join(work, 'root'), dir);
   } finally {
@@ -221,7 +254,8 @@ async function killNetns(netns: string): Promise<void> {
 function machineApi(o: MachineOptions, merged: string, netns: string, nspawn: Nspawn): Omit<Machine, 'teardown'> {
   // One connection kept open (ControlPersist) serves the many short commands of a test: a new
   // handshake for each costs a second on a loaded machine. After a reboot the next one connects again.
-  const multiplex = ['-o', 'ControlMaster=auto', '-o', `ControlPath=${join(o.dir, 'ssh-%C')}`, '-o', 'ControlPersist=60s'];
+  // A short socket path (one host per dir): a Unix socket's path has at most 107 bytes.
+  const multiplex = ['-o', 'ControlMaster=auto', '-o', `ControlPath=${join(o.dir, 'ssh')}`, '-o', 'ControlPersist=60s'];
   const ssh: Machine['ssh'] = (command, options = {}) =>
     run(['ip', 'netns', 'exec', netns, 'ssh', '-i', o.sshKey, ...sshOptions, ...multiplex, 'root@127.0.0.1', command], options);
   const sh: Machine['sh'] = async (command, options) => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ansibleInventory, bootedUnavailable, bootMachine, receiver, rootfs, run, sshKeyPair, type Machine, type Receiver, type Suite } from '../helpers/booted.js';
+import { ansibleInventory, bootedUnavailable, bootMachine, machinesDir, receiver, rootfs, run, sshKeyPair, sweepStale, type Machine, type Receiver, type Suite } from '../helpers/booted.js';
 import { root } from '../helpers/cli.js';
 import { debNames, sharedDebs } from '../helpers/debs.js';
 
@@ -116,11 +116,12 @@ const explained = (m: Machine) => async (e: Error): Promise<never> => {
 };
 
 describe('booted Debian machines (systemd-nspawn)', { skip, timeout: 1_200_000, concurrency: true }, () => {
-  const dir = skip ? '' : mkdtempSync('/var/tmp/bootstrap-booted-');
+  const dir = skip ? '' : machinesDir();
   let ready: Promise<{ key: string; debs: string; roots: Record<Suite, string> }>;
   before(() => {
     // Everything slow at once: both root filesystems and the packages.
     ready = (async () => {
+      await sweepStale();
       const [key, debs, bookworm, trixie] = await Promise.all([sshKeyPair(join(dir, 'ssh-key')), sharedDebs(), rootfs('bookworm'), rootfs('trixie')]);
       console.log(`# booted: root filesystems and packages ready after ${seconds()}`);
       return { key, debs, roots: { bookworm, trixie } };
