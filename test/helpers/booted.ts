@@ -85,7 +85,10 @@ export function run(argv: string[], options: { input?: string; timeoutMs?: numbe
       const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr) + (err && code === null ? `\n${err.message}` : '') });
     });
-    child.stdin?.end(options.input ?? '');
+    // A command that exits without reading its input (most do) closes the pipe: EPIPE is no error here.
+    child.stdin?.on('error', () => {});
+    if (options.input === undefined) child.stdin?.end();
+    else child.stdin?.end(options.input);
   });
 }
 
