@@ -4,8 +4,10 @@
 // default (as the timer runs it, logging to a pipe) and -q.
 // Goal: at most 2.0x run-parts in each mode (dib-run-parts, os-refresh-config's runner, was
 // ~11.5 ms a step).
-// With BENCH_DEBUG=1 it also prints where the time goes (bench/phases-debug.mjs).
-// Usage: [BENCH_DEBUG=1] node bench/phases.mjs [ROUNDS] [BOOTSTRAP_BIN]
+// With BENCH_DEBUG=1 it also prints where the time goes (bench/phases-debug.mjs). With
+// BENCH_BASELINE=<another bin/bootstrap> (a build of main, say) it runs that one too, interleaved
+// with the rest, and prints its ratios: a before/after taken in one run, on one machine's load.
+// Usage: [BENCH_DEBUG=1] [BENCH_BASELINE=BIN] node bench/phases.mjs [ROUNDS] [BOOTSTRAP_BIN]
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,19 +33,27 @@ try {
   // does): a machine where something holds it made the bench exit 75 at once.
   const ini = join(dir, 'bootstrap.ini');
   writeFileSync(ini, readFileSync(join(root, 'etc/bootstrap.ini'), 'utf8').replace(/^\[phases\][ \t]*$/m, "[phases]\norc_lockfile = ''"));
-  const args = [bin, '--config', ini, '--state-dir', join(dir, 'state'), '--phases-dir', phases];
-  execFileSync(process.execPath, [...args, '-q', 'server.provision'], { stdio: 'ignore' });
+  const argsOf = (b, state) => [b, '--config', ini, '--state-dir', join(dir, state), '--phases-dir', phases];
+  const args = argsOf(bin, 'state');
+  const baseline = process.env.BENCH_BASELINE ? argsOf(process.env.BENCH_BASELINE, 'state-baseline') : null;
+  for (const a of [args, baseline]) if (a) execFileSync(process.execPath, [...a, '-q', 'server.provision'], { stdio: 'ignore' });
   if (process.env.BENCH_DEBUG) await breakdown({ rounds, dir, ini, bin, configure, steps });
   const m = interleave(rounds, {
     runParts: () => wallMs('run-parts', ['--exit-on-error', configure]),
     quiet: () => wallMs(process.execPath, [...args, '-q', 'server.refresh']),
     logging: () => wallMs(process.execPath, [...args, 'server.refresh']),
     node: () => wallMs(process.execPath, ['-e', '']),
+    ...(baseline && {
+      baseQuiet: () => wallMs(process.execPath, [...baseline, '-q', 'server.refresh']),
+      baseLogging: () => wallMs(process.execPath, [...baseline, 'server.refresh']),
+    }),
   });
-  for (const [mode, ms] of [['default', m.logging], ['-q', m.quiet]]) {
+  const rows = [['default', m.logging, ''], ['-q', m.quiet, '']];
+  if (baseline) rows.push(['default', m.baseLogging, 'baseline '], ['-q', m.baseQuiet, 'baseline ']);
+  for (const [mode, ms, which] of rows) {
     const perStep = (ms - m.node) / steps;
     console.log(
-      `phases (${mode}): ${steps} steps: run-parts ${m.runParts.toFixed(0)} ms (${(m.runParts / steps).toFixed(2)} ms/step), bootstrap server.refresh ${ms.toFixed(0)} ms ` +
+      `${which}phases (${mode}): ${steps} steps: run-parts ${m.runParts.toFixed(0)} ms (${(m.runParts / steps).toFixed(2)} ms/step), bootstrap server.refresh ${ms.toFixed(0)} ms ` +
         `(${perStep.toFixed(2)} ms/step over node start-up ${m.node.toFixed(0)} ms); ratio ${(ms / m.runParts).toFixed(2)} (goal <= 2.0), median of ${rounds}`,
     );
   }

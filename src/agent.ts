@@ -379,7 +379,7 @@ export class Agent {
 
   /** `server.status`: config, state, the run lock (waited on up to `waitMs` while held), the outbox (status/report.ts). */
   async status(options: { waitMs?: number | undefined } = {}): Promise<StatusReport> {
-    return statusReport({ stateDir: this.stateDir, runLock: this.runLock, load: () => this.load() }, options);
+    return statusReport({ stateDir: this.stateDir, phasesDir: this.phasesDir, runLock: this.runLock, load: () => this.load() }, options);
   }
 
   /** `server.status --check`: what a monitor alerts on (status/); the run lock is probed, never taken. */

@@ -106,6 +106,8 @@ def _status(doc):
         'provisioned': _get(doc, '', 'provisioned', 'boolean'),
         'versions': {_get(p, at, 'name', 'string'): _get(p, at, 'version', 'string?') for at, p in _objects(doc, '', 'products')},
         'lock_holder': _holder(_get(doc, '', 'lock', 'object?', False) or {}),
+        # The phases tree's version (fleet/install.yml records it); an older agent has none.
+        'phases_version': _get(doc, '', 'phases_version', 'string?', False),
     }
 
 
@@ -131,21 +133,85 @@ def _products(doc):
     return {'settings': settings, 'secrets': secrets}
 
 
+def _sub(doc, where, key, fields):
+    """doc[key], an object or null/absent, as {field: value} of `fields` (name -> type; each
+    optional: an older agent prints fewer), or None."""
+    obj = _get(doc, where, key, 'object?', False)
+    if obj is None:
+        return None
+    return {name: _get(obj, f'{where}{key}.', name, want if want.endswith('?') else want + '?', False) for name, want in fields.items()}
+
+
+def _fleet_status(doc):
+    """server.status for command=status: what the fleet's table shows of each server."""
+    callbacks = _sub(doc, '', 'callbacks', {'pending': 'number', 'dead': 'number'}) or {}
+    return {
+        'mode': _get(doc, '', 'mode', 'string'),
+        'provisioned': _get(doc, '', 'provisioned', 'boolean'),
+        'phases_version': _get(doc, '', 'phases_version', 'scalar?', False),
+        'versions': {_get(p, at, 'name', 'string'): _get(p, at, 'version', 'string?') for at, p in _objects(doc, '', 'products')},
+        'last_run': _sub(doc, '', 'last_run', {'id': 'string', 'action': 'string', 'status': 'string', 'finished_at': 'string', 'label': 'string'}),
+        'last_success': _sub(doc, '', 'last_success', {'id': 'string', 'finished_at': 'string'}),
+        'failures_since': _get(doc, '', 'failed_runs_since_success', 'number?', False) or 0,
+        'paused_run': _sub(doc, '', 'paused_run', {'id': 'string', 'reason': 'string', 'requested_at': 'string'}),
+        'disabled': _sub(doc, '', 'disabled', {'reason': 'string', 'since': 'string', 'by': 'string'}),
+        'last_checkup': _sub(doc, '', 'last_checkup', {'healthy': 'boolean', 'finished_at': 'string'}),
+        'last_verify': _sub(doc, '', 'last_verify', {'status': 'string', 'drift': 'number', 'finished_at': 'string'}),
+        'callbacks': {'pending': callbacks.get('pending') or 0, 'dead': callbacks.get('dead') or 0},
+    }
+
+
 def _message(text):
     return text if len(text) <= _MESSAGE_MAX else text[:_MESSAGE_MAX] + '…'
 
 
 def _run(doc):
-    """A run's outcome (or the agent's error): its id, its duration, where it failed ('' if not)."""
+    """A run's outcome (or the agent's error): its id, its status (`rebooting`: paused for a
+    reboot; null for an error), its duration, where it failed ('' if not). The same of
+    `runs.show ID --json` (the run's journal)."""
     error = _get(doc, '', 'error', 'object?', False)
     if error is not None:
-        return {'id': None, 'duration_ms': None, 'failed_at': _message(_get(error, 'error.', 'message', 'string'))}
-    _get(doc, '', 'status', 'string')
+        return {**_KINDS['run'][1], 'failed_at': _message(_get(error, 'error.', 'message', 'string'))}
     failure = _get(doc, '', 'failure', 'object?', False)
     return {
         'id': _get(doc, '', 'id', 'string?'),
+        'status': _get(doc, '', 'status', 'string'),
+        'exit_code': _get(doc, '', 'exit_code', 'number?', False),
         'duration_ms': _get(doc, '', 'duration_ms', 'number?', False),
         'failed_at': '' if failure is None else _message('%s/%s: %s' % tuple(_get(failure, 'failure.', k, 'string') for k in ('phase', 'step', 'message'))),
+        **_run_detail(doc, failure),
+    }
+
+
+def _run_detail(doc, failure):
+    """What the report shows of a run beside its row (all optional: an older agent prints less): its
+    times, the mode and versions after it, its step counts, where it failed, the settings it changed."""
+    products = _get(doc, '', 'products', 'object?', False) or {}
+    counts = _get(doc, '', 'counts', 'object?', False) or {}
+    settings = _get(doc, '', 'settings', 'object?', False) or {}
+    return {
+        'started_at': _get(doc, '', 'started_at', 'string?', False),
+        'finished_at': _get(doc, '', 'finished_at', 'string?', False),
+        'mode': _get(doc, '', 'mode', 'string?', False),
+        'versions': None if not products else {_clean(k): _get(products, 'products.', k, 'string?') for k in products},
+        'steps': None if not counts else {_clean(k): _get(counts, 'counts.', k, 'number') for k in counts},
+        'failure': None if failure is None else {k: _message(_get(failure, 'failure.', k, 'string')) for k in ('phase', 'step', 'message')},
+        'settings_changed': {_get(s, at, 'product', 'string') + '.' + _get(s, at, 'setting', 'string'): _get(s, at, 'value', 'scalar?')
+                             for at, s in _objects(settings, 'settings.', 'changed')} if 'changed' in settings else {},
+    }
+
+
+def _install(doc):
+    """fleet/install-agent.sh's result: how it ended, the package before and after, the tree's version."""
+    return {
+        'status': _get(doc, '', 'status', 'string'),
+        'message': _message(_get(doc, '', 'message', 'string')),
+        'package_before': _get(doc, '', 'package_before', 'string?', False),
+        'package_after': _get(doc, '', 'package_after', 'string?', False),
+        'put_back': bool(_get(doc, '', 'put_back', 'boolean?', False)),
+        'installed_at': _get(doc, '', 'installed_at', 'string?', False),
+        'waited_s': _get(doc, '', 'waited_s', 'number?', False),
+        'phases_version': _get(doc, '', 'phases_version', 'string?', False),
     }
 
 
@@ -153,13 +219,21 @@ def _run(doc):
 # is none to read (not run, or a problem), so the playbook reads every key unguarded, and what
 # names it in a problem (preflight reads two).
 _KINDS = {
-    'status': (_status, {'mode': None, 'provisioned': False, 'versions': {}, 'lock_holder': None}, 'server.status: '),
+    'status': (_status, {'mode': None, 'provisioned': False, 'versions': {}, 'lock_holder': None, 'phases_version': None}, 'server.status: '),
+    'install': (_install, {'status': None, 'message': '', 'package_before': None, 'package_after': None, 'put_back': False,
+                           'installed_at': None, 'waited_s': None, 'phases_version': None}, ''),
     'products': (_products, {'settings': {}, 'secrets': []}, 'product.get: '),
-    'run': (_run, {'id': None, 'duration_ms': None, 'failed_at': ''}, ''),
+    'run': (_run, {'id': None, 'status': None, 'exit_code': None, 'duration_ms': None, 'failed_at': '', 'started_at': None, 'finished_at': None,
+                   'mode': None, 'versions': None, 'steps': None, 'failure': None, 'settings_changed': {}}, ''),
     # An answer the playbook reads nothing of but that it is one (settings put back).
     'object': (lambda doc: {}, {}, ''),
     # What the playbook itself printed in a document's place (no product.get but for a set).
     'null': (None, None, ''),
+    'fleet_status': (_fleet_status, {'mode': None, 'provisioned': False, 'phases_version': None, 'versions': {}, 'last_run': None, 'last_success': None,
+                                     'failures_since': 0, 'paused_run': None, 'disabled': None, 'last_checkup': None, 'last_verify': None,
+                                     'callbacks': {'pending': 0, 'dead': 0}}, 'server.status: '),
+    # One line of text, not JSON (`bootstrap --version`): valid Unicode, at most 200 characters.
+    'line': (None, '', ''),
 }
 
 
@@ -182,6 +256,13 @@ def _read(text, kinds):
     pos = 0
     for kind in kinds:
         check, _, label = _KINDS[kind]
+        if kind == 'line':
+            end = text.find('\n', pos)
+            end = len(text) if end < 0 else end
+            line = text[pos:end].strip()
+            docs.append(_clean(line if len(line) <= _LINE_MAX else line[:_LINE_MAX] + '…'))
+            pos = min(end + 1, len(text))
+            continue
         start = len(text) - len(text[pos:].lstrip())
         try:
             doc, pos = decoder.raw_decode(text, start)
@@ -207,7 +288,7 @@ def _read(text, kinds):
 
 def bs_server_json(text, *kinds):
     """What a server printed, read as one JSON document per kind named ('status', 'products',
-    'run', 'object', 'null'), one after another: {'docs': [normal form, ...], 'problem': ''}; when
+    'run', 'install', 'object', 'null', 'fleet_status'; 'line': a line of text), one after another: {'docs': [normal form, ...], 'problem': ''}; when
     it printed anything else, the empty normal forms and 'unparseable output: <the first line from
     where it stopped making sense>' or 'unexpected output: <what is off>'. None (nothing was run)
     reads as the empty forms, no problem. Never raises. Every string in the result is marked unsafe."""

@@ -46,6 +46,7 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
     ...(s.disabled ? [['disabled', `${DisabledError.line(s.disabled).replace(/^disabled /, '')}; runs exit 75 (the timer's: 0) until bootstrap server.enable`] as [string, string]] : []),
     ['heartbeat', formatCheckup(s.lastCheckup, now)],
     ['callbacks', `${s.callbacks.pending} pending${s.callbacks.oldestAgeSeconds !== null ? `, oldest ${s.callbacks.oldestAgeSeconds} s old` : ''}${s.callbacks.dead ? `, ${s.callbacks.dead} dead` : ''}`],
+    ['phases version', s.phasesVersion ?? 'unknown (no VERSION file in the phases tree)'],
     ['state dir', s.stateDir],
     ['config', s.config],
   ];

@@ -46,6 +46,8 @@ export function statusJson(s: StatusReport) {
     callbacks: { pending: s.callbacks.pending, oldest_age_seconds: s.callbacks.oldestAgeSeconds, dead: s.callbacks.dead },
     paused_run: s.pausedRun,
     disabled: s.disabled,
+    phases_version: s.phasesVersion,
+    last_verify: s.lastVerify,
   };
 }
 

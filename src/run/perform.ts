@@ -20,7 +20,7 @@ import { execute, type ToExecute } from './execute.js';
 import { prepareResume } from './reboot.js';
 import { finishRun } from './record.js';
 import { validateRequest, resolveIntent } from './request.js';
-import { makeChangesDir, type RunFiles, snapshotOf } from './run-files.js';
+import { makeChangesDir, removeChangesDir, type RunFiles, snapshotOf } from './run-files.js';
 import { takeOverFrom } from './takeover.js';
 import type { RunOutcome, RunRequest } from './types.js';
 
@@ -77,7 +77,7 @@ export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunO
     // A run paused for its reboot keeps its snapshot (the resume reads it back), even when
     // something threw after the pause was recorded: state.json says whether it is paused.
     if (files && !keepSnapshot && !(await pausedAs(ctx, files.runId))) await fsp.rm(files.snapshot, { force: true });
-    if (files?.changesDir) await fsp.rm(files.changesDir, { recursive: true, force: true });
+    if (files?.changesDir) await removeChangesDir(files.changesDir);
     await orc?.release();
     await lock.release();
   }

@@ -139,6 +139,7 @@ export function lastRunOf(journal: RunJournal): StateDoc['last_run'] {
     started_at: journal.started_at,
     finished_at: journal.finished_at,
     duration_ms: journal.duration_ms,
+    label: journal.label ?? null,
     failure: f && { phase: f.phase, step: f.step, kind: f.kind, exit_code: f.exit_code },
     // The step counts too, so what reads state.json (metrics after every run) need not open the journal.
     counts: countSteps(journal),

@@ -33,6 +33,8 @@ export interface LastRun {
   finished_at: string;
   duration_ms: number;
   failure: { phase: string; step: string; kind: string; exit_code: number | null } | null;
+  /** Its --label (absent in a state.json of an older agent). */
+  label?: string | null;
   /** The run's step counts (absent in a state.json of an older agent: its journal has them). */
   counts?: { changed: number; unchanged: number; skipped: number; failed: number };
 }
@@ -289,6 +291,7 @@ const stateShape: Shape = {
     started_at: 'string',
     finished_at: 'string',
     duration_ms: 'number',
+    label: 'string?',
     failure: { '?': 'nullable', ...failureShape },
     counts: { '?': 'nullable', changed: 'number', unchanged: 'number', skipped: 'number', failed: 'number' },
   },

@@ -2,12 +2,15 @@
 // (waited on up to --wait while a run holds it) and the outbox counts; and the mode in force,
 // which `server.mode` shows too.
 
+import { constants } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Outbox } from '../callback/outbox.js';
 import type { Config } from '../config/config.js';
 import type { LockOwner, PidLock } from '../lock/pid-lock.js';
 import type { EffectiveProduct } from '../products.js';
 import { successOf } from '../state/state.js';
-import type { Disabled, LastRun, LastSuccess, PausedRun, StateDoc } from '../state/state.js';
+import type { Disabled, LastRun, LastVerify, LastSuccess, PausedRun, StateDoc } from '../state/state.js';
 import { sleep } from '../util/process.js';
 
 export interface ModeInfo {
@@ -37,11 +40,16 @@ export interface StatusReport {
   pausedRun: PausedRun | null;
   /** `server.disable`: runs are stopped until `server.enable`. */
   disabled: Disabled | null;
+  /** The phases tree's version: the first line of its VERSION file (fleet/install.yml writes it), or null. */
+  phasesVersion: string | null;
+  /** The last `server.verify` (drift). */
+  lastVerify: LastVerify | null;
 }
 
 /** What the report needs of the agent: `load` reads config and state, secrets registered. */
 export interface StatusInputs {
   stateDir: string;
+  phasesDir: string;
   runLock: PidLock;
   load(): Promise<{ config: Config; state: StateDoc; products: EffectiveProduct[] }>;
 }
@@ -80,5 +88,17 @@ export async function statusReport(inputs: StatusInputs, options: { waitMs?: num
     callbacks: await new Outbox(inputs.stateDir).counts(),
     pausedRun: state.paused_run ?? null,
     disabled: state.disabled ?? null,
+    phasesVersion: await phasesVersion(inputs.phasesDir),
+    lastVerify: state.last_verify ?? null,
   };
+}
+
+/**
+ * `VERSION` in the phases tree: its first line, trimmed, control characters dropped, at most 200
+ * characters; null when there is none (a tree not placed by fleet/install.yml) or it is empty.
+ */
+export async function phasesVersion(phasesDir: string): Promise<string | null> {
+  const text = await readFile(join(phasesDir, 'VERSION'), { encoding: 'utf8', flag: constants.O_RDONLY | constants.O_NOFOLLOW }).catch(() => '');
+  const line = (text.split('\n', 1)[0] ?? '').replace(/[\u0000-\u001f\u007f-\u009f]/g, '').trim().slice(0, 200);
+  return line === '' ? null : line;
 }

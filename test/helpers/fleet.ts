@@ -39,13 +39,19 @@ export interface Fleet {
   lbStatus(column?: string): Record<string, string>;
   bin: string;
   inventory: string;
-  /** Runs fleet/rollout.yml in the hub namespace with these extra vars (and ansible settings in `env`). */
-  rollout(vars: Record<string, unknown>, timeoutMs?: number, env?: Record<string, string>): { code: number | null; output: string; report: any };
+  /** Runs fleet/rollout.yml (or another playbook of fleet/) in the hub namespace with these extra vars (and ansible settings in `env`). */
+  rollout(vars: Record<string, unknown>, timeoutMs?: number, env?: Record<string, string>, playbook?: string): { code: number | null; output: string; report: any };
+  /** The same, without blocking this process (a test acts on the hosts meanwhile: reboots them). */
+  rolloutAsync(vars: Record<string, unknown>, timeoutMs?: number, env?: Record<string, string>): Promise<{ code: number | null; output: string; report: any }>;
+  /** The host "goes down": every process in its network namespace is killed (its sshd, sessions, agent). */
+  powerOff(host: FleetHost): void;
+  /** The host "boots": its sshd again, in fresh mount and UTS namespaces (a new /run; its /etc/bootstrap, /var/bootstrap and overlays as they were). */
+  powerOn(host: FleetHost): void;
   stopSshd(host: FleetHost): void;
   /** Starts `argv` inside the host (its namespaces: network, mount, hostname). */
   spawnIn(host: FleetHost, argv: string[]): ChildProcess;
   /** Runs `argv` inside the host and waits for it. */
-  runIn(host: FleetHost, argv: string[]): { code: number | null; stderr: string };
+  runIn(host: FleetHost, argv: string[]): { code: number | null; stdout: string; stderr: string };
   teardown(): void;
 }
 
@@ -127,6 +133,18 @@ export interface FleetOptions {
   start?: (host: FleetHost, spawnIn: (argv: string[]) => ChildProcess) => void;
   /** For ansible-playbook (e.g. PATH to another ansible-core). */
   env?: Record<string, string>;
+  /**
+   * /usr of each host an overlay too (writes land in the test's temp dir), so that dpkg inside a
+   * host (fleet/install.yml) installs there, never into this machine's /usr. /bin, /sbin and /lib
+   * are links into /usr on Debian 12+ (merged /usr): they follow.
+   */
+  overlayUsr?: boolean;
+  /**
+   * root's login shell in the servers (their /etc/passwd is a copy): /bin/sh keeps this machine's
+   * /root/.bashrc (pyenv init, whose rehash lock once made every ssh command wait 60 s) out of
+   * every command Ansible runs there. Default: the machine's.
+   */
+  rootShell?: string;
 }
 
 export function makeFleet(o: FleetOptions): Fleet {
@@ -151,7 +169,8 @@ export function makeFleet(o: FleetOptions): Fleet {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'clientkey')]);
     writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'clientkey.pub')));
     const passwd = readFileSync('/etc/passwd', 'utf8');
-    writeFileSync(join(dir, 'passwd'), /^sshd:/m.test(passwd) ? passwd : `${passwd}sshd:x:65500:65534:sshd privsep:/run/sshd:/usr/sbin/nologin\n`);
+    const withShell = o.rootShell ? passwd.replace(/^(root:[^:\n]*:0:0:[^:\n]*:[^:\n]*:).*$/m, `$1${o.rootShell}`) : passwd;
+    writeFileSync(join(dir, 'passwd'), /^sshd:/m.test(withShell) ? withShell : `${withShell}sshd:x:65500:65534:sshd privsep:/run/sshd:/usr/sbin/nologin\n`);
     ip('netns', 'add', hub);
     made.push(hub);
     ip('-n', hub, 'link', 'set', 'lo', 'up');
@@ -167,7 +186,7 @@ export function makeFleet(o: FleetOptions): Fleet {
       const state = join(hostDir, 'state');
       mkdirSync(join(etc, 'phases'), { recursive: true });
       mkdirSync(state, { recursive: true, mode: 0o700 });
-      for (const d of ['etc', 'etc-work', 'var', 'var-work']) mkdirSync(join(hostDir, 'overlay', d), { recursive: true });
+      for (const d of ['etc', 'etc-work', 'var', 'var-work', 'usr', 'usr-work']) mkdirSync(join(hostDir, 'overlay', d), { recursive: true });
       chmodSync(hostDir, 0o755);
       chmodSync(etc, 0o755);
       writeFileSync(join(etc, 'bootstrap.ini'), o.ini(name));
@@ -182,10 +201,10 @@ export function makeFleet(o: FleetOptions): Fleet {
       const conf = join(dir, `sshd-${name}.conf`);
       writeFileSync(
         conf,
-        [`ListenAddress [${address}]:22`, `HostKey ${join(dir, 'hostkey')}`, 'PermitRootLogin prohibit-password', `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`, 'StrictModes no', 'UsePAM no', 'PidFile none', 'MaxStartups 100', 'MaxSessions 100'].join('\n') + '\n',
+        [`ListenAddress [${address}]:22`, `HostKey ${join(dir, 'hostkey')}`, 'PermitRootLogin prohibit-password', `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`, 'StrictModes no', 'UsePAM no', 'PidFile none', 'MaxStartups 100', 'MaxSessions 100', 'Subsystem sftp internal-sftp'].join('\n') + '\n',
       );
       const host: FleetHost = { name, address, netns, etc, state, sshd: null };
-      host.sshd = startSshd(host, hostDir, sshd, libs, conf, dir);
+      host.sshd = startSshd(host, hostDir, sshd, libs, conf, dir, o.overlayUsr ?? false);
       hosts.push(host);
     }
     waitForSshd(hub, hosts, join(dir, 'clientkey'));
@@ -236,6 +255,21 @@ export function makeFleet(o: FleetOptions): Fleet {
       (lb ? `[lb]\nlb01 ansible_host=${lb.host.address} ansible_python_interpreter=/usr/bin/python3 lb_socket=${lb.socket} lb_backends='["app"]'\n\n` : '') +
       `[all:vars]\nansible_user=root\nansible_ssh_private_key_file=${join(dir, 'clientkey')}\nansible_ssh_common_args=-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR\nbootstrap_bin=${o.bin}\n`,
   );
+  /** ansible-playbook's command line and options for a rollout with `vars`, and its JSON report once it ended. */
+  const playbookCall = (vars: Record<string, unknown>, env: Record<string, string>, playbook = 'rollout.yml') => {
+    const reportDir = mkdtempSync(join(dir, 'report-'));
+    const varsFile = join(dir, `vars-${Date.now()}.json`);
+    writeFileSync(varsFile, JSON.stringify({ report_dir: reportDir, ...vars }));
+    const options = {
+      cwd: join(root, 'fleet'),
+      env: { ...process.env, ANSIBLE_CONFIG: join(root, 'fleet/ansible.cfg'), ANSIBLE_LOCAL_TEMP: join(dir, 'ansible-local'), ANSIBLE_REMOTE_TEMP: join(dir, 'ansible-remote'), ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, 'cp'), ANSIBLE_NOCOLOR: '1', ...o.env, ...env },
+    };
+    const report = () => {
+      const files = readdirSync(reportDir).filter((n) => n.endsWith('.json'));
+      return files.length ? JSON.parse(readFileSync(join(reportDir, files[0]!), 'utf8')) : null;
+    };
+    return { argv: ['ip', 'netns', 'exec', hub, 'ansible-playbook', '-i', inventory, join(root, 'fleet', playbook), '-e', `@${varsFile}`], options, report };
+  };
   return {
     dir,
     hub,
@@ -252,23 +286,31 @@ export function makeFleet(o: FleetOptions): Fleet {
     },
     bin: o.bin,
     inventory,
-    rollout(vars, timeoutMs = 180_000, env = {}) {
-      const reportDir = mkdtempSync(join(dir, 'report-'));
-      const varsFile = join(dir, `vars-${Date.now()}.json`);
-      writeFileSync(varsFile, JSON.stringify({ report_dir: reportDir, ...vars }));
-      const r = spawnSync('ip', ['netns', 'exec', hub, 'ansible-playbook', '-i', inventory, join(root, 'fleet/rollout.yml'), '-e', `@${varsFile}`], {
-        cwd: join(root, 'fleet'),
-        env: { ...process.env, ANSIBLE_CONFIG: join(root, 'fleet/ansible.cfg'), ANSIBLE_LOCAL_TEMP: join(dir, 'ansible-local'), ANSIBLE_REMOTE_TEMP: join(dir, 'ansible-remote'), ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, 'cp'), ANSIBLE_NOCOLOR: '1', ...o.env, ...env },
-        encoding: 'utf8',
-        timeout: timeoutMs,
-      });
-      const files = readdirSync(reportDir).filter((n) => n.endsWith('.json'));
-      const report = files.length ? JSON.parse(readFileSync(join(reportDir, files[0]!), 'utf8')) : null;
-      return { code: r.status, output: `${r.stdout}\n${r.stderr}`, report };
+    rollout(vars, timeoutMs = 180_000, env = {}, playbook = 'rollout.yml') {
+      const call = playbookCall(vars, env, playbook);
+      const r = spawnSync(call.argv[0]!, call.argv.slice(1), { ...call.options, encoding: 'utf8', timeout: timeoutMs });
+      return { code: r.status, output: `${r.stdout}\n${r.stderr}`, report: call.report() };
+    },
+    rolloutAsync(vars, timeoutMs = 180_000, env = {}) {
+      const call = playbookCall(vars, env);
+      const child = spawn(call.argv[0]!, call.argv.slice(1), { ...call.options, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+      let output = '';
+      child.stdout.on('data', (d) => (output += d));
+      child.stderr.on('data', (d) => (output += d));
+      return new Promise((resolve) => child.on('close', (code) => resolve({ code, output, report: call.report() })));
+    },
+    powerOff(host) {
+      for (const pid of spawnSync('ip', ['netns', 'pids', host.netns], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean)) spawnSync('kill', ['-9', pid]);
+      host.sshd = null;
+    },
+    powerOn(host) {
+      const { sshd, libs } = unpackSshd();
+      host.sshd = startSshd(host, join(dir, host.name), sshd, libs, join(dir, `sshd-${host.name}.conf`), dir, o.overlayUsr ?? false);
+      waitForSshd(hub, [host], join(dir, 'clientkey'));
     },
     runIn(host, argv) {
       const r = spawnSync('nsenter', [...inHost(host), ...argv], { encoding: 'utf8', timeout: 60_000 });
-      return { code: r.status, stderr: r.stderr };
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
     },
     spawnIn(host, argv) {
       return spawn('nsenter', [...inHost(host), ...argv], { stdio: 'ignore' });
@@ -300,7 +342,7 @@ export function fleetTag(): string {
   return `bs${process.pid % 100000}`;
 }
 
-function startSshd(h: FleetHost, hostDir: string, sshd: string, libs: string, conf: string, dir: string): ChildProcess {
+function startSshd(h: FleetHost, hostDir: string, sshd: string, libs: string, conf: string, dir: string, usr: boolean): ChildProcess {
   const overlay = (d: string) => `mount -t overlay overlay -o lowerdir=/${d},upperdir=${join(hostDir, 'overlay', d)},workdir=${join(hostDir, 'overlay', `${d}-work`)} /${d}`;
   const script = [
     `hostname ${h.netns}`,
@@ -310,6 +352,7 @@ function startSshd(h: FleetHost, hostDir: string, sshd: string, libs: string, co
     'mkdir -m 0755 /run/sshd',
     overlay('etc'),
     overlay('var'),
+    ...(usr ? [overlay('usr')] : []),
     'mkdir -p /etc/bootstrap /var/bootstrap',
     `mount --bind ${join(dir, 'passwd')} /etc/passwd`,
     `mount --bind ${h.etc} /etc/bootstrap`,
