@@ -10,18 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isolatedIni, root } from '../helpers/cli.js';
+import { buildDebs, debNames, sharedDebs } from '../helpers/debs.js';
 import { nodeBinary, nodeVersions } from '../helpers/node-bins.js';
 
 const version = `${JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version}-1`;
-const debs = { all: `bootstrap-agent_${version}_all.deb`, node: `bootstrap-agent-node_${version}_amd64.deb` };
+const debs = debNames;
 const privateNode = 'usr/lib/bootstrap-agent/node/bin/node';
-
-/** Runs scripts/build-deb.sh on the existing build into `out`, quickly compressed. */
-function buildDebs(out: string, ...args: string[]): void {
-  execFileSync(join(root, 'scripts/build-deb.sh'), ['--no-build', ...args, out], {
-    env: { ...process.env, BOOTSTRAP_DEB_COMPRESS: '-Zgzip -z1' }, stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000,
-  });
-}
 
 /** `dpkg-deb -c`: path → the listing's line (mode, owner, size, date). */
 function contents(deb: string): Map<string, string> {
@@ -42,9 +36,12 @@ function runExample(node: string, tree: string, dir: string, command: string[]) 
 
 describe('Debian packages: scripts/build-deb.sh', { timeout: 900_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'bootstrap-deb-'));
-  const out = join(dir, 'out');
+  // Built once per build, shared with the booted-machine scenarios (test/helpers/debs.ts).
+  let out = '';
   after(() => rmSync(dir, { recursive: true, force: true }));
-  before(() => buildDebs(out));
+  before(async () => {
+    out = await sharedDebs();
+  });
 
   it('builds both packages, named for Debian', () => {
     assert.deepEqual(readdirSync(out).sort(), [debs.node, debs.all].sort());
