@@ -142,7 +142,8 @@ export interface FleetOptions {
   /**
    * root's login shell in the servers (their /etc/passwd is a copy): /bin/sh keeps this machine's
    * /root/.bashrc (pyenv init, whose rehash lock once made every ssh command wait 60 s) out of
-   * every command Ansible runs there. Default: the machine's.
+   * every command Ansible runs there. Default: /bin/sh (a reboot scenario's kill -9 of a host's
+   * processes can land in a rehash and leave its lock behind for every later ssh command).
    */
   rootShell?: string;
 }
@@ -169,7 +170,7 @@ export function makeFleet(o: FleetOptions): Fleet {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'clientkey')]);
     writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'clientkey.pub')));
     const passwd = readFileSync('/etc/passwd', 'utf8');
-    const withShell = o.rootShell ? passwd.replace(/^(root:[^:\n]*:0:0:[^:\n]*:[^:\n]*:).*$/m, `$1${o.rootShell}`) : passwd;
+    const withShell = passwd.replace(/^(root:[^:\n]*:0:0:[^:\n]*:[^:\n]*:).*$/m, `$1${o.rootShell ?? '/bin/sh'}`);
     writeFileSync(join(dir, 'passwd'), /^sshd:/m.test(withShell) ? withShell : `${withShell}sshd:x:65500:65534:sshd privsep:/run/sshd:/usr/sbin/nologin\n`);
     ip('netns', 'add', hub);
     made.push(hub);
