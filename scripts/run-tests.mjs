@@ -22,7 +22,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const testDir = join(root, 'dist/test');
@@ -44,7 +44,7 @@ function parseArgs(argv) {
   const opts = { nodes: [], namespaces: true, jobs: Math.max(2, availableParallelism() - 1), serial: false, filters: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--node') opts.nodes.push(argv[++i]);
+    if (a === '--node') opts.nodes.push(argv[++i] && resolve(argv[i]));
     else if (a === '--no-namespaces') opts.namespaces = false;
     else if (a === '--serial') opts.serial = true;
     else if (a === '--plan') opts.planOnly = true;
