@@ -1,9 +1,13 @@
 // Start-up cost of the CLI: median wall time of `bootstrap product.get --json` on the example
 // config against the floor `node -e ''`, measured interleaved in one run. Goal: ratio <= 1.6.
-// Usage: node bench/startup.mjs [ROUNDS] [BOOTSTRAP_BIN]
+// The V8 code cache beside the bundle is made by one Node build (the build's, or the bundled
+// Node's in bootstrap-agent-node): it says whether this Node accepts it, and what it saves (or,
+// rejected, costs) against a start that compiles without it (BOOTSTRAP_DEBUG set skips it).
+// Usage: [NODE] bench/startup.mjs [ROUNDS] [BOOTSTRAP_BIN]   (run with the Node to measure)
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { interleave, wallMs } from './lib.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -11,13 +15,26 @@ const rounds = Number(process.argv[2] ?? 30);
 const bin = process.argv[3] ?? join(root, 'bin/bootstrap');
 const state = mkdtempSync(join(tmpdir(), 'bootstrap-bench-'));
 const config = join(root, 'etc/bootstrap.ini');
+const args = [bin, 'product.get', '--json', '--config', config, '--state-dir', state];
 try {
   const m = interleave(rounds, {
     node: () => wallMs(process.execPath, ['-e', '']),
-    bootstrap: () => wallMs(process.execPath, [bin, 'product.get', '--json', '--config', config, '--state-dir', state]),
+    bootstrap: () => wallMs(process.execPath, args),
+    uncached: () => wallMs(process.execPath, args, { env: { ...process.env, BOOTSTRAP_DEBUG: '1' } }),
   });
   const ratio = m.bootstrap / m.node;
-  console.log(`startup: node -e '' ${m.node.toFixed(1)} ms, bootstrap product.get --json ${m.bootstrap.toFixed(1)} ms (median of ${rounds}), ratio ${ratio.toFixed(2)} (goal <= 1.6)`);
+  console.log(`startup: node ${process.version}: node -e '' ${m.node.toFixed(1)} ms, bootstrap product.get --json ${m.bootstrap.toFixed(1)} ms (median of ${rounds}), ratio ${ratio.toFixed(2)} (goal <= 1.6)`);
+  const delta = m.bootstrap - m.uncached;
+  console.log(`startup: code cache ${cacheVerdict()} by this Node: ${m.bootstrap.toFixed(1)} ms with it, ${m.uncached.toFixed(1)} ms compiling the bundle (${delta >= 0 ? '+' : ''}${delta.toFixed(1)} ms)`);
 } finally {
   rmSync(state, { recursive: true, force: true });
+}
+
+/** 'accepted' or 'rejected': what V8 says of dist/bootstrap.cjs.cache when bin/bootstrap loads it. */
+function cacheVerdict() {
+  const file = join(dirname(bin), '..', 'dist', 'bootstrap.cjs');
+  const probe = "const fs=require('node:fs'),vm=require('node:vm'),M=require('node:module'),f=process.argv[1];" +
+    "const s=new vm.Script(M.wrap(fs.readFileSync(f,'utf8')),{filename:f,cachedData:fs.readFileSync(f+'.cache')});process.stdout.write(s.cachedDataRejected?'rejected':'accepted')";
+  const r = spawnSync(process.execPath, ['-e', probe, file], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout : `unknown (${r.stderr.trim()})`;
 }

@@ -17,7 +17,8 @@ export LC_ALL=C.UTF-8 TZ=UTC
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-NODE_VERSION=${BOOTSTRAP_DEB_NODE:-24.22.3}   # the bundled Node: an LTS, as in test/helpers/node-bins.ts
+# The bundled Node: BOOTSTRAP_DEB_NODE, or the one test/helpers/node-bins.ts names (read once built).
+NODE_VERSION=${BOOTSTRAP_DEB_NODE:-}
 build=1 only=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -125,7 +126,7 @@ Replaces: bootstrap-agent-node" "nodejs (>= 20.19)"
 fi
 
 if [ "$only" != all ]; then
-	node_dir=$(node --input-type=module -e "import { nodeBinary } from '$repo/dist/test/helpers/node-bins.js'; process.stdout.write(nodeBinary('$NODE_VERSION'))")
+	node_dir=$(node --input-type=module -e "import { bundledNode, nodeBinary } from '$repo/dist/test/helpers/node-bins.js'; process.stdout.write(nodeBinary('$NODE_VERSION' || bundledNode))")
 	node_dir=$(dirname "$(dirname "$node_dir")")
 	d=$work/bootstrap-agent-node
 	common_tree "$d" bootstrap-agent-node /usr/lib/bootstrap-agent/node/bin/node

@@ -187,7 +187,9 @@ describe('the callback key: the documented rule is what the agent signs with', (
       const bodyFile = join(b.dir, 'body.json');
       writeFileSync(bodyFile, body);
       const path = (snippet: string) => snippet.replaceAll('/etc/bootstrap/callback.secret', keyFile);
-      for (const [sig, expected] of [[signature, true], [`${signature.slice(0, -1)}0`, false]] as const) {
+      // A wrong signature: the last digit changed (a signature that ends in 0 gets a 1, or 1 in 16 runs would check the right one).
+      const wrong = `${signature.slice(0, -1)}${signature.endsWith('0') ? '1' : '0'}`;
+      for (const [sig, expected] of [[signature, true], [wrong, false]] as const) {
         const node = join(b.dir, 'verify.cjs');
         writeFileSync(node, `${path(readmeSnippet('js'))}\nprocess.stdout.write(String(verified(require('node:fs').readFileSync(process.argv[2]), process.argv[3])));\n`);
         assert.equal(execFileSync(process.execPath, [node, bodyFile, sig], { encoding: 'utf8' }), String(expected), 'Node');

@@ -24,7 +24,8 @@ describe('units.install', () => {
       assert.equal(timeoutOf(join(dir, 'bootstrap-heartbeat.service')), '2min');
       for (const timer of ['bootstrap-refresh.timer', 'bootstrap-heartbeat.timer']) assert.match(readFileSync(join(dir, timer), 'utf8'), /^FixedRandomDelay=yes$/m);
       if (hasAnalyze) {
-        const verify = spawnSync('systemd-analyze', ['verify', ...readdirSync(dir).map((n) => join(dir, n))], { encoding: 'utf8' });
+        // --man=no: the man page of Documentation= is installed by the Debian packages, not here.
+        const verify = spawnSync('systemd-analyze', ['verify', '--man=no', ...readdirSync(dir).map((n) => join(dir, n))], { encoding: 'utf8' });
         assert.equal(verify.status, 0, verify.stderr);
         assert.equal(verify.stderr, '');
       }

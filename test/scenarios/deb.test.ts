@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isolatedIni, root } from '../helpers/cli.js';
 import { buildDebs, debNames, sharedDebs } from '../helpers/debs.js';
-import { nodeBinary, nodeVersions } from '../helpers/node-bins.js';
+import { bundledNode, nodeBinary, nodeVersions } from '../helpers/node-bins.js';
 
 const version = `${JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version}-1`;
 const debs = debNames;
@@ -97,7 +97,7 @@ describe('Debian packages: scripts/build-deb.sh', { timeout: 900_000 }, () => {
     const tree = join(dir, 'node-tree');
     execFileSync('dpkg-deb', ['-x', join(out, debs.node), tree]);
     const node = join(tree, privateNode);
-    assert.equal(execFileSync(node, ['--version'], { encoding: 'utf8' }).trim(), `v${nodeVersions.lts24}`);
+    assert.equal(execFileSync(node, ['--version'], { encoding: 'utf8' }).trim(), `v${bundledNode}`);
     assert.equal(execFileSync(node, [join(tree, 'usr/bin/bootstrap'), '--version'], { encoding: 'utf8' }).trim(), version.replace(/-1$/, ''));
     assert.equal(readFileSync(join(tree, 'usr/lib/bootstrap-agent/bin/bootstrap'), 'utf8').split('\n')[0], `#!/${privateNode}`);
     const run = runExample(node, tree, join(dir, 'node-run'), ['server.provision']);
