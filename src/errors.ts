@@ -1,6 +1,8 @@
 // Typed errors. Each carries the exit code of the contract, so the CLI is the one place that turns
 // an error into an exit code and nothing else has to guess.
 
+import { showControls } from './util/text.js';
+
 export const ExitCode = {
   ok: 0,
   failed: 1,
@@ -209,13 +211,4 @@ export function toBootstrapError(err: unknown): BootstrapError {
 /** An error message is one line: newlines and other control characters become visible escapes. */
 export function oneLine(text: string): string {
   return showControls(text.replace(/\r?\n/g, '\\n'));
-}
-
-/**
- * Control characters as visible escapes (`\x1b`), never acted on by a terminal: C0, DEL and C1
- * (U+0080–U+009F: some terminals take U+009B for ESC [). `multiline` keeps newline and tab, for
- * output that is made of lines (step output, a run's journal), one line per line still.
- */
-export function showControls(text: string, multiline = false): string {
-  return text.replace(multiline ? /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g : /[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

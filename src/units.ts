@@ -8,6 +8,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSy
 import { dirname, join, resolve } from 'node:path';
 import { UsageError, stateFsError } from './errors.js';
 import { writeFileAtomic } from './state/atomic.js';
+import { hasControls } from './util/text.js';
 import { packageRoot } from './version.js';
 
 export interface UnitsReport {
@@ -58,7 +59,7 @@ export async function installUnits(options: { dir?: string | undefined; bin: str
   const bin = resolve(options.bin);
   // ExecStart= is parsed by systemd: a control character would end the line (and start a new
   // directive); spaces, quotes, % and $ are quoted and escaped.
-  if (/[\x00-\x1f\x7f]/.test(bin)) throw new UsageError(`--bin: ${JSON.stringify(bin)} holds a control character (a newline?)`, 'pass the path of the bootstrap command');
+  if (hasControls(bin)) throw new UsageError(`--bin: ${JSON.stringify(bin)} holds a control character (a newline?)`, 'pass the path of the bootstrap command');
   const written: string[] = [];
   try {
     mkdirSync(dir, { recursive: true, mode: 0o755 });
@@ -104,7 +105,7 @@ function withPaths(text: string, paths: UnitPaths): string {
     ...(paths.stateDir ? ['--state-dir', resolve(paths.stateDir)] : []),
     ...(paths.phasesDir ? ['--phases-dir', resolve(paths.phasesDir)] : []),
   ];
-  for (const f of flags) if (/[\x00-\x1f\x7f]/.test(f)) throw new UsageError(`${JSON.stringify(f)} holds a control character`, 'pass a plain path');
+  for (const f of flags) if (hasControls(f)) throw new UsageError(`${JSON.stringify(f)} holds a control character`, 'pass a plain path');
   let out = text;
   if (paths.config) out = out.replaceAll('ConditionPathExists=/etc/bootstrap/bootstrap.ini', `ConditionPathExists=${resolve(paths.config).replaceAll('%', '%%')}`);
   if (flags.length) out = out.replace(/^(ExecStart=\/usr\/bin\/bootstrap)(?= )/gm, `$1 ${flags.map(systemdWord).join(' ')}`);

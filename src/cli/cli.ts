@@ -5,7 +5,8 @@
 import yargs, { type Argv } from 'yargs';
 import { Agent } from '../agent.js';
 import { logLevels, redactUrl, type LogLevel } from '../config/config.js';
-import { ExitCode, UsageError, oneLine, showControls, toBootstrapError } from '../errors.js';
+import { ExitCode, UsageError, oneLine, toBootstrapError } from '../errors.js';
+import { showControls } from '../util/text.js';
 import { createLogger, type Logger } from '../log/log.js';
 import { readVersion } from '../version.js';
 import { commands } from './commands/index.js';

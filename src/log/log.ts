@@ -18,7 +18,7 @@ import { describeFsError, PermissionDeniedError, StateError } from '../errors.js
 import { loadWinston } from './winston.js';
 import type { LogLevel } from '../config/config.js';
 import { Masker } from './mask.js';
-import { showControls } from '../errors.js';
+import { showControls } from '../util/text.js';
 
 export interface LogEntry {
   level: LogLevel;

@@ -3,7 +3,8 @@
 // run lock: disabling during a long run works, and stops the next run).
 
 import { userInfo } from 'node:os';
-import { DisabledError, UsageError, showControls } from '../errors.js';
+import { DisabledError, UsageError } from '../errors.js';
+import { hasControls, showControls } from '../util/text.js';
 import type { Logger } from '../log/log.js';
 import { effectiveProducts } from '../products.js';
 import type { Disabled, StateDoc } from '../state/state.js';
@@ -18,7 +19,7 @@ export function validateReason(reason: unknown): string {
   const hint = 'e.g. --reason "kernel upgrade, ticket OPS-123"';
   if (typeof reason !== 'string' || reason.trim() === '') throw new UsageError('server.disable needs --reason TEXT: why, for whoever finds the server disabled', hint);
   const text = reason.trim();
-  if (/[\x00-\x1f\x7f-\x9f\u2028\u2029]/.test(text)) throw new UsageError('--reason: one line without control characters', hint);
+  if (hasControls(text)) throw new UsageError('--reason: one line without control characters', hint);
   const chars = [...text].length;
   if (chars > maxReasonChars) throw new UsageError(`--reason: ${chars} characters; at most ${maxReasonChars}`, 'say it shorter, or point to a ticket');
   return text;

@@ -13,6 +13,7 @@ import type { Logger } from '../log/log.js';
 import { effectiveProducts, enabledVersions } from '../products.js';
 import { JournalStore, type RunJournal } from '../state/journal.js';
 import { StateStore, type StateDoc } from '../state/state.js';
+import { hasControls } from '../util/text.js';
 import type { RunContext } from './context.js';
 import { journalOf } from './journal-of.js';
 import { lastRunOf, tallyAfter } from './record.js';
@@ -134,7 +135,7 @@ function refusedJournal(place: RefusalPlace, request: RunRequest, refusal: Boots
   } catch {
     // a setting in state.json the config refuses: the versions are not known
   }
-  const label = request.label !== undefined && /^[^\x00-\x1f\x7f]{1,200}$/.test(request.label) ? request.label : null; // as validateRequest allows
+  const label = request.label !== undefined && request.label !== '' && request.label.length <= 200 && !hasControls(request.label) ? request.label : null; // as validateRequest allows
   const journal = journalOf(
     {
       id,

@@ -9,13 +9,14 @@ import { effectiveProducts, findProduct } from '../products.js';
 import type { RunInfo } from '../pipeline/environment.js';
 import type { StateDoc } from '../state/state.js';
 import { describeChoices } from '../util/suggest.js';
+import { hasControls } from '../util/text.js';
 import { compareVersions } from '../versions.js';
 import type { RunContext } from './context.js';
 import type { Intent, RunRequest } from './types.js';
 
 /** What can be refused before anything runs: the label, the products, the mode, the upgrade's target. */
 export function validateRequest(config: Config, request: RunRequest): void {
-  if (request.label !== undefined && (request.label === '' || request.label.length > 200 || /[\x00-\x1f\x7f]/.test(request.label))) {
+  if (request.label !== undefined && (request.label === '' || request.label.length > 200 || hasControls(request.label))) {
     throw new UsageError('--label: one line of 1 to 200 characters, without control characters', 'e.g. --label rollout-42/batch-2');
   }
   for (const p of request.products ?? []) findProduct(config, p);

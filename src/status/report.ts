@@ -12,6 +12,7 @@ import type { EffectiveProduct } from '../products.js';
 import { successOf } from '../state/state.js';
 import type { Disabled, LastRun, LastVerify, LastSuccess, PausedRun, StateDoc } from '../state/state.js';
 import { sleep } from '../util/process.js';
+import { dropControls } from '../util/text.js';
 
 export interface ModeInfo {
   mode: string;
@@ -99,6 +100,6 @@ export async function statusReport(inputs: StatusInputs, options: { waitMs?: num
  */
 export async function phasesVersion(phasesDir: string): Promise<string | null> {
   const text = await readFile(join(phasesDir, 'VERSION'), { encoding: 'utf8', flag: constants.O_RDONLY | constants.O_NOFOLLOW }).catch(() => '');
-  const line = (text.split('\n', 1)[0] ?? '').replace(/[\u0000-\u001f\u007f-\u009f]/g, '').trim().slice(0, 200);
+  const line = dropControls(text.split('\n', 1)[0] ?? '').trim().slice(0, 200);
   return line === '' ? null : line;
 }
