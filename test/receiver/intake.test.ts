@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { nodeBinary, nodeVersions } from '../helpers/node-bins.js';
@@ -21,7 +22,7 @@ describe('what the receiver refuses and what it stores once', () => {
   before(async () => {
     mkdirSync(keysDir);
     writeFileSync(join(keysDir, 'own-key'), 'the-servers-own-key\n', { mode: 0o600 });
-    r = await startReceiver({ db: `sqlite:${join(secrets.dir, 'r.db')}`, secretFile: secrets.secretFile, args: ['--secrets-dir', keysDir, '--max-body', '8KiB'] });
+    r = await startReceiver({ db: `sqlite:${join(secrets.dir, 'r.db')}`, secretFile: secrets.secretFile, args: ['--secrets-dir', keysDir, '--max-body', '8KiB', '--request-timeout', '2s'] });
   });
   after(async () => {
     await r?.kill();
@@ -82,7 +83,28 @@ describe('what the receiver refuses and what it stores once', () => {
     assert.equal((await fetch(r.callbackUrl, { method: 'PUT' })).status, 405);
   });
 
-  it('bad flags: exit 64 with the usage; no key at all is refused (every callback must be signed)', () => {
+  it('a request not received whole within --request-timeout: 408 (which the agent retries)', async () => {
+    const socket = connect(r.port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('utf8').on('data', (d: string) => (answer += d));
+    socket.write('POST /callback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"schema":');
+    const t0 = Date.now();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.on('close', () => resolve());
+        setTimeout(() => reject(new Error(`no answer within 15 s: ${JSON.stringify(answer)}`)), 15_000);
+      });
+    } finally {
+      socket.destroy();
+    }
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    assert.ok(Date.now() - t0 >= 1500, `answered after ${Date.now() - t0} ms, not before the 2 s timeout`);
+  });
+
+  it('bad flags: exit 64 with the usage; no key at all is refused (every callback must be signed); on an older Node the launcher runs it on a newer one', () => {
+    const help = spawnSync(process.execPath, [receiverBin, '--help'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, /^usage: bootstrap-receiver /);
     const node = nodeBinary(nodeVersions.lts24);
     const none = spawnSync(node, [receiverBin, '--db', 'sqlite:/nonexistent/x.db'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(none.status, 64);

@@ -61,8 +61,8 @@ function checks(db: () => string, schemaRows: (url: string) => number | null) {
     }
   });
 
-  it("--retain: older run history pruned (counted in /metrics), each server's last run and latest state kept", async () => {
-    const r = await start(db(), ['--retain', '2s', '--prune-interval', '300ms']);
+  it("--retain: older run history pruned (counted in /metrics), each server's last run and latest state kept; silent past --unresponsive-after: unresponsive", async () => {
+    const r = await start(db(), ['--retain', '2s', '--prune-interval', '300ms', '--unresponsive-after', '1s']);
     const bodies = [0, 1, 2].map((i) => callbackBody('kept', { finished_at: `2026-01-01T00:00:0${i}.000Z` }));
     bodies.push(callbackBody('other'));
     for (const b of bodies) {
@@ -74,7 +74,9 @@ function checks(db: () => string, schemaRows: (url: string) => number | null) {
     assert.deepEqual(kept.runs.map((x: any) => x.id), [bodies[2]!['id']]);
     assert.equal(kept.server.last_run.id, bodies[2]!['id']);
     assert.equal((await r.get('/api/servers/other')).json.runs.length, 1);
-    assert.equal((await r.get('/api/fleet')).json.counts.total, 2);
+    const fleet = (await r.get('/api/fleet')).json;
+    assert.deepEqual([fleet.counts.total, fleet.counts.unresponsive, fleet.unresponsive_after_s], [2, 2, 1], 'silent for over 1 s: unresponsive');
+    assert.match((await r.get('/metrics')).text, /^bootstrap_receiver_servers\{state="unresponsive"\} 2$/m);
     await new Promise((res) => setTimeout(res, 700));
     assert.match((await r.get('/metrics')).text, /^bootstrap_receiver_pruned_total 2$/m, 'nothing more to prune');
   });
