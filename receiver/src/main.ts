@@ -16,6 +16,8 @@ import { Store } from './storage/store.js';
 const log = (line: string) => process.stdout.write(`bootstrap-receiver: ${line}\n`);
 
 async function start(o: ReceiverOptions): Promise<() => Promise<void>> {
+  // The database and the key it may create are the receiver's alone (the fleet's facts and failures).
+  process.umask(0o077);
   const keys = loadKeys(o.secretFile, o.secretsDir, o.initSecret);
   const schema = lenient(JSON.parse(readFileSync(new URL('../../../schema/callback.schema.json', import.meta.url), 'utf8')));
   const db = await openDriver(o.db);
@@ -66,9 +68,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`bootstrap-receiver: cannot start: ${(err as Error).message}\n`);
     return 1;
   }
+  // `on`, not `once`: Ctrl-C reaches both the launcher and this process, and the launcher passes
+  // it on; a second signal must not cut the clean stop short.
   const signal = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    process.on('SIGTERM', () => resolve('SIGTERM'));
+    process.on('SIGINT', () => resolve('SIGINT'));
   });
   log(`${signal}: stopping`);
   await stop();

@@ -76,6 +76,9 @@ async function handle(app: App, req: IncomingMessage, res: ServerResponse): Prom
   return '';
 }
 
+/** A log line shows control characters (a server name or delivery id may carry them), never acts on them. */
+const printable = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+
 export function createReceiverServer(app: App): Server {
   // connectionsCheckingInterval: how often Node looks for requests past their time (default 30 s).
   const server = createServer({ requestTimeout: app.requestTimeoutMs, headersTimeout: Math.min(app.requestTimeoutMs, 60_000), connectionsCheckingInterval: 1000 }, (req, res) => {
@@ -83,10 +86,10 @@ export function createReceiverServer(app: App): Server {
     const path = (req.url ?? '/').replace(/\?.*$/s, '');
     handle(app, req, res).then(
       (note) => {
-        if ((req.method === 'POST' && !app.quiet) || res.statusCode >= 400) app.log(`${req.method} ${path} ${res.statusCode} ${(performance.now() - started).toFixed(1)} ms${note ? ` ${note}` : ''}`);
+        if ((req.method === 'POST' && !app.quiet) || res.statusCode >= 400) app.log(printable(`${req.method} ${path} ${res.statusCode} ${(performance.now() - started).toFixed(1)} ms${note ? ` ${note}` : ''}`));
       },
       (err: Error) => {
-        app.log(`${req.method} ${path} 500: ${err.message}`);
+        app.log(printable(`${req.method} ${path} 500: ${err.message}`));
         if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
         else res.destroy();
       },

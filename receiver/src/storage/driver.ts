@@ -12,6 +12,8 @@ export interface Tx {
 
 export interface Driver extends Tx {
   readonly dialect: 'sqlite' | 'postgres';
+  /** How many write transactions may run at once (SQLite: 1). */
+  readonly writers: number;
   /** What names a row for a bounded DELETE (SQLite's rowid, PostgreSQL's ctid). */
   readonly rowId: string;
   /** `fn` in one transaction that holds the write lock: committed once it resolves, rolled back if it throws. */

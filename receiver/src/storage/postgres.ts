@@ -10,8 +10,11 @@ function numbered(sql: string): string {
   return sql.replace(/\?/g, () => `$${++n}`);
 }
 
+const writers = 4;
+
 export async function openPostgres(url: string): Promise<Driver> {
-  const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 10_000 });
+  // writers + 2: the pages, the API and retention never wait for a connection behind the writes.
+  const pool = new pg.Pool({ connectionString: url, max: writers + 2, connectionTimeoutMillis: 10_000 });
   // An idle connection that breaks (server restart) must not end the process: the pool drops it.
   pool.on('error', () => {});
   await pool.query('SELECT 1');
@@ -25,6 +28,7 @@ export async function openPostgres(url: string): Promise<Driver> {
   u.username = u.username ? u.username : '';
   return {
     dialect: 'postgres',
+    writers,
     rowId: 'ctid',
     shown: u.toString().replace(/\?.*$/, ''),
     ...direct,

@@ -35,6 +35,7 @@ export function openSqlite(path: string): Driver {
   };
   return {
     dialect: 'sqlite',
+    writers: 1,
     rowId: 'rowid',
     shown: `sqlite:${file}`,
     run: (sql, p) => serial(() => tx.run(sql, p)),

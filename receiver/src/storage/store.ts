@@ -3,7 +3,8 @@
 // them all, so the cost of a durable commit (an fsync) is paid once per batch, not per callback;
 // each caller is answered only after the commit that holds its callback. node:sqlite's commit
 // blocks the event loop: between two transactions the loop turns once (setImmediate), so the
-// requests that arrived meanwhile are read and join the next batch.
+// requests that arrived meanwhile are read and join the next batch. PostgreSQL takes several
+// batches at once (Driver.writers), each on its own connection.
 
 import { applyCallback, runView, type CallbackBody, type ServerRecord } from '../fleet.js';
 import type { RunView } from '../view.js';
@@ -25,7 +26,7 @@ const maxBatch = 500;
 
 export class Store {
   private queue: Pending[] = [];
-  private busy = false;
+  private running = 0;
 
   constructor(readonly db: Driver) {}
 
@@ -33,8 +34,8 @@ export class Store {
   record(deliveryId: string, body: CallbackBody, raw: string, receivedAt = Date.now()): Promise<Outcome> {
     return new Promise((resolve, reject) => {
       this.queue.push({ deliveryId, body, raw, receivedAt, resolve, reject });
-      if (!this.busy) {
-        this.busy = true;
+      if (this.running < this.db.writers) {
+        this.running++;
         // After this turn's I/O: the other requests read in it join the same transaction.
         setImmediate(() => void this.drain());
       }
@@ -54,7 +55,7 @@ export class Store {
         }
       }
     } finally {
-      this.busy = false;
+      this.running--;
     }
   }
 
@@ -112,7 +113,11 @@ async function recordOne(tx: Tx, dialect: Driver['dialect'], p: Pending): Promis
      WHERE callbacks.finished_at <= excluded.finished_at`,
     [b.server, b.id, b.kind, b.action, b.status, b.label ?? null, b.exit_code, b.started_at, b.finished_at, b.duration_ms, p.receivedAt, p.raw],
   );
-  const rows = await tx.all(`SELECT * FROM servers WHERE server = ?${dialect === 'postgres' ? ' FOR UPDATE' : ''}`, [b.server]);
+  // Two transactions at once (PostgreSQL: several writers, several receivers) must not both
+  // compute a server's state from the same row, nor from no row yet: a lock on its name until
+  // commit. SQLite has one writer at a time (BEGIN IMMEDIATE).
+  if (dialect === 'postgres') await tx.all('SELECT pg_advisory_xact_lock(hashtext(?))', [b.server]);
+  const rows = await tx.all('SELECT * FROM servers WHERE server = ?', [b.server]);
   const next = applyCallback(rows[0] ? readServer(rows[0]) : null, b, p.receivedAt);
   await tx.run(
     `INSERT INTO servers (server, last_report_at, last_finished_at, last_kind, last_status, last_label, mode, products, last_run, last_run_id,
