@@ -61,6 +61,23 @@ function checks(db: () => string, schemaRows: (url: string) => number | null) {
     }
   });
 
+  it("40 callbacks of 4 servers at once, some twice: each stored once, each server's state from its newest", async () => {
+    const r = await start(db());
+    const bodies = Array.from({ length: 40 }, (_, i) => callbackBody(`busy-${i % 4}`, { finished_at: `2026-02-01T00:00:${String(i).padStart(2, '0')}.000Z`, status: i % 3 === 0 ? 'failure' : 'success' }));
+    const post = (b: Record<string, unknown>) => {
+      const text = JSON.stringify(b);
+      return r.post(text, { 'x-bootstrap-signature-256': sign(key, text), 'x-bootstrap-delivery': String(b['id']) });
+    };
+    const answers = await Promise.all([...bodies, ...bodies.slice(0, 10)].map(post));
+    assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([200]));
+    assert.equal(answers.filter((a) => a.json.duplicate).length, 10);
+    for (let s = 0; s < 4; s++) {
+      const view = (await r.get(`/api/servers/busy-${s}?runs=100`)).json;
+      assert.equal(view.runs.length, 10);
+      assert.equal(view.server.last_run.id, bodies[36 + s]!['id'], `busy-${s}: its newest callback`);
+    }
+  });
+
   it("--retain: older run history pruned (counted in /metrics), each server's last run and latest state kept; silent past --unresponsive-after: unresponsive", async () => {
     const r = await start(db(), ['--retain', '2s', '--prune-interval', '300ms', '--unresponsive-after', '1s']);
     const bodies = [0, 1, 2].map((i) => callbackBody('kept', { finished_at: `2026-01-01T00:00:0${i}.000Z` }));
