@@ -63,6 +63,10 @@ describe('what the receiver refuses and what it stores once', () => {
     assert.equal((await r.post(own, { 'x-bootstrap-signature-256': sign(key, own) })).status, 401, 'the fleet key is not its key');
     assert.equal((await r.post(own, { 'x-bootstrap-signature-256': sign('the-servers-own-key', own) })).status, 200);
     assert.match((await r.get('/metrics')).text, /^bootstrap_receiver_callbacks_duplicate_total 1$/m);
+    // The same delivery id from another server (run ids are unique per server only): its own.
+    const other = JSON.stringify(callbackBody('web-2b'));
+    const otherAnswer = await r.post(other, { 'x-bootstrap-signature-256': sign(key, other), 'x-bootstrap-delivery': 'delivery-1' });
+    assert.equal(otherAnswer.json.stored, true);
     // A field the schema does not know yet (a newer agent): accepted, as docs/callbacks.md asks of receivers.
     const newer = JSON.stringify(callbackBody('web-2', { added_later: { x: 1 } }));
     assert.equal((await r.post(newer, { 'x-bootstrap-signature-256': sign(key, newer) })).status, 200);

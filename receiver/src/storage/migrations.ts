@@ -47,11 +47,13 @@ export const migrations: { version: number; name: string; statements: string[] }
       )`,
       'CREATE INDEX callbacks_received ON callbacks (received_at)',
       'CREATE INDEX callbacks_server_received ON callbacks (server, received_at)',
+      // Per server: a run id is a second and 24 random bits, unique on its server, not across a fleet.
       `CREATE TABLE deliveries (
-        delivery_id TEXT PRIMARY KEY,
         server TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
         callback_id TEXT NOT NULL,
-        received_at BIGINT NOT NULL
+        received_at BIGINT NOT NULL,
+        PRIMARY KEY (server, delivery_id)
       )`,
       'CREATE INDEX deliveries_received ON deliveries (received_at)',
     ],

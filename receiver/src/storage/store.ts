@@ -100,7 +100,7 @@ async function recordAll(tx: Tx, dialect: Driver['dialect'], batch: Pending[]): 
 
 async function recordOne(tx: Tx, dialect: Driver['dialect'], p: Pending): Promise<Outcome> {
   const b = p.body;
-  const fresh = await tx.run('INSERT INTO deliveries (delivery_id, server, callback_id, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING', [p.deliveryId, b.server, b.id, p.receivedAt]);
+  const fresh = await tx.run('INSERT INTO deliveries (server, delivery_id, callback_id, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (server, delivery_id) DO NOTHING', [b.server, p.deliveryId, b.id, p.receivedAt]);
   if (fresh === 0) return 'duplicate';
   // A paused run's final callback has the run's id and a new delivery: the row is updated, and
   // never by an older callback than the one it holds.
