@@ -72,7 +72,7 @@ describe('what the receiver refuses and what it stores once', () => {
     assert.equal((await r.post(newer, { 'x-bootstrap-signature-256': sign(key, newer) })).status, 200);
   });
 
-  it('an older callback redelivered late changes no newer state; GET of an unknown path is 404, PUT /callback 405', async () => {
+  it('an older callback redelivered late changes no newer state; GET of an unknown path is 404, PUT /callback 405, /healthz ok', async () => {
     const newer = callbackBody('web-3', { status: 'failure', exit_code: 1, failure: { phase: 'configure', step: '10-x', kind: 'exit', exit_code: 1, message: 'boom' } });
     const older = callbackBody('web-3', { finished_at: '2020-01-01T00:00:00.000Z', started_at: '2020-01-01T00:00:00.000Z' });
     for (const b of [newer, older]) {
@@ -84,6 +84,7 @@ describe('what the receiver refuses and what it stores once', () => {
     assert.equal(view.server.last_run.id, newer['id']);
     assert.equal(view.runs.length, 2);
     assert.equal((await r.get('/nothing')).status, 404);
+    assert.deepEqual([(await r.get('/healthz')).status, (await r.get('/healthz')).text], [200, 'ok\n']);
     assert.equal((await fetch(r.callbackUrl, { method: 'PUT' })).status, 405);
   });
 
