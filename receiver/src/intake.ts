@@ -1,0 +1,95 @@
+// POST /callback: a bounded body, its signature (401), its JSON and schema (400), then stored
+// once per X-Bootstrap-Delivery and answered 2xx only after the commit. The agent retries 408,
+// 429 and 5xx and gives up on other 4xx (its outbox/dead/), so every refusal here is final for
+// that callback and is counted in /metrics.
+
+import type { IncomingMessage } from 'node:http';
+import type { CallbackBody } from './fleet.js';
+import { validate } from './json-schema.js';
+import type { Counters, Refusal } from './metrics.js';
+import { keyFor, verifySignature, type Keys } from './signature.js';
+import type { Store } from './storage/store.js';
+
+export interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+  /** One line for the log (never the key, never the body). */
+  note: string;
+}
+
+export interface Intake {
+  keys: Keys;
+  schema: Record<string, unknown>;
+  store: Store;
+  counters: Counters;
+  maxBodyBytes: number;
+}
+
+class TooLarge extends Error {}
+
+/** The body, or TooLarge once it passes `max` bytes (said by Content-Length or counted). */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  if (Number(req.headers['content-length'] ?? 0) > max) return Promise.reject(new TooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        req.removeAllListeners('data');
+        req.resume(); // drain, so the 413 can be read by the client
+        reject(new TooLarge());
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function refuse(c: Counters, reason: Refusal, status: number, error: string): Answer {
+  c.refused[reason]++;
+  return { status, body: { error }, note: `refused (${reason}): ${error}` };
+}
+
+function serverOf(parsed: unknown): string | null {
+  const s = (parsed as { server?: unknown } | null)?.server;
+  return typeof s === 'string' ? s : null;
+}
+
+export async function receiveCallback(req: IncomingMessage, it: Intake): Promise<Answer> {
+  let raw: Buffer;
+  try {
+    raw = await readBody(req, it.maxBodyBytes);
+  } catch (err) {
+    if (err instanceof TooLarge) return refuse(it.counters, 'too_large', 413, `body over ${it.maxBodyBytes} bytes`);
+    throw err;
+  }
+  let parsed: unknown;
+  let parseError: string | null = null;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    parseError = (err as Error).message;
+  }
+  // The key may be the server's own: the name is read from the (not yet trusted) body, and the
+  // body is trusted only once the signature under that server's key matches.
+  const key = await keyFor(it.keys, serverOf(parsed));
+  const signature = req.headers['x-bootstrap-signature-256'];
+  if (!key || !verifySignature(key, raw, Array.isArray(signature) ? signature[0] : signature)) {
+    it.counters.refused.signature++;
+    return { status: 401, body: { error: 'signature missing or wrong' }, note: `refused (signature): ${signature ? 'wrong' : 'missing'}${key ? '' : ', no key for this server'}` };
+  }
+  if (parseError !== null) return refuse(it.counters, 'malformed', 400, `not JSON: ${parseError}`);
+  const problems = validate(it.schema, parsed);
+  if (problems.length > 0) return refuse(it.counters, 'invalid', 400, `does not fit the callback schema: ${problems.slice(0, 5).join('; ')}`);
+  const body = parsed as CallbackBody;
+  const delivery = String(req.headers['x-bootstrap-delivery'] ?? body.id).slice(0, 200);
+  try {
+    const outcome = await it.store.record(delivery, body, raw.toString('utf8'));
+    if (outcome === 'duplicate') it.counters.duplicates++;
+    else it.counters.stored(body.kind, body.status);
+    return { status: 200, body: { stored: outcome === 'stored', duplicate: outcome === 'duplicate', id: body.id }, note: `${body.server} ${body.kind} ${body.id} ${body.status} delivery ${delivery}${outcome === 'duplicate' ? ' (duplicate)' : ''}` };
+  } catch (err) {
+    return refuse(it.counters, 'store_error', 500, `not stored: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,98 @@
+// The HTTP side: routes, bounded request time (Node answers 408 itself past requestTimeout), one
+// log line per request with the path only (a query string may carry what should not be logged).
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { fleetView, serverRow } from './fleet.js';
+import { receiveCallback, type Answer, type Intake } from './intake.js';
+import { renderMetrics } from './metrics.js';
+import { renderFleetPage, renderServerPage } from './pages.js';
+import type { FleetView, ServerView } from './view.js';
+
+export interface App extends Intake {
+  unresponsiveAfterMs: number;
+  requestTimeoutMs: number;
+  log(line: string): void;
+  /** Log refused requests only, not each stored callback. */
+  quiet: boolean;
+  /** Test seam (BOOTSTRAP_RECEIVER_TEST_STALL_AFTER_STORE): store, then never answer. */
+  stallAfterStore?: boolean;
+}
+
+export const callbackPath = '/callback';
+
+async function fleet(app: App): Promise<FleetView> {
+  return fleetView(await app.store.servers(), Date.now(), app.unresponsiveAfterMs);
+}
+
+async function serverView(app: App, name: string, runs: number): Promise<ServerView | null> {
+  const rec = await app.store.server(name);
+  if (!rec) return null;
+  const now = Date.now();
+  return { generated_at: new Date(now).toISOString(), server: serverRow(rec, now, app.unresponsiveAfterMs), runs: await app.store.runs(name, runs) };
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.end(body);
+}
+
+const sendJson = (res: ServerResponse, status: number, v: unknown) => send(res, status, 'application/json', `${JSON.stringify(v)}\n`);
+const html = 'text/html; charset=utf-8';
+
+/** The answer to a GET, or null for an unknown path. */
+async function get(app: App, path: string, query: URLSearchParams, res: ServerResponse): Promise<boolean> {
+  const runs = Math.min(Math.max(Number(query.get('runs') ?? 20) || 20, 1), 1000);
+  const server = /^\/(api\/)?servers\/([^/]+)$/.exec(path);
+  if (path === '/healthz') {
+    await app.store.db.all('SELECT 1 AS ok');
+    send(res, 200, 'text/plain', 'ok\n');
+  } else if (path === '/api/fleet') sendJson(res, 200, await fleet(app));
+  else if (path === '/') send(res, 200, html, renderFleetPage(await fleet(app)));
+  else if (path === '/metrics') send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderMetrics(await fleet(app), app.counters));
+  else if (server) {
+    const view = await serverView(app, decodeURIComponent(server[2]!), runs);
+    if (!view) sendJson(res, 404, { error: 'no such server' });
+    else if (server[1]) sendJson(res, 200, view);
+    else send(res, 200, html, renderServerPage(view));
+  } else return false;
+  return true;
+}
+
+async function handle(app: App, req: IncomingMessage, res: ServerResponse): Promise<string> {
+  const url = new URL(req.url ?? '/', 'http://receiver');
+  if (req.method === 'POST' && url.pathname === callbackPath) {
+    const answer: Answer = await receiveCallback(req, app);
+    if (app.stallAfterStore && answer.status === 200) return `${answer.note}; stalled (test seam)`;
+    sendJson(res, answer.status, answer.body);
+    return answer.note;
+  }
+  if (req.method === 'GET' || req.method === 'HEAD') {
+    if (await get(app, url.pathname, url.searchParams, res)) return '';
+    sendJson(res, 404, { error: 'not found' });
+    return '';
+  }
+  res.setHeader('allow', url.pathname === callbackPath ? 'POST' : 'GET, HEAD');
+  sendJson(res, 405, { error: 'method not allowed' });
+  return '';
+}
+
+export function createReceiverServer(app: App): Server {
+  // connectionsCheckingInterval: how often Node looks for requests past their time (default 30 s).
+  const server = createServer({ requestTimeout: app.requestTimeoutMs, headersTimeout: Math.min(app.requestTimeoutMs, 60_000), connectionsCheckingInterval: 1000 }, (req, res) => {
+    const started = performance.now();
+    const path = (req.url ?? '/').replace(/\?.*$/s, '');
+    handle(app, req, res).then(
+      (note) => {
+        if ((req.method === 'POST' && !app.quiet) || res.statusCode >= 400) app.log(`${req.method} ${path} ${res.statusCode} ${(performance.now() - started).toFixed(1)} ms${note ? ` ${note}` : ''}`);
+      },
+      (err: Error) => {
+        app.log(`${req.method} ${path} 500: ${err.message}`);
+        if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+        else res.destroy();
+      },
+    );
+  });
+  // A request not read whole in time: Node answers 408 (which the agent retries) and closes.
+  server.requestTimeout = app.requestTimeoutMs;
+  return server;
+}

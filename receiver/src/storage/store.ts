@@ -1,0 +1,155 @@
+// What the receiver stores and reads, in SQL that both databases run. Callbacks are recorded by
+// group commit: those that arrive while a transaction runs wait for the next one, which takes
+// them all, so the cost of a durable commit (an fsync) is paid once per batch, not per callback;
+// each caller is answered only after the commit that holds its callback.
+
+import { applyCallback, runView, type CallbackBody, type ServerRecord } from '../fleet.js';
+import type { RunView } from '../view.js';
+import type { Driver, Row, Tx } from './driver.js';
+
+export type Outcome = 'stored' | 'duplicate';
+
+interface Pending {
+  deliveryId: string;
+  body: CallbackBody;
+  raw: string;
+  receivedAt: number;
+  resolve(o: Outcome): void;
+  reject(e: unknown): void;
+}
+
+/** At most this many callbacks in one transaction (a bounded commit, a bounded rollback). */
+const maxBatch = 500;
+
+export class Store {
+  private queue: Pending[] = [];
+  private busy = false;
+
+  constructor(readonly db: Driver) {}
+
+  /** Resolves once the callback is committed (or was already, under this delivery id). */
+  record(deliveryId: string, body: CallbackBody, raw: string, receivedAt = Date.now()): Promise<Outcome> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ deliveryId, body, raw, receivedAt, resolve, reject });
+      if (!this.busy) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.busy = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, maxBatch);
+        try {
+          const outcomes = await this.db.transaction((tx) => recordAll(tx, this.db.dialect, batch));
+          batch.forEach((p, i) => p.resolve(outcomes[i]!));
+        } catch {
+          // One bad callback must not fail its neighbours: each on its own, each answered.
+          for (const p of batch) await this.db.transaction((tx) => recordAll(tx, this.db.dialect, [p])).then(([o]) => p.resolve(o!), p.reject);
+        }
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async servers(): Promise<ServerRecord[]> {
+    return (await this.db.all('SELECT * FROM servers ORDER BY server')).map(readServer);
+  }
+
+  async server(name: string): Promise<ServerRecord | null> {
+    const rows = await this.db.all('SELECT * FROM servers WHERE server = ?', [name]);
+    return rows[0] ? readServer(rows[0]) : null;
+  }
+
+  /** A server's stored callbacks, newest first. */
+  async runs(name: string, limit: number): Promise<RunView[]> {
+    const rows = await this.db.all('SELECT body, received_at FROM callbacks WHERE server = ? ORDER BY received_at DESC, id DESC LIMIT ?', [name, limit]);
+    return rows.map((r) => runView(JSON.parse(String(r['body'])) as CallbackBody, Number(r['received_at'])));
+  }
+
+  /**
+   * Deletes up to `limit` callbacks received before `before`, never a server's last run (its
+   * latest state stays whole), and deliveries as old. One short statement: writes wait for it at
+   * most that long. Returns how many callbacks went.
+   */
+  async pruneBatch(before: number, limit: number): Promise<number> {
+    const id = this.db.rowId;
+    const n = await this.db.run(
+      `DELETE FROM callbacks WHERE ${id} IN (SELECT c.${id} FROM callbacks c WHERE c.received_at < ? AND NOT EXISTS (SELECT 1 FROM servers s WHERE s.server = c.server AND s.last_run_id = c.id) LIMIT ?)`,
+      [before, limit],
+    );
+    await this.db.run(`DELETE FROM deliveries WHERE ${id} IN (SELECT ${id} FROM deliveries WHERE received_at < ? LIMIT ?)`, [before, limit]);
+    return n;
+  }
+}
+
+async function recordAll(tx: Tx, dialect: Driver['dialect'], batch: Pending[]): Promise<Outcome[]> {
+  // One order for the row locks of every batch: two receivers on one PostgreSQL never deadlock.
+  const order = batch.map((p, i) => i).sort((a, b) => batch[a]!.body.server.localeCompare(batch[b]!.body.server));
+  const outcomes: Outcome[] = new Array(batch.length);
+  for (const i of order) outcomes[i] = await recordOne(tx, dialect, batch[i]!);
+  return outcomes;
+}
+
+async function recordOne(tx: Tx, dialect: Driver['dialect'], p: Pending): Promise<Outcome> {
+  const b = p.body;
+  const fresh = await tx.run('INSERT INTO deliveries (delivery_id, server, callback_id, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING', [p.deliveryId, b.server, b.id, p.receivedAt]);
+  if (fresh === 0) return 'duplicate';
+  // A paused run's final callback has the run's id and a new delivery: the row is updated, and
+  // never by an older callback than the one it holds.
+  await tx.run(
+    `INSERT INTO callbacks (server, id, kind, action, status, label, exit_code, started_at, finished_at, duration_ms, received_at, body)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (server, id) DO UPDATE SET kind = excluded.kind, action = excluded.action, status = excluded.status, label = excluded.label,
+       exit_code = excluded.exit_code, started_at = excluded.started_at, finished_at = excluded.finished_at, duration_ms = excluded.duration_ms,
+       received_at = excluded.received_at, body = excluded.body
+     WHERE callbacks.finished_at <= excluded.finished_at`,
+    [b.server, b.id, b.kind, b.action, b.status, b.label ?? null, b.exit_code, b.started_at, b.finished_at, b.duration_ms, p.receivedAt, p.raw],
+  );
+  const rows = await tx.all(`SELECT * FROM servers WHERE server = ?${dialect === 'postgres' ? ' FOR UPDATE' : ''}`, [b.server]);
+  const next = applyCallback(rows[0] ? readServer(rows[0]) : null, b, p.receivedAt);
+  await tx.run(
+    `INSERT INTO servers (server, last_report_at, last_finished_at, last_kind, last_status, last_label, mode, products, last_run, last_run_id,
+       last_run_changed, last_success_at, failed_runs_since_success, disabled, drifted, healthy)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (server) DO UPDATE SET last_report_at = excluded.last_report_at, last_finished_at = excluded.last_finished_at,
+       last_kind = excluded.last_kind, last_status = excluded.last_status, last_label = excluded.last_label, mode = excluded.mode,
+       products = excluded.products, last_run = excluded.last_run, last_run_id = excluded.last_run_id, last_run_changed = excluded.last_run_changed,
+       last_success_at = excluded.last_success_at, failed_runs_since_success = excluded.failed_runs_since_success,
+       disabled = excluded.disabled, drifted = excluded.drifted, healthy = excluded.healthy`,
+    writeServer(next),
+  );
+  return 'stored';
+}
+
+const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
+const parsed = <T>(v: unknown): T | null => (v === null || v === undefined ? null : (JSON.parse(String(v)) as T));
+
+function writeServer(r: ServerRecord): unknown[] {
+  return [
+    r.server, r.last_report_at, r.last_finished_at, r.last_kind, r.last_status, r.last_label, r.mode, JSON.stringify(r.products),
+    json(r.last_run), r.last_run?.id ?? null, r.last_run_changed, r.last_success_at, r.failed_runs_since_success,
+    json(r.disabled), r.drifted ? 1 : 0, r.healthy === null ? null : r.healthy ? 1 : 0,
+  ];
+}
+
+function readServer(row: Row): ServerRecord {
+  return {
+    server: String(row['server']),
+    last_report_at: Number(row['last_report_at']),
+    last_finished_at: String(row['last_finished_at']),
+    last_kind: row['last_kind'] as ServerRecord['last_kind'],
+    last_status: String(row['last_status']),
+    last_label: (row['last_label'] as string | null) ?? null,
+    mode: String(row['mode']),
+    products: parsed<ServerRecord['products']>(row['products']) ?? {},
+    last_run: parsed<ServerRecord['last_run']>(row['last_run']),
+    last_run_changed: Number(row['last_run_changed']),
+    last_success_at: (row['last_success_at'] as string | null) ?? null,
+    failed_runs_since_success: Number(row['failed_runs_since_success']),
+    disabled: parsed<ServerRecord['disabled']>(row['disabled']),
+    drifted: Number(row['drifted']) === 1,
+    healthy: row['healthy'] === null || row['healthy'] === undefined ? null : Number(row['healthy']) === 1,
+  };
+}
