@@ -5,14 +5,18 @@
 // Node 24 (SQLite in a temp dir) fed signed callbacks, its / page loaded in Chromium.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { request } from 'node:http';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { escapeHtml, parseFleetQuery, renderFleetPage, renderServerPage, sortServers } from '../../receiver/src/pages.js';
 import type { FleetView, RunView, ServerRow, ServerState, ServerView } from '../../receiver/src/view.js';
 import { root } from '../helpers/cli.js';
+import { validate } from '../helpers/json-schema.js';
+import { nodeBinary, nodeVersions } from '../helpers/node-bins.js';
 
 const noBrowser = spawnSync('sh', ['-c', 'command -v chromium']).status !== 0 && 'the page tests need chromium (.ci/run installs it)';
 if (noBrowser) console.log(`receiver page tests in Chromium skipped: ${noBrowser}`);
@@ -242,5 +246,125 @@ describe('the receiver pages in headless Chromium', { skip: noBrowser || false, 
     assert.match(dom, /<li><pre>haproxy 2.6 -&gt; 2.8<\/pre><\/li>/);
     assertInert(dom);
     assert.equal([...dom.matchAll(/<section class="run/g)].length, 3, 'the hostile </table> closed no section');
+  });
+});
+
+// ---- End to end: the real receiver, signed callbacks, its / page in Chromium ----
+
+const notBuilt = !existsSync(join(root, 'dist/receiver/src/main.js')) && 'the receiver is not built (npm run build)';
+
+/** The receiver on Node 24 (node:sqlite), SQLite in `dir`, on a free port; resolves once it listens. */
+async function startReceiver(dir: string, key: string): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+  writeFileSync(join(dir, 'callback.secret'), `${key}\n`, { mode: 0o600 });
+  const args = [join(root, 'receiver/bin/bootstrap-receiver'), '--listen', '127.0.0.1:0', '--db', `sqlite:${join(dir, 'receiver.db')}`, '--secret-file', join(dir, 'callback.secret')];
+  const child = spawn(nodeBinary(nodeVersions.lts24), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const port = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the receiver did not listen within 30 s:\n${out}`)), 30_000);
+    child.stdout!.on('data', () => {
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) resolve(m[1]!), clearTimeout(timer);
+    });
+    child.on('exit', (code) => (reject(new Error(`the receiver exited (${code}):\n${out}`)), clearTimeout(timer)));
+  });
+  return { child, url: `http://127.0.0.1:${port}`, output: () => out };
+}
+
+/**
+ * One request on its own connection (fetch's pool may reuse a keep-alive socket the receiver is
+ * closing as idle after Chromium's seconds: "other side closed").
+ */
+function http(url: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: body === undefined ? 'GET' : 'POST', headers, agent: false, timeout: 15_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, text }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`${url}: no answer within 15 s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+let seq = 0;
+/** A callback body that fits schema/callback.schema.json; finished now, a fresh run id. */
+function callback(server: string, kind: 'run' | 'checkup' | 'verify', extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const at = new Date();
+  const id = `${at.toISOString().replace(/[-:]|\.\d+/g, '').slice(0, 15)}Z-${(0xe2e000 + ++seq).toString(16)}`;
+  const action = kind === 'run' ? 'refresh' : kind;
+  return {
+    schema: 'bootstrap.callback', schema_version: 1, kind, id, server, action, status: 'success', exit_code: 0,
+    started_at: new Date(at.getTime() - 1500).toISOString(), finished_at: at.toISOString(), duration_ms: 1500, mode: 'active', products: { haproxy: '2.8' }, label: null,
+    failure: null, phases: kind === 'checkup' ? [] : [{ phase: 'configure', status: 'success', steps: 2, failed: 0, duration_ms: 1400 }],
+    heartbeat: null, ...(kind === 'run' ? { counts: { changed: 0, unchanged: 2, skipped: 0, failed: 0 }, changes: [] } : {}), ...extra,
+  };
+}
+
+const failed = (message: string, label: string | null = null) => ({
+  status: 'failure', exit_code: 1, label, counts: { changed: 0, unchanged: 1, skipped: 0, failed: 1 },
+  failure: { phase: 'configure', step: '20-app', kind: 'exit', exit_code: 3, message },
+  phases: [{ phase: 'configure', status: 'failure', steps: 2, failed: 1, duration_ms: 1400 }],
+});
+
+describe('the receiver pages end to end', { skip: noBrowser || notBuilt || false }, () => {
+  it('signed callbacks into the real receiver (SQLite): its / page in Chromium shows the counts and rows; each server page its runs, escaped', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bootstrap-rcv-e2e-'));
+    const key = 'pages-e2e-key';
+    const receiver = await startReceiver(dir, key);
+    try {
+      const schema = JSON.parse(readFileSync(join(root, 'schema/callback.schema.json'), 'utf8'));
+      const post = async (b: Record<string, unknown>) => {
+        assert.deepEqual(validate(schema, b), [], 'the body fits the schema');
+        const body = JSON.stringify(b);
+        const signature = `sha256=${createHmac('sha256', key).update(body).digest('hex')}`;
+        const res = await http(`${receiver.url}/callback`, body, { 'content-type': 'application/json', 'x-bootstrap-delivery': String(b['id']), 'x-bootstrap-signature-256': signature });
+        assert.equal(res.status, 200, `${res.status} ${res.text}\n${receiver.output()}`);
+        return JSON.parse(res.text) as { stored: boolean; duplicate: boolean };
+      };
+      // Posted one after the other: the default order (oldest report first) is this one.
+      await post(callback(bad, 'run', failed(bad, bad)));
+      await post(callback('web01', 'run', { counts: { changed: 2, unchanged: 0, skipped: 0, failed: 0 }, changes: [{ phase: 'configure', step: '10-haproxy', changes: ['haproxy 2.6 -> 2.8'] }] }));
+      await post(callback('web02', 'run', failed('exit 3: told to fail', 'rollout-9 canary')));
+      await post(callback('web03', 'run'));
+      await post(callback('web03', 'checkup', { heartbeat: { healthy: true, started_at: new Date().toISOString(), finished_at: new Date().toISOString(), results: [] }, disabled: { since: new Date().toISOString(), by: 'alice', reason: 'disk swap' } }));
+      await post(callback('web04', 'run'));
+      await post(callback('web04', 'verify', { status: 'drift', exit_code: 1, verify: { status: 'drift', ok: 0, drift: 1, no_check: 0, skipped: 0, error: 0, steps: [{ phase: 'configure', step: '10-haproxy', result: 'drift', message: 'differs' }] } }));
+      await post(callback('web05', 'run', { action: 'provision', status: 'rebooting', exit_code: 0 }));
+      const last = callback('web06', 'run');
+      assert.deepEqual(await post(last), { stored: true, duplicate: false, id: last['id'] });
+      assert.deepEqual(await post(last), { stored: false, duplicate: true, id: last['id'] }, 'a redelivery: acknowledged, stored once');
+
+      const shot = join(root, 'dist', 'receiver-fleet-e2e.png');
+      rmSync(shot, { force: true });
+      const dom = chromium(`${receiver.url}/`, dir, shot);
+      assert.ok(statSync(shot).size > 10_000, 'a screenshot of the served page');
+      assert.deepEqual(countsOf(dom), { unresponsive: 0, failed: 2, rebooting: 1, disabled: 1, drifted: 1, changed: 1, unchanged: 1, total: 7 });
+      const rows = domRows(dom);
+      assert.deepEqual(rows.map((r) => [r[0], r[1]]), [[bad, 'failed'], ['web01', 'changed'], ['web02', 'failed'], ['web03', 'disabled'], ['web04', 'drifted'], ['web05', 'rebooting'], ['web06', 'unchanged']]);
+      assert.match(rows[2]![2], /run: failure · rollout-9 canary refresh failure/);
+      assert.match(rows[3]![2], /disk swap by alice/);
+      assertInert(dom);
+      assert.match(dom, /<title>Fleet: 7 servers, 2 failed, 0 unresponsive<\/title>/);
+
+      // Each server's page, as served (the hostile one through its encoded link).
+      const page = async (name: string) => {
+        const res = await http(`${receiver.url}/servers/${encodeURIComponent(name)}`);
+        assert.equal(res.status, 200, receiver.output());
+        return res.text;
+      };
+      const web02 = await page('web02');
+      assert.match(web02, /<h1 id="server">web02 <span class="badge bad">failed<\/span><\/h1>/);
+      assert.match(web02, /<pre class="message">exit 3: told to fail<\/pre>/);
+      const hostile = await page(bad);
+      assertInert(hostile);
+      assert.ok(hostile.includes(`<pre class="message">${escapeHtml(bad)}</pre>`));
+    } finally {
+      receiver.child.kill('SIGTERM');
+      if (receiver.child.exitCode === null) await new Promise((r) => receiver.child.once('exit', r));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

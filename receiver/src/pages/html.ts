@@ -119,7 +119,7 @@ tr.server.warn td:first-child { box-shadow: inset 4px 0 #d97706; } tr.server.inf
 .badge.note { background: #0e7c86; } .badge.good { background: #2e7d32; } .badge.grey { background: #57606a; } .badge.plain { background: #8c959f; }
 li.count.bad { border-left-color: #c62828; } li.count.warn { border-left-color: #b45309; } li.count.info { border-left-color: #1f6feb; }
 li.count.note { border-left-color: #0e7c86; } li.count.good { border-left-color: #2e7d32; } li.count.grey { border-left-color: #57606a; } li.count.plain { border-left-color: #8c959f; }
-.product { display: inline-block; background: #eef1f4; border-radius: 3px; padding: 0 5px; margin: 1px 2px 1px 0; font-family: ui-monospace, monospace; font-size: 12px; }
+.product { display: inline-block; white-space: nowrap; background: #eef1f4; border-radius: 3px; padding: 0 5px; margin: 1px 2px 1px 0; font-family: ui-monospace, monospace; font-size: 12px; }
 pre { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; font: 12px/1.35 ui-monospace, SFMono-Regular, Menlo, monospace; }
 section.run { border: 1px solid #d0d7de; border-left-width: 6px; border-radius: 4px; background: #fff; padding: 8px 12px; margin: 12px 0; }
 section.run.bad { border-left-color: #c62828; } section.run.warn { border-left-color: #b45309; } section.run.info { border-left-color: #1f6feb; }
