@@ -165,6 +165,12 @@ async function get(port, path) {
   return res.json();
 }
 
+/** A process's CPU time so far (user + system; Linux clock ticks of 10 ms), in ms: what the receiver cost, whatever the load. */
+function cpuMs(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
 const pct = (xs, p) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 const fmtLoad = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 
@@ -184,6 +190,7 @@ try {
   const ms = [];
   const statuses = {};
   let duplicates = 0;
+  const cpu0 = cpuMs(receiver.child.pid);
   const t0 = performance.now();
   await pool(sends, concurrency, async (s) => {
     const r = await post(agent, port, s.body, s.id);
@@ -192,6 +199,7 @@ try {
     if (r.status === 200 && JSON.parse(r.text).duplicate) duplicates++;
   });
   const wallMs = performance.now() - t0;
+  const cpu = cpuMs(receiver.child.pid) - cpu0;
   const loadAfter = fmtLoad();
   agent.destroy();
   ms.sort((a, b) => a - b);
@@ -207,6 +215,7 @@ try {
   console.log(`receiver bench (${db.startsWith('sqlite:') ? 'SQLite' : 'PostgreSQL'}, Node ${nodeVersions.lts24}): ${count} callbacks (${unique} unique, ${count - unique} redelivered) from ${names.length} servers, ${concurrency} in flight`);
   console.log(`  accepted ${accepted} in ${(wallMs / 1000).toFixed(2)} s = ${((accepted / wallMs) * 1000).toFixed(0)} callbacks/s; latency p50 ${pct(ms, 50).toFixed(1)} ms, p99 ${pct(ms, 99).toFixed(1)} ms, max ${ms.at(-1).toFixed(1)} ms`);
   console.log(`  answers ${JSON.stringify(statuses)}; duplicates acknowledged ${duplicates} of ${count - unique}; stored ${storedTotal}, lost ${lost}; fleet page counts ${JSON.stringify(fleet.counts)}`);
+  console.log(`  receiver CPU ${(cpu / 1000).toFixed(1)} s = ${(cpu / count).toFixed(2)} ms per callback (one free core: ~${((count / cpu) * 1000).toFixed(0)}/s), ${((cpu / wallMs) * 100).toFixed(0)}% of a core while sending`);
   console.log(`  receiver peak RSS ${rss ? (Number(rss) / 1024).toFixed(0) : '?'} MiB; load average before ${loadBefore}, after ${loadAfter}`);
   const goals = [((accepted / wallMs) * 1000 >= 500) || 'rate < 500/s', pct(ms, 99) < 50 || 'p99 >= 50 ms', lost === 0 || `${lost} lost`, duplicates === count - unique || 'a redelivery was not acknowledged as a duplicate'];
   const missed = goals.filter((g) => g !== true);
