@@ -147,7 +147,7 @@ describe('the receiver pages, rendered', () => {
     assert.match(html, /maintenance window<br><small>by alice/);
     assert.match(html, /rollout-7 batch-1/);
     assert.match(html, /unresponsive after 1 h without a callback/);
-    assert.match(html, /<th data-sort="last_report" aria-sort="ascending"><a href="\?sort=last_report&#38;order=desc">Last report<\/a> <span class="arrow">▲/, 'the current sort links to the other order');
+    assert.match(html, /<th style="width:13%" data-sort="last_report" aria-sort="ascending"><a href="\?sort=last_report&#38;order=desc">Last report<\/a> <span class="arrow">▲/, 'the current sort links to the other order');
   });
 
   it('the fleet page sorts by the query: last report newest first, by name, by failures; filters by state', () => {

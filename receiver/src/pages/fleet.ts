@@ -93,28 +93,29 @@ function queryHref(sort: FleetSort, order: 'asc' | 'desc', state: string | null)
   return esc(`?${q}`);
 }
 
-const columns: Array<[string, FleetSort | null]> = [
-  ['Server', 'server'],
-  ['State', 'state'],
-  ['Last report', 'last_report'],
-  ['Last run', 'last_run'],
-  ['Mode', 'mode'],
-  ['Products', null],
-  ['Last success', 'last_success'],
-  ['Failures since', 'failures'],
-  ['Healthy', null],
-  ['Disabled', null],
+/** Title, sort key, width (%): fixed widths, so a long hostile string wraps in its cell instead of widening the table. */
+const columns: Array<[string, FleetSort | null, number]> = [
+  ['Server', 'server', 12],
+  ['State', 'state', 8],
+  ['Last report', 'last_report', 13],
+  ['Last run', 'last_run', 15],
+  ['Mode', 'mode', 7],
+  ['Products', null, 12],
+  ['Last success', 'last_success', 11],
+  ['Failures since', 'failures', 6],
+  ['Healthy', null, 6],
+  ['Disabled', null, 10],
 ];
 
 /** Each sortable header links to its sort; the current one to the other order, with an arrow. */
 function headers(sort: FleetSort, order: 'asc' | 'desc', state: string | null): string {
   return columns
-    .map(([title, key]) => {
-      if (!key) return `<th>${title}</th>`;
+    .map(([title, key, width]) => {
+      if (!key) return `<th style="width:${width}%">${title}</th>`;
       const current = key === sort;
       const next = current && order === 'asc' ? 'desc' : 'asc';
       const arrow = current ? ` <span class="arrow">${order === 'asc' ? '▲' : '▼'}</span>` : '';
-      return `<th data-sort="${key}"${current ? ` aria-sort="${order}ending"` : ''}><a href="${queryHref(key, next, state)}">${title}</a>${arrow}</th>`;
+      return `<th style="width:${width}%" data-sort="${key}"${current ? ` aria-sort="${order}ending"` : ''}><a href="${queryHref(key, next, state)}">${title}</a>${arrow}</th>`;
     })
     .join('');
 }

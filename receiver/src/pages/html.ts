@@ -109,7 +109,7 @@ li.count b { display: block; font-size: 22px; } li.count.zero { opacity: .55; } 
 table { border-collapse: collapse; width: 100%; background: #fff; }
 th, td { border-bottom: 1px solid #e3e7eb; padding: 5px 8px; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
 th { background: #f0f3f6; font-weight: 600; white-space: nowrap; } th a { color: inherit; } th .arrow { color: #0b5cad; }
-table.fleet td:nth-child(1) { max-width: 220px; } table.fleet td:nth-child(10) { max-width: 260px; }
+table.fleet { table-layout: fixed; } table.fleet th { white-space: normal; }
 table.facts { width: auto; min-width: 50%; } table.facts th { width: 180px; text-align: right; }
 tr.server.bad td:first-child { box-shadow: inset 4px 0 #c62828; } tr.server.grey td:first-child { box-shadow: inset 4px 0 #6e7781; }
 tr.server.warn td:first-child { box-shadow: inset 4px 0 #d97706; } tr.server.info td:first-child { box-shadow: inset 4px 0 #1f6feb; }
@@ -119,7 +119,7 @@ tr.server.warn td:first-child { box-shadow: inset 4px 0 #d97706; } tr.server.inf
 .badge.note { background: #0e7c86; } .badge.good { background: #2e7d32; } .badge.grey { background: #57606a; } .badge.plain { background: #8c959f; }
 li.count.bad { border-left-color: #c62828; } li.count.warn { border-left-color: #b45309; } li.count.info { border-left-color: #1f6feb; }
 li.count.note { border-left-color: #0e7c86; } li.count.good { border-left-color: #2e7d32; } li.count.grey { border-left-color: #57606a; } li.count.plain { border-left-color: #8c959f; }
-.product { display: inline-block; white-space: nowrap; background: #eef1f4; border-radius: 3px; padding: 0 5px; margin: 1px 2px 1px 0; font-family: ui-monospace, monospace; font-size: 12px; }
+.product { display: inline-block; max-width: 100%; background: #eef1f4; border-radius: 3px; padding: 0 5px; margin: 1px 2px 1px 0; font-family: ui-monospace, monospace; font-size: 12px; }
 pre { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; font: 12px/1.35 ui-monospace, SFMono-Regular, Menlo, monospace; }
 section.run { border: 1px solid #d0d7de; border-left-width: 6px; border-radius: 4px; background: #fff; padding: 8px 12px; margin: 12px 0; }
 section.run.bad { border-left-color: #c62828; } section.run.warn { border-left-color: #b45309; } section.run.info { border-left-color: #1f6feb; }
