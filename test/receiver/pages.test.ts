@@ -185,6 +185,8 @@ describe('the receiver pages, rendered', () => {
     assert.match(html, /<td>1.200 s<\/td><td style="width:40%"><div class="bar" style="width:1.2%">/);
     assert.match(html, /started <time datetime="2026-12-05T11:53:20.000Z">.*finished <time datetime="2026-12-05T11:55:00.000Z">/);
     assert.match(html, /<a href="\?runs=6">older runs<\/a>/);
+    assert.match(html, /<h3>checkup <span class="badge good">success<\/span> <small>20261205T115000Z-000002 · exit 0<\/small><\/h3>/);
+    assert.match(html, /<h3>run upgrade <span class="badge bad">failure<\/span> <small>20261205T115500Z-000003 · rollout-7 canary · exit 1<\/small><\/h3>/);
     assert.ok(html.includes(`<pre class="message">${escapeHtml(bad)}</pre>`));
   });
 });

@@ -61,7 +61,7 @@ function stepCounts(r: RunView): string {
 function runSection(r: RunView, now: string): string {
   const times = `started ${utc(r.started_at)} · finished ${utc(r.finished_at)} (${duration(r.duration_ms)}) · received ${when(r.received_at, now).replace('<br>', ' ')}`;
   return `<section class="run ${statusClass(r.status)}" id="run-${esc(r.id)}" data-run="${esc(r.id)}" data-status="${esc(r.status)}">
-<h3>${esc(r.kind)} ${esc(r.action)} ${badge(r.status)} <small>${esc(r.id)}${r.label ? ` · ${esc(r.label)}` : ''} · exit ${esc(r.exit_code)}</small></h3>
+<h3>${r.kind === r.action ? esc(r.kind) : `${esc(r.kind)} ${esc(r.action)}`} ${badge(r.status)} <small>${esc(r.id)}${r.label ? ` · ${esc(r.label)}` : ''} · exit ${esc(r.exit_code)}</small></h3>
 <div class="meta">${times}</div>
 ${r.failure ? failure(r) : ''}
 ${r.counts ? `<div class="counts">Steps: ${esc(r.counts.changed)} changed, ${esc(r.counts.unchanged)} unchanged, ${esc(r.counts.skipped)} skipped, ${esc(r.counts.failed)} failed</div>` : ''}
