@@ -45,9 +45,17 @@ const alone = [
 
 /**
  * Files that test what does not depend on the Node running the tests, run on the first Node only:
- * the Debian packages carry their own Node or name the system's (built once per commit).
+ * the Debian packages carry their own Node or name the system's (built once per commit); the
+ * receiver runs on the Node it needs.
  */
-const firstNodeOnly = ['scenarios/deb.test.js'];
+const firstNodeOnly = [
+  'scenarios/deb.test.js',
+  // The receiver runs on its own Node (22.13+, test/helpers/receiver.ts), whichever runs the tests.
+  'receiver/agent.test.js',
+  'receiver/intake.test.js',
+  'receiver/storage.test.js',
+  'receiver/unit.test.js',
+];
 
 function parseArgs(argv) {
   const opts = { nodes: [], namespaces: true, jobs: Math.max(2, availableParallelism() - 1), serial: false, filters: [] };

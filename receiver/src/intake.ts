@@ -29,7 +29,10 @@ class TooLarge extends Error {}
 
 /** The body, or TooLarge once it passes `max` bytes (said by Content-Length or counted). */
 function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
-  if (Number(req.headers['content-length'] ?? 0) > max) return Promise.reject(new TooLarge());
+  if (Number(req.headers['content-length'] ?? 0) > max) {
+    req.resume(); // read and dropped (bounded by the request timeout), so the client reads the 413
+    return Promise.reject(new TooLarge());
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -42,3 +42,13 @@ export function validate(schema: Schema, value: unknown, path = '$'): string[] {
   }
   return errors;
 }
+
+/**
+ * The schema with every `additionalProperties: false` dropped: receivers ignore fields they do not
+ * know (fields are added compatibly within a schema version), so a newer agent is not refused.
+ */
+export function lenient(schema: unknown): Schema {
+  if (Array.isArray(schema)) return schema.map(lenient) as unknown as Schema;
+  if (schema === null || typeof schema !== 'object') return schema as Schema;
+  return Object.fromEntries(Object.entries(schema).filter(([k, v]) => !(k === 'additionalProperties' && v === false)).map(([k, v]) => [k, lenient(v)]));
+}

@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { lenient } from './json-schema.js';
 import { Counters } from './metrics.js';
 import { parseOptions, usage, UsageError, type ReceiverOptions } from './options.js';
 import { startRetention } from './retention.js';
@@ -16,7 +17,7 @@ const log = (line: string) => process.stdout.write(`bootstrap-receiver: ${line}\
 
 async function start(o: ReceiverOptions): Promise<() => Promise<void>> {
   const keys = loadKeys(o.secretFile, o.secretsDir, o.initSecret);
-  const schema = JSON.parse(readFileSync(new URL('../../../schema/callback.schema.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+  const schema = lenient(JSON.parse(readFileSync(new URL('../../../schema/callback.schema.json', import.meta.url), 'utf8')));
   const db = await openDriver(o.db);
   const applied = await migrate(db);
   log(`database ${db.shown}${applied.length > 0 ? `: applied migrations ${applied.join(', ')}` : ''}`);

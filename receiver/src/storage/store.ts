@@ -1,7 +1,9 @@
 // What the receiver stores and reads, in SQL that both databases run. Callbacks are recorded by
 // group commit: those that arrive while a transaction runs wait for the next one, which takes
 // them all, so the cost of a durable commit (an fsync) is paid once per batch, not per callback;
-// each caller is answered only after the commit that holds its callback.
+// each caller is answered only after the commit that holds its callback. node:sqlite's commit
+// blocks the event loop: between two transactions the loop turns once (setImmediate), so the
+// requests that arrived meanwhile are read and join the next batch.
 
 import { applyCallback, runView, type CallbackBody, type ServerRecord } from '../fleet.js';
 import type { RunView } from '../view.js';
@@ -31,14 +33,17 @@ export class Store {
   record(deliveryId: string, body: CallbackBody, raw: string, receivedAt = Date.now()): Promise<Outcome> {
     return new Promise((resolve, reject) => {
       this.queue.push({ deliveryId, body, raw, receivedAt, resolve, reject });
-      if (!this.busy) void this.drain();
+      if (!this.busy) {
+        this.busy = true;
+        // After this turn's I/O: the other requests read in it join the same transaction.
+        setImmediate(() => void this.drain());
+      }
     });
   }
 
   private async drain(): Promise<void> {
-    this.busy = true;
     try {
-      while (this.queue.length > 0) {
+      for (; this.queue.length > 0; await new Promise((r) => setImmediate(r))) {
         const batch = this.queue.splice(0, maxBatch);
         try {
           const outcomes = await this.db.transaction((tx) => recordAll(tx, this.db.dialect, batch));

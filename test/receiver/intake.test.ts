@@ -1,0 +1,116 @@
+// What the receiver refuses, posted straight to it: no or a wrong signature (401), a body over
+// --max-body (413), signed but not JSON or not the schema (400); a redelivery (same delivery id)
+// acknowledged and stored once; a server's own key from --secrets-dir; flags checked at start.
+// One receiver; ~2 s.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { nodeBinary, nodeVersions } from '../helpers/node-bins.js';
+import { callbackBody, receiverBin, secretDir, sign, startReceiver, type Receiver } from '../helpers/receiver.js';
+
+const key = 'intake-fleet-key';
+
+describe('what the receiver refuses and what it stores once', () => {
+  const secrets = secretDir(key);
+  const keysDir = join(secrets.dir, 'keys');
+  let r: Receiver;
+
+  before(async () => {
+    mkdirSync(keysDir);
+    writeFileSync(join(keysDir, 'own-key'), 'the-servers-own-key\n', { mode: 0o600 });
+    r = await startReceiver({ db: `sqlite:${join(secrets.dir, 'r.db')}`, secretFile: secrets.secretFile, args: ['--secrets-dir', keysDir, '--max-body', '8KiB', '--request-timeout', '2s'] });
+  });
+  after(async () => {
+    await r?.kill();
+    secrets.cleanup();
+  });
+
+  it('401 without a signature or with a wrong one; 413 over --max-body (before any key is tried); 400 for signed non-JSON and for a body outside the schema', async () => {
+    const body = JSON.stringify(callbackBody('web-1'));
+    assert.equal((await r.post(body, {})).status, 401);
+    assert.equal((await r.post(body, { 'x-bootstrap-signature-256': sign('another-key', body) })).status, 401);
+    assert.equal((await r.post(body, { 'x-bootstrap-signature-256': 'sha256=zz' })).status, 401);
+    const big = JSON.stringify(callbackBody('web-1', { label: 'x'.repeat(10_000) }));
+    assert.equal((await r.post(big, { 'x-bootstrap-signature-256': sign(key, big) })).status, 413);
+    const notJson = '{"schema": "bootstrap.callback",';
+    const bad = await r.post(notJson, { 'x-bootstrap-signature-256': sign(key, notJson) });
+    assert.equal(bad.status, 400);
+    assert.match(bad.json.error, /^not JSON/);
+    const outside = JSON.stringify(callbackBody('web-1', { status: 'fine' }));
+    const invalid = await r.post(outside, { 'x-bootstrap-signature-256': sign(key, outside) });
+    assert.equal(invalid.status, 400);
+    assert.match(invalid.json.error, /\$\.status: "fine" is not one of/);
+    assert.equal((await r.get('/api/fleet')).json.counts.total, 0, 'nothing stored');
+    const metrics = (await r.get('/metrics')).text;
+    assert.match(metrics, /^bootstrap_receiver_signature_failures_total 3$/m);
+    assert.match(metrics, /^bootstrap_receiver_callbacks_refused_total\{reason="too_large"\} 1$/m);
+    assert.match(metrics, /^bootstrap_receiver_callbacks_refused_total\{reason="malformed"\} 1$/m);
+    assert.match(metrics, /^bootstrap_receiver_callbacks_refused_total\{reason="invalid"\} 1$/m);
+  });
+
+  it('the same delivery twice: 200 both times, stored once; a server with its own key: that key, not the fleet one; an unknown field accepted', async () => {
+    const body = JSON.stringify(callbackBody('web-2'));
+    const headers = { 'x-bootstrap-signature-256': sign(key, body), 'x-bootstrap-delivery': 'delivery-1' };
+    const first = await r.post(body, headers);
+    const again = await r.post(body, headers);
+    assert.deepEqual([first.status, first.json.stored, again.status, again.json.duplicate], [200, true, 200, true]);
+    assert.equal((await r.get('/api/servers/web-2')).json.runs.length, 1);
+    const own = JSON.stringify(callbackBody('own-key'));
+    assert.equal((await r.post(own, { 'x-bootstrap-signature-256': sign(key, own) })).status, 401, 'the fleet key is not its key');
+    assert.equal((await r.post(own, { 'x-bootstrap-signature-256': sign('the-servers-own-key', own) })).status, 200);
+    assert.match((await r.get('/metrics')).text, /^bootstrap_receiver_callbacks_duplicate_total 1$/m);
+    // A field the schema does not know yet (a newer agent): accepted, as docs/callbacks.md asks of receivers.
+    const newer = JSON.stringify(callbackBody('web-2', { added_later: { x: 1 } }));
+    assert.equal((await r.post(newer, { 'x-bootstrap-signature-256': sign(key, newer) })).status, 200);
+  });
+
+  it('an older callback redelivered late changes no newer state; GET of an unknown path is 404, PUT /callback 405', async () => {
+    const newer = callbackBody('web-3', { status: 'failure', exit_code: 1, failure: { phase: 'configure', step: '10-x', kind: 'exit', exit_code: 1, message: 'boom' } });
+    const older = callbackBody('web-3', { finished_at: '2020-01-01T00:00:00.000Z', started_at: '2020-01-01T00:00:00.000Z' });
+    for (const b of [newer, older]) {
+      const text = JSON.stringify(b);
+      assert.equal((await r.post(text, { 'x-bootstrap-signature-256': sign(key, text) })).status, 200);
+    }
+    const view = (await r.get('/api/servers/web-3')).json;
+    assert.equal(view.server.state, 'failed');
+    assert.equal(view.server.last_run.id, newer['id']);
+    assert.equal(view.runs.length, 2);
+    assert.equal((await r.get('/nothing')).status, 404);
+    assert.equal((await fetch(r.callbackUrl, { method: 'PUT' })).status, 405);
+  });
+
+  it('a request not received whole within --request-timeout: 408 (which the agent retries)', async () => {
+    const socket = connect(r.port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('utf8').on('data', (d: string) => (answer += d));
+    socket.write('POST /callback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"schema":');
+    const t0 = Date.now();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.on('close', () => resolve());
+        setTimeout(() => reject(new Error(`no answer within 15 s: ${JSON.stringify(answer)}`)), 15_000);
+      });
+    } finally {
+      socket.destroy();
+    }
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    assert.ok(Date.now() - t0 >= 1500, `answered after ${Date.now() - t0} ms, not before the 2 s timeout`);
+  });
+
+  it('bad flags: exit 64 with the usage; no key at all is refused (every callback must be signed); on an older Node the launcher runs it on a newer one', () => {
+    const help = spawnSync(process.execPath, [receiverBin, '--help'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, /^usage: bootstrap-receiver /);
+    const node = nodeBinary(nodeVersions.lts24);
+    const none = spawnSync(node, [receiverBin, '--db', 'sqlite:/nonexistent/x.db'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(none.status, 64);
+    assert.match(none.stderr, /no secret: give --secret-file/);
+    const listen = spawnSync(node, [receiverBin, '--secret-file', secrets.secretFile, '--listen', 'nowhere'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(listen.status, 64);
+    assert.match(listen.stderr, /--listen: "nowhere" is not HOST:PORT/);
+  });
+});

@@ -1,0 +1,111 @@
+// Both databases, the same checks: the real agent's callbacks stored; a restart applies no
+// migration twice and keeps everything; retention prunes run history in batches and keeps each
+// server's latest state and last run. PostgreSQL is a private cluster (test/helpers/postgres.ts),
+// skipped with the reason when Debian's postgresql is not installed (.ci/run installs it).
+// ~6 s per database (retention waits for 2 s of age), plus ~3 s for the cluster.
+
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { json } from '../helpers/cli.js';
+import { script } from '../helpers/phases.js';
+import { postgresBin, startPostgres, type Postgres } from '../helpers/postgres.js';
+import { agentFor, callbackBody, secretDir, sign, startReceiver, type Receiver } from '../helpers/receiver.js';
+
+const key = 'storage-key';
+
+async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, withinMs = 20_000): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${withinMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The checks, on the database `db()` names (a fresh one per call). */
+function checks(db: () => string, schemaRows: (url: string) => number | null) {
+  const secrets = secretDir(key);
+  const receivers: Receiver[] = [];
+  const start = async (url: string, args: string[] = []) => {
+    const r = await startReceiver({ db: url, secretFile: secrets.secretFile, args });
+    receivers.push(r);
+    return r;
+  };
+  after(async () => {
+    for (const r of receivers) await r.kill();
+    secrets.cleanup();
+  });
+
+  it("the agent's success and failure stored; a restart (SIGTERM, exit 0) applies no migration again and keeps them", async () => {
+    const url = db();
+    const r = await start(url);
+    assert.match(r.output(), /applied migrations 1\b/);
+    const box = agentFor('pg-or-lite', r.callbackUrl, key);
+    try {
+      assert.equal((await box.run(['server.provision'])).code, 0);
+      script(join(box.phasesDir, 'configure.d', '20-fail'), 'exit 3');
+      const failed = await box.run(['server.refresh', '--json']);
+      assert.equal(failed.code, 1);
+      assert.equal(await r.stop(), 0);
+      const again = await start(url);
+      assert.doesNotMatch(again.output(), /applied migrations/);
+      if (schemaRows(url) !== null) assert.equal(schemaRows(url), 1);
+      const view = (await again.get('/api/servers/pg-or-lite')).json;
+      assert.deepEqual(view.runs.map((x: any) => x.status), ['failure', 'success']);
+      assert.equal(view.runs[0].id, json(failed).id);
+      assert.equal(view.server.state, 'failed');
+    } finally {
+      box.cleanup();
+    }
+  });
+
+  it("--retain: older run history pruned (counted in /metrics), each server's last run and latest state kept; silent past --unresponsive-after: unresponsive", async () => {
+    const r = await start(db(), ['--retain', '2s', '--prune-interval', '300ms', '--unresponsive-after', '1s']);
+    const bodies = [0, 1, 2].map((i) => callbackBody('kept', { finished_at: `2026-01-01T00:00:0${i}.000Z` }));
+    bodies.push(callbackBody('other'));
+    for (const b of bodies) {
+      const text = JSON.stringify(b);
+      assert.equal((await r.post(text, { 'x-bootstrap-signature-256': sign(key, text) })).status, 200);
+    }
+    await waitFor('2 callbacks pruned', async () => /^bootstrap_receiver_pruned_total 2$/m.test((await r.get('/metrics')).text));
+    const kept = (await r.get('/api/servers/kept')).json;
+    assert.deepEqual(kept.runs.map((x: any) => x.id), [bodies[2]!['id']]);
+    assert.equal(kept.server.last_run.id, bodies[2]!['id']);
+    assert.equal((await r.get('/api/servers/other')).json.runs.length, 1);
+    const fleet = (await r.get('/api/fleet')).json;
+    assert.deepEqual([fleet.counts.total, fleet.counts.unresponsive, fleet.unresponsive_after_s], [2, 2, 1], 'silent for over 1 s: unresponsive');
+    assert.match((await r.get('/metrics')).text, /^bootstrap_receiver_servers\{state="unresponsive"\} 2$/m);
+    await new Promise((res) => setTimeout(res, 700));
+    assert.match((await r.get('/metrics')).text, /^bootstrap_receiver_pruned_total 2$/m, 'nothing more to prune');
+  });
+}
+
+describe('storage: SQLite', () => {
+  let n = 0;
+  const dir = secretDir();
+  after(() => dir.cleanup());
+  checks(() => `sqlite:${join(dir.dir, `db${++n}`, 'receiver.db')}`, () => null);
+});
+
+describe('storage: PostgreSQL', () => {
+  const bin = postgresBin();
+  if (typeof bin !== 'string') {
+    it(`skipped: ${bin.missing}`, { skip: bin.missing }, () => {});
+    return;
+  }
+  let pg: Postgres | null = null;
+  let n = 0;
+  before(async () => {
+    const started = await startPostgres();
+    if ('missing' in started) throw new Error(started.missing);
+    pg = started;
+  });
+  checks(
+    () => pg!.createDatabase(`receiver_${process.pid}_${++n}`),
+    (url) => Number(pg!.sql(new URL(url).pathname.slice(1), 'SELECT count(*) FROM schema_migrations').trim()),
+  );
+  // After the receivers of checks() are gone.
+  after(() => pg?.stop());
+});
