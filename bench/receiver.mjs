@@ -191,6 +191,7 @@ try {
   const statuses = {};
   let duplicates = 0;
   const cpu0 = cpuMs(receiver.child.pid);
+  const self0 = process.cpuUsage();
   const t0 = performance.now();
   await pool(sends, concurrency, async (s) => {
     const r = await post(agent, port, s.body, s.id);
@@ -200,6 +201,8 @@ try {
   });
   const wallMs = performance.now() - t0;
   const cpu = cpuMs(receiver.child.pid) - cpu0;
+  const self = process.cpuUsage(self0);
+  const selfMs = (self.user + self.system) / 1000;
   const loadAfter = fmtLoad();
   agent.destroy();
   ms.sort((a, b) => a - b);
@@ -215,7 +218,7 @@ try {
   console.log(`receiver bench (${db.startsWith('sqlite:') ? 'SQLite' : 'PostgreSQL'}, Node ${nodeVersions.lts24}): ${count} callbacks (${unique} unique, ${count - unique} redelivered) from ${names.length} servers, ${concurrency} in flight`);
   console.log(`  accepted ${accepted} in ${(wallMs / 1000).toFixed(2)} s = ${((accepted / wallMs) * 1000).toFixed(0)} callbacks/s; latency p50 ${pct(ms, 50).toFixed(1)} ms, p99 ${pct(ms, 99).toFixed(1)} ms, max ${ms.at(-1).toFixed(1)} ms`);
   console.log(`  answers ${JSON.stringify(statuses)}; duplicates acknowledged ${duplicates} of ${count - unique}; stored ${storedTotal}, lost ${lost}; fleet page counts ${JSON.stringify(fleet.counts)}`);
-  console.log(`  receiver CPU ${(cpu / 1000).toFixed(1)} s = ${(cpu / count).toFixed(2)} ms per callback (one free core: ~${((count / cpu) * 1000).toFixed(0)}/s), ${((cpu / wallMs) * 100).toFixed(0)}% of a core while sending`);
+  console.log(`  receiver CPU ${(cpu / 1000).toFixed(1)} s = ${(cpu / count).toFixed(2)} ms per callback (one free core: ~${((count / cpu) * 1000).toFixed(0)}/s), ${((cpu / wallMs) * 100).toFixed(0)}% of a core while sending; this client ${((selfMs / wallMs) * 100).toFixed(0)}%`);
   console.log(`  receiver peak RSS ${rss ? (Number(rss) / 1024).toFixed(0) : '?'} MiB; load average before ${loadBefore}, after ${loadAfter}`);
   const goals = [((accepted / wallMs) * 1000 >= 500) || 'rate < 500/s', pct(ms, 99) < 50 || 'p99 >= 50 ms', lost === 0 || `${lost} lost`, duplicates === count - unique || 'a redelivery was not acknowledged as a duplicate'];
   const missed = goals.filter((g) => g !== true);
