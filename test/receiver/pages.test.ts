@@ -5,7 +5,7 @@
 // Node 24 (SQLite in a temp dir) fed signed callbacks, its / page loaded in Chromium.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { request } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { escapeHtml, parseFleetQuery, renderFleetPage, renderServerPage, sortSer
 import type { FleetView, RunView, ServerRow, ServerState, ServerView } from '../../receiver/src/view.js';
 import { root } from '../helpers/cli.js';
 import { validate } from '../helpers/json-schema.js';
-import { nodeBinary, nodeVersions } from '../helpers/node-bins.js';
+import { secretDir, startReceiver } from '../helpers/receiver.js';
 
 const noBrowser = spawnSync('sh', ['-c', 'command -v chromium']).status !== 0 && 'the page tests need chromium (.ci/run installs it)';
 if (noBrowser) console.log(`receiver page tests in Chromium skipped: ${noBrowser}`);
@@ -255,25 +255,6 @@ describe('the receiver pages in headless Chromium', { skip: noBrowser || false, 
 
 const notBuilt = !existsSync(join(root, 'dist/receiver/src/main.js')) && 'the receiver is not built (npm run build)';
 
-/** The receiver on Node 24 (node:sqlite), SQLite in `dir`, on a free port; resolves once it listens. */
-async function startReceiver(dir: string, key: string): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  writeFileSync(join(dir, 'callback.secret'), `${key}\n`, { mode: 0o600 });
-  const args = [join(root, 'receiver/bin/bootstrap-receiver'), '--listen', '127.0.0.1:0', '--db', `sqlite:${join(dir, 'receiver.db')}`, '--secret-file', join(dir, 'callback.secret')];
-  const child = spawn(nodeBinary(nodeVersions.lts24), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const port = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the receiver did not listen within 30 s:\n${out}`)), 30_000);
-    child.stdout!.on('data', () => {
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      if (m) resolve(m[1]!), clearTimeout(timer);
-    });
-    child.on('exit', (code) => (reject(new Error(`the receiver exited (${code}):\n${out}`)), clearTimeout(timer)));
-  });
-  return { child, url: `http://127.0.0.1:${port}`, output: () => out };
-}
-
 /**
  * One request on its own connection (fetch's pool may reuse a keep-alive socket the receiver is
  * closing as idle after Chromium's seconds: "other side closed").
@@ -313,9 +294,9 @@ const failed = (message: string, label: string | null = null) => ({
 
 describe('the receiver pages end to end', { skip: noBrowser || notBuilt || false }, () => {
   it('signed callbacks into the real receiver (SQLite): its / page in Chromium shows the counts and rows; each server page its runs, escaped', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bootstrap-rcv-e2e-'));
     const key = 'pages-e2e-key';
-    const receiver = await startReceiver(dir, key);
+    const { dir, secretFile, cleanup } = secretDir(key);
+    const receiver = await startReceiver({ db: `sqlite:${join(dir, 'receiver.db')}`, secretFile }).catch((e) => (cleanup(), Promise.reject(e)));
     try {
       const schema = JSON.parse(readFileSync(join(root, 'schema/callback.schema.json'), 'utf8'));
       const post = async (b: Record<string, unknown>) => {
@@ -364,9 +345,8 @@ describe('the receiver pages end to end', { skip: noBrowser || notBuilt || false
       assertInert(hostile);
       assert.ok(hostile.includes(`<pre class="message">${escapeHtml(bad)}</pre>`));
     } finally {
-      receiver.child.kill('SIGTERM');
-      if (receiver.child.exitCode === null) await new Promise((r) => receiver.child.once('exit', r));
-      rmSync(dir, { recursive: true, force: true });
+      await receiver.kill();
+      cleanup();
     }
   });
 });
