@@ -1,13 +1,7 @@
-// Placeholder pages: the JSON in a <pre>, until the real pages land (same signatures).
+// The receiver's HTML pages, rendered on the server from the same objects the JSON API returns
+// (view.ts): one self-contained document each, no script, no external asset. The fleet page sorts
+// and filters by query parameters; each server's page shows its last runs.
 
-import type { FleetView, ServerView } from './view.js';
-
-const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-
-export function renderFleetPage(v: FleetView): string {
-  return `<!doctype html><html><head><meta charset="utf-8"><title>Fleet</title></head><body><pre>${escape(JSON.stringify(v, null, 2))}</pre></body></html>`;
-}
-
-export function renderServerPage(v: ServerView): string {
-  return `<!doctype html><html><head><meta charset="utf-8"><title>${escape(v.server.server)}</title></head><body><pre>${escape(JSON.stringify(v, null, 2))}</pre></body></html>`;
-}
+export { parseFleetQuery, renderFleetPage, sortServers, fleetSorts, serverStates, type FleetPageOptions, type FleetSort } from './pages/fleet.js';
+export { renderServerPage, type ServerPageOptions } from './pages/server.js';
+export { esc as escapeHtml } from './pages/html.js';
