@@ -55,6 +55,7 @@ const firstNodeOnly = [
   'receiver/intake.test.js',
   'receiver/storage.test.js',
   'receiver/unit.test.js',
+  'receiver/pages.test.js',
 ];
 
 function parseArgs(argv) {

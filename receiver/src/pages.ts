@@ -4,4 +4,4 @@
 
 export { parseFleetQuery, renderFleetPage, sortServers, fleetSorts, serverStates, type FleetPageOptions, type FleetSort } from './pages/fleet.js';
 export { renderServerPage, type ServerPageOptions } from './pages/server.js';
-export { esc as escapeHtml } from './pages/html.js';
+export { esc as escapeHtml, policy as pagePolicy } from './pages/html.js';

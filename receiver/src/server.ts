@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { fleetView, serverRow } from './fleet.js';
 import { receiveCallback, type Answer, type Intake } from './intake.js';
 import { renderMetrics } from './metrics.js';
-import { renderFleetPage, renderServerPage } from './pages.js';
+import { pagePolicy, parseFleetQuery, renderFleetPage, renderServerPage } from './pages.js';
 import type { FleetView, ServerView } from './view.js';
 
 export interface App extends Intake {
@@ -32,8 +32,20 @@ async function serverView(app: App, name: string, runs: number): Promise<ServerV
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  // Pages also carry their policy as a header: it then holds for the whole response, not only
+  // from the <meta> on.
+  const policy = type === html ? { 'content-security-policy': pagePolicy } : {};
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...policy });
   res.end(body);
+}
+
+/** A path segment decoded, or null when its %-escapes are malformed (a 404, not a 500). */
+function decoded(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
 }
 
 const sendJson = (res: ServerResponse, status: number, v: unknown) => send(res, status, 'application/json', `${JSON.stringify(v)}\n`);
@@ -47,13 +59,14 @@ async function get(app: App, path: string, query: URLSearchParams, res: ServerRe
     await app.store.db.all('SELECT 1 AS ok');
     send(res, 200, 'text/plain', 'ok\n');
   } else if (path === '/api/fleet') sendJson(res, 200, await fleet(app));
-  else if (path === '/') send(res, 200, html, renderFleetPage(await fleet(app)));
+  else if (path === '/') send(res, 200, html, renderFleetPage(await fleet(app), parseFleetQuery(query)));
   else if (path === '/metrics') send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderMetrics(await fleet(app), app.counters));
   else if (server) {
-    const view = await serverView(app, decodeURIComponent(server[2]!), runs);
+    const name = decoded(server[2]!);
+    const view = name === null ? null : await serverView(app, name, runs);
     if (!view) sendJson(res, 404, { error: 'no such server' });
     else if (server[1]) sendJson(res, 200, view);
-    else send(res, 200, html, renderServerPage(view));
+    else send(res, 200, html, renderServerPage(view, { runs }));
   } else return false;
   return true;
 }

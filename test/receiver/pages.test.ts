@@ -344,6 +344,19 @@ describe('the receiver pages end to end', { skip: noBrowser || notBuilt || false
       const hostile = await page(bad);
       assertInert(hostile);
       assert.ok(hostile.includes(`<pre class="message">${escapeHtml(bad)}</pre>`));
+
+      // The served list follows the query (newest report first; only the failed ones), pages
+      // carry their policy as a header too, and a malformed %-escape is a 404, not a 500.
+      const names = (html: string) => [...html.matchAll(/<a href="\/servers\/([^"]+)">/g)].map((m) => m[1]!);
+      const newest = await http(`${receiver.url}/?sort=last_report&order=desc`);
+      assert.deepEqual(names(newest.text).slice(0, 2), ['web06', 'web05']);
+      const onlyFailed = await http(`${receiver.url}/?state=failed&sort=server&order=asc`);
+      assert.deepEqual(names(onlyFailed.text).filter((n) => n.startsWith('web')), ['web02']);
+      assert.equal(names(onlyFailed.text).length, 2);
+      const headers = await new Promise<Record<string, unknown>>((resolve, reject) => request(`${receiver.url}/`, { agent: false }, (res) => (res.resume(), resolve(res.headers))).on('error', reject).end());
+      assert.match(String(headers['content-security-policy']), /default-src 'none'/);
+      assert.equal((await http(`${receiver.url}/servers/%E0%A4%A`)).status, 404);
+      assert.equal((await http(`${receiver.url}/api/servers/%ZZ`)).status, 404);
     } finally {
       await receiver.kill();
       cleanup();

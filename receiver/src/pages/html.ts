@@ -77,7 +77,7 @@ export function products(p: Record<string, string | null> | null | undefined): s
 }
 
 /** No script, no asset from anywhere: styles inline, images only as data: URLs. */
-const policy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'";
+export const policy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'";
 
 /** The whole document. `title` is escaped here; `body` is HTML the page built from escaped parts. */
 export function document(title: string, body: string): string {
