@@ -107,10 +107,10 @@ describe('what the receiver refuses and what it stores once', () => {
   });
 
   it('bad flags: exit 64 with the usage; no key at all is refused (every callback must be signed); on an older Node the launcher runs it on a newer one', () => {
-    const help = spawnSync(process.execPath, [receiverBin, '--help'], { encoding: 'utf8', timeout: 30_000 });
+    const node = nodeBinary(nodeVersions.lts24);
+    const help = spawnSync(process.execPath, [receiverBin, '--help'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, BOOTSTRAP_RECEIVER_NODE: node } });
     assert.equal(help.status, 0, help.stderr);
     assert.match(help.stdout, /^usage: bootstrap-receiver /);
-    const node = nodeBinary(nodeVersions.lts24);
     const none = spawnSync(node, [receiverBin, '--db', 'sqlite:/nonexistent/x.db'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(none.status, 64);
     assert.match(none.stderr, /no secret: give --secret-file/);
