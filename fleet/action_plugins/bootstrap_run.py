@@ -9,6 +9,11 @@
 #      server still rebooting: the connection is reset and asked again, as ansible's reboot action
 #      does), until the run has ended (success, failure, refused) or `reboot_timeout` s have passed
 #      since the pause. Ansible's own retries (until) end at the first unreachable, so the loop is here.
+#      The run's own output may never arrive: the reboot can stop the server's ssh session (and the
+#      agent's shell) before it is sent, and the run task's connection drops. Then, given `find`
+#      (`runs.list --json`) and the run's `label`, the server is asked as it comes back (bounded by
+#      `reboot_timeout` from the drop) for the run of that label; one that paused for a reboot is
+#      waited for as above (`dropped`: true in the result). No such run: unreachable, as before.
 #   3. `health` (heartbeat.checkup, retried by its own shell loop), once, after a successful run
 #      behind a load balancer (`health_after_run`) and after every resumed run that succeeded: a
 #      server that rebooted must be healthy before it counts.
@@ -21,6 +26,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shlex
 import time
@@ -44,7 +50,7 @@ def _filters():
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(('run', 'show', 'health', 'health_after_run', 'reboot_timeout', 'delay'))
+    _VALID_ARGS = frozenset(('run', 'show', 'find', 'label', 'health', 'health_after_run', 'reboot_timeout', 'delay'))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -53,20 +59,28 @@ class ActionModule(ActionBase):
             result['skipped'] = True
             return result
         args = self._task.args
-        # Connection failure here propagates: the task is unreachable, as a `raw` run would be.
-        ran = self._execute(args['run'])
-        result.update({'stdout': ran['stdout'], 'stderr': ran['stderr'], 'rc': ran['rc'], 'changed': ran['rc'] == 0, 'resumed': None})
+        timeout = float(args.get('reboot_timeout', 900))
+        delay = float(args.get('delay', 5))
         read = _filters().bs_server_json
+        try:
+            ran = self._execute(args['run'])
+        except AnsibleConnectionFailure as dropped:
+            # Unreachable, as a `raw` run would be, unless a reboot of this run dropped it.
+            ran = self._dropped_by_reboot(args, timeout, delay)
+            if ran is None:
+                raise dropped
+        result.update({'stdout': ran['stdout'], 'stderr': ran['stderr'], 'rc': ran['rc'], 'changed': ran['rc'] == 0, 'resumed': None, 'dropped': 'since' in ran})
         doc = read(ran['stdout'], 'run')
-        paused = ran['rc'] == 0 and not doc['problem'] and doc['docs'][0]['status'] == 'rebooting' and doc['docs'][0]['id']
+        paused = ran['rc'] == 0 and not doc['problem'] and (doc['docs'][0]['status'] == 'rebooting' or 'since' in ran) and doc['docs'][0]['id']
         healthy_wanted = ran['rc'] == 0 and not doc['problem'] and not paused and boolean(args.get('health_after_run', False), strict=False)
         if paused:
             run_id = str(doc['docs'][0]['id'])
-            timeout = float(args.get('reboot_timeout', 900))
+            started = ran.get('since', time.monotonic())
             # What the operator watches meanwhile (the id is the server's: printable characters only).
             shown = ''.join(c if c.isprintable() else '?' for c in run_id[:80])
-            self._display.display('%s: rebooting (run %s paused for a reboot); waiting up to %d s for it to come back and end' % ((task_vars or {}).get('inventory_hostname', '?'), shown, timeout))
-            resumed = self._wait(read, str(args['show']) + ' ' + shlex.quote(run_id), timeout, float(args.get('delay', 5)))
+            self._display.display('%s: rebooting (run %s paused for a reboot%s); waiting up to %d s for it to come back and end' % (
+                (task_vars or {}).get('inventory_hostname', '?'), shown, '; the connection dropped before its output arrived' if 'since' in ran else '', timeout))
+            resumed = self._wait(read, str(args['show']) + ' ' + shlex.quote(run_id), timeout, delay, started)
             result['resumed'] = resumed
             answer = read(resumed['stdout'], 'run')
             healthy_wanted = not resumed['timed_out'] and not answer['problem'] and answer['docs'][0]['status'] == 'success'
@@ -84,16 +98,40 @@ class ActionModule(ActionBase):
         try:
             return self._execute(cmd)
         except AnsibleConnectionFailure:
-            try:
-                self._connection.reset()
-            except Exception:  # a connection without reset, or one already gone: the next call reconnects
-                pass
+            self._reset()
             return None
 
-    def _wait(self, read, show, timeout, delay):
-        """The last answer of `show` once it says the run ended, or at the deadline (timed_out;
-        `reachable`: whether the last try reached the server, `last_status` what it said)."""
-        started = time.monotonic()
+    def _reset(self):
+        # The connection kept open (ControlPersist) may be to the server's previous boot: a new one.
+        try:
+            self._connection.reset()
+        except Exception:  # a connection without reset, or one already gone: the next call reconnects
+            pass
+
+    def _dropped_by_reboot(self, args, timeout, delay):
+        """After the run's connection dropped: once the server answers `find`, `show` of the run
+        with this label if it paused for a reboot, as the run's output (`since`: the drop); else None."""
+        if not args.get('find') or not args.get('label'):
+            return None
+        since = time.monotonic()
+        self._reset()
+        while True:
+            answer = self._ask(args['find'])
+            if answer is not None:
+                break
+            if time.monotonic() - since + delay > timeout:
+                return None
+            time.sleep(delay)
+        run_id = _paused_run_of(answer, str(args['label']))
+        shown = run_id and self._ask(str(args['show']) + ' ' + shlex.quote(run_id))
+        if not shown or shown['rc'] != 0:
+            return None
+        # rc 0: what the run exits with when it pauses; its outcome is the resumed run's.
+        return {'stdout': shown['stdout'], 'stderr': shown['stderr'], 'rc': 0, 'since': since}
+
+    def _wait(self, read, show, timeout, delay, started):
+        """The last answer of `show` once it says the run ended, or `timeout` s after `started`
+        (timed_out; `reachable`: whether the last try reached the server, `last_status` what it said)."""
         last = None
         status = None
         while True:
@@ -109,3 +147,18 @@ class ActionModule(ActionBase):
             time.sleep(delay)
         return {'stdout': None if last is None else last['stdout'], 'rc': None if last is None else last['rc'], 'timed_out': status not in _FINAL,
                 'reachable': answer is not None, 'last_status': status, 'waited_s': round(time.monotonic() - started, 1)}
+
+
+def _paused_run_of(answer, label):
+    """The id of the newest run in `runs.list --json` with this label that paused for a reboot, or None."""
+    if answer['rc'] != 0:
+        return None
+    try:
+        runs = json.loads(answer['stdout']).get('runs')
+    except (ValueError, AttributeError):
+        return None
+    for r in runs if isinstance(runs, list) else []:
+        if isinstance(r, dict) and r.get('label') == label:
+            ok = isinstance(r.get('id'), str) and isinstance(r.get('reboots'), list) and len(r['reboots']) > 0
+            return r['id'] if ok else None
+    return None

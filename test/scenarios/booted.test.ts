@@ -1,17 +1,18 @@
 // End to end on booted Debian 12 and 13 machines (systemd as PID 1 under systemd-nspawn,
 // test/helpers/booted.ts): the package meant for each installed with apt-get, the units run by
-// the real systemd (timers, a reboot and the resume), then removed and purged as docs/packages.md
-// says. One boot per machine (plus the reboot); the two machines run at the same time.
+// the real systemd (timers, a reboot and the resume), a fleet/rollout.yml whose run reboots the
+// machine, then removed and purged as docs/packages.md says. One boot per machine (plus its two
+// reboots); the two machines run at the same time.
 // Cost (docs/testing.md): the two root filesystems are built once (100-190 s, in parallel, then
 // cached in /var/tmp/bootstrap-test-rootfs), the packages once per build (shared with
-// deb.test.ts); then about 4 minutes of scenarios, most of it the five fleet/install.yml runs.
+// deb.test.ts); then about 5 minutes of scenarios, most of it the playbook runs.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ansibleInventory, bootedUnavailable, bootMachine, machinesDir, receiver, rootfs, run, sshKeyPair, sweepStale, type Machine, type Receiver, type Suite } from '../helpers/booted.js';
 import { root } from '../helpers/cli.js';
-import { debNames, sharedDebs } from '../helpers/debs.js';
+import { debNames, repackDeb, sharedDebs } from '../helpers/debs.js';
 
 const skip = bootedUnavailable();
 if (skip) console.log(`# booted machines skipped: ${skip}`);
@@ -49,13 +50,14 @@ timeout = 2
 `;
 
 // configure.d: a step that is slow while /etc/bootstrap/SLOW exists (naming its run in
-// /run/slow-run), one that asks for one reboot when /etc/bootstrap/reboot-once exists, and one
-// after it that records the boot it ran in.
+// /run/slow-run), one that asks for one reboot when /etc/bootstrap/reboot-once exists, one after
+// it that records the boot it ran in, and one that fails while /etc/bootstrap/FAIL exists.
 const steps: Record<string, string> = {
   'configure.d/05-slow': '#!/bin/sh\n[ -f /etc/bootstrap/SLOW ] || exit 0\necho "$BOOTSTRAP_RUN_ID" > /run/slow-run\nsleep "$(cat /etc/bootstrap/SLOW)"\n',
   'configure.d/10-hello': '#!/bin/sh\necho "$BOOTSTRAP_ACTION $BOOTSTRAP_RUN_ID" >> /var/tmp/runs.log\n',
   'configure.d/20-reboot-once': '#!/bin/sh\nif [ -e /etc/bootstrap/reboot-once ]; then\n  rm /etc/bootstrap/reboot-once\n  echo "test: reboot once" > "$BOOTSTRAP_REBOOT_FILE"\nfi\n',
   'configure.d/30-after': '#!/bin/sh\necho "$BOOTSTRAP_RUN_ID $(cat /proc/sys/kernel/random/boot_id)" >> /var/tmp/after.log\n',
+  'configure.d/40-fail': '#!/bin/sh\n[ -e /etc/bootstrap/FAIL ] || exit 0\necho "test: fails after the reboot"\nexit 3\n',
 };
 
 // The timers, shortened: the refresh 3 s after the timer starts (OnBootSec= has passed by then) or
@@ -66,47 +68,51 @@ const dropIns: Record<string, string> = {
   '/etc/systemd/system/bootstrap-heartbeat.timer.d/test.conf': '[Timer]\nOnBootSec=\nOnActiveSec=3s\nOnBootSec=3s\nOnUnitActiveSec=10s\nRandomizedDelaySec=0\n',
 };
 
-// fleet/install.yml (install, upgrade, put back) over ssh into the machines. Where the checkout
-// has no fleet/install.yml those scenarios are skipped, saying so; BOOTSTRAP_TEST_FLEET_DIR
-// points at another fleet/ dir.
+// fleet/install.yml (install, upgrade, put back) and fleet/rollout.yml (a rollout with a real
+// reboot) over ssh into the machines. Where the checkout lacks one of them its scenarios are
+// skipped, saying so; BOOTSTRAP_TEST_FLEET_DIR points at another fleet/ dir.
 const fleetDir = process.env['BOOTSTRAP_TEST_FLEET_DIR'] ?? join(root, 'fleet');
-const noInstallYml = existsSync(join(fleetDir, 'install.yml')) ? false : `no ${fleetDir}/install.yml in this checkout`;
-if (!skip && noInstallYml) console.log(`# booted: fleet/install.yml scenarios skipped: ${noInstallYml}`);
+const missing = (book: string) => (existsSync(join(fleetDir, book)) ? false : `no ${fleetDir}/${book} in this checkout`);
+const noInstallYml = missing('install.yml');
+const noRolloutYml = missing('rollout.yml');
+for (const why of [noInstallYml, noRolloutYml]) if (!skip && why) console.log(`# booted: scenarios skipped: ${why}`);
 
-/** Runs fleet/install.yml on `inventory` with these vars; its JSON report. */
-async function installYml(inventory: string, work: string, vars: Record<string, unknown>) {
+/** Runs fleet/`book` on `inventory` with these vars; its JSON report and first row. */
+async function playbook(book: string, inventory: string, work: string, vars: Record<string, unknown>) {
   mkdirSync(work, { recursive: true });
   const reportDir = mkdtempSync(join(work, 'report-'));
   const varsFile = `${reportDir}.json`;
-  writeFileSync(varsFile, JSON.stringify({ report_dir: reportDir, settle: 1, busy_wait: 120, canary: 1, batches: ['100%'], ...vars }));
+  writeFileSync(varsFile, JSON.stringify({ report_dir: reportDir, busy_wait: 120, canary: 1, batches: ['100%'], ...vars }));
   const env = { ...process.env, ANSIBLE_CONFIG: join(fleetDir, 'ansible.cfg'), ANSIBLE_LOCAL_TEMP: join(work, 'ansible-local'), ANSIBLE_NOCOLOR: '1' };
   const t = Date.now();
-  const r = await run(['ansible-playbook', '-i', inventory, join(fleetDir, 'install.yml'), '-e', `@${varsFile}`], { cwd: fleetDir, env, timeoutMs: 600_000 });
-  console.log(`# booted: install.yml (${basename(work)}) took ${((Date.now() - t) / 1000).toFixed(0)} s`);
+  const r = await run(['ansible-playbook', '-i', inventory, join(fleetDir, book), '-e', `@${varsFile}`], { cwd: fleetDir, env, timeoutMs: 600_000 });
+  console.log(`# booted: ${book} (${basename(work)}) took ${((Date.now() - t) / 1000).toFixed(0)} s`);
   const files = readdirSync(reportDir).filter((n) => n.endsWith('.json'));
   const report = files.length ? JSON.parse(readFileSync(join(reportDir, files[0]!), 'utf8')) : null;
   return { code: r.code, output: `${r.stdout}\n${r.stderr}`, report, row: report?.hosts?.[0] };
 }
+const installYml = (inventory: string, work: string, vars: Record<string, unknown>) => playbook('install.yml', inventory, work, { settle: 1, ...vars });
 
-/** The package again as `version` (control and package.json); `broken`: its bundle throws at once. */
-async function repack(real: string, out: string, version: string, broken = false): Promise<string> {
-  const upstream = real.split('_')[1]!.replace(/-1$/, '');
-  const tree = `${out}.d`;
-  const must = async (argv: string[]) => {
-    const r = await run(argv, { timeoutMs: 300_000 });
-    if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${r.code} ${r.stderr}`);
-  };
-  await must(['dpkg-deb', '-R', real, tree]);
-  const control = join(tree, 'DEBIAN/control');
-  writeFileSync(control, readFileSync(control, 'utf8').replace(/^Version: .*$/m, `Version: ${version}-1`));
-  const pkg = join(tree, 'usr/lib/bootstrap-agent/package.json');
-  writeFileSync(pkg, readFileSync(pkg, 'utf8').replace(`"version": "${upstream}"`, `"version": "${version}"`));
-  if (broken) writeFileSync(join(tree, 'usr/lib/bootstrap-agent/dist/bootstrap.cjs'), 'throw new Error("a broken build");\n');
-  rmSync(join(tree, 'usr/lib/bootstrap-agent/dist/bootstrap.cjs.cache'), { force: true });
-  rmSync(join(tree, 'DEBIAN/md5sums'));
-  await must(['dpkg-deb', '-Zgzip', '-z1', '--root-owner-group', '--build', tree, out]);
-  rmSync(tree, { recursive: true });
-  return out;
+/** A shell line waiting (bounded) until none of these units runs: a oneshot service's run is `activating`, never `active`. */
+const idle = (...units: string[]) => `for i in $(seq 600); do systemctl show -p ActiveState --value ${units.join(' ')} | grep -qx -e active -e activating -e deactivating -e reloading || exit 0; sleep 0.2; done; exit 1`;
+
+/**
+ * fleet/rollout.yml `command=refresh` whose run asks for one reboot (and, with `fail`, fails after
+ * it). The refresh timer is stopped first and its run awaited, so the rollout's run is the one
+ * that asks; the reboot starts the (enabled) timer again, and so does the end, whatever happened.
+ */
+async function rebootingRollout(m: Machine, inventory: string, work: string, id: string, fail = false) {
+  await m.sh(`systemctl stop bootstrap-refresh.timer && ${idle('bootstrap-refresh.service', 'bootstrap-resume.service')}`, { timeoutMs: 180_000 });
+  const bootId = (await m.sh('cat /proc/sys/kernel/random/boot_id')).trim();
+  const boots = m.boots();
+  await m.sh(`touch /etc/bootstrap/reboot-once${fail ? ' /etc/bootstrap/FAIL' : ''}`);
+  const vars = { command: 'refresh', rollout_id: id, reboot_timeout: 300, reboot_poll: 1 };
+  const r = await playbook('rollout.yml', inventory, work, vars).finally(() => m.ssh('rm -f /etc/bootstrap/reboot-once /etc/bootstrap/FAIL; systemctl start bootstrap-refresh.timer'));
+  assert.ok(r.report, r.output);
+  assert.equal(m.boots(), boots + 1, `the machine rebooted once\n${r.output}`);
+  const newBoot = (await m.sh('cat /proc/sys/kernel/random/boot_id')).trim();
+  assert.notEqual(newBoot, bootId);
+  return { ...r, bootId, newBoot };
 }
 
 /** Adds the timers' and units' state to a wait's error. */
@@ -152,7 +158,7 @@ describe('booted Debian machines (systemd-nspawn)', { skip, timeout: 1_200_000, 
         // The upgrade's packages, made while the first scenarios run.
         if (!noInstallYml) {
           mkdirSync(work, { recursive: true });
-          repacked = Promise.all([repack(v1, join(work, 'v2.deb'), '9.0.0'), repack(v1, join(work, 'broken.deb'), '9.0.1', true)]).then(([v2, broken]) => ({ v2, broken }));
+          repacked = Promise.all([repackDeb(v1, join(work, 'v2.deb'), '9.0.0'), repackDeb(v1, join(work, 'broken.deb'), '9.0.1', true)]).then(([v2, broken]) => ({ v2, broken }));
           repacked.catch(() => {});
         }
         console.log(`# booted: ${suite} up after ${seconds()}`);
@@ -224,6 +230,61 @@ describe('booted Debian machines (systemd-nspawn)', { skip, timeout: 1_200_000, 
         assert.match(await m.sh('journalctl -b --no-pager -o cat -u bootstrap-resume.service'), new RegExp(id));
       });
 
+      // A rollout with a real reboot, on one machine each (CI time: each costs a reboot and a
+      // rollout, about a minute): success on Debian 12, a resumed run that fails on Debian 13.
+      if (release === 12) {
+        it('fleet/rollout.yml refresh, the run asks for a reboot: `rebooting` while down, waited for over ssh, success once the same run ended in the new boot and the machine is healthy', { skip: noRolloutYml }, async () => {
+          const from = rx.requests.length;
+          const r = await rebootingRollout(m, inventory, work, 'rb-ok');
+          assert.equal(r.code, 0, r.output);
+          const row = r.row;
+          assert.equal(row.status, 'success', JSON.stringify(row));
+          assert.equal(row.rebooted, true, `${JSON.stringify(row)}\n${r.output}`);
+          assert.equal(row.exit_code, 0);
+          assert.ok(r.output.includes(`${m.name}: rebooting (run ${row.run_id} paused for a reboot); waiting up to 300 s`), `the operator sees it rebooting\n${r.output}`);
+          const seen = rx.requests.slice(from).filter((x) => x.body?.id === row.run_id).map((x) => [x.body.status, x.body.label]);
+          assert.deepEqual(seen, [['rebooting', 'rb-ok/canary'], ['success', 'rb-ok/canary']], 'the same run paused, then ended in success');
+          // The step after the reboot ran in the new boot, in that run; the machine was checked healthy after it.
+          assert.match(await m.sh('cat /var/tmp/after.log'), new RegExp(`^${row.run_id} ${r.newBoot}$`, 'm'));
+          const journal = JSON.parse(await m.sh(`bootstrap runs.show ${row.run_id} --json`));
+          assert.equal(journal.status, 'success');
+          assert.equal(journal.label, 'rb-ok/canary');
+          const status = JSON.parse(await m.sh('bootstrap server.status --json'));
+          assert.equal(status.paused_run, null);
+          assert.equal(status.last_checkup.healthy, true);
+          assert.ok(Date.parse(status.last_checkup.finished_at) >= Date.parse(row.finished_at), 'a checkup after the resumed run');
+          assert.deepEqual(r.report.counts, { success: 1 });
+          assert.equal(r.report.stopped, false);
+          assert.deepEqual([row.before?.mode, row.after?.mode], ['active', 'active'], 'before -> after');
+        });
+      } else {
+        it('fleet/rollout.yml refresh whose run fails after its reboot: failed (the resumed run\'s step), the budget stops the rollout before the next batch', { skip: noRolloutYml }, async () => {
+          // The same machine again under a second name, in the batch after the canary: it must not run.
+          const later = `${m.name}-later`;
+          const two = join(work, 'inventory-two.ini');
+          const first = readFileSync(inventory, 'utf8').trimEnd().split('\n');
+          writeFileSync(two, `${[...first, first[1]!.replace(/^\S+/, later)].join('\n')}\n`);
+          // Its reboot command drops the ssh sessions (the rollout's among them) before the reboot:
+          // the run's output never arrives, and the playbook finds the run by its label.
+          await m.put('/usr/local/sbin/reboot-dropping-ssh', '#!/bin/sh\nkill -9 $(pidof sshd sshd-session)\nexec systemctl reboot\n', '755');
+          await m.sh("sed -i '/^\\[phases\\]$/a reboot_command = /usr/local/sbin/reboot-dropping-ssh' /etc/bootstrap/bootstrap.ini");
+          const from = rx.requests.length;
+          const r = await rebootingRollout(m, two, work, 'rb-fail', true).finally(() => m.ssh("sed -i '/^reboot_command = /d' /etc/bootstrap/bootstrap.ini"));
+          assert.notEqual(r.code, 0, r.output);
+          assert.deepEqual(r.report.hosts.map((x: any) => [x.host, x.status]), [[m.name, 'failed'], [later, 'not run']], JSON.stringify(r.report.hosts));
+          const row = r.row;
+          assert.equal(row.rebooted, true, `${JSON.stringify(row)}\n${r.output}`);
+          assert.match(row.failed_at, /^configure\/40-fail: /);
+          assert.equal(row.exit_code, 1);
+          assert.ok(r.output.includes(`${m.name}: rebooting (run ${row.run_id} paused for a reboot; the connection dropped before its output arrived)`), r.output);
+          assert.equal(r.report.stopped, true);
+          assert.match(r.report.stop_reason, /^failure budget: 1 of 2 hosts failed/);
+          const ended = rx.requests.slice(from).filter((x) => x.body?.kind === 'run' && x.body?.label?.startsWith('rb-fail/')).map((x) => [x.body.id, x.body.status]);
+          assert.deepEqual(ended, [[row.run_id, 'rebooting'], [row.run_id, 'failure']], 'one run, paused then failed; nothing of the next batch ran');
+          assert.match(await m.sh('cat /var/tmp/after.log'), new RegExp(`^${row.run_id} ${r.newBoot}$`, 'm'));
+        });
+      }
+
       it('fleet/install.yml upgrades the agent while a refresh runs: it waits for the run to end (which succeeds), then upgrades', { skip: noInstallYml }, async () => {
         const { v2 } = await repacked;
         await m.sh('rm -f /run/slow-run && echo 6 > /etc/bootstrap/SLOW && systemctl start --no-block bootstrap-refresh.service');
@@ -263,7 +324,7 @@ describe('booted Debian machines (systemd-nspawn)', { skip, timeout: 1_200_000, 
         await m.sh(`test -L ${wants} && test ! -e ${wants}`);
         assert.match((await m.ssh('systemctl is-active bootstrap-refresh.timer bootstrap-heartbeat.timer')).stdout, /^(inactive\n){2}$/, 'prerm stopped the timers');
         // A refresh the timer started before the remove may still be finishing: purge after it.
-        await m.sh('for i in $(seq 600); do systemctl is-active -q bootstrap-refresh.service bootstrap-heartbeat.service bootstrap-resume.service || exit 0; sleep 0.2; done; exit 1');
+        await m.sh(idle('bootstrap-refresh.service', 'bootstrap-heartbeat.service', 'bootstrap-resume.service'), { timeoutMs: 180_000 });
         await m.sh(`apt-get purge -y -q ${pkg}`, { timeoutMs: 180_000 });
         await m.sh('test -f /etc/bootstrap/bootstrap.ini && test -x /etc/bootstrap/phases/configure.d/10-hello');
         await m.sh(`test ! -e /var/bootstrap && test ! -e /var/log/bootstrap && test ! -e /etc/logrotate.d/bootstrap && test ! -L ${wants}`);

@@ -15,6 +15,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, s
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { root } from '../helpers/cli.js';
+import { repackDeb } from '../helpers/debs.js';
 import { fleetUnavailable, makeFleet, newFleetDir, removeFleetDir, type Fleet, type FleetHost } from '../helpers/fleet.js';
 import { iniWith } from '../helpers/phases.js';
 
@@ -22,22 +23,6 @@ const unavailable = fleetUnavailable();
 if (unavailable) console.log(`fleet install tests skipped: ${unavailable}`);
 
 const upstream: string = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
-
-/** The real package as `version` (control and package.json), `broken`: its bundle throws at once. */
-function repack(real: string, out: string, version: string, broken = false): string {
-  const tree = `${out}.d`;
-  execFileSync('dpkg-deb', ['-R', real, tree]);
-  const control = join(tree, 'DEBIAN/control');
-  writeFileSync(control, readFileSync(control, 'utf8').replace(/^Version: .*$/m, `Version: ${version}-1`));
-  const pkg = join(tree, 'usr/lib/bootstrap-agent/package.json');
-  writeFileSync(pkg, readFileSync(pkg, 'utf8').replace(`"version": "${upstream}"`, `"version": "${version}"`));
-  if (broken) writeFileSync(join(tree, 'usr/lib/bootstrap-agent/dist/bootstrap.cjs'), 'throw new Error("a broken build");\n');
-  rmSync(join(tree, 'usr/lib/bootstrap-agent/dist/bootstrap.cjs.cache'), { force: true });
-  rmSync(join(tree, 'DEBIAN/md5sums'));
-  execFileSync('dpkg-deb', ['-Zgzip', '-z1', '--root-owner-group', '--build', tree, out], { stdio: 'ignore' });
-  rmSync(tree, { recursive: true });
-  return out;
-}
 
 const statuses = (report: any) => Object.fromEntries(report.hosts.map((r: any) => [r.host, r.status]));
 
@@ -52,13 +37,12 @@ describe('fleet/install.yml: the agent package, its ini and phases tree, on a fl
   const run = (vars: Record<string, unknown>) => f.rollout({ config_dir: config, canary: 3, settle: 1, busy_wait: 120, ...vars }, 300_000, {}, 'install.yml');
   const agent = (h: FleetHost, ...args: string[]) => f.runIn(h, ['/usr/bin/bootstrap', ...args]);
 
-  before(() => {
+  before(async () => {
     dir = newFleetDir();
     const out = join(dir, 'debs');
     execFileSync(join(root, 'scripts/build-deb.sh'), ['--no-build', '--only', 'all', out], { env: { ...process.env, BOOTSTRAP_DEB_COMPRESS: '-Zgzip -z1' }, stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
     debs['v1'] = join(out, `bootstrap-agent_${upstream}-1_all.deb`);
-    debs['v2'] = repack(debs['v1']!, join(out, 'v2.deb'), '9.0.0');
-    debs['broken'] = repack(debs['v1']!, join(out, 'broken.deb'), '9.0.1', true);
+    [debs['v2'], debs['broken']] = await Promise.all([repackDeb(debs['v1']!, join(out, 'v2.deb'), '9.0.0'), repackDeb(debs['v1']!, join(out, 'broken.deb'), '9.0.1', true)]);
     // The controller's config dir: an ini and a phases tree (a git checkout: its commit is its version).
     config = join(dir, 'config');
     mkdirSync(join(config, 'phases/configure.d'), { recursive: true });
