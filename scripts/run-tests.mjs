@@ -110,7 +110,8 @@ function plan(files, opts) {
   const rest = opts.namespaces ? files.filter((f) => !ns.includes(f)) : files.filter((f) => !needsNamespaces(f));
   const timed = rest.filter((f) => alone.some((a) => f.endsWith(`/${a}`)));
   const shared = rest.filter((f) => !timed.includes(f));
-  const batch = (n, kind, list, jobs) => ({ ...n, label: kind ? `${n.name}-${kind}` : n.name, files: list, jobs });
+  // The other Nodes' batches run a quarter of the seeded fault trials (test/helpers/trials.ts).
+  const batch = (n, kind, list, jobs) => ({ ...n, label: kind ? `${n.name}-${kind}` : n.name, files: list, jobs, quick: n !== nodes[0] });
   const sharedOf = (i) => (i === 0 ? shared : shared.filter((f) => !firstNodeOnly.some((a) => f.endsWith(`/${a}`))));
   const [first, ...others] = nodes;
   const phases = opts.serial
@@ -133,7 +134,7 @@ function runBatch(b) {
   const started = Date.now();
   console.log(`run-tests: [${b.label}] ${b.files.length} files, ${b.jobs} at once: ${b.files.map((f) => relative(testDir, f)).join(' ')}`);
   const args = ['--test', `--test-concurrency=${b.jobs}`, '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...b.files];
-  const env = { ...process.env, PATH: `${dirname(b.node)}:${process.env.PATH}` };
+  const env = { ...process.env, PATH: `${dirname(b.node)}:${process.env.PATH}`, ...(b.quick ? { BOOTSTRAP_TEST_TRIALS: 'quick' } : {}) };
   const child = spawn(b.node, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: root, env });
   prefixLines(child.stdout, process.stdout, `[${b.label}] `);
   prefixLines(child.stderr, process.stderr, `[${b.label}] `);

@@ -11,6 +11,7 @@ import { bin, collect, ended, json, root, sandbox, type Sandbox } from '../helpe
 import { validate } from '../helpers/json-schema.js';
 import { iniWith, readLines, script } from '../helpers/phases.js';
 import { jsonReceiver, type HttpStub } from '../helpers/servers.js';
+import { trials } from '../helpers/trials.js';
 
 interface Rig {
   box: Sandbox;
@@ -326,12 +327,13 @@ const seed0 = Number(process.env['FAULT_SEED'] ?? 20261123);
 let seed = seed0;
 const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 const summary = { trials: 0, failures: [] as string[] };
+const rebootTrials = trials(24);
 
 describe('reboot and resume under SIGKILL', () => {
   after(() => console.log(`reboot faults: ${summary.trials} trials (seed ${seed0}), ${summary.failures.length} failures found${summary.failures.length ? `: ${summary.failures.slice(0, 5).join('; ')}` : ''}`));
 
-  it('24 trials: killed during the pause or during the resume', async () => {
-    for (let trial = 1; trial <= 24; trial++) {
+  it(`${rebootTrials} trials: killed during the pause or during the resume`, async () => {
+    for (let trial = 1; trial <= rebootTrials; trial++) {
       summary.trials++;
       await withRig(async (r) => {
         const dir = join(r.box.phasesDir, 'configure.d');

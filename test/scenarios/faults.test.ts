@@ -14,11 +14,13 @@ import { after, describe, it } from 'node:test';
 import { collect, isRunning, sandbox } from '../helpers/cli.js';
 import { iniWith, readLines, script } from '../helpers/phases.js';
 import { httpStub } from '../helpers/servers.js';
+import { trials } from '../helpers/trials.js';
 
 const seed0 = Number(process.env['FAULT_SEED'] ?? 20261121);
 let seed = seed0;
 const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 const summary = { trials: 0, failures: [] as string[] };
+const [setTrials, provisionTrials, stopTrials, flushTrials] = [trials(80), trials(70), trials(20), trials(60)];
 
 function check(ok: boolean, what: string): void {
   if (!ok) summary.failures.push(what);
@@ -41,12 +43,12 @@ describe('fault injection (SIGKILL and SIGSTOP at random moments, clock steps)',
     console.log(`faults: ${summary.trials} trials (seed ${seed0}), ${summary.failures.length} failures found${summary.failures.length ? `: ${summary.failures.slice(0, 5).join('; ')}` : ''}`);
   });
 
-  it('product.set: 80 trials', async () => {
+  it(`product.set: ${setTrials} trials`, async () => {
     const box = sandbox(iniWith({}, '\n[product.p]\nversion = 1\n\n[product.p.settings]\na = int:0\nb = int:0\n'));
     try {
       const state = () => JSON.parse(readFileSync(join(box.stateDir, 'state.json'), 'utf8'));
       assert.equal((await box.run(['product.set', 'p.a=0', 'p.b=0'])).code, 0);
-      for (let trial = 1; trial <= 80; trial++) {
+      for (let trial = 1; trial <= setTrials; trial++) {
         summary.trials++;
         const before = state().products.p.settings;
         await killAt(() => box.start(['product.set', `p.a=${trial}`, `p.b=${trial}`]), 160);
@@ -67,7 +69,7 @@ describe('fault injection (SIGKILL and SIGSTOP at random moments, clock steps)',
     }
   });
 
-  it('server.provision: 70 trials; callbacks are never lost and no step is left running', async () => {
+  it(`server.provision: ${provisionTrials} trials; callbacks are never lost and no step is left running`, async () => {
     const received = new Map<string, number>();
     const statusOf = new Map<string, string>();
     const receiver = await httpStub((req: IncomingMessage, res: ServerResponse) => {
@@ -89,7 +91,7 @@ describe('fault injection (SIGKILL and SIGSTOP at random moments, clock steps)',
     }
     const state = () => (existsSync(join(box.stateDir, 'state.json')) ? JSON.parse(readFileSync(join(box.stateDir, 'state.json'), 'utf8')) : { provisioned_at: null });
     try {
-      for (let trial = 1; trial <= 70; trial++) {
+      for (let trial = 1; trial <= provisionTrials; trial++) {
         summary.trials++;
         const before = state();
         await killAt(() => box.start(['server.provision', '-q']), 500);
@@ -130,13 +132,13 @@ describe('fault injection (SIGKILL and SIGSTOP at random moments, clock steps)',
     }
   });
 
-  it('SIGSTOP: 20 trials; a stopped holder keeps its lock against runs with the clock an hour ahead or behind', async () => {
+  it(`SIGSTOP: ${stopTrials} trials; a stopped holder keeps its lock against runs with the clock an hour ahead or behind`, async () => {
     const box = sandbox(iniWith());
     mkdirSync(box.phasesDir, { recursive: true });
     const log = join(box.dir, 'steps.log');
     script(join(box.phasesDir, 'configure.d', '10-a'), `echo "start $$" >> "${log}"; sleep 0.4; echo "end $$" >> "${log}"`);
     try {
-      for (let trial = 1; trial <= 20; trial++) {
+      for (let trial = 1; trial <= stopTrials; trial++) {
         summary.trials++;
         const before = readLines(log).length;
         const holder = box.start(['server.provision', '-q']);
@@ -164,7 +166,7 @@ describe('fault injection (SIGKILL and SIGSTOP at random moments, clock steps)',
     }
   });
 
-  it('callback.flush: 60 trials; every callback arrives at least once', async () => {
+  it(`callback.flush: ${flushTrials} trials; every callback arrives at least once`, async () => {
     const received = new Set<string>();
     const receiver = await httpStub((req: IncomingMessage, res: ServerResponse) => {
       received.add(String(req.headers['x-bootstrap-delivery']));
@@ -177,7 +179,7 @@ describe('fault injection (SIGKILL and SIGSTOP at random moments, clock steps)',
       const agent = new Agent({ config: box.config, stateDir: box.stateDir, env: {} });
       await agent.store.ensureDir();
       const all: string[] = [];
-      for (let trial = 1; trial <= 60; trial++) {
+      for (let trial = 1; trial <= flushTrials; trial++) {
         summary.trials++;
         for (let i = 0; i < 5; i++) {
           const id = `20261121T12${String(trial).padStart(2, '0')}0${i}Z-${(trial * 16 + i).toString(16).padStart(6, '0')}`;
