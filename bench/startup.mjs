@@ -32,8 +32,10 @@ try {
   const ratio = m.bootstrap / m.node;
   console.log(`startup: node ${process.version}: node -e '' ${m.node.toFixed(1)} ms, bootstrap product.get --json ${m.bootstrap.toFixed(1)} ms (median of ${rounds}), ratio ${ratio.toFixed(2)} (goal <= 1.6)`);
   const delta = m.bootstrap - m.uncached;
-  console.log(`startup: code cache ${cacheVerdict()} by this Node: ${m.bootstrap.toFixed(1)} ms with it, ${m.uncached.toFixed(1)} ms compiling the bundle (${delta >= 0 ? '+' : ''}${delta.toFixed(1)} ms)`);
-  console.log(`startup: floor: reading and compiling the bundle with its cache, nothing run, ${m.load.toFixed(1)} ms, ratio ${(m.load / m.node).toFixed(2)}`);
+  const verdict = cacheVerdict();
+  console.log(`startup: code cache ${verdict} by this Node: ${m.bootstrap.toFixed(1)} ms with it, ${m.uncached.toFixed(1)} ms compiling the bundle (${delta >= 0 ? '+' : ''}${delta.toFixed(1)} ms)`);
+  const how = verdict === 'accepted' ? 'with its cache' : 'compiling it (cache rejected)';
+  console.log(`startup: floor: reading the bundle ${how}, nothing run, ${m.load.toFixed(1)} ms, ratio ${(m.load / m.node).toFixed(2)}`);
 } finally {
   rmSync(state, { recursive: true, force: true });
 }
