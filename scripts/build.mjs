@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
+import { lazyModules } from './lazy-modules.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 rmSync(join(root, 'dist'), { recursive: true, force: true });
@@ -24,7 +25,7 @@ await build({
   banner: { js: 'var __importMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
   define: { 'import.meta.url': '__importMetaUrl' },
   logLevel: 'warning',
-  plugins: [lazyStringWidth(), bundledWinston()],
+  plugins: [lazyStringWidth(), bundledWinston(), lazyModules(['proper-lockfile'])],
 });
 
 /**
