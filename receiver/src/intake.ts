@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { CallbackBody } from './fleet.js';
 import { validate } from './json-schema.js';
 import type { Counters, Refusal } from './metrics.js';
-import { keyFor, verifySignature, type Keys } from './signature.js';
+import { keyFor, KeyUnusable, verifySignature, type Keys } from './signature.js';
 import type { Store } from './storage/store.js';
 
 export interface Answer {
@@ -49,9 +49,10 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   });
 }
 
-function refuse(c: Counters, reason: Refusal, status: number, error: string): Answer {
+/** `detail` goes to the log only: the operator's business, not the caller's. */
+function refuse(c: Counters, reason: Refusal, status: number, error: string, detail = error): Answer {
   c.refused[reason]++;
-  return { status, body: { error }, note: `refused (${reason}): ${error}` };
+  return { status, body: { error }, note: `refused (${reason}): ${detail}` };
 }
 
 function serverOf(parsed: unknown): string | null {
@@ -76,7 +77,13 @@ export async function receiveCallback(req: IncomingMessage, it: Intake): Promise
   }
   // The key may be the server's own: the name is read from the (not yet trusted) body, and the
   // body is trusted only once the signature under that server's key matches.
-  const key = await keyFor(it.keys, serverOf(parsed));
+  let key: Buffer | null;
+  try {
+    key = await keyFor(it.keys, serverOf(parsed));
+  } catch (err) {
+    if (err instanceof KeyUnusable) return refuse(it.counters, 'key_unusable', 503, `the key of ${JSON.stringify(serverOf(parsed))} is unusable (see the receiver's log)`, err.message);
+    throw err;
+  }
   const signature = req.headers['x-bootstrap-signature-256'];
   if (!key || !verifySignature(key, raw, Array.isArray(signature) ? signature[0] : signature)) {
     it.counters.refused.signature++;
@@ -93,6 +100,6 @@ export async function receiveCallback(req: IncomingMessage, it: Intake): Promise
     else it.counters.stored(body.kind, body.status);
     return { status: 200, body: { stored: outcome === 'stored', duplicate: outcome === 'duplicate', id: body.id }, note: `${body.server} ${body.kind} ${body.id} ${body.status} delivery ${delivery}${outcome === 'duplicate' ? ' (duplicate)' : ''}` };
   } catch (err) {
-    return refuse(it.counters, 'store_error', 500, `not stored: ${(err as Error).message}`);
+    return refuse(it.counters, 'store_error', 500, 'not stored (see the receiver\'s log)', `not stored: ${(err as Error).message}`);
   }
 }

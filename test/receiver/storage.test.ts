@@ -119,6 +119,19 @@ describe('storage: PostgreSQL', () => {
     if ('missing' in started) throw new Error(started.missing);
     pg = started;
   });
+  it('receivers migrating one new database at once: each waits for the other, none fails, the migration is applied once', async () => {
+    const url = pg!.createDatabase(`receiver_${process.pid}_race`);
+    // The receiver's own code (the pg driver needs no node:sqlite): 4 sessions at once widen the race.
+    const { openDriver } = (await import('../../receiver/src/storage/driver.js')) as typeof import('../../receiver/src/storage/driver.js');
+    const { migrate } = (await import('../../receiver/src/storage/migrations.js')) as typeof import('../../receiver/src/storage/migrations.js');
+    const drivers = await Promise.all([1, 2, 3, 4].map(() => openDriver(url)));
+    try {
+      const applied = await Promise.all(drivers.map((d) => migrate(d)));
+      assert.deepEqual(applied.flat(), [1]);
+    } finally {
+      await Promise.all(drivers.map((d) => d.close()));
+    }
+  });
   checks(
     () => pg!.createDatabase(`receiver_${process.pid}_${++n}`),
     (url) => Number(pg!.sql(new URL(url).pathname.slice(1), 'SELECT count(*) FROM schema_migrations').trim()),

@@ -103,16 +103,18 @@ async function recordOne(tx: Tx, dialect: Driver['dialect'], p: Pending): Promis
   const fresh = await tx.run('INSERT INTO deliveries (server, delivery_id, callback_id, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (server, delivery_id) DO NOTHING', [b.server, p.deliveryId, b.id, p.receivedAt]);
   if (fresh === 0) return 'duplicate';
   // A paused run's final callback has the run's id and a new delivery: the row is updated, and
-  // never by an older callback than the one it holds.
-  await tx.run(
+  // only by a newer callback than the one it holds. The delivery id is not signed: a stored
+  // callback sent again under a new one (a replay) is a duplicate too, and touches no state.
+  const changed = await tx.run(
     `INSERT INTO callbacks (server, id, kind, action, status, label, exit_code, started_at, finished_at, duration_ms, received_at, body)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (server, id) DO UPDATE SET kind = excluded.kind, action = excluded.action, status = excluded.status, label = excluded.label,
        exit_code = excluded.exit_code, started_at = excluded.started_at, finished_at = excluded.finished_at, duration_ms = excluded.duration_ms,
        received_at = excluded.received_at, body = excluded.body
-     WHERE callbacks.finished_at <= excluded.finished_at`,
+     WHERE callbacks.finished_at < excluded.finished_at`,
     [b.server, b.id, b.kind, b.action, b.status, b.label ?? null, b.exit_code, b.started_at, b.finished_at, b.duration_ms, p.receivedAt, p.raw],
   );
+  if (changed === 0) return 'duplicate';
   // Two transactions at once (PostgreSQL: several writers, several receivers) must not both
   // compute a server's state from the same row, nor from no row yet: a lock on its name until
   // commit. SQLite has one writer at a time (BEGIN IMMEDIATE).
