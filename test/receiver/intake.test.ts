@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -135,6 +135,16 @@ describe('what the receiver refuses and what it stores once', () => {
     const listen = spawnSync(node, [receiverBin, '--secret-file', secrets.secretFile, '--listen', 'nowhere'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(listen.status, 64);
     assert.match(listen.stderr, /--listen: "nowhere" is not HOST:PORT/);
+    // A relative BOOTSTRAP_RECEIVER_NODE would run whatever file of that name is in the current directory.
+    const planted = join(secrets.dir, 'planted');
+    mkdirSync(planted);
+    writeFileSync(join(planted, 'node24'), `#!/bin/sh\ntouch ${join(planted, 'ran')}\necho 24.0.0\n`, { mode: 0o755 });
+    const relative = spawnSync(process.execPath, [receiverBin, '--help'], { encoding: 'utf8', timeout: 30_000, cwd: planted, env: { ...process.env, BOOTSTRAP_RECEIVER_NODE: './node24' } });
+    if (Number(process.versions.node.split('.')[0]) < 22) {
+      assert.equal(relative.status, 64, relative.stderr);
+      assert.match(relative.stderr, /BOOTSTRAP_RECEIVER_NODE must be an absolute path/);
+    }
+    assert.equal(existsSync(join(planted, 'ran')), false, 'the planted file never runs');
     // A key others can read, or a keys dir others can write to: they could sign as any server.
     const exposed = join(secrets.dir, 'exposed.secret');
     writeFileSync(exposed, 'k\n');
