@@ -55,6 +55,9 @@ function refuse(c: Counters, reason: Refusal, status: number, error: string, det
   return { status, body: { error }, note: `refused (${reason}): ${detail}` };
 }
 
+/** The body's fields stored as text columns: a NUL there is an error in PostgreSQL, so refused on both databases. */
+const textColumns = ['server', 'id', 'kind', 'action', 'status', 'label', 'started_at', 'finished_at', 'mode'] as const;
+
 function serverOf(parsed: unknown): string | null {
   const s = (parsed as { server?: unknown } | null)?.server;
   return typeof s === 'string' ? s : null;
@@ -93,6 +96,8 @@ export async function receiveCallback(req: IncomingMessage, it: Intake): Promise
   const problems = validate(it.schema, parsed);
   if (problems.length > 0) return refuse(it.counters, 'invalid', 400, `does not fit the callback schema: ${problems.slice(0, 5).join('; ')}`);
   const body = parsed as CallbackBody;
+  const nul = textColumns.find((k) => typeof body[k] === 'string' && body[k].includes('\0'));
+  if (nul) return refuse(it.counters, 'invalid', 400, `$.${nul}: contains a NUL character (a stored text cannot hold it)`);
   const delivery = String(req.headers['x-bootstrap-delivery'] ?? body.id).slice(0, 200);
   try {
     const outcome = await it.store.record(delivery, body, raw.toString('utf8'));

@@ -76,6 +76,11 @@ function checks(db: () => string, schemaRows: (url: string) => number | null) {
       assert.equal(view.runs.length, 10);
       assert.equal(view.server.last_run.id, bodies[36 + s]!['id'], `busy-${s}: its newest callback`);
     }
+    // A NUL in a stored text field: PostgreSQL's text cannot hold it (a 500 the agent retried for
+    // ever); refused on both databases alike, its neighbours stored.
+    const [poison, neighbour] = await Promise.all([post(callbackBody('busy-nul', { label: 'a\u0000b' })), post(callbackBody('busy-next'))]);
+    assert.deepEqual([poison.status, neighbour.status], [400, 200], JSON.stringify(poison.json));
+    assert.match(poison.json.error, /\$\.label: contains a NUL character/);
   });
 
   it("--retain: older run history pruned (counted in /metrics), each server's last run and latest state kept; silent past --unresponsive-after: unresponsive", async () => {
