@@ -58,6 +58,39 @@ function refuse(c: Counters, reason: Refusal, status: number, error: string, det
 /** The body's fields stored as text columns: a NUL there is an error in PostgreSQL, so refused on both databases. */
 const textColumns = ['server', 'id', 'kind', 'action', 'status', 'label', 'started_at', 'finished_at', 'mode'] as const;
 
+/**
+ * The server a body claims to be from, read without parsing it: the first `"server": "…"` in its
+ * first 4 KiB, where the agent writes it (after schema, kind and id). Parsing an untrusted
+ * megabyte first would cost up to 100 times the HMAC (deeply nested JSON: half a second), so an
+ * unsigned body gets nothing but the signature check; the parsed name must match this one.
+ */
+function claimedServer(raw: Buffer): string | null {
+  const m = /"server"\s*:\s*("(?:[^"\\\u0000-\u001f]|\\.){1,1000}")/.exec(raw.subarray(0, 4096).toString('utf8'));
+  try {
+    return m ? (JSON.parse(m[1]!) as string) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** null when the body is signed with the key of the server it claims (or the fleet's), else the refusal. */
+async function authenticate(req: IncomingMessage, raw: Buffer, it: Intake): Promise<Answer | null> {
+  const claimed = it.keys.dir === null ? null : claimedServer(raw);
+  let key: Buffer | null;
+  try {
+    key = await keyFor(it.keys, claimed);
+  } catch (err) {
+    if (err instanceof KeyUnusable) return refuse(it.counters, 'key_unusable', 503, `the key of ${JSON.stringify(claimed)} is unusable (see the receiver's log)`, err.message);
+    throw err;
+  }
+  const signature = req.headers['x-bootstrap-signature-256'];
+  if (!key || !verifySignature(key, raw, Array.isArray(signature) ? signature[0] : signature)) {
+    it.counters.refused.signature++;
+    return { status: 401, body: { error: 'signature missing or wrong' }, note: `refused (signature): ${signature ? 'wrong' : 'missing'}${key ? '' : ', no key for this server'}` };
+  }
+  return null;
+}
+
 function serverOf(parsed: unknown): string | null {
   const s = (parsed as { server?: unknown } | null)?.server;
   return typeof s === 'string' ? s : null;
@@ -71,6 +104,8 @@ export async function receiveCallback(req: IncomingMessage, it: Intake): Promise
     if (err instanceof TooLarge) return refuse(it.counters, 'too_large', 413, `body over ${it.maxBodyBytes} bytes`);
     throw err;
   }
+  const refused = await authenticate(req, raw, it);
+  if (refused) return refused;
   let parsed: unknown;
   let parseError: string | null = null;
   try {
@@ -78,19 +113,9 @@ export async function receiveCallback(req: IncomingMessage, it: Intake): Promise
   } catch (err) {
     parseError = (err as Error).message;
   }
-  // The key may be the server's own: the name is read from the (not yet trusted) body, and the
-  // body is trusted only once the signature under that server's key matches.
-  let key: Buffer | null;
-  try {
-    key = await keyFor(it.keys, serverOf(parsed));
-  } catch (err) {
-    if (err instanceof KeyUnusable) return refuse(it.counters, 'key_unusable', 503, `the key of ${JSON.stringify(serverOf(parsed))} is unusable (see the receiver's log)`, err.message);
-    throw err;
-  }
-  const signature = req.headers['x-bootstrap-signature-256'];
-  if (!key || !verifySignature(key, raw, Array.isArray(signature) ? signature[0] : signature)) {
-    it.counters.refused.signature++;
-    return { status: 401, body: { error: 'signature missing or wrong' }, note: `refused (signature): ${signature ? 'wrong' : 'missing'}${key ? '' : ', no key for this server'}` };
+  // The key was chosen by the name claimed at the top of the body: the name it holds must be that one.
+  if (parseError === null && it.keys.dir !== null && serverOf(parsed) !== claimedServer(raw)) {
+    return refuse(it.counters, 'signature', 401, 'signature missing or wrong', 'the server named in the body is not the first "server" field (where the agent writes it)');
   }
   if (parseError !== null) return refuse(it.counters, 'malformed', 400, `not JSON: ${parseError}`);
   const problems = validate(it.schema, parsed);

@@ -67,6 +67,12 @@ describe('what the receiver refuses and what it stores once', () => {
     const own = JSON.stringify(callbackBody('own-key'));
     assert.equal((await r.post(own, { 'x-bootstrap-signature-256': sign(key, own) })).status, 401, 'the fleet key is not its key');
     assert.equal((await r.post(own, { 'x-bootstrap-signature-256': sign('the-servers-own-key', own) })).status, 200);
+    // The key is chosen by the name the body claims before it is parsed: a name hidden from that
+    // (an escaped key, a second "server") is not signed by its own key, so refused.
+    for (const sneaky of [own.replace('"server":"own-key"', '"ser\\u0076er":"own-key"'), own.replace('"server":"own-key"', '"server":"web-9","server":"own-key"')]) {
+      assert.notEqual(sneaky, own);
+      assert.equal((await r.post(sneaky, { 'x-bootstrap-signature-256': sign(key, sneaky) })).status, 401, sneaky.slice(0, 120));
+    }
     for (const name of ['empty-key', 'dir-key', 'open-key']) {
       const b = JSON.stringify(callbackBody(name));
       const answer = await r.post(b, { 'x-bootstrap-signature-256': sign(key, b) });
