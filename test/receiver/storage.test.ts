@@ -5,9 +5,11 @@
 // ~6 s per database (retention waits for 2 s of age), plus ~3 s for the cluster.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { json } from '../helpers/cli.js';
+import { nodeBinary, nodeVersions } from '../helpers/node-bins.js';
 import { script } from '../helpers/phases.js';
 import { postgresBin, startPostgres, type Postgres } from '../helpers/postgres.js';
 import { agentFor, callbackBody, secretDir, sign, startReceiver, type Receiver } from '../helpers/receiver.js';
@@ -114,6 +116,29 @@ describe('storage: SQLite', () => {
   const dir = secretDir();
   after(() => dir.cleanup());
   checks(() => `sqlite:${join(dir.dir, `db${++n}`, 'receiver.db')}`, () => null);
+
+  it('the database locked by another process past the busy timeout (5 s): answered 500 after one wait, not retried callback by callback (the event loop blocked each time); stored once the lock is gone', async () => {
+    const file = join(dir.dir, 'locked', 'receiver.db');
+    const r = await startReceiver({ db: `sqlite:${file}`, secretFile: dir.secretFile });
+    const locker = spawn(nodeBinary(nodeVersions.lts24), ['-e', "const d = new (require('node:sqlite').DatabaseSync)(process.argv[1]); d.exec('BEGIN IMMEDIATE'); console.log('locked'); process.stdin.on('end', () => d.exec('ROLLBACK')).resume();", file], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await new Promise((resolve, reject) => {
+        locker.stdout!.once('data', resolve);
+        locker.once('exit', reject);
+      });
+      const body = JSON.stringify(callbackBody('locked'));
+      const headers = { 'x-bootstrap-signature-256': sign('receiver-test-key', body) };
+      const t0 = Date.now();
+      assert.equal((await r.post(body, headers)).status, 500);
+      assert.ok(Date.now() - t0 < 9000, `answered after ${Date.now() - t0} ms: one busy timeout, not one more per callback`);
+      locker.stdin!.end();
+      await new Promise((resolve) => locker.once('exit', resolve));
+      assert.equal((await r.post(body, headers)).status, 200);
+    } finally {
+      locker.kill('SIGKILL');
+      await r.kill();
+    }
+  });
 });
 
 describe('storage: PostgreSQL', () => {

@@ -46,12 +46,16 @@ export class Store {
     try {
       for (; this.queue.length > 0; await new Promise((r) => setImmediate(r))) {
         const batch = this.queue.splice(0, maxBatch);
+        let inside = false;
         try {
-          const outcomes = await this.db.transaction((tx) => recordAll(tx, this.db.dialect, batch));
+          const outcomes = await this.db.transaction((tx) => recordAll(tx, this.db.dialect, batch).catch((e: unknown) => ((inside = true), Promise.reject(e))));
           batch.forEach((p, i) => p.resolve(outcomes[i]!));
-        } catch {
-          // One bad callback must not fail its neighbours: each on its own, each answered.
-          for (const p of batch) await this.db.transaction((tx) => recordAll(tx, this.db.dialect, [p])).then(([o]) => p.resolve(o!), p.reject);
+        } catch (err) {
+          // One bad callback must not fail its neighbours: each on its own, each answered. Not
+          // when the transaction itself failed (SQLite busy past its timeout, a lost connection):
+          // each retry would wait as long again, with SQLite's event loop blocked meanwhile.
+          if (!inside) batch.forEach((p) => p.reject(err));
+          else for (const p of batch) await this.db.transaction((tx) => recordAll(tx, this.db.dialect, [p])).then(([o]) => p.resolve(o!), p.reject);
         }
       }
     } finally {
