@@ -2,7 +2,8 @@
 // migration twice and keeps everything; retention prunes run history in batches and keeps each
 // server's latest state and last run. PostgreSQL is a private cluster (test/helpers/postgres.ts),
 // skipped with the reason when Debian's postgresql is not installed (.ci/run installs it).
-// ~6 s per database (retention waits for 2 s of age), plus ~3 s for the cluster.
+// ~6 s per database (retention waits for 2 s of age), plus ~3 s for the cluster and ~6 s for
+// SQLite locked by another process (its 5 s busy timeout).
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
