@@ -84,6 +84,10 @@ function checks(db: () => string, schemaRows: (url: string) => number | null) {
     const [poison, neighbour] = await Promise.all([post(callbackBody('busy-nul', { label: 'a\u0000b' })), post(callbackBody('busy-next'))]);
     assert.deepEqual([poison.status, neighbour.status], [400, 200], JSON.stringify(poison.json));
     assert.match(poison.json.error, /\$\.label: contains a NUL character/);
+    // Run history read for a page is bounded in bytes (8 MiB), not only in runs.
+    for (let i = 0; i < 10; i++) assert.equal((await post(callbackBody('busy-big', { label: 'x'.repeat(1_000_000) }))).status, 200);
+    const big = (await r.get('/api/servers/busy-big?runs=1000')).json;
+    assert.equal(big.runs.length, 8, 'the newest 8 MB of its 10 MB');
     // An unsigned megabyte of nested JSON gets nothing but the signature check (parsed first, it
     // took ~0.5 s of CPU per request on this 2-core machine).
     assert.equal((await r.post('['.repeat(1_000_000), {})).status, 401);

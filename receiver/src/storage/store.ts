@@ -21,6 +21,9 @@ interface Pending {
   reject(e: unknown): void;
 }
 
+/** At most this many bytes of stored bodies read for one server page or API answer. */
+export const runsBudget = 8 * 1024 * 1024;
+
 /** At most this many callbacks in one transaction (a bounded commit, a bounded rollback). */
 const maxBatch = 500;
 
@@ -72,9 +75,19 @@ export class Store {
     return rows[0] ? readServer(rows[0]) : null;
   }
 
-  /** A server's stored callbacks, newest first. */
+  /**
+   * A server's stored callbacks, newest first: up to `limit`, and no more than runsBudget bytes
+   * of bodies once the newest is in (a server could have stored a thousand 1 MiB bodies: one
+   * `?runs=1000` would then hold a GiB in memory).
+   */
   async runs(name: string, limit: number): Promise<RunView[]> {
-    const rows = await this.db.all('SELECT body, received_at FROM callbacks WHERE server = ? ORDER BY received_at DESC, id DESC LIMIT ?', [name, limit]);
+    const order = 'FROM callbacks WHERE server = ? ORDER BY received_at DESC, id DESC LIMIT ?';
+    let n = 0;
+    for (let bytes = 0, sizes = await this.db.all(`SELECT length(body) AS size ${order}`, [name, limit]); n < sizes.length; n++) {
+      bytes += Number(sizes[n]!['size']);
+      if (n > 0 && bytes > runsBudget) break;
+    }
+    const rows = await this.db.all(`SELECT body, received_at ${order}`, [name, Math.max(n, 1)]);
     return rows.map((r) => runView(JSON.parse(String(r['body'])) as CallbackBody, Number(r['received_at'])));
   }
 
