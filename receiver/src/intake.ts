@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { CallbackBody } from './fleet.js';
 import { validate } from './json-schema.js';
 import type { Counters, Refusal } from './metrics.js';
-import { keyFor, verifySignature, type Keys } from './signature.js';
+import { keyFor, KeyUnusable, verifySignature, type Keys } from './signature.js';
 import type { Store } from './storage/store.js';
 
 export interface Answer {
@@ -49,9 +49,46 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   });
 }
 
-function refuse(c: Counters, reason: Refusal, status: number, error: string): Answer {
+/** `detail` goes to the log only: the operator's business, not the caller's. */
+function refuse(c: Counters, reason: Refusal, status: number, error: string, detail = error): Answer {
   c.refused[reason]++;
-  return { status, body: { error }, note: `refused (${reason}): ${error}` };
+  return { status, body: { error }, note: `refused (${reason}): ${detail}` };
+}
+
+/** The body's fields stored as text columns: a NUL there is an error in PostgreSQL, so refused on both databases. */
+const textColumns = ['server', 'id', 'kind', 'action', 'status', 'label', 'started_at', 'finished_at', 'mode'] as const;
+
+/**
+ * The server a body claims to be from, read without parsing it: the first `"server": "…"` in its
+ * first 4 KiB, where the agent writes it (after schema, kind and id). Parsing an untrusted
+ * megabyte first would cost up to 100 times the HMAC (deeply nested JSON: half a second), so an
+ * unsigned body gets nothing but the signature check; the parsed name must match this one.
+ */
+function claimedServer(raw: Buffer): string | null {
+  const m = /"server"\s*:\s*("(?:[^"\\\u0000-\u001f]|\\.){1,1000}")/.exec(raw.subarray(0, 4096).toString('utf8'));
+  try {
+    return m ? (JSON.parse(m[1]!) as string) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** null when the body is signed with the key of the server it claims (or the fleet's), else the refusal. */
+async function authenticate(req: IncomingMessage, raw: Buffer, it: Intake): Promise<Answer | null> {
+  const claimed = it.keys.dir === null ? null : claimedServer(raw);
+  let key: Buffer | null;
+  try {
+    key = await keyFor(it.keys, claimed);
+  } catch (err) {
+    if (err instanceof KeyUnusable) return refuse(it.counters, 'key_unusable', 503, `the key of ${JSON.stringify(claimed)} is unusable (see the receiver's log)`, err.message);
+    throw err;
+  }
+  const signature = req.headers['x-bootstrap-signature-256'];
+  if (!key || !verifySignature(key, raw, Array.isArray(signature) ? signature[0] : signature)) {
+    it.counters.refused.signature++;
+    return { status: 401, body: { error: 'signature missing or wrong' }, note: `refused (signature): ${signature ? 'wrong' : 'missing'}${key ? '' : ', no key for this server'}` };
+  }
+  return null;
 }
 
 function serverOf(parsed: unknown): string | null {
@@ -67,6 +104,8 @@ export async function receiveCallback(req: IncomingMessage, it: Intake): Promise
     if (err instanceof TooLarge) return refuse(it.counters, 'too_large', 413, `body over ${it.maxBodyBytes} bytes`);
     throw err;
   }
+  const refused = await authenticate(req, raw, it);
+  if (refused) return refused;
   let parsed: unknown;
   let parseError: string | null = null;
   try {
@@ -74,18 +113,16 @@ export async function receiveCallback(req: IncomingMessage, it: Intake): Promise
   } catch (err) {
     parseError = (err as Error).message;
   }
-  // The key may be the server's own: the name is read from the (not yet trusted) body, and the
-  // body is trusted only once the signature under that server's key matches.
-  const key = await keyFor(it.keys, serverOf(parsed));
-  const signature = req.headers['x-bootstrap-signature-256'];
-  if (!key || !verifySignature(key, raw, Array.isArray(signature) ? signature[0] : signature)) {
-    it.counters.refused.signature++;
-    return { status: 401, body: { error: 'signature missing or wrong' }, note: `refused (signature): ${signature ? 'wrong' : 'missing'}${key ? '' : ', no key for this server'}` };
+  // The key was chosen by the name claimed at the top of the body: the name it holds must be that one.
+  if (parseError === null && it.keys.dir !== null && serverOf(parsed) !== claimedServer(raw)) {
+    return refuse(it.counters, 'signature', 401, 'signature missing or wrong', 'the server named in the body is not the first "server" field (where the agent writes it)');
   }
   if (parseError !== null) return refuse(it.counters, 'malformed', 400, `not JSON: ${parseError}`);
   const problems = validate(it.schema, parsed);
   if (problems.length > 0) return refuse(it.counters, 'invalid', 400, `does not fit the callback schema: ${problems.slice(0, 5).join('; ')}`);
   const body = parsed as CallbackBody;
+  const nul = textColumns.find((k) => typeof body[k] === 'string' && body[k].includes('\0'));
+  if (nul) return refuse(it.counters, 'invalid', 400, `$.${nul}: contains a NUL character (a stored text cannot hold it)`);
   const delivery = String(req.headers['x-bootstrap-delivery'] ?? body.id).slice(0, 200);
   try {
     const outcome = await it.store.record(delivery, body, raw.toString('utf8'));
@@ -93,6 +130,6 @@ export async function receiveCallback(req: IncomingMessage, it: Intake): Promise
     else it.counters.stored(body.kind, body.status);
     return { status: 200, body: { stored: outcome === 'stored', duplicate: outcome === 'duplicate', id: body.id }, note: `${body.server} ${body.kind} ${body.id} ${body.status} delivery ${delivery}${outcome === 'duplicate' ? ' (duplicate)' : ''}` };
   } catch (err) {
-    return refuse(it.counters, 'store_error', 500, `not stored: ${(err as Error).message}`);
+    return refuse(it.counters, 'store_error', 500, 'not stored (see the receiver\'s log)', `not stored: ${(err as Error).message}`);
   }
 }

@@ -26,7 +26,7 @@ export class UsageError extends Error {
 }
 
 export const usage = `usage: bootstrap-receiver [--listen HOST:PORT] [--db sqlite:PATH|postgres://URL]
-         [--secret-file FILE [--init-secret]] [--secrets-dir DIR] [--retain DAYS]
+         [--secret-file FILE [--init-secret]] [--secrets-dir DIR] [--retain DAYS [--prune-interval DURATION]]
          [--unresponsive-after DURATION] [--max-body BYTES] [--request-timeout DURATION] [--quiet]`;
 
 const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

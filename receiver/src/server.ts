@@ -53,7 +53,7 @@ const html = 'text/html; charset=utf-8';
 
 /** The answer to a GET, or null for an unknown path. */
 async function get(app: App, path: string, query: URLSearchParams, res: ServerResponse): Promise<boolean> {
-  const runs = Math.min(Math.max(Number(query.get('runs') ?? 20) || 20, 1), 1000);
+  const runs = Math.min(Math.max(Math.trunc(Number(query.get('runs') ?? 20)) || 20, 1), 1000); // an integer: LIMIT 1.5 is an SQL error
   const server = /^\/(api\/)?servers\/([^/]+)$/.exec(path);
   if (path === '/healthz') {
     await app.store.db.all('SELECT 1 AS ok');

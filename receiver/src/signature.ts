@@ -4,8 +4,8 @@
 // callback so a new server needs no restart). The key is never logged nor sent anywhere.
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { constants, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 export interface Keys {
@@ -23,6 +23,11 @@ function trimKey(b: Buffer): Buffer {
   return b.subarray(start, end);
 }
 
+/** A key file others may read or write lets them forge any callback it signs: refused, as the agent refuses its own. */
+function exposed(st: Stats): string | null {
+  return (st.mode & 0o006) !== 0 ? `readable or writable by others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it` : null;
+}
+
 /** Reads the fleet key at start (and creates it, mode 600, with `init`): a missing key is a usage error of the caller. */
 export function loadKeys(secretFile: string | null, secretsDir: string | null, init: boolean): Keys {
   let fleet: Buffer | null = null;
@@ -31,22 +36,54 @@ export function loadKeys(secretFile: string | null, secretsDir: string | null, i
       mkdirSync(dirname(secretFile), { recursive: true, mode: 0o700 });
       writeFileSync(secretFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
     }
+    const problem = exposed(statSync(secretFile));
+    if (problem) throw new Error(`--secret-file ${secretFile} is ${problem}`);
     fleet = trimKey(readFileSync(secretFile));
     if (fleet.length === 0) throw new Error(`--secret-file ${secretFile} is empty: put the HMAC key in it`);
   }
-  if (secretsDir !== null && !existsSync(secretsDir)) throw new Error(`--secrets-dir ${secretsDir} does not exist`);
+  if (secretsDir !== null) {
+    if (!existsSync(secretsDir)) throw new Error(`--secrets-dir ${secretsDir} does not exist`);
+    // Whoever may add a file there may sign as any server.
+    const mode = statSync(secretsDir).mode;
+    if ((mode & 0o022) !== 0) throw new Error(`--secrets-dir ${secretsDir} is writable by group or others (mode ${(mode & 0o777).toString(8)}): chmod go-w it`);
+  }
   return { fleet, dir: secretsDir };
 }
 
-/** A server's own key when --secrets-dir has one for it, else the fleet's; null when neither. */
+/** A server's key file that exists but cannot serve: the callback waits (5xx, retried) until it is fixed. */
+export class KeyUnusable extends Error {}
+
+/** The server's own key file: its key, null when there is none (ENOENT), KeyUnusable otherwise. */
+async function ownKey(file: string): Promise<Buffer | null> {
+  let handle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK); // a FIFO must not hang the request
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new KeyUnusable(`key file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new KeyUnusable(`key file ${file} is not a regular file`);
+    const problem = exposed(st);
+    if (problem) throw new KeyUnusable(`key file ${file} is ${problem}`);
+    const key = trimKey(await handle.readFile());
+    if (key.length === 0) throw new KeyUnusable(`key file ${file} is empty`);
+    return key;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * A server's own key when --secrets-dir has a file for it, else the fleet's; null when neither.
+ * A file that is there but unusable (unreadable, empty, a directory, exposed) never falls back to
+ * the fleet key: every holder of that key could then sign as this server.
+ */
 export async function keyFor(keys: Keys, server: string | null): Promise<Buffer | null> {
   if (keys.dir !== null && server !== null && /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(server)) {
-    try {
-      const key = trimKey(await readFile(join(keys.dir, server)));
-      if (key.length > 0) return key;
-    } catch {
-      // no file for this server: the fleet key, if any
-    }
+    const own = await ownKey(join(keys.dir, server));
+    if (own) return own;
   }
   return keys.fleet;
 }

@@ -1,11 +1,11 @@
 // What the receiver refuses, posted straight to it: no or a wrong signature (401), a body over
 // --max-body (413), signed but not JSON or not the schema (400); a redelivery (same delivery id)
 // acknowledged and stored once; a server's own key from --secrets-dir; flags checked at start.
-// One receiver; ~2 s.
+// One receiver; ~6 s (the 408 waits for its 2 s timeout; the launcher and refusals spawn Nodes).
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,8 +20,13 @@ describe('what the receiver refuses and what it stores once', () => {
   let r: Receiver;
 
   before(async () => {
-    mkdirSync(keysDir);
+    mkdirSync(keysDir, { mode: 0o700 });
     writeFileSync(join(keysDir, 'own-key'), 'the-servers-own-key\n', { mode: 0o600 });
+    // Key files that are there but cannot serve: never the fleet key instead.
+    writeFileSync(join(keysDir, 'empty-key'), '\n', { mode: 0o600 });
+    mkdirSync(join(keysDir, 'dir-key'));
+    writeFileSync(join(keysDir, 'open-key'), 'an-exposed-key\n');
+    chmodSync(join(keysDir, 'open-key'), 0o644);
     r = await startReceiver({ db: `sqlite:${join(secrets.dir, 'r.db')}`, secretFile: secrets.secretFile, args: ['--secrets-dir', keysDir, '--max-body', '8KiB', '--request-timeout', '2s'] });
   });
   after(async () => {
@@ -62,7 +67,24 @@ describe('what the receiver refuses and what it stores once', () => {
     const own = JSON.stringify(callbackBody('own-key'));
     assert.equal((await r.post(own, { 'x-bootstrap-signature-256': sign(key, own) })).status, 401, 'the fleet key is not its key');
     assert.equal((await r.post(own, { 'x-bootstrap-signature-256': sign('the-servers-own-key', own) })).status, 200);
-    assert.match((await r.get('/metrics')).text, /^bootstrap_receiver_callbacks_duplicate_total 1$/m);
+    // The key is chosen by the name the body claims before it is parsed: a name hidden from that
+    // (an escaped key, a second "server") is not signed by its own key, so refused.
+    for (const sneaky of [own.replace('"server":"own-key"', '"ser\\u0076er":"own-key"'), own.replace('"server":"own-key"', '"server":"web-9","server":"own-key"')]) {
+      assert.notEqual(sneaky, own);
+      assert.equal((await r.post(sneaky, { 'x-bootstrap-signature-256': sign(key, sneaky) })).status, 401, sneaky.slice(0, 120));
+    }
+    for (const name of ['empty-key', 'dir-key', 'open-key']) {
+      const b = JSON.stringify(callbackBody(name));
+      const answer = await r.post(b, { 'x-bootstrap-signature-256': sign(key, b) });
+      assert.equal(answer.status, 503, `${name}: its unusable key file, not the fleet key (${JSON.stringify(answer.json)})`);
+    }
+    assert.match((await r.get('/metrics')).text, /^bootstrap_receiver_callbacks_refused_total\{reason="key_unusable"\} 3$/m);
+    // The delivery id is not signed: the same callback replayed under a new one is a duplicate and changes nothing.
+    const reportedAt = (await r.get('/api/servers/web-2')).json.server.last_report_at;
+    const replay = await r.post(body, { ...headers, 'x-bootstrap-delivery': 'delivery-replayed' });
+    assert.deepEqual([replay.status, replay.json.duplicate], [200, true]);
+    assert.equal((await r.get('/api/servers/web-2')).json.server.last_report_at, reportedAt, 'a replay does not make a server look alive');
+    assert.match((await r.get('/metrics')).text, /^bootstrap_receiver_callbacks_duplicate_total 2$/m);
     // The same delivery id from another server (run ids are unique per server only): its own.
     const other = JSON.stringify(callbackBody('web-2b'));
     const otherAnswer = await r.post(other, { 'x-bootstrap-signature-256': sign(key, other), 'x-bootstrap-delivery': 'delivery-1' });
@@ -83,6 +105,8 @@ describe('what the receiver refuses and what it stores once', () => {
     assert.equal(view.server.state, 'failed');
     assert.equal(view.server.last_run.id, newer['id']);
     assert.equal(view.runs.length, 2);
+    for (const runs of ['1.5', '-3', 'NaN', '1e9']) assert.equal((await r.get(`/api/servers/web-3?runs=${runs}`)).status, 200, `?runs=${runs}`);
+    assert.equal((await r.get('/api/servers/web-3?runs=1.5')).json.runs.length, 1);
     assert.equal((await r.get('/nothing')).status, 404);
     assert.deepEqual([(await r.get('/healthz')).status, (await r.get('/healthz')).text], [200, 'ok\n']);
     assert.equal((await fetch(r.callbackUrl, { method: 'PUT' })).status, 405);
@@ -97,7 +121,8 @@ describe('what the receiver refuses and what it stores once', () => {
     try {
       await new Promise<void>((resolve, reject) => {
         socket.on('close', () => resolve());
-        setTimeout(() => reject(new Error(`no answer within 15 s: ${JSON.stringify(answer)}`)), 15_000);
+        // unref: a pending timer kept the test process alive 10 s after the tests were done.
+        setTimeout(() => reject(new Error(`no answer within 15 s: ${JSON.stringify(answer)}`)), 15_000).unref();
       });
     } finally {
       socket.destroy();
@@ -106,7 +131,7 @@ describe('what the receiver refuses and what it stores once', () => {
     assert.ok(Date.now() - t0 >= 1500, `answered after ${Date.now() - t0} ms, not before the 2 s timeout`);
   });
 
-  it('bad flags: exit 64 with the usage; no key at all is refused (every callback must be signed); on an older Node the launcher runs it on a newer one', () => {
+  it('bad flags: exit 64 with the usage; no key at all is refused (every callback must be signed), nor an exposed one; on an older Node the launcher runs it on a newer one', () => {
     const node = nodeBinary(nodeVersions.lts24);
     const help = spawnSync(process.execPath, [receiverBin, '--help'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, BOOTSTRAP_RECEIVER_NODE: node } });
     assert.equal(help.status, 0, help.stderr);
@@ -117,5 +142,27 @@ describe('what the receiver refuses and what it stores once', () => {
     const listen = spawnSync(node, [receiverBin, '--secret-file', secrets.secretFile, '--listen', 'nowhere'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(listen.status, 64);
     assert.match(listen.stderr, /--listen: "nowhere" is not HOST:PORT/);
+    // A relative BOOTSTRAP_RECEIVER_NODE would run whatever file of that name is in the current directory.
+    const planted = join(secrets.dir, 'planted');
+    mkdirSync(planted);
+    writeFileSync(join(planted, 'node24'), `#!/bin/sh\ntouch ${join(planted, 'ran')}\necho 24.0.0\n`, { mode: 0o755 });
+    const relative = spawnSync(process.execPath, [receiverBin, '--help'], { encoding: 'utf8', timeout: 30_000, cwd: planted, env: { ...process.env, BOOTSTRAP_RECEIVER_NODE: './node24' } });
+    if (Number(process.versions.node.split('.')[0]) < 22) {
+      assert.equal(relative.status, 64, relative.stderr);
+      assert.match(relative.stderr, /BOOTSTRAP_RECEIVER_NODE must be an absolute path/);
+    }
+    assert.equal(existsSync(join(planted, 'ran')), false, 'the planted file never runs');
+    // A key others can read, or a keys dir others can write to: they could sign as any server.
+    const exposed = join(secrets.dir, 'exposed.secret');
+    writeFileSync(exposed, 'k\n');
+    chmodSync(exposed, 0o644);
+    const openDir = join(secrets.dir, 'open-keys');
+    mkdirSync(openDir);
+    chmodSync(openDir, 0o777);
+    for (const [args, message] of [[['--secret-file', exposed], /--secret-file .* is readable or writable by others \(mode 644\)/], [['--secrets-dir', openDir], /--secrets-dir .* is writable by group or others \(mode 777\)/]] as const) {
+      const refused = spawnSync(node, [receiverBin, '--listen', '127.0.0.1:0', '--db', `sqlite:${join(secrets.dir, 'refused.db')}`, ...args], { encoding: 'utf8', timeout: 15_000 });
+      assert.equal(refused.status, 1, `${args.join(' ')}: ${refused.stdout}${refused.stderr}`);
+      assert.match(refused.stderr, message);
+    }
   });
 });

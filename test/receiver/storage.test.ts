@@ -2,12 +2,15 @@
 // migration twice and keeps everything; retention prunes run history in batches and keeps each
 // server's latest state and last run. PostgreSQL is a private cluster (test/helpers/postgres.ts),
 // skipped with the reason when Debian's postgresql is not installed (.ci/run installs it).
-// ~6 s per database (retention waits for 2 s of age), plus ~3 s for the cluster.
+// ~6 s per database (retention waits for 2 s of age), plus ~3 s for the cluster and ~6 s for
+// SQLite locked by another process (its 5 s busy timeout).
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { json } from '../helpers/cli.js';
+import { nodeBinary, nodeVersions } from '../helpers/node-bins.js';
 import { script } from '../helpers/phases.js';
 import { postgresBin, startPostgres, type Postgres } from '../helpers/postgres.js';
 import { agentFor, callbackBody, secretDir, sign, startReceiver, type Receiver } from '../helpers/receiver.js';
@@ -76,6 +79,20 @@ function checks(db: () => string, schemaRows: (url: string) => number | null) {
       assert.equal(view.runs.length, 10);
       assert.equal(view.server.last_run.id, bodies[36 + s]!['id'], `busy-${s}: its newest callback`);
     }
+    // A NUL in a stored text field: PostgreSQL's text cannot hold it (a 500 the agent retried for
+    // ever); refused on both databases alike, its neighbours stored.
+    const [poison, neighbour] = await Promise.all([post(callbackBody('busy-nul', { label: 'a\u0000b' })), post(callbackBody('busy-next'))]);
+    assert.deepEqual([poison.status, neighbour.status], [400, 200], JSON.stringify(poison.json));
+    assert.match(poison.json.error, /\$\.label: contains a NUL character/);
+    // Run history read for a page is bounded in bytes (8 MiB), not only in runs.
+    for (let i = 0; i < 10; i++) assert.equal((await post(callbackBody('busy-big', { label: 'x'.repeat(1_000_000) }))).status, 200);
+    const big = (await r.get('/api/servers/busy-big?runs=1000')).json;
+    assert.equal(big.runs.length, 8, 'the newest 8 MB of its 10 MB');
+    // An unsigned megabyte of nested JSON gets nothing but the signature check (parsed first, it
+    // took ~0.5 s of CPU per request on this 2-core machine).
+    assert.equal((await r.post('['.repeat(1_000_000), {})).status, 401);
+    const line = await waitFor('its log line', async () => /POST \/callback 401 ([\d.]+) ms refused \(signature\)/.exec(r.output()));
+    assert.ok(Number(line[1]) < 250, `the unsigned deep body took ${line[1]} ms`);
   });
 
   it("--retain: older run history pruned (counted in /metrics), each server's last run and latest state kept; silent past --unresponsive-after: unresponsive", async () => {
@@ -104,6 +121,29 @@ describe('storage: SQLite', () => {
   const dir = secretDir();
   after(() => dir.cleanup());
   checks(() => `sqlite:${join(dir.dir, `db${++n}`, 'receiver.db')}`, () => null);
+
+  it('the database locked by another process past the busy timeout (5 s): answered 500 after one wait, not retried callback by callback (the event loop blocked each time); stored once the lock is gone', async () => {
+    const file = join(dir.dir, 'locked', 'receiver.db');
+    const r = await startReceiver({ db: `sqlite:${file}`, secretFile: dir.secretFile });
+    const locker = spawn(nodeBinary(nodeVersions.lts24), ['-e', "const d = new (require('node:sqlite').DatabaseSync)(process.argv[1]); d.exec('BEGIN IMMEDIATE'); console.log('locked'); process.stdin.on('end', () => d.exec('ROLLBACK')).resume();", file], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await new Promise((resolve, reject) => {
+        locker.stdout!.once('data', resolve);
+        locker.once('exit', reject);
+      });
+      const body = JSON.stringify(callbackBody('locked'));
+      const headers = { 'x-bootstrap-signature-256': sign('receiver-test-key', body) };
+      const t0 = Date.now();
+      assert.equal((await r.post(body, headers)).status, 500);
+      assert.ok(Date.now() - t0 < 9000, `answered after ${Date.now() - t0} ms: one busy timeout, not one more per callback`);
+      locker.stdin!.end();
+      await new Promise((resolve) => locker.once('exit', resolve));
+      assert.equal((await r.post(body, headers)).status, 200);
+    } finally {
+      locker.kill('SIGKILL');
+      await r.kill();
+    }
+  });
 });
 
 describe('storage: PostgreSQL', () => {
@@ -118,6 +158,19 @@ describe('storage: PostgreSQL', () => {
     const started = await startPostgres();
     if ('missing' in started) throw new Error(started.missing);
     pg = started;
+  });
+  it('receivers migrating one new database at once: each waits for the other, none fails, the migration is applied once', async () => {
+    const url = pg!.createDatabase(`receiver_${process.pid}_race`);
+    // The receiver's own code (the pg driver needs no node:sqlite): 4 sessions at once widen the race.
+    const { openDriver } = (await import('../../receiver/src/storage/driver.js')) as typeof import('../../receiver/src/storage/driver.js');
+    const { migrate } = (await import('../../receiver/src/storage/migrations.js')) as typeof import('../../receiver/src/storage/migrations.js');
+    const drivers = await Promise.all([1, 2, 3, 4].map(() => openDriver(url)));
+    try {
+      const applied = await Promise.all(drivers.map((d) => migrate(d)));
+      assert.deepEqual(applied.flat(), [1]);
+    } finally {
+      await Promise.all(drivers.map((d) => d.close()));
+    }
   });
   checks(
     () => pg!.createDatabase(`receiver_${process.pid}_${++n}`),

@@ -5,7 +5,7 @@
 // Types that both databases read the same: TEXT, INTEGER, BIGINT (times in ms since the epoch,
 // as SQLite has no timestamp type); JSON is kept as TEXT.
 
-import type { Driver } from './driver.js';
+import type { Driver, Tx } from './driver.js';
 
 export const migrations: { version: number; name: string; statements: string[] }[] = [
   {
@@ -60,14 +60,22 @@ export const migrations: { version: number; name: string; statements: string[] }
   },
 ];
 
+// PostgreSQL: one lock for every receiver migrating this database. Even CREATE TABLE IF NOT
+// EXISTS fails in one of two sessions that run it at once (a unique violation in pg_type).
+const migrationLock = 'SELECT pg_advisory_xact_lock(7406290411)';
+
 /** Applies the migrations not yet applied; returns their versions. */
 export async function migrate(db: Driver, now = Date.now()): Promise<number[]> {
-  await db.run('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+  const locked = async <T>(fn: (tx: Tx) => Promise<T>) =>
+    db.transaction(async (tx) => {
+      // A second receiver starting now waits here, then finds the table and the rows.
+      if (db.dialect === 'postgres') await tx.all(migrationLock);
+      return fn(tx);
+    });
+  await locked((tx) => tx.run('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)'));
   const applied: number[] = [];
   for (const m of migrations) {
-    const done = await db.transaction(async (tx) => {
-      // PostgreSQL: a second receiver starting now waits here, then finds the row.
-      if (db.dialect === 'postgres') await tx.run('LOCK TABLE schema_migrations IN EXCLUSIVE MODE');
+    const done = await locked(async (tx) => {
       if ((await tx.all('SELECT version FROM schema_migrations WHERE version = ?', [m.version])).length > 0) return false;
       for (const s of m.statements) await tx.run(s);
       await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, now]);

@@ -21,6 +21,9 @@ interface Pending {
   reject(e: unknown): void;
 }
 
+/** At most this many bytes of stored bodies read for one server page or API answer. */
+export const runsBudget = 8 * 1024 * 1024;
+
 /** At most this many callbacks in one transaction (a bounded commit, a bounded rollback). */
 const maxBatch = 500;
 
@@ -46,12 +49,16 @@ export class Store {
     try {
       for (; this.queue.length > 0; await new Promise((r) => setImmediate(r))) {
         const batch = this.queue.splice(0, maxBatch);
+        let inside = false;
         try {
-          const outcomes = await this.db.transaction((tx) => recordAll(tx, this.db.dialect, batch));
+          const outcomes = await this.db.transaction((tx) => recordAll(tx, this.db.dialect, batch).catch((e: unknown) => ((inside = true), Promise.reject(e))));
           batch.forEach((p, i) => p.resolve(outcomes[i]!));
-        } catch {
-          // One bad callback must not fail its neighbours: each on its own, each answered.
-          for (const p of batch) await this.db.transaction((tx) => recordAll(tx, this.db.dialect, [p])).then(([o]) => p.resolve(o!), p.reject);
+        } catch (err) {
+          // One bad callback must not fail its neighbours: each on its own, each answered. Not
+          // when the transaction itself failed (SQLite busy past its timeout, a lost connection):
+          // each retry would wait as long again, with SQLite's event loop blocked meanwhile.
+          if (!inside) batch.forEach((p) => p.reject(err));
+          else for (const p of batch) await this.db.transaction((tx) => recordAll(tx, this.db.dialect, [p])).then(([o]) => p.resolve(o!), p.reject);
         }
       }
     } finally {
@@ -68,9 +75,19 @@ export class Store {
     return rows[0] ? readServer(rows[0]) : null;
   }
 
-  /** A server's stored callbacks, newest first. */
+  /**
+   * A server's stored callbacks, newest first: up to `limit`, and no more than runsBudget bytes
+   * of bodies once the newest is in (a server could have stored a thousand 1 MiB bodies: one
+   * `?runs=1000` would then hold a GiB in memory).
+   */
   async runs(name: string, limit: number): Promise<RunView[]> {
-    const rows = await this.db.all('SELECT body, received_at FROM callbacks WHERE server = ? ORDER BY received_at DESC, id DESC LIMIT ?', [name, limit]);
+    const order = 'FROM callbacks WHERE server = ? ORDER BY received_at DESC, id DESC LIMIT ?';
+    let n = 0;
+    for (let bytes = 0, sizes = await this.db.all(`SELECT length(body) AS size ${order}`, [name, limit]); n < sizes.length; n++) {
+      bytes += Number(sizes[n]!['size']);
+      if (n > 0 && bytes > runsBudget) break;
+    }
+    const rows = await this.db.all(`SELECT body, received_at ${order}`, [name, Math.max(n, 1)]);
     return rows.map((r) => runView(JSON.parse(String(r['body'])) as CallbackBody, Number(r['received_at'])));
   }
 
@@ -103,16 +120,18 @@ async function recordOne(tx: Tx, dialect: Driver['dialect'], p: Pending): Promis
   const fresh = await tx.run('INSERT INTO deliveries (server, delivery_id, callback_id, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (server, delivery_id) DO NOTHING', [b.server, p.deliveryId, b.id, p.receivedAt]);
   if (fresh === 0) return 'duplicate';
   // A paused run's final callback has the run's id and a new delivery: the row is updated, and
-  // never by an older callback than the one it holds.
-  await tx.run(
+  // only by a newer callback than the one it holds. The delivery id is not signed: a stored
+  // callback sent again under a new one (a replay) is a duplicate too, and touches no state.
+  const changed = await tx.run(
     `INSERT INTO callbacks (server, id, kind, action, status, label, exit_code, started_at, finished_at, duration_ms, received_at, body)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (server, id) DO UPDATE SET kind = excluded.kind, action = excluded.action, status = excluded.status, label = excluded.label,
        exit_code = excluded.exit_code, started_at = excluded.started_at, finished_at = excluded.finished_at, duration_ms = excluded.duration_ms,
        received_at = excluded.received_at, body = excluded.body
-     WHERE callbacks.finished_at <= excluded.finished_at`,
+     WHERE callbacks.finished_at < excluded.finished_at`,
     [b.server, b.id, b.kind, b.action, b.status, b.label ?? null, b.exit_code, b.started_at, b.finished_at, b.duration_ms, p.receivedAt, p.raw],
   );
+  if (changed === 0) return 'duplicate';
   // Two transactions at once (PostgreSQL: several writers, several receivers) must not both
   // compute a server's state from the same row, nor from no row yet: a lock on its name until
   // commit. SQLite has one writer at a time (BEGIN IMMEDIATE).
