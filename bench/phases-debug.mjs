@@ -67,7 +67,7 @@ export async function breakdown({ rounds, dir, ini, bin, configure, steps }) {
   row(`  of which the agent (-q)`, m.run300q - m.run0 - (m.launcher300 - m.launcher0), `${per(m.run300q - m.run0, m.launcher300 - m.launcher0)} ms/step`);
   row(`run-parts, ${steps} steps`, m.runParts300, `${per(m.runParts300, m.runParts0)} ms/step (0 steps: ${m.runParts0.toFixed(1)} ms)`);
 
-  cpuTimes({ rounds, steps, full, none, configure });
+  cpuTimes({ rounds, steps, full, none, configure, launcher: () => launcherCpuMs(configure, names, join(dir, 'changes')) });
   const inside = [];
   for (let i = 0; i < Math.min(rounds, 5); i++) inside.push(verboseRun(node, full));
   console.log(`phases debug: inside one -v run (${steps} steps), medians of ${inside.length}, from the log's ms timestamps`);
@@ -78,12 +78,13 @@ export async function breakdown({ rounds, dir, ini, bin, configure, steps }) {
 const bashLoop = 'set -m; for f in *; do "$PWD/$f"; done';
 
 /** CPU time per step, interleaved medians: bootstrap -q (300 − 0 steps), the launcher's floor, run-parts. */
-function cpuTimes({ rounds, steps, full, none, configure }) {
+function cpuTimes({ rounds, steps, full, none, configure, launcher }) {
   const node = process.execPath;
   const c = interleave(Math.min(rounds, 7), {
     run0: () => cpuMs(node, [...none, '-q', 'server.refresh']),
     run300q: () => cpuMs(node, [...full, '-q', 'server.refresh']),
     run300: () => cpuMs(node, [...full, 'server.refresh']),
+    launcher300: launcher,
     bashFloor: () => cpuMs('bash', ['--noprofile', '--norc', '-c', bashLoop], configure),
     runParts300: () => cpuMs('run-parts', ['--exit-on-error', configure]),
   });
@@ -92,14 +93,15 @@ function cpuTimes({ rounds, steps, full, none, configure }) {
   console.log(`phases debug: CPU time (user + sys, with all it waited for), medians of ${Math.min(rounds, 7)}`);
   row('refresh, 0 steps (-q)', c.run0, '');
   row(`${steps} steps, -q (refresh − refresh with 0 steps)`, c.run300q - c.run0, `${per(c.run300q - c.run0)}, ${((c.run300q - c.run0) / c.runParts300).toFixed(2)}x run-parts'`);
+  row('  of which lib/launcher.bash alone', c.launcher300, `${per(c.launcher300)}, ${(c.launcher300 / c.runParts300).toFixed(2)}x run-parts'`);
   row(`${steps} steps, logging`, c.run300 - c.run0, `${per(c.run300 - c.run0)}`);
   row('bash set -m loop (the floor of a bash launcher)', c.bashFloor, `${per(c.bashFloor)}, ${(c.bashFloor / c.runParts300).toFixed(2)}x run-parts'`);
   row(`run-parts, ${steps} steps`, c.runParts300, per(c.runParts300));
 }
 
 /** CPU time (user + sys) of a command and everything it waited for, from bash's `times`. */
-function cpuMs(cmd, args, cwd) {
-  const r = spawnSync('bash', ['--noprofile', '--norc', '-c', '"$@" >/dev/null 2>&1 || exit 1; times', 'cpu', cmd, ...args], { cwd, encoding: 'utf8' });
+function cpuMs(cmd, args, cwd, stdio = ['ignore', 'pipe', 'pipe']) {
+  const r = spawnSync('bash', ['--noprofile', '--norc', '-c', '"$@" >/dev/null 2>&1 || exit 1; times', 'cpu', cmd, ...args], { cwd, encoding: 'utf8', stdio });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
   const [user, sys] = r.stdout.trim().split('\n')[1].split(' ').map((t) => {
     const [, min, sec] = /^(\d+)m([\d.]+)s$/.exec(t);
@@ -108,8 +110,18 @@ function cpuMs(cmd, args, cwd) {
   return user + sys;
 }
 
+/** launcherMs's run, its CPU time. */
+function launcherCpuMs(cwd, names, changes) {
+  return withLauncher(cwd, names, changes, (fd) => cpuMs('bash', ['--noprofile', '--norc', join(root, 'lib/launcher.bash')], cwd, ['ignore', 'pipe', 'pipe', fd]));
+}
+
 /** lib/launcher.bash run as the agent runs it, its commands on fd 3 from a file; changes null: no changes dir. */
 function launcherMs(cwd, names, changes) {
+  return withLauncher(cwd, names, changes, (fd) => wallMs('bash', ['--noprofile', '--norc', join(root, 'lib/launcher.bash')], { cwd, stdio: ['ignore', 'pipe', 'pipe', fd] }));
+}
+
+/** Writes the launcher's commands to a file and runs `run` with it open (the launcher's fd 3). */
+function withLauncher(cwd, names, changes, run) {
   if (changes) {
     rmSync(changes, { recursive: true, force: true });
     mkdirSync(changes, { mode: 0o700 });
@@ -119,7 +131,7 @@ function launcherMs(cwd, names, changes) {
   writeFileSync(commands, text);
   const fd = openSync(commands, 'r');
   try {
-    return wallMs('bash', ['--noprofile', '--norc', join(root, 'lib/launcher.bash')], { cwd, stdio: ['ignore', 'pipe', 'pipe', fd] });
+    return run(fd);
   } finally {
     closeSync(fd);
   }
