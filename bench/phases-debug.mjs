@@ -9,7 +9,12 @@
 //                                          mode (logging: the default, winston loaded, lines to a pipe)
 //   lib/launcher.bash alone, 0 and 300   the launcher's own fork/exec per step, fed its commands
 //                                          from a file (no agent): the rest of a step is the agent's
+//   bash `set -m` loop over the files    the floor of any bash launcher: bash's fork, a process
+//                                          group, exec, wait; nothing else (dash's loop, vfork
+//                                          and no process groups, shown for scale)
 //   run-parts, 0 and 300                 the yardstick
+// Then CPU time (user + sys of the command and all it waited for, from bash's `times`): steadier
+// than wall time on a loaded machine, where run-parts' many short waits suffer more than ours.
 // From inside, one -v run of the 300 steps: the ISO timestamps of its log lines (ms) against the
 // moment it was spawned: start-up to the run lock, lock to plan, plan to the first step, the
 // steps, the last step to the final line, the final line to exit. (The journal's step durations
@@ -42,6 +47,8 @@ export async function breakdown({ rounds, dir, ini, bin, configure, steps }) {
     launcher0: () => launcher(configure, []),
     launcher300: () => launcher(configure, names),
     launcher300bare: () => launcherMs(configure, names, null),
+    bashFloor: () => wallMs('bash', ['--noprofile', '--norc', '-c', bashLoop], { cwd: configure }),
+    dashLoop: () => wallMs('dash', ['-c', 'for f in *; do "$PWD/$f"; done'], { cwd: configure }),
     runParts0: () => wallMs('run-parts', ['--exit-on-error', join(empty, 'configure.d')]),
     runParts300: () => wallMs('run-parts', ['--exit-on-error', configure]),
   });
@@ -56,9 +63,11 @@ export async function breakdown({ rounds, dir, ini, bin, configure, steps }) {
   row(`${steps} steps, logging (refresh − refresh with 0 steps)`, m.run300 - m.run0log, `${per(m.run300, m.run0log)} ms/step; logging ${per(m.run300 - m.run0log, m.run300q - m.run0)} ms/step of it`);
   row(`  of which the launcher alone`, m.launcher300 - m.launcher0, `${per(m.launcher300, m.launcher0)} ms/step (launcher with 0 steps: ${m.launcher0.toFixed(1)} ms)`);
   row(`    of which changes file + probe`, m.launcher300 - m.launcher300bare, `${per(m.launcher300, m.launcher300bare)} ms/step (the launcher with no changes dir)`);
+  row(`    of which bash's own fork/exec (set -m loop)`, m.bashFloor, `${(m.bashFloor / steps).toFixed(2)} ms/step (dash's loop, no process groups: ${(m.dashLoop / steps).toFixed(2)})`);
   row(`  of which the agent (-q)`, m.run300q - m.run0 - (m.launcher300 - m.launcher0), `${per(m.run300q - m.run0, m.launcher300 - m.launcher0)} ms/step`);
   row(`run-parts, ${steps} steps`, m.runParts300, `${per(m.runParts300, m.runParts0)} ms/step (0 steps: ${m.runParts0.toFixed(1)} ms)`);
 
+  cpuTimes({ rounds, steps, full, none, configure, launcher: () => launcherCpuMs(configure, names, join(dir, 'changes')) });
   const inside = [];
   for (let i = 0; i < Math.min(rounds, 5); i++) inside.push(verboseRun(node, full));
   console.log(`phases debug: inside one -v run (${steps} steps), medians of ${inside.length}, from the log's ms timestamps`);
@@ -66,8 +75,53 @@ export async function breakdown({ rounds, dir, ini, bin, configure, steps }) {
   console.log('');
 }
 
+const bashLoop = 'set -m; for f in *; do "$PWD/$f"; done';
+
+/** CPU time per step, interleaved medians: bootstrap -q (300 − 0 steps), the launcher's floor, run-parts. */
+function cpuTimes({ rounds, steps, full, none, configure, launcher }) {
+  const node = process.execPath;
+  const c = interleave(Math.min(rounds, 7), {
+    run0: () => cpuMs(node, [...none, '-q', 'server.refresh']),
+    run300q: () => cpuMs(node, [...full, '-q', 'server.refresh']),
+    run300: () => cpuMs(node, [...full, 'server.refresh']),
+    launcher300: launcher,
+    bashFloor: () => cpuMs('bash', ['--noprofile', '--norc', '-c', bashLoop], configure),
+    runParts300: () => cpuMs('run-parts', ['--exit-on-error', configure]),
+  });
+  const per = (ms) => `${(ms / steps).toFixed(2)} ms/step`;
+  const row = (what, ms, note) => console.log(`  ${what.padEnd(52)} ${ms.toFixed(1).padStart(7)} ms  ${note}`);
+  console.log(`phases debug: CPU time (user + sys, with all it waited for), medians of ${Math.min(rounds, 7)}`);
+  row('refresh, 0 steps (-q)', c.run0, '');
+  row(`${steps} steps, -q (refresh − refresh with 0 steps)`, c.run300q - c.run0, `${per(c.run300q - c.run0)}, ${((c.run300q - c.run0) / c.runParts300).toFixed(2)}x run-parts'`);
+  row('  of which lib/launcher.bash alone', c.launcher300, `${per(c.launcher300)}, ${(c.launcher300 / c.runParts300).toFixed(2)}x run-parts'`);
+  row(`${steps} steps, logging`, c.run300 - c.run0, `${per(c.run300 - c.run0)}`);
+  row('bash set -m loop (the floor of a bash launcher)', c.bashFloor, `${per(c.bashFloor)}, ${(c.bashFloor / c.runParts300).toFixed(2)}x run-parts'`);
+  row(`run-parts, ${steps} steps`, c.runParts300, per(c.runParts300));
+}
+
+/** CPU time (user + sys) of a command and everything it waited for, from bash's `times`. */
+function cpuMs(cmd, args, cwd, stdio = ['ignore', 'pipe', 'pipe']) {
+  const r = spawnSync('bash', ['--noprofile', '--norc', '-c', '"$@" >/dev/null 2>&1 || exit 1; times', 'cpu', cmd, ...args], { cwd, encoding: 'utf8', stdio });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  const [user, sys] = r.stdout.trim().split('\n')[1].split(' ').map((t) => {
+    const [, min, sec] = /^(\d+)m([\d.]+)s$/.exec(t);
+    return Number(min) * 60000 + Number(sec) * 1000;
+  });
+  return user + sys;
+}
+
+/** launcherMs's run, its CPU time. */
+function launcherCpuMs(cwd, names, changes) {
+  return withLauncher(cwd, names, changes, (fd) => cpuMs('bash', ['--noprofile', '--norc', join(root, 'lib/launcher.bash')], cwd, ['ignore', 'pipe', 'pipe', fd]));
+}
+
 /** lib/launcher.bash run as the agent runs it, its commands on fd 3 from a file; changes null: no changes dir. */
 function launcherMs(cwd, names, changes) {
+  return withLauncher(cwd, names, changes, (fd) => wallMs('bash', ['--noprofile', '--norc', join(root, 'lib/launcher.bash')], { cwd, stdio: ['ignore', 'pipe', 'pipe', fd] }));
+}
+
+/** Writes the launcher's commands to a file and runs `run` with it open (the launcher's fd 3). */
+function withLauncher(cwd, names, changes, run) {
   if (changes) {
     rmSync(changes, { recursive: true, force: true });
     mkdirSync(changes, { mode: 0o700 });
@@ -77,7 +131,7 @@ function launcherMs(cwd, names, changes) {
   writeFileSync(commands, text);
   const fd = openSync(commands, 'r');
   try {
-    return wallMs('bash', ['--noprofile', '--norc', join(root, 'lib/launcher.bash')], { cwd, stdio: ['ignore', 'pipe', 'pipe', fd] });
+    return run(fd);
   } finally {
     closeSync(fd);
   }

@@ -10,7 +10,7 @@
 // Usage: [BENCH_DEBUG=1] [BENCH_BASELINE=BIN] node bench/phases.mjs [ROUNDS] [BOOTSTRAP_BIN]
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { interleave, wallMs } from './lib.mjs';
 import { breakdown } from './phases-debug.mjs';
@@ -37,6 +37,7 @@ try {
   const args = argsOf(bin, 'state');
   const baseline = process.env.BENCH_BASELINE ? argsOf(process.env.BENCH_BASELINE, 'state-baseline') : null;
   for (const a of [args, baseline]) if (a) execFileSync(process.execPath, [...a, '-q', 'server.provision'], { stdio: 'ignore' });
+  const loadBefore = loadavg()[0];
   if (process.env.BENCH_DEBUG) await breakdown({ rounds, dir, ini, bin, configure, steps });
   const m = interleave(rounds, {
     runParts: () => wallMs('run-parts', ['--exit-on-error', configure]),
@@ -48,6 +49,9 @@ try {
       baseLogging: () => wallMs(process.execPath, [...baseline, 'server.refresh']),
     }),
   });
+  // The goal is for a quiet machine: on a loaded one run-parts' many short waits suffer more than
+  // ours, and the ratios drop; the per-step ms are steadier.
+  console.log(`load average (1 min): ${loadBefore.toFixed(2)} before, ${loadavg()[0].toFixed(2)} after`);
   const rows = [['default', m.logging, ''], ['-q', m.quiet, '']];
   if (baseline) rows.push(['default', m.baseLogging, 'baseline '], ['-q', m.baseQuiet, 'baseline ']);
   for (const [mode, ms, which] of rows) {
