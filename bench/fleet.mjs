@@ -15,7 +15,8 @@
 // Usage (root, after node scripts/build.mjs): node bench/fleet.mjs [SIZES] [ROUNDS]
 //   SIZES: 20 (default) or a list, 20,50: one fleet of the largest size, each size its first N
 //   hosts; rounds interleave sizes and the two ways, so the machine's load hits all alike.
-// BENCH_DEBUG=1 prints the plain runs' agent RSS and the playbook's time per task.
+// BENCH_DEBUG=1 prints the plain runs' agent RSS and the playbook's time per task;
+// BENCH_BASELINE=DIR (another fleet/ folder) runs that playbook too, interleaved.
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,6 +28,9 @@ const { iniWith } = await import(join(root, 'dist/test/helpers/phases.js'));
 const sizes = String(process.argv[2] ?? 20).split(',').map(Number);
 const ROUNDS = Number(process.argv[3] ?? 3);
 const largest = Math.max(...sizes);
+// BENCH_BASELINE=DIR: another fleet/ (rollout.yml, ansible.cfg, plugins; e.g. main's) run in each
+// round too, right after this one: before and after a change, measured in one run.
+const baseline = process.env.BENCH_BASELINE || null;
 if (sizes.some((n) => !Number.isInteger(n) || n < 6)) throw new Error('sizes are whole numbers of at least 6 hosts (canary 1, batches 4 and the rest)');
 const why = fleetUnavailable();
 if (why) {
@@ -38,7 +42,7 @@ if (why) {
 function cgroup(name) {
   const dirs = ['cpuacct', 'memory'].map((c) => `/sys/fs/cgroup/${c}/${name}`);
   for (const d of dirs) mkdirSync(d);
-  const procs = () => readFileSync(join(dirs[1], 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
+  const procs = () => (existsSync(dirs[1]) ? readFileSync(join(dirs[1], 'cgroup.procs'), 'utf8').split('\n').filter(Boolean) : []);
   return {
     dirs,
     procs,
@@ -70,6 +74,20 @@ function pssKb(pids) {
 const dir = newFleetDir();
 let fleet;
 let receiverPid;
+let current; // the measured run's cgroup
+const cleanup = () => {
+  if (receiverPid) spawnSync('kill', [String(receiverPid)]);
+  current?.remove();
+  fleet?.teardown();
+  removeFleetDir(dir);
+};
+// Interrupted (Ctrl-C, a timeout's SIGTERM): the namespaces, sshds and cgroups go all the same.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    cleanup();
+    process.exit(130);
+  });
+}
 try {
   const agent = installAgent(dir);
   // The agent on the hosts, with its peak RSS recorded per run.
@@ -97,6 +115,7 @@ try {
   let runNo = 0;
   const timed = async (argv, env = {}) => {
     const cg = cgroup(`bsbench-${process.pid}-${runNo++}`);
+    current = cg;
     try {
       const enter = `for d in ${cg.dirs.join(' ')}; do echo $$ > $d/cgroup.procs; done; exec "$@"`;
       const started = process.hrtime.bigint();
@@ -113,6 +132,7 @@ try {
       if (process.env.BENCH_DEBUG && argv[0] === 'ansible-playbook') console.log(out.split('\n').slice(-45).join('\n'));
       return { wall, cpu: cg.cpuSeconds(), peakMb: peak / 1024 };
     } finally {
+      current = undefined;
       cg.remove();
     }
   };
@@ -135,14 +155,14 @@ try {
       ...batches.map((b) => `printf '%s\\n' ${b.join(' ')} | xargs -P 10 -I{} ${ssh} root@{} ${bin} product.upgrade haproxy --to ${to} --json > /dev/null`),
     ].join(' && ')]);
   };
-  const ansibleRun = (n, to, round) => {
+  const ansibleRun = (n, to, round, fleetDir = join(root, 'fleet')) => {
     const vars = join(dir, 'vars.json');
     writeFileSync(vars, JSON.stringify({ command: 'upgrade', product: 'haproxy', version: to, canary: 1, batches: [4, n - 5], report_dir: dir }));
-    return timed(['ansible-playbook', '-i', inventoryOf(n), join(root, 'fleet/rollout.yml'), '-e', `@${vars}`], {
-      ANSIBLE_CONFIG: join(root, 'fleet/ansible.cfg'),
+    return timed(['ansible-playbook', '-i', inventoryOf(n), join(fleetDir, 'rollout.yml'), '-e', `@${vars}`], {
+      ANSIBLE_CONFIG: join(fleetDir, 'ansible.cfg'),
       ANSIBLE_LOCAL_TEMP: join(dir, 'ansible-local'),
       // A fresh control path each run: no run reuses the connections of the one before.
-      ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, `cp-${n}-${round}`),
+      ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, `cp-${n}-${round}-${fleetDir === baseline ? 'base' : 'new'}`),
       // BENCH_DEBUG=1: where the playbook's time goes, task by task.
       ...(process.env.BENCH_DEBUG ? { ANSIBLE_CALLBACKS_ENABLED: 'ansible.posix.profile_tasks' } : {}),
     });
@@ -164,20 +184,25 @@ try {
       writeFileSync(rssLog, '');
       const ansible = await ansibleRun(n, `3.${version}.1`, r);
       allRss.push(...rss());
-      results[n].push({ plain, ansible, ratio: ansible.wall / plain.wall });
+      const base = baseline ? await ansibleRun(n, `3.${version}.2`, r, baseline) : null;
+      allRss.push(...rss());
+      results[n].push({ plain, ansible, ratio: ansible.wall / plain.wall, base });
+      if (base) console.log(`  round ${r + 1}, ${n} hosts: baseline ansible ${base.wall.toFixed(1)} s (${(base.cpu / n).toFixed(3)} s CPU/host, ${base.peakMb.toFixed(0)} MB), ratio ${(base.wall / plain.wall).toFixed(2)}`);
       console.log(`  round ${r + 1}, ${n} hosts: plain ${plain.wall.toFixed(1)} s (${(plain.cpu / n).toFixed(3)} s CPU/host, ${plain.peakMb.toFixed(0)} MB), ansible ${ansible.wall.toFixed(1)} s (${(ansible.cpu / n).toFixed(3)} s CPU/host, ${ansible.peakMb.toFixed(0)} MB), ratio ${(ansible.wall / plain.wall).toFixed(2)}`);
     }
   }
   report(results, allRss);
 } finally {
-  if (receiverPid) spawnSync('kill', [String(receiverPid)]);
-  fleet?.teardown();
-  removeFleetDir(dir);
+  cleanup();
 }
 
 function report(results, allRss) {
   const mb = (kb) => (kb / 1024).toFixed(0);
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const median = (xs) => {
+    const s = [...xs].sort((a, b) => a - b);
+    const mid = Math.floor(s.length / 2);
+    return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  };
   const col = (n, f) => median(results[n].map(f));
   console.log(`fleet: ${sizes.join(' and ')} hosts, canary 1, batches 4 and the rest, forks 10, ${ROUNDS} rounds, median of rounds; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} on ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} cores`);
   const rows = [
@@ -189,6 +214,13 @@ function report(results, allRss) {
     ['ansible CPU/host (s)', ...sizes.map((n) => col(n, (r) => r.ansible.cpu / n).toFixed(3))],
     ['plain peak PSS (MB)', ...sizes.map((n) => col(n, (r) => r.plain.peakMb).toFixed(0))],
     ['ansible peak PSS (MB)', ...sizes.map((n) => col(n, (r) => r.ansible.peakMb).toFixed(0))],
+    ...(baseline
+      ? [
+          ['baseline ratio', ...sizes.map((n) => col(n, (r) => r.base.wall / r.plain.wall).toFixed(2))],
+          ['baseline CPU/host (s)', ...sizes.map((n) => col(n, (r) => r.base.cpu / n).toFixed(3))],
+          ['CPU this / baseline', ...sizes.map((n) => col(n, (r) => r.ansible.cpu / r.base.cpu).toFixed(2))],
+        ]
+      : []),
   ];
   for (const row of rows) console.log(`  ${row[0].padEnd(24)}${row.slice(1).map((c) => c.padStart(10)).join('')}`);
   if (sizes.length > 1) {

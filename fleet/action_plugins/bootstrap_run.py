@@ -42,6 +42,11 @@ def _filters():
     return module
 
 
+# Read once, when ansible-playbook loads this action (before it forks a worker per server), not
+# compiled again in every worker.
+_READ = _filters().bs_server_json
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(('run', 'show', 'health', 'health_after_run', 'reboot_timeout', 'delay'))
@@ -56,7 +61,7 @@ class ActionModule(ActionBase):
         # Connection failure here propagates: the task is unreachable, as a `raw` run would be.
         ran = self._execute(args['run'])
         result.update({'stdout': ran['stdout'], 'stderr': ran['stderr'], 'rc': ran['rc'], 'changed': ran['rc'] == 0, 'resumed': None})
-        read = _filters().bs_server_json
+        read = _READ
         doc = read(ran['stdout'], 'run')
         paused = ran['rc'] == 0 and not doc['problem'] and doc['docs'][0]['status'] == 'rebooting' and doc['docs'][0]['id']
         healthy_wanted = ran['rc'] == 0 and not doc['problem'] and not paused and boolean(args.get('health_after_run', False), strict=False)
