@@ -48,6 +48,11 @@ def _filters():
     return module
 
 
+# Read once, when ansible-playbook loads this action (before it forks a worker per server), not
+# compiled again in every worker.
+_READ = _filters().bs_server_json
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(('run', 'show', 'find', 'label', 'health', 'health_after_run', 'reboot_timeout', 'delay'))
@@ -61,7 +66,7 @@ class ActionModule(ActionBase):
         args = self._task.args
         timeout = float(args.get('reboot_timeout', 900))
         delay = float(args.get('delay', 5))
-        read = _filters().bs_server_json
+        read = _READ
         try:
             ran = self._execute(args['run'])
         except AnsibleConnectionFailure as dropped:

@@ -364,9 +364,12 @@ function startSshd(h: FleetHost, hostDir: string, sshd: string, libs: string, co
 }
 
 function waitForSshd(hub: string, hosts: FleetHost[], key: string): void {
+  // One deadline for the whole fleet (a fleet of 50 for the bench): each host's tries are
+  // bounded, but 100 tries of up to 2 s each, host after host, would not be.
+  const deadline = Date.now() + 60_000 + 3_000 * hosts.length;
   for (const h of hosts) {
     let ok = false;
-    for (let i = 0; i < 100 && !ok; i++) {
+    for (let i = 0; i < 100 && !ok && Date.now() < deadline; i++) {
       ok = spawnSync('ip', ['netns', 'exec', hub, 'ssh', '-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=2', `root@${h.address}`, 'hostname'], { encoding: 'utf8' }).stdout.trim() === h.netns;
       if (!ok) spawnSync('sleep', ['0.05']);
     }
