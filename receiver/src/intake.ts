@@ -59,6 +59,22 @@ function refuse(c: Counters, reason: Refusal, status: number, error: string, det
 const textColumns = ['server', 'id', 'kind', 'action', 'status', 'label', 'started_at', 'finished_at', 'mode'] as const;
 
 /**
+ * The first integer of the body stored in an integer column that the column cannot hold, or null:
+ * the schema allows any integer, PostgreSQL's INTEGER is 32-bit and its BIGINT refuses `1e+21`;
+ * refused on both databases, so both store the same callbacks (else 500 for ever on one).
+ */
+function outOfRange(body: CallbackBody): string | null {
+  const int4 = (v: unknown) => v === undefined || v === null || (Number.isInteger(v) && Math.abs(v as number) < 2 ** 31);
+  const fields: [string, unknown, boolean][] = [
+    ['exit_code', body.exit_code, int4(body.exit_code)],
+    ['failed_runs_since_success', body.failed_runs_since_success, int4(body.failed_runs_since_success)],
+    ['counts.changed', body.counts?.changed, int4(body.counts?.changed)],
+    ['duration_ms', body.duration_ms, Number.isSafeInteger(body.duration_ms)],
+  ];
+  return fields.find(([, , ok]) => !ok)?.[0] ?? null;
+}
+
+/**
  * The server a body claims to be from, read without parsing it: the first `"server": "…"` in its
  * first 4 KiB, where the agent writes it (after schema, kind and id). Parsing an untrusted
  * megabyte first would cost up to 100 times the HMAC (deeply nested JSON: half a second), so an
@@ -123,6 +139,8 @@ export async function receiveCallback(req: IncomingMessage, it: Intake): Promise
   const body = parsed as CallbackBody;
   const nul = textColumns.find((k) => typeof body[k] === 'string' && body[k].includes('\0'));
   if (nul) return refuse(it.counters, 'invalid', 400, `$.${nul}: contains a NUL character (a stored text cannot hold it)`);
+  const big = outOfRange(body);
+  if (big) return refuse(it.counters, 'invalid', 400, `$.${big}: out of range (a stored integer cannot hold it)`);
   const delivery = String(req.headers['x-bootstrap-delivery'] ?? body.id).slice(0, 200);
   try {
     const outcome = await it.store.record(delivery, body, raw.toString('utf8'));

@@ -84,15 +84,19 @@ function checks(db: () => string, schemaRows: (url: string) => number | null) {
     const [poison, neighbour] = await Promise.all([post(callbackBody('busy-nul', { label: 'a\u0000b' })), post(callbackBody('busy-next'))]);
     assert.deepEqual([poison.status, neighbour.status], [400, 200], JSON.stringify(poison.json));
     assert.match(poison.json.error, /\$\.label: contains a NUL character/);
+    // Integers the schema allows but a column cannot hold (PostgreSQL's INTEGER is 32-bit): 400 on
+    // both databases, not a 500 for ever on one.
+    const [wide, long] = await Promise.all([post(callbackBody('busy-wide', { exit_code: 4294967296 })), post(callbackBody('busy-long', { duration_ms: 1e21 }))]);
+    assert.deepEqual([wide.status, long.status], [400, 400], JSON.stringify([wide.json, long.json]));
+    assert.match(wide.json.error, /\$\.exit_code: out of range/);
     // Run history read for a page is bounded in bytes (8 MiB), not only in runs.
     for (let i = 0; i < 10; i++) assert.equal((await post(callbackBody('busy-big', { label: 'x'.repeat(1_000_000) }))).status, 200);
     const big = (await r.get('/api/servers/busy-big?runs=1000')).json;
     assert.equal(big.runs.length, 8, 'the newest 8 MB of its 10 MB');
-    // An unsigned megabyte of nested JSON gets nothing but the signature check (parsed first, it
-    // took ~0.5 s of CPU per request on this 2-core machine).
+    // An unsigned megabyte of nested JSON gets nothing but the signature check: 401 for the
+    // signature, not 400 for the JSON (parsed first, it took ~0.5 s of CPU per request here).
     assert.equal((await r.post('['.repeat(1_000_000), {})).status, 401);
-    const line = await waitFor('its log line', async () => /POST \/callback 401 ([\d.]+) ms refused \(signature\)/.exec(r.output()));
-    assert.ok(Number(line[1]) < 250, `the unsigned deep body took ${line[1]} ms`);
+    await waitFor('its log line', async () => /POST \/callback 401 [\d.]+ ms refused \(signature\)/.exec(r.output()));
   });
 
   it("--retain: older run history pruned (counted in /metrics), each server's last run and latest state kept; silent past --unresponsive-after: unresponsive", async () => {
