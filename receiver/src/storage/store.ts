@@ -108,14 +108,23 @@ export class Store {
 }
 
 async function recordAll(tx: Tx, dialect: Driver['dialect'], batch: Pending[]): Promise<Outcome[]> {
-  // One order for the row locks of every batch: two receivers on one PostgreSQL never deadlock.
-  const order = batch.map((p, i) => i).sort((a, b) => batch[a]!.body.server.localeCompare(batch[b]!.body.server));
+  // One order for the locks of every batch (code units: localeCompare may call two names equal).
+  const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const order = batch.map((p, i) => i).sort((a, b) => byName(batch[a]!.body.server, batch[b]!.body.server));
+  // Two transactions at once (PostgreSQL: several writers, several receivers) must not both
+  // compute a server's state from the same row, nor from no row yet: a lock on its name until
+  // commit, taken for every server of the batch, in that order, before any row is written (taken
+  // after a row insert, another batch waiting on that row while holding the lock deadlocks).
+  // SQLite has one writer at a time (BEGIN IMMEDIATE).
+  if (dialect === 'postgres') {
+    for (const server of [...new Set(batch.map((p) => p.body.server))].sort(byName)) await tx.all('SELECT pg_advisory_xact_lock(hashtext(?))', [server]);
+  }
   const outcomes: Outcome[] = new Array(batch.length);
-  for (const i of order) outcomes[i] = await recordOne(tx, dialect, batch[i]!);
+  for (const i of order) outcomes[i] = await recordOne(tx, batch[i]!);
   return outcomes;
 }
 
-async function recordOne(tx: Tx, dialect: Driver['dialect'], p: Pending): Promise<Outcome> {
+async function recordOne(tx: Tx, p: Pending): Promise<Outcome> {
   const b = p.body;
   const fresh = await tx.run('INSERT INTO deliveries (server, delivery_id, callback_id, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (server, delivery_id) DO NOTHING', [b.server, p.deliveryId, b.id, p.receivedAt]);
   if (fresh === 0) return 'duplicate';
@@ -132,10 +141,6 @@ async function recordOne(tx: Tx, dialect: Driver['dialect'], p: Pending): Promis
     [b.server, b.id, b.kind, b.action, b.status, b.label ?? null, b.exit_code, b.started_at, b.finished_at, b.duration_ms, p.receivedAt, p.raw],
   );
   if (changed === 0) return 'duplicate';
-  // Two transactions at once (PostgreSQL: several writers, several receivers) must not both
-  // compute a server's state from the same row, nor from no row yet: a lock on its name until
-  // commit. SQLite has one writer at a time (BEGIN IMMEDIATE).
-  if (dialect === 'postgres') await tx.all('SELECT pg_advisory_xact_lock(hashtext(?))', [b.server]);
   const rows = await tx.all('SELECT * FROM servers WHERE server = ?', [b.server]);
   const next = applyCallback(rows[0] ? readServer(rows[0]) : null, b, p.receivedAt);
   await tx.run(
