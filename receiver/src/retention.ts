@@ -16,10 +16,11 @@ export function startRetention(store: Store, retainMs: number, intervalMs: numbe
   const prune = async () => {
     const before = Date.now() - retainMs;
     let total = 0;
-    for (let n = batchRows; n === batchRows && !stopped; ) {
-      n = await store.pruneBatch(before, batchRows);
-      total += n;
-      if (n === batchRows) await new Promise((r) => setTimeout(r, pauseMs));
+    for (let full = true; full && !stopped; ) {
+      const n = await store.pruneBatch(before, batchRows);
+      total += n.callbacks;
+      full = n.callbacks === batchRows || n.deliveries === batchRows;
+      if (full) await new Promise((r) => setTimeout(r, pauseMs));
     }
     counters.pruned += total;
     if (total > 0) log(`retention: pruned ${total} callbacks received before ${new Date(before).toISOString()}`);

@@ -94,16 +94,17 @@ export class Store {
   /**
    * Deletes up to `limit` callbacks received before `before`, never a server's last run (its
    * latest state stays whole), and deliveries as old. One short statement: writes wait for it at
-   * most that long. Returns how many callbacks went.
+   * most that long. Returns how many callbacks and how many deliveries went (each table has its
+   * own backlog: duplicates and replays add deliveries only).
    */
-  async pruneBatch(before: number, limit: number): Promise<number> {
+  async pruneBatch(before: number, limit: number): Promise<{ callbacks: number; deliveries: number }> {
     const id = this.db.rowId;
     const n = await this.db.run(
       `DELETE FROM callbacks WHERE ${id} IN (SELECT c.${id} FROM callbacks c WHERE c.received_at < ? AND NOT EXISTS (SELECT 1 FROM servers s WHERE s.server = c.server AND s.last_run_id = c.id) LIMIT ?)`,
       [before, limit],
     );
-    await this.db.run(`DELETE FROM deliveries WHERE ${id} IN (SELECT ${id} FROM deliveries WHERE received_at < ? LIMIT ?)`, [before, limit]);
-    return n;
+    const d = await this.db.run(`DELETE FROM deliveries WHERE ${id} IN (SELECT ${id} FROM deliveries WHERE received_at < ? LIMIT ?)`, [before, limit]);
+    return { callbacks: n, deliveries: d };
   }
 }
 
