@@ -5,7 +5,6 @@ import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
-import { lazyModules } from './lazy-modules.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 rmSync(join(root, 'dist'), { recursive: true, force: true });
@@ -25,7 +24,7 @@ await build({
   banner: { js: 'var __importMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
   define: { 'import.meta.url': '__importMetaUrl' },
   logLevel: 'warning',
-  plugins: [lazyStringWidth(), bundledWinston(), lazyModules(['proper-lockfile'])],
+  plugins: [lazyStringWidth(), bundledWinston()],
 });
 
 /**
