@@ -17,6 +17,19 @@ function haproxyStep(box: Sandbox): void {
   script(join(box.phasesDir, 'configure.d', '20-haproxy'), 'echo "maxconn=$BOOTSTRAP_HAPROXY_MAXCONN" >> "$LOG"\n[ "$BOOTSTRAP_HAPROXY_MAXCONN" -gt 0 ] || { echo "haproxy: maxconn must be positive"; exit 1; }');
 }
 
+/**
+ * Until the slow step has written its first line to `file` (it then holds the run lock): bounded,
+ * and a failure when it never does, rather than going on after a fixed number of polls (5 s
+ * without a Node start and a run up to the step on a loaded machine).
+ */
+async function stepStarted(file: string, withinMs = 60_000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (readLines(file).length === 0) {
+    assert.ok(Date.now() < deadline, `${file}: the slow step did not start within ${withinMs} ms`);
+    await new Promise((res) => setTimeout(res, 25));
+  }
+}
+
 describe('product.set --apply is one change', () => {
   it(
     'a run that fails puts the previous value back (exit 1, the output says so; --json settings_restored); --keep-on-failure keeps it',
@@ -95,7 +108,7 @@ describe('product.set --apply is one change', () => {
       script(join(box.phasesDir, 'configure.d', '30-other'), 'echo started >> "$LOG.slow"; sleep 30');
       const holder = box.start(['server.refresh'], { env });
       const held = collect(holder);
-      for (let i = 0; i < 200 && readLines(`${log}.slow`).length === 0; i++) await new Promise((res) => setTimeout(res, 25));
+      await stepStarted(`${log}.slow`);
       const refused = await box.run(['product.set', 'haproxy.maxconn=1234', '--apply'], { env });
       holder.kill('SIGTERM');
       await held;
@@ -119,7 +132,7 @@ describe('product.set --apply: the other ways a run ends', () => {
 
       const child = box.start(['product.set', 'haproxy.maxconn=111', '--apply', '--json'], { env });
       const done = collect(child);
-      for (let i = 0; i < 400 && readLines(`${log}.slow`).length === 0; i++) await new Promise((res) => setTimeout(res, 25));
+      await stepStarted(`${log}.slow`);
       child.kill('SIGTERM');
       const r = await done;
       assert.equal(r.code, 1, r.stderr);

@@ -4,12 +4,16 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { root, sandbox, type Sandbox } from './cli.js';
 import { nodeBinary, nodeVersions } from './node-bins.js';
 import { iniWith, script } from './phases.js';
+
+/** A guard against a hung request only: answers take milliseconds, seconds on a loaded machine. */
+const requestTimeoutMs = 30_000;
 
 export const receiverBin = join(root, 'receiver/bin/bootstrap-receiver');
 
@@ -60,19 +64,12 @@ export async function startReceiver(o: ReceiverStart): Promise<Receiver> {
   });
   const url = `http://127.0.0.1:${port}`;
   const get = async (path: string) => {
-    const res = await fetch(url + path, { signal: AbortSignal.timeout(10_000) });
-    const text = await res.text();
-    let json: any = null;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      // not JSON (a page, the metrics)
-    }
-    return { status: res.status, text, json };
+    const { status, text } = await request(url + path);
+    return { status, text, json: parsed(text) };
   };
   const post = async (body: string, headers: Record<string, string>) => {
-    const res = await fetch(`${url}/callback`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers }, signal: AbortSignal.timeout(10_000) });
-    return { status: res.status, json: await res.json().catch(() => null) };
+    const { status, text } = await request(`${url}/callback`, body, { 'content-type': 'application/json', ...headers });
+    return { status, json: parsed(text) };
   };
   return {
     url,
@@ -93,6 +90,35 @@ export async function startReceiver(o: ReceiverStart): Promise<Receiver> {
   };
 }
 
+/**
+ * One request on a connection of its own. fetch's pool reuses a keep-alive socket idle for up to
+ * 4 s (undici: the receiver's 5 s keep-alive less 1 s) that the receiver may be closing meanwhile
+ * on a loaded machine: "fetch failed" (other side closed) between two agent runs.
+ */
+function request(url: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const sized = body === undefined ? headers : { 'content-length': String(Buffer.byteLength(body)), ...headers };
+    const req = httpRequest(url, { method: body === undefined ? 'GET' : 'POST', headers: sized, agent: false, timeout: requestTimeoutMs }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, text }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${url}: no answer within ${requestTimeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** JSON, or null (a page, the metrics, an empty answer). */
+function parsed(text: string): any {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
 /** A temp dir with a secret file (mode 600) for receiver and agents. */
 export function secretDir(key = 'receiver-test-key'): { dir: string; secretFile: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'bootstrap-receiver-'));
@@ -101,9 +127,15 @@ export function secretDir(key = 'receiver-test-key'): { dir: string; secretFile:
   return { dir, secretFile, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** An agent named `name` calling back to `callbackUrl`, signed with the key in `secret` (written to its own file). */
-export function agentFor(name: string, callbackUrl: string, secret: string, phases: Record<string, string | number> = {}, extra = ''): Sandbox {
-  const box = sandbox(iniWith(phases, `\n[callback]\nurl = ${callbackUrl}\nsecret_file = callback.secret\ntimeout = 2\n${extra}`).replace(/^name = test-01$/m, `name = ${name}`));
+/**
+ * An agent named `name` calling back to `callbackUrl`, signed with the key in `secret` (written to
+ * its own file). `[callback] timeout` bounds the whole in-run delivery: 30 s by default, as an
+ * answer the receiver gives in milliseconds can take seconds on a loaded machine (SQLite's fsync
+ * among other tests' I/O), and a callback that missed it stays in the outbox, not in the
+ * receiver. A short one only where the agent is meant to give up.
+ */
+export function agentFor(name: string, callbackUrl: string, secret: string, phases: Record<string, string | number> = {}, extra = '', timeoutS = 30): Sandbox {
+  const box = sandbox(iniWith(phases, `\n[callback]\nurl = ${callbackUrl}\nsecret_file = callback.secret\ntimeout = ${timeoutS}\n${extra}`).replace(/^name = test-01$/m, `name = ${name}`));
   writeFileSync(join(box.dir, 'callback.secret'), `${secret}\n`);
   chmodSync(join(box.dir, 'callback.secret'), 0o600);
   mkdirSync(box.phasesDir, { recursive: true });

@@ -22,12 +22,20 @@ const files = (dir: string) => {
   }
 };
 
+async function waitFor(what: string, done: () => boolean, withinMs = 30_000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${withinMs} ms`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
 describe('the receiver and the real agent (SQLite)', () => {
   const secrets = secretDir(key);
   const db = `sqlite:${join(secrets.dir, 'receiver.db')}`;
   let r: Receiver;
   const boxes: Sandbox[] = [];
-  const agent = (name: string, ...rest: [Record<string, string | number>?, string?]) => {
+  const agent = (name: string, ...rest: [Record<string, string | number>?, string?, number?]) => {
     const box = agentFor(name, r.callbackUrl, key, ...rest);
     boxes.push(box);
     return box;
@@ -116,10 +124,13 @@ describe('the receiver and the real agent (SQLite)', () => {
     const port = r.port;
     await r.kill();
     r = await startReceiver({ db, secretFile: secrets.secretFile, port, env: { BOOTSTRAP_RECEIVER_TEST_STALL_AFTER_STORE: '1' } });
-    const box = agent('web-again');
+    // The agent gives up after its [callback] timeout (5 s: what it waits here) whether or not the
+    // receiver has stored the callback yet: on a loaded machine it may not have; its log says when.
+    const box = agent('web-again', {}, '', 5);
     const run = await box.run(['server.provision', '--json']);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(files(join(box.stateDir, 'outbox')).length, 1, 'no answer: kept in the outbox');
+    await waitFor('the receiver stored it (and did not answer)', () => /POST \/callback 200 .*stalled \(test seam\)/.test(r.output()));
     await r.kill();
     r = await startReceiver({ db, secretFile: secrets.secretFile, port });
     assert.equal((await r.get('/api/servers/web-again')).json.runs.length, 1, 'committed before the kill');

@@ -112,7 +112,12 @@ function checks(db: () => string, schemaRows: (url: string) => number | null) {
     assert.deepEqual(kept.runs.map((x: any) => x.id), [bodies[2]!['id']]);
     assert.equal(kept.server.last_run.id, bodies[2]!['id']);
     assert.equal((await r.get('/api/servers/other')).json.runs.length, 1);
-    const fleet = (await r.get('/api/fleet')).json;
+    // Pruned once "kept"'s second callback is 2 s old; "other", posted after its third, may have
+    // been silent for less than 1 s then on a loaded machine: waited for, not assumed.
+    const fleet = await waitFor('both silent for over 1 s: unresponsive', async () => {
+      const f = (await r.get('/api/fleet')).json;
+      return f.counts.unresponsive === 2 && f;
+    });
     assert.deepEqual([fleet.counts.total, fleet.counts.unresponsive, fleet.unresponsive_after_s], [2, 2, 1], 'silent for over 1 s: unresponsive');
     assert.match((await r.get('/metrics')).text, /^bootstrap_receiver_servers\{state="unresponsive"\} 2$/m);
     await new Promise((res) => setTimeout(res, 700));

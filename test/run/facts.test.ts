@@ -166,10 +166,13 @@ describe('facts', () => {
     'server.facts --refresh takes no run lock: it works while a run holds it',
     withBox(iniWith(), async (box) => {
       script(join(box.phasesDir, 'explorer.d', 'role'), 'echo db');
-      script(join(box.phasesDir, 'configure.d', '10-slow'), 'sleep 3');
+      // The step holds the run (and its lock) until the test is done: a fixed sleep of 3 s could
+      // end before the two commands below (two Node starts) had run on a loaded machine.
+      const started = join(box.dir, 'started');
+      script(join(box.phasesDir, 'configure.d', '10-slow'), `: > "${started}"; sleep 120`);
       const run = box.start(['server.provision']);
       try {
-        for (let i = 0; i < 100 && !existsSync(join(box.stateDir, 'run.lock')); i++) await new Promise((r) => setTimeout(r, 50));
+        await waitUntil(() => existsSync(started));
         const r = await box.run(['server.facts', '--refresh', 'role']);
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stdout, 'db\n');
@@ -467,7 +470,12 @@ describe('runs.blame', () => {
       assert.equal((await box.run(['server.provision'])).code, 0);
       const one = json(await box.run(['runs.blame', '--json'])).run;
       const names = one.entries.filter((e: any) => e.role !== 'agent').map((e: any) => e.name);
-      assert.deepEqual(names.slice(0, 3), ['20-long', '30-mid', '10-short']);
+      // Sorted by duration; the three sleeping steps in their order. The others (`true`, `echo 1`)
+      // cost a process start each, which on a loaded machine can outlast 10-short's 0.1 s.
+      const durations = one.entries.map((e: any) => e.duration_ms);
+      assert.deepEqual(durations, [...durations].sort((a, b) => b - a), 'longest first');
+      assert.deepEqual(names.filter((n: string) => ['10-short', '20-long', '30-mid'].includes(n)), ['20-long', '30-mid', '10-short']);
+      assert.equal(names[0], '20-long');
       assert.ok(names.includes('20-long.if') && names.includes('x'), 'conditions and explorers are listed');
       // Each share is the file's time over the run's (both as the journal records them); its
       // size against the run's fixed cost depends on the machine's speed, so only the ratio is checked.

@@ -127,7 +127,9 @@ describe('os-refresh-config, side by side', { skip }, () => {
       // The slow step says when it has begun: by then its runner holds the lock. (Probing the
       // lock with flock took it for a moment, and an os-refresh-config starting in that moment
       // found it held and gave up, so the run that followed was never blocked.)
-      script(join(box.phasesDir, 'configure.d', '10-slow'), 'if [ -f "$SLOW" ]; then : > "$STARTED"; sleep 2; fi; echo ran >> "$LOG"');
+      // It holds the lock until the test has tried the other side ($RELEASE; 2 min at most): a
+      // fixed 2 s could end before the other side (a Node or a Python start) had tried, under load.
+      script(join(box.phasesDir, 'configure.d', '10-slow'), 'if [ -f "$SLOW" ]; then : > "$STARTED"; i=0; while [ ! -e "$RELEASE" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done; fi; echo ran >> "$LOG"');
       const slow = join(box.dir, 'slow');
       writeFileSync(slow, '');
       const log = join(box.dir, 'log');
@@ -137,21 +139,27 @@ describe('os-refresh-config, side by side', { skip }, () => {
       };
       // os-refresh-config first, holding the lock for its slow step.
       const orcStarted = join(box.dir, 'orc-started');
-      const orc = spawn('os-refresh-config', ['--lockfile', lockfile], { env: { ...box.env, OS_REFRESH_CONFIG_BASE_DIR: box.phasesDir, SLOW: slow, LOG: log, STARTED: orcStarted }, stdio: 'ignore' });
+      const orcRelease = join(box.dir, 'orc-release');
+      const orc = spawn('os-refresh-config', ['--lockfile', lockfile], { env: { ...box.env, OS_REFRESH_CONFIG_BASE_DIR: box.phasesDir, SLOW: slow, LOG: log, STARTED: orcStarted, RELEASE: orcRelease }, stdio: 'ignore' });
+      const orcClosed = new Promise((r) => orc.once('close', r));
       await begun(orcStarted);
       const blocked = await box.run(['server.provision'], { env: { LOG: log } });
+      writeFileSync(orcRelease, '');
       assert.equal(blocked.code, 75, blocked.stderr);
       assert.match(blocked.stderr, /os-refresh-config .* is running: it holds .*orc\.lock/);
-      await new Promise((r) => orc.once('close', r));
+      await orcClosed;
       assert.equal(orc.exitCode, 0);
       // Now bootstrap first: os-refresh-config finds the lock held.
       const oursStarted = join(box.dir, 'ours-started');
-      const ours = box.start(['server.provision'], { env: { LOG: log, SLOW: slow, STARTED: oursStarted } });
+      const oursRelease = join(box.dir, 'ours-release');
+      const ours = box.start(['server.provision'], { env: { LOG: log, SLOW: slow, STARTED: oursStarted, RELEASE: oursRelease } });
+      const oursClosed = new Promise((r) => ours.once('close', r));
       await begun(oursStarted);
-      const theirs = spawnSync('os-refresh-config', ['--lockfile', lockfile], { env: { ...box.env, OS_REFRESH_CONFIG_BASE_DIR: box.phasesDir, LOG: log }, encoding: 'utf8' });
+      const theirs = spawnSync('os-refresh-config', ['--lockfile', lockfile], { env: { ...box.env, OS_REFRESH_CONFIG_BASE_DIR: box.phasesDir, LOG: log }, encoding: 'utf8', timeout: 120_000 });
+      writeFileSync(oursRelease, '');
       assert.notEqual(theirs.status, 0);
       assert.match(theirs.stderr, /Could not lock/);
-      await new Promise((r) => ours.once('close', r));
+      await oursClosed;
       assert.equal(ours.exitCode, 0);
       rmSync(slow);
       assert.ok(existsSync(lockfile));
