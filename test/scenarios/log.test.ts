@@ -141,7 +141,13 @@ describe('logging', () => {
       script(join(box.phasesDir, 'configure.d', '10-a'), `echo before; while [ ! -e ${go} ]; do sleep 0.05; done; echo after`);
       const child = box.start(['server.provision']);
       const done = collect(child);
-      for (let i = 0; i < 400 && !(existsSync(logFile) && readFileSync(logFile, 'utf8').includes('"before"')); i++) await new Promise((x) => setTimeout(x, 25));
+      // Rotated once the step has logged (60 s at most: 10 s of polls then rotating regardless
+      // could rotate before the run had started on a loaded machine).
+      const deadline = Date.now() + 60_000;
+      while (!(existsSync(logFile) && readFileSync(logFile, 'utf8').includes('"before"'))) {
+        assert.ok(Date.now() < deadline, 'the step logged "before" within 60 s');
+        await new Promise((x) => setTimeout(x, 25));
+      }
       rotate();
       assert.ok(!existsSync(logFile), 'nocreate: bootstrap makes the next file itself');
       writeFileSync(go, '');
