@@ -2,7 +2,8 @@
 // what each kind of run leaves in the fleet view, the server view and /metrics; a paused run and
 // its resume (one run, two deliveries); a callback stored but not answered before a SIGKILL,
 // delivered again from the agent's outbox and stored once; a wrong key (401, outbox/dead/).
-// One receiver for the file (Node 24 start ~0.3 s); about 10 agent runs: ~10 s on 2 loaded cores.
+// One receiver for the file (Node 24 start ~0.3 s); about 10 agent runs, one waiting 5 s for an
+// answer that never comes: ~15 s on 2 loaded cores.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
