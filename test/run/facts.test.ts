@@ -178,6 +178,9 @@ describe('facts', () => {
       const started = join(box.dir, 'started');
       script(join(box.phasesDir, 'configure.d', '10-slow'), `: > "${started}"; sleep 120`);
       const run = box.start(['server.provision']);
+      // Listened for from the start: a run that had ended already never emits 'close' again, and
+      // the test's await then left the event loop empty (every later test of the file cancelled).
+      const closed = new Promise((r) => run.once('close', r));
       try {
         await waitUntil(() => existsSync(started));
         const r = await box.run(['server.facts', '--refresh', 'role']);
@@ -186,7 +189,7 @@ describe('facts', () => {
         assert.equal((await box.run(['server.provision'])).code, 75, 'the run lock is held');
       } finally {
         run.kill('SIGTERM');
-        await new Promise((r) => run.once('close', r));
+        await closed;
       }
     }),
   );
