@@ -7,7 +7,7 @@
 // Only the one contender that finds no other live record removes the dead guard: a second one
 // writes its record before it looks, so the first sees it, or it sees the first's.
 
-import { promises as fsp, statSync, type Stats } from 'node:fs';
+import { promises as fsp, rmSync, statSync, type Stats } from 'node:fs';
 import lockfile from 'proper-lockfile';
 import { stateFsError } from '../errors.js';
 import { sleep } from '../util/process.js';
@@ -24,6 +24,7 @@ export async function withGuard<T>(path: string, fn: () => Promise<T>): Promise<
   try {
     const release = await takeGuard(path, mine);
     try {
+      removeDeadIntents(path, mine); // of processes killed while they waited or held it
       return await fn();
     } finally {
       await release().catch(() => {});
@@ -42,7 +43,7 @@ async function takeGuard(path: string, mine: string): Promise<() => Promise<void
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() >= deadline) throw stateFsError(err, `take over lock ${path}`);
     }
     const seen = statGuard(path);
-    if (seen && liveIntents(path).every((f) => f === mine)) await removeDeadGuard(path, mine, seen);
+    if (seen && liveIntents(path).every((f) => f === mine)) await removeDeadGuard(path, seen);
     else await sleep(10 + Math.random() * 90);
   }
 }
@@ -55,14 +56,23 @@ function statGuard(path: string): Stats | null {
   }
 }
 
-/** The guard's holder is dead: its dir goes (if it is still the one seen), and the records of the dead with it. */
-async function removeDeadGuard(path: string, mine: string, seen: Stats): Promise<void> {
+/** The guard's holder is dead: its dir goes (if it is still the one seen). */
+async function removeDeadGuard(path: string, seen: Stats): Promise<void> {
   const now = statGuard(path);
   if (now && now.ino === seen.ino && now.birthtimeMs === seen.birthtimeMs) {
     await fsp.rmdir(`${path}.d`).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw stateFsError(err, `take over lock ${path}`);
     });
   }
+}
+
+function removeDeadIntents(path: string, mine: string): void {
   const live = new Set(liveIntents(path));
-  for (const f of intents(path)) if (f !== mine && !live.has(f)) await fsp.rm(f, { force: true }).catch(() => {});
+  for (const f of intents(path)) {
+    try {
+      if (f !== mine && !live.has(f)) rmSync(f, { force: true });
+    } catch {
+      // not ours to remove (another user's dir is refused before any lock): left as it is
+    }
+  }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -95,6 +95,7 @@ describe('run lock (PidLock)', () => {
     // Before: the guard was removed only once stale, ~5 s after its last refresh.
     assert.ok(took > 0 && took - killed < 2000, `the takeover came ${took - killed} ms after the guard's holder died`);
     assert.ok(!existsSync(`${path}.takeover.d`), 'the dead guard is gone');
+    assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('guard.lock.takeover.')), [], 'and the intent record its holder left');
     await handle.release();
   });
 
