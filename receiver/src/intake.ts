@@ -23,6 +23,8 @@ export interface Intake {
   store: Store;
   counters: Counters;
   maxBodyBytes: number;
+  /** --retain: a callback that finished longer ago than this is acknowledged, not stored (null: none is). */
+  retainMs?: number | null;
 }
 
 class TooLarge extends Error {}
@@ -142,6 +144,13 @@ export async function receiveCallback(req: IncomingMessage, it: Intake): Promise
   const big = outOfRange(body);
   if (big) return refuse(it.counters, 'invalid', 400, `$.${big}: out of range (a stored integer cannot hold it)`);
   const delivery = String(req.headers['x-bootstrap-delivery'] ?? body.id).slice(0, 200);
+  // Older than the history kept: what it would add is pruned already (its delivery record too,
+  // so a replay of it would look new and keep a dead server looking alive). Acknowledged, so an
+  // agent back from a long outage empties its outbox; nothing stored, no state touched.
+  if (it.retainMs != null && Date.parse(body.finished_at) < Date.now() - it.retainMs) {
+    it.counters.expired++;
+    return { status: 200, body: { stored: false, duplicate: false, expired: true, id: body.id }, note: `${body.server} ${body.kind} ${body.id} delivery ${delivery}: finished ${body.finished_at}, before the history kept (--retain): not stored` };
+  }
   try {
     const outcome = await it.store.record(delivery, body, raw.toString('utf8'));
     if (outcome === 'duplicate') it.counters.duplicates++;

@@ -27,7 +27,7 @@ async function start(o: ReceiverOptions): Promise<() => Promise<void>> {
   const counters = new Counters();
   const stopRetention = o.retainMs === null ? async () => {} : startRetention(store, o.retainMs, o.pruneIntervalMs, counters, log);
   const server = createReceiverServer({
-    keys, schema, store, counters, maxBodyBytes: o.maxBodyBytes, unresponsiveAfterMs: o.unresponsiveAfterMs, requestTimeoutMs: o.requestTimeoutMs, log, quiet: o.quiet,
+    keys, schema, store, counters, maxBodyBytes: o.maxBodyBytes, retainMs: o.retainMs, unresponsiveAfterMs: o.unresponsiveAfterMs, requestTimeoutMs: o.requestTimeoutMs, log, quiet: o.quiet,
     stallAfterStore: process.env['BOOTSTRAP_RECEIVER_TEST_STALL_AFTER_STORE'] === '1',
   });
   await new Promise<void>((resolve, reject) => {

@@ -11,6 +11,8 @@ export class Counters {
   /** `kind status` → callbacks stored. */
   readonly received = new Map<string, number>();
   duplicates = 0;
+  /** Callbacks older than --retain: acknowledged, not stored. */
+  expired = 0;
   readonly refused: Record<Refusal, number> = { signature: 0, too_large: 0, malformed: 0, invalid: 0, key_unusable: 0, store_error: 0 };
   pruned = 0;
 
@@ -37,6 +39,7 @@ export function renderMetrics(fleet: FleetView, c: Counters): string {
       family('bootstrap_receiver_unresponsive_after_seconds', 'gauge', 'The threshold after which a silent server is unresponsive.', [['', fleet.unresponsive_after_s]]),
       family('bootstrap_receiver_callbacks_received_total', 'counter', 'Callbacks stored, by kind and status.', received),
       family('bootstrap_receiver_callbacks_duplicate_total', 'counter', 'Redelivered callbacks (a delivery id already stored): acknowledged, not stored again.', [['', c.duplicates]]),
+      family('bootstrap_receiver_callbacks_expired_total', 'counter', 'Callbacks that finished before the history kept (--retain): acknowledged, not stored.', [['', c.expired]]),
       family('bootstrap_receiver_signature_failures_total', 'counter', 'Callbacks refused with 401: signature missing or wrong.', [['', c.refused.signature]]),
       family('bootstrap_receiver_callbacks_refused_total', 'counter', 'Callbacks refused, by reason (signature 401, too_large 413, malformed and invalid 400, key_unusable 503, store_error 500).', Object.entries(c.refused).map(([r, n]) => [`{reason="${r}"}`, n])),
       family('bootstrap_receiver_pruned_total', 'counter', 'Stored callbacks deleted by retention.', [['', c.pruned]]),

@@ -11,6 +11,8 @@ export interface FailureView {
   kind: string;
   exit_code: number | null;
   message: string;
+  /** The last lines the failed step printed (agents that send it). */
+  output_tail?: string;
 }
 
 /** One server's latest state: its row in the fleet list. */

@@ -4,12 +4,15 @@
 // moves only when a field changes meaning or goes away.
 
 import type { Checkup } from '../heartbeat/types.js';
+import type { FailureRecord } from '../state/journal-types.js';
 import { summarizeRun, type RunJournal, type RunSummary, type StepVerdict, type VerifySummary, verifyVerdicts } from '../state/journal.js';
 
 const callbackSchema = { name: 'bootstrap.callback', version: 1 } as const;
 
 /** The fields of schema/callback.schema.json: a run's summary (as --json prints it) and more. */
-export type CallbackBody = Omit<RunSummary, 'action' | 'counts' | 'changes'> & {
+export type CallbackBody = Omit<RunSummary, 'action' | 'counts' | 'changes' | 'failure'> & {
+  /** Runs: where and why it failed; `output_tail`: the last lines the failed step printed (when it printed any). */
+  failure: (FailureRecord & { output_tail?: string }) | null;
   schema: string;
   schema_version: number;
   kind: 'run' | 'checkup' | 'verify';
@@ -27,15 +30,33 @@ export type CallbackBody = Omit<RunSummary, 'action' | 'counts' | 'changes'> & {
 };
 
 export function runCallback(j: RunJournal): CallbackBody {
+  const summary = summarizeRun(j);
+  const tail = j.failure ? failureOutput(j) : '';
   return {
     schema: callbackSchema.name,
     schema_version: callbackSchema.version,
     kind: 'run',
     server: j.server,
-    ...summarizeRun(j),
+    ...summary,
+    ...(summary.failure && tail ? { failure: { ...summary.failure, output_tail: tail } } : {}),
     heartbeat: (j.health as Checkup | null) ?? null,
     facts: j.facts ?? null,
   };
+}
+
+/** A failure's `output_tail`: the last lines the failed step (or its check) printed, bounded, as masked in the journal. */
+const tailLines = 20;
+const tailBytes = 2048;
+
+function failureOutput(j: RunJournal): string {
+  const f = j.failure!;
+  const step = j.phases.flatMap((p) => p.steps).find((s) => s.phase === f.phase && s.name === f.step);
+  const record = f.kind === 'check' && step?.check ? step.check : f.kind === 'condition' && step?.condition ? step.condition : step;
+  const lines = (record?.output_tail ?? '').trimEnd().split('\n').slice(-tailLines);
+  // Bounded in bytes from the end, cut at a line, never inside a character.
+  while (lines.length > 1 && Buffer.byteLength(lines.join('\n')) > tailBytes) lines.shift();
+  const text = lines.join('\n');
+  return Buffer.byteLength(text) <= tailBytes ? text : Buffer.from(text).subarray(-tailBytes).toString('utf8').replace(/^\uFFFD+/, '');
 }
 
 /** What a checkup's callback says of the runs: the last success and the failed runs since (state.json's). */

@@ -9,15 +9,15 @@
 //
 // Nothing is ever written inside the mutex dir: proper-lockfile removes it with rmdir.
 
-import { randomBytes } from 'node:crypto';
 import { shapeProblem, type Shape } from '../state/shape.js';
-import { promises as fsp, readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { promises as fsp, statSync, type Stats } from 'node:fs';
 import { hostname } from 'node:os';
 import lockfile from 'proper-lockfile';
 import { LockHeldError, stateFsError, type LockHolder } from '../errors.js';
-import { readFileNoFollow, writeFileAtomic, writeJsonAtomic } from '../state/atomic.js';
+import { readFileNoFollow, writeJsonAtomic } from '../state/atomic.js';
 import { bootId, isProcessAlive, processStartTime, sleep } from '../util/process.js';
+import { withGuard } from './guard.js';
+import { intents, liveIntents, writeIntent } from './intents.js';
 
 /** proper-lockfile's staleness, off: never (its mtime refresh every ~12 days is harmless). */
 const neverStale = { stale: 2 ** 31 * 1000, update: 2 ** 30 };
@@ -124,14 +124,8 @@ export class PidLock {
    * like a creator that died before writing its record, and a takeover then could remove the
    * mutex dir another process has just made (seen once in 50 product.set at once).
    */
-  async writeIntent(): Promise<string> {
-    const intent = `${this.path}.pending.${process.pid}.${randomBytes(4).toString('hex')}`;
-    try {
-      await writeFileAtomic(intent, JSON.stringify({ pid: process.pid, pidStart: processStartTime(process.pid) }), 0o600, { durable: false });
-    } catch (err) {
-      throw stateFsError(err, `take lock ${this.path}`);
-    }
-    return intent;
+  writeIntent(): Promise<string> {
+    return writeIntent(this.path);
   }
 
   /** What the lock looks like now: free, held (by whom, if known), or held by a dead process. */
@@ -150,7 +144,7 @@ export class PidLock {
         return { state: 'dead', owner: { ...owner, sameBoot } };
       }
       // No record for this dir: its creator is between mkdir and writing it, or died there.
-      if (this.liveIntents().length > 0) return { state: 'held', owner: null };
+      if (liveIntents(this.path).length > 0) return { state: 'held', owner: null };
       // Nobody alive meant to take it. Look once more: the creator may have just finished.
       const again = this.statMutex();
       const record = await this.readOwner();
@@ -173,31 +167,6 @@ export class PidLock {
 
   private describes(owner: LockOwner, dir: Stats): boolean {
     return owner.lockIno === dir.ino && !(owner.lockBirthMs && dir.birthtimeMs && owner.lockBirthMs !== dir.birthtimeMs);
-  }
-
-  /** Intent records (see acquire) of processes that are still alive. */
-  private liveIntents(): string[] {
-    return this.intents().filter((f) => {
-      try {
-        const intent: unknown = JSON.parse(readFileSync(f, 'utf8'));
-        if (shapeProblem(intent, { pid: 'number', pidStart: 'string?' }) !== null) return false; // not a live writer's record
-        const { pid, pidStart } = intent as { pid: number; pidStart: string | null };
-        return isProcessAlive(pid, pidStart);
-      } catch {
-        return true; // being written: its writer is alive
-      }
-    });
-  }
-
-  private intents(): string[] {
-    const prefix = `${basename(this.path)}.pending.`;
-    try {
-      return readdirSync(dirname(this.path))
-        .filter((n) => n.startsWith(prefix))
-        .map((n) => join(dirname(this.path), n));
-    } catch {
-      return [];
-    }
   }
 
   async readOwner(): Promise<LockOwner | null> {
@@ -253,16 +222,7 @@ export class PidLock {
    * there: the others then find the lock free or taken, and record nothing.
    */
   private async takeOver(dead: DeadOwner, onTakeOver?: (owner: DeadOwner) => void | Promise<void>): Promise<void> {
-    const guard = `${this.path}.takeover`;
-    let release: () => Promise<void>;
-    try {
-      // The guard is held for a moment (its mtime refreshed meanwhile); one left by a process
-      // killed during a takeover is stale after 5 s, so the next takeover waits no longer.
-      release = await lockfile.lock(guard, { lockfilePath: `${guard}.d`, realpath: false, stale: 5000, retries: { retries: 100, minTimeout: 10, maxTimeout: 100 }, onCompromised: () => {} });
-    } catch (err) {
-      throw stateFsError(err, `take over lock ${this.path}`);
-    }
-    try {
+    await withGuard(`${this.path}.takeover`, async () => {
       const probe = await this.probe();
       if (probe.state === 'dead' && probe.owner.pid === dead.pid && probe.owner.lockIno === dead.lockIno) {
         await onTakeOver?.(probe.owner);
@@ -271,11 +231,9 @@ export class PidLock {
           if (err.code !== 'ENOENT') throw err;
         });
       }
-      const live = new Set(this.liveIntents());
-      for (const f of this.intents()) if (!live.has(f)) await fsp.rm(f, { force: true }); // left by the dead
-    } finally {
-      await release().catch(() => {});
-    }
+      const live = new Set(liveIntents(this.path));
+      for (const f of intents(this.path)) if (!live.has(f)) await fsp.rm(f, { force: true }); // left by the dead
+    });
   }
 }
 

@@ -26,9 +26,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { constants as osConstants } from 'node:os';
-import { StepExit } from '../errors.js';
 import { spawnSizeProblem } from '../util/env-size.js';
+import { signalOf } from './exit-status.js';
 import { bashPath, childrenOf, endProcesses, isProcessAlive, signalPid, sleep } from '../util/process.js';
 import { LineSplitter, Tail, readChanges, type TextMasker } from './output.js';
 import { statfsSync } from 'node:fs';
@@ -256,10 +255,10 @@ export class Launcher {
     const status = job.status;
     if (job.unprepared) error = `not run: its BOOTSTRAP_CHANGES file could not be created in ${this.changesDir} (is that filesystem full?)`;
     const changes = this.changesDir && status !== null ? readChanges(join(this.changesDir, `${this.tag}.${job.seq}`), this.masker) : { lines: [], truncated: false };
-    const signalled = status !== null && status > StepExit.signalBase && (job.timedOut || job.aborted || fatalSignals.has(status - StepExit.signalBase));
+    const signal = signalOf(status, job.timedOut || job.aborted);
     return {
-      exitCode: error !== null || signalled ? null : status,
-      signal: signalled ? signalName(status! - StepExit.signalBase) : null,
+      exitCode: error !== null || signal !== null ? null : status,
+      signal,
       timedOut: job.timedOut,
       aborted: job.aborted,
       durationMs: Math.round(performance.now() - job.t0),
@@ -303,16 +302,19 @@ export class Launcher {
 
   /**
    * TERM to the running step's process group, KILL after the grace period; then everything else
-   * the run started (by its marker). The step is the launcher's only child but the relay. A job
+   * the run started (by its marker). The step is the launcher's only child but the relay, told
+   * apart once its PID has come (its first line, through itself: a relay not yet scheduled is
+   * unknown). Until then no child is taken for the step: the relay ended as one lost the step's
+   * end line, and the run waited for it forever. A stop before the step runs waits for it. A job
    * that did not run (skipped after the failure, or its launcher gone) is not ended: no sweep.
    */
   private async killStep(job: Job): Promise<void> {
     const launcher = this.child.pid!;
     const ranNot = () => job.skipped || job.unprepared || (job.status === null && this.exited !== null);
     let groups: number[] = [];
-    for (let i = 0; i < 200 && groups.length === 0 && job.status === null && !ranNot(); i++) {
-      groups = childrenOf(launcher).filter((p) => p !== this.relayPid);
-      if (groups.length === 0) await sleep(5); // between two steps: the next one is being forked
+    while (groups.length === 0 && job.status === null && !ranNot()) {
+      if (this.relayPid !== null) groups = childrenOf(launcher).filter((p) => p !== this.relayPid);
+      if (groups.length === 0) await sleep(5); // the relay not known yet, or the step not forked yet
     }
     if (groups.length === 0 && ranNot()) return;
     await endProcesses(groups, this.marker, job.options.killGraceMs, new Set([launcher, ...(this.relayPid ? [this.relayPid] : [])]));
@@ -366,6 +368,11 @@ export class Launcher {
     }, masker);
     stream.setEncoding('utf8');
     stream.on('data', (d: string) => splitter.push(d));
+    // The relay gone while files wait (a step killed it): no end line can come. Told to end, the
+    // launcher leaves its loop (a running step still ends first) and its exit fails the rest.
+    stream.on('end', () => {
+      if (this.queue.length > 0 && !this.exited) this.commands.end();
+    });
   }
 
   private fail(message: string): void {
@@ -389,11 +396,3 @@ function probeBytes(changesDir: string | null): number {
 
 /** What the launcher and bash add to each step's environment (BOOTSTRAP_CHANGES, BOOTSTRAP_REBOOT_FILE, _ …): room kept for it. */
 const launcherHeadroom = 16 * 1024;
-
-const fatalSignals = new Set([1, 2, 3, 4, 6, 7, 8, 9, 11, 13, 14, 15, 24, 25]);
-
-function signalName(n: number): string {
-  const entry = Object.entries(osConstants.signals).find(([, v]) => v === n);
-  return entry ? entry[0] : `signal ${n}`;
-}
-

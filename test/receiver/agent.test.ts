@@ -55,7 +55,7 @@ describe('the receiver and the real agent (SQLite)', () => {
     const ok = agent('web-ok');
     assert.equal((await ok.run(['server.provision'])).code, 0);
     const bad = agent('web-bad');
-    script(join(bad.phasesDir, 'configure.d', '20-fail'), 'echo "disk full" >&2; exit 5');
+    script(join(bad.phasesDir, 'configure.d', '20-fail'), 'for i in $(seq 1 30); do echo "line $i"; done; echo "disk full" >&2; exit 5');
     const failed = await bad.run(['server.provision', '--json']);
     assert.equal(failed.code, 1, failed.stderr);
     const refused = agent('web-refused');
@@ -82,6 +82,13 @@ describe('the receiver and the real agent (SQLite)', () => {
     assert.equal(badView.runs.length, 1);
     assert.equal(badView.runs[0].id, json(failed).id);
     assert.equal(badView.runs[0].failure.step, '20-fail');
+    // The failure's output tail: the step's last 20 lines, shown on the server's page.
+    const tail = badView.runs[0].failure.output_tail.split('\n');
+    assert.deepEqual([tail.length, tail[0], tail.at(-1)], [20, 'line 12', 'disk full']);
+    assert.match((await r.get('/servers/web-bad')).text, /<pre class="output">line 12\n[^]*disk full<\/pre>/);
+    const refusedView = (await r.get('/api/servers/web-refused')).json;
+    assert.equal(refusedView.runs[0].failure.kind, 'refused');
+    assert.ok(!('output_tail' in refusedView.runs[0].failure), 'a failure with no output has no output_tail');
     assert.equal(badView.server.failed_runs_since_success, 1);
     const okView = (await r.get('/api/servers/web-ok')).json;
     assert.deepEqual(okView.runs.map((x: any) => x.kind), ['checkup', 'run']);

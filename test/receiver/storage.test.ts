@@ -101,7 +101,9 @@ function checks(db: () => string, schemaRows: (url: string) => number | null) {
 
   it("--retain: older run history pruned (counted in /metrics), each server's last run and latest state kept; silent past --unresponsive-after: unresponsive", async () => {
     const r = await start(db(), ['--retain', '2s', '--prune-interval', '300ms', '--unresponsive-after', '1s']);
-    const bodies = [0, 1, 2].map((i) => callbackBody('kept', { finished_at: `2026-01-01T00:00:0${i}.000Z` }));
+    // Finished just now (a callback older than --retain is not stored at all: below).
+    const t0 = Date.now() - 500;
+    const bodies = [0, 1, 2].map((i) => callbackBody('kept', { finished_at: new Date(t0 + i * 10).toISOString() }));
     bodies.push(callbackBody('other'));
     for (const b of bodies) {
       const text = JSON.stringify(b);
@@ -122,6 +124,15 @@ function checks(db: () => string, schemaRows: (url: string) => number | null) {
     assert.match((await r.get('/metrics')).text, /^bootstrap_receiver_servers\{state="unresponsive"\} 2$/m);
     await new Promise((res) => setTimeout(res, 700));
     assert.match((await r.get('/metrics')).text, /^bootstrap_receiver_pruned_total 2$/m, 'nothing more to prune');
+    // A pruned callback sent again (a replay, or an agent's outbox after a long outage): acknowledged,
+    // not stored, and it does not make its silent server look alive.
+    const replay = JSON.stringify(bodies[0]);
+    const answer = await r.post(replay, { 'x-bootstrap-signature-256': sign(key, replay), 'x-bootstrap-delivery': 'a-new-delivery-id' });
+    assert.equal(answer.status, 200);
+    assert.deepEqual([answer.json.stored, answer.json.expired], [false, true]);
+    assert.deepEqual((await r.get('/api/servers/kept')).json.runs.map((x: any) => x.id), [bodies[2]!['id']]);
+    assert.equal((await r.get('/api/fleet')).json.servers.find((x: any) => x.server === 'kept').state, 'unresponsive');
+    assert.match((await r.get('/metrics')).text, /^bootstrap_receiver_callbacks_expired_total 1$/m);
   });
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -17,6 +17,18 @@ function holder(path: string, command = 'server.provision') {
     catch (e) { console.log('held ' + e.exitCode + ' ' + e.describe()); process.exitCode = e.exitCode; return; }
     setInterval(() => {}, 1000);
     process.on('SIGTERM', () => process.exit(0));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `(async () => {${script}})()`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const ready = new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
+  const done = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  return { child, ready, done };
+}
+
+/** A child process that holds the takeover guard at `path` until killed (as if killed during a takeover). */
+function guardHolder(path: string) {
+  const script = `
+    const { withGuard } = await import(${JSON.stringify(join(root, 'dist/src/lock/guard.js'))});
+    process.on('SIGTERM', () => process.exit(0));
+    await withGuard(${JSON.stringify(path)}, () => { console.log('guarded'); return new Promise(() => setInterval(() => {}, 1000)); });`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', `(async () => {${script}})()`], { stdio: ['ignore', 'pipe', 'inherit'] });
   const ready = new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
   const done = new Promise<void>((resolve) => child.on('close', () => resolve()));
@@ -59,6 +71,32 @@ describe('run lock (PidLock)', () => {
     assert.equal(JSON.parse(readFileSync(path, 'utf8')).pid, process.pid);
     await handle.release();
     assert.ok(!existsSync(path) && !existsSync(`${path}.d`), 'release removes record and mutex dir');
+  });
+
+  it('a process killed during a takeover (its guard left behind) delays the next one by no staleness wait', async () => {
+    const path = join(dir, 'guard.lock');
+    const a = holder(path);
+    assert.equal(await a.ready, 'locked');
+    a.child.kill('SIGKILL');
+    await a.done;
+    const g = guardHolder(`${path}.takeover`);
+    assert.equal(await g.ready, 'guarded');
+    const lock = new PidLock(path);
+    // While the guard's holder lives, the guard is its: a takeover waits.
+    let took = 0;
+    const acquiring = lock.acquire({ command: 'test', onTakeOver: () => void (took = Date.now()) });
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(took, 0, 'a takeover went ahead under a live guard holder');
+    assert.ok(existsSync(`${path}.takeover.d`), 'the live holder keeps its guard');
+    const killed = Date.now();
+    g.child.kill('SIGKILL');
+    await g.done;
+    const handle = await acquiring;
+    // Before: the guard was removed only once stale, ~5 s after its last refresh.
+    assert.ok(took > 0 && took - killed < 2000, `the takeover came ${took - killed} ms after the guard's holder died`);
+    assert.ok(!existsSync(`${path}.takeover.d`), 'the dead guard is gone');
+    assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('guard.lock.takeover.')), [], 'and the intent record its holder left');
+    await handle.release();
   });
 
   it('a record whose PID was reused by another process counts as dead', async () => {

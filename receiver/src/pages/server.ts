@@ -76,6 +76,7 @@ function failure(r: RunView): string {
 <tr><th>Failed in</th><td><pre>${esc(f.phase)} / ${esc(f.step)}</pre></td></tr>
 <tr><th>Kind</th><td>${esc(f.kind)}${f.exit_code === null ? '' : `, exit ${esc(f.exit_code)}`}</td></tr>
 <tr><th>Message</th><td><pre class="message">${esc(f.message)}</pre></td></tr>
+${f.output_tail ? `<tr><th>Output (last lines)</th><td><pre class="output">${esc(f.output_tail)}</pre></td></tr>` : ''}
 </table>`;
 }
 

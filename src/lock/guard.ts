@@ -1,0 +1,78 @@
+// A short mutex (`<path>.d`) held for a moment, such as the one that serialises takeovers of a
+// dead holder's lock. Each process that wants it keeps an intent record (lock/intents.ts) while it
+// waits and holds, so a guard left by a process killed while holding it is removed at once when no
+// live process has a record (before: the next run waited 5 s for it to turn stale). With other
+// live contenders it cannot tell which of them holds it, so the staleness (5 s) still frees it.
+//
+// Only the one contender that finds no other live record removes the dead guard: a second one
+// writes its record before it looks, so the first sees it, or it sees the first's.
+
+import { promises as fsp, rmSync, statSync, type Stats } from 'node:fs';
+import lockfile from 'proper-lockfile';
+import { stateFsError } from '../errors.js';
+import { sleep } from '../util/process.js';
+import { intents, liveIntents, writeIntent } from './intents.js';
+
+/** Staleness: a guard not refreshed for this long is free (a holder refreshes it every 2.5 s). */
+const staleMs = 5000;
+/** How long to try before giving up (a guard is held for milliseconds). */
+const waitMs = 10_000;
+
+/** Runs `fn` holding the guard at `path`. */
+export async function withGuard<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  const mine = await writeIntent(path);
+  try {
+    const release = await takeGuard(path, mine);
+    try {
+      removeDeadIntents(path, mine); // of processes killed while they waited or held it
+      return await fn();
+    } finally {
+      await release().catch(() => {});
+    }
+  } finally {
+    await fsp.rm(mine, { force: true }).catch(() => {});
+  }
+}
+
+async function takeGuard(path: string, mine: string): Promise<() => Promise<void>> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await lockfile.lock(path, { lockfilePath: `${path}.d`, realpath: false, stale: staleMs, retries: 0, onCompromised: () => {} });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() >= deadline) throw stateFsError(err, `take over lock ${path}`);
+    }
+    const seen = statGuard(path);
+    if (seen && liveIntents(path).every((f) => f === mine)) await removeDeadGuard(path, seen);
+    else await sleep(10 + Math.random() * 90);
+  }
+}
+
+function statGuard(path: string): Stats | null {
+  try {
+    return statSync(`${path}.d`);
+  } catch {
+    return null; // gone meanwhile: try again at once
+  }
+}
+
+/** The guard's holder is dead: its dir goes (if it is still the one seen). */
+async function removeDeadGuard(path: string, seen: Stats): Promise<void> {
+  const now = statGuard(path);
+  if (now && now.ino === seen.ino && now.birthtimeMs === seen.birthtimeMs) {
+    await fsp.rmdir(`${path}.d`).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw stateFsError(err, `take over lock ${path}`);
+    });
+  }
+}
+
+function removeDeadIntents(path: string, mine: string): void {
+  const live = new Set(liveIntents(path));
+  for (const f of intents(path)) {
+    try {
+      if (f !== mine && !live.has(f)) rmSync(f, { force: true });
+    } catch {
+      // not ours to remove (another user's dir is refused before any lock): left as it is
+    }
+  }
+}

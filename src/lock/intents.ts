@@ -1,0 +1,49 @@
+// Intent records: `<path>.pending.<pid>.<random>`, a small JSON file ({pid, pidStart}) a process
+// writes beside a mutex dir before it tries to make the dir, and keeps while it makes or holds
+// it. A mutex dir that no live process has an intent record for was left by a dead one: it can
+// be removed at once, instead of after a staleness delay.
+
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { stateFsError } from '../errors.js';
+import { writeFileAtomic } from '../state/atomic.js';
+import { shapeProblem } from '../state/shape.js';
+import { isProcessAlive, processStartTime } from '../util/process.js';
+
+/** Writes an intent record of this process for `path` and returns its file. */
+export async function writeIntent(path: string): Promise<string> {
+  const intent = `${path}.pending.${process.pid}.${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFileAtomic(intent, JSON.stringify({ pid: process.pid, pidStart: processStartTime(process.pid) }), 0o600, { durable: false });
+  } catch (err) {
+    throw stateFsError(err, `take lock ${path}`);
+  }
+  return intent;
+}
+
+/** Every intent record for `path`, of live and dead processes. */
+export function intents(path: string): string[] {
+  const prefix = `${basename(path)}.pending.`;
+  try {
+    return readdirSync(dirname(path))
+      .filter((n) => n.startsWith(prefix))
+      .map((n) => join(dirname(path), n));
+  } catch {
+    return [];
+  }
+}
+
+/** The intent records for `path` of processes that are still alive. */
+export function liveIntents(path: string): string[] {
+  return intents(path).filter((f) => {
+    try {
+      const intent: unknown = JSON.parse(readFileSync(f, 'utf8'));
+      if (shapeProblem(intent, { pid: 'number', pidStart: 'string?' }) !== null) return false; // not a live writer's record
+      const { pid, pidStart } = intent as { pid: number; pidStart: string | null };
+      return isProcessAlive(pid, pidStart);
+    } catch {
+      return true; // being written: its writer is alive
+    }
+  });
+}
