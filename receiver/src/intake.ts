@@ -144,18 +144,14 @@ export async function receiveCallback(req: IncomingMessage, it: Intake): Promise
   const big = outOfRange(body);
   if (big) return refuse(it.counters, 'invalid', 400, `$.${big}: out of range (a stored integer cannot hold it)`);
   const delivery = String(req.headers['x-bootstrap-delivery'] ?? body.id).slice(0, 200);
-  // Older than the history kept: what it would add is pruned already (its delivery record too,
-  // so a replay of it would look new and keep a dead server looking alive). Acknowledged, so an
-  // agent back from a long outage empties its outbox; nothing stored, no state touched.
-  if (it.retainMs != null && Date.parse(body.finished_at) < Date.now() - it.retainMs) {
-    it.counters.expired++;
-    return { status: 200, body: { stored: false, duplicate: false, expired: true, id: body.id }, note: `${body.server} ${body.kind} ${body.id} delivery ${delivery}: finished ${body.finished_at}, before the history kept (--retain): not stored` };
-  }
   try {
-    const outcome = await it.store.record(delivery, body, raw.toString('utf8'));
+    const now = Date.now();
+    const outcome = await it.store.record(delivery, body, raw.toString('utf8'), now, it.retainMs == null ? null : now - it.retainMs);
     if (outcome === 'duplicate') it.counters.duplicates++;
+    else if (outcome === 'expired') it.counters.expired++;
     else it.counters.stored(body.kind, body.status);
-    return { status: 200, body: { stored: outcome === 'stored', duplicate: outcome === 'duplicate', id: body.id }, note: `${body.server} ${body.kind} ${body.id} ${body.status} delivery ${delivery}${outcome === 'duplicate' ? ' (duplicate)' : ''}` };
+    const how = outcome === 'stored' ? '' : outcome === 'expired' ? ' (finished before the history kept, --retain: not stored)' : ' (duplicate)';
+    return { status: 200, body: { stored: outcome === 'stored', duplicate: outcome === 'duplicate', ...(outcome === 'expired' ? { expired: true } : {}), id: body.id }, note: `${body.server} ${body.kind} ${body.id} ${body.status} delivery ${delivery}${how}` };
   } catch (err) {
     return refuse(it.counters, 'store_error', 500, 'not stored (see the receiver\'s log)', `not stored: ${(err as Error).message}`);
   }

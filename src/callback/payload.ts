@@ -50,8 +50,10 @@ const tailBytes = 2048;
 
 function failureOutput(j: RunJournal): string {
   const f = j.failure!;
-  const step = j.phases.flatMap((p) => p.steps).find((s) => s.phase === f.phase && s.name === f.step);
-  const record = f.kind === 'check' && step?.check ? step.check : f.kind === 'condition' && step?.condition ? step.condition : step;
+  // The step's record (named NAME.check when its check stood for it); of it, the part that failed:
+  // its .if or its check (whatever the failure's kind: a timeout or signal keeps its own), else the step.
+  const step = j.phases.flatMap((p) => p.steps).find((s) => s.phase === f.phase && (s.name === f.step || s.name === `${f.step}.check`));
+  const record = [step?.condition, step?.check].find((r) => r?.status === 'failure') ?? step;
   const lines = (record?.output_tail ?? '').trimEnd().split('\n').slice(-tailLines);
   // Bounded in bytes from the end, cut at a line, never inside a character.
   while (lines.length > 1 && Buffer.byteLength(lines.join('\n')) > tailBytes) lines.shift();

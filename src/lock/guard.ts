@@ -7,11 +7,11 @@
 // Only the one contender that finds no other live record removes the dead guard: a second one
 // writes its record before it looks, so the first sees it, or it sees the first's.
 
-import { promises as fsp, rmSync, statSync, type Stats } from 'node:fs';
+import { promises as fsp, statSync, type Stats } from 'node:fs';
 import lockfile from 'proper-lockfile';
 import { stateFsError } from '../errors.js';
 import { sleep } from '../util/process.js';
-import { intents, liveIntents, writeIntent } from './intents.js';
+import { liveIntents, removeDeadIntents, writeIntent } from './intents.js';
 
 /** Staleness: a guard not refreshed for this long is free (a holder refreshes it every 2.5 s). */
 const staleMs = 5000;
@@ -24,7 +24,7 @@ export async function withGuard<T>(path: string, fn: () => Promise<T>): Promise<
   try {
     const release = await takeGuard(path, mine);
     try {
-      removeDeadIntents(path, mine); // of processes killed while they waited or held it
+      await removeDeadIntents(path, mine); // of processes killed while they waited or held it
       return await fn();
     } finally {
       await release().catch(() => {});
@@ -43,7 +43,9 @@ async function takeGuard(path: string, mine: string): Promise<() => Promise<void
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() >= deadline) throw stateFsError(err, `take over lock ${path}`);
     }
     const seen = statGuard(path);
-    if (seen && liveIntents(path).every((f) => f === mine)) await removeDeadGuard(path, seen);
+    // Its holder keeps a record while it holds it: none alive but ours (and ours seen) is a dead holder.
+    const live = seen ? liveIntents(path) : [];
+    if (seen && live.length === 1 && live[0] === mine) await removeDeadGuard(path, seen);
     else await sleep(10 + Math.random() * 90);
   }
 }
@@ -63,16 +65,5 @@ async function removeDeadGuard(path: string, seen: Stats): Promise<void> {
     await fsp.rmdir(`${path}.d`).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw stateFsError(err, `take over lock ${path}`);
     });
-  }
-}
-
-function removeDeadIntents(path: string, mine: string): void {
-  const live = new Set(liveIntents(path));
-  for (const f of intents(path)) {
-    try {
-      if (f !== mine && !live.has(f)) rmSync(f, { force: true });
-    } catch {
-      // not ours to remove (another user's dir is refused before any lock): left as it is
-    }
   }
 }

@@ -5,6 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { stateFsError } from '../errors.js';
 import { writeFileAtomic } from '../state/atomic.js';
@@ -22,28 +23,43 @@ export async function writeIntent(path: string): Promise<string> {
   return intent;
 }
 
-/** Every intent record for `path`, of live and dead processes. */
+/** Every intent record for `path`, of live and dead processes (a dir that cannot be read is an error: nobody is judged dead by it). */
 export function intents(path: string): string[] {
   const prefix = `${basename(path)}.pending.`;
+  let names: string[];
   try {
-    return readdirSync(dirname(path))
-      .filter((n) => n.startsWith(prefix))
-      .map((n) => join(dirname(path), n));
+    names = readdirSync(dirname(path));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw stateFsError(err, `read ${dirname(path)}`);
+  }
+  return names.filter((n) => n.startsWith(prefix)).map((n) => join(dirname(path), n));
+}
+
+/** Whether the process that wrote intent record `f` is alive (a record that cannot be read counts as alive). */
+export function isLiveIntent(f: string): boolean {
+  try {
+    const intent: unknown = JSON.parse(readFileSync(f, 'utf8'));
+    if (shapeProblem(intent, { pid: 'number', pidStart: 'string?' }) !== null) return false; // not a live writer's record
+    const { pid, pidStart } = intent as { pid: number; pidStart: string | null };
+    return isProcessAlive(pid, pidStart);
   } catch {
-    return [];
+    return true; // being written, or gone meanwhile: judged again at the next look
   }
 }
 
 /** The intent records for `path` of processes that are still alive. */
 export function liveIntents(path: string): string[] {
-  return intents(path).filter((f) => {
-    try {
-      const intent: unknown = JSON.parse(readFileSync(f, 'utf8'));
-      if (shapeProblem(intent, { pid: 'number', pidStart: 'string?' }) !== null) return false; // not a live writer's record
-      const { pid, pidStart } = intent as { pid: number; pidStart: string | null };
-      return isProcessAlive(pid, pidStart);
-    } catch {
-      return true; // being written: its writer is alive
-    }
-  });
+  return intents(path).filter(isLiveIntent);
+}
+
+/**
+ * Removes the records of dead processes, `keep` aside. Each record is judged on its own, from one
+ * listing: a record written after a listing of the live ones is never taken for a dead one.
+ */
+export async function removeDeadIntents(path: string, keep: string | null = null): Promise<void> {
+  for (const f of intents(path)) {
+    if (f === keep || isLiveIntent(f)) continue;
+    await rm(f, { force: true }).catch(() => {}); // not ours to remove: left as it is
+  }
 }

@@ -17,7 +17,7 @@ import { LockHeldError, stateFsError, type LockHolder } from '../errors.js';
 import { readFileNoFollow, writeJsonAtomic } from '../state/atomic.js';
 import { bootId, isProcessAlive, processStartTime, sleep } from '../util/process.js';
 import { withGuard } from './guard.js';
-import { intents, liveIntents, writeIntent } from './intents.js';
+import { liveIntents, removeDeadIntents, writeIntent } from './intents.js';
 
 /** proper-lockfile's staleness, off: never (its mtime refresh every ~12 days is harmless). */
 const neverStale = { stale: 2 ** 31 * 1000, update: 2 ** 30 };
@@ -231,8 +231,7 @@ export class PidLock {
           if (err.code !== 'ENOENT') throw err;
         });
       }
-      const live = new Set(liveIntents(this.path));
-      for (const f of intents(this.path)) if (!live.has(f)) await fsp.rm(f, { force: true }); // left by the dead
+      await removeDeadIntents(this.path); // left by the dead
     });
   }
 }

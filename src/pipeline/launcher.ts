@@ -28,7 +28,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { spawnSizeProblem } from '../util/env-size.js';
 import { signalOf } from './exit-status.js';
-import { bashPath, childrenOf, endProcesses, isProcessAlive, signalPid, sleep } from '../util/process.js';
+import { bashPath, childrenOf, endProcesses, isProcessAlive, processGroupOf, signalPid, sleep } from '../util/process.js';
 import { LineSplitter, Tail, readChanges, type TextMasker } from './output.js';
 import { statfsSync } from 'node:fs';
 import { packageRoot } from '../version.js';
@@ -301,23 +301,24 @@ export class Launcher {
   }
 
   /**
-   * TERM to the running step's process group, KILL after the grace period; then everything else
-   * the run started (by its marker). The step is the launcher's only child but the relay, told
-   * apart once its PID has come (its first line, through itself: a relay not yet scheduled is
-   * unknown). Until then no child is taken for the step: the relay ended as one lost the step's
-   * end line, and the run waited for it forever. A stop before the step runs waits for it. A job
-   * that did not run (skipped after the failure, or its launcher gone) is not ended: no sweep.
+   * TERM to the running step's group, KILL after the grace; then all else the run started (by its
+   * marker). The step has a group of its own (`set -m`); the output relay stays in the launcher's:
+   * told apart by group, not by the relay's PID, which comes through the relay (one taken for the
+   * step lost its end line: the run waited forever). A stop before the step runs waits for it
+   * (bounded: 30 s); a job that did not run (skipped, or its launcher gone) is not ended.
    */
   private async killStep(job: Job): Promise<void> {
     const launcher = this.child.pid!;
     const ranNot = () => job.skipped || job.unprepared || (job.status === null && this.exited !== null);
+    const ours = () => new Set([launcher, ...(this.relayPid ? [this.relayPid] : []), ...childrenOf(launcher).filter((p) => processGroupOf(p) === launcher)]);
+    const deadline = Date.now() + 30_000;
     let groups: number[] = [];
-    while (groups.length === 0 && job.status === null && !ranNot()) {
-      if (this.relayPid !== null) groups = childrenOf(launcher).filter((p) => p !== this.relayPid);
-      if (groups.length === 0) await sleep(5); // the relay not known yet, or the step not forked yet
+    while (groups.length === 0 && job.status === null && !ranNot() && Date.now() < deadline) {
+      groups = childrenOf(launcher).filter((p) => p !== this.relayPid && processGroupOf(p) !== launcher);
+      if (groups.length === 0) await sleep(5); // the step not forked yet, or not yet in its own group
     }
     if (groups.length === 0 && ranNot()) return;
-    await endProcesses(groups, this.marker, job.options.killGraceMs, new Set([launcher, ...(this.relayPid ? [this.relayPid] : [])]));
+    await endProcesses(groups, this.marker, job.options.killGraceMs, ours());
   }
 
   private readOutput(stream: Readable): void {

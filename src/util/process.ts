@@ -85,6 +85,17 @@ function isGroupAlive(pgid: number): boolean {
   return false;
 }
 
+/** Field 5 of /proc/PID/stat: its process group; null when unknown (gone). */
+export function processGroupOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    return Number.isInteger(pgrp) ? pgrp : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The child PIDs of `pid` (Linux /proc); empty when unknown. */
 export function childrenOf(pid: number): number[] {
   try {

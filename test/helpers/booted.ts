@@ -45,7 +45,7 @@ export function bootedUnavailable(): string | false {
 /**
  * What an earlier test process killed before its tear-down (a CI timeout) left: its machines'
  * namespaces (bs-PID-bs-SUITE), their processes, overlay mounts and dirs
- * (/var/tmp/bootstrap-booted-PID-*), when that PID no longer runs.
+ * (/var/tmp/bootstrap-booted-PID-*) and cgroups, when that PID no longer runs.
  */
 export async function sweepStale(): Promise<void> {
   const dead = (pid: string) => pid !== String(process.pid) && !existsSync(`/proc/${pid}`);
@@ -64,6 +64,12 @@ export async function sweepStale(): Promise<void> {
       if (existsSync(merged) && (await run(['mountpoint', '-q', merged])).code === 0) await unmount(merged);
     }
     rmSync(join(tmpBase, name), { recursive: true, force: true });
+  }
+  for (const root of ['/sys/fs/cgroup', '/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified']) {
+    for (const name of existsSync(root) ? readdirSync(root) : []) {
+      const pid = /^bootstrap-booted-(\d+)-/.exec(name)?.[1];
+      if (pid && dead(pid)) removeCgroup(name);
+    }
   }
 }
 
@@ -202,6 +208,20 @@ interface Nspawn {
   stop(): Promise<void>;
 }
 
+/**
+ * Each boot of each machine in a cgroup of its own. With --keep-unit, systemd-nspawn puts the
+ * machine under the cgroup it was started in; started from the root (this host has no systemd),
+ * two machines side by side shared `/payload`, and one's systemd failed to set up a unit's cgroup
+ * the other's had just made or removed (bootstrap-resume.service: status=219/CGROUP, seen once in
+ * CI). Best effort: where a hierarchy cannot be written, nspawn runs where it is.
+ */
+const cgroupRoots = 'if [ -e /sys/fs/cgroup/cgroup.controllers ]; then roots=/sys/fs/cgroup; else roots="/sys/fs/cgroup/systemd /sys/fs/cgroup/unified"; fi';
+const inOwnCgroup = `${cgroupRoots}; for h in $roots; do [ -d "$h" ] && mkdir -p "$h/$0" 2>/dev/null && echo $$ > "$h/$0/cgroup.procs" 2>/dev/null; done; exec systemd-nspawn "$@"`;
+
+function removeCgroup(cgroup: string): void {
+  spawnSync('sh', ['-c', `${cgroupRoots}; for h in $roots; do [ -d "$h/$0" ] && find "$h/$0" -depth -type d -exec rmdir {} + 2>/dev/null; done; true`, cgroup], { timeout: 10_000 });
+}
+
 /** systemd-nspawn, booted again when the machine reboots (exit 133), until stop(). */
 function startNspawn(o: MachineOptions, merged: string, netns: string): Nspawn {
   const log = join(o.dir, 'console.log');
@@ -214,10 +234,12 @@ function startNspawn(o: MachineOptions, merged: string, netns: string): Nspawn {
   const start = () => {
     boots++;
     const fd = openSync(log, 'a');
-    child = spawn('systemd-nspawn', argv, { stdio: ['ignore', fd, fd] });
+    const cgroup = `bootstrap-booted-${process.pid}-${o.name}-${boots}`;
+    child = spawn('sh', ['-c', inOwnCgroup, cgroup, ...argv], { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     exited = new Promise((resolve) => {
       child.on('exit', (code) => {
+        removeCgroup(cgroup);
         if (code === 133 && !stopping) start();
         resolve();
       });

@@ -135,6 +135,14 @@ function checks(db: () => string, schemaRows: (url: string) => number | null) {
     assert.deepEqual((await r.get('/api/servers/kept')).json.runs.map((x: any) => x.id), [bodies[2]!['id']]);
     assert.equal((await r.get('/api/fleet')).json.servers.find((x: any) => x.server === 'kept').state, 'unresponsive');
     assert.match((await r.get('/metrics')).text, /^bootstrap_receiver_callbacks_expired_total 1$/m);
+    // As old, but the server's latest (an agent whose clock is a day behind, or back from an outage
+    // longer than --retain): stored, never dropped — the agent removes what was answered 200.
+    const dayAgo = new Date(Date.now() - 86_400_000).toISOString();
+    const behind = callbackBody('clock-behind', { started_at: dayAgo, finished_at: dayAgo });
+    const text = JSON.stringify(behind);
+    const stored = await r.post(text, { 'x-bootstrap-signature-256': sign(key, text) });
+    assert.deepEqual([stored.status, stored.json.stored], [200, true], JSON.stringify(stored.json));
+    assert.equal((await r.get('/api/servers/clock-behind')).json.server.last_run.id, behind['id']);
   });
 }
 

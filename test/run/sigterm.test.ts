@@ -19,7 +19,7 @@ describe('SIGTERM during a run', () => {
       for (let round = 0; round < 5; round++) {
         const child = box.start(['server.provision'], { env: { LOG: log } });
         const done = collect(child);
-        for (let i = 0; i < 200 && !existsSync(`${log}.pid`); i++) await new Promise((r) => setTimeout(r, 25));
+        for (let i = 0; i < 2400 && !existsSync(`${log}.pid`); i++) await new Promise((r) => setTimeout(r, 25));
         assert.ok(existsSync(`${log}.pid`), 'the step started');
         child.kill('SIGTERM');
         const r = await done;
@@ -48,7 +48,7 @@ describe('SIGTERM during a run', () => {
       script(join(box.phasesDir, 'error.d', '10-e'), 'echo "error.d $BOOTSTRAP_FAILURE" >> "$LOG"');
       const child = box.start(['server.provision'], { env: { LOG: log, PATH: `${bin}:${process.env['PATH']}` } });
       const done = collect(child, 30_000);
-      for (let i = 0; i < 400 && !existsSync(`${log}.pid`); i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 6000 && !existsSync(`${log}.pid`); i++) await new Promise((r) => setTimeout(r, 10));
       assert.ok(existsSync(`${log}.pid`), 'the step started');
       child.kill('SIGTERM');
       const r = await done;

@@ -80,23 +80,58 @@ describe('run lock (PidLock)', () => {
     a.child.kill('SIGKILL');
     await a.done;
     const g = guardHolder(`${path}.takeover`);
-    assert.equal(await g.ready, 'guarded');
-    const lock = new PidLock(path);
-    // While the guard's holder lives, the guard is its: a takeover waits.
-    let took = 0;
-    const acquiring = lock.acquire({ command: 'test', onTakeOver: () => void (took = Date.now()) });
-    await new Promise((r) => setTimeout(r, 700));
-    assert.equal(took, 0, 'a takeover went ahead under a live guard holder');
-    assert.ok(existsSync(`${path}.takeover.d`), 'the live holder keeps its guard');
-    const killed = Date.now();
-    g.child.kill('SIGKILL');
-    await g.done;
-    const handle = await acquiring;
-    // Before: the guard was removed only once stale, ~5 s after its last refresh.
-    assert.ok(took > 0 && took - killed < 2000, `the takeover came ${took - killed} ms after the guard's holder died`);
-    assert.ok(!existsSync(`${path}.takeover.d`), 'the dead guard is gone');
-    assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('guard.lock.takeover.')), [], 'and the intent record its holder left');
-    await handle.release();
+    let acquiring: Promise<unknown> | undefined;
+    try {
+      assert.equal(await g.ready, 'guarded');
+      const lock = new PidLock(path);
+      // While the guard's holder lives, the guard is its: a takeover waits.
+      let took = 0;
+      const taking = lock.acquire({ command: 'test', onTakeOver: () => void (took = Date.now()) });
+      acquiring = taking.catch(() => {});
+      await new Promise((r) => setTimeout(r, 700));
+      assert.equal(took, 0, 'a takeover went ahead under a live guard holder');
+      assert.ok(existsSync(`${path}.takeover.d`), 'the live holder keeps its guard');
+      const killed = Date.now();
+      g.child.kill('SIGKILL');
+      await g.done;
+      const handle = await taking;
+      // Before: the guard was removed only once stale, ~5 s after its last refresh.
+      assert.ok(took > 0 && took - killed < 2000, `the takeover came ${took - killed} ms after the guard's holder died`);
+      assert.ok(!existsSync(`${path}.takeover.d`), 'the dead guard is gone');
+      assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('guard.lock.takeover.')), [], 'and the intent record its holder left');
+      await handle.release();
+    } finally {
+      g.child.kill('SIGKILL');
+      await g.done;
+      await acquiring;
+    }
+  });
+
+  it('five contenders after a holder and a guard holder both died: exactly one takes over, each then holds the lock in turn', async () => {
+    const path = join(dir, 'five.lock');
+    const a = holder(path);
+    assert.equal(await a.ready, 'locked');
+    a.child.kill('SIGKILL');
+    await a.done;
+    const g = guardHolder(`${path}.takeover`);
+    try {
+      assert.equal(await g.ready, 'guarded');
+    } finally {
+      g.child.kill('SIGKILL');
+      await g.done;
+    }
+    let takeovers = 0;
+    const t0 = Date.now();
+    await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const handle = await new PidLock(path).acquire({ command: 'test', waitMs: 20_000, pollMs: 20, onTakeOver: () => void takeovers++ });
+        await new Promise((r) => setTimeout(r, 20));
+        await handle.release();
+      }),
+    );
+    assert.equal(takeovers, 1);
+    assert.ok(Date.now() - t0 < 15_000, `took ${Date.now() - t0} ms`);
+    assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('five.lock')), [], 'no lock, guard or record left');
   });
 
   it('a record whose PID was reused by another process counts as dead', async () => {

@@ -10,13 +10,15 @@ import { applyCallback, runView, type CallbackBody, type ServerRecord } from '..
 import type { RunView } from '../view.js';
 import type { Driver, Row, Tx } from './driver.js';
 
-export type Outcome = 'stored' | 'duplicate';
+export type Outcome = 'stored' | 'duplicate' | 'expired';
 
 interface Pending {
   deliveryId: string;
   body: CallbackBody;
   raw: string;
   receivedAt: number;
+  /** --retain's horizon (ms): a callback that finished before it is expired once a later one is stored. */
+  expireBefore: number | null;
   resolve(o: Outcome): void;
   reject(e: unknown): void;
 }
@@ -33,10 +35,10 @@ export class Store {
 
   constructor(readonly db: Driver) {}
 
-  /** Resolves once the callback is committed (or was already, under this delivery id). */
-  record(deliveryId: string, body: CallbackBody, raw: string, receivedAt = Date.now()): Promise<Outcome> {
+  /** Resolves once the callback is committed (or was already, under this delivery id, or is expired: see recordOne). */
+  record(deliveryId: string, body: CallbackBody, raw: string, receivedAt = Date.now(), expireBefore: number | null = null): Promise<Outcome> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ deliveryId, body, raw, receivedAt, resolve, reject });
+      this.queue.push({ deliveryId, body, raw, receivedAt, expireBefore, resolve, reject });
       if (this.running < this.db.writers) {
         this.running++;
         // After this turn's I/O: the other requests read in it join the same transaction.
@@ -127,6 +129,14 @@ async function recordAll(tx: Tx, dialect: Driver['dialect'], batch: Pending[]): 
 
 async function recordOne(tx: Tx, p: Pending): Promise<Outcome> {
   const b = p.body;
+  // Finished before the history kept (--retain), and the server has a later report: all it would
+  // add is what pruning removes; its delivery record may be pruned too, so a replay of it would
+  // look new. Not stored. One that would be the server's latest (an agent whose clock is behind,
+  // or back from a long outage) is stored as usual.
+  if (p.expireBefore !== null && Date.parse(b.finished_at) < p.expireBefore) {
+    const later = await tx.all('SELECT 1 FROM servers WHERE server = ? AND last_finished_at > ?', [b.server, b.finished_at]);
+    if (later.length > 0) return 'expired';
+  }
   const fresh = await tx.run('INSERT INTO deliveries (server, delivery_id, callback_id, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (server, delivery_id) DO NOTHING', [b.server, p.deliveryId, b.id, p.receivedAt]);
   if (fresh === 0) return 'duplicate';
   // A paused run's final callback has the run's id and a new delivery: the row is updated, and

@@ -48,8 +48,18 @@ describe('runCallback: the failure output tail', () => {
 
   it('a failed check: the check\'s output; nothing printed: no output_tail; a success: no failure', () => {
     const check = step('20-bad.check', 'check says drift', { role: 'check' });
+    check.status = 'failure';
     const failed = runCallback(journal([step('20-bad', 'applied', { status: 'success', check } as Partial<StepRecord>)], { phase: 'configure', step: '20-bad', kind: 'check', exit_code: 1, message: 'check failed' }));
     assert.equal(failed.failure!.output_tail, 'check says drift');
+    // A check that timed out keeps kind timeout: still the check's output, not the applied step's.
+    const timedOut = runCallback(journal([step('20-bad', 'applied', { status: 'failure', check: { ...check, status: 'failure', output_tail: 'check hung' } } as Partial<StepRecord>)], { phase: 'configure', step: '20-bad', kind: 'timeout', exit_code: null, message: 'check timed out' }));
+    assert.equal(timedOut.failure!.output_tail, 'check hung');
+    // Not applied, its check stood for it: the record is named NAME.check.
+    const standIn = runCallback(journal([step('20-bad.check', 'drift seen', { role: 'check' })], { phase: 'configure', step: '20-bad', kind: 'check', exit_code: 1, message: 'check failed' }));
+    assert.equal(standIn.failure!.output_tail, 'drift seen');
+    // A failed .if: its output.
+    const cond = runCallback(journal([step('20-bad', '', { condition: step('20-bad.if', 'cannot decide', { role: 'condition' }) } as Partial<StepRecord>)], { phase: 'configure', step: '20-bad', kind: 'condition', exit_code: 2, message: 'condition failed' }));
+    assert.equal(cond.failure!.output_tail, 'cannot decide');
     const silent = runCallback(journal([step('20-bad', '')], { phase: 'configure', step: '20-bad', kind: 'exit', exit_code: 5, message: 'exit 5' }));
     assert.ok(silent.failure && !('output_tail' in silent.failure));
     assert.equal(runCallback(journal([step('10-ok', 'fine', { status: 'success' })], null)).failure, null);
