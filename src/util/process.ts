@@ -4,16 +4,20 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
-/** Field 22 of /proc/PID/stat: start time in clock ticks since boot; null when unknown. */
-export function processStartTime(pid: number): string | null {
+/** The fields of /proc/PID/stat after the command name (field 3 first); null when it is gone. */
+function statFields(pid: number): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19] ?? null;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
+}
+
+/** Field 22 of /proc/PID/stat: start time in clock ticks since boot; null when unknown. */
+export function processStartTime(pid: number): string | null {
+  return statFields(pid)?.[19] ?? null;
 }
 
 /**
@@ -87,13 +91,8 @@ function isGroupAlive(pgid: number): boolean {
 
 /** Field 5 of /proc/PID/stat: its process group; null when unknown (gone). */
 export function processGroupOf(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-    return Number.isInteger(pgrp) ? pgrp : null;
-  } catch {
-    return null;
-  }
+  const pgrp = Number(statFields(pid)?.[2]);
+  return Number.isInteger(pgrp) ? pgrp : null;
 }
 
 /** The child PIDs of `pid` (Linux /proc); empty when unknown. */

@@ -8,31 +8,40 @@ import { LockHeldError } from '../../src/errors.js';
 import { PidLock } from '../../src/lock/pid-lock.js';
 import { root } from '../helpers/cli.js';
 
-/** A child process that takes the lock, says so, and holds it until killed. */
-function holder(path: string, command = 'server.provision') {
-  const script = `
-    const { PidLock } = await import(${JSON.stringify(join(root, 'dist/src/lock/pid-lock.js'))});
-    const lock = new PidLock(${JSON.stringify(path)});
-    try { await lock.acquire({ command: ${JSON.stringify(command)} }); console.log('locked'); }
-    catch (e) { console.log('held ' + e.exitCode + ' ' + e.describe()); process.exitCode = e.exitCode; return; }
-    setInterval(() => {}, 1000);
-    process.on('SIGTERM', () => process.exit(0));`;
+/** A Node child running `script` (an async body), with its first line of output and its end. */
+function nodeChild(script: string) {
   const child = spawn(process.execPath, ['--input-type=module', '-e', `(async () => {${script}})()`], { stdio: ['ignore', 'pipe', 'inherit'] });
   const ready = new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
   const done = new Promise<void>((resolve) => child.on('close', () => resolve()));
   return { child, ready, done };
 }
 
+/** A child process that takes the lock, says so, and holds it until killed. */
+function holder(path: string, command = 'server.provision') {
+  return nodeChild(`
+    const { PidLock } = await import(${JSON.stringify(join(root, 'dist/src/lock/pid-lock.js'))});
+    const lock = new PidLock(${JSON.stringify(path)});
+    try { await lock.acquire({ command: ${JSON.stringify(command)} }); console.log('locked'); }
+    catch (e) { console.log('held ' + e.exitCode + ' ' + e.describe()); process.exitCode = e.exitCode; return; }
+    setInterval(() => {}, 1000);
+    process.on('SIGTERM', () => process.exit(0));`);
+}
+
 /** A child process that holds the takeover guard at `path` until killed (as if killed during a takeover). */
 function guardHolder(path: string) {
-  const script = `
+  return nodeChild(`
     const { withGuard } = await import(${JSON.stringify(join(root, 'dist/src/lock/guard.js'))});
     process.on('SIGTERM', () => process.exit(0));
-    await withGuard(${JSON.stringify(path)}, () => { console.log('guarded'); return new Promise(() => setInterval(() => {}, 1000)); });`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', `(async () => {${script}})()`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const ready = new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
-  const done = new Promise<void>((resolve) => child.on('close', () => resolve()));
-  return { child, ready, done };
+    await withGuard(${JSON.stringify(path)}, () => { console.log('guarded'); return new Promise(() => setInterval(() => {}, 1000)); });`);
+}
+
+/** A lock at `path` whose holder was SIGKILLed: left behind, its holder dead. Returns that holder. */
+async function deadHolder(path: string) {
+  const a = holder(path);
+  assert.equal(await a.ready, 'locked');
+  a.child.kill('SIGKILL');
+  await a.done;
+  return a;
 }
 
 describe('run lock (PidLock)', () => {
@@ -57,10 +66,7 @@ describe('run lock (PidLock)', () => {
 
   it('a holder killed with SIGKILL is taken over at once, with no staleness wait', async () => {
     const path = join(dir, 'killed.lock');
-    const a = holder(path);
-    assert.equal(await a.ready, 'locked');
-    a.child.kill('SIGKILL');
-    await a.done;
+    const a = await deadHolder(path);
     assert.ok(existsSync(path) && existsSync(`${path}.d`), 'a SIGKILLed holder leaves its lock behind');
     const lock = new PidLock(path);
     let warned: number | undefined;
@@ -75,10 +81,7 @@ describe('run lock (PidLock)', () => {
 
   it('a process killed during a takeover (its guard left behind) delays the next one by no staleness wait', async () => {
     const path = join(dir, 'guard.lock');
-    const a = holder(path);
-    assert.equal(await a.ready, 'locked');
-    a.child.kill('SIGKILL');
-    await a.done;
+    await deadHolder(path);
     const g = guardHolder(`${path}.takeover`);
     let acquiring: Promise<unknown> | undefined;
     try {
@@ -109,10 +112,7 @@ describe('run lock (PidLock)', () => {
 
   it('five contenders after a holder and a guard holder both died: exactly one takes over, each then holds the lock in turn', async () => {
     const path = join(dir, 'five.lock');
-    const a = holder(path);
-    assert.equal(await a.ready, 'locked');
-    a.child.kill('SIGKILL');
-    await a.done;
+    await deadHolder(path);
     const g = guardHolder(`${path}.takeover`);
     try {
       assert.equal(await g.ready, 'guarded');
