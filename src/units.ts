@@ -3,13 +3,13 @@
 // TimeoutStartSec derived from the ini's run_timeout, then reloads systemd when it is running.
 // `units.uninstall` (units-uninstall.ts) removes what it wrote, found by the marker line.
 
-import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError, stateFsError } from './errors.js';
 import { writeFileAtomic } from './state/atomic.js';
 import { hasControls } from './util/text.js';
 import { packageRoot } from './version.js';
+import { childProcess } from './util/lazy.js';
 
 export interface UnitsReport {
   dir: string;
@@ -83,7 +83,7 @@ export async function installUnits(options: { dir?: string | undefined; bin: str
 /** systemctl daemon-reload, when systemd runs (and it was not declined): whether it ran. */
 export function reloadSystemd(reload: boolean | undefined): boolean {
   if (reload === false || !existsSync('/run/systemd/system')) return false;
-  execFileSync('systemctl', ['daemon-reload'], { stdio: 'ignore' });
+  childProcess().execFileSync('systemctl', ['daemon-reload'], { stdio: 'ignore' });
   return true;
 }
 

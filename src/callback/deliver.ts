@@ -7,7 +7,6 @@
 // backoff and jitter while the budget lasts; other 4xx go to dead/ for good. Delivery never throws
 // into a run: what is not delivered waits.
 
-import { createHmac } from 'node:crypto';
 import { lstatSync, type Stats } from 'node:fs';
 import { readBoundedSync } from '../util/files.js';
 import { pathTrustProblem } from '../util/trust.js';
@@ -20,6 +19,7 @@ import { readVersion } from '../version.js';
 import { buryExpired, dropOlderCheckups, receiverOf } from './hygiene.js';
 import { Outbox, idFromName, parseName, type OutboxEntry, type WaitingName } from './outbox.js';
 import { join } from 'node:path';
+import { crypto } from '../util/lazy.js';
 
 export interface FlushReport {
   delivered: string[];
@@ -132,7 +132,7 @@ export function callbackKeyToMask(file: string | undefined): string | null {
 }
 
 export function sign(key: Buffer, body: string): string {
-  return `sha256=${createHmac('sha256', key).update(body, 'utf8').digest('hex')}`;
+  return `sha256=${crypto().createHmac('sha256', key).update(body, 'utf8').digest('hex')}`;
 }
 
 export async function flushOutbox(stateDir: string, o: FlushOptions): Promise<FlushReport> {

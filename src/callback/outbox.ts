@@ -9,12 +9,12 @@
 // no callback ever contradicts what state.json says. A file that cannot be read as a callback
 // is moved to dead/ with the reason: it never blocks the others.
 
-import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateFsError } from '../errors.js';
 import { readFileNoFollow, writeJsonAtomic } from '../state/atomic.js';
 import type { CallbackBody } from './payload.js';
+import { crypto } from '../util/lazy.js';
 
 export interface OutboxItem {
   id: string;
@@ -83,7 +83,7 @@ export class Outbox {
   /** File names of waiting callbacks, oldest first. */
   async names(): Promise<string[]> {
     try {
-      return (await fsp.readdir(this.dir)).filter((n) => n.endsWith('.json')).sort();
+      return readdirSync(this.dir).filter((n) => n.endsWith('.json')).sort(); // one listing: sync costs less
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw stateFsError(err, `read ${this.dir}`);
@@ -186,7 +186,7 @@ export class Outbox {
   /** Callbacks refused for good (outbox/dead/, records of broken files not counted); 0 when the dir is not there yet. */
   async deadCount(): Promise<number> {
     try {
-      return (await fsp.readdir(this.deadDir)).filter((n) => n.endsWith('.json')).length;
+      return readdirSync(this.deadDir).filter((n) => n.endsWith('.json')).length;
     } catch {
       return 0; // none yet
     }
@@ -215,7 +215,7 @@ function receiverTag(item: Pick<OutboxItem, 'url_source' | 'url'>): string {
 }
 
 export function urlTag(url: string): string {
-  return `u${createHash('sha256').update(url).digest('hex').slice(0, 16)}`;
+  return `u${crypto().createHash('sha256').update(url).digest('hex').slice(0, 16)}`;
 }
 
 export interface WaitingName {

@@ -2,7 +2,6 @@
 // command acts. Every error names the section and key (exit 78); a missing file is 66.
 
 import { readBoundedSync } from '../util/files.js';
-import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { packageRoot } from '../version.js';
 import { parse as parseIni } from 'ini';
@@ -14,6 +13,7 @@ import { splitCommand } from './command-line.js';
 import { parseHeartbeat, type HeartbeatSpec } from '../heartbeat/kinds.js';
 import { redactUrl } from '../util/url.js';
 import { isSection, maxDurationMs, parseDuration, Reader } from './reader.js';
+import { os } from '../util/lazy.js';
 
 /** Re-exported where the callback, the run and the CLI import them from (redactUrl lives in util/url, HeartbeatSpec in heartbeat/kinds). */
 export { redactUrl };
@@ -170,7 +170,7 @@ function readServer(r: Reader, sec: Record<string, unknown>): ServerConfig {
   if (!modes.includes(defaultMode)) {
     throw new ConfigError(`[server] default_mode: '${defaultMode}' is not among modes (${modes.join(', ')})`, 'add it to modes or pick one of them');
   }
-  const name = r.str(sec, 'server', 'name') || hostname();
+  const name = r.str(sec, 'server', 'name') || os().hostname();
   return { name, modes, defaultMode, stateDir: r.path(sec, 'server', 'state_dir'), phasesDir: r.path(sec, 'server', 'phases_dir') };
 }
 

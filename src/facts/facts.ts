@@ -3,14 +3,13 @@
 // error. They go to facts.json (0600, atomic), to steps as BOOTSTRAP_FACTS_JSON and
 // BOOTSTRAP_FACT_<NAME> (those that fit the environment's bounds), and into journals and callbacks.
 
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import { join } from 'node:path';
 import { stateFsError } from '../errors.js';
 import { writeJsonAtomic } from '../state/atomic.js';
 import { currentUid, readBounded } from '../util/files.js';
 import { bootId } from '../util/process.js';
+import { childProcess, os } from '../util/lazy.js';
 
 export type Facts = Record<string, unknown>;
 
@@ -63,7 +62,7 @@ function fqdnOf(hostname: string): string | null {
 
 function addresses(): string[] {
   const out: string[] = [];
-  for (const list of Object.values(os.networkInterfaces())) {
+  for (const list of Object.values(os().networkInterfaces())) {
     for (const a of list ?? []) if (!a.internal) out.push(a.address);
   }
   return out;
@@ -75,7 +74,7 @@ function addresses(): string[] {
  */
 function detectVirt(): Promise<string | null> {
   return new Promise((resolve) => {
-    execFile('systemd-detect-virt', [], { timeout: 2000, env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' } }, (err, stdout) => {
+    childProcess().execFile('systemd-detect-virt', [], { timeout: 2000, env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' } }, (err, stdout) => {
       const answer = stdout.trim().split('\n')[0] ?? '';
       // It exits 1 when it finds none, and says so.
       resolve(/^[a-z0-9_-]+$/.test(answer) && (!err || answer === 'none') ? answer : null);
@@ -92,17 +91,17 @@ async function builtinFacts(previous: FactsDoc | null = null, env: NodeJS.Proces
   const put = (name: string, value: unknown) => {
     if (value !== null && value !== undefined && value !== '') facts[name] = value;
   };
-  const hostname = os.hostname();
+  const hostname = os().hostname();
   put('hostname', hostname);
   put('fqdn', fqdnOf(hostname));
   const release = parseOsRelease(readText('/etc/os-release') ?? readText('/usr/lib/os-release') ?? '');
   put('os.id', release['ID']);
   put('os.version_id', release['VERSION_ID']);
   put('os.codename', release['VERSION_CODENAME']);
-  put('kernel', os.release());
-  put('arch', os.machine());
-  put('cpus', os.availableParallelism());
-  put('memory_mb', Math.round(os.totalmem() / 1024 / 1024));
+  put('kernel', os().release());
+  put('arch', os().machine());
+  put('cpus', os().availableParallelism());
+  put('memory_mb', Math.round(os().totalmem() / 1024 / 1024));
   const boot = bootId(env);
   put('boot_id', boot);
   put('machine_id', readText('/etc/machine-id'));

@@ -3,10 +3,10 @@
 // (`url = …;csv`). The CSV is read by its header's field names, never by position (they move
 // between versions).
 
-import { connect } from 'node:net';
 import { ConfigError } from '../errors.js';
 import { checkHttpUrl, httpGet } from './net.js';
 import type { CheckContext, CheckVerdict, HeartbeatKind, SectionReader, SpecBase } from './types.js';
+import { net } from '../util/lazy.js';
 
 export type HaproxySpec = SpecBase & {
   type: 'haproxy';
@@ -49,7 +49,7 @@ export const haproxy: HeartbeatKind<HaproxySpec> = { keys: ['socket', 'url', 'ba
 /** Sends one runtime API command and reads the answer until haproxy closes the connection. */
 function askSocket(path: string, command: string, signal: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ path });
+    const socket = net().connect({ path });
     const chunks: Buffer[] = [];
     let size = 0;
     const onAbort = () => socket.destroy(new Error(`no answer to '${command}' in time`));

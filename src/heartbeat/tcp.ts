@@ -1,9 +1,9 @@
 // The tcp kind: healthy when a connection to `address` (host:port, [v6]:port) opens in time.
 
-import { connect } from 'node:net';
 import { ConfigError } from '../errors.js';
 import { networkError } from './net.js';
 import type { CheckContext, CheckVerdict, HeartbeatKind, SectionReader, SpecBase } from './types.js';
+import { net } from '../util/lazy.js';
 
 export interface TcpSpec extends SpecBase {
   type: 'tcp';
@@ -21,7 +21,7 @@ function parse(r: SectionReader, base: SpecBase): TcpSpec {
 function check(spec: TcpSpec, { signal }: CheckContext): Promise<CheckVerdict> {
   const { host, port } = spec.address;
   return new Promise((resolve) => {
-    const socket = connect({ host, port });
+    const socket = net().connect({ host, port });
     const done = (v: CheckVerdict) => {
       signal.removeEventListener('abort', onAbort);
       socket.destroy();

@@ -8,10 +8,10 @@
 // writes its record before it looks, so the first sees it, or it sees the first's.
 
 import { promises as fsp, statSync, type Stats } from 'node:fs';
-import lockfile from 'proper-lockfile';
 import { stateFsError } from '../errors.js';
 import { sleep } from '../util/process.js';
 import { liveIntents, removeDeadIntents, writeIntent } from './intents.js';
+import { properLockfile } from '../util/lazy.js';
 
 /** Staleness: a guard not refreshed for this long is free (a holder refreshes it every 2.5 s). */
 const staleMs = 5000;
@@ -38,7 +38,7 @@ async function takeGuard(path: string, mine: string): Promise<() => Promise<void
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {
-      return await lockfile.lock(path, { lockfilePath: `${path}.d`, realpath: false, stale: staleMs, retries: 0, onCompromised: () => {} });
+      return await (await properLockfile()).lock(path, { lockfilePath: `${path}.d`, realpath: false, stale: staleMs, retries: 0, onCompromised: () => {} });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() >= deadline) throw stateFsError(err, `take over lock ${path}`);
     }

@@ -3,18 +3,17 @@
 // it. A mutex dir that no live process has an intent record for was left by a dead one: it can
 // be removed at once, instead of after a staleness delay.
 
-import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { stateFsError } from '../errors.js';
 import { writeFileAtomic } from '../state/atomic.js';
 import { shapeProblem } from '../state/shape.js';
 import { isProcessAlive, processStartTime } from '../util/process.js';
+import { crypto } from '../util/lazy.js';
 
 /** Writes an intent record of this process for `path` and returns its file. */
 export async function writeIntent(path: string): Promise<string> {
-  const intent = `${path}.pending.${process.pid}.${randomBytes(4).toString('hex')}`;
+  const intent = `${path}.pending.${process.pid}.${crypto().randomBytes(4).toString('hex')}`;
   try {
     await writeFileAtomic(intent, JSON.stringify({ pid: process.pid, pidStart: processStartTime(process.pid) }), 0o600, { durable: false });
   } catch (err) {
@@ -60,6 +59,6 @@ export function liveIntents(path: string): string[] {
 export async function removeDeadIntents(path: string, keep: string | null = null): Promise<void> {
   for (const f of intents(path)) {
     if (f === keep || isLiveIntent(f)) continue;
-    await rm(f, { force: true }).catch(() => {}); // not ours to remove: left as it is
+    await fsp.rm(f, { force: true }).catch(() => {}); // not ours to remove: left as it is
   }
 }

@@ -4,10 +4,11 @@
 // flock: util-linux's `flock` holds it for us, with `cat` reading a pipe from us, so the lock is
 // released when we close the pipe — or die.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { LockHeldError } from '../errors.js';
 import { sleep } from '../util/process.js';
+import { childProcess } from '../util/lazy.js';
 
 export interface OrcLock {
   release(): Promise<void>;
@@ -32,7 +33,7 @@ export async function takeOrcLock(file: string, waitMs: number | undefined, warn
 async function tryOnce(file: string): Promise<OrcLock | 'busy' | 'missing'> {
   let child: ChildProcess;
   try {
-    child = spawn('flock', ['--exclusive', '--nonblock', file, '-c', 'echo locked; exec cat'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    child = childProcess().spawn('flock', ['--exclusive', '--nonblock', file, '-c', 'echo locked; exec cat'], { stdio: ['pipe', 'pipe', 'ignore'] });
   } catch {
     return 'missing';
   }

@@ -11,13 +11,12 @@
 
 import { shapeProblem, type Shape } from '../state/shape.js';
 import { promises as fsp, statSync, type Stats } from 'node:fs';
-import { hostname } from 'node:os';
-import lockfile from 'proper-lockfile';
 import { LockHeldError, stateFsError, type LockHolder } from '../errors.js';
 import { readFileNoFollow, writeJsonAtomic } from '../state/atomic.js';
 import { bootId, isProcessAlive, processStartTime, sleep } from '../util/process.js';
 import { withGuard } from './guard.js';
 import { liveIntents, removeDeadIntents, writeIntent } from './intents.js';
+import { os, properLockfile } from '../util/lazy.js';
 
 /** proper-lockfile's staleness, off: never (its mtime refresh every ~12 days is harmless). */
 const neverStale = { stale: 2 ** 31 * 1000, update: 2 ** 30 };
@@ -138,7 +137,7 @@ export class PidLock {
         const boot = bootId();
         // Same boot: the PID and its start time decide. Another boot (the record names one): the
         // holder's boot is over. No boot id (an old record): judge by the host as before.
-        const sameBoot = owner.bootId ? owner.bootId === boot : owner.host === hostname();
+        const sameBoot = owner.bootId ? owner.bootId === boot : owner.host === os().hostname();
         if (!owner.bootId && !sameBoot) return { state: 'held', owner }; // cannot judge a PID of another host
         if (sameBoot && isProcessAlive(owner.pid, owner.pidStart)) return { state: 'held', owner };
         return { state: 'dead', owner: { ...owner, sameBoot } };
@@ -149,7 +148,7 @@ export class PidLock {
       const again = this.statMutex();
       const record = await this.readOwner();
       if (again && again.ino === dir.ino && !(record && this.describes(record, again))) {
-        const unknown: DeadOwner = { pid: 0, host: hostname(), command: '(a process that died while taking the lock)', startedAt: dir.birthtime.toISOString(), lockIno: dir.ino, lockBirthMs: dir.birthtimeMs, sameBoot: true };
+        const unknown: DeadOwner = { pid: 0, host: os().hostname(), command: '(a process that died while taking the lock)', startedAt: dir.birthtime.toISOString(), lockIno: dir.ino, lockBirthMs: dir.birthtimeMs, sameBoot: true };
         return { state: 'dead', owner: unknown };
       }
     }
@@ -180,7 +179,7 @@ export class PidLock {
 
   private async tryMutex(onCompromised?: (err: Error) => void): Promise<(() => Promise<void>) | null> {
     try {
-      return await lockfile.lock(this.path, {
+      return await (await properLockfile()).lock(this.path, {
         lockfilePath: this.mutexDir,
         realpath: false,
         retries: 0,
@@ -200,7 +199,7 @@ export class PidLock {
         pid: process.pid,
         pidStart: processStartTime(process.pid) ?? undefined,
         bootId: bootId(),
-        host: hostname(),
+        host: os().hostname(),
         command,
         startedAt: new Date().toISOString(),
         lockIno: dir.ino,

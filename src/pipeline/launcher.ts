@@ -22,8 +22,7 @@
 // A step is over when its process exits, not when its output closes: a background child that
 // keeps the pipe open delays nothing (its output goes on into the log until the phase ends).
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
 import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { spawnSizeProblem } from '../util/env-size.js';
@@ -33,6 +32,7 @@ import { LineSplitter, Tail, readChanges, type TextMasker } from './output.js';
 import { statfsSync } from 'node:fs';
 import { packageRoot } from '../version.js';
 import { ShellFiles } from './plan.js';
+import { childProcess, crypto } from '../util/lazy.js';
 
 export interface RawStepResult {
   exitCode: number | null;
@@ -120,9 +120,9 @@ export class Launcher {
   private readonly child: ChildProcess;
   /** The launcher's fd 3: commands. */
   private readonly commands: Writable;
-  private readonly nonce = randomBytes(8).toString('hex');
+  private readonly nonce = crypto().randomBytes(8).toString('hex');
   /** Names this launcher's files in the changes dir, which the run's launchers share (not the nonce: steps see it). */
-  private readonly tag = randomBytes(4).toString('hex');
+  private readonly tag = crypto().randomBytes(4).toString('hex');
   private readonly jobs = new Map<number, Job>();
   /** Seqs whose end line has not come yet, in order: output belongs to the first. */
   private readonly queue: number[] = [];
@@ -155,10 +155,10 @@ export class Launcher {
     const tooBig = spawnSizeProblem(argv, env, launcherHeadroom);
     if (tooBig) {
       // A stand-in that exits at once: the launcher's one way to fail (no commands, every step failed with why).
-      this.child = spawn(argv[0]!, ['--noprofile', '--norc', '-c', 'exec 3>&-'], { stdio: ['ignore', 'pipe', 'ignore', 'pipe'], detached: true, env: { PATH: env['PATH'] ?? '' } });
+      this.child = childProcess().spawn(argv[0]!, ['--noprofile', '--norc', '-c', 'exec 3>&-'], { stdio: ['ignore', 'pipe', 'ignore', 'pipe'], detached: true, env: { PATH: env['PATH'] ?? '' } });
       this.fail(`cannot start the steps of ${cwd}: ${tooBig}`);
     } else {
-      this.child = spawn(argv[0]!, argv.slice(1), {
+      this.child = childProcess().spawn(argv[0]!, argv.slice(1), {
         cwd,
         env,
         stdio: ['ignore', 'pipe', 'ignore', 'pipe'],

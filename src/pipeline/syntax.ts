@@ -1,10 +1,10 @@
 // --dry-run: syntax-checks each step whose interpreter is a POSIX shell or bash (`sh -n`,
 // `bash -n`). Nothing is executed.
 
-import { execFile } from 'node:child_process';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Plan } from './plan.js';
+import { childProcess } from '../util/lazy.js';
 
 export interface SyntaxResult {
   phase: string;
@@ -53,7 +53,7 @@ export async function checkSyntax(plan: Plan): Promise<SyntaxResult[]> {
       if (!interpreter || !shells.has(interpreter)) return { ...f, interpreter, ok: true, message: interpreter ? `not checked (${interpreter})` : 'not checked (no #! line)' };
       const shell = interpreter === 'bash' ? 'bash' : 'sh';
       return new Promise<SyntaxResult>((resolve) => {
-        execFile(shell, ['-n', f.path], { timeout: 10_000 }, (err, _stdout, stderr) => {
+        childProcess().execFile(shell, ['-n', f.path], { timeout: 10_000 }, (err, _stdout, stderr) => {
           const message = err ? (stderr.trim().split('\n')[0] ?? `${shell} -n failed`) : 'syntax ok';
           resolve({ ...f, interpreter, ok: !err, message });
         });

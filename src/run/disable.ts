@@ -2,13 +2,13 @@
 // record is state.json's `disabled` {since, by, reason}, changed under the state lock (not the
 // run lock: disabling during a long run works, and stops the next run).
 
-import { userInfo } from 'node:os';
 import { DisabledError, UsageError } from '../errors.js';
 import { hasControls, showControls } from '../util/text.js';
 import type { Logger } from '../log/log.js';
 import { effectiveProducts } from '../products.js';
 import type { Disabled, StateDoc } from '../state/state.js';
 import { maskSecrets, type RunContext } from './context.js';
+import { os } from '../util/lazy.js';
 
 /** The longest reason, in characters: one line an operator writes, shown in status and alerts. */
 export const maxReasonChars = 500;
@@ -35,7 +35,7 @@ export function operatorName(env: NodeJS.ProcessEnv, uid = process.getuid?.() ??
   if (sudo) return `${shortName(sudo)} (uid ${uid}, via sudo)`;
   let login: string | null = null;
   try {
-    login = userInfo().username;
+    login = os().userInfo().username;
   } catch {
     // no passwd entry for this uid (a container's arbitrary uid)
   }

@@ -7,7 +7,6 @@
 // whole (not cut by a comment). Nothing else of the ini is used, logged or journaled: it may hold
 // secrets. The server is named by the host name (the default of [server] name).
 
-import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseIni } from 'ini';
 import { maxDurationMs, parseDuration, type CallbackConfig, type Config } from '../config/config.js';
@@ -15,6 +14,7 @@ import { scanIni, type IniScan } from '../config/ini-scan.js';
 import type { Logger } from '../log/log.js';
 import type { RunContext } from './context.js';
 import { readBoundedSync } from '../util/files.js';
+import { os } from '../util/lazy.js';
 
 /** Where a refusal is recorded: what the agent knew when the run was refused. */
 export interface RefusalPlace {
@@ -66,7 +66,7 @@ export function placeOfInvalidConfig(o: InvalidConfigPaths): RefusalPlace {
   const phasesDir = given(o.flags.phasesDir, o.env['BOOTSTRAP_PHASES_DIR'], o.env['OS_REFRESH_CONFIG_BASE_DIR']) ?? null;
   const givenStateDir = given(o.flags.stateDir, o.env['BOOTSTRAP_STATE_DIR']);
   const raw = readRaw(o.configFile);
-  const base = { config: null, server: hostname(), phasesDir, commandLine: o.commandLine, keepRuns: 50, log: o.log };
+  const base = { config: null, server: os().hostname(), phasesDir, commandLine: o.commandLine, keepRuns: 50, log: o.log };
   const unknown = (why: string) => `the state dir is not known: ${why}; pass --state-dir or set BOOTSTRAP_STATE_DIR`;
   if (typeof raw === 'string') return { ...base, stateDir: givenStateDir ?? null, unknown: unknown(raw), callback: null };
   const callback = callbackOf(raw);

@@ -1,13 +1,13 @@
 // Run journals: `runs/<run-id>.json`, one per run, success or failure; the last N are kept.
 // Run ids sort by time, so the newest is the last name.
 
-import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { DataError, stateFsError } from '../errors.js';
 import { readFileNoFollow, writeFileAtomic } from './atomic.js';
 import { shapeProblem, type Shape } from './shape.js';
 import type { RunJournal } from './journal-types.js';
+import { crypto } from '../util/lazy.js';
 
 export const journalSchema = 1;
 
@@ -17,7 +17,7 @@ export { verifyVerdicts, type StepRecord, type VerifyResult, type StepVerdict, t
 export { changesOf, countSteps, describeCounts, describeRunCounts, failurePlace, stepChanges, summarizeRun, type RunSummary } from './journal-summary.js';
 
 export function newRunId(now = new Date()): string {
-  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
+  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${crypto().randomBytes(3).toString('hex')}`;
 }
 
 const idPattern = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;

@@ -2,8 +2,6 @@
 // (waited on up to --wait while a run holds it) and the outbox counts; and the mode in force,
 // which `server.mode` shows too.
 
-import { constants } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Outbox } from '../callback/outbox.js';
 import type { Config } from '../config/config.js';
@@ -13,6 +11,7 @@ import { successOf } from '../state/state.js';
 import type { Disabled, LastRun, LastVerify, LastSuccess, PausedRun, StateDoc } from '../state/state.js';
 import { sleep } from '../util/process.js';
 import { dropControls } from '../util/text.js';
+import { readHeadSync } from '../util/files.js';
 
 export interface ModeInfo {
   mode: string;
@@ -99,7 +98,12 @@ export async function statusReport(inputs: StatusInputs, options: { waitMs?: num
  * characters; null when there is none (a tree not placed by fleet/install.yml) or it is empty.
  */
 export async function phasesVersion(phasesDir: string): Promise<string | null> {
-  const text = await readFile(join(phasesDir, 'VERSION'), { encoding: 'utf8', flag: constants.O_RDONLY | constants.O_NOFOLLOW }).catch(() => '');
+  let text = '';
+  try {
+    text = readHeadSync(join(phasesDir, 'VERSION'), 4096).text; // a regular file, no symlink, never blocks
+  } catch {
+    // none, or not a file: no version
+  }
   const line = dropControls(text.split('\n', 1)[0] ?? '').trim().slice(0, 200);
   return line === '' ? null : line;
 }

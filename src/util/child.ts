@@ -6,13 +6,13 @@
 // running is ended too (unless asked to leave it at a normal exit) — its group, and the
 // processes that left the group (setsid, double fork), found by a marker in their environment.
 
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { randomBytes } from 'node:crypto';
 import { LineSplitter, type TextMasker } from '../pipeline/output.js';
 import { StepExit } from '../errors.js';
 import { spawnSizeProblem } from './env-size.js';
 import { endProcesses } from './process.js';
+import { childProcess, crypto } from './lazy.js';
 
 export interface ChildOptions {
   /** The program, by absolute path (resolved by the caller: what was checked is what runs). */
@@ -67,7 +67,7 @@ const drainMs = 1000;
 /** Runs one program to its exit (or its bound), then ends whatever it left (unless keepLeftovers, at a normal exit). Never rejects. */
 export async function runChild(o: ChildOptions): Promise<ChildResult> {
   const t0 = performance.now();
-  const id = o.marker === undefined ? randomBytes(8).toString('hex') : null;
+  const id = o.marker === undefined ? crypto().randomBytes(8).toString('hex') : null;
   const marker = id ? `BOOTSTRAP_CHILD_ID=${id}` : (o.marker ?? null);
   const env = id ? { ...o.env, BOOTSTRAP_CHILD_ID: id } : o.env;
   const notRun = (error: string): ChildResult => ({ code: null, signal: null, stopped: null, error, durationMs: 0, stdout: Buffer.alloc(0), fd3: Buffer.alloc(0) });
@@ -76,7 +76,7 @@ export async function runChild(o: ChildOptions): Promise<ChildResult> {
   let child: ChildProcess;
   try {
     const stdio: StdioOptions = ['ignore', 'pipe', 'pipe', ...(o.collectFd3 === undefined ? [] : ['pipe' as const])];
-    child = spawn(o.file, o.args, { argv0: o.argv0 ?? o.file, cwd: o.cwd, env, stdio, detached: true });
+    child = childProcess().spawn(o.file, o.args, { argv0: o.argv0 ?? o.file, cwd: o.cwd, env, stdio, detached: true });
   } catch (err) {
     return notRun((err as Error).message); // spawn throws some errors (E2BIG, EINVAL) rather than emit them
   }

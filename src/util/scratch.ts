@@ -6,12 +6,11 @@
 // (found by the run id's marker, util/process). In /dev/shm (tmpfs: a snapshot never reaches a
 // disk, and none survives a reboot) when there is one, else in the temp dir.
 
-import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stateFsError } from '../errors.js';
 import { isProcessAlive, processStartTime, sweepMarked } from './process.js';
+import { crypto, os } from './lazy.js';
 
 const prefix = 'bootstrap-scratch-';
 const shm = '/dev/shm';
@@ -24,7 +23,7 @@ const shm = '/dev/shm';
 export async function makeScratchDir(stateDir: string, runId: string, fill: (dir: string) => Promise<void> = async () => {}): Promise<string> {
   const name = `${prefix}${ownerTag(stateDir)}-${runId}.${process.pid}.${processStartTime(process.pid) ?? 'x'}-`;
   let failure: unknown;
-  for (const base of [shm, tmpdir()]) {
+  for (const base of [shm, os().tmpdir()]) {
     let dir: string | undefined;
     try {
       dir = await fsp.mkdtemp(join(base, name));
@@ -35,7 +34,7 @@ export async function makeScratchDir(stateDir: string, runId: string, fill: (dir
       if (dir) await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
     }
   }
-  throw stateFsError(failure, `write a scratch dir for ${runId} in ${shm} or ${tmpdir()}`);
+  throw stateFsError(failure, `write a scratch dir for ${runId} in ${shm} or ${os().tmpdir()}`);
 }
 
 /**
@@ -46,7 +45,7 @@ export async function sweepDeadScratch(stateDir: string, markerOf: (runId: strin
   const tag = ownerTag(stateDir);
   const found = { dirs: [] as string[], processes: 0 };
   const uid = process.getuid?.() ?? 0;
-  for (const base of new Set([shm, tmpdir()])) {
+  for (const base of new Set([shm, os().tmpdir()])) {
     const names = await fsp.readdir(base).catch(() => [] as string[]);
     for (const name of names) {
       const m = /^bootstrap-scratch-([0-9a-f]{8})-([0-9A-Za-z-]+)\.(\d+)\.(\d+|x)-[0-9A-Za-z]+$/.exec(name);
@@ -69,5 +68,5 @@ export async function sweepDeadScratch(stateDir: string, markerOf: (runId: strin
  * never sweep each other's (the library's promise: they do not see each other).
  */
 function ownerTag(stateDir: string): string {
-  return createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 8);
+  return crypto().createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 8);
 }

@@ -1,0 +1,47 @@
+// What a start of the CLI loads. Node's built-ins that cost a start milliseconds each (crypto,
+// child_process, assert, fs/promises: 3–12 ms apiece on Node 24) are loaded only by the
+// commands that use them (src/util/lazy.ts; yargs' shim imports in scripts/build.mjs): one
+// top-level import of one of them anywhere in the bundle, and every command pays it again.
+// Measured by bench/startup.mjs; this only checks which modules a start loads, whatever the
+// machine's speed.
+
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { sandbox, type Sandbox } from '../helpers/cli.js';
+
+// (Not net: Node makes standard output on a pipe, as here, a net.Socket.)
+const costly = ['crypto', 'child_process', 'assert', 'internal/fs/promises'];
+
+describe('start-up: what a command loads', () => {
+  let box: Sandbox;
+  let preload: string;
+  before(() => {
+    box = sandbox();
+    preload = join(box.dir, 'modules.cjs');
+    // At exit, Node's own list of the built-in modules this process loaded.
+    writeFileSync(preload, "process.on('exit', () => require('node:fs').writeFileSync(process.env.LOADED_OUT, process.moduleLoadList.join('\\n')));\n");
+  });
+  after(() => box.cleanup());
+
+  async function loaded(args: string[]): Promise<string[]> {
+    const out = join(box.dir, `loaded-${args[0]}`);
+    const r = await box.run(args, { env: { NODE_OPTIONS: `--require=${preload}`, LOADED_OUT: out } });
+    assert.equal(r.code, 0, r.stderr);
+    return readFileSync(out, 'utf8').split('\n').filter((l) => l.startsWith('NativeModule ')).map((l) => l.slice('NativeModule '.length));
+  }
+
+  for (const args of [['product.get', '--json'], ['server.status', '--json'], ['--version']]) {
+    it(`${args.join(' ')} loads none of ${costly.join(', ')}`, async () => {
+      const modules = await loaded(args);
+      assert.ok(modules.includes('vm'), 'the list is read (bin/bootstrap loads vm)');
+      assert.deepEqual(costly.filter((m) => modules.includes(m)), []);
+    });
+  }
+
+  it('a command that runs steps loads child_process and crypto when it needs them', async () => {
+    const modules = await loaded(['server.provision']);
+    assert.ok(modules.includes('child_process') && modules.includes('crypto'), modules.join(' '));
+  });
+});
