@@ -8,9 +8,13 @@
 //
 // The controller's CPU and memory are those of a cgroup (v1 cpuacct and memory, made per run),
 // so they include every process a run starts, ssh ControlPersist masters too (daemons that
-// /usr/bin/time would miss). Memory is the sum of the proportional set sizes (PSS) of the cgroup's
-// processes, sampled every 0.25 s: shared pages counted once, so ten forks of Ansible are not ten
-// Ansibles.
+// /usr/bin/time would miss). Memory is the cgroup's own peak (memory.max_usage_in_bytes: what its
+// processes allocated, shared pages charged once, so ten forks of Ansible are not ten Ansibles),
+// kept by the kernel at no cost to the run. BENCH_PSS=1 instead samples the sum of the
+// proportional set sizes (PSS) of its processes every 0.25 s, as this bench first did: reading
+// smaps_rollup of a dozen 200 MB Ansible processes four times a second costs this 2-core machine
+// CPU that the timed run then lacks, the more so the more processes it has (two rounds at 50
+// hosts: the playbook's median wall time 41.1 s sampled, 37.8 s not; plain ssh's 24.6 and 23.2 s).
 //
 // Usage (root, after node scripts/build.mjs): node bench/fleet.mjs [SIZES] [ROUNDS]
 //   SIZES: 20 (default) or a list, 20,50: one fleet of the largest size, each size its first N
@@ -47,6 +51,7 @@ function cgroup(name) {
     dirs,
     procs,
     cpuSeconds: () => Number(readFileSync(join(dirs[0], 'cpuacct.usage'), 'utf8')) / 1e9,
+    peakKb: () => Number(readFileSync(join(dirs[1], 'memory.max_usage_in_bytes'), 'utf8')) / 1024,
     /** Kills what is left in it (the run's ssh masters: ours) and removes it. */
     remove() {
       for (let i = 0; i < 50 && procs().length; i++) {
@@ -111,7 +116,7 @@ try {
   for (const h of fleet.hosts) fleet.runIn(h, [agent, 'server.provision', '-q']);
   console.log(`provisioned in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-  // One measured run in the hub namespace: wall time, the cgroup's CPU and its peak PSS.
+  // One measured run in the hub namespace: wall time, the cgroup's CPU and its peak memory.
   let runNo = 0;
   const timed = async (argv, env = {}) => {
     const cg = cgroup(`bsbench-${process.pid}-${runNo++}`);
@@ -124,13 +129,13 @@ try {
       child.stdout.on('data', (d) => (out += d));
       child.stderr.on('data', (d) => (out += d));
       let peak = 0;
-      const sample = setInterval(() => (peak = Math.max(peak, pssKb(cg.procs()))), 250);
+      const sample = process.env.BENCH_PSS ? setInterval(() => (peak = Math.max(peak, pssKb(cg.procs()))), 250) : undefined;
       const code = await new Promise((resolve) => child.on('close', resolve));
       clearInterval(sample);
       const wall = Number(process.hrtime.bigint() - started) / 1e9;
       if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}:\n${out.slice(-4000)}`);
       if (process.env.BENCH_DEBUG && argv[0] === 'ansible-playbook') console.log(out.split('\n').slice(-45).join('\n'));
-      return { wall, cpu: cg.cpuSeconds(), peakMb: peak / 1024 };
+      return { wall, cpu: cg.cpuSeconds(), peakMb: (sample ? peak : cg.peakKb()) / 1024 };
     } finally {
       current = undefined;
       cg.remove();
@@ -204,6 +209,7 @@ function report(results, allRss) {
     return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
   };
   const col = (n, f) => median(results[n].map(f));
+  const memory = process.env.BENCH_PSS ? 'PSS' : 'memory';
   console.log(`fleet: ${sizes.join(' and ')} hosts, canary 1, batches 4 and the rest, forks 10, ${ROUNDS} rounds, median of rounds; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} on ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} cores`);
   const rows = [
     ['', ...sizes.map((n) => `${n} hosts`)],
@@ -212,8 +218,8 @@ function report(results, allRss) {
     ['ratio (goal <= 1.5)', ...sizes.map((n) => col(n, (r) => r.ratio).toFixed(2))],
     ['plain CPU/host (s)', ...sizes.map((n) => col(n, (r) => r.plain.cpu / n).toFixed(3))],
     ['ansible CPU/host (s)', ...sizes.map((n) => col(n, (r) => r.ansible.cpu / n).toFixed(3))],
-    ['plain peak PSS (MB)', ...sizes.map((n) => col(n, (r) => r.plain.peakMb).toFixed(0))],
-    ['ansible peak PSS (MB)', ...sizes.map((n) => col(n, (r) => r.ansible.peakMb).toFixed(0))],
+    [`plain peak ${memory} (MB)`, ...sizes.map((n) => col(n, (r) => r.plain.peakMb).toFixed(0))],
+    [`ansible peak ${memory} (MB)`, ...sizes.map((n) => col(n, (r) => r.ansible.peakMb).toFixed(0))],
     ...(baseline
       ? [
           ['baseline ratio', ...sizes.map((n) => col(n, (r) => r.base.wall / r.plain.wall).toFixed(2))],
