@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { interleave, wallMs } from './lib.mjs';
+import { benchEnv, interleave, wallMs } from './lib.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const rounds = Number(process.argv[2] ?? 30);
@@ -19,14 +19,14 @@ const state = mkdtempSync(join(tmpdir(), 'bootstrap-bench-'));
 const config = join(root, 'etc/bootstrap.ini');
 const args = [bin, 'product.get', '--json', '--config', config, '--state-dir', state];
 const bundle = join(dirname(bin), '..', 'dist', 'bootstrap.cjs');
-/** Reads the bundle and its code cache as bin/bootstrap does and compiles it; prints V8's verdict. */
+/** Reads the bundle and the code cache product.get loads, as bin/bootstrap does, and compiles it; prints V8's verdict. */
 const load = "const fs=require('node:fs'),vm=require('node:vm'),M=require('node:module'),f=process.argv[1];" +
-  "const s=new vm.Script(M.wrap(fs.readFileSync(f,'utf8')),{filename:f,cachedData:fs.readFileSync(f+'.cache')});process.stdout.write(s.cachedDataRejected?'rejected':'accepted')";
+  "const s=new vm.Script(M.wrap(fs.readFileSync(f,'utf8')),{filename:f,cachedData:fs.readFileSync(f+'.query.cache')});process.stdout.write(s.cachedDataRejected?'rejected':'accepted')";
 try {
   const m = interleave(rounds, {
     node: () => wallMs(process.execPath, ['-e', '']),
     bootstrap: () => wallMs(process.execPath, args),
-    uncached: () => wallMs(process.execPath, args, { env: { ...process.env, BOOTSTRAP_DEBUG: '1' } }),
+    uncached: () => wallMs(process.execPath, args, { env: { ...benchEnv, BOOTSTRAP_DEBUG: '1' } }),
     load: () => wallMs(process.execPath, ['-e', load, bundle]),
   });
   const ratio = m.bootstrap / m.node;
@@ -40,7 +40,7 @@ try {
   rmSync(state, { recursive: true, force: true });
 }
 
-/** 'accepted' or 'rejected': what V8 says of dist/bootstrap.cjs.cache when bin/bootstrap loads it. */
+/** 'accepted' or 'rejected': what V8 says of dist/bootstrap.cjs.query.cache when bin/bootstrap loads it. */
 function cacheVerdict() {
   const r = spawnSync(process.execPath, ['-e', load, bundle], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout : `unknown (${r.stderr.trim()})`;

@@ -50,7 +50,7 @@ common_tree() {
 	sed "1s|.*|#!$node|" bin/bootstrap >"$lib/bin/bootstrap"
 	chmod 755 "$lib/bin/bootstrap"
 	install -m 644 bin/package.json "$lib/bin/"
-	install -m 644 dist/bootstrap.cjs dist/bootstrap.cjs.cache "$lib/dist/"
+	install -m 644 dist/bootstrap.cjs dist/bootstrap.cjs.cache dist/bootstrap.cjs.query.cache "$lib/dist/"
 	install -m 644 lib/launcher.bash "$lib/lib/"
 	install -m 755 lib/bootstrap-detach "$lib/lib/"
 	node -e 'const p=require("./package.json");process.stdout.write(JSON.stringify({name:p.name,version:p.version,description:p.description,license:p.license},null,2)+"\n")' >"$lib/package.json"
@@ -134,7 +134,7 @@ if [ "$only" != all ]; then
 	# Debug symbols off, as dh_strip does: 120 MB less; the dynamic symbols addons link against stay.
 	strip --remove-section=.comment --remove-section=.note --strip-unneeded -o "$d/usr/lib/bootstrap-agent/node/bin/node" "$node_dir/bin/node"
 	chmod 755 "$d/usr/lib/bootstrap-agent/node/bin/node"
-	# The code cache made by the Node that will load it (V8 rejects another's).
+	# The code caches made by the Node that will load them (V8 rejects another's).
 	install -d "$d/usr/lib/bootstrap-agent/scripts"
 	install -m 644 scripts/code-cache.mjs "$d/usr/lib/bootstrap-agent/scripts/"
 	"$d/usr/lib/bootstrap-agent/node/bin/node" "$d/usr/lib/bootstrap-agent/scripts/code-cache.mjs"

@@ -65,7 +65,7 @@ export async function repackDeb(real: string, out: string, version: string, brok
   const pkg = join(tree, 'usr/lib/bootstrap-agent/package.json');
   writeFileSync(pkg, readFileSync(pkg, 'utf8').replace(`"version": "${upstream}"`, `"version": "${version}"`));
   if (broken) writeFileSync(join(tree, 'usr/lib/bootstrap-agent/dist/bootstrap.cjs'), 'throw new Error("a broken build");\n');
-  rmSync(join(tree, 'usr/lib/bootstrap-agent/dist/bootstrap.cjs.cache'), { force: true });
+  for (const cache of ['bootstrap.cjs.cache', 'bootstrap.cjs.query.cache']) rmSync(join(tree, 'usr/lib/bootstrap-agent/dist', cache), { force: true });
   rmSync(join(tree, 'DEBIAN/md5sums'));
   await must('dpkg-deb', '-Zgzip', '-z1', '--root-owner-group', '--build', tree, out);
   rmSync(tree, { recursive: true });

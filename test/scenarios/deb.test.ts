@@ -72,7 +72,7 @@ describe('Debian packages: scripts/build-deb.sh', { timeout: 1_800_000 }, () => 
       const files = contents(join(out, deb));
       const pkg = deb.split('_')[0]!;
       for (const f of ['/usr/bin/bootstrap', '/usr/bin/bootstrap-detach', '/usr/lib/bootstrap-agent/bin/bootstrap', '/usr/lib/bootstrap-agent/dist/bootstrap.cjs',
-        '/usr/lib/bootstrap-agent/dist/bootstrap.cjs.cache', '/usr/lib/bootstrap-agent/lib/launcher.bash', '/usr/lib/systemd/system/bootstrap-refresh.timer',
+        '/usr/lib/bootstrap-agent/dist/bootstrap.cjs.cache', '/usr/lib/bootstrap-agent/dist/bootstrap.cjs.query.cache', '/usr/lib/bootstrap-agent/lib/launcher.bash', '/usr/lib/systemd/system/bootstrap-refresh.timer',
         '/usr/lib/systemd/system/bootstrap-resume.service', '/usr/share/bootstrap-agent/examples/bootstrap.ini', '/usr/share/bootstrap-agent/examples/phases/configure.d/20-haproxy',
         '/usr/share/bootstrap-agent/prometheus/bootstrap.rules.yml', '/usr/share/bootstrap-agent/fleet/rollout.yml', '/etc/logrotate.d/bootstrap',
         '/usr/share/man/man8/bootstrap.8.gz', `/usr/share/doc/${pkg}/copyright`, `/usr/share/doc/${pkg}/changelog.Debian.gz`]) {
@@ -103,10 +103,10 @@ describe('Debian packages: scripts/build-deb.sh', { timeout: 1_800_000 }, () => 
     assert.equal(readFileSync(join(tree, 'usr/lib/bootstrap-agent/bin/bootstrap'), 'utf8').split('\n')[0], `#!/${privateNode}`);
     const run = runExample(node, tree, join(dir, 'node-run'), ['server.provision']);
     assert.equal(run.status, 0, run.stderr);
-    // The cache was made by this Node at build time: V8 takes it (another Node's would be rejected).
+    // The caches were made by this Node at build time: V8 takes them (another Node's would be rejected).
     const check = "const fs=require('fs'),vm=require('vm'),M=require('module');const f=process.argv[1];" +
-      "const s=new vm.Script(M.wrap(fs.readFileSync(f,'utf8')),{filename:f,cachedData:fs.readFileSync(f+'.cache')});process.stdout.write(String(s.cachedDataRejected))";
-    assert.equal(execFileSync(node, ['-e', check, join(tree, 'usr/lib/bootstrap-agent/dist/bootstrap.cjs')], { encoding: 'utf8' }), 'false');
+      "const s=new vm.Script(M.wrap(fs.readFileSync(f,'utf8')),{filename:f,cachedData:fs.readFileSync(f+process.argv[2])});process.stdout.write(String(s.cachedDataRejected))";
+    for (const cache of ['.cache', '.query.cache']) assert.equal(execFileSync(node, ['-e', check, join(tree, 'usr/lib/bootstrap-agent/dist/bootstrap.cjs'), cache], { encoding: 'utf8' }), 'false', cache);
   });
 
   it('bootstrap-agent runs on the machine\'s Node (#!/usr/bin/node): --version, the example provision, units.install finds its units', () => {
