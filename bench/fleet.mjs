@@ -8,9 +8,10 @@
 //
 // The controller's CPU and memory are those of a cgroup (v1 cpuacct and memory, made per run),
 // so they include every process a run starts, ssh ControlPersist masters too (daemons that
-// /usr/bin/time would miss). Memory is the cgroup's own peak (memory.max_usage_in_bytes: what its
-// processes allocated, shared pages charged once, so ten forks of Ansible are not ten Ansibles),
-// kept by the kernel at no cost to the run. BENCH_PSS=1 instead samples the sum of the
+// /usr/bin/time would miss). Memory is the cgroup's own peak (memory.max_usage_in_bytes), kept
+// by the kernel at no cost to the run: what its processes allocated, shared pages charged once
+// (ten forks of Ansible are not ten Ansibles), and the page cache of files it wrote or read first
+// (a few MB here: Ansible's temporary files, the report). BENCH_PSS=1 instead samples the sum of the
 // proportional set sizes (PSS) of its processes every 0.25 s, as this bench first did: reading
 // smaps_rollup of a dozen 200 MB Ansible processes four times a second costs this 2-core machine
 // CPU that the timed run then lacks, the more so the more processes it has (two rounds at 50

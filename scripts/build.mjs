@@ -1,5 +1,5 @@
 // Build: type-check and compile (dist/src, dist/test), bundle the CLI into dist/bootstrap.cjs,
-// and make V8's code cache for it. winston is bundled but initialised only when something is
+// and make V8's two code caches for it (scripts/code-cache.mjs). winston is bundled but initialised only when something is
 // logged (src/log/winston.ts). Callbacks use node:http(s), loaded only to send them.
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -92,5 +92,5 @@ function bundledWinston() {
   };
 }
 
-// Code cache for the bundle (scripts/code-cache.mjs).
+// The bundle's two code caches (scripts/code-cache.mjs).
 execFileSync(process.execPath, [join(root, 'scripts/code-cache.mjs')], { stdio: 'inherit' });

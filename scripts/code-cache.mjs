@@ -11,10 +11,11 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import Module, { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import vm from 'node:vm';
 
-const root = new URL('..', import.meta.url).pathname;
+const root = fileURLToPath(new URL('..', import.meta.url));
 const file = join(root, 'dist/bootstrap.cjs');
 const kinds = {
   // The last one without -q: it logs, so winston's code is compiled and cached too.
@@ -24,8 +25,8 @@ const kinds = {
 const kind = process.argv[2];
 if (!Object.hasOwn(kinds, kind ?? '')) {
   for (const k of Object.keys(kinds)) {
-    const r = spawnSync(process.execPath, [new URL(import.meta.url).pathname, k], { stdio: 'inherit' });
-    if (r.status !== 0) throw new Error(`code cache (${k}): exit ${r.status ?? r.signal}`);
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), k], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`code cache (${k}): ${r.error?.message ?? `exit ${r.status ?? r.signal}`}`);
   }
   process.exit(0);
 }

@@ -41,9 +41,10 @@ function tooLarge(path: string, max: number): FileShapeError {
 }
 
 /**
- * readBoundedSync as a promise. The files are small and read whole: sync reads cost less than a
- * trip through libuv's thread pool per call, and a command that reads only these (product.get,
- * server.status) never loads fs/promises (~3 ms of a start on Node 24).
+ * readBoundedSync as a promise. The files are read whole and parsed at once anyway (JSON.parse
+ * blocks as long): sync reads cost less than a trip through libuv's thread pool per chunk, and a
+ * command that reads only these (product.get, server.status) never loads fs/promises (~3 ms of a
+ * start on Node 24). None is read while steps run.
  */
 export async function readBounded(path: string, o: ReadOptions): Promise<string> {
   return readBoundedSync(path, o).toString('utf8');
@@ -60,7 +61,7 @@ export function readBoundedSync(path: string, o: ReadOptions): Buffer {
       const n = readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;
       total += n;
-      if (total > o.maxBytes) throw tooLarge(path, o.maxBytes);
+      if (total > o.maxBytes) throw tooLarge(path, o.maxBytes); // grew while we read it
       chunks.push(buf.subarray(0, n));
     }
     return Buffer.concat(chunks);
