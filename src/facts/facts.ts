@@ -91,17 +91,18 @@ async function builtinFacts(previous: FactsDoc | null = null, env: NodeJS.Proces
   const put = (name: string, value: unknown) => {
     if (value !== null && value !== undefined && value !== '') facts[name] = value;
   };
-  const hostname = os().hostname();
+  const system = os();
+  const hostname = system.hostname();
   put('hostname', hostname);
   put('fqdn', fqdnOf(hostname));
   const release = parseOsRelease(readText('/etc/os-release') ?? readText('/usr/lib/os-release') ?? '');
   put('os.id', release['ID']);
   put('os.version_id', release['VERSION_ID']);
   put('os.codename', release['VERSION_CODENAME']);
-  put('kernel', os().release());
-  put('arch', os().machine());
-  put('cpus', os().availableParallelism());
-  put('memory_mb', Math.round(os().totalmem() / 1024 / 1024));
+  put('kernel', system.release());
+  put('arch', system.machine());
+  put('cpus', system.availableParallelism());
+  put('memory_mb', Math.round(system.totalmem() / 1024 / 1024));
   const boot = bootId(env);
   put('boot_id', boot);
   put('machine_id', readText('/etc/machine-id'));
