@@ -1,5 +1,6 @@
 // Shared helpers of the bench scripts: wall time of a command, medians, interleaved runs.
 import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync, statfsSync } from 'node:fs';
 
 /**
  * The environment every measured command gets: this one without what changes a Node's start for
@@ -29,4 +30,27 @@ export function interleave(rounds, cases) {
   const times = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
   for (let i = 0; i < rounds; i++) for (const [name, run] of Object.entries(cases)) times[name].push(run());
   return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+}
+
+/**
+ * What filesystem `dir` is on, as the phases bench prints it: creating a file costs very
+ * differently on each (a run creates one per step in its state dir). ext4 without a journal
+ * (some VM images' root) is told apart: there, each new inode is chosen past the inodes freed in
+ * the last seconds (ext4's recently_deleted check, made only without a journal), so back-to-back
+ * runs, each freeing its 300 files, cost ~1 ms a step more than on a journaled ext4.
+ */
+export function filesystemOf(dir) {
+  const kinds = { 0xef53: 'ext4', 0x01021994: 'tmpfs', 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0x794c7630: 'overlayfs' };
+  const kind = kinds[statfsSync(dir).type] ?? `type 0x${statfsSync(dir).type.toString(16)}`;
+  if (kind !== 'ext4') return kind;
+  const dev = statSync(dir).dev;
+  const majMin = `${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}`;
+  let name = '';
+  try {
+    name = /^DEVNAME=(.*)$/m.exec(readFileSync(`/sys/dev/block/${majMin}/uevent`, 'utf8'))?.[1] ?? '';
+  } catch {
+    return 'ext4';
+  }
+  if (!name || !existsSync(`/proc/fs/ext4/${name}`)) return 'ext4';
+  return `ext4 (${name}), ${existsSync(`/proc/fs/jbd2/${name}-8`) ? 'journaled' : 'no journal'}`;
 }

@@ -26,20 +26,20 @@ import { interleave, median, wallMs } from './lib.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 
-export async function breakdown({ rounds, dir, ini, bin, configure, steps }) {
+export async function breakdown({ rounds, dir, states = dir, ini, bin, configure, steps }) {
   const node = process.execPath;
   const empty = join(dir, 'empty');
   mkdirSync(join(empty, 'configure.d'), { recursive: true });
-  const argsFor = (phases, state) => [bin, '--config', ini, '--state-dir', join(dir, state), '--phases-dir', phases];
+  const argsFor = (phases, state) => [bin, '--config', ini, '--state-dir', join(states, state), '--phases-dir', phases];
   const full = argsFor(join(dir, 'phases'), 'state');
   const none = argsFor(empty, 'state-empty');
   execFileSync(node, [...none, '-q', 'server.provision'], { stdio: 'ignore' });
   const names = readdirSync(configure).sort();
-  const launcher = (dirOf, list) => launcherMs(dirOf, list, join(dir, 'changes'));
+  const launcher = (dirOf, list) => launcherMs(dirOf, list, join(states, 'changes'));
 
   const m = interleave(rounds, {
     node: () => wallMs(node, ['-e', '']),
-    cli: () => wallMs(node, [bin, 'product.get', '--json', '--config', ini, '--state-dir', join(dir, 'state')]),
+    cli: () => wallMs(node, [bin, 'product.get', '--json', '--config', ini, '--state-dir', join(states, 'state')]),
     run0: () => wallMs(node, [...none, '-q', 'server.refresh']),
     run0log: () => wallMs(node, [...none, 'server.refresh']),
     run300q: () => wallMs(node, [...full, '-q', 'server.refresh']),
@@ -67,7 +67,7 @@ export async function breakdown({ rounds, dir, ini, bin, configure, steps }) {
   row(`  of which the agent (-q)`, m.run300q - m.run0 - (m.launcher300 - m.launcher0), `${per(m.run300q - m.run0, m.launcher300 - m.launcher0)} ms/step`);
   row(`run-parts, ${steps} steps`, m.runParts300, `${per(m.runParts300, m.runParts0)} ms/step (0 steps: ${m.runParts0.toFixed(1)} ms)`);
 
-  cpuTimes({ rounds, steps, full, none, configure, launcher: () => launcherCpuMs(configure, names, join(dir, 'changes')) });
+  cpuTimes({ rounds, steps, full, none, configure, launcher: () => launcherCpuMs(configure, names, join(states, 'changes')) });
   const inside = [];
   for (let i = 0; i < Math.min(rounds, 5); i++) inside.push(verboseRun(node, full));
   console.log(`phases debug: inside one -v run (${steps} steps), medians of ${inside.length}, from the log's ms timestamps`);

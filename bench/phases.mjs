@@ -7,12 +7,15 @@
 // With BENCH_DEBUG=1 it also prints where the time goes (bench/phases-debug.mjs). With
 // BENCH_BASELINE=<another bin/bootstrap> (a build of main, say) it runs that one too, interleaved
 // with the rest, and prints its ratios: a before/after taken in one run, on one machine's load.
-// Usage: [BENCH_DEBUG=1] [BENCH_BASELINE=BIN] node bench/phases.mjs [ROUNDS] [BOOTSTRAP_BIN]
+// It prints the filesystem of the state dir, where a run creates a file per step: on an ext4
+// without a journal (this CI machine's root) that costs ~1 ms a step more than on a journaled one
+// (docs/pipeline.md). BENCH_STATE_PARENT=DIR puts the state dirs there (the steps stay in TMPDIR).
+// Usage: [BENCH_DEBUG=1] [BENCH_BASELINE=BIN] [BENCH_STATE_PARENT=DIR] node bench/phases.mjs [ROUNDS] [BOOTSTRAP_BIN]
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { interleave, wallMs } from './lib.mjs';
+import { filesystemOf, interleave, wallMs } from './lib.mjs';
 import { breakdown } from './phases-debug.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -20,6 +23,7 @@ const rounds = Number(process.argv[2] ?? 15);
 const bin = process.argv[3] ?? join(root, 'bin/bootstrap');
 const steps = 300;
 const dir = mkdtempSync(join(tmpdir(), 'bootstrap-bench-phases-'));
+const states = process.env.BENCH_STATE_PARENT ? mkdtempSync(join(process.env.BENCH_STATE_PARENT, 'bootstrap-bench-state-')) : dir;
 try {
   const phases = join(dir, 'phases');
   const configure = join(phases, 'configure.d');
@@ -33,12 +37,12 @@ try {
   // does): a machine where something holds it made the bench exit 75 at once.
   const ini = join(dir, 'bootstrap.ini');
   writeFileSync(ini, readFileSync(join(root, 'etc/bootstrap.ini'), 'utf8').replace(/^\[phases\][ \t]*$/m, "[phases]\norc_lockfile = ''"));
-  const argsOf = (b, state) => [b, '--config', ini, '--state-dir', join(dir, state), '--phases-dir', phases];
+  const argsOf = (b, state) => [b, '--config', ini, '--state-dir', join(states, state), '--phases-dir', phases];
   const args = argsOf(bin, 'state');
   const baseline = process.env.BENCH_BASELINE ? argsOf(process.env.BENCH_BASELINE, 'state-baseline') : null;
   for (const a of [args, baseline]) if (a) execFileSync(process.execPath, [...a, '-q', 'server.provision'], { stdio: 'ignore' });
   const loadBefore = loadavg()[0];
-  if (process.env.BENCH_DEBUG) await breakdown({ rounds, dir, ini, bin, configure, steps });
+  if (process.env.BENCH_DEBUG) await breakdown({ rounds, dir, states, ini, bin, configure, steps });
   const m = interleave(rounds, {
     runParts: () => wallMs('run-parts', ['--exit-on-error', configure]),
     quiet: () => wallMs(process.execPath, [...args, '-q', 'server.refresh']),
@@ -51,7 +55,7 @@ try {
   });
   // The goal is for a quiet machine: on a loaded one run-parts' many short waits suffer more than
   // ours, and the ratios drop; the per-step ms are steadier.
-  console.log(`load average (1 min): ${loadBefore.toFixed(2)} before, ${loadavg()[0].toFixed(2)} after`);
+  console.log(`load average (1 min): ${loadBefore.toFixed(2)} before, ${loadavg()[0].toFixed(2)} after; state dir on ${filesystemOf(states)}`);
   const rows = [['default', m.logging, ''], ['-q', m.quiet, '']];
   if (baseline) rows.push(['default', m.baseLogging, 'baseline '], ['-q', m.baseQuiet, 'baseline ']);
   for (const [mode, ms, which] of rows) {
@@ -63,4 +67,5 @@ try {
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
+  if (states !== dir) rmSync(states, { recursive: true, force: true });
 }
