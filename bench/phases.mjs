@@ -23,8 +23,9 @@ const rounds = Number(process.argv[2] ?? 15);
 const bin = process.argv[3] ?? join(root, 'bin/bootstrap');
 const steps = 300;
 const dir = mkdtempSync(join(tmpdir(), 'bootstrap-bench-phases-'));
-const states = process.env.BENCH_STATE_PARENT ? mkdtempSync(join(process.env.BENCH_STATE_PARENT, 'bootstrap-bench-state-')) : dir;
+let states = dir;
 try {
+  if (process.env.BENCH_STATE_PARENT) states = mkdtempSync(join(process.env.BENCH_STATE_PARENT, 'bootstrap-bench-state-'));
   const phases = join(dir, 'phases');
   const configure = join(phases, 'configure.d');
   mkdirSync(configure, { recursive: true });

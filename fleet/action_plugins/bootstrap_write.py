@@ -1,8 +1,9 @@
-# Action of rollout.yml: writes the report (or the fleet status) on the controller, in one task,
-# in this process.
+# Action of rollout.yml and install.yml: writes a report (or the fleet status) on the controller,
+# in the playbook's own process; the rollout's JSON and HTML in one task.
 #
-#   dir, name   the files are DIR/NAME.json (and DIR/NAME.html); DIR must exist
-#   data        the document, written as JSON (4-space indent, sorted keys, as to_nice_json)
+#   dir, name   the files are DIR/NAME.json (and DIR/NAME.html); DIR must exist (~ and $VARS are
+#               expanded, as copy's dest was)
+#   data        the document (a mapping), written as to_nice_json writes it, then a newline
 #   html        true: also NAME.html, the page of filter_plugins/bootstrap_report.py's bs_report_html
 #
 # Choice: not `ansible.builtin.copy`. On the controller, copy still runs as a module: it packs
@@ -14,14 +15,13 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible.parsing.ajson import AnsibleJSONEncoder
 from ansible.plugins.action import ActionBase
+from ansible.plugins.filter.core import to_nice_json
 
 
 def _report_filters():
@@ -37,12 +37,18 @@ def _report_filters():
 _REPORT = _report_filters()
 
 
-def _write(path, text):
-    """`text` to `path` whole or not at all: a temporary file beside it, 0644, renamed over it."""
+def _bytes(text):
+    # As copy wrote its content (to_bytes, surrogate_or_strict): a string that came in as bytes
+    # that are not UTF-8 goes out as those bytes.
+    return text.encode('utf-8', 'surrogateescape')
+
+
+def _write(path, data):
+    """`data` (bytes) to `path` whole or not at all: a temporary file beside it, 0644, renamed over it."""
     fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=os.path.dirname(path))
     try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            f.write(text)
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
@@ -55,12 +61,19 @@ def _write(path, text):
         raise
 
 
-def _same(path, text):
+def _same(path, data):
     try:
-        with open(path, encoding='utf-8') as f:
-            return f.read() == text
-    except (OSError, UnicodeDecodeError):
+        with open(path, 'rb') as f:
+            return f.read() == data
+    except OSError:
         return False
+
+
+def _mode_wrong(path):
+    try:
+        return os.stat(path).st_mode & 0o7777 != 0o644
+    except OSError:
+        return True
 
 
 class ActionModule(ActionBase):
@@ -70,21 +83,32 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
-        folder, name = str(args.get('dir') or '.'), str(args['name'])
-        if '/' in name or name in ('', '.', '..'):
+        folder = os.path.expanduser(os.path.expandvars(str(args.get('dir') or '.')))
+        name = str(args.get('name') or '')
+        if '/' in name or '\0' in name or name in ('', '.', '..'):
             raise AnsibleActionFail('bootstrap_write: name %r is not a file name' % name)
         if not os.path.isdir(folder):
             raise AnsibleActionFail('bootstrap_write: %s is not a directory (report_dir)' % folder)
-        data = _REPORT._plain(args['data'])
-        files = {os.path.join(folder, name + '.json'): json.dumps(data, cls=AnsibleJSONEncoder, indent=4, sort_keys=True, separators=(',', ': ')) + '\n'}
-        if boolean(args.get('html', False), strict=False):
-            files[os.path.join(folder, name + '.html')] = str(_REPORT.bs_report_html(data))
-        changed = [p for p, text in files.items() if not _same(p, text)]
+        data = _REPORT._plain(args.get('data'))
+        if not isinstance(data, dict):
+            raise AnsibleActionFail('bootstrap_write: data is a %s, not a mapping' % type(data).__name__)
+        try:
+            files = {os.path.join(folder, name + '.json'): _bytes(to_nice_json(data) + '\n')}
+            if boolean(args.get('html', False), strict=False):
+                files[os.path.join(folder, name + '.html')] = _bytes(str(_REPORT.bs_report_html(data)))
+        except ValueError as e:  # a string no encoding can write (a lone surrogate)
+            raise AnsibleActionFail('bootstrap_write: cannot encode %s: %s' % (name, e))
+        # Written when the content differs; a file whose content is right gets its mode put right.
+        changed = [p for p, content in files.items() if not _same(p, content)]
+        moded = [p for p in files if p not in changed and _mode_wrong(p)]
         if not self._play_context.check_mode:
-            try:
-                for p in changed:
-                    _write(p, files[p])
-            except OSError as e:
-                raise AnsibleActionFail('bootstrap_write: cannot write %s: %s' % (getattr(e, 'filename', None) or folder, e.strerror or e))
-        result.update({'changed': bool(changed), 'files': sorted(files)})
+            for p in changed + moded:
+                try:
+                    if p in changed:
+                        _write(p, files[p])
+                    else:
+                        os.chmod(p, 0o644)
+                except OSError as e:
+                    raise AnsibleActionFail('bootstrap_write: cannot write %s: %s' % (p, e.strerror or e))
+        result.update({'changed': bool(changed or moded), 'files': sorted(files)})
         return result

@@ -174,3 +174,51 @@ describe('the report page with hostile strings', { skip: noBrowser || false }, (
     }
   });
 });
+
+// The action that writes the reports (fleet/action_plugins/bootstrap_write.py), in a playbook on
+// localhost (no fleet): as ansible.builtin.copy wrote them before it, without a module.
+const noAnsible = spawnSync('sh', ['-c', 'command -v ansible-playbook']).status !== 0 && 'ansible-playbook is missing (.ci/run installs it)';
+describe('the report writer (bootstrap_write)', { skip: noAnsible || false }, () => {
+  /** One playbook run on localhost with the fleet's actions; HOME is `home` (for `~`). */
+  function play(home: string, tasks: string, extra: string[] = []) {
+    const file = join(home, 'play.yml');
+    writeFileSync(file, `- hosts: localhost\n  gather_facts: false\n  tasks:\n${tasks}`);
+    const r = spawnSync('ansible-playbook', ['-i', 'localhost,', '-c', 'local', file, ...extra], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, HOME: home, ANSIBLE_ACTION_PLUGINS: join(root, 'fleet/action_plugins'), ANSIBLE_LOCAL_TEMP: join(home, 'tmp'), ANSIBLE_NOCOLOR: '1' },
+    });
+    return { code: r.status, out: `${r.stdout}${r.stderr}`, changed: Number(/localhost\s+: ok=\d+\s+changed=(\d+)/.exec(r.stdout)?.[1] ?? -1) };
+  }
+  const write = (dir: string, name: string) => `    - bootstrap_write:\n        dir: "${dir}"\n        name: ${name}\n        data: {b: 1, a: [x, "é"]}\n`;
+  const expected = '{\n    "a": [\n        "x",\n        "\\u00e9"\n    ],\n    "b": 1\n}\n';
+
+  it('writes to_nice_json\'s text, 0644, under ~/; unchanged is not changed; a wrong mode is put right; --check writes nothing; no dir fails', () => {
+    const home = mkdtempSync(join(newFleetDir(), 'writer-'));
+    try {
+      mkdirSync(join(home, 'out'));
+      const file = join(home, 'out', 'r1.json');
+      const first = play(home, write('~/out', 'r1'));
+      assert.equal(first.code, 0, first.out);
+      assert.equal(readFileSync(file, 'utf8'), expected);
+      assert.equal(statSync(file).mode & 0o7777, 0o644);
+      assert.equal(first.changed, 1, first.out);
+      const again = play(home, write('~/out', 'r1'));
+      assert.equal(again.changed, 0, again.out);
+      execFileSync('chmod', ['0600', file]);
+      const moded = play(home, write('~/out', 'r1'));
+      assert.equal(moded.changed, 1, moded.out);
+      assert.equal(statSync(file).mode & 0o7777, 0o644);
+      const checked = play(home, write('~/out', 'r2'), ['--check']);
+      assert.equal(checked.code, 0, checked.out);
+      assert.equal(existsSync(join(home, 'out', 'r2.json')), false, 'nothing written under --check');
+      const missing = play(home, write('~/nowhere', 'r3'));
+      assert.notEqual(missing.code, 0);
+      assert.match(missing.out, /bootstrap_write: .*\/nowhere is not a directory \(report_dir\)/);
+      const leftovers = execFileSync('ls', ['-A', join(home, 'out')], { encoding: 'utf8' }).trim().split('\n');
+      assert.deepEqual(leftovers, ['r1.json'], 'no temporary file left');
+    } finally {
+      rmSync(join(home, '..'), { recursive: true, force: true });
+    }
+  });
+});
