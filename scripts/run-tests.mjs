@@ -35,11 +35,11 @@ const alone = [
   'scenarios/faults.test.js', // SIGKILL/SIGSTOP at random moments, clock steps; next run within 5 s
   'scenarios/state.test.js', // SIGKILL at fractions of a measured product.set: a load change skews them
   'run/reboot.test.js', // seeded SIGKILL trials during a pause for a reboot and its resume
-  'scenarios/safety.test.js', // SIGTERM within 3 s, a run within 5 s with 30,000 callbacks waiting
+  'scenarios/safety.test.js', // SIGTERM within 3 s, a run within 5 s with 30,000 callbacks waiting (the agent's clock)
   'scenarios/lock.test.js', // a dead holder taken over within 1 s
-  'cli/callback.test.js', // a run ends within the callback timeout + 0.5 s
+  'cli/callback.test.js', // delivery gives up at the callback timeout (+1.5 s by the agent's clock)
   'cli/heartbeat.test.js', // checkups within 3 s
-  'cli/outbox.test.js', // a run within the callback timeout + 2.5 s
+  'cli/outbox.test.js', // delivery within the callback timeout + 1.5 s (the agent's clock)
   'run/pipeline.test.js', // killed at the timeout + grace, within 8 s
 ];
 

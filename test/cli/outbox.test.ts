@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from '
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { json, sandbox, type Sandbox } from '../helpers/cli.js';
+import { agentMs, json, sandbox, type Sandbox } from '../helpers/cli.js';
 import { iniWith, script } from '../helpers/phases.js';
 import { freePort, httpStub } from '../helpers/servers.js';
 
@@ -24,18 +24,25 @@ interface Received {
  */
 async function receiver(answer: (req: IncomingMessage, body: string) => number | 'hang' = () => 200, port = 0) {
   const received: Received[] = [];
+  /** Requests left unanswered: when each was read, and when the agent gave up on it (closed it). */
+  const hung: { at: number; closedAt: number | null }[] = [];
   const stub = await httpStub((req: IncomingMessage, res: ServerResponse) => {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
       const status = answer(req, body);
-      if (status === 'hang') return;
+      if (status === 'hang') {
+        const h = { at: Date.now(), closedAt: null as number | null };
+        hung.push(h);
+        req.socket.on('close', () => (h.closedAt = Date.now()));
+        return;
+      }
       if (status >= 200 && status < 300) received.push({ delivery: String(req.headers['x-bootstrap-delivery']), body: JSON.parse(body), at: Date.now() });
       res.writeHead(status);
       res.end();
     });
   }, port);
-  return { ...stub, received };
+  return { ...stub, received, hung };
 }
 
 function boxWith(callback: string, extra = ''): Sandbox {
@@ -64,13 +71,19 @@ describe('outbox hygiene', () => {
       const first = await box.run(['server.provision', '--json', '--callback-url', `${stuck.url}/never`]);
       assert.equal(first.code, 0, first.stderr);
       assert.deepEqual(waiting(box).map((w) => w.id), [json(first).id], 'the stuck receiver\'s callback waits');
-      const t0 = Date.now();
-      const second = await box.run(['server.refresh', '--json']);
-      const took = Date.now() - t0;
+      const second = await box.run(['server.refresh', '--json', '-v'], { timeoutMs: 30_000 }); // -v: where the time went, if it fails
       assert.equal(second.code, 0, second.stderr);
       assert.deepEqual(good.received.map((r) => r.delivery), [json(second).id], 'delivered although an older callback for another receiver hangs');
-      assert.ok(good.received[0]!.at - t0 < took, 'within the run');
-      assert.ok(took < 2000 + 2500, `the run took ${took} ms with a 2 s callback timeout`);
+      // In parallel, not after it: the good receiver had its callback before the agent gave up on
+      // the stuck one (its one attempt of this run, closed at the 2 s timeout).
+      assert.equal(stuck.hung.length, 2, 'one attempt in each run: the timeout took the whole budget');
+      const attempt = stuck.hung[1]!;
+      for (let i = 0; i < 40 && attempt.closedAt === null; i++) await new Promise((r) => setTimeout(r, 50)); // its close may come after the exit
+      assert.ok(attempt.closedAt !== null && good.received[0]!.at < attempt.closedAt, `the good callback came ${good.received[0]!.at - attempt.at} ms after the stuck attempt began, which ended after ${attempt.closedAt === null ? '(never)' : attempt.closedAt - attempt.at} ms`);
+      // By the agent's clock (a loaded machine's start-up is not what is tested): from the run's end
+      // to its last line, delivery included, about the 2 s timeout.
+      const delivering = agentMs(second.stderr, Date.parse(json(second).finished_at));
+      assert.ok(delivering < 2000 + 1500, `the run delivered for ${delivering} ms with a 2 s callback timeout:\n${second.stderr}`);
       assert.deepEqual(waiting(box).map((w) => w.id), [json(first).id]);
       const flush = await box.run(['callback.flush', '--json']);
       assert.equal(flush.code, 1, 'a callback still waits');

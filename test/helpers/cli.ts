@@ -110,6 +110,35 @@ export function json<T = any>(r: CliResult): T {
   }
 }
 
+
+/**
+ * The agent's own clock: when it logged each stderr line (off a terminal each line starts with an
+ * ISO time). Bounds on how long the agent took to do something are taken from these, never from
+ * the test's clock around the whole command: on a loaded CI machine starting a process alone has
+ * taken seconds (a 3 s bound on a 1 s timeout measured 5 s), and start-up is not what they test.
+ */
+export function logTimes(stderr: string): { at: number; line: string }[] {
+  const lines = [];
+  for (const line of stderr.split('\n')) {
+    const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) /.exec(line);
+    if (m) lines.push({ at: Date.parse(m[1]!), line });
+  }
+  return lines;
+}
+
+/**
+ * Milliseconds by the agent's clock from `from` (an epoch ms, e.g. a run's finished_at, or the
+ * first stderr line matching it) to its last timestamped stderr line, or to the first after
+ * `from` that matches `to`. Throws when a line is missing, with the whole stderr.
+ */
+export function agentMs(stderr: string, from: number | RegExp, to?: RegExp): number {
+  const lines = logTimes(stderr);
+  const start = typeof from === 'number' ? from : lines.find((l) => from.test(l.line))?.at;
+  const rest = lines.filter((l) => start !== undefined && l.at >= start);
+  const end = to ? rest.find((l) => to.test(l.line))?.at : rest.at(-1)?.at;
+  if (start === undefined || end === undefined) throw new Error(`no timestamped line ${start === undefined ? `matching ${String(from)}` : to ? `matching ${String(to)}` : 'at all'} in stderr:\n${stderr}`);
+  return end - start;
+}
 /** `nobody`, to test permission errors (root ignores file modes). */
 export const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
 
