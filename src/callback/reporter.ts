@@ -103,7 +103,7 @@ export class CallbackReporter {
     const config = this.o.config();
     const budget = options.budgetMs ?? config.timeoutMs;
     // At -v, when delivery began and with what budget: where a run's last seconds went.
-    this.o.log.debug(`callbacks: delivering what waits in ${new Outbox(this.o.stateDir).dir} within ${budget} ms`);
+    this.o.log.debug(`callbacks: flushing ${new Outbox(this.o.stateDir).dir} within ${budget} ms`);
     return flushOutbox(this.o.stateDir, { config, log: this.o.log, deadline: Date.now() + budget, lockWaitMs: options.lockWaitMs ?? 0, requeueDead: options.requeueDead ?? false });
   }
 

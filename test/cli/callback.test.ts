@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { validate } from '../helpers/json-schema.js';
 import { describe, it } from 'node:test';
 import { Agent } from '../../src/agent.js';
-import { agentMs, collect, json, root, sandbox, type Sandbox } from '../helpers/cli.js';
+import { agentMs, collect, exitLagMs, json, root, sandbox, type Sandbox } from '../helpers/cli.js';
 import { iniWith, script } from '../helpers/phases.js';
 import { freePort, httpStub, type HttpStub } from '../helpers/servers.js';
 
@@ -94,11 +94,13 @@ describe('callbacks', () => {
     const box = boxWith({ url: `http://127.0.0.1:${port}/hook`, timeout: 1 });
     try {
       script(join(box.phasesDir, 'configure.d', '20-fail'), 'exit 5');
-      const run = await box.run(['server.provision', '--json'], { timeoutMs: 30_000 });
+      const run = await box.run(['server.provision', '--json', '-v'], { timeoutMs: 30_000 });
       assert.equal(run.code, 1, 'the failed run exits 1, not something about the callback');
-      // By the agent's clock, from the run's end to its last line: retries within the 1 s timeout.
-      const delivering = agentMs(run.stderr, Date.parse(json(run).finished_at));
+      // By the agent's clock, from the start of delivery to its last line: retries within the 1 s
+      // timeout; and then it ended.
+      const delivering = agentMs(run.stderr, /callbacks: flushing/);
       assert.ok(delivering < 1000 + 1500, `delivered for ${delivering} ms with a 1 s timeout:\n${run.stderr}`);
+      assert.ok(exitLagMs(run) < 5000, `the run ended ${exitLagMs(run)} ms after its last line`);
       assert.equal(outbox(box).length, 1);
       const status = json(await box.run(['server.status', '--json']));
       assert.equal(status.callbacks.pending, 1);
@@ -159,9 +161,11 @@ describe('callbacks', () => {
     try {
       const run = await box.run(['server.provision', '--json', '-v'], { timeoutMs: 30_000 }); // -v: where the time went, if it fails
       assert.equal(run.code, 0, run.stderr);
-      // From the run's end to the agent's last line (a loaded machine's start-up is not what is tested).
-      const delivering = agentMs(run.stderr, Date.parse(json(run).finished_at));
+      // From the start of delivery to the agent's last line, then to its end (a loaded machine's
+      // start-up is not what is tested).
+      const delivering = agentMs(run.stderr, /callbacks: flushing/);
       assert.ok(delivering >= 1900 && delivering < 2000 + 1500, `delivered for ${delivering} ms with a 2 s timeout:\n${run.stderr}`);
+      assert.ok(exitLagMs(run) < 5000, `the run ended ${exitLagMs(run)} ms after its last line`);
       assert.equal(r.received.length, 1, 'one attempt: it took the whole timeout');
       assert.equal(outbox(box).length, 1);
     } finally {

@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from '
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { agentMs, json, sandbox, type Sandbox } from '../helpers/cli.js';
+import { agentMs, exitLagMs, json, sandbox, type Sandbox } from '../helpers/cli.js';
 import { iniWith, script } from '../helpers/phases.js';
 import { freePort, httpStub } from '../helpers/servers.js';
 
@@ -80,10 +80,11 @@ describe('outbox hygiene', () => {
       const attempt = stuck.hung[1]!;
       for (let i = 0; i < 40 && attempt.closedAt === null; i++) await new Promise((r) => setTimeout(r, 50)); // its close may come after the exit
       assert.ok(attempt.closedAt !== null && good.received[0]!.at < attempt.closedAt, `the good callback came ${good.received[0]!.at - attempt.at} ms after the stuck attempt began, which ended after ${attempt.closedAt === null ? '(never)' : attempt.closedAt - attempt.at} ms`);
-      // By the agent's clock (a loaded machine's start-up is not what is tested): from the run's end
-      // to its last line, delivery included, about the 2 s timeout.
-      const delivering = agentMs(second.stderr, Date.parse(json(second).finished_at));
+      // By the agent's clock (a loaded machine's start-up is not what is tested): from the start of
+      // delivery to its last line, about the 2 s timeout; and then it ended.
+      const delivering = agentMs(second.stderr, /callbacks: flushing/);
       assert.ok(delivering < 2000 + 1500, `the run delivered for ${delivering} ms with a 2 s callback timeout:\n${second.stderr}`);
+      assert.ok(exitLagMs(second) < 5000, `the run ended ${exitLagMs(second)} ms after its last line`);
       assert.deepEqual(waiting(box).map((w) => w.id), [json(first).id]);
       const flush = await box.run(['callback.flush', '--json']);
       assert.equal(flush.code, 1, 'a callback still waits');

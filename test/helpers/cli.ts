@@ -15,6 +15,8 @@ export interface CliResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** When the process was seen to end (epoch ms, the test's clock: the same system clock as the agent's). */
+  endedAt: number;
 }
 
 export interface Sandbox {
@@ -96,13 +98,13 @@ export function collect(child: ChildProcess, timeoutMs = 60_000): Promise<CliRes
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
+      resolve({ code, signal, stdout, stderr, endedAt: Date.now() });
     });
   });
 }
 
 /** Parses --json output, with the whole output in the error when it is not JSON. */
-export function json<T = any>(r: CliResult): T {
+export function json<T = any>(r: Pick<CliResult, 'code' | 'stdout' | 'stderr'>): T {
   try {
     return JSON.parse(r.stdout) as T;
   } catch {
@@ -128,16 +130,25 @@ export function logTimes(stderr: string): { at: number; line: string }[] {
 
 /**
  * Milliseconds by the agent's clock from `from` (an epoch ms, e.g. a run's finished_at, or the
- * first stderr line matching it) to its last timestamped stderr line, or to the first after
- * `from` that matches `to`. Throws when a line is missing, with the whole stderr.
+ * first stderr line matching it) to its last timestamped stderr line. Throws, with the whole
+ * stderr, when there is no such line.
  */
-export function agentMs(stderr: string, from: number | RegExp, to?: RegExp): number {
+export function agentMs(stderr: string, from: number | RegExp): number {
   const lines = logTimes(stderr);
-  const start = typeof from === 'number' ? from : lines.find((l) => from.test(l.line))?.at;
-  const rest = lines.filter((l) => start !== undefined && l.at >= start);
-  const end = to ? rest.find((l) => to.test(l.line))?.at : rest.at(-1)?.at;
-  if (start === undefined || end === undefined) throw new Error(`no timestamped line ${start === undefined ? `matching ${String(from)}` : to ? `matching ${String(to)}` : 'at all'} in stderr:\n${stderr}`);
-  return end - start;
+  const first = typeof from === 'number' ? lines.findIndex((l) => l.at >= from) : lines.findIndex((l) => from.test(l.line));
+  if (first < 0) throw new Error(`no timestamped line ${typeof from === 'number' ? `at or after ${new Date(from).toISOString()}` : `matching ${String(from)}`} in stderr:\n${stderr}`);
+  return lines.at(-1)!.at - (typeof from === 'number' ? from : lines[first]!.at);
+}
+
+/**
+ * How long the process lived after its last log line (the test saw it end): with agentMs, the
+ * whole of what the agent did after a point, start-up left out. A timer or socket left open
+ * keeps a CLI that never calls process.exit() alive after it has said everything.
+ */
+export function exitLagMs(r: CliResult): number {
+  const last = logTimes(r.stderr).at(-1);
+  if (!last) throw new Error(`no timestamped line in stderr:\n${r.stderr}`);
+  return r.endedAt - last.at;
 }
 /** `nobody`, to test permission errors (root ignores file modes). */
 export const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Agent } from '../../src/agent.js';
 import { silentLogger } from '../../src/log/log.js';
-import { agentMs, asNobody, bin, collect, ended, isRunning, json, sandbox, type Sandbox } from '../helpers/cli.js';
+import { agentMs, asNobody, exitLagMs, bin, collect, ended, isRunning, json, sandbox, type Sandbox } from '../helpers/cli.js';
 import { filesUnder, iniWith, journals, readLines, recordingStep, script, withBox } from '../helpers/phases.js';
 import { httpStub } from '../helpers/servers.js';
 
@@ -484,6 +484,7 @@ describe('safety: timeouts and processes', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.ok(Date.now() - t0 < 15_000, `the CLI stayed ${Date.now() - t0} ms`);
       assert.ok((await lastJournal(box)).duration_ms < 4000, 'the run did not wait for them');
+      assert.ok(exitLagMs(r) < 3000, `the CLI stayed ${exitLagMs(r)} ms after its last line`);
       for (const pid of readLines(log).map(Number)) assert.ok(await ended(pid, 1000), `pid ${pid} still running`);
       // Named as they were when swept: `setsid` may not have exec'd `sleep` yet on a loaded machine.
       assert.match(r.stderr, /ended 2 process\(es\) the run's steps left running: (sleep|setsid) \(\d+\), (sleep|setsid) \(\d+\)/);
@@ -495,6 +496,7 @@ describe('safety: timeouts and processes', () => {
       assert.ok(Date.now() - t1 < 30_000, `the CLI stayed ${Date.now() - t1} ms (the step sleeps 60 s)`);
       const j = await lastJournal(box);
       assert.ok(j.duration_ms < 6000, `the run took ${j.duration_ms} ms with script_timeout 1 s, kill_grace 1 s`);
+      assert.ok(exitLagMs(timed) < 3000, `the CLI stayed ${exitLagMs(timed)} ms after its last line`);
       for (const pid of readLines(log).map(Number)) assert.ok(await ended(pid, 1000), `pid ${pid} still running`);
     }),
   );
@@ -707,16 +709,18 @@ describe('safety: callbacks and scale', () => {
       const item = (i: number) => JSON.stringify({ id: `cb-${i}`, created_at: new Date().toISOString(), url_source: 'config', url: null, body: '{}', attempts: 0, last_error: null });
       for (let i = 0; i < 30_000; i++) writeFileSync(join(outbox, `20200101T000000${String(i).padStart(6, '0')}Z-cb-${i}.json`), item(i));
       // Timed by the agent's own clock (-v): from the start of delivery, listing included, to its
-      // last line; and a run from taking its lock to its last line.
+      // last line; and a run from taking its lock to its last line; then each ended.
       const flush = await box.run(['callback.flush', '--json', '-v'], { timeoutMs: 30_000 });
       assert.equal(flush.code, 1);
       assert.ok(json(flush).waiting.length >= 30_000);
-      const took = agentMs(flush.stderr, /callbacks: delivering what waits/);
+      const took = agentMs(flush.stderr, /callbacks: flushing/);
       assert.ok(took < 2000 + 3000, `flush took ${took} ms with a 2 s timeout`);
+      assert.ok(exitLagMs(flush) < 5000, `the flush ended ${exitLagMs(flush)} ms after its last line`);
       const run = await box.run(['server.refresh', '-v'], { timeoutMs: 30_000 });
       assert.equal(run.code, 0);
       const ran = agentMs(run.stderr, /run lock .* taken/);
       assert.ok(ran < 2000 + 3000, `a run took ${ran} ms with 30,000 callbacks waiting`);
+      assert.ok(exitLagMs(run) < 5000, `the run ended ${exitLagMs(run)} ms after its last line`);
       const journal = readFileSync(join(box.stateDir, 'runs', journals(box.stateDir)[0]!), 'utf8');
       for (let i = 0; i < 2000; i++) {
         const id = `20210101T${String(Math.floor(i / 60)).padStart(4, '0')}${String(i % 60).padStart(2, '0')}Z-${i.toString(16).padStart(6, '0')}`;
