@@ -112,7 +112,6 @@ export function json<T = any>(r: Pick<CliResult, 'code' | 'stdout' | 'stderr'>):
   }
 }
 
-
 /**
  * The agent's own clock: when it logged each stderr line (off a terminal each line starts with an
  * ISO time). Bounds on how long the agent took to do something are taken from these, never from
@@ -129,15 +128,14 @@ export function logTimes(stderr: string): { at: number; line: string }[] {
 }
 
 /**
- * Milliseconds by the agent's clock from `from` (an epoch ms, e.g. a run's finished_at, or the
- * first stderr line matching it) to its last timestamped stderr line. Throws, with the whole
- * stderr, when there is no such line.
+ * Milliseconds by the agent's clock from its first stderr line matching `from` to its last
+ * timestamped line. Throws, with the whole stderr, when no line matches.
  */
-export function agentMs(stderr: string, from: number | RegExp): number {
+export function agentMs(stderr: string, from: RegExp): number {
   const lines = logTimes(stderr);
-  const first = typeof from === 'number' ? lines.findIndex((l) => l.at >= from) : lines.findIndex((l) => from.test(l.line));
-  if (first < 0) throw new Error(`no timestamped line ${typeof from === 'number' ? `at or after ${new Date(from).toISOString()}` : `matching ${String(from)}`} in stderr:\n${stderr}`);
-  return lines.at(-1)!.at - (typeof from === 'number' ? from : lines[first]!.at);
+  const start = lines.find((l) => from.test(l.line));
+  if (!start) throw new Error(`no timestamped line matching ${String(from)} in stderr:\n${stderr}`);
+  return lines.at(-1)!.at - start.at;
 }
 
 /**
@@ -150,6 +148,7 @@ export function exitLagMs(r: CliResult): number {
   if (!last) throw new Error(`no timestamped line in stderr:\n${r.stderr}`);
   return r.endedAt - last.at;
 }
+
 /** `nobody`, to test permission errors (root ignores file modes). */
 export const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
 

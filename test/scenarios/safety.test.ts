@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Agent } from '../../src/agent.js';
 import { silentLogger } from '../../src/log/log.js';
-import { agentMs, asNobody, exitLagMs, bin, collect, ended, isRunning, json, sandbox, type Sandbox } from '../helpers/cli.js';
+import { agentMs, asNobody, bin, collect, ended, exitLagMs, isRunning, json, sandbox, type Sandbox } from '../helpers/cli.js';
 import { filesUnder, iniWith, journals, readLines, recordingStep, script, withBox } from '../helpers/phases.js';
 import { httpStub } from '../helpers/servers.js';
 
