@@ -2,9 +2,9 @@
 // Agent, logger, printer; context.ts) and runs it; the commands themselves are in commands/. The
 // only catch: every error ends here as one message (or --json error object) and its exit code.
 
-import yargs, { type Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { Agent } from '../agent.js';
-import { logLevels, redactUrl, type LogLevel } from '../config/config.js';
+import { redactUrl, type LogLevel } from '../config/config.js';
 import { ExitCode, UsageError, oneLine, toBootstrapError } from '../errors.js';
 import { showControls } from '../util/text.js';
 import { createLogger, type Logger } from '../log/log.js';
@@ -14,6 +14,7 @@ import { commandName, globalKeys, positionalNames, type CliIo, type Command, typ
 import { closest, describeChoices } from '../util/suggest.js';
 import { Progress } from './progress.js';
 import { withSchema } from './json.js';
+import { declaredOptions, globalOptionSpecs, parsePlain } from './argv.js';
 
 interface GlobalArgs {
   config?: string;
@@ -43,11 +44,12 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     const wantsHelp = argv.some((a) => a === '--help' || a === '-h' || a === '--version');
     if (!command || wantsHelp) {
       // Help, version, or no command: the full parser with every command (slower, interactive use).
-      await buildParser(normaliseArgv(argv), io).parseAsync();
+      await buildParser(await loadYargs(), normaliseArgv(argv), io).parseAsync();
       return ExitCode.ok;
     }
     const args = await parseCommand(command, normaliseArgv(argv), io);
-    const progress = new Progress(io.stderr, Boolean(io.stderr.isTTY) && !io.env['JOURNAL_STREAM'] && !args.quiet && !args.json && !io.env['NO_PROGRESS']);
+    // Standard error is looked at last: a --json or -q command that logs nothing never opens it.
+    const progress = new Progress(io, !io.env['JOURNAL_STREAM'] && !args.quiet && !args.json && !io.env['NO_PROGRESS'] && Boolean(io.stderr.isTTY));
     logger = makeLogger(args, io, progress);
     const context = makeContext(args, io, logger, argv, progress);
     await command.run(context, args);
@@ -66,16 +68,21 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
 }
 
 /**
- * This process's streams. Standard input only when a command reads it (product.set --stdin):
- * opening it costs every start ~5 ms on Node 24.
+ * This process's streams, each opened when first used: Node builds process.stdin, stdout and
+ * stderr on first use, ~5 ms on Node 24 for stdin (read only by product.set --stdin), ~1 ms each
+ * for the others (a `product.get --json` that succeeds never writes to stderr).
  */
 function processIo(): CliIo {
   return {
     get stdin() {
       return process.stdin;
     },
-    stdout: process.stdout,
-    stderr: process.stderr,
+    get stdout() {
+      return process.stdout;
+    },
+    get stderr() {
+      return process.stderr;
+    },
     env: process.env,
   };
 }
@@ -131,15 +138,9 @@ function normaliseArgv(argv: string[]): string[] {
  * text on every run, ~15 ms of start-up on a command that runs every few minutes.)
  */
 async function parseCommand(command: Command, argv: string[], io: CliIo): Promise<Record<string, unknown> & GlobalArgs> {
-  const base = globalOptions(yargs(argv), io).strictOptions();
-  const y = command.builder ? command.builder(base) : base;
+  const options = declaredOptions(command.builder);
+  const args = (options && parsePlain(argv, options)) ?? (await parseWithYargs(command, argv, io));
   const name = commandName(command);
-  let args: Record<string, unknown> & GlobalArgs;
-  try {
-    args = (await y.parseAsync()) as Record<string, unknown> & GlobalArgs;
-  } catch (err) {
-    throw unknownFlag(err, name, Object.keys((y as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key));
-  }
   const words = (args['_'] as unknown[]).slice(1).map(String);
   for (const spec of command.usage.split(' ').slice(1)) {
     const m = /^([<[])(\w+)(\.\.)?[>\]]$/.exec(spec)!;
@@ -149,6 +150,22 @@ async function parseCommand(command: Command, argv: string[], io: CliIo): Promis
   }
   if (words.length > 0) throw new UsageError(`unexpected argument '${words[0]}'`, `see bootstrap ${name} --help`);
   return args;
+}
+
+/** What yargs makes of `argv` for `command` (also the reference argv.ts is tested against). */
+export async function parseWithYargs(command: Command, argv: string[], io: CliIo): Promise<Record<string, unknown> & GlobalArgs> {
+  const base = globalOptions((await loadYargs())(argv), io).strictOptions();
+  const y = command.builder ? command.builder(base) : base;
+  try {
+    return (await y.parseAsync()) as Record<string, unknown> & GlobalArgs;
+  } catch (err) {
+    throw unknownFlag(err, commandName(command), Object.keys((y as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key));
+  }
+}
+
+/** yargs, loaded (its modules initialised) only when a command line needs it: help, or a line argv.ts leaves to it. */
+async function loadYargs(): Promise<typeof import('yargs').default> {
+  return (await import('yargs')).default;
 }
 
 /** yargs' "Unknown argument: dry-rn" as `unknown flag --dry-rn (did you mean --dry-run? …)`. */
@@ -162,7 +179,7 @@ function unknownFlag(err: unknown, command: string, known: string[]): unknown {
   return new UsageError(`unknown flag ${shown}${m[1]!.includes(', ') ? ` (and ${m[1]!.split(', ').length - 1} more)` : ''}`, `${guess ? `did you mean --${guess}? ` : ''}see bootstrap ${command} --help`);
 }
 
-function buildParser(argv: string[], io: CliIo): Argv {
+function buildParser(yargs: typeof import('yargs').default, argv: string[], io: CliIo): Argv {
   let y = globalOptions(yargs(argv), io)
     .strict()
     .demandCommand(1, 'name a command')
@@ -200,13 +217,8 @@ function globalOptions(y: Argv, io: CliIo): Argv {
     // not a second way in that skips the redaction of --callback-url.
     .parserConfiguration({ 'dot-notation': false, 'boolean-negation': false, 'duplicate-arguments-array': false, 'camel-case-expansion': false })
     .usage('$0 COMMAND [options]\n\nBrings this server to the state its configuration describes, in ordered, testable, reversible steps.')
-    .option('config', { type: 'string', describe: 'static config (default /etc/bootstrap/bootstrap.ini; env BOOTSTRAP_CONFIG)', global: true })
-    .option('state-dir', { type: 'string', describe: 'state dir (default /var/bootstrap; env BOOTSTRAP_STATE_DIR)', global: true })
-    .option('phases-dir', { type: 'string', describe: 'phases base dir (default /etc/bootstrap/phases; env BOOTSTRAP_PHASES_DIR)', global: true })
-    .option('json', { type: 'boolean', describe: 'machine output on stdout, errors too', global: true })
-    .option('log-level', { type: 'string', choices: logLevels, describe: 'error, warn, info or debug', global: true })
-    .option('quiet', { alias: 'q', type: 'boolean', describe: 'errors, warnings and the one-line result only', global: true })
-    .option('verbose', { alias: 'v', type: 'boolean', describe: 'also what the agent decides and why (debug)', global: true })
+    // Copies: yargs keeps (and may change) the objects it is handed; argv.ts reads the originals.
+    .options(Object.fromEntries(Object.entries(globalOptionSpecs).map(([k, spec]) => [k, { ...spec }])))
     .exitProcess(false)
     .version(false)
     .help(false)
@@ -231,9 +243,9 @@ function makeLogger(args: GlobalArgs, io: CliIo, progress: Progress): Logger {
   return createLogger({
     level: explicit ?? 'info',
     levelExplicit: explicit !== undefined,
-    stream: io.stderr,
+    stream: () => io.stderr,
     journal,
-    color: !journal && Boolean(io.stderr.isTTY) && !io.env['NO_COLOR'],
+    color: () => !journal && !io.env['NO_COLOR'] && Boolean(io.stderr.isTTY),
     around: progress.enabled ? (write) => progress.around(write) : undefined,
   });
 }

@@ -8,8 +8,9 @@ export class Progress {
   private timer: NodeJS.Timeout | null = null;
   private current: { phase: string; step: string; index: number; total: number } | null = null;
 
+  /** `io.stderr` is read only when the line is drawn: a disabled progress never opens it. */
   constructor(
-    private readonly stream: NodeJS.WritableStream,
+    private readonly io: { readonly stderr: NodeJS.WritableStream },
     readonly enabled: boolean,
   ) {}
 
@@ -43,19 +44,19 @@ export class Progress {
     if (!this.current) return;
     const { phase, step, index, total } = this.current;
     const elapsed = ((Date.now() - this.started) / 1000).toFixed(0);
-    const columns = (this.stream as { columns?: number }).columns || 80;
+    const columns = (this.io.stderr as { columns?: number }).columns || 80;
     this.text = `[${index}/${total}] ${phase}/${step}  ${elapsed}s`.slice(0, columns - 1);
     this.clear();
     this.draw();
   }
 
   private draw(): void {
-    this.stream.write(`\x1b[2m${this.text}\x1b[0m`);
+    this.io.stderr.write(`\x1b[2m${this.text}\x1b[0m`);
     this.shown = true;
   }
 
   private clear(): void {
-    if (this.shown) this.stream.write('\r\x1b[K');
+    if (this.shown) this.io.stderr.write('\r\x1b[K');
     this.shown = false;
   }
 }

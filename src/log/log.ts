@@ -62,6 +62,8 @@ export interface Logger {
   close(): Promise<void>;
 }
 
+type ConsoleStream = NodeJS.WritableStream & { isTTY?: boolean };
+
 export interface LoggerOptions {
   /** The console's level. */
   level: LogLevel;
@@ -69,11 +71,16 @@ export interface LoggerOptions {
   levelExplicit?: boolean;
   /** The file's own level (default info), whatever the console's. */
   fileLevel?: LogLevel;
-  /** Where human lines go (default: stderr, so stdout stays for results and --json). */
-  stream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /**
+   * Where human lines go (default: stderr, so stdout stays for results and --json). A function
+   * is called at the first line: a command that logs nothing never opens the stream (Node builds
+   * process.stderr on first use, ~1 ms of a start).
+   */
+  stream?: ConsoleStream | (() => ConsoleStream);
   /** systemd: JOURNAL_STREAM is set. */
   journal?: boolean;
-  color?: boolean;
+  /** A function is asked at each line (so the stream is looked at only when a line is written). */
+  color?: boolean | (() => boolean);
   file?: string | undefined;
   /** Called around every console line, e.g. to clear and redraw a progress line. */
   around?: ((write: () => void) => void) | undefined;
@@ -88,7 +95,7 @@ function formatLine(entry: LogEntry, options: LoggerOptions, stream: { isTTY?: b
   const text = e.source ? `${e.source} | ${e.message}` : e.message;
   if (options.journal) return `<${priority[e.level]}>${text}`;
   const label = e.level === 'info' ? '' : `${e.level}: `;
-  if (options.color) {
+  if (typeof options.color === 'function' ? options.color() : options.color) {
     const colors: Record<LogLevel, string> = { error: '\x1b[31m', warn: '\x1b[33m', info: '', debug: '\x1b[2m' };
     const c = colors[e.level];
     const src = e.source ? `\x1b[36m${e.source}\x1b[0m | ` : '';
@@ -131,7 +138,8 @@ function openWinston(stream: NodeJS.WritableStream, fileFd: number | undefined) 
 /** What every logger of one createLogger shares: the sinks, their levels, the secrets. */
 interface Core {
   options: LoggerOptions & { fileLevel: LogLevel };
-  stream: NodeJS.WritableStream & { isTTY?: boolean };
+  /** The console stream, opened at the first line written. */
+  stream: () => ConsoleStream;
   masker: Masker;
   /** Fields on every file line (`server`, once the config is read). */
   base: LogFields;
@@ -161,12 +169,12 @@ function write(core: Core, level: LogLevel, message: string, fields: LogFields, 
   if (!toConsole && !toFile) return;
   if (!core.winston) {
     core.fileFd ??= core.options.file ? prepareLogFile(core.options.file) : undefined;
-    core.winston = openWinston(core.stream, core.fileFd);
+    core.winston = openWinston(core.stream(), core.fileFd);
   }
   const masked = core.masker.mask(message);
   const shownSource = source === undefined ? undefined : core.masker.mask(source);
   const info: Record<string | symbol, unknown> = { level, message: masked };
-  if (toConsole) info[CONSOLE_LINE] = formatLine({ level, message: masked, ...(shownSource ? { source: shownSource } : {}) }, core.options, core.stream);
+  if (toConsole) info[CONSOLE_LINE] = formatLine({ level, message: masked, ...(shownSource ? { source: shownSource } : {}) }, core.options, core.stream());
   if (toFile && core.winston.fileTransport) info[FILE_RECORD] = fileRecord(core, level, masked, fields, source);
   const emit = () => core.winston!.logger.log(info as unknown as import('winston').LogEntry);
   if (toConsole && core.options.around) core.options.around(emit);
@@ -217,7 +225,7 @@ async function close(core: Core): Promise<void> {
 export function createLogger(initial: LoggerOptions): Logger {
   const core: Core = {
     options: { ...initial, fileLevel: initial.fileLevel ?? 'info' },
-    stream: initial.stream ?? process.stderr,
+    stream: consoleStream(initial.stream),
     masker: new Masker(),
     base: {},
     winston: null,
@@ -225,6 +233,12 @@ export function createLogger(initial: LoggerOptions): Logger {
     closed: false,
   };
   return loggerOn(core, {});
+}
+
+/** `stream` as Core keeps it: a function that opens it once, at the first call. */
+function consoleStream(stream: LoggerOptions['stream']): () => ConsoleStream {
+  let opened: ConsoleStream | undefined;
+  return () => (opened ??= typeof stream === 'function' ? stream() : (stream ?? process.stderr));
 }
 
 /**

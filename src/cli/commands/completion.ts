@@ -2,7 +2,6 @@
 // It completes the command names and flags, so it is handed the command list (index.ts) rather
 // than importing it.
 
-import yargs from 'yargs';
 import { UsageError } from '../../errors.js';
 import { commandName, globalKeys, positionalNames, type Command, type CommandContext } from '../context.js';
 
@@ -29,17 +28,17 @@ export function completionCommand(commands: () => readonly Command[]): Command {
         return;
       }
       if (words.length > 2) throw new UsageError(`completion --words: unexpected '${words[2]}'`, 'KIND [ARG]');
-      ctx.io.stdout.write(`${completionWords(ctx, commands(), words[0] ?? 'settings', words[1]).join('\n')}\n`);
+      ctx.io.stdout.write(`${(await completionWords(ctx, commands(), words[0] ?? 'settings', words[1])).join('\n')}\n`);
     },
   };
 }
 
 /** The words `completion --words KIND [ARG]` gives the script: what fits where the cursor is. */
-function completionWords(ctx: CommandContext, commands: readonly Command[], kind: string, arg: string | undefined): string[] {
+async function completionWords(ctx: CommandContext, commands: readonly Command[], kind: string, arg: string | undefined): Promise<string[]> {
   if (kind === 'flags') {
     // The command's own options, as its builder declares them (positionals are not flags).
     const command = commands.find((c) => commandName(c) === arg);
-    const built = command?.builder?.(yargs([])) as unknown as { getOptions(): { key: Record<string, unknown>; hiddenOptions: string[] } } | undefined;
+    const built = command?.builder?.((await import('yargs')).default([])) as unknown as { getOptions(): { key: Record<string, unknown>; hiddenOptions: string[] } } | undefined;
     const opts = built?.getOptions();
     const positional = command ? positionalNames(command) : [];
     const own = opts ? Object.keys(opts.key).filter((k) => k.length > 1 && !positional.includes(k) && !opts.hiddenOptions.includes(k) && !['help', 'version', '$0'].includes(k)) : [];
