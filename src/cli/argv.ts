@@ -85,7 +85,8 @@ export function parsePlain(argv: readonly string[], options: ReadonlyMap<string,
     if (!spec || Object.hasOwn(args, key!)) return undefined;
     let value: unknown;
     if (spec.type === 'boolean') {
-      if (eq >= 0) return undefined;
+      // yargs takes `--json false` as a value, and reads `--json=…` its own way.
+      if (eq >= 0 || argv[i + 1] === 'true' || argv[i + 1] === 'false') return undefined;
       value = true;
     } else {
       const text = eq >= 0 ? a.slice(eq + 1) : argv[++i];
@@ -98,9 +99,12 @@ export function parsePlain(argv: readonly string[], options: ReadonlyMap<string,
   return args;
 }
 
-/** A string or number option's value as yargs reads it, or undefined when yargs must decide. */
+/**
+ * A string or number option's value as yargs reads it, or undefined when yargs must decide: a
+ * value that starts like a flag, or with a quote (yargs takes `--label="x"` as `x`).
+ */
 function readValue(spec: OptionSpec, text: string | undefined): unknown {
-  if (text === undefined || text.startsWith('-')) return undefined;
+  if (text === undefined || /^[-"']/.test(text)) return undefined;
   if (spec.choices && !spec.choices.includes(text)) return undefined;
   if (spec.type === 'number') return /^\d+(\.\d+)?$/.test(text) ? Number(text) : undefined;
   return spec.type === 'string' ? text : undefined;

@@ -6,6 +6,7 @@
 import type { Argv } from 'yargs';
 import type { Agent } from '../agent.js';
 import type { Logger } from '../log/log.js';
+import { globalOptionSpecs } from './argv.js';
 
 export interface CliIo {
   stdin?: NodeJS.ReadableStream;
@@ -40,8 +41,8 @@ export interface Command {
   run(ctx: CommandContext, args: Record<string, unknown>): Promise<void>;
 }
 
-/** The global options (cli.ts declares them), in the order help and completion list them. */
-export const globalKeys = ['config', 'state-dir', 'phases-dir', 'json', 'log-level', 'quiet', 'verbose'];
+/** The global options (argv.ts declares them), in the order help and completion list them. */
+export const globalKeys = Object.keys(globalOptionSpecs);
 
 /** The command's word (`product.set`): the first word of its usage. */
 export function commandName(command: Pick<Command, 'usage'>): string {

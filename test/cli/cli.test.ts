@@ -37,6 +37,11 @@ describe('CLI', () => {
     [[], /^bootstrap: name a command/],
     [['product.get', '--bogus'], /^bootstrap: unknown flag --bogus/],
     [['product.get', 'a', 'b'], /^bootstrap: unexpected argument 'b'/],
+    // yargs' own keys are no flags (`--_ x` replaced the list of words: a crash, 70).
+    [['product.get', '--_', 'x'], /^bootstrap: unknown flag --_ \(see bootstrap product\.get --help\)$/m],
+    [['server.refresh', '--$0=x'], /^bootstrap: unknown flag --\$0 /],
+    // A boolean flag followed by `false` is yargs' to read (it takes the word as the value).
+    [['runs.list', '--wide', 'false', 'x'], /^bootstrap: unexpected argument 'x'/],
     [['server.mode', 'x', '--wait=soon'], /--wait=soon: not a number of seconds/],
   ] as [string[], RegExp][]) {
     it(`usage error: ${args.join(' ') || '(nothing)'} → 64`, async () => {

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { declaredOptions, parsePlain } from '../../../src/cli/argv.js';
 import { parseWithYargs } from '../../../src/cli/cli.js';
 import { commands } from '../../../src/cli/commands/index.js';
-import { commandName, type CliIo } from '../../../src/cli/context.js';
+import { commandName, globalKeys, type CliIo } from '../../../src/cli/context.js';
 
 const sink = () => new Writable({ write: (_c, _e, cb) => cb() });
 const io: CliIo = { stdout: sink(), stderr: sink(), env: {} };
@@ -33,6 +33,14 @@ function optionForms(key: string, type: string | undefined, choices: readonly st
     [flag, 'abc'],
     [flag, '0x10'],
     [flag, 'loud'],
+    [flag, 'true'],
+    [flag, 'false'],
+    [`${flag}="${value}"`],
+    [`${flag}='${value}'`],
+    [flag, `"${value}"`],
+    [`${flag}="`],
+    [`-${key[0]}`, value],
+    [`-${key[0]}`],
   ];
 }
 
@@ -59,12 +67,19 @@ const globalForms = [
   ['--__proto__'],
   ['--constructor'],
   ['--_'],
+  ['--_', 'x'],
+  ['-q', 'true'],
+  ['-v', 'false'],
+  ['--json', 'false'],
+  ['-c', 'x.ini'],
+  ['-s', 'dir'],
+  ['-j'],
 ];
 
-const positionalForms = [['haproxy'], ['haproxy.maxconn=10'], ['a', 'b=c=d'], ['10'], ['0x10'], ['1e3'], ['-1'], ['.5'], ['true'], ['x y'], ['-'], ['é=ü']];
+const positionalForms = [['haproxy'], ['haproxy.maxconn=10'], ['a', 'b=c=d'], ['10'], ['0x10'], ['1e3'], ['-1'], ['.5'], ['true'], ['false'], ['x y'], ['-'], ['é=ü'], ['"a"'], ["'a.b=c'"], ['a="b"'], ['']];
 
 function corpus(name: string, options: ReadonlyMap<string, { type?: string; choices?: readonly string[] }>): string[][] {
-  const own = [...options].filter(([k]) => !['config', 'state-dir', 'phases-dir', 'json', 'log-level', 'quiet', 'verbose'].includes(k));
+  const own = [...options].filter(([k]) => !globalKeys.includes(k));
   const lines: string[][] = [];
   for (const g of globalForms) lines.push([name, ...g], [...g, name]);
   for (const p of positionalForms) lines.push([name, ...p], [name, ...p, '--json'], ['--json', name, ...p]);
