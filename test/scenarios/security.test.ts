@@ -297,6 +297,32 @@ describe('the state dir', () => {
     }
   });
 
+  it("runs/ is created with ext4's T attribute (each run's changes dir in a block group of its own); where the filesystem has no such attribute the run goes on without it", async () => {
+    const box = sandbox(iniWith());
+    mkdirSync(box.phasesDir);
+    try {
+      const r = await box.run(['server.provision', '-q']);
+      assert.equal(r.code, 0, r.stderr);
+      const fsType = spawnSync('stat', ['-f', '-c', '%T', box.stateDir], { encoding: 'utf8' }).stdout.trim();
+      const attrs = spawnSync('lsattr', ['-d', join(box.stateDir, 'runs')], { encoding: 'utf8' });
+      if (fsType.startsWith('ext')) assert.match(attrs.stdout, /^\S*T\S* /, `${fsType}: ${attrs.stdout}${attrs.stderr}`);
+      else assert.doesNotMatch(attrs.stdout, /^\S*T\S* /, `${fsType} has no T attribute`);
+      // A filesystem that refuses the attribute (tmpfs): the state dir is made all the same.
+      const shm = mkdtempSync('/dev/shm/bootstrap-test-');
+      try {
+        const state = join(shm, 'state');
+        const r2 = await box.run(['server.provision', '-q', '--state-dir', state]);
+        assert.equal(r2.code, 0, r2.stderr);
+        assert.equal(r2.stderr, '');
+        assert.equal(statSync(join(state, 'runs')).mode & 0o777, 0o700);
+      } finally {
+        rmSync(shm, { recursive: true, force: true });
+      }
+    } finally {
+      box.cleanup();
+    }
+  });
+
   it('as an unprivileged user: a root-owned state dir is refused (77), and so is --reveal', async () => {
     const open = mkdtempSync(join(tmpdir(), 'bootstrap-open-'));
     try {
