@@ -37,7 +37,8 @@ export function interleave(rounds, cases) {
  * differently on each (a run creates one per step in its state dir). ext4 without a journal
  * (some VM images' root) is told apart: there, each new inode is chosen past the inodes freed in
  * the last seconds (ext4's recently_deleted check, made only without a journal), so back-to-back
- * runs, each freeing its 300 files, cost ~1 ms a step more than on a journaled ext4.
+ * runs, each freeing its 300 files, cost ~1 ms a step more than on a journaled ext4 — unless
+ * the state dir's runs/ has ext4's T attribute (the agent sets it: src/state/state.ts).
  */
 export function filesystemOf(dir) {
   const kinds = { 0xef53: 'ext2/3/4', 0x01021994: 'tmpfs', 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0x794c7630: 'overlayfs' };

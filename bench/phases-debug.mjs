@@ -35,7 +35,10 @@ export async function breakdown({ rounds, dir, states = dir, ini, bin, configure
   const none = argsFor(empty, 'state-empty');
   execFileSync(node, [...none, '-q', 'server.provision'], { stdio: 'ignore' });
   const names = readdirSync(configure).sort();
-  const launcher = (dirOf, list) => launcherMs(dirOf, list, join(states, 'changes'));
+  // Its changes dir as a run's is: in the state dir's runs/ (ext4's T attribute, src/state/state.ts),
+  // a name of its own each time (where ext4 places a new dir under such a parent starts from a hash of its name).
+  let launches = 0;
+  const launcher = (dirOf, list) => launcherMs(dirOf, list, join(states, 'state', 'runs', `launcher-${++launches}.changes`));
 
   const m = interleave(rounds, {
     node: () => wallMs(node, ['-e', '']),
@@ -134,6 +137,7 @@ function withLauncher(cwd, names, changes, run) {
     return run(fd);
   } finally {
     closeSync(fd);
+    if (changes) rmSync(changes, { recursive: true, force: true });
   }
 }
 

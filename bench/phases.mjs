@@ -8,8 +8,9 @@
 // BENCH_BASELINE=<another bin/bootstrap> (a build of main, say) it runs that one too, interleaved
 // with the rest, and prints its ratios: a before/after taken in one run, on one machine's load.
 // It prints the filesystem of the state dir, where a run creates a file per step: on an ext4
-// without a journal (this CI machine's root) that costs ~1 ms a step more than on a journaled one
-// (docs/pipeline.md). BENCH_STATE_PARENT=DIR puts the state dirs there (the steps stay in TMPDIR).
+// without a journal (this CI machine's root) back-to-back runs cost ~1 ms a step more than on a
+// journaled one, unless runs/ has ext4's T attribute, which the agent gives it when it creates it
+// (src/state/state.ts, docs/pipeline.md). BENCH_STATE_PARENT=DIR puts the state dirs there (the steps stay in TMPDIR).
 // Usage: [BENCH_DEBUG=1] [BENCH_BASELINE=BIN] [BENCH_STATE_PARENT=DIR] node bench/phases.mjs [ROUNDS] [BOOTSTRAP_BIN]
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
