@@ -220,8 +220,7 @@ function globalOptions(y: Argv, io: CliIo): Argv {
     // not a second way in that skips the redaction of --callback-url.
     .parserConfiguration({ 'dot-notation': false, 'boolean-negation': false, 'duplicate-arguments-array': false, 'camel-case-expansion': false })
     .usage('$0 COMMAND [options]\n\nBrings this server to the state its configuration describes, in ordered, testable, reversible steps.')
-    // Copies: yargs keeps (and may change) the objects it is handed; argv.ts reads the originals.
-    .options(Object.fromEntries(Object.entries(globalOptionSpecs).map(([k, spec]) => [k, { ...spec }])))
+    .options(globalOptionSpecs)
     .exitProcess(false)
     .version(false)
     .help(false)

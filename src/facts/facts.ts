@@ -9,7 +9,8 @@ import { stateFsError } from '../errors.js';
 import { writeJsonAtomic } from '../state/atomic.js';
 import { currentUid, readBounded } from '../util/files.js';
 import { bootId } from '../util/process.js';
-import { childProcess, os } from '../util/lazy.js';
+import { os } from '../util/lazy.js';
+import { runSystemTool } from '../util/system-tool.js';
 
 export type Facts = Record<string, unknown>;
 
@@ -72,14 +73,11 @@ function addresses(): string[] {
  * systemd-detect-virt's answer (`none` on bare metal), bounded; null when it is not there. It
  * cannot change within a boot: the caller reuses the last collection's answer from this boot.
  */
-function detectVirt(): Promise<string | null> {
-  return new Promise((resolve) => {
-    childProcess().execFile('systemd-detect-virt', [], { timeout: 2000, env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' } }, (err, stdout) => {
-      const answer = stdout.trim().split('\n')[0] ?? '';
-      // It exits 1 when it finds none, and says so.
-      resolve(/^[a-z0-9_-]+$/.test(answer) && (!err || answer === 'none') ? answer : null);
-    });
-  });
+async function detectVirt(): Promise<string | null> {
+  const { ok, stdout } = await runSystemTool('systemd-detect-virt', []);
+  const answer = stdout.trim().split('\n')[0] ?? '';
+  // It exits 1 when it finds none, and says so.
+  return /^[a-z0-9_-]+$/.test(answer) && (ok || answer === 'none') ? answer : null;
 }
 
 /**

@@ -5,7 +5,7 @@
 import { promises as fsp, lstatSync, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { currentUid } from '../util/files.js';
-import { childProcess } from '../util/lazy.js';
+import { runSystemTool } from '../util/system-tool.js';
 import { pathTrustProblem } from '../util/trust.js';
 import type { SettingValue } from '../config/setting-types.js';
 import { StateError, PermissionDeniedError, stateFsError } from '../errors.js';
@@ -205,7 +205,13 @@ export class StateStore {
       }
       for (const sub of ['runs', 'outbox', 'outbox/dead']) {
         const path = join(this.dir, sub);
-        const made = await fsp.mkdir(path, { mode: 0o700 }).then(() => true, (err: NodeJS.ErrnoException) => (ignoreExists(err), false));
+        const made = await fsp.mkdir(path, { mode: 0o700 }).then(
+          () => true,
+          (err: NodeJS.ErrnoException) => {
+            ignoreExists(err);
+            return false;
+          },
+        );
         ownDir(path, uid);
         await fsp.chmod(path, 0o700); // whatever the umask took away or left (not a symlink: checked)
         if (made && sub === 'runs') await spreadSubdirs(path);
@@ -260,9 +266,7 @@ async function mkdirBounded(dir: string): Promise<void> {
  * attribute (tmpfs, or no chattr) is left as it is, silently.
  */
 async function spreadSubdirs(dir: string): Promise<void> {
-  await new Promise<void>((resolve) => {
-    childProcess().execFile('chattr', ['+T', dir], { timeout: 2000, env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' } }, () => resolve());
-  });
+  await runSystemTool('chattr', ['+T', dir]);
 }
 
 function ignoreExists(err: NodeJS.ErrnoException): void {
