@@ -2,6 +2,7 @@
 // --detailed-exitcodes and runs.blame: real scripts in temp dirs, the real CLI.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -33,6 +34,9 @@ describe('facts', () => {
       assert.equal(typeof f.arch, 'string');
       assert.ok(Array.isArray(f.addresses));
       assert.ok(!f.addresses.includes('127.0.0.1'), 'loopback is not listed');
+      // systemd-detect-virt's own answer (it exits 1 with `none` on bare metal); absent without it.
+      const virt = spawnSync('systemd-detect-virt', [], { encoding: 'utf8' });
+      assert.equal(f.virtualization, virt.error ? undefined : virt.stdout.trim());
       assert.equal(out.collected_now, true, 'none were stored: collected now');
       const file = join(box.stateDir, 'facts.json');
       assert.equal(statSync(file).mode & 0o777, 0o600);
