@@ -24,7 +24,7 @@ await build({
   banner: { js: 'var __importMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
   define: { 'import.meta.url': '__importMetaUrl' },
   logLevel: 'warning',
-  plugins: [lazyStringWidth(), yargsShimImports(), bundledWinston()],
+  plugins: [lazyStringWidth(), shimmedImports(), bundledWinston()],
 });
 
 /**
@@ -52,28 +52,33 @@ function lazyStringWidth() {
 }
 
 /**
- * Two imports of yargs' Node shim, made cheap at every start, for yargs' eyes only:
+ * Three imports made cheap at every start, for the eyes of the packages that make them only:
  * - node:assert (~8 ms of a start on Node 24), for checks of yargs' own invariants: the same two
  *   functions, the same test (Object.is), the real module loaded only to throw its error;
+ * - node:assert again for signal-exit (proper-lockfile's, loaded by every run), whose one check
+ *   is `equal` (==): ~1 ms of every run;
  * - escalade, with which yargs looks for "its" package.json to guess a version we set anyway: it
  *   read the directories from the cwd up to / at every start (and the first package.json found,
  *   anyone's), then failed one of those checks. It gets the agent's own package.json, beside dist/.
  */
-function yargsShimImports() {
+function shimmedImports() {
   const modules = {
     assert: [
       "export function notStrictEqual(a, b, m) { if (Object.is(a, b)) require('node:assert').notStrictEqual(a, b, m); }",
       "export function strictEqual(a, b, m) { if (!Object.is(a, b)) require('node:assert').strictEqual(a, b, m); }",
+      "export function equal(a, b, m) { if (a != b) require('node:assert').equal(a, b, m); }",
     ],
     'escalade/sync': ["export default function ownPackageJson() { return require('node:path').join(__dirname, '..', 'package.json'); }"],
   };
   return {
-    name: 'yargs-shim-imports',
+    name: 'shimmed-imports',
     setup(b) {
       b.onResolve({ filter: /^(assert|escalade\/sync)$/ }, (args) =>
-        /[\\/]yargs[\\/]lib[\\/]platform-shims[\\/]/.test(args.importer) ? { path: args.path, namespace: 'yargs-shim-imports' } : undefined,
+        /[\\/]yargs[\\/]lib[\\/]platform-shims[\\/]/.test(args.importer) || (args.path === 'assert' && /[\\/]signal-exit[\\/]index\.js$/.test(args.importer))
+          ? { path: args.path, namespace: 'shimmed-imports' }
+          : undefined,
       );
-      b.onLoad({ filter: /.*/, namespace: 'yargs-shim-imports' }, (args) => ({ contents: modules[args.path].join('\n'), loader: 'js' }));
+      b.onLoad({ filter: /.*/, namespace: 'shimmed-imports' }, (args) => ({ contents: modules[args.path].join('\n'), loader: 'js' }));
     },
   };
 }

@@ -9,11 +9,11 @@ import { stateFsError } from '../errors.js';
 import { writeFileAtomic } from '../state/atomic.js';
 import { shapeProblem } from '../state/shape.js';
 import { isProcessAlive, processStartTime } from '../util/process.js';
-import { crypto } from '../util/lazy.js';
+import { randomHex } from '../util/random.js';
 
 /** Writes an intent record of this process for `path` and returns its file. */
 export async function writeIntent(path: string): Promise<string> {
-  const intent = `${path}.pending.${process.pid}.${crypto().randomBytes(4).toString('hex')}`;
+  const intent = `${path}.pending.${process.pid}.${randomHex(4)}`;
   try {
     await writeFileAtomic(intent, JSON.stringify({ pid: process.pid, pidStart: processStartTime(process.pid) }), 0o600, { durable: false });
   } catch (err) {

@@ -32,7 +32,8 @@ import { LineSplitter, Tail, readChanges, type TextMasker } from './output.js';
 import { statfsSync } from 'node:fs';
 import { packageRoot } from '../version.js';
 import { ShellFiles } from './plan.js';
-import { childProcess, crypto } from '../util/lazy.js';
+import { childProcess } from '../util/lazy.js';
+import { randomHex } from '../util/random.js';
 
 export interface RawStepResult {
   exitCode: number | null;
@@ -120,9 +121,9 @@ export class Launcher {
   private readonly child: ChildProcess;
   /** The launcher's fd 3: commands. */
   private readonly commands: Writable;
-  private readonly nonce = crypto().randomBytes(8).toString('hex');
+  private readonly nonce = randomHex(8);
   /** Names this launcher's files in the changes dir, which the run's launchers share (not the nonce: steps see it). */
-  private readonly tag = crypto().randomBytes(4).toString('hex');
+  private readonly tag = randomHex(4);
   private readonly jobs = new Map<number, Job>();
   /** Seqs whose end line has not come yet, in order: output belongs to the first. */
   private readonly queue: number[] = [];

@@ -4,7 +4,7 @@
 import { promises as fsp, constants as fsc } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { currentUid, readBounded } from '../util/files.js';
-import { crypto } from '../util/lazy.js';
+import { randomHex } from '../util/random.js';
 
 export interface WriteHooks {
   /** Fault-injection seam for tests: called before each step of the write. */
@@ -19,7 +19,7 @@ export interface WriteHooks {
 
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600, hooks: WriteHooks = {}): Promise<void> {
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${crypto().randomBytes(4).toString('hex')}.tmp`);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomHex(4)}.tmp`);
   await hooks.beforeStep?.('open');
   const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, mode);
   try {

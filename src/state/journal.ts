@@ -7,7 +7,7 @@ import { DataError, stateFsError } from '../errors.js';
 import { readFileNoFollow, writeFileAtomic } from './atomic.js';
 import { shapeProblem, type Shape } from './shape.js';
 import type { RunJournal } from './journal-types.js';
-import { crypto } from '../util/lazy.js';
+import { randomHex } from '../util/random.js';
 
 export const journalSchema = 1;
 
@@ -17,7 +17,7 @@ export { verifyVerdicts, type StepRecord, type VerifyResult, type StepVerdict, t
 export { changesOf, countSteps, describeCounts, describeRunCounts, failurePlace, stepChanges, summarizeRun, type RunSummary } from './journal-summary.js';
 
 export function newRunId(now = new Date()): string {
-  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${crypto().randomBytes(3).toString('hex')}`;
+  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomHex(3)}`;
 }
 
 const idPattern = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;

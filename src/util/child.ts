@@ -12,7 +12,8 @@ import { LineSplitter, type TextMasker } from '../pipeline/output.js';
 import { StepExit } from '../errors.js';
 import { spawnSizeProblem } from './env-size.js';
 import { endProcesses } from './process.js';
-import { childProcess, crypto } from './lazy.js';
+import { childProcess } from './lazy.js';
+import { randomHex } from './random.js';
 
 export interface ChildOptions {
   /** The program, by absolute path (resolved by the caller: what was checked is what runs). */
@@ -67,7 +68,7 @@ const drainMs = 1000;
 /** Runs one program to its exit (or its bound), then ends whatever it left (unless keepLeftovers, at a normal exit). Never rejects. */
 export async function runChild(o: ChildOptions): Promise<ChildResult> {
   const t0 = performance.now();
-  const id = o.marker === undefined ? crypto().randomBytes(8).toString('hex') : null;
+  const id = o.marker === undefined ? randomHex(8) : null;
   const marker = id ? `BOOTSTRAP_CHILD_ID=${id}` : (o.marker ?? null);
   const env = id ? { ...o.env, BOOTSTRAP_CHILD_ID: id } : o.env;
   const notRun = (error: string): ChildResult => ({ code: null, signal: null, stopped: null, error, durationMs: 0, stdout: Buffer.alloc(0), fd3: Buffer.alloc(0) });
