@@ -42,19 +42,21 @@ export async function makeScratchDir(stateDir: string, runId: string, fill: (dir
  * every process that carries `markerOf(runId)`. Returns what it found, for a warning.
  */
 export async function sweepDeadScratch(stateDir: string, markerOf: (runId: string) => string, graceMs: number): Promise<{ dirs: string[]; processes: number }> {
-  let tag: string | undefined; // a hash (node:crypto, ms to load): only when a scratch dir is there to judge
+  // A hash (node:crypto, ms to load): taken only for a dir whose owner is gone, the cheap checks first.
+  let tag: string | undefined;
   const found = { dirs: [] as string[], processes: 0 };
   const uid = process.getuid?.() ?? 0;
   for (const base of new Set([shm, os().tmpdir()])) {
     const names = await fsp.readdir(base).catch(() => [] as string[]);
     for (const name of names) {
       const m = /^bootstrap-scratch-([0-9a-f]{8})-([0-9A-Za-z-]+)\.(\d+)\.(\d+|x)-[0-9A-Za-z]+$/.exec(name);
-      if (!m || m[1] !== (tag ??= ownerTag(stateDir))) continue; // another agent's (another state dir): not ours to judge
-      const [, , runId, pid, start] = m;
+      if (!m) continue;
+      const [, owner, runId, pid, start] = m;
       if (isProcessAlive(Number(pid), start === 'x' ? null : start)) continue;
       const dir = join(base, name);
       const st = await fsp.lstat(dir).catch(() => null);
       if (!st?.isDirectory() || st.uid !== uid) continue;
+      if (owner !== (tag ??= ownerTag(stateDir))) continue; // another agent's (another state dir): not ours to judge
       found.processes += (await sweepMarked(markerOf(runId!), graceMs)).length;
       await fsp.rm(dir, { recursive: true, force: true });
       found.dirs.push(dir);

@@ -6,7 +6,7 @@
 // machine's speed.
 
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sandbox, type Sandbox } from '../helpers/cli.js';
@@ -25,9 +25,9 @@ describe('start-up: what a command loads', () => {
   });
   after(() => box.cleanup());
 
-  async function loaded(args: string[]): Promise<string[]> {
+  async function loaded(args: string[], prefix?: string[]): Promise<string[]> {
     const out = join(box.dir, `loaded-${args[0]}`);
-    const r = await box.run(args, { env: { NODE_OPTIONS: `--require=${preload}`, LOADED_OUT: out } });
+    const r = await box.run(args, { env: { NODE_OPTIONS: `--require=${preload}`, LOADED_OUT: out }, ...(prefix && { prefix }) });
     assert.equal(r.code, 0, r.stderr);
     return readFileSync(out, 'utf8').split('\n').filter((l) => l.startsWith('NativeModule ')).map((l) => l.slice('NativeModule '.length));
   }
@@ -40,8 +40,14 @@ describe('start-up: what a command loads', () => {
     });
   }
 
-  it('a command that runs steps loads child_process, but not crypto or assert', async () => {
-    const modules = await loaded(['server.provision']);
+  it('a command that runs steps loads child_process, but not crypto or assert', async (t) => {
+    // A run hashes its state dir (crypto) to judge a scratch dir whose owner died, in /dev/shm or
+    // the temp dir: other tests leave such dirs there for a moment. This run gets empty ones of
+    // its own (a private mount namespace: the machine's /dev/shm is never touched).
+    if (process.getuid?.() !== 0) return t.skip('needs root, for a private /dev/shm');
+    const tmp = join(box.dir, 'tmp');
+    mkdirSync(tmp);
+    const modules = await loaded(['server.provision'], ['unshare', '-m', 'sh', '-c', `mount -t tmpfs tmpfs /dev/shm && TMPDIR=${tmp} exec "$@"`, 'sh']);
     assert.ok(modules.includes('child_process'), modules.join(' '));
     // Its random names and nonces come from /dev/urandom (util/random.ts), and signal-exit's one
     // assert (proper-lockfile's, for the run lock) is shimmed: crypto only signs and hashes.

@@ -1,6 +1,9 @@
 // util/random: the random names, run ids and launcher nonces of a run, from /dev/urandom, or from
-// node:crypto where that cannot be read.
+// node:crypto where that is not the kernel's device. (That a run takes them from /dev/urandom, not
+// crypto, is checked in test/cli/startup.test.ts: a provision does not load crypto.)
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,12 +19,15 @@ describe('util/random', () => {
     assert.equal(new Set([...seen].join('')).size, 16);
   });
 
-  it('falls back to crypto when its source cannot be read or is short', () => {
+  it("falls back to crypto for anything but the kernel's device: missing, a dir, a file, /dev/zero, a FIFO (no hang)", () => {
     const dir = mkdtempSync(join(tmpdir(), 'bootstrap-random-'));
     try {
-      const short = join(dir, 'short');
-      writeFileSync(short, 'ab');
-      for (const source of [join(dir, 'missing'), dir, short]) {
+      // A file long enough to give the bytes: read, it would give the same value every time.
+      const file = join(dir, 'file');
+      writeFileSync(file, randomBytes(64));
+      const fifo = join(dir, 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      for (const source of [join(dir, 'missing'), dir, file, '/dev/zero', fifo]) {
         const values = new Set(Array.from({ length: 50 }, () => randomHex(8, source)));
         assert.equal(values.size, 50, source);
         for (const v of values) assert.match(v, /^[0-9a-f]{16}$/, source);
