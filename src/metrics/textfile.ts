@@ -12,7 +12,7 @@
 import { closeSync, constants as fsc, fchmodSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { currentUid } from '../util/files.js';
-import { randomHex } from '../util/random.js';
+import { tempPathFor } from '../state/atomic.js';
 
 export const textfileMode = 0o644;
 
@@ -21,7 +21,7 @@ export class TextfileWriteError extends Error {}
 
 export function writeTextfile(dir: string, name: string, text: string): void {
   const file = join(dir, name);
-  const tmp = join(dir, `.${name}.${process.pid}.${randomHex(4)}.tmp`);
+  const tmp = tempPathFor(file);
   let fd: number | null = null;
   try {
     fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, textfileMode);

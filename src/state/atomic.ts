@@ -17,9 +17,17 @@ export interface WriteHooks {
   durable?: boolean;
 }
 
+/**
+ * The temp file beside `path` that replaces it: `.NAME.PID.RANDOM.tmp`, unique per writer, hidden,
+ * and never NAME's own pattern (a `*.prom` collector or a `*.json` reader skips it).
+ */
+export function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomHex(4)}.tmp`);
+}
+
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600, hooks: WriteHooks = {}): Promise<void> {
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomHex(4)}.tmp`);
+  const tmp = tempPathFor(path);
   await hooks.beforeStep?.('open');
   const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, mode);
   try {
