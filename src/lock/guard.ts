@@ -12,6 +12,7 @@ import { stateFsError } from '../errors.js';
 import { sleep } from '../util/process.js';
 import { liveIntents, removeDeadIntents, writeIntent } from './intents.js';
 import { properLockfile } from '../util/lazy.js';
+import { tryRemoveFile } from '../util/files.js';
 
 /** Staleness: a guard not refreshed for this long is free (a holder refreshes it every 2.5 s). */
 const staleMs = 5000;
@@ -30,7 +31,7 @@ export async function withGuard<T>(path: string, fn: () => Promise<T>): Promise<
       await release().catch(() => {});
     }
   } finally {
-    await fsp.rm(mine, { force: true }).catch(() => {});
+    tryRemoveFile(mine);
   }
 }
 

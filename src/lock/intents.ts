@@ -3,13 +3,14 @@
 // it. A mutex dir that no live process has an intent record for was left by a dead one: it can
 // be removed at once, instead of after a staleness delay.
 
-import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { stateFsError } from '../errors.js';
 import { writeFileAtomic } from '../state/atomic.js';
 import { shapeProblem } from '../state/shape.js';
 import { isProcessAlive, processStartTime } from '../util/process.js';
 import { randomHex } from '../util/random.js';
+import { tryRemoveFile } from '../util/files.js';
 
 /** Writes an intent record of this process for `path` and returns its file. */
 export async function writeIntent(path: string): Promise<string> {
@@ -59,6 +60,6 @@ export function liveIntents(path: string): string[] {
 export async function removeDeadIntents(path: string, keep: string | null = null): Promise<void> {
   for (const f of intents(path)) {
     if (f === keep || isLiveIntent(f)) continue;
-    await fsp.rm(f, { force: true }).catch(() => {}); // not ours to remove: left as it is
+    tryRemoveFile(f); // not ours to remove: left as it is
   }
 }

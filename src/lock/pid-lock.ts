@@ -17,6 +17,7 @@ import { bootId, isProcessAlive, processStartTime, sleep } from '../util/process
 import { withGuard } from './guard.js';
 import { liveIntents, removeDeadIntents, writeIntent } from './intents.js';
 import { os, properLockfile } from '../util/lazy.js';
+import { removeFile, tryRemoveFile } from '../util/files.js';
 
 /** proper-lockfile's staleness, off: never (its mtime refresh every ~12 days is harmless). */
 const neverStale = { stale: 2 ** 31 * 1000, update: 2 ** 30 };
@@ -95,7 +96,7 @@ export class PidLock {
         release = await this.tryMutex(options.onCompromised);
         if (release) return await this.recordOwner(options.command, release);
       } finally {
-        await fsp.rm(intent, { force: true }).catch(() => {});
+        tryRemoveFile(intent);
       }
       const probe = await this.probe();
       if (probe.state === 'dead') {
@@ -225,7 +226,7 @@ export class PidLock {
       const probe = await this.probe();
       if (probe.state === 'dead' && probe.owner.pid === dead.pid && probe.owner.lockIno === dead.lockIno) {
         await onTakeOver?.(probe.owner);
-        if (dead.pid !== 0) await fsp.rm(this.path, { force: true }); // pid 0: the record is someone else's or none
+        if (dead.pid !== 0) removeFile(this.path); // pid 0: the record is someone else's or none
         await fsp.rmdir(this.mutexDir).catch((err: NodeJS.ErrnoException) => {
           if (err.code !== 'ENOENT') throw err;
         });
@@ -263,11 +264,11 @@ export class LockHandle {
     try {
       const current = await this.lock.readOwner();
       if (current && current.pid === this.owner.pid && current.lockIno === this.owner.lockIno) {
-        await fsp.rm(this.lock.path, { force: true }).catch(() => {});
+        tryRemoveFile(this.lock.path);
       }
       await this.releaseMutex().catch(() => {}); // compromised or already gone: nothing left to free
     } finally {
-      if (intent) await fsp.rm(intent, { force: true }).catch(() => {});
+      if (intent) tryRemoveFile(intent);
     }
   }
 }

@@ -248,7 +248,7 @@ export class Launcher {
     const relay = this.relayPid;
     if (relay) {
       signalPid(relay, 'SIGKILL');
-      for (let i = 0; i < 200 && isProcessAlive(relay); i++) await sleep(5);
+      for (let i = 0; i < 1000 && isProcessAlive(relay); i++) await sleep(1); // SIGKILL takes a moment: look often
     }
   }
 

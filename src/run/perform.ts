@@ -4,7 +4,6 @@
 // locks are released and the run's files removed, but for the snapshot of a run that waits for
 // its reboot.
 
-import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { readSecret } from '../callback/deliver.js';
 import { ExitCode, RunWaitingError } from '../errors.js';
@@ -23,6 +22,7 @@ import { validateRequest, resolveIntent } from './request.js';
 import { makeChangesDir, removeChangesDir, type RunFiles, snapshotOf } from './run-files.js';
 import { takeOverFrom } from './takeover.js';
 import type { RunOutcome, RunRequest } from './types.js';
+import { removeFile } from '../util/files.js';
 
 export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunOutcome> {
   let request = req;
@@ -76,7 +76,7 @@ export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunO
   } finally {
     // A run paused for its reboot keeps its snapshot (the resume reads it back), even when
     // something threw after the pause was recorded: state.json says whether it is paused.
-    if (files && !keepSnapshot && !(await pausedAs(ctx, files.runId))) await fsp.rm(files.snapshot, { force: true });
+    if (files && !keepSnapshot && !(await pausedAs(ctx, files.runId))) removeFile(files.snapshot);
     if (files?.changesDir) await removeChangesDir(files.changesDir);
     await orc?.release();
     await lock.release();

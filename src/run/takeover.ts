@@ -1,7 +1,6 @@
 // Taking the run lock over from a dead agent: what its run left is ended and removed, and its
 // outcome settled, so no run goes unreported and none is reported twice.
 
-import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { runCallback } from '../callback/payload.js';
 import { ExitCode } from '../errors.js';
@@ -15,6 +14,7 @@ import { journalOf } from './journal-of.js';
 import { endPause } from './reboot.js';
 import { lastRunOf, tallyAfter } from './record.js';
 import { removeChangesDirs } from './run-files.js';
+import { removeFile } from '../util/files.js';
 
 /**
  * A dead holder's run (called once, by the one process that takes the lock over): end whatever
@@ -69,7 +69,7 @@ async function settleDeadRun(ctx: RunContext, owner: LockOwner, runId: string): 
     s.last_run = lastRunOf(journal);
     endPause(s, runId);
   });
-  await fsp.rm(join(ctx.stateDir, 'runs', `${runId}.config.json`), { force: true });
+  removeFile(join(ctx.stateDir, 'runs', `${runId}.config.json`));
   if (held.length) for (const file of held) await ctx.callbacks.release(file, runId, runCallback(journal));
   else await ctx.callbacks.queue(runCallback(journal));
   ctx.log.warn(`recorded run ${runId} as failed: ${journal.failure!.message}`);

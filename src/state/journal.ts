@@ -8,6 +8,7 @@ import { readFileNoFollow, writeFileAtomic } from './atomic.js';
 import { shapeProblem, type Shape } from './shape.js';
 import type { RunJournal } from './journal-types.js';
 import { randomHex } from '../util/random.js';
+import { removeFile } from '../util/files.js';
 
 export const journalSchema = 1;
 
@@ -210,12 +211,12 @@ export class JournalStore {
   /** Keeps the newest `keep` journals and touches nothing else: safe while another run goes on (a refusal is recorded without the run lock). */
   async pruneJournals(keep: number): Promise<void> {
     const ids = await this.ids();
-    for (const id of ids.slice(0, Math.max(0, ids.length - keep))) await fsp.rm(join(this.dir, `${id}.json`), { force: true });
+    for (const id of ids.slice(0, Math.max(0, ids.length - keep))) removeFile(join(this.dir, `${id}.json`));
   }
 }
 
 /** Removes a run's journal (a live one that could not be replaced by the final one: see record.ts). */
 export async function removeJournal(stateDir: string, id: string): Promise<void> {
   if (!isRunId(id)) throw new DataError(`not a run id: '${id}'`);
-  await fsp.rm(join(stateDir, 'runs', `${id}.json`), { force: true });
+  removeFile(join(stateDir, 'runs', `${id}.json`));
 }

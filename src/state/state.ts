@@ -2,7 +2,7 @@
 // short state lock (not the run lock, so `product.set` works during a long run) and an atomic
 // replace. A broken file is reported with its path, never reset.
 
-import { promises as fsp, lstatSync, type Stats } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { currentUid } from '../util/files.js';
 import { runSystemTool } from '../util/system-tool.js';
@@ -197,23 +197,23 @@ export class StateStore {
     try {
       const problem = pathTrustProblem(this.dir, uid, undefined, false);
       if (problem) throw new PermissionDeniedError(`state dir ${this.dir} is not safe: ${problem.path}: ${problem.reason}`, 'use a state dir whose parent dirs only root can change');
-      await mkdirBounded(this.dir);
+      mkdirBounded(this.dir);
       const st = this.verifyDir();
       if ((st.mode & 0o777) !== 0o700) {
         if ((st.mode & 0o077) !== 0) this.options.warn?.(`state dir ${this.dir} had mode ${(st.mode & 0o777).toString(8)}; tightened to 700`);
-        await fsp.chmod(this.dir, 0o700);
+        chmodSync(this.dir, 0o700);
       }
       for (const sub of ['runs', 'outbox', 'outbox/dead']) {
         const path = join(this.dir, sub);
-        const made = await fsp.mkdir(path, { mode: 0o700 }).then(
-          () => true,
-          (err: NodeJS.ErrnoException) => {
-            ignoreExists(err);
-            return false;
-          },
-        );
+        let made = false;
+        try {
+          mkdirSync(path, { mode: 0o700 });
+          made = true;
+        } catch (err) {
+          ignoreExists(err as NodeJS.ErrnoException);
+        }
         ownDir(path, uid);
-        await fsp.chmod(path, 0o700); // whatever the umask took away or left (not a symlink: checked)
+        chmodSync(path, 0o700); // whatever the umask took away or left (not a symlink: checked)
         if (made && sub === 'runs') await spreadSubdirs(path);
       }
     } catch (err) {
@@ -240,13 +240,13 @@ function ownDir(path: string, uid: number): Stats {
  * mkdir -p, one component at a time, each tried once: Node's recursive mkdir retries for ever
  * when a parent keeps answering ENOENT (seen on an overlay /var), spinning at full CPU.
  */
-async function mkdirBounded(dir: string): Promise<void> {
+function mkdirBounded(dir: string): void {
   const parts = resolve(dir).split('/').filter(Boolean);
   let path = '';
   for (const [i, part] of parts.entries()) {
     path += `/${part}`;
     try {
-      await fsp.mkdir(path, { mode: 0o700 });
+      mkdirSync(path, { mode: 0o700 });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') continue;

@@ -1,8 +1,9 @@
 // Reading files the agent did not write itself, safely: only regular files (a FIFO would block
 // for ever, /dev/zero never ends), opened without blocking, with the size bound enforced while
-// reading, and, inside the state dir, only files that belong to the user running bootstrap.
+// reading, and, inside the state dir, only files that belong to the user running bootstrap. And
+// removing the small files it did write.
 
-import { constants as fsc, closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { constants as fsc, closeSync, fstatSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { PermissionDeniedError } from '../errors.js';
 
 export interface ReadOptions {
@@ -67,6 +68,28 @@ export function readBoundedSync(path: string, o: ReadOptions): Buffer {
     return Buffer.concat(chunks);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * rm -f of one file: gone already is no error. One unlink in this thread, where
+ * fs.promises.rm made three calls through the thread pool (two lstats, the unlink), each a round
+ * trip, and a run removes several (lock records and intents, its config snapshot, old journals).
+ */
+export function removeFile(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+/** removeFile, for a file whose removal is best effort: any failure is left unsaid. */
+export function tryRemoveFile(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // not ours to report: the caller goes on either way
   }
 }
 
