@@ -4,7 +4,7 @@
 // `[callback] max_age` what waited longer goes to dead/ with the reason. Both are decided from the
 // file names (outbox.ts), so a flush lists the outbox once and reads only what it buries.
 
-import { promises as fsp } from 'node:fs';
+import { removeFile } from '../util/files.js';
 import { join } from 'node:path';
 import type { Logger } from '../log/log.js';
 import { urlTag, type Outbox, type WaitingName } from './outbox.js';
@@ -30,7 +30,7 @@ export async function dropOlderCheckups(outbox: Outbox, names: WaitingName[], co
       kept.push(w);
       continue;
     }
-    await fsp.rm(join(outbox.dir, w.name), { force: true });
+    removeFile(join(outbox.dir, w.name));
     dropped.push(w.id);
   }
   if (dropped.length) log.info(`dropped ${dropped.length} older undelivered checkup report(s): only the newest is kept`);

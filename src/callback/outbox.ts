@@ -15,6 +15,7 @@ import { stateFsError } from '../errors.js';
 import { readFileNoFollow, writeJsonAtomic } from '../state/atomic.js';
 import type { CallbackBody } from './payload.js';
 import { crypto } from '../util/lazy.js';
+import { removeFile } from '../util/files.js';
 
 export interface OutboxItem {
   id: string;
@@ -133,14 +134,14 @@ export class Outbox {
   }
 
   async remove(entry: OutboxEntry): Promise<void> {
-    await fsp.rm(entry.file, { force: true });
+    removeFile(entry.file);
   }
 
   /** Refused for good: kept in dead/ with the reason, never retried. */
   async bury(entry: OutboxEntry, reason: string): Promise<void> {
     await fsp.mkdir(this.deadDir, { recursive: true, mode: 0o700 });
     await writeJsonAtomic(join(this.deadDir, entry.file.slice(this.dir.length + 1)), { ...entry.item, dead_reason: reason, dead_at: new Date().toISOString() }, 0o600);
-    await fsp.rm(entry.file, { force: true });
+    removeFile(entry.file);
   }
 
   /**
@@ -168,7 +169,7 @@ export class Outbox {
       const { dead_reason: reason, dead_at: _at, ...item } = dead;
       item.kind ??= kindOfBody(item.body); // buried by an older version, whose files did not say
       await writeJsonAtomic(join(this.dir, nameOf(item, now.toISOString())), { ...item, last_error: reason ?? item.last_error }, 0o600);
-      await fsp.rm(file, { force: true });
+      removeFile(file);
       moved.push(item.id);
     }
     return moved;
