@@ -154,8 +154,9 @@ async function parseCommand(command: Command, argv: string[], io: CliIo): Promis
 
 /** What yargs makes of `argv` for `command` (also the reference argv.ts is tested against). */
 export async function parseWithYargs(command: Command, argv: string[], io: CliIo): Promise<Record<string, unknown> & GlobalArgs> {
-  // yargs' own keys are no flags: `--_ x` would replace the list of words (a crash, 70).
-  const own = argv.find((a) => /^-+(_|\$0)(=|$)/.test(a));
+  // yargs' own keys are no flags: `--_ x` would replace the list of words (a crash, 70); nor is
+  // `__proto__`, which yargs-parser renames (it said `unknown flag --___proto___`).
+  const own = argv.find((a) => /^-+(_|\$0|__proto__)(=|$)/.test(a));
   if (own !== undefined) throw new UsageError(`unknown flag ${oneLine(own.replace(/=.*/s, ''))}`, `see bootstrap ${commandName(command)} --help`);
   const base = globalOptions((await loadYargs())(argv), io).strictOptions();
   const y = command.builder ? command.builder(base) : base;

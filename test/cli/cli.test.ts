@@ -40,6 +40,8 @@ describe('CLI', () => {
     // yargs' own keys are no flags (`--_ x` replaced the list of words: a crash, 70).
     [['product.get', '--_', 'x'], /^bootstrap: unknown flag --_ \(see bootstrap product\.get --help\)$/m],
     [['server.refresh', '--$0=x'], /^bootstrap: unknown flag --\$0 /],
+    [['product.get', '--__proto__', 'x'], /^bootstrap: unknown flag --__proto__ \(see bootstrap product\.get --help\)$/m],
+    [['product.get', '--__proto__=1'], /^bootstrap: unknown flag --__proto__ \(/],
     // A boolean flag followed by `false` is yargs' to read (it takes the word as the value).
     [['runs.list', '--wide', 'false', 'x'], /^bootstrap: unexpected argument 'x'/],
     [['server.mode', 'x', '--wait=soon'], /--wait=soon: not a number of seconds/],
