@@ -15,6 +15,7 @@ import type { Masker } from '../log/mask.js';
 import { runChild } from '../util/child.js';
 import { bashPath } from '../util/process.js';
 import { factsSchema, parseFact, type Facts, type FactsStore } from './facts.js';
+import { monotonicMs } from '../util/clock.js';
 
 /** Most explorers wait on a command, not on a CPU: this many at once, whatever the CPU count. */
 const explorerConcurrency = 16;
@@ -116,10 +117,10 @@ export async function exploreAndStore(
   store: FactsStore | null,
   o: ExplorerOptions,
 ): Promise<ExplorerResult & { all: Facts }> {
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   const explored = await runExplorers(explorers, o);
   const all = { ...builtin.facts, ...explored.facts };
   const failed = explored.records.filter((r) => r.status === 'failure').map((r) => r.name);
-  await store?.write({ schema: factsSchema, collected_at: new Date().toISOString(), facts: all, failed, builtin_ms: builtin.ms, explorers_ms: Math.round((performance.now() - t0) * 10) / 10 });
+  await store?.write({ schema: factsSchema, collected_at: new Date().toISOString(), facts: all, failed, builtin_ms: builtin.ms, explorers_ms: Math.round((monotonicMs() - t0) * 10) / 10 });
   return { ...explored, all };
 }

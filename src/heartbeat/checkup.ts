@@ -5,13 +5,14 @@ import { checkHeartbeat, type HeartbeatSpec } from './kinds.js';
 import type { CheckResult, CheckVerdict, Checkup } from './types.js';
 import { Masker } from '../log/mask.js';
 import type { TextMasker } from '../pipeline/output.js';
+import { monotonicMs } from '../util/clock.js';
 
 /**
  * `env`: the agent's environment, which an exec check's command gets (and finds its program on);
  * `masker`: secrets out of what a check says (an exec check's output), before it is cut, kept or shown.
  */
 async function runCheck(spec: HeartbeatSpec, env: NodeJS.ProcessEnv, masker: TextMasker = new Masker()): Promise<CheckResult> {
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   const signal = AbortSignal.timeout(spec.timeoutMs);
   // Belt and braces: even a kind's check that ignored its signal cannot outlive the timeout by much.
   let timer: NodeJS.Timeout | undefined;
@@ -27,7 +28,7 @@ async function runCheck(spec: HeartbeatSpec, env: NodeJS.ProcessEnv, masker: Tex
     clearTimeout(timer);
   }
   if (!verdict.healthy && signal.aborted && !/in time|within/.test(verdict.detail)) verdict = { ...verdict, detail: `${verdict.detail} (timed out after ${spec.timeoutMs / 1000} s)` };
-  return { name: spec.name, type: spec.type, healthy: verdict.healthy, latency_ms: Math.round(performance.now() - t0), detail: masker.mask(verdict.detail) };
+  return { name: spec.name, type: spec.type, healthy: verdict.healthy, latency_ms: Math.round(monotonicMs() - t0), detail: masker.mask(verdict.detail) };
 }
 
 /** Every check in parallel; `env` is the agent's (never this process's by default: an Agent may be given another). */

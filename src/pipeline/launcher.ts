@@ -34,6 +34,7 @@ import { packageRoot } from '../version.js';
 import { ShellFiles } from './plan.js';
 import { childProcess } from '../util/lazy.js';
 import { randomHex } from '../util/random.js';
+import { monotonicMs } from '../util/clock.js';
 
 export interface RawStepResult {
   exitCode: number | null;
@@ -191,7 +192,7 @@ export class Launcher {
       status: null,
       skipped: false,
       startedAt: new Date(),
-      t0: performance.now(),
+      t0: monotonicMs(),
       timedOut: false,
       aborted: false,
       rebootAsked: false,
@@ -244,12 +245,10 @@ export class Launcher {
     this.child.stdout?.destroy();
     // The relay may outlive the launcher while a background child of a step holds the pipe: it
     // is ours, not the step's, and goes now (that child then writes into a closed pipe) — gone
-    // before the run's sweep looks, which counts only what steps left.
+    // before the run's sweep looks, which counts only what steps left (looked for every ms).
     const relay = this.relayPid;
-    if (relay) {
-      signalPid(relay, 'SIGKILL');
-      for (let i = 0; i < 1000 && isProcessAlive(relay); i++) await sleep(1); // SIGKILL takes a moment: look often
-    }
+    if (relay) signalPid(relay, 'SIGKILL');
+    for (let i = 0; relay && i < 1000 && isProcessAlive(relay); i++) await sleep(1);
   }
 
   private result(job: Job, error: string | null): RawStepResult {
@@ -262,7 +261,7 @@ export class Launcher {
       signal,
       timedOut: job.timedOut,
       aborted: job.aborted,
-      durationMs: Math.round(performance.now() - job.t0),
+      durationMs: Math.round(monotonicMs() - job.t0),
       startedAt: job.startedAt.toISOString(),
       output: job.tail.toString(), // masked line by line as it came
       outputTruncated: job.tail.truncated,
@@ -279,7 +278,7 @@ export class Launcher {
   private started(job: Job): void {
     job.options.onStart?.();
     job.startedAt = new Date();
-    job.t0 = performance.now();
+    job.t0 = monotonicMs();
     const { timeoutMs, deadline } = job.options;
     const ms = Math.min(timeoutMs, deadline === undefined ? Infinity : deadline - Date.now());
     job.timer = setTimeout(() => this.stop(job, 'timeout'), Math.max(0, ms));

@@ -11,6 +11,7 @@ import { readStepFile, type TextMasker } from './output.js';
 import { sortRunParts, type PhasePlan, type Plan, type PlannedStep } from './plan.js';
 import { firstLine, toFailureRecord, type Failure } from './step-result.js';
 import { launcherFor, queueStep, runFileOptions, settleStep } from './steps.js';
+import { monotonicMs } from '../util/clock.js';
 
 export interface PipelineOptions extends CleanupOptions {
   /**
@@ -84,9 +85,9 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       if (record.steps.length === 0) record.status = paused ? 'pending' : 'not run';
       continue;
     }
-    const t0 = performance.now();
+    const t0 = monotonicMs();
     const outcome = await runPhase(o, phase, steps, record, completed, () => ++index, total);
-    record.duration_ms += Math.round(performance.now() - t0);
+    record.duration_ms += Math.round(monotonicMs() - t0);
     if (outcome && 'reason' in outcome) {
       record.status = 'paused';
       failure = o.onReboot ? await o.onReboot(outcome, phases) : { phase: outcome.phase, step: outcome.step, kind: 'reboot', exitCode: null, message: 'asked for a reboot, which this caller cannot do' };

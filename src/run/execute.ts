@@ -27,6 +27,7 @@ import { pauseForReboot } from './reboot.js';
 import { deadlineOf, runInfoOf } from './request.js';
 import type { RunFiles } from './run-files.js';
 import type { Intent, Resumed, RunOutcome, RunRequest } from './types.js';
+import { monotonicMs } from '../util/clock.js';
 
 /** What executing a run came to: paused for a reboot (recorded, its outcome so far), or over (its journal, to be recorded). */
 export type Executed = { paused: true; outcome: RunOutcome } | { paused: false; journal: RunJournal };
@@ -143,11 +144,11 @@ async function runPhases(r: Running, builtin: { facts: Facts; ms: number }, stor
 
 /** Runs `work`, adding the time it took to `timings[key]` (unless `when` is false: nothing was done). */
 async function timed<T>(timings: RunTimings, key: keyof RunTimings, work: () => Promise<T>, when = true): Promise<T> {
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   try {
     return await work();
   } finally {
-    if (when) addTiming(timings, key, performance.now() - t0);
+    if (when) addTiming(timings, key, monotonicMs() - t0);
   }
 }
 

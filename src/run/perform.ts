@@ -23,6 +23,7 @@ import { makeChangesDir, removeChangesDir, type RunFiles, snapshotOf } from './r
 import { takeOverFrom } from './takeover.js';
 import type { RunOutcome, RunRequest } from './types.js';
 import { removeFile } from '../util/files.js';
+import { monotonicMs } from '../util/clock.js';
 
 export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunOutcome> {
   let request = req;
@@ -34,9 +35,9 @@ export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunO
 
   await ctx.store.ensureDir();
   await sweepLeftovers(ctx);
-  const asked = performance.now();
+  const asked = monotonicMs();
   const lock = await takeRunLock(ctx, request.waitMs);
-  let lockWaitMs = performance.now() - asked;
+  let lockWaitMs = monotonicMs() - asked;
   // A run paused for a reboot keeps its snapshot (0600): the resume runs with it.
   let keepSnapshot = false;
   let files: RunFiles | null = null;
@@ -55,9 +56,9 @@ export async function performRun(ctx: RunContext, req: RunRequest): Promise<RunO
     files = { runId, snapshot: join(ctx.stateDir, 'runs', `${runId}.config.json`), changesDir: '', lock };
     await lock.update({ runId, action: paused && request.resume ? paused.action : request.action });
     ctx.log.debug(`run lock ${lock.lock.path} taken for run ${runId}`);
-    const orcAsked = performance.now();
+    const orcAsked = monotonicMs();
     orc = await takeOrcLock(config.phases.orcLockfile, request.waitMs, (m) => ctx.log.warn(m));
-    lockWaitMs += performance.now() - orcAsked;
+    lockWaitMs += monotonicMs() - orcAsked;
     files.changesDir = await makeChangesDir(ctx.stateDir, runId);
     let run: ToExecute;
     if (paused && request.resume) {

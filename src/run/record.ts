@@ -13,6 +13,7 @@ import { successOf, type LastSuccess, type StateDoc } from '../state/state.js';
 import type { RunContext } from './context.js';
 import { endPause } from './reboot.js';
 import type { Intent, RunOutcome, RunRequest } from './types.js';
+import { monotonicMs } from '../util/clock.js';
 
 /** Records a finished run (recordRun), logs its summary line, and returns its outcome. */
 export async function finishRun(ctx: RunContext, request: RunRequest, intent: Intent, journal: RunJournal): Promise<RunOutcome> {
@@ -113,10 +114,10 @@ async function writeSmaller(ctx: RunContext, journals: JournalStore, journal: Ru
  * the next run's journal: runs.blame's `(callback)` row belongs to the run that waited for it.
  */
 async function deliverTimed(ctx: RunContext, journal: RunJournal, journalPath: string | null): Promise<void> {
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   await ctx.callbacks.deliver();
   if (!journal.timings) return;
-  journal.timings = { ...journal.timings, callback_ms: Math.round(performance.now() - t0) };
+  journal.timings = { ...journal.timings, callback_ms: Math.round(monotonicMs() - t0) };
   if (journalPath) await new JournalStore(ctx.stateDir).write(journal, { durable: false }).catch(() => {});
 }
 

@@ -14,6 +14,7 @@ import { spawnSizeProblem } from './env-size.js';
 import { endProcesses } from './process.js';
 import { childProcess } from './lazy.js';
 import { randomHex } from './random.js';
+import { monotonicMs } from './clock.js';
 
 export interface ChildOptions {
   /** The program, by absolute path (resolved by the caller: what was checked is what runs). */
@@ -67,7 +68,7 @@ const drainMs = 1000;
 
 /** Runs one program to its exit (or its bound), then ends whatever it left (unless keepLeftovers, at a normal exit). Never rejects. */
 export async function runChild(o: ChildOptions): Promise<ChildResult> {
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   const id = o.marker === undefined ? randomHex(8) : null;
   const marker = id ? `BOOTSTRAP_CHILD_ID=${id}` : (o.marker ?? null);
   const env = id ? { ...o.env, BOOTSTRAP_CHILD_ID: id } : o.env;
@@ -115,7 +116,7 @@ export async function runChild(o: ChildOptions): Promise<ChildResult> {
   for (const s of [child.stdout, child.stderr, fd3?.stream]) s?.destroy();
   lines.flush();
   errLines.flush();
-  const durationMs = Math.round(performance.now() - t0);
+  const durationMs = Math.round(monotonicMs() - t0);
   return { code: error ? null : code, signal: error ? null : signal, stopped, error, durationMs, stdout: stdout?.bytes() ?? Buffer.alloc(0), fd3: fd3?.bytes() ?? Buffer.alloc(0) };
 }
 
