@@ -52,14 +52,17 @@ function lazyStringWidth() {
 }
 
 /**
- * Three imports made cheap at every start, for the eyes of the packages that make them only:
+ * Four imports made cheap at every start, for the eyes of the packages that make them only:
  * - node:assert (~8 ms of a start on Node 24), for checks of yargs' own invariants: the same two
  *   functions, the same test (Object.is), the real module loaded only to throw its error;
  * - node:assert again for signal-exit (proper-lockfile's, loaded by every run), whose one check
  *   is `equal` (==): ~1 ms of every run;
  * - escalade, with which yargs looks for "its" package.json to guess a version we set anyway: it
  *   read the directories from the cwd up to / at every start (and the first package.json found,
- *   anyone's), then failed one of those checks. It gets the agent's own package.json, beside dist/.
+ *   anyone's), then failed one of those checks. It gets the agent's own package.json, beside dist/;
+ * - graceful-fs, proper-lockfile's fs: its calls for a lock (mkdir, stat, utimes, rmdir) open no
+ *   file, so graceful-fs's queue for EMFILE never applies, but initialising it patched node:fs
+ *   (close, the streams) and loaded more of it, ~1.5 ms of every run. It gets node:fs itself.
  */
 function shimmedImports() {
   const modules = {
@@ -69,12 +72,15 @@ function shimmedImports() {
       "export function equal(a, b, m) { if (a != b) require('node:assert').equal(a, b, m); }",
     ],
     'escalade/sync': ["export default function ownPackageJson() { return require('node:path').join(__dirname, '..', 'package.json'); }"],
+    'graceful-fs': ["module.exports = require('node:fs');"],
   };
   return {
     name: 'shimmed-imports',
     setup(b) {
-      b.onResolve({ filter: /^(assert|escalade\/sync)$/ }, (args) =>
-        /[\\/]yargs[\\/]lib[\\/]platform-shims[\\/]/.test(args.importer) || (args.path === 'assert' && /[\\/]signal-exit[\\/]index\.js$/.test(args.importer))
+      b.onResolve({ filter: /^(assert|escalade\/sync|graceful-fs)$/ }, (args) =>
+        /[\\/]yargs[\\/]lib[\\/]platform-shims[\\/]/.test(args.importer) ||
+        (args.path === 'assert' && /[\\/]signal-exit[\\/]index\.js$/.test(args.importer)) ||
+        (args.path === 'graceful-fs' && /[\\/]proper-lockfile[\\/]lib[\\/]/.test(args.importer))
           ? { path: args.path, namespace: 'shimmed-imports' }
           : undefined,
       );
