@@ -1,7 +1,7 @@
 // The files of one run: its 0600 config snapshot (what a resumed run reads back) and the dir of
 // its steps' BOOTSTRAP_CHANGES and BOOTSTRAP_REBOOT_FILE files.
 
-import { promises as fsp, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { promises as fsp, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/config.js';
 import type { LockOwner } from '../lock/pid-lock.js';
@@ -34,9 +34,11 @@ export interface RunFiles {
  */
 export async function makeChangesDir(stateDir: string, runId: string): Promise<string> {
   const dir = join(stateDir, 'runs', `${runId}.changes`);
-  await fsp.mkdir(dir, { mode: 0o700 }).catch((err) => {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw stateFsError(err, `create ${dir}`);
-  });
+  }
   return dir;
 }
 

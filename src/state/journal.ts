@@ -1,7 +1,7 @@
 // Run journals: `runs/<run-id>.json`, one per run, success or failure; the last N are kept.
 // Run ids sort by time, so the newest is the last name.
 
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError, stateFsError } from '../errors.js';
 import { readFileNoFollow, writeFileAtomic } from './atomic.js';
@@ -123,7 +123,7 @@ export class JournalStore {
   /** Run ids, oldest first. */
   async ids(): Promise<string[]> {
     try {
-      return (await fsp.readdir(this.dir))
+      return readdirSync(this.dir)
         .filter((n) => n.endsWith('.json'))
         .map((n) => n.slice(0, -5))
         .filter((id) => idPattern.test(id))
@@ -197,7 +197,7 @@ export class JournalStore {
     await this.pruneJournals(keep);
     let names: string[] = [];
     try {
-      names = await fsp.readdir(this.dir);
+      names = readdirSync(this.dir);
     } catch {
       // no runs dir
     }

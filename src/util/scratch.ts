@@ -6,7 +6,7 @@
 // (found by the run id's marker, util/process). In /dev/shm (tmpfs: a snapshot never reaches a
 // disk, and none survives a reboot) when there is one, else in the temp dir.
 
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, lstatSync, readdirSync, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stateFsError } from '../errors.js';
 import { isProcessAlive, processStartTime, sweepMarked } from './process.js';
@@ -47,15 +47,20 @@ export async function sweepDeadScratch(stateDir: string, markerOf: (runId: strin
   const found = { dirs: [] as string[], processes: 0 };
   const uid = process.getuid?.() ?? 0;
   for (const base of new Set([shm, os().tmpdir()])) {
-    const names = await fsp.readdir(base).catch(() => [] as string[]);
+    const names = namesIn(base);
     for (const name of names) {
       const m = /^bootstrap-scratch-([0-9a-f]{8})-([0-9A-Za-z-]+)\.(\d+)\.(\d+|x)-[0-9A-Za-z]+$/.exec(name);
       if (!m) continue;
       const [, owner, runId, pid, start] = m;
       if (isProcessAlive(Number(pid), start === 'x' ? null : start)) continue;
       const dir = join(base, name);
-      const st = await fsp.lstat(dir).catch(() => null);
-      if (!st?.isDirectory() || st.uid !== uid) continue;
+      let st: Stats;
+      try {
+        st = lstatSync(dir);
+      } catch {
+        continue; // gone meanwhile
+      }
+      if (!st.isDirectory() || st.uid !== uid) continue;
       if (owner !== (tag ??= ownerTag(stateDir))) continue; // another agent's (another state dir): not ours to judge
       found.processes += (await sweepMarked(markerOf(runId!), graceMs)).length;
       await fsp.rm(dir, { recursive: true, force: true });
@@ -71,4 +76,16 @@ export async function sweepDeadScratch(stateDir: string, markerOf: (runId: strin
  */
 function ownerTag(stateDir: string): string {
   return crypto().createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 8);
+}
+
+/**
+ * The names in a dir; none when it cannot be read. Synchronous, as every run sweeps (a run no
+ * longer starts fs.promises, ~1 ms); the rare dirs of dead owners are removed with it.
+ */
+function namesIn(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }
