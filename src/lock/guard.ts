@@ -13,6 +13,7 @@ import { sleep } from '../util/process.js';
 import { liveIntents, removeDeadIntents, writeIntent } from './intents.js';
 import { properLockfile } from '../util/lazy.js';
 import { tryRemoveFile } from '../util/files.js';
+import { lockFs } from './sync-fs.js';
 
 /** Staleness: a guard not refreshed for this long is free (a holder refreshes it every 2.5 s). */
 const staleMs = 5000;
@@ -39,7 +40,7 @@ async function takeGuard(path: string, mine: string): Promise<() => Promise<void
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {
-      return await (await properLockfile()).lock(path, { lockfilePath: `${path}.d`, realpath: false, stale: staleMs, retries: 0, onCompromised: () => {} });
+      return await (await properLockfile()).lock(path, { lockfilePath: `${path}.d`, realpath: false, stale: staleMs, retries: 0, onCompromised: () => {}, fs: lockFs });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() >= deadline) throw stateFsError(err, `take over lock ${path}`);
     }

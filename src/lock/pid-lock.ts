@@ -18,6 +18,7 @@ import { withGuard } from './guard.js';
 import { liveIntents, removeDeadIntents, writeIntent } from './intents.js';
 import { os, properLockfile } from '../util/lazy.js';
 import { removeFile, tryRemoveFile } from '../util/files.js';
+import { lockFs } from './sync-fs.js';
 
 /** proper-lockfile's staleness, off: never (its mtime refresh every ~12 days is harmless). */
 const neverStale = { stale: 2 ** 31 * 1000, update: 2 ** 30 };
@@ -186,6 +187,7 @@ export class PidLock {
         retries: 0,
         ...neverStale,
         onCompromised: onCompromised ?? (() => {}),
+        fs: lockFs,
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ELOCKED') return null;

@@ -1,0 +1,63 @@
+// lock/sync-fs: proper-lockfile's fs, its callback calls made of node:fs's synchronous ones. The
+// same results and errors as node:fs's own callbacks, given before the call returns; and
+// proper-lockfile locks, refuses a second holder and frees with it.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import lockfile from 'proper-lockfile';
+import { lockFs } from '../../../src/lock/sync-fs.js';
+
+type Call = (...args: unknown[]) => void;
+
+/** [err, result] of a callback call, and whether the callback came before the call returned. */
+function called(f: Call, args: unknown[]): { err: NodeJS.ErrnoException | null; result: unknown; sync: boolean } {
+  let out: { err: NodeJS.ErrnoException | null; result: unknown } | undefined;
+  f(...args, (err: NodeJS.ErrnoException | null, result: unknown) => (out = { err, result }));
+  const sync = out !== undefined;
+  return { ...out!, sync };
+}
+
+describe('lock/sync-fs', () => {
+  it("answers as node:fs's callbacks do, before the call returns: mkdir, stat, utimes, rmdir, realpath, and their errors", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bootstrap-lockfs-'));
+    try {
+      const d = join(dir, 'x.lock');
+      const made = called(lockFs.mkdir as unknown as Call, [d]);
+      assert.deepEqual([made.err, made.sync], [null, true]);
+      assert.equal(called(lockFs.mkdir as unknown as Call, [d]).err?.code, 'EEXIST');
+      const when = new Date(Date.UTC(2026, 0, 2, 3, 4, 5));
+      assert.equal(called(lockFs.utimes as unknown as Call, [d, when, when]).err, null);
+      const st = called(lockFs.stat as unknown as Call, [d]);
+      assert.equal((st.result as fs.Stats).mtime.getTime(), when.getTime());
+      assert.equal(called(lockFs.realpath as unknown as Call, [d]).result, fs.realpathSync(d));
+      assert.equal(called(lockFs.rmdir as unknown as Call, [d]).err, null);
+      for (const name of ['stat', 'rmdir', 'utimes', 'realpath'] as const) {
+        const args = name === 'utimes' ? [d, when, when] : [d];
+        const ours = called(lockFs[name] as unknown as Call, args);
+        const theirs = await new Promise<NodeJS.ErrnoException | null>((resolve) => (fs[name] as unknown as Call)(...args, (err: NodeJS.ErrnoException | null) => resolve(err)));
+        assert.equal(ours.err?.code, 'ENOENT', name);
+        assert.equal(ours.err?.code, theirs?.code, name);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('proper-lockfile takes a lock with it, refuses a second holder (ELOCKED), and frees it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bootstrap-lockfs-'));
+    try {
+      const target = join(dir, 'run.lock');
+      const options = { lockfilePath: `${target}.d`, realpath: false, retries: 0, fs: lockFs, onCompromised: () => {} };
+      const release = await lockfile.lock(target, options);
+      assert.ok(fs.statSync(`${target}.d`).isDirectory());
+      await assert.rejects(lockfile.lock(target, options), { code: 'ELOCKED' });
+      await release();
+      assert.equal(fs.existsSync(`${target}.d`), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
