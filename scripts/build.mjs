@@ -52,7 +52,7 @@ function lazyStringWidth() {
 }
 
 /**
- * Four imports made cheap at every start, for the eyes of the packages that make them only:
+ * Five imports made cheap at every start, for the eyes of the packages that make them only:
  * - node:assert (~8 ms of a start on Node 24), for checks of yargs' own invariants: the same two
  *   functions, the same test (Object.is), the real module loaded only to throw its error;
  * - node:assert again for signal-exit (proper-lockfile's, loaded by every run), whose one check
@@ -62,7 +62,12 @@ function lazyStringWidth() {
  *   anyone's), then failed one of those checks. It gets the agent's own package.json, beside dist/;
  * - graceful-fs, proper-lockfile's fs: its calls for a lock (mkdir, stat, utimes, rmdir) open no
  *   file, so graceful-fs's queue for EMFILE never applies, but initialising it patched node:fs
- *   (close, the streams) and loaded more of it, ~1.5 ms of every run. It gets node:fs itself.
+ *   (close, the streams) and loaded more of it, ~1.5 ms of every run. It gets node:fs itself;
+ * - @dabh/diagnostics, winston's own debug output: its development build (the one picked without
+ *   NODE_ENV=production) built colour conversion tables at every start that logs (~1 ms) and
+ *   printed winston's internals to standard error when DEBUG=* was set for some other tool
+ *   (`winston:create-logger: Define prototype method for "error"` …). It gets a logger that
+ *   prints nothing, as its production build gives unless forced.
  */
 function shimmedImports() {
   const modules = {
@@ -73,14 +78,16 @@ function shimmedImports() {
     ],
     'escalade/sync': ["export default function ownPackageJson() { return require('node:path').join(__dirname, '..', 'package.json'); }"],
     'graceful-fs': ["module.exports = require('node:fs');"],
+    '@dabh/diagnostics': ['module.exports = function diagnostics() { return function nope() {}; };'],
   };
   return {
     name: 'shimmed-imports',
     setup(b) {
-      b.onResolve({ filter: /^(assert|escalade\/sync|graceful-fs)$/ }, (args) =>
+      b.onResolve({ filter: /^(assert|escalade\/sync|graceful-fs|@dabh\/diagnostics)$/ }, (args) =>
         /[\\/]yargs[\\/]lib[\\/]platform-shims[\\/]/.test(args.importer) ||
         (args.path === 'assert' && /[\\/]signal-exit[\\/]index\.js$/.test(args.importer)) ||
-        (args.path === 'graceful-fs' && /[\\/]proper-lockfile[\\/]lib[\\/]/.test(args.importer))
+        (args.path === 'graceful-fs' && /[\\/]proper-lockfile[\\/]lib[\\/]/.test(args.importer)) ||
+        (args.path === '@dabh/diagnostics' && /[\\/]winston[\\/]lib[\\/]/.test(args.importer))
           ? { path: args.path, namespace: 'shimmed-imports' }
           : undefined,
       );

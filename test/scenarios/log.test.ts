@@ -60,6 +60,26 @@ describe('logging', () => {
     }
   });
 
+  it('DEBUG=* or DIAGNOSTICS=* set for other tools: the log is only ours (winston says nothing of its own), on stderr and in the [log] file', async () => {
+    const box = sandbox();
+    const logFile = join(box.dir, 'bootstrap.log');
+    writeFileSync(box.config, iniWith({}, `\n[log]\nfile = ${logFile}\n`));
+    try {
+      mkdirSync(box.phasesDir);
+      script(join(box.phasesDir, 'configure.d', '10-a'), 'echo "hello"');
+      for (const env of [{ DEBUG: '*' }, { DIAGNOSTICS: '*' }, { DEBUG: 'winston:*' }]) {
+        const r = await box.run(['server.provision'], { env });
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /configure\/10-a \| hello/);
+        assert.doesNotMatch(r.stderr, /winston/, JSON.stringify(env));
+        assert.doesNotMatch(r.stdout, /winston/, JSON.stringify(env));
+      }
+      assert.doesNotMatch(readFileSync(logFile, 'utf8'), /winston/);
+    } finally {
+      box.cleanup();
+    }
+  });
+
   it('[log] file: every line carries server and level, a run\'s lines its run_id, a step\'s output phase and step; secrets masked in every field', async () => {
     const box = sandbox();
     const logFile = join(box.dir, 'log', 'bootstrap.log');
