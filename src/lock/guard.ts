@@ -9,7 +9,7 @@
 
 import { promises as fsp, statSync, type Stats } from 'node:fs';
 import { stateFsError } from '../errors.js';
-import { sleep } from '../util/process.js';
+import { nextTurn, sleep } from '../util/process.js';
 import { liveIntents, removeDeadIntents, writeIntent } from './intents.js';
 import { properLockfile } from '../util/lazy.js';
 import { tryRemoveFile } from '../util/files.js';
@@ -47,8 +47,10 @@ async function takeGuard(path: string, mine: string): Promise<() => Promise<void
     const seen = statGuard(path);
     // Its holder keeps a record while it holds it: none alive but ours (and ours seen) is a dead holder.
     const live = seen ? liveIntents(path) : [];
-    if (seen && live.length === 1 && live[0] === mine) await removeDeadGuard(path, seen);
-    else await sleep(10 + Math.random() * 90);
+    if (seen && live.length === 1 && live[0] === mine) {
+      await removeDeadGuard(path, seen);
+      await nextTurn(); // its calls are synchronous: timers and signals are served before the next try
+    } else await sleep(10 + Math.random() * 90);
   }
 }
 

@@ -13,7 +13,7 @@ import { shapeProblem, type Shape } from '../state/shape.js';
 import { promises as fsp, statSync, type Stats } from 'node:fs';
 import { LockHeldError, stateFsError, type LockHolder } from '../errors.js';
 import { readFileNoFollow, writeJsonAtomic } from '../state/atomic.js';
-import { bootId, isProcessAlive, processStartTime, sleep } from '../util/process.js';
+import { bootId, isProcessAlive, nextTurn, processStartTime, sleep } from '../util/process.js';
 import { withGuard } from './guard.js';
 import { liveIntents, removeDeadIntents, writeIntent } from './intents.js';
 import { os, properLockfile } from '../util/lazy.js';
@@ -100,11 +100,16 @@ export class PidLock {
         tryRemoveFile(intent);
       }
       const probe = await this.probe();
+      // Its calls are synchronous: a turn of the event loop before the next try, whatever comes.
       if (probe.state === 'dead') {
         await this.takeOver(probe.owner, options.onTakeOver);
+        await nextTurn();
         continue;
       }
-      if (probe.state === 'free') continue;
+      if (probe.state === 'free') {
+        await nextTurn();
+        continue;
+      }
       const now = Date.now();
       // A holder between mkdir and writing its record: give it a moment so the error can name it.
       if (probe.owner === null && now < started + 500) {

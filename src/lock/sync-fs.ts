@@ -1,7 +1,7 @@
 // The fs proper-lockfile works with: node:fs, its callback calls (mkdir, stat, utimes, rmdir,
 // realpath) made of the synchronous ones, as proper-lockfile's own lockSync does. Through the
-// thread pool each call of a lock was a round trip, and the first one started the pool's threads:
-// in a run, its only user.
+// thread pool each call of a lock was a round trip: a dozen in every run. For its lock() and
+// unlock() only: its lockSync would look for the *Sync calls, which this does not have.
 
 import * as fs from 'node:fs';
 

@@ -1,7 +1,7 @@
 // Atomic replacement of small files: temp file in the same dir, fsync, rename, fsync the dir.
 // A reader sees the old bytes or the new bytes, never a mix, even across a crash or power loss.
 
-import { closeSync, constants as fsc, fchmodSync, fsyncSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsc, fchmodSync, fsync, openSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { currentUid, readBounded, tryRemoveFile } from '../util/files.js';
 import { randomHex } from '../util/random.js';
@@ -28,8 +28,10 @@ export function tempPathFor(path: string): string {
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600, hooks: WriteHooks = {}): Promise<void> {
   const dir = dirname(path);
   const tmp = tempPathFor(path);
-  // Synchronous calls, the same ones: a run makes a dozen of these writes, each waited for
-  // before the next, and through the thread pool every call was a round trip of its own.
+  // Synchronous calls but the fsyncs: a run makes a dozen of these writes, each waited for before
+  // the next, and through the thread pool every call was a round trip of its own. An fsync, though,
+  // can take seconds on a busy disk: it stays in the pool, so that this thread's timers (a step's
+  // timeout, the refresh of a lock held meanwhile) and signals are served while it lasts.
   const step = hooks.beforeStep;
   if (step) await step('open');
   const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, mode);
@@ -39,7 +41,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
       if (step) await step('write');
       writeFileSync(fd, data);
       if (step) await step('fsync');
-      if (hooks.durable !== false) fsyncSync(fd);
+      if (hooks.durable !== false) await fsyncOf(fd);
     } finally {
       closeSync(fd);
     }
@@ -49,20 +51,25 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     tryRemoveFile(tmp); // the write's own error is what matters
     throw err;
   }
-  if (hooks.durable !== false) fsyncDir(dir);
+  if (hooks.durable !== false) await fsyncDir(dir);
 }
 
 export async function writeJsonAtomic(path: string, value: unknown, mode = 0o600, hooks?: WriteHooks): Promise<void> {
   await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, mode, hooks);
 }
 
-function fsyncDir(dir: string): void {
+async function fsyncDir(dir: string): Promise<void> {
   const fd = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
   try {
-    fsyncSync(fd);
+    await fsyncOf(fd);
   } finally {
     closeSync(fd);
   }
+}
+
+/** fsync in the thread pool (see writeFileAtomic). */
+function fsyncOf(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 /**

@@ -124,6 +124,11 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** One turn of the event loop: timers and signals are served before a loop of synchronous calls goes on. */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** TERM to each group, KILL after `graceMs`; resolves once every group is gone (bounded). */
 async function terminateGroups(groups: number[], graceMs: number): Promise<void> {
   const alive = () => groups.some(isGroupAlive);

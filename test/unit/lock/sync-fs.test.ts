@@ -60,4 +60,24 @@ describe('lock/sync-fs', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("proper-lockfile's refresh runs with it: a lock whose dir is taken away is reported compromised (ECOMPROMISED) by the next refresh", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bootstrap-lockfs-'));
+    try {
+      const target = join(dir, 'guard');
+      let compromised: (err: NodeJS.ErrnoException) => void = () => {};
+      const seen = new Promise<NodeJS.ErrnoException>((resolve) => (compromised = resolve));
+      // The guard's settings scaled down: stale 2 s, refreshed every 0.5 s.
+      const release = await lockfile.lock(target, { lockfilePath: `${target}.d`, realpath: false, retries: 0, stale: 2000, update: 500, fs: lockFs, onCompromised: compromised });
+      const t0 = Date.now();
+      fs.rmdirSync(`${target}.d`);
+      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no refresh within 5 s')), 5000).unref());
+      const err = await Promise.race([seen, timeout]);
+      assert.equal(err.code, 'ECOMPROMISED');
+      assert.ok(Date.now() - t0 < 5000);
+      await assert.rejects(release(), { code: 'ERELEASED' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -2,7 +2,7 @@
 // no temporary file left behind whatever step fails (the calls are synchronous; the hooks are
 // the tests' seam between them).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -62,7 +62,17 @@ describe('state/atomic', () => {
     await assert.rejects(writeFileAtomic(join(dir, 'missing', 'x'), 'new'), { code: 'ENOENT' });
     writeFileSync(join(dir, 'file'), '');
     await assert.rejects(writeFileAtomic(join(dir, 'file', 'x'), 'new'), { code: 'ENOTDIR' });
-    assert.deepEqual(readdirSync(dir), ['file']);
+    // At the rename, the temporary file written: a dir in the target's place.
+    mkdirSync(join(dir, 'target'));
+    await assert.rejects(writeFileAtomic(join(dir, 'target'), 'new'), { code: 'EISDIR' });
+    assert.deepEqual(readdirSync(dir).sort(), ['file', 'target']);
+  });
+
+  it('a durable write leaves the event loop its turns while it syncs (its fsyncs are not synchronous): timers and signals are served', async () => {
+    let turned = false;
+    setImmediate(() => (turned = true));
+    await writeFileAtomic(join(dir, 'state.json'), 'x');
+    assert.equal(turned, true);
   });
 
   it('names its temporary file beside the target, hidden, unique, never the target\'s own pattern', () => {
