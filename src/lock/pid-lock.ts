@@ -100,14 +100,9 @@ export class PidLock {
         tryRemoveFile(intent);
       }
       const probe = await this.probe();
-      // Its calls are synchronous: a turn of the event loop before the next try, whatever comes.
-      if (probe.state === 'dead') {
-        await this.takeOver(probe.owner, options.onTakeOver);
-        await nextTurn();
-        continue;
-      }
-      if (probe.state === 'free') {
-        await nextTurn();
+      if (probe.state === 'dead') await this.takeOver(probe.owner, options.onTakeOver);
+      if (probe.state !== 'held') {
+        await nextTurn(); // its calls are synchronous: timers and signals are served before the next try
         continue;
       }
       const now = Date.now();

@@ -87,7 +87,7 @@ export function removeFile(path: string): void {
 /** removeFile, for a file whose removal is best effort: any failure is left unsaid. */
 export function tryRemoveFile(path: string): void {
   try {
-    unlinkSync(path);
+    removeFile(path);
   } catch {
     // not ours to report: the caller goes on either way
   }
