@@ -182,9 +182,9 @@ function formatProblem(path: string, buffer: Buffer): string | null {
   } catch (err) {
     return `cannot be read (${(err as NodeJS.ErrnoException).code})`;
   }
-  const head = buffer.toString('latin1', 0, n);
-  if (head.startsWith('#!') || head === '\x7fELF') return null;
-  return noShebang;
+  const script = n >= 2 && buffer[0] === 0x23 && buffer[1] === 0x21; // #!
+  const program = n === 4 && buffer.readUInt32BE(0) === 0x7f454c46; // \x7fELF
+  return script || program ? null : noShebang;
 }
 
 const noShebang = 'has no #! line and is not a program (a shell would guess how to run it)';
@@ -227,7 +227,7 @@ function scanPhaseDir(phase: PhaseName, dir: string, stats = new Map<string, Sta
     if (m) companions.set(name, m[1]!);
   }
   for (const name of sortRunParts([...entryOf.keys()])) {
-    const path = join(dir, name);
+    const path = `${dir}/${name}`; // dir is normalized (join), a name has no slash: no join per file
     if (companions.has(name)) {
       const owner = companions.get(name)!;
       if (!entryOf.has(owner)) skipped.push({ name, reason: `companion of ${owner}, which does not exist` });
@@ -243,9 +243,9 @@ function scanPhaseDir(phase: PhaseName, dir: string, stats = new Map<string, Sta
       phase,
       name,
       path,
-      check: entryOf.has(`${name}.check`) ? join(dir, `${name}.check`) : null,
-      backout: entryOf.has(`${name}.backout`) ? join(dir, `${name}.backout`) : null,
-      condition: entryOf.has(`${name}.if`) ? join(dir, `${name}.if`) : null,
+      check: entryOf.has(`${name}.check`) ? `${path}.check` : null,
+      backout: entryOf.has(`${name}.backout`) ? `${path}.backout` : null,
+      condition: entryOf.has(`${name}.if`) ? `${path}.if` : null,
     });
   }
   for (const [name, owner] of companions) {

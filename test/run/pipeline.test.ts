@@ -193,7 +193,7 @@ describe('pipeline: checks, backouts, error.d, retries', () => {
     withBox(iniWith(), async (box, log) => {
       // Under job control bash unwinds its loops when a foreground job dies of SIGINT: the
       // launcher must report the step and carry on with the next file it is given.
-      recordingStep(box.phasesDir, 'configure', '10-int', 'echo "output before"; kill -INT $$; sleep 5');
+      recordingStep(box.phasesDir, 'configure', '10-int', 'echo "output before"; echo "changed before" >> "$BOOTSTRAP_CHANGES"; kill -INT $$; sleep 5');
       recordingStep(box.phasesDir, 'configure', '20-never');
       script(join(box.phasesDir, 'error.d', '10-int'), 'echo "error.d 10-int" >> "$LOG"; kill -INT $$; sleep 5');
       script(join(box.phasesDir, 'error.d', '20-after'), 'echo "error.d 20-after $BOOTSTRAP_FAILURE" >> "$LOG"');
@@ -205,6 +205,7 @@ describe('pipeline: checks, backouts, error.d, retries', () => {
       const j = await lastJournal(box);
       assert.equal(j.phases[1].steps[0].signal, 'SIGINT');
       assert.match(j.phases[1].steps[0].output_tail, /output before/);
+      assert.deepEqual(j.phases[1].steps[0].changes, ['changed before']); // reported by the launcher's restart path
       assert.deepEqual(
         j.error_steps.map((s: { name: string; signal: string | null; exit_code: number | null }) => [s.name, s.signal, s.exit_code]),
         [

@@ -1,9 +1,13 @@
-// Unit tests for src/pipeline/plan.ts's sortRunParts: the order steps run in, which must be
-// `LANG=C sort -n`'s (the order os-refresh-config's dib-run-parts uses).
+// Unit tests for src/pipeline/plan.ts: sortRunParts, the order steps run in, which must be
+// `LANG=C sort -n`'s (the order os-refresh-config's dib-run-parts uses); and planPhases' format
+// check, what a step's first bytes must be.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { describe, it } from 'node:test';
-import { sortRunParts } from '../../../src/pipeline/plan.js';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { planPhases, sortRunParts } from '../../../src/pipeline/plan.js';
 
 describe('sortRunParts', () => {
   it('orders by the leading number, not by bytes', () => {
@@ -42,5 +46,42 @@ describe('sortRunParts', () => {
     const names = ['10-x', '1-x', '01-x', '001', '1', 'x', 'X', '-1', '-01-a', '-', '--1', '00', '0', '20_a', '20-a', '20.a', ' 3', '\t3', '2 ', 'é', 'e', '~', '9'];
     const sorted = execFileSync('sort', ['-n'], { input: names.join('\n') + '\n', env: { ...process.env, LANG: 'C', LC_ALL: 'C' } }).toString().split('\n').slice(0, -1);
     assert.deepEqual(sortRunParts(names), sorted);
+  });
+});
+
+describe('planPhases: a step is a script (#!) or a program (ELF)', () => {
+  let dir = '';
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'bootstrap-plan-'));
+    mkdirSync(join(dir, 'configure.d'), { mode: 0o755 });
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const formatRefused = (files: Record<string, string | Buffer>, noShebang?: 'sh') => {
+    for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, 'configure.d', name), content, { mode: 0o755 });
+    const plan = planPhases(dir, noShebang ? { noShebang } : {});
+    return { refused: plan.refused.filter((r) => r.kind === 'format').map((r) => r.path.slice(dir.length + 1)).sort(), viaSh: plan.viaSh };
+  };
+
+  it('takes #! (even alone) and ELF; refuses anything else, however short', () => {
+    copyFileSync('/bin/true', join(dir, 'configure.d', '10-elf'));
+    const { refused } = formatRefused({
+      '20-script': '#!/bin/sh\nexit 0\n',
+      '21-bare': '#!',
+      '30-hash': '#',
+      '31-empty': '',
+      '32-elf-cut': '\x7fEL',
+      '33-elf-lower': '\x7felf',
+      '34-bang-hash': '!#/bin/sh\n',
+      '35-space': ' #!/bin/sh\n',
+    });
+    assert.deepEqual(refused, ['configure.d/30-hash', 'configure.d/31-empty', 'configure.d/32-elf-cut', 'configure.d/33-elf-lower', 'configure.d/34-bang-hash', 'configure.d/35-space']);
+  });
+
+  it('with no_shebang = sh, runs a file with no #! line through /bin/sh instead', () => {
+    const { refused, viaSh } = formatRefused({ '10-plain': 'echo hi\n', '20-script': '#!/bin/sh\n' }, 'sh');
+    assert.deepEqual(refused, []);
+    assert.equal(viaSh.has(join(dir, 'configure.d', '10-plain')), true);
+    assert.equal(viaSh.has(join(dir, 'configure.d', '20-script')), false);
   });
 });
