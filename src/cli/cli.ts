@@ -13,6 +13,7 @@ import { commands } from './commands/index.js';
 import { commandName, globalKeys, positionalNames, type CliIo, type Command, type CommandContext } from './context.js';
 import { closest, describeChoices } from '../util/suggest.js';
 import { Progress } from './progress.js';
+import { FdOutput, plainOutput, type Output } from './stdout.js';
 import { withSchema } from './json.js';
 import { declaredOptions, globalOptionSpecs, parsePlain } from './argv.js';
 
@@ -64,22 +65,26 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   } finally {
     await logger?.close();
   }
-  return exitCode;
+  // Standard output failed (not a reader that left): what a script reads is incomplete.
+  return exitCode === ExitCode.ok && io.outputFailed?.() ? ExitCode.cantWrite : exitCode;
 }
 
 /**
  * This process's streams, each opened when first used: Node builds process.stdin, stdout and
  * stderr on first use, ~5 ms on Node 24 for stdin (read only by product.set --stdin), ~1 ms each
- * for the others (a `product.get --json` that succeeds never writes to stderr).
+ * for the others (a `product.get --json` that succeeds never writes to stderr). Standard output
+ * is written with writeSync unless it is a terminal (./stdout.ts): Node's stream loads its modules.
  */
 function processIo(): CliIo {
+  let stdout: Output | undefined;
   return {
     get stdin() {
       return process.stdin;
     },
     get stdout() {
-      return process.stdout;
+      return (stdout ??= plainOutput(1) ? new FdOutput(1, () => process.stdout, (message) => process.stderr.write(message)) : process.stdout);
     },
+    outputFailed: () => stdout instanceof FdOutput && stdout.failed,
     get stderr() {
       return process.stderr;
     },

@@ -7,12 +7,16 @@ import type { Argv } from 'yargs';
 import type { Agent } from '../agent.js';
 import type { Logger } from '../log/log.js';
 import { globalOptionSpecs } from './argv.js';
+import type { Output } from './stdout.js';
 
 export interface CliIo {
   stdin?: NodeJS.ReadableStream;
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Written to, never listened to: a stream, or this process's fd 1 (./stdout.ts). */
+  stdout: Output;
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
+  /** Standard output could not be written (a reader that left is no failure): exit 73, not 0. */
+  outputFailed?: () => boolean;
 }
 
 export interface CommandContext {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sandbox, type Sandbox } from '../helpers/cli.js';
 
-// (Not net: Node makes standard output on a pipe, as here, a net.Socket.)
+// (net and stream: below, for the query commands; a run loads them with child_process.)
 const costly = ['crypto', 'child_process', 'assert', 'internal/fs/promises'];
 
 describe('start-up: what a command loads', () => {
@@ -37,6 +37,15 @@ describe('start-up: what a command loads', () => {
       const modules = await loaded(args);
       assert.ok(modules.includes('vm'), 'the list is read (bin/bootstrap loads vm)');
       assert.deepEqual(costly.filter((m) => modules.includes(m)), []);
+    });
+  }
+
+  for (const args of [['product.get', '--json'], ['server.status', '--json']]) {
+    it(`${args.join(' ')} writes its answer to a pipe without Node's stream modules (net, stream)`, async () => {
+      // src/cli/stdout.ts: standard output on a pipe, a file or a socket is written with writeSync;
+      // process.stdout would load net (a pipe) or the fs streams (a file), ~1-3 ms of a start.
+      const modules = await loaded(args);
+      assert.deepEqual(['net', 'stream', 'internal/fs/sync_write_stream'].filter((m) => modules.includes(m)), [], modules.join(' '));
     });
   }
 
