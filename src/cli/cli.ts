@@ -29,6 +29,13 @@ interface GlobalArgs {
 
 /** Runs one command line; resolves to the exit code. Never calls process.exit. */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const code = await dispatch(argv, io);
+  // Standard output failed (not a reader that left): what a script reads is incomplete.
+  return code === ExitCode.ok && io.outputFailed?.() ? ExitCode.cantWrite : code;
+}
+
+/** Parses, runs the command, says what failed: the exit code. */
+async function dispatch(argv: string[], io: CliIo): Promise<number> {
   const json = argv.includes('--json');
   let exitCode: number = ExitCode.ok;
   let logger: Logger | undefined;
@@ -65,8 +72,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   } finally {
     await logger?.close();
   }
-  // Standard output failed (not a reader that left): what a script reads is incomplete.
-  return exitCode === ExitCode.ok && io.outputFailed?.() ? ExitCode.cantWrite : exitCode;
+  return exitCode;
 }
 
 /**

@@ -8,6 +8,13 @@
 // (EPIPE) silences the rest; any other failure (ENOSPC behind `> file`) is said once on standard
 // error and makes a command that would exit 0 exit 73. A write that would block (a non-blocking
 // pipe, shared with a parent, is full) hands the rest to Node's stream, which waits for room.
+//
+// What it assumes: commands print after their work, with no lock held (a reader that stalls
+// blocks the process in writeSync, where Node's stream would queue and let timers run: a lock's
+// refresh would starve); nothing else writes to process.stdout before it (only yargs' help and
+// version do, and then nothing is written here), or queued data there could be overtaken. A
+// datagram socket (never seen as stdout) gets what fits in one datagram, where Node's stream
+// discarded everything: a larger write fails with EMSGSIZE and the command exits 73.
 
 import { fstatSync, writeSync } from 'node:fs';
 

@@ -143,7 +143,7 @@ describe('operator: an output that cannot be written', () => {
     'server.status --json > /dev/full: one line naming standard output, exit 73, never 0',
     withBox(iniWith(), async (box) => {
       await provisioned(box);
-      for (const args of [['server.status', '--json'], ['runs.show', 'last'], ['product.get']]) {
+      for (const args of [['server.status', '--json'], ['runs.show', 'last'], ['product.get'], ['--version', '--json'], ['--version']]) {
         const r = spawnSync('sh', ['-c', '"$NODE" "$BIN" "$@" > /dev/full', 'sh', ...args], { env: { ...box.env, NODE: process.execPath, BIN: bin }, encoding: 'utf8', timeout: 60_000 });
         assert.equal(r.status, 73, `${args.join(' ')}: ${r.stderr}`);
         assert.match(r.stderr, /^bootstrap: cannot write to standard output: ENOSPC/);
