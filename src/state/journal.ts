@@ -8,7 +8,7 @@ import { readFileNoFollow, writeFileAtomic } from './atomic.js';
 import { shapeProblem, type Shape } from './shape.js';
 import type { RunJournal } from './journal-types.js';
 import { randomHex } from '../util/random.js';
-import { removeFile } from '../util/files.js';
+import { namesIn, removeFile } from '../util/files.js';
 
 export const journalSchema = 1;
 
@@ -195,13 +195,7 @@ export class JournalStore {
    */
   async prune(keep: number, running: string | null = null): Promise<void> {
     await this.pruneJournals(keep);
-    let names: string[] = [];
-    try {
-      names = readdirSync(this.dir);
-    } catch {
-      // no runs dir
-    }
-    for (const n of names) {
+    for (const n of namesIn(this.dir)) {
       // and the changes files of runs that are over
       const leftOver = (n.endsWith('.config.json') && n !== `${running}.config.json`) || (n.endsWith('.changes') && n !== `${running}.changes`);
       if (leftOver) await fsp.rm(join(this.dir, n), { recursive: true, force: true });

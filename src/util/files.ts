@@ -3,7 +3,7 @@
 // reading, and, inside the state dir, only files that belong to the user running bootstrap. And
 // removing the small files it did write.
 
-import { constants as fsc, closeSync, fstatSync, openSync, readSync, unlinkSync } from 'node:fs';
+import { constants as fsc, closeSync, fstatSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
 import { PermissionDeniedError } from '../errors.js';
 
 export interface ReadOptions {
@@ -90,6 +90,15 @@ export function tryRemoveFile(path: string): void {
     removeFile(path);
   } catch {
     // not ours to report: the caller goes on either way
+  }
+}
+
+/** The names in a dir, none when it cannot be read (gone, not a dir, not ours): for a sweep, never an error. */
+export function namesIn(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
 }
 

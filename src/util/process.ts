@@ -3,6 +3,7 @@
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { namesIn } from './files.js';
 
 /** The fields of /proc/PID/stat after the command name (field 3 first); null when it is gone. */
 function statFields(pid: number): string[] | null {
@@ -157,13 +158,7 @@ function processesWithEnv(entry: string, exclude: ReadonlySet<number> = new Set(
   const inner = Buffer.from(`\0${entry}\0`);
   const first = Buffer.from(`${entry}\0`);
   const found: number[] = [];
-  let names: string[];
-  try {
-    names = readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  for (const name of names) {
+  for (const name of namesIn('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || exclude.has(pid)) continue;
     let environ: Buffer;

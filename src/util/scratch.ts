@@ -6,11 +6,12 @@
 // (found by the run id's marker, util/process). In /dev/shm (tmpfs: a snapshot never reaches a
 // disk, and none survives a reboot) when there is one, else in the temp dir.
 
-import { promises as fsp, lstatSync, readdirSync, type Stats } from 'node:fs';
+import { promises as fsp, lstatSync, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stateFsError } from '../errors.js';
 import { isProcessAlive, processStartTime, sweepMarked } from './process.js';
 import { crypto, os } from './lazy.js';
+import { namesIn } from './files.js';
 
 const prefix = 'bootstrap-scratch-';
 const shm = '/dev/shm';
@@ -76,16 +77,4 @@ export async function sweepDeadScratch(stateDir: string, markerOf: (runId: strin
  */
 function ownerTag(stateDir: string): string {
   return crypto().createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 8);
-}
-
-/**
- * The names in a dir; none when it cannot be read. Synchronous, as every run sweeps (a run no
- * longer starts fs.promises, ~1 ms); the rare dirs of dead owners are removed with it.
- */
-function namesIn(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
 }
