@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { bin, collect, json, root, sandbox } from '../helpers/cli.js';
+import { bin, collect, json, root, sandbox, type Sandbox } from '../helpers/cli.js';
 import { iniWith, script } from '../helpers/phases.js';
 import { httpStub } from '../helpers/servers.js';
 
@@ -37,8 +37,7 @@ describe('logging', () => {
 
   it('[log] file: JSON lines, 0600, every line flushed before exit, secrets masked; -q keeps stderr to warnings, not the file', async () => {
     const box = sandbox();
-    const logFile = join(box.dir, 'bootstrap.log');
-    writeFileSync(box.config, iniWith({}, `\n[log]\nfile = ${logFile}\n`));
+    const logFile = withLogFile(box);
     try {
       mkdirSync(box.phasesDir);
       await box.run(['product.set', 'haproxy.stats_password=pa55word-xyz']);
@@ -62,8 +61,7 @@ describe('logging', () => {
 
   it('DEBUG=* or DIAGNOSTICS=* set for other tools: the log is only ours (winston says nothing of its own), on stderr and in the [log] file', async () => {
     const box = sandbox();
-    const logFile = join(box.dir, 'bootstrap.log');
-    writeFileSync(box.config, iniWith({}, `\n[log]\nfile = ${logFile}\n`));
+    const logFile = withLogFile(box);
     try {
       mkdirSync(box.phasesDir);
       script(join(box.phasesDir, 'configure.d', '10-a'), 'echo "hello"');
@@ -117,8 +115,7 @@ describe('logging', () => {
 
   it('[log] level is the file\'s: -v adds debug lines on stderr only; [log] level = debug adds them to the file even with -q', async () => {
     const box = sandbox();
-    const logFile = join(box.dir, 'bootstrap.log');
-    writeFileSync(box.config, iniWith({}, `\n[log]\nfile = ${logFile}\n`));
+    const logFile = withLogFile(box);
     try {
       mkdirSync(box.phasesDir);
       script(join(box.phasesDir, 'configure.d', '10-a'), 'echo step-a');
@@ -207,3 +204,10 @@ describe('logging', () => {
     }
   });
 });
+
+/** Gives the box's config a `[log] file` in the box's dir, and returns its path. */
+function withLogFile(box: Sandbox): string {
+  const logFile = join(box.dir, 'bootstrap.log');
+  writeFileSync(box.config, iniWith({}, `\n[log]\nfile = ${logFile}\n`));
+  return logFile;
+}

@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { tempDirEach } from '../../helpers/temp.js';
 import { FdOutput, plainOutput, type Output } from '../../../src/cli/stdout.js';
 
 /** A stand-in for Node's stream: what it was handed, in order. */
@@ -15,12 +16,10 @@ function recorder(): Output & { got: Buffer[] } {
 }
 
 describe('FdOutput', () => {
-  let dir = '';
-  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'bootstrap-stdout-'))));
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDirEach('stdout');
 
   it('writes everything, in order, and never touches the stream or says anything', () => {
-    const path = join(dir, 'out');
+    const path = join(dir(), 'out');
     const fd = openSync(path, 'w');
     const said: string[] = [];
     const stream = recorder();

@@ -3,10 +3,9 @@
 // proper-lockfile locks, refuses a second holder and frees with it.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { tempDirEach } from '../../helpers/temp.js';
 import lockfile from 'proper-lockfile';
 import { lockFs } from '../../../src/lock/sync-fs.js';
 
@@ -21,14 +20,10 @@ function called(f: Call, args: unknown[]): { err: NodeJS.ErrnoException | null; 
 }
 
 describe('lock/sync-fs', () => {
-  let dir = '';
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'bootstrap-lockfs-'));
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDirEach('lockfs');
 
   it("answers as node:fs's callbacks do, before the call returns: mkdir, stat, utimes, rmdir, realpath, and their errors", async () => {
-    const d = join(dir, 'x.lock');
+    const d = join(dir(), 'x.lock');
     const made = called(lockFs.mkdir as unknown as Call, [d]);
     assert.deepEqual([made.err, made.sync], [null, true]);
     assert.equal(called(lockFs.mkdir as unknown as Call, [d]).err?.code, 'EEXIST');
@@ -48,7 +43,7 @@ describe('lock/sync-fs', () => {
   });
 
   it('proper-lockfile takes a lock with it, refuses a second holder (ELOCKED), and frees it', async () => {
-    const target = join(dir, 'run.lock');
+    const target = join(dir(), 'run.lock');
     const options = { lockfilePath: `${target}.d`, realpath: false, retries: 0, fs: lockFs, onCompromised: () => {} };
     const release = await lockfile.lock(target, options);
     assert.ok(fs.statSync(`${target}.d`).isDirectory());
@@ -58,7 +53,7 @@ describe('lock/sync-fs', () => {
   });
 
   it("proper-lockfile's refresh runs with it: a lock whose dir is taken away is reported compromised (ECOMPROMISED) by the next refresh", async () => {
-    const target = join(dir, 'guard');
+    const target = join(dir(), 'guard');
     let compromised: (err: NodeJS.ErrnoException) => void = () => {};
     const seen = new Promise<NodeJS.ErrnoException>((resolve) => (compromised = resolve));
     // The guard's settings scaled down: stale 2 s, refreshed every 0.5 s.

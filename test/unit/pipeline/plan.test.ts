@@ -3,10 +3,10 @@
 // check, what a step's first bytes must be.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
+import { tempDirEach } from '../../helpers/temp.js';
 import { planPhases, sortRunParts } from '../../../src/pipeline/plan.js';
 
 describe('sortRunParts', () => {
@@ -50,21 +50,17 @@ describe('sortRunParts', () => {
 });
 
 describe('planPhases: a step is a script (#!) or a program (ELF)', () => {
-  let dir = '';
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'bootstrap-plan-'));
-    mkdirSync(join(dir, 'configure.d'), { mode: 0o755 });
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDirEach('plan');
+  beforeEach(() => mkdirSync(join(dir(), 'configure.d'), { mode: 0o755 }));
 
   const formatRefused = (files: Record<string, string | Buffer>, noShebang?: 'sh') => {
-    for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, 'configure.d', name), content, { mode: 0o755 });
-    const plan = planPhases(dir, noShebang ? { noShebang } : {});
-    return { refused: plan.refused.filter((r) => r.kind === 'format').map((r) => r.path.slice(dir.length + 1)).sort(), viaSh: plan.viaSh };
+    for (const [name, content] of Object.entries(files)) writeFileSync(join(dir(), 'configure.d', name), content, { mode: 0o755 });
+    const plan = planPhases(dir(), noShebang ? { noShebang } : {});
+    return { refused: plan.refused.filter((r) => r.kind === 'format').map((r) => r.path.slice(dir().length + 1)).sort(), viaSh: plan.viaSh };
   };
 
   it('takes #! (even alone) and ELF; refuses anything else, however short', () => {
-    copyFileSync('/bin/true', join(dir, 'configure.d', '10-elf'));
+    copyFileSync('/bin/true', join(dir(), 'configure.d', '10-elf'));
     const { refused } = formatRefused({
       '20-script': '#!/bin/sh\nexit 0\n',
       '21-bare': '#!',
@@ -81,7 +77,7 @@ describe('planPhases: a step is a script (#!) or a program (ELF)', () => {
   it('with no_shebang = sh, runs a file with no #! line through /bin/sh instead', () => {
     const { refused, viaSh } = formatRefused({ '10-plain': 'echo hi\n', '20-script': '#!/bin/sh\n' }, 'sh');
     assert.deepEqual(refused, []);
-    assert.equal(viaSh.has(join(dir, 'configure.d', '10-plain')), true);
-    assert.equal(viaSh.has(join(dir, 'configure.d', '20-script')), false);
+    assert.equal(viaSh.has(join(dir(), 'configure.d', '10-plain')), true);
+    assert.equal(viaSh.has(join(dir(), 'configure.d', '20-script')), false);
   });
 });
