@@ -9,13 +9,13 @@
 // no callback ever contradicts what state.json says. A file that cannot be read as a callback
 // is moved to dead/ with the reason: it never blocks the others.
 
-import { promises as fsp, readdirSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { stateFsError } from '../errors.js';
 import { readFileNoFollow, writeJsonAtomic } from '../state/atomic.js';
 import type { CallbackBody } from './payload.js';
 import { crypto } from '../util/lazy.js';
-import { removeFile } from '../util/files.js';
+import { namesIn, removeFile, stateDirNames } from '../util/files.js';
 
 export interface OutboxItem {
   id: string;
@@ -83,12 +83,7 @@ export class Outbox {
 
   /** File names of waiting callbacks, oldest first. */
   async names(): Promise<string[]> {
-    try {
-      return readdirSync(this.dir).filter((n) => n.endsWith('.json')).sort(); // one listing: sync costs less
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw stateFsError(err, `read ${this.dir}`);
-    }
+    return stateDirNames(this.dir).filter((n) => n.endsWith('.json')).sort(); // one listing: sync costs less
   }
 
   /** One waiting callback; null when it is gone (delivered by another flusher). */
@@ -186,11 +181,7 @@ export class Outbox {
 
   /** Callbacks refused for good (outbox/dead/, records of broken files not counted); 0 when the dir is not there yet. */
   async deadCount(): Promise<number> {
-    try {
-      return readdirSync(this.deadDir).filter((n) => n.endsWith('.json')).length;
-    } catch {
-      return 0; // none yet
-    }
+    return namesIn(this.deadDir).filter((n) => n.endsWith('.json')).length; // none yet: 0
   }
 }
 

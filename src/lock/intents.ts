@@ -3,14 +3,14 @@
 // it. A mutex dir that no live process has an intent record for was left by a dead one: it can
 // be removed at once, instead of after a staleness delay.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { stateFsError } from '../errors.js';
 import { writeFileAtomic } from '../state/atomic.js';
 import { shapeProblem } from '../state/shape.js';
 import { isProcessAlive, processStartTime } from '../util/process.js';
 import { randomHex } from '../util/random.js';
-import { tryRemoveFile } from '../util/files.js';
+import { stateDirNames, tryRemoveFile } from '../util/files.js';
 
 /** Writes an intent record of this process for `path` and returns its file. */
 export async function writeIntent(path: string): Promise<string> {
@@ -26,14 +26,7 @@ export async function writeIntent(path: string): Promise<string> {
 /** Every intent record for `path`, of live and dead processes (a dir that cannot be read is an error: nobody is judged dead by it). */
 export function intents(path: string): string[] {
   const prefix = `${basename(path)}.pending.`;
-  let names: string[];
-  try {
-    names = readdirSync(dirname(path));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw stateFsError(err, `read ${dirname(path)}`);
-  }
-  return names.filter((n) => n.startsWith(prefix)).map((n) => join(dirname(path), n));
+  return stateDirNames(dirname(path)).filter((n) => n.startsWith(prefix)).map((n) => join(dirname(path), n));
 }
 
 /** Whether the process that wrote intent record `f` is alive (a record that cannot be read counts as alive). */

@@ -1,14 +1,14 @@
 // Run journals: `runs/<run-id>.json`, one per run, success or failure; the last N are kept.
 // Run ids sort by time, so the newest is the last name.
 
-import { promises as fsp, readdirSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { DataError, stateFsError } from '../errors.js';
 import { readFileNoFollow, writeFileAtomic } from './atomic.js';
 import { shapeProblem, type Shape } from './shape.js';
 import type { RunJournal } from './journal-types.js';
 import { randomHex } from '../util/random.js';
-import { namesIn, removeFile } from '../util/files.js';
+import { namesIn, removeFile, stateDirNames } from '../util/files.js';
 
 export const journalSchema = 1;
 
@@ -122,16 +122,11 @@ export class JournalStore {
 
   /** Run ids, oldest first. */
   async ids(): Promise<string[]> {
-    try {
-      return readdirSync(this.dir)
-        .filter((n) => n.endsWith('.json'))
-        .map((n) => n.slice(0, -5))
-        .filter((id) => idPattern.test(id))
-        .sort();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw stateFsError(err, `read ${this.dir}`);
-    }
+    return stateDirNames(this.dir)
+      .filter((n) => n.endsWith('.json'))
+      .map((n) => n.slice(0, -5))
+      .filter((id) => idPattern.test(id))
+      .sort();
   }
 
   /** A run by id, id prefix or `last`. */

@@ -4,7 +4,7 @@
 // removing the small files it did write.
 
 import { constants as fsc, closeSync, fstatSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
-import { PermissionDeniedError } from '../errors.js';
+import { PermissionDeniedError, stateFsError } from '../errors.js';
 
 export interface ReadOptions {
   /** Refuse more than this many bytes (ERANGE). */
@@ -99,6 +99,16 @@ export function namesIn(dir: string): string[] {
     return readdirSync(dir);
   } catch {
     return [];
+  }
+}
+
+/** The names in a dir of the state dir; none when it is not there yet, any other failure is the state dir's error. */
+export function stateDirNames(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw stateFsError(err, `read ${dir}`);
   }
 }
 

@@ -2,8 +2,7 @@
 // when a write fails or would block (as Node's process.stdout would, with bin/bootstrap's handler).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { tempDirEach } from '../../helpers/temp.js';
@@ -92,16 +91,16 @@ describe('FdOutput', () => {
 });
 
 describe('plainOutput', () => {
+  const dir = tempDirEach('plain');
+
   it('a file, /dev/null and a socket are written directly; a closed fd is left to Node', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bootstrap-plain-'));
     const child = spawn('sleep', ['30'], { stdio: ['pipe', 'ignore', 'ignore'] });
-    const fds = [openSync('/dev/null', 'w'), openSync(join(dir, 'out'), 'w')];
+    const fds = [openSync('/dev/null', 'w'), openSync(join(dir(), 'out'), 'w')];
     try {
       assert.deepEqual([...fds, fdOf(child.stdin)].map(plainOutput), [true, true, true]);
     } finally {
       for (const fd of fds) closeSync(fd);
       child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
     }
     assert.equal(plainOutput(fds[0]!), false, 'closed');
   });

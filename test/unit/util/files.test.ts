@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
 import { tempDirEach } from '../../helpers/temp.js';
-import { removeFile, tryRemoveFile } from '../../../src/util/files.js';
+import { namesIn, removeFile, stateDirNames, tryRemoveFile } from '../../../src/util/files.js';
+import { StateError } from '../../../src/errors.js';
 
 describe('util/files removeFile', () => {
   const dir = tempDirEach('files');
@@ -31,5 +32,18 @@ describe('util/files removeFile', () => {
     tryRemoveFile(file);
     tryRemoveFile(join(dir(), 'd'));
     assert.equal(existsSync(join(dir(), 'd')), true);
+  });
+});
+
+describe('util/files listing a dir', () => {
+  const dir = tempDirEach('names');
+
+  it('namesIn (a sweep) takes a dir that is not there, or not a dir, as empty; stateDirNames takes only one not there yet as empty', () => {
+    writeFileSync(join(dir(), 'f'), 'x');
+    mkdirSync(join(dir(), 'd'));
+    assert.deepEqual([namesIn(dir()).sort(), stateDirNames(dir()).sort()], [['d', 'f'], ['d', 'f']]);
+    assert.deepEqual([namesIn(join(dir(), 'none')), stateDirNames(join(dir(), 'none'))], [[], []]);
+    assert.deepEqual(namesIn(join(dir(), 'f')), []);
+    assert.throws(() => stateDirNames(join(dir(), 'f')), (err: unknown) => err instanceof StateError && /^cannot read .*\/f: /.test(err.message));
   });
 });
